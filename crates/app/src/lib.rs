@@ -1,0 +1,17 @@
+//! # udd-app
+//!
+//! The use cases of udd, written against the traits of `udd-ports` and nothing else:
+//! logging in, adding users, requesting a data download. Each use case is a small
+//! struct holding the ports it needs as `Arc<dyn Port>`, with one error enum whose
+//! variants say what a caller can act on plus an `Unexpected` catch-all.
+//!
+//! This crate knows no HTTP, no SQL and no filesystem: `udd-api` drives it, and
+//! `udd-adapters` supplies the ports.
+
+pub mod accounts;
+pub mod auth;
+pub mod request;
+
+pub use accounts::{AddUser, AddUserError, NewAccount};
+pub use auth::{AuthError, Authenticator, LoginError, Session};
+pub use request::{DataDownloadRequest, RequestDataDownload, RequestDownloadError};

@@ -1,0 +1,406 @@
+//! Export operations: what was asked for, how far it got, and the moves allowed between
+//! its statuses.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+/// Where an operation stands, named as Rocket.Chat names it, plus `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExportStatus {
+    /// Created, room list not yet gathered.
+    Preparing,
+    /// Queued, waiting for a worker.
+    Pending,
+    /// Full exports only: writing `channels.json`.
+    ExportingRooms,
+    /// Writing the messages of each room.
+    Exporting,
+    /// Copying uploads into the assets folder.
+    Downloading,
+    /// Zipping the export folder.
+    Compressing,
+    /// Storing the zip and recording the user data file.
+    Uploading,
+    /// Done: the zip is available.
+    Completed,
+    /// Abandoned because it was left untouched for too long.
+    Skipped,
+    /// Gave up after a failure it could not recover from.
+    Failed,
+}
+
+impl ExportStatus {
+    /// Every status, in the order an operation passes through them.
+    pub const ALL: [ExportStatus; 10] = [
+        Self::Preparing,
+        Self::Pending,
+        Self::ExportingRooms,
+        Self::Exporting,
+        Self::Downloading,
+        Self::Compressing,
+        Self::Uploading,
+        Self::Completed,
+        Self::Skipped,
+        Self::Failed,
+    ];
+
+    /// The wire and storage name (`exporting-rooms`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Preparing => "preparing",
+            Self::Pending => "pending",
+            Self::ExportingRooms => "exporting-rooms",
+            Self::Exporting => "exporting",
+            Self::Downloading => "downloading",
+            Self::Compressing => "compressing",
+            Self::Uploading => "uploading",
+            Self::Completed => "completed",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// No move leads out of a terminal status.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Skipped | Self::Failed)
+    }
+
+    /// Whether the state machine allows going from `self` to `next`.
+    ///
+    /// The work moves forward one stage at a time; the room-list stage is skipped by
+    /// personal exports; any unfinished operation may be skipped or fail.
+    pub fn can_move_to(self, next: ExportStatus) -> bool {
+        use ExportStatus::*;
+        if self.is_terminal() {
+            return false;
+        }
+        matches!(
+            (self, next),
+            (_, Skipped | Failed)
+                | (Preparing, Pending)
+                | (Preparing | Pending, ExportingRooms | Exporting)
+                | (ExportingRooms, Exporting)
+                | (Exporting, Downloading)
+                | (Downloading, Compressing)
+                | (Compressing, Uploading)
+                | (Uploading, Completed)
+        )
+    }
+}
+
+impl fmt::Display for ExportStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status name that is none of [`ExportStatus`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown export status `{0}`")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for ExportStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// A move the state machine refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("an export operation cannot move from `{from}` to `{to}`")]
+pub struct IllegalTransition {
+    /// The status the operation is in.
+    pub from: ExportStatus,
+    /// The status it was asked to move to.
+    pub to: ExportStatus,
+}
+
+/// Rocket.Chat's room types. Unknown letters are kept as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RoomType {
+    /// `c`: public channel.
+    Channel,
+    /// `p`: private group.
+    Private,
+    /// `d`: direct messages.
+    Direct,
+    /// `l`: omnichannel (livechat) room.
+    Livechat,
+    /// Any other type letter.
+    Other(String),
+}
+
+impl RoomType {
+    /// Parses Rocket.Chat's type letter.
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "c" => Self::Channel,
+            "p" => Self::Private,
+            "d" => Self::Direct,
+            "l" => Self::Livechat,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// Rocket.Chat's type letter.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Channel => "c",
+            Self::Private => "p",
+            Self::Direct => "d",
+            Self::Livechat => "l",
+            Self::Other(code) => code,
+        }
+    }
+}
+
+/// How far the export of one room has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomExportStatus {
+    /// Not started.
+    Pending,
+    /// Some batches written.
+    Exporting,
+    /// Every message up to the cutoff written.
+    Completed,
+}
+
+impl RoomExportStatus {
+    /// The wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Exporting => "exporting",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+impl FromStr for RoomExportStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "exporting" => Ok(Self::Exporting),
+            "completed" => Ok(Self::Completed),
+            other => Err(UnknownStatus(other.to_owned())),
+        }
+    }
+}
+
+/// One entry of an operation's room list (Rocket.Chat's `roomList` item).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomExport {
+    /// The room's id.
+    pub room_id: String,
+    /// The room's name, or its id for direct rooms.
+    pub room_name: String,
+    /// For direct rooms, the other member; otherwise none.
+    pub user_id: Option<String>,
+    /// Messages written so far.
+    pub exported_count: u64,
+    /// Progress of this room.
+    pub status: RoomExportStatus,
+    /// The room's type.
+    pub room_type: RoomType,
+    /// The file the room's messages go to, relative to the export folder.
+    pub target_file: String,
+}
+
+impl RoomExport {
+    /// The file a room's messages are written to: `<roomName>.json` for a full export,
+    /// `<roomId>.html` for a personal one (Rocket.Chat's rule).
+    pub fn target_file_for(full_export: bool, room_id: &str, room_name: &str) -> String {
+        if full_export {
+            format!("{room_name}.json")
+        } else {
+            format!("{room_id}.html")
+        }
+    }
+}
+
+/// The folders an operation writes into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportPaths {
+    /// `<UserData_FileSystemPath>/<operation id>`.
+    pub export_path: String,
+    /// `<export_path>/assets`.
+    pub assets_path: String,
+}
+
+/// One request for a user's data and everything known about its progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportOperation {
+    /// The operation id (Rocket.Chat's `_id`).
+    pub id: String,
+    /// The user whose data is exported.
+    pub user_id: String,
+    /// Full (JSON, machine-readable) or personal (HTML, human-readable) export.
+    pub full_export: bool,
+    /// Where the operation stands.
+    pub status: ExportStatus,
+    /// The rooms to export, filled when processing starts.
+    pub room_list: Vec<RoomExport>,
+    /// Files collected for the export (uploads), filled while processing.
+    pub file_list: Vec<serde_json::Value>,
+    /// The working folders.
+    pub paths: ExportPaths,
+    /// The zip's path once written.
+    pub generated_file: Option<String>,
+    /// The user data file id once recorded.
+    pub file_id: Option<String>,
+    /// Why the operation failed, when it did.
+    pub failure_reason: Option<String>,
+    /// When the request was made.
+    pub created_at: DateTime<Utc>,
+    /// When the operation last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ExportOperation {
+    /// A freshly requested operation, `pending` with empty lists.
+    pub fn new_pending(
+        id: String,
+        user_id: String,
+        full_export: bool,
+        paths: ExportPaths,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            user_id,
+            full_export,
+            status: ExportStatus::Pending,
+            room_list: Vec::new(),
+            file_list: Vec::new(),
+            paths,
+            generated_file: None,
+            file_id: None,
+            failure_reason: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Moves to `next` if the state machine allows it, stamping `updated_at`.
+    pub fn move_to(&mut self, next: ExportStatus, now: DateTime<Utc>) -> Result<(), IllegalTransition> {
+        if !self.status.can_move_to(next) {
+            return Err(IllegalTransition {
+                from: self.status,
+                to: next,
+            });
+        }
+        self.status = next;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Whether the operation still waits for, or is in, processing.
+    pub fn is_queued_or_running(&self) -> bool {
+        !self.status.is_terminal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ExportStatus::*;
+
+    fn op(full: bool) -> ExportOperation {
+        ExportOperation::new_pending(
+            "op1".into(),
+            "u1".into(),
+            full,
+            ExportPaths {
+                export_path: "/d/op1".into(),
+                assets_path: "/d/op1/assets".into(),
+            },
+            DateTime::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for status in ExportStatus::ALL {
+            assert_eq!(status.as_str().parse::<ExportStatus>(), Ok(status));
+        }
+        assert_eq!(ExportStatus::ExportingRooms.as_str(), "exporting-rooms");
+        assert!("exporting_rooms".parse::<ExportStatus>().is_err());
+    }
+
+    #[test]
+    fn a_full_export_walks_every_stage_to_completed() {
+        let mut op = op(true);
+        for next in [ExportingRooms, Exporting, Downloading, Compressing, Uploading, Completed] {
+            op.move_to(next, DateTime::UNIX_EPOCH).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(op.status, Completed);
+    }
+
+    #[test]
+    fn a_personal_export_skips_the_room_list_stage() {
+        assert!(Pending.can_move_to(Exporting));
+        assert!(Preparing.can_move_to(Pending));
+    }
+
+    #[test]
+    fn stages_cannot_be_skipped_or_revisited() {
+        assert!(!Pending.can_move_to(Compressing));
+        assert!(!Exporting.can_move_to(Uploading));
+        assert!(!Downloading.can_move_to(Exporting));
+        assert!(!Uploading.can_move_to(Pending));
+        assert!(!Pending.can_move_to(Completed));
+    }
+
+    #[test]
+    fn nothing_leaves_a_terminal_status() {
+        for from in [Completed, Skipped, Failed] {
+            for to in ExportStatus::ALL {
+                assert!(!from.can_move_to(to), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn any_unfinished_stage_may_fail_or_be_skipped() {
+        for from in ExportStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
+            assert!(from.can_move_to(Failed), "{from}");
+            assert!(from.can_move_to(Skipped), "{from}");
+        }
+    }
+
+    #[test]
+    fn an_illegal_move_is_refused_and_leaves_the_operation_unchanged() {
+        let mut op = op(false);
+        let later = DateTime::UNIX_EPOCH + chrono::Duration::seconds(5);
+        let err = op.move_to(Completed, later).unwrap_err();
+        assert_eq!(err, IllegalTransition { from: Pending, to: Completed });
+        assert_eq!(op.status, Pending);
+        assert_eq!(op.updated_at, DateTime::UNIX_EPOCH);
+        op.move_to(Exporting, later).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(op.updated_at, later);
+    }
+
+    #[test]
+    fn target_files_follow_the_export_kind() {
+        assert_eq!(RoomExport::target_file_for(true, "GENERAL", "general"), "general.json");
+        assert_eq!(RoomExport::target_file_for(false, "GENERAL", "general"), "GENERAL.html");
+    }
+
+    #[test]
+    fn room_type_codes_round_trip_including_unknown_ones() {
+        for code in ["c", "p", "d", "l", "v"] {
+            assert_eq!(RoomType::from_code(code).code(), code);
+        }
+        assert_eq!(RoomType::from_code("d"), RoomType::Direct);
+    }
+}

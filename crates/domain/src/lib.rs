@@ -1,0 +1,23 @@
+//! # udd-domain
+//!
+//! The model of a user data download and the rules that govern it, with no I/O at all:
+//! no database, no filesystem, no clock, no HTTP. Time comes in as arguments, so every
+//! rule here is a plain function that can be unit-tested and embedded in another service.
+//!
+//! - [`export`]: export operations, their statuses and the state machine between them,
+//!   and the per-room progress entries;
+//! - [`policy`]: when a new request reuses the last operation and when it creates one;
+//! - [`user`]: the user profile that an export describes;
+//! - [`time`]: the timestamp format the Rocket.Chat API speaks.
+
+pub mod export;
+pub mod policy;
+pub mod time;
+pub mod user;
+
+pub use export::{
+    ExportOperation, ExportPaths, ExportStatus, IllegalTransition, RoomExport, RoomExportStatus,
+    RoomType, UnknownStatus,
+};
+pub use policy::{RequestDecision, RequestPolicy};
+pub use user::{Email, User};

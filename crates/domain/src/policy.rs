@@ -1,0 +1,113 @@
+//! The request policy: one operation of each kind per user per day.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::export::{ExportOperation, ExportStatus};
+
+/// What a new request does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestDecision {
+    /// Answer with the existing operation (`requested: false`).
+    Reuse,
+    /// Create a new operation (`requested: true`).
+    Create,
+}
+
+/// Decides whether a request reuses the user's last operation of the same kind.
+///
+/// Rocket.Chat reuses the last operation of the same kind (full or personal) when it was
+/// created less than 24 hours ago. We keep that rule, with one deliberate difference: a
+/// `failed` operation is never reused, so a failure does not lock the user out for a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestPolicy {
+    /// How long an operation answers new requests of its kind.
+    pub reuse_window: Duration,
+}
+
+impl Default for RequestPolicy {
+    fn default() -> Self {
+        Self {
+            reuse_window: Duration::hours(24),
+        }
+    }
+}
+
+impl RequestPolicy {
+    /// Decides for a request made at `now`, given the user's last operation of the same
+    /// kind (`None` when there is none).
+    pub fn decide(&self, last_of_kind: Option<&ExportOperation>, now: DateTime<Utc>) -> RequestDecision {
+        match last_of_kind {
+            Some(last)
+                if last.status != ExportStatus::Failed
+                    && last.created_at > now - self.reuse_window =>
+            {
+                RequestDecision::Reuse
+            }
+            _ => RequestDecision::Create,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::ExportPaths;
+
+    fn created_at(at: DateTime<Utc>, full: bool) -> ExportOperation {
+        ExportOperation::new_pending(
+            "op".into(),
+            "u".into(),
+            full,
+            ExportPaths {
+                export_path: "e".into(),
+                assets_path: "e/assets".into(),
+            },
+            at,
+        )
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + Duration::days(20_000)
+    }
+
+    #[test]
+    fn no_earlier_operation_means_create() {
+        assert_eq!(RequestPolicy::default().decide(None, now()), RequestDecision::Create);
+    }
+
+    #[test]
+    fn an_operation_of_23h59m_ago_is_reused_for_either_kind() {
+        for full in [false, true] {
+            let last = created_at(now() - Duration::minutes(23 * 60 + 59), full);
+            assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Reuse);
+        }
+    }
+
+    #[test]
+    fn an_operation_of_24h01m_ago_is_not_reused_for_either_kind() {
+        for full in [false, true] {
+            let last = created_at(now() - Duration::minutes(24 * 60 + 1), full);
+            assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Create);
+        }
+    }
+
+    #[test]
+    fn exactly_24h_is_no_longer_less_than_a_day() {
+        let last = created_at(now() - Duration::hours(24), false);
+        assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Create);
+    }
+
+    #[test]
+    fn a_failed_operation_is_never_reused() {
+        let mut last = created_at(now() - Duration::minutes(5), false);
+        last.status = ExportStatus::Failed;
+        assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Create);
+    }
+
+    #[test]
+    fn a_completed_operation_inside_the_window_is_reused() {
+        let mut last = created_at(now() - Duration::hours(2), true);
+        last.status = ExportStatus::Completed;
+        assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Reuse);
+    }
+}

@@ -1,0 +1,27 @@
+//! # udd-ports
+//!
+//! The traits the udd core needs from the outside world, each small and named for what
+//! the core needs of it. The core (`udd-app`) is written against these traits only;
+//! `udd-adapters` implements them (SQLite, filesystem, hashing, clock, ids) and tests
+//! swap in mocks (feature `mock`, mockall) or fakes.
+//!
+//! Every trait is synchronous: the adapters behind them (diesel, the filesystem) block,
+//! and the HTTP layer calls the core from a blocking pool.
+//!
+//! This crate knows no database, no web framework and no filesystem.
+
+mod error;
+mod repositories;
+mod services;
+
+pub use error::StoreError;
+pub use repositories::{
+    ExportOperations, LoginTokens, NewUser, RequestOutcome, UserCredentials, UserDataFile,
+    UserDataFiles, Users,
+};
+pub use services::{Clock, ExportFolders, IdGenerator, PasswordHasher, TokenIssuer};
+
+#[cfg(feature = "mock")]
+pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles, MockUsers};
+#[cfg(feature = "mock")]
+pub use services::{MockClock, MockExportFolders, MockIdGenerator, MockPasswordHasher, MockTokenIssuer};

@@ -1,0 +1,145 @@
+//! Repositories: where the core's records live.
+
+use chrono::{DateTime, Utc};
+use udd_domain::{Email, ExportOperation, RequestPolicy, User};
+
+use crate::StoreError;
+
+/// Export operations and their room progress.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait ExportOperations: Send + Sync {
+    /// Atomically applies `policy` to the user's last operation of the same kind as
+    /// `candidate` and either returns that operation (`Reused`) or stores `candidate`
+    /// (`Created`). Concurrent calls for one user and kind create at most one operation.
+    ///
+    /// Errors: `Unexpected` only.
+    fn create_unless_recent(
+        &self,
+        candidate: &ExportOperation,
+        policy: &RequestPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<RequestOutcome, StoreError>;
+
+    /// The operation with this id.
+    ///
+    /// Errors: `NotFound` when there is none; `Unexpected`.
+    fn get(&self, id: &str) -> Result<ExportOperation, StoreError>;
+
+    /// How many unfinished operations were requested before `operation` (its place in
+    /// the queue).
+    ///
+    /// Errors: `Unexpected` only.
+    fn count_queued_before(&self, operation: &ExportOperation) -> Result<u64, StoreError>;
+}
+
+/// What [`ExportOperations::create_unless_recent`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// The candidate was stored.
+    Created(ExportOperation),
+    /// A recent operation of the same kind answers the request.
+    Reused(ExportOperation),
+}
+
+/// A finished zip recorded for its owner (Rocket.Chat's user data file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDataFile {
+    /// The file id used in download links.
+    pub id: String,
+    /// The owner.
+    pub user_id: String,
+    /// The download name, `YYYY-MM-DD-<display name>[-data].zip`.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, lowercase hex.
+    pub sha256: String,
+    /// Where the zip is stored.
+    pub path: String,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When it stops being downloadable, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Finished zips.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait UserDataFiles: Send + Sync {
+    /// Records a file.
+    ///
+    /// Errors: `Conflict` when the id is taken; `Unexpected`.
+    fn insert(&self, file: &UserDataFile) -> Result<(), StoreError>;
+
+    /// The file with this id.
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    fn get(&self, id: &str) -> Result<UserDataFile, StoreError>;
+}
+
+/// A user together with the secret needed to check a password login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCredentials {
+    /// The user's profile.
+    pub user: User,
+    /// bcrypt over the SHA-256 hex of the password, as Rocket.Chat stores it; `None`
+    /// for accounts without a password (e.g. OAuth-only).
+    pub password_bcrypt: Option<String>,
+}
+
+/// A user to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// The new user's id.
+    pub id: String,
+    /// Unique login name.
+    pub username: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Email addresses.
+    pub emails: Vec<Email>,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// bcrypt over the SHA-256 hex of the password.
+    pub password_bcrypt: String,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Workspace users.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait Users: Send + Sync {
+    /// Creates a user with a password.
+    ///
+    /// Errors: `Conflict` when the username or an email address is taken; `Unexpected`.
+    fn create(&self, user: &NewUser) -> Result<(), StoreError>;
+
+    /// The user with this id.
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    fn get(&self, id: &str) -> Result<User, StoreError>;
+
+    /// The user whose username or email address is `login` (case-insensitive for
+    /// email), with their password hash.
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    fn credentials_by_login(&self, login: &str) -> Result<UserCredentials, StoreError>;
+}
+
+/// Login tokens, stored hashed (base64 of SHA-256, as Rocket.Chat stores them).
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait LoginTokens: Send + Sync {
+    /// Stores a hashed token for the user.
+    ///
+    /// Errors: `Unexpected` only.
+    fn insert(&self, user_id: &str, hashed_token: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The user owning `hashed_token`, provided it is `user_id`.
+    ///
+    /// Errors: `NotFound` when the token is unknown or belongs to someone else; `Unexpected`.
+    fn user_for(&self, user_id: &str, hashed_token: &str) -> Result<User, StoreError>;
+
+    /// Forgets a token; forgetting an unknown one is not an error.
+    ///
+    /// Errors: `Unexpected` only.
+    fn delete(&self, user_id: &str, hashed_token: &str) -> Result<(), StoreError>;
+}

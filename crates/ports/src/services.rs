@@ -1,0 +1,52 @@
+//! Services: the world outside the records (time, randomness, hashing, files).
+
+use chrono::{DateTime, Utc};
+use udd_domain::ExportPaths;
+
+/// The current time. Injected so rules that depend on it can be tested at any instant.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// New unique ids, in Rocket.Chat's style (17 characters of an unambiguous alphabet).
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait IdGenerator: Send + Sync {
+    /// A fresh id.
+    fn new_id(&self) -> String;
+}
+
+/// Password hashing as Rocket.Chat does it: bcrypt over the SHA-256 hex of the password.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a plain password for storage.
+    ///
+    /// Errors: only when the hashing library itself fails.
+    fn hash(&self, password: &str) -> anyhow::Result<String>;
+
+    /// Whether `password` matches the stored `hash`. A malformed hash never matches.
+    fn verify(&self, password: &str, hash: &str) -> bool;
+}
+
+/// Login tokens: handed to the client in clear, stored only hashed.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait TokenIssuer: Send + Sync {
+    /// A fresh random token to hand to the client.
+    fn issue(&self) -> String;
+
+    /// The stored form of a token (base64 of its SHA-256, as Rocket.Chat stores it).
+    fn hash(&self, token: &str) -> String;
+}
+
+/// The working folders of export operations.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait ExportFolders: Send + Sync {
+    /// Where the operation `operation_id` writes: `<root>/<id>` and `<root>/<id>/assets`.
+    fn paths_for(&self, operation_id: &str) -> ExportPaths;
+
+    /// Creates both folders (and their parents); creating existing ones is not an error.
+    ///
+    /// Errors: the underlying I/O error.
+    fn create(&self, paths: &ExportPaths) -> anyhow::Result<()>;
+}
