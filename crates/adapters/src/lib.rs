@@ -1,1 +1,24 @@
-//! adapters
+//! # udd-adapters
+//!
+//! Implementations of the `udd-ports` traits for the real world:
+//!
+//! - [`sqlite`]: every repository on SQLite through diesel and an r2d2 pool, with the
+//!   embedded migrations (libsqlite3 is compiled in, so nothing needs installing);
+//! - [`fs`]: the export working folders on the local filesystem;
+//! - [`security`]: Rocket.Chat-compatible password hashing and login tokens;
+//! - [`system`]: the system clock and Rocket.Chat-style random ids.
+//!
+//! Only this crate knows diesel, r2d2 and the filesystem layout. Row types and the
+//! schema stay private; everything crossing the boundary is a domain or port type.
+
+pub mod fs;
+pub mod security;
+pub mod sqlite;
+pub mod system;
+
+pub use fs::LocalExportFolders;
+pub use security::{RocketChatPasswords, RocketChatTokens};
+pub use sqlite::{
+    Database, SqliteExportOperations, SqliteLoginTokens, SqliteUserDataFiles, SqliteUsers,
+};
+pub use system::{RandomIds, SystemClock};

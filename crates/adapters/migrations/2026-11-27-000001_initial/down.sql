@@ -1,0 +1,11 @@
+DROP TABLE user_data_files;
+DROP TABLE export_rooms;
+DROP TABLE export_operations;
+DROP TABLE avatars;
+DROP TABLE uploads;
+DROP TABLE messages;
+DROP TABLE subscriptions;
+DROP TABLE rooms;
+DROP TABLE login_tokens;
+DROP TABLE user_emails;
+DROP TABLE users;

@@ -1,0 +1,182 @@
+//! Every repository on SQLite, through diesel and an r2d2 pool.
+//!
+//! The queries stay within what PostgreSQL also runs (timestamps as BIGINT milliseconds,
+//! lists as JSON text, no SQLite-only functions), so a PostgreSQL backend can reuse them.
+
+mod files;
+mod operations;
+mod schema;
+mod tokens;
+mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use udd_ports::StoreError;
+
+pub use files::SqliteUserDataFiles;
+pub use operations::SqliteExportOperations;
+pub use tokens::SqliteLoginTokens;
+pub use users::SqliteUsers;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// Pragmas every pooled connection gets: WAL so readers never block the writer, a busy
+/// timeout so concurrent writers queue instead of failing, and enforced foreign keys.
+#[derive(Debug, Clone, Copy)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 15000;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// A pool of connections to one SQLite database file.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<ConnectionManager<SqliteConnection>>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("state", &self.pool.state()).finish()
+    }
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `url` — a path, or `sqlite://path` —
+    /// with at most `pool_size` connections. Does not migrate; see [`Database::migrate`].
+    pub fn open(url: &str, pool_size: u32) -> anyhow::Result<Self> {
+        let path = sqlite_path(url)?;
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the database folder {}", parent.display()))?;
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(Duration::from_secs(30))
+            .connection_customizer(Box::new(Pragmas))
+            .build(ConnectionManager::<SqliteConnection>::new(path))
+            .with_context(|| format!("opening the SQLite database {path}"))?;
+        Ok(Self { pool })
+    }
+
+    /// Applies the migrations not yet applied and returns how many ran.
+    pub fn migrate(&self) -> anyhow::Result<usize> {
+        let mut conn = self.conn()?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("running database migrations: {e}"))?;
+        Ok(applied.len())
+    }
+
+    fn conn(&self) -> anyhow::Result<Conn> {
+        self.pool.get().context("taking a database connection from the pool")
+    }
+}
+
+/// The file path named by a `database.url`.
+fn sqlite_path(url: &str) -> anyhow::Result<&str> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || path.contains("://") {
+        anyhow::bail!("unsupported database url `{url}`: expected a file path or sqlite://PATH");
+    }
+    Ok(path)
+}
+
+/// Translates diesel's errors into the port's: not-found and unique violations become
+/// their own variants, the rest carries `what` as context.
+fn store_error(err: DieselError, what: &str) -> StoreError {
+    match err {
+        DieselError::NotFound => StoreError::NotFound,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            StoreError::Conflict(info.message().to_owned())
+        }
+        other => StoreError::Unexpected(anyhow::Error::new(other).context(what.to_owned())),
+    }
+}
+
+fn json_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Database;
+
+    /// A migrated database in a fresh temporary folder (kept alive by the guard).
+    pub fn database() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let url = dir.path().join("udd.sqlite3");
+        let db = Database::open(&url.to_string_lossy(), 4).unwrap_or_else(|e| panic!("{e:#}"));
+        db.migrate().unwrap_or_else(|e| panic!("{e:#}"));
+        (dir, db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_file_with_or_without_scheme() {
+        assert_eq!(sqlite_path("data/udd.sqlite3").ok(), Some("data/udd.sqlite3"));
+        assert_eq!(sqlite_path("sqlite://data/udd.sqlite3").ok(), Some("data/udd.sqlite3"));
+        assert!(sqlite_path("postgres://localhost/udd").is_err());
+        assert!(sqlite_path("").is_err());
+    }
+
+    #[test]
+    fn migrating_twice_applies_nothing_the_second_time() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Database::open(&dir.path().join("nested/udd.sqlite3").to_string_lossy(), 2)?;
+        assert!(db.migrate()? > 0);
+        assert_eq!(db.migrate()?, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn connections_use_wal_and_enforce_foreign_keys() -> anyhow::Result<()> {
+        use diesel::sql_types::{BigInt, Text};
+        use diesel::{sql_query, QueryableByName, RunQueryDsl};
+        #[derive(QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = Text)]
+            journal_mode: String,
+        }
+        #[derive(QueryableByName)]
+        struct Fk {
+            #[diesel(sql_type = BigInt)]
+            foreign_keys: i64,
+        }
+        let (_dir, db) = testing::database();
+        let mut conn = db.conn()?;
+        let mode: Mode = sql_query("PRAGMA journal_mode").get_result(&mut conn)?;
+        let fk: Fk = sql_query("PRAGMA foreign_keys").get_result(&mut conn)?;
+        assert_eq!(mode.journal_mode, "wal");
+        assert_eq!(fk.foreign_keys, 1);
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+// Written to match migrations/; `diesel print-schema` (see diesel.toml) regenerates it.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        name -> Nullable<Text>,
+        status_text -> Nullable<Text>,
+        roles -> Text,
+        services -> Text,
+        password_bcrypt -> Nullable<Text>,
+        active -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_emails (user_id, position) {
+        user_id -> Text,
+        position -> Integer,
+        address -> Text,
+        address_lower -> Text,
+        verified -> Bool,
+    }
+}
+
+diesel::table! {
+    login_tokens (hashed_token) {
+        hashed_token -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> Text,
+        room_type -> Text,
+        name -> Nullable<Text>,
+        fname -> Nullable<Text>,
+        member_ids -> Nullable<Text>,
+        team_main -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        user_id -> Text,
+        room_id -> Text,
+        room_type -> Text,
+        name -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        room_id -> Text,
+        ts -> BigInt,
+        user_id -> Nullable<Text>,
+        username -> Nullable<Text>,
+        msg -> Text,
+        message_type -> Nullable<Text>,
+        thread_id -> Nullable<Text>,
+        file_id -> Nullable<Text>,
+        attachments -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    uploads (id) {
+        id -> Text,
+        room_id -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        name -> Text,
+        content_type -> Nullable<Text>,
+        size -> BigInt,
+        blob_path -> Nullable<Text>,
+        uploaded_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    avatars (id) {
+        id -> Text,
+        username -> Text,
+        user_id -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        size -> BigInt,
+        blob_path -> Nullable<Text>,
+        uploaded_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    export_operations (id) {
+        id -> Text,
+        user_id -> Text,
+        full_export -> Bool,
+        status -> Text,
+        export_path -> Text,
+        assets_path -> Text,
+        file_list -> Text,
+        generated_file -> Nullable<Text>,
+        file_id -> Nullable<Text>,
+        failure_reason -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    export_rooms (operation_id, position) {
+        operation_id -> Text,
+        position -> Integer,
+        room_id -> Text,
+        room_name -> Text,
+        user_id -> Nullable<Text>,
+        exported_count -> BigInt,
+        status -> Text,
+        room_type -> Text,
+        target_file -> Text,
+    }
+}
+
+diesel::table! {
+    user_data_files (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        path -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(user_emails -> users (user_id));
+diesel::joinable!(login_tokens -> users (user_id));
+diesel::joinable!(export_rooms -> export_operations (operation_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    user_emails,
+    login_tokens,
+    rooms,
+    subscriptions,
+    messages,
+    uploads,
+    avatars,
+    export_operations,
+    export_rooms,
+    user_data_files,
+);

@@ -1,0 +1,114 @@
+//! Hashed login tokens.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use udd_domain::time::to_millis;
+use udd_domain::User;
+use udd_ports::{LoginTokens, StoreError};
+
+use super::schema::{login_tokens, users};
+use super::users::{load_credentials, UserRow};
+use super::{store_error, Database};
+
+/// Login tokens in SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteLoginTokens {
+    db: Database,
+}
+
+impl SqliteLoginTokens {
+    /// Tokens stored in `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+impl LoginTokens for SqliteLoginTokens {
+    fn insert(&self, user_id: &str, hashed_token: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut conn = self.db.conn()?;
+        diesel::insert_into(login_tokens::table)
+            .values((
+                login_tokens::hashed_token.eq(hashed_token),
+                login_tokens::user_id.eq(user_id),
+                login_tokens::created_at.eq(to_millis(at)),
+            ))
+            .execute(&mut conn)
+            .map_err(|e| store_error(e, "storing a login token"))?;
+        Ok(())
+    }
+
+    fn user_for(&self, user_id: &str, hashed_token: &str) -> Result<User, StoreError> {
+        let mut conn = self.db.conn()?;
+        let row = users::table
+            .inner_join(login_tokens::table)
+            .filter(login_tokens::hashed_token.eq(hashed_token))
+            .filter(users::id.eq(user_id))
+            .select(UserRow::as_select())
+            .first(&mut conn)
+            .map_err(|e| store_error(e, "looking a login token up"))?;
+        Ok(load_credentials(&mut conn, row)?.user)
+    }
+
+    fn delete(&self, user_id: &str, hashed_token: &str) -> Result<(), StoreError> {
+        let mut conn = self.db.conn()?;
+        diesel::delete(
+            login_tokens::table
+                .filter(login_tokens::hashed_token.eq(hashed_token))
+                .filter(login_tokens::user_id.eq(user_id)),
+        )
+        .execute(&mut conn)
+        .map_err(|e| store_error(e, "deleting a login token"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::{testing, SqliteUsers};
+    use chrono::DateTime;
+    use udd_domain::Email;
+    use udd_ports::{NewUser, Users};
+
+    fn user(id: &str, username: &str) -> NewUser {
+        NewUser {
+            id: id.into(),
+            username: username.into(),
+            name: None,
+            emails: vec![Email {
+                address: format!("{username}@x.org"),
+                verified: true,
+            }],
+            roles: vec!["user".into()],
+            password_bcrypt: "h".into(),
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_token_identifies_its_owner_only_until_deleted() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let users = SqliteUsers::new(db.clone());
+        users.create(&user("u1", "alice"))?;
+        users.create(&user("u2", "bob"))?;
+        let tokens = SqliteLoginTokens::new(db);
+        tokens.insert("u1", "HASH", DateTime::UNIX_EPOCH)?;
+
+        assert_eq!(tokens.user_for("u1", "HASH")?.emails[0].address, "alice@x.org");
+        assert!(matches!(tokens.user_for("u2", "HASH"), Err(StoreError::NotFound)));
+        assert!(matches!(tokens.user_for("u1", "OTHER"), Err(StoreError::NotFound)));
+
+        tokens.delete("u2", "HASH")?;
+        assert!(tokens.user_for("u1", "HASH").is_ok(), "another user cannot delete the token");
+        tokens.delete("u1", "HASH")?;
+        assert!(matches!(tokens.user_for("u1", "HASH"), Err(StoreError::NotFound)));
+        Ok(())
+    }
+
+    #[test]
+    fn a_token_for_an_unknown_user_is_refused_by_the_foreign_key() {
+        let (_dir, db) = testing::database();
+        let tokens = SqliteLoginTokens::new(db);
+        assert!(tokens.insert("ghost", "HASH", DateTime::UNIX_EPOCH).is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! The system clock and random ids.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use udd_ports::{Clock, IdGenerator};
+
+/// The real time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Rocket.Chat's `Random.id()` alphabet: no look-alike characters (0/O, 1/l/I).
+const ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// Random 17-character ids as Rocket.Chat makes them (about 99 bits of entropy).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomIds;
+
+impl RandomIds {
+    /// A random string of `len` characters from the id alphabet.
+    pub fn random_string(len: usize) -> String {
+        let mut rng = rand::rng();
+        (0..len)
+            .map(|_| char::from(ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())]))
+            .collect()
+    }
+}
+
+impl IdGenerator for RandomIds {
+    fn new_id(&self) -> String {
+        Self::random_string(17)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_have_rocket_chat_shape_and_do_not_repeat() {
+        let ids: HashSet<String> = (0..1000).map(|_| RandomIds.new_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 17);
+            assert!(id.bytes().all(|b| ID_ALPHABET.contains(&b)), "{id}");
+        }
+    }
+}
