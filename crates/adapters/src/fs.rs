@@ -46,8 +46,14 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let folders = LocalExportFolders::new(dir.path().join("userData"));
         let paths = folders.paths_for("OP1");
-        assert_eq!(Path::new(&paths.export_path), dir.path().join("userData/OP1"));
-        assert_eq!(Path::new(&paths.assets_path), dir.path().join("userData/OP1/assets"));
+        assert_eq!(
+            Path::new(&paths.export_path),
+            dir.path().join("userData/OP1")
+        );
+        assert_eq!(
+            Path::new(&paths.assets_path),
+            dir.path().join("userData/OP1/assets")
+        );
         folders.create(&paths)?;
         folders.create(&paths)?;
         assert!(Path::new(&paths.assets_path).is_dir());

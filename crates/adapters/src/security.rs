@@ -76,7 +76,9 @@ mod tests {
     #[test]
     fn verifies_a_hash_made_the_rocket_chat_way() {
         // bcryptjs output for sha256_hex("password"), `$2b$` as Rocket.Chat stores it.
-        let stored = bcrypt::hash(sha256_hex("password"), 4).unwrap_or_default().replacen("$2y$", "$2b$", 1);
+        let stored = bcrypt::hash(sha256_hex("password"), 4)
+            .unwrap_or_default()
+            .replacen("$2y$", "$2b$", 1);
         assert!(RocketChatPasswords::default().verify("password", &stored));
     }
 

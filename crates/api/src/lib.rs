@@ -1,1 +1,21 @@
-//! api
+//! # udd-api
+//!
+//! The outermost layer: it reads the configuration, plugs the adapters into the use
+//! cases, and exposes them over HTTP (actix-web, Rocket.Chat-compatible routes) and as
+//! the `udd` command line. Handlers stay thin — parse, call a use case, map the result —
+//! and every error becomes one of Rocket.Chat's error bodies through [`error::ApiError`].
+//!
+//! This is the only crate that knows actix-web and the `config` crate.
+
+pub mod auth;
+pub mod cli;
+pub mod dto;
+pub mod error;
+pub mod routes;
+pub mod server;
+pub mod services;
+pub mod settings;
+
+pub use server::Application;
+pub use services::Services;
+pub use settings::Settings;

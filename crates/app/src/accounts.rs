@@ -105,15 +105,19 @@ fn validate(account: &NewAccount) -> Result<(), AddUserError> {
         )));
     }
     if account.password.is_empty() {
-        return Err(AddUserError::Invalid("the password must not be empty".to_owned()));
+        return Err(AddUserError::Invalid(
+            "the password must not be empty".to_owned(),
+        ));
     }
     if let Some(email) = &account.email {
         let email = email.trim();
-        let valid = email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace));
+        let valid = email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace)
+        });
         if !valid {
-            return Err(AddUserError::Invalid(format!("invalid email address `{email}`")));
+            return Err(AddUserError::Invalid(format!(
+                "invalid email address `{email}`"
+            )));
         }
     }
     Ok(())
@@ -127,12 +131,19 @@ mod tests {
 
     fn use_case(users: MockUsers) -> AddUser {
         let mut passwords = MockPasswordHasher::new();
-        passwords.expect_hash().returning(|p| Ok(format!("bcrypt({p})")));
+        passwords
+            .expect_hash()
+            .returning(|p| Ok(format!("bcrypt({p})")));
         let mut ids = MockIdGenerator::new();
         ids.expect_new_id().return_const("NEWID".to_owned());
         let mut clock = MockClock::new();
         clock.expect_now().return_const(DateTime::UNIX_EPOCH);
-        AddUser::new(Arc::new(users), Arc::new(passwords), Arc::new(ids), Arc::new(clock))
+        AddUser::new(
+            Arc::new(users),
+            Arc::new(passwords),
+            Arc::new(ids),
+            Arc::new(clock),
+        )
     }
 
     fn account(username: &str, email: Option<&str>) -> NewAccount {
@@ -149,10 +160,16 @@ mod tests {
         let mut users = MockUsers::new();
         users
             .expect_create()
-            .withf(|u| u.password_bcrypt == "bcrypt(pw)" && u.username == "alice" && u.emails[0].address == "a@x.org")
+            .withf(|u| {
+                u.password_bcrypt == "bcrypt(pw)"
+                    && u.username == "alice"
+                    && u.emails[0].address == "a@x.org"
+            })
             .times(1)
             .returning(|_| Ok(()));
-        let user = use_case(users).execute(account("alice", Some(" a@x.org "))).unwrap_or_else(|e| panic!("{e}"));
+        let user = use_case(users)
+            .execute(account("alice", Some(" a@x.org ")))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(user.id, "NEWID");
         assert_eq!(user.roles, vec!["user"]);
     }
@@ -162,7 +179,13 @@ mod tests {
         for bad in ["", "a b", "../x", "al<i>ce", &"x".repeat(65)] {
             let mut users = MockUsers::new();
             users.expect_create().never();
-            assert!(matches!(use_case(users).execute(account(bad, None)), Err(AddUserError::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(
+                    use_case(users).execute(account(bad, None)),
+                    Err(AddUserError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
         }
     }
 
@@ -171,16 +194,24 @@ mod tests {
         let mut users = MockUsers::new();
         users.expect_create().never();
         let uc = use_case(users);
-        assert!(matches!(uc.execute(account("alice", Some("nope"))), Err(AddUserError::Invalid(_))));
+        assert!(matches!(
+            uc.execute(account("alice", Some("nope"))),
+            Err(AddUserError::Invalid(_))
+        ));
         let mut no_password = account("alice", None);
         no_password.password.clear();
-        assert!(matches!(uc.execute(no_password), Err(AddUserError::Invalid(_))));
+        assert!(matches!(
+            uc.execute(no_password),
+            Err(AddUserError::Invalid(_))
+        ));
     }
 
     #[test]
     fn a_taken_username_is_reported_as_such() {
         let mut users = MockUsers::new();
-        users.expect_create().returning(|_| Err(StoreError::Conflict("username alice".into())));
+        users
+            .expect_create()
+            .returning(|_| Err(StoreError::Conflict("username alice".into())));
         let err = use_case(users).execute(account("alice", None)).unwrap_err();
         assert_eq!(err.to_string(), "username alice is already taken");
     }

@@ -83,7 +83,11 @@ impl Authenticator {
         }
         let auth_token = self.issuer.issue();
         self.tokens
-            .insert(&credentials.user.id, &self.issuer.hash(&auth_token), self.clock.now())
+            .insert(
+                &credentials.user.id,
+                &self.issuer.hash(&auth_token),
+                self.clock.now(),
+            )
             .map_err(unexpected)?;
         Ok(Session {
             user: credentials.user,
@@ -118,7 +122,9 @@ mod tests {
     use super::*;
     use chrono::DateTime;
     use mockall::predicate::eq;
-    use udd_ports::{MockClock, MockLoginTokens, MockPasswordHasher, MockTokenIssuer, MockUsers, UserCredentials};
+    use udd_ports::{
+        MockClock, MockLoginTokens, MockPasswordHasher, MockTokenIssuer, MockUsers, UserCredentials,
+    };
 
     fn alice(active: bool) -> User {
         User {
@@ -168,26 +174,40 @@ mod tests {
     }
 
     fn with_user(mocks: &mut Mocks, active: bool) {
-        mocks.users.expect_credentials_by_login().returning(move |_| {
-            Ok(UserCredentials {
-                user: alice(active),
-                password_bcrypt: Some("$2b$hash".into()),
-            })
-        });
+        mocks
+            .users
+            .expect_credentials_by_login()
+            .returning(move |_| {
+                Ok(UserCredentials {
+                    user: alice(active),
+                    password_bcrypt: Some("$2b$hash".into()),
+                })
+            });
     }
 
     #[test]
     fn a_good_password_stores_the_hashed_token_and_returns_the_clear_one() {
         let mut mocks = Mocks::new();
         with_user(&mut mocks, true);
-        mocks.passwords.expect_verify().with(eq("secret"), eq("$2b$hash")).return_const(true);
+        mocks
+            .passwords
+            .expect_verify()
+            .with(eq("secret"), eq("$2b$hash"))
+            .return_const(true);
         mocks
             .tokens
             .expect_insert()
-            .with(eq("u1"), eq("hashed(clear-token)"), eq(DateTime::UNIX_EPOCH))
+            .with(
+                eq("u1"),
+                eq("hashed(clear-token)"),
+                eq(DateTime::UNIX_EPOCH),
+            )
             .times(1)
             .returning(|_, _, _| Ok(()));
-        let session = mocks.build().login("alice", "secret").unwrap_or_else(|e| panic!("{e}"));
+        let session = mocks
+            .build()
+            .login("alice", "secret")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(session.auth_token, "clear-token");
         assert_eq!(session.user.id, "u1");
     }
@@ -198,11 +218,20 @@ mod tests {
         with_user(&mut mocks, true);
         mocks.passwords.expect_verify().return_const(false);
         mocks.tokens.expect_insert().never();
-        assert!(matches!(mocks.build().login("alice", "nope"), Err(LoginError::InvalidCredentials)));
+        assert!(matches!(
+            mocks.build().login("alice", "nope"),
+            Err(LoginError::InvalidCredentials)
+        ));
 
         let mut mocks = Mocks::new();
-        mocks.users.expect_credentials_by_login().returning(|_| Err(StoreError::NotFound));
-        assert!(matches!(mocks.build().login("bob", "x"), Err(LoginError::InvalidCredentials)));
+        mocks
+            .users
+            .expect_credentials_by_login()
+            .returning(|_| Err(StoreError::NotFound));
+        assert!(matches!(
+            mocks.build().login("bob", "x"),
+            Err(LoginError::InvalidCredentials)
+        ));
     }
 
     #[test]
@@ -211,7 +240,10 @@ mod tests {
         with_user(&mut mocks, false);
         mocks.passwords.expect_verify().return_const(true);
         mocks.tokens.expect_insert().never();
-        assert!(matches!(mocks.build().login("alice", "secret"), Err(LoginError::InvalidCredentials)));
+        assert!(matches!(
+            mocks.build().login("alice", "secret"),
+            Err(LoginError::InvalidCredentials)
+        ));
     }
 
     #[test]
@@ -221,7 +253,10 @@ mod tests {
             .users
             .expect_credentials_by_login()
             .returning(|_| Err(StoreError::Unexpected(anyhow::anyhow!("disk on fire"))));
-        assert!(matches!(mocks.build().login("alice", "x"), Err(LoginError::Unexpected(_))));
+        assert!(matches!(
+            mocks.build().login("alice", "x"),
+            Err(LoginError::Unexpected(_))
+        ));
     }
 
     #[test]
@@ -232,30 +267,51 @@ mod tests {
             .expect_user_for()
             .with(eq("u1"), eq("hashed(tok)"))
             .returning(|_, _| Ok(alice(true)));
-        let user = mocks.build().authenticate("u1", "tok").unwrap_or_else(|e| panic!("{e}"));
+        let user = mocks
+            .build()
+            .authenticate("u1", "tok")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(user.username, "alice");
     }
 
     #[test]
     fn empty_or_unknown_credentials_are_not_logged_in() {
         let mut mocks = Mocks::new();
-        mocks.tokens.expect_user_for().returning(|_, _| Err(StoreError::NotFound));
+        mocks
+            .tokens
+            .expect_user_for()
+            .returning(|_, _| Err(StoreError::NotFound));
         let auth = mocks.build();
-        assert!(matches!(auth.authenticate("", "tok"), Err(AuthError::NotLoggedIn)));
-        assert!(matches!(auth.authenticate("u1", ""), Err(AuthError::NotLoggedIn)));
-        assert!(matches!(auth.authenticate("u1", "tok"), Err(AuthError::NotLoggedIn)));
+        assert!(matches!(
+            auth.authenticate("", "tok"),
+            Err(AuthError::NotLoggedIn)
+        ));
+        assert!(matches!(
+            auth.authenticate("u1", ""),
+            Err(AuthError::NotLoggedIn)
+        ));
+        assert!(matches!(
+            auth.authenticate("u1", "tok"),
+            Err(AuthError::NotLoggedIn)
+        ));
     }
 
     #[test]
     fn logout_deletes_the_token_of_the_session() {
         let mut mocks = Mocks::new();
-        mocks.tokens.expect_user_for().returning(|_, _| Ok(alice(true)));
+        mocks
+            .tokens
+            .expect_user_for()
+            .returning(|_, _| Ok(alice(true)));
         mocks
             .tokens
             .expect_delete()
             .with(eq("u1"), eq("hashed(tok)"))
             .times(1)
             .returning(|_, _| Ok(()));
-        mocks.build().logout("u1", "tok").unwrap_or_else(|e| panic!("{e}"));
+        mocks
+            .build()
+            .logout("u1", "tok")
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -60,7 +60,11 @@ impl RequestDataDownload {
     }
 
     /// Requests a full or personal export of `user_id`'s data.
-    pub fn execute(&self, user_id: &str, full_export: bool) -> Result<DataDownloadRequest, RequestDownloadError> {
+    pub fn execute(
+        &self,
+        user_id: &str,
+        full_export: bool,
+    ) -> Result<DataDownloadRequest, RequestDownloadError> {
         if !self.enabled {
             return Err(RequestDownloadError::Disabled);
         }
@@ -102,7 +106,9 @@ mod tests {
     use super::*;
     use chrono::DateTime;
     use udd_domain::ExportPaths;
-    use udd_ports::{MockClock, MockExportFolders, MockExportOperations, MockIdGenerator, StoreError};
+    use udd_ports::{
+        MockClock, MockExportFolders, MockExportOperations, MockIdGenerator, StoreError,
+    };
 
     fn folders(expect_create: usize) -> MockExportFolders {
         let mut folders = MockExportFolders::new();
@@ -110,11 +116,18 @@ mod tests {
             export_path: format!("/data/{id}"),
             assets_path: format!("/data/{id}/assets"),
         });
-        folders.expect_create().times(expect_create).returning(|_| Ok(()));
+        folders
+            .expect_create()
+            .times(expect_create)
+            .returning(|_| Ok(()));
         folders
     }
 
-    fn use_case(operations: MockExportOperations, folders: MockExportFolders, enabled: bool) -> RequestDataDownload {
+    fn use_case(
+        operations: MockExportOperations,
+        folders: MockExportFolders,
+        enabled: bool,
+    ) -> RequestDataDownload {
         let mut ids = MockIdGenerator::new();
         ids.expect_new_id().return_const("OP1".to_owned());
         let mut clock = MockClock::new();
@@ -134,10 +147,14 @@ mod tests {
         let mut operations = MockExportOperations::new();
         operations
             .expect_create_unless_recent()
-            .withf(|op, _, _| op.id == "OP1" && op.full_export && op.paths.assets_path == "/data/OP1/assets")
+            .withf(|op, _, _| {
+                op.id == "OP1" && op.full_export && op.paths.assets_path == "/data/OP1/assets"
+            })
             .returning(|op, _, _| Ok(RequestOutcome::Created(op.clone())));
         operations.expect_count_queued_before().returning(|_| Ok(3));
-        let answer = use_case(operations, folders(1), true).execute("u1", true).unwrap_or_else(|e| panic!("{e}"));
+        let answer = use_case(operations, folders(1), true)
+            .execute("u1", true)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
         assert_eq!(answer.operation.status, udd_domain::ExportStatus::Pending);
         assert_eq!(answer.operation.user_id, "u1");
@@ -147,13 +164,17 @@ mod tests {
     #[test]
     fn a_reused_operation_is_answered_without_creating_folders() {
         let mut operations = MockExportOperations::new();
-        operations.expect_create_unless_recent().returning(|op, _, _| {
-            let mut existing = op.clone();
-            existing.id = "OLD".into();
-            Ok(RequestOutcome::Reused(existing))
-        });
+        operations
+            .expect_create_unless_recent()
+            .returning(|op, _, _| {
+                let mut existing = op.clone();
+                existing.id = "OLD".into();
+                Ok(RequestOutcome::Reused(existing))
+            });
         operations.expect_count_queued_before().returning(|_| Ok(0));
-        let answer = use_case(operations, folders(0), true).execute("u1", false).unwrap_or_else(|e| panic!("{e}"));
+        let answer = use_case(operations, folders(0), true)
+            .execute("u1", false)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(!answer.requested);
         assert_eq!(answer.operation.id, "OLD");
     }
@@ -162,7 +183,9 @@ mod tests {
     fn a_disabled_feature_refuses_before_touching_storage() {
         let mut operations = MockExportOperations::new();
         operations.expect_create_unless_recent().never();
-        let err = use_case(operations, folders(0), false).execute("u1", false).unwrap_err();
+        let err = use_case(operations, folders(0), false)
+            .execute("u1", false)
+            .unwrap_err();
         assert!(matches!(err, RequestDownloadError::Disabled));
     }
 
@@ -172,7 +195,9 @@ mod tests {
         operations
             .expect_create_unless_recent()
             .returning(|_, _, _| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
-        let err = use_case(operations, folders(0), true).execute("u1", false).unwrap_err();
+        let err = use_case(operations, folders(0), true)
+            .execute("u1", false)
+            .unwrap_err();
         assert!(matches!(err, RequestDownloadError::Unexpected(_)));
     }
 }

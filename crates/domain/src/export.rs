@@ -292,7 +292,11 @@ impl ExportOperation {
     }
 
     /// Moves to `next` if the state machine allows it, stamping `updated_at`.
-    pub fn move_to(&mut self, next: ExportStatus, now: DateTime<Utc>) -> Result<(), IllegalTransition> {
+    pub fn move_to(
+        &mut self,
+        next: ExportStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), IllegalTransition> {
         if !self.status.can_move_to(next) {
             return Err(IllegalTransition {
                 from: self.status,
@@ -340,8 +344,16 @@ mod tests {
     #[test]
     fn a_full_export_walks_every_stage_to_completed() {
         let mut op = op(true);
-        for next in [ExportingRooms, Exporting, Downloading, Compressing, Uploading, Completed] {
-            op.move_to(next, DateTime::UNIX_EPOCH).unwrap_or_else(|e| panic!("{e}"));
+        for next in [
+            ExportingRooms,
+            Exporting,
+            Downloading,
+            Compressing,
+            Uploading,
+            Completed,
+        ] {
+            op.move_to(next, DateTime::UNIX_EPOCH)
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         assert_eq!(op.status, Completed);
     }
@@ -383,17 +395,30 @@ mod tests {
         let mut op = op(false);
         let later = DateTime::UNIX_EPOCH + chrono::Duration::seconds(5);
         let err = op.move_to(Completed, later).unwrap_err();
-        assert_eq!(err, IllegalTransition { from: Pending, to: Completed });
+        assert_eq!(
+            err,
+            IllegalTransition {
+                from: Pending,
+                to: Completed
+            }
+        );
         assert_eq!(op.status, Pending);
         assert_eq!(op.updated_at, DateTime::UNIX_EPOCH);
-        op.move_to(Exporting, later).unwrap_or_else(|e| panic!("{e}"));
+        op.move_to(Exporting, later)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(op.updated_at, later);
     }
 
     #[test]
     fn target_files_follow_the_export_kind() {
-        assert_eq!(RoomExport::target_file_for(true, "GENERAL", "general"), "general.json");
-        assert_eq!(RoomExport::target_file_for(false, "GENERAL", "general"), "GENERAL.html");
+        assert_eq!(
+            RoomExport::target_file_for(true, "GENERAL", "general"),
+            "general.json"
+        );
+        assert_eq!(
+            RoomExport::target_file_for(false, "GENERAL", "general"),
+            "GENERAL.html"
+        );
     }
 
     #[test]

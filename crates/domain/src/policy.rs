@@ -35,7 +35,11 @@ impl Default for RequestPolicy {
 impl RequestPolicy {
     /// Decides for a request made at `now`, given the user's last operation of the same
     /// kind (`None` when there is none).
-    pub fn decide(&self, last_of_kind: Option<&ExportOperation>, now: DateTime<Utc>) -> RequestDecision {
+    pub fn decide(
+        &self,
+        last_of_kind: Option<&ExportOperation>,
+        now: DateTime<Utc>,
+    ) -> RequestDecision {
         match last_of_kind {
             Some(last)
                 if last.status != ExportStatus::Failed
@@ -72,14 +76,20 @@ mod tests {
 
     #[test]
     fn no_earlier_operation_means_create() {
-        assert_eq!(RequestPolicy::default().decide(None, now()), RequestDecision::Create);
+        assert_eq!(
+            RequestPolicy::default().decide(None, now()),
+            RequestDecision::Create
+        );
     }
 
     #[test]
     fn an_operation_of_23h59m_ago_is_reused_for_either_kind() {
         for full in [false, true] {
             let last = created_at(now() - Duration::minutes(23 * 60 + 59), full);
-            assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Reuse);
+            assert_eq!(
+                RequestPolicy::default().decide(Some(&last), now()),
+                RequestDecision::Reuse
+            );
         }
     }
 
@@ -87,27 +97,39 @@ mod tests {
     fn an_operation_of_24h01m_ago_is_not_reused_for_either_kind() {
         for full in [false, true] {
             let last = created_at(now() - Duration::minutes(24 * 60 + 1), full);
-            assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Create);
+            assert_eq!(
+                RequestPolicy::default().decide(Some(&last), now()),
+                RequestDecision::Create
+            );
         }
     }
 
     #[test]
     fn exactly_24h_is_no_longer_less_than_a_day() {
         let last = created_at(now() - Duration::hours(24), false);
-        assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Create);
+        assert_eq!(
+            RequestPolicy::default().decide(Some(&last), now()),
+            RequestDecision::Create
+        );
     }
 
     #[test]
     fn a_failed_operation_is_never_reused() {
         let mut last = created_at(now() - Duration::minutes(5), false);
         last.status = ExportStatus::Failed;
-        assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Create);
+        assert_eq!(
+            RequestPolicy::default().decide(Some(&last), now()),
+            RequestDecision::Create
+        );
     }
 
     #[test]
     fn a_completed_operation_inside_the_window_is_reused() {
         let mut last = created_at(now() - Duration::hours(2), true);
         last.status = ExportStatus::Completed;
-        assert_eq!(RequestPolicy::default().decide(Some(&last), now()), RequestDecision::Reuse);
+        assert_eq!(
+            RequestPolicy::default().decide(Some(&last), now()),
+            RequestDecision::Reuse
+        );
     }
 }

@@ -81,8 +81,14 @@ mod tests {
         let mut u = user(None);
         assert_eq!(u.primary_email(), None);
         u.emails = vec![
-            Email { address: "a@x.org".into(), verified: true },
-            Email { address: "b@x.org".into(), verified: false },
+            Email {
+                address: "a@x.org".into(),
+                verified: true,
+            },
+            Email {
+                address: "b@x.org".into(),
+                verified: false,
+            },
         ];
         assert_eq!(u.primary_email(), Some("a@x.org"));
     }

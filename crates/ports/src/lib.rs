@@ -24,4 +24,6 @@ pub use services::{Clock, ExportFolders, IdGenerator, PasswordHasher, TokenIssue
 #[cfg(feature = "mock")]
 pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles, MockUsers};
 #[cfg(feature = "mock")]
-pub use services::{MockClock, MockExportFolders, MockIdGenerator, MockPasswordHasher, MockTokenIssuer};
+pub use services::{
+    MockClock, MockExportFolders, MockIdGenerator, MockPasswordHasher, MockTokenIssuer,
+};

@@ -131,7 +131,12 @@ pub trait LoginTokens: Send + Sync {
     /// Stores a hashed token for the user.
     ///
     /// Errors: `Unexpected` only.
-    fn insert(&self, user_id: &str, hashed_token: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    fn insert(
+        &self,
+        user_id: &str,
+        hashed_token: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// The user owning `hashed_token`, provided it is `user_id`.
     ///

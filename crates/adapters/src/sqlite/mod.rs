@@ -37,9 +37,11 @@ struct Pragmas;
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL;
+            // busy_timeout first: switching a new file to WAL takes a lock that the
+            // pool's other connections, opened at the same moment, must wait for.
+            "PRAGMA busy_timeout = 15000;
+             PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 15000;
              PRAGMA foreign_keys = ON;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
@@ -54,7 +56,9 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("state", &self.pool.state()).finish()
+        f.debug_struct("Database")
+            .field("state", &self.pool.state())
+            .finish()
     }
 }
 
@@ -63,7 +67,10 @@ impl Database {
     /// with at most `pool_size` connections. Does not migrate; see [`Database::migrate`].
     pub fn open(url: &str, pool_size: u32) -> anyhow::Result<Self> {
         let path = sqlite_path(url)?;
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating the database folder {}", parent.display()))?;
         }
@@ -86,7 +93,9 @@ impl Database {
     }
 
     fn conn(&self) -> anyhow::Result<Conn> {
-        self.pool.get().context("taking a database connection from the pool")
+        self.pool
+            .get()
+            .context("taking a database connection from the pool")
     }
 }
 
@@ -142,8 +151,14 @@ mod tests {
 
     #[test]
     fn urls_name_a_file_with_or_without_scheme() {
-        assert_eq!(sqlite_path("data/udd.sqlite3").ok(), Some("data/udd.sqlite3"));
-        assert_eq!(sqlite_path("sqlite://data/udd.sqlite3").ok(), Some("data/udd.sqlite3"));
+        assert_eq!(
+            sqlite_path("data/udd.sqlite3").ok(),
+            Some("data/udd.sqlite3")
+        );
+        assert_eq!(
+            sqlite_path("sqlite://data/udd.sqlite3").ok(),
+            Some("data/udd.sqlite3")
+        );
         assert!(sqlite_path("postgres://localhost/udd").is_err());
         assert!(sqlite_path("").is_err());
     }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{
-    ExportOperation, ExportPaths, ExportStatus, RequestDecision, RequestPolicy, RoomExport, RoomType,
+    ExportOperation, ExportPaths, ExportStatus, RequestDecision, RequestPolicy, RoomExport,
+    RoomType,
 };
 use udd_ports::{ExportOperations, RequestOutcome, StoreError};
 
@@ -96,10 +97,12 @@ impl OperationRow {
 impl RoomRow {
     fn into_domain(self) -> anyhow::Result<RoomExport> {
         Ok(RoomExport {
-            status: self
-                .status
-                .parse()
-                .with_context(|| format!("room {} of export operation {}", self.room_id, self.operation_id))?,
+            status: self.status.parse().with_context(|| {
+                format!(
+                    "room {} of export operation {}",
+                    self.room_id, self.operation_id
+                )
+            })?,
             room_id: self.room_id,
             room_name: self.room_name,
             user_id: self.user_id,
@@ -156,14 +159,18 @@ impl ExportOperations for SqliteExportOperations {
             let last = export_operations::table
                 .filter(export_operations::user_id.eq(&candidate.user_id))
                 .filter(export_operations::full_export.eq(candidate.full_export))
-                .order((export_operations::created_at.desc(), export_operations::id.desc()))
+                .order((
+                    export_operations::created_at.desc(),
+                    export_operations::id.desc(),
+                ))
                 .select(OperationRow::as_select())
                 .first(conn)
                 .optional()
                 .context("finding the user's last export operation")?
                 .map(|row| load(conn, row))
                 .transpose()?;
-            if let (Some(last), RequestDecision::Reuse) = (&last, policy.decide(last.as_ref(), now)) {
+            if let (Some(last), RequestDecision::Reuse) = (&last, policy.decide(last.as_ref(), now))
+            {
                 return Ok(RequestOutcome::Reused(last.clone()));
             }
             diesel::insert_into(export_operations::table)
@@ -191,9 +198,11 @@ impl ExportOperations for SqliteExportOperations {
         let count: i64 = export_operations::table
             .filter(export_operations::status.eq_any(unfinished()))
             .filter(
-                export_operations::created_at.lt(created_at).or(export_operations::created_at
-                    .eq(created_at)
-                    .and(export_operations::id.lt(&operation.id))),
+                export_operations::created_at
+                    .lt(created_at)
+                    .or(export_operations::created_at
+                        .eq(created_at)
+                        .and(export_operations::id.lt(&operation.id))),
             )
             .count()
             .get_result(&mut conn)
@@ -226,7 +235,9 @@ impl SqliteExportOperations {
                 target_file: room.target_file.clone(),
             })
             .collect();
-        diesel::insert_into(export_rooms::table).values(&rooms).execute(&mut conn)?;
+        diesel::insert_into(export_rooms::table)
+            .values(&rooms)
+            .execute(&mut conn)?;
         Ok(())
     }
 }
@@ -268,7 +279,8 @@ mod tests {
         let (_dir, db) = testing::database();
         let ops = SqliteExportOperations::new(db);
         let policy = RequestPolicy::default();
-        let created = expect_created(ops.create_unless_recent(&op("A", "u1", false, t0()), &policy, t0()));
+        let created =
+            expect_created(ops.create_unless_recent(&op("A", "u1", false, t0()), &policy, t0()));
         assert_eq!(ops.get("A")?, created);
 
         let later = t0() + Duration::hours(23);
@@ -284,7 +296,11 @@ mod tests {
 
         // A day later the same kind creates again.
         let next_day = t0() + Duration::hours(25);
-        expect_created(ops.create_unless_recent(&op("E", "u1", false, next_day), &policy, next_day));
+        expect_created(ops.create_unless_recent(
+            &op("E", "u1", false, next_day),
+            &policy,
+            next_day,
+        ));
         Ok(())
     }
 
@@ -358,7 +374,9 @@ mod tests {
         let mut created = 0;
         let mut ids = std::collections::HashSet::new();
         for handle in handles {
-            let outcome = handle.join().map_err(|_| anyhow::anyhow!("thread panicked"))??;
+            let outcome = handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("thread panicked"))??;
             let op = match outcome {
                 RequestOutcome::Created(op) => {
                     created += 1;

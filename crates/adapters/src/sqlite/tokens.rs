@@ -24,7 +24,12 @@ impl SqliteLoginTokens {
 }
 
 impl LoginTokens for SqliteLoginTokens {
-    fn insert(&self, user_id: &str, hashed_token: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    fn insert(
+        &self,
+        user_id: &str,
+        hashed_token: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         diesel::insert_into(login_tokens::table)
             .values((
@@ -94,14 +99,29 @@ mod tests {
         let tokens = SqliteLoginTokens::new(db);
         tokens.insert("u1", "HASH", DateTime::UNIX_EPOCH)?;
 
-        assert_eq!(tokens.user_for("u1", "HASH")?.emails[0].address, "alice@x.org");
-        assert!(matches!(tokens.user_for("u2", "HASH"), Err(StoreError::NotFound)));
-        assert!(matches!(tokens.user_for("u1", "OTHER"), Err(StoreError::NotFound)));
+        assert_eq!(
+            tokens.user_for("u1", "HASH")?.emails[0].address,
+            "alice@x.org"
+        );
+        assert!(matches!(
+            tokens.user_for("u2", "HASH"),
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            tokens.user_for("u1", "OTHER"),
+            Err(StoreError::NotFound)
+        ));
 
         tokens.delete("u2", "HASH")?;
-        assert!(tokens.user_for("u1", "HASH").is_ok(), "another user cannot delete the token");
+        assert!(
+            tokens.user_for("u1", "HASH").is_ok(),
+            "another user cannot delete the token"
+        );
         tokens.delete("u1", "HASH")?;
-        assert!(matches!(tokens.user_for("u1", "HASH"), Err(StoreError::NotFound)));
+        assert!(matches!(
+            tokens.user_for("u1", "HASH"),
+            Err(StoreError::NotFound)
+        ));
         Ok(())
     }
 
@@ -109,6 +129,8 @@ mod tests {
     fn a_token_for_an_unknown_user_is_refused_by_the_foreign_key() {
         let (_dir, db) = testing::database();
         let tokens = SqliteLoginTokens::new(db);
-        assert!(tokens.insert("ghost", "HASH", DateTime::UNIX_EPOCH).is_err());
+        assert!(tokens
+            .insert("ghost", "HASH", DateTime::UNIX_EPOCH)
+            .is_err());
     }
 }

@@ -66,7 +66,10 @@ impl SqliteUsers {
 }
 
 /// Loads a user row and its emails into credentials.
-pub(super) fn load_credentials(conn: &mut SqliteConnection, row: UserRow) -> Result<UserCredentials, StoreError> {
+pub(super) fn load_credentials(
+    conn: &mut SqliteConnection,
+    row: UserRow,
+) -> Result<UserCredentials, StoreError> {
     let emails = user_emails::table
         .filter(user_emails::user_id.eq(&row.id))
         .order(user_emails::position.asc())
@@ -110,13 +113,20 @@ impl Users for SqliteUsers {
             })
             .collect();
         conn.immediate_transaction(|conn| {
-            diesel::insert_into(users::table).values(&row).execute(conn)?;
-            diesel::insert_into(user_emails::table).values(&emails).execute(conn)?;
+            diesel::insert_into(users::table)
+                .values(&row)
+                .execute(conn)?;
+            diesel::insert_into(user_emails::table)
+                .values(&emails)
+                .execute(conn)?;
             Ok(())
         })
         .map_err(|e| match store_error(e, "creating a user") {
             StoreError::Conflict(what) if what.contains("user_emails") => {
-                StoreError::Conflict(format!("email {}", user.emails.first().map_or("", |e| e.address.as_str())))
+                StoreError::Conflict(format!(
+                    "email {}",
+                    user.emails.first().map_or("", |e| e.address.as_str())
+                ))
             }
             StoreError::Conflict(_) => StoreError::Conflict(format!("username {}", user.username)),
             other => other,
@@ -189,8 +199,14 @@ mod tests {
 
         let by_name = users.credentials_by_login("alice")?;
         assert_eq!(by_name.password_bcrypt.as_deref(), Some("$2b$10$hash"));
-        assert_eq!(users.credentials_by_login("alice@example.ORG")?.user.id, "u1");
-        assert!(matches!(users.credentials_by_login("bob"), Err(StoreError::NotFound)));
+        assert_eq!(
+            users.credentials_by_login("alice@example.ORG")?.user.id,
+            "u1"
+        );
+        assert!(matches!(
+            users.credentials_by_login("bob"),
+            Err(StoreError::NotFound)
+        ));
         assert!(matches!(users.get("nope"), Err(StoreError::NotFound)));
         Ok(())
     }

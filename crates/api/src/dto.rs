@@ -1,0 +1,176 @@
+//! Response bodies, shaped exactly as Rocket.Chat's REST API shapes them.
+
+use serde::Serialize;
+use udd_app::DataDownloadRequest;
+use udd_domain::time::iso_millis;
+use udd_domain::{Email, ExportOperation, RoomExport, User};
+
+/// The user as `login` and `me` show them: profile only, never secrets.
+#[derive(Debug, Serialize)]
+pub struct Me {
+    #[serde(rename = "_id")]
+    id: String,
+    username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    emails: Vec<Email>,
+    roles: Vec<String>,
+    #[serde(rename = "statusText", skip_serializing_if = "Option::is_none")]
+    status_text: Option<String>,
+    active: bool,
+    #[serde(rename = "createdAt")]
+    created_at: String,
+}
+
+impl From<&User> for Me {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            name: user.name.clone(),
+            emails: user.emails.clone(),
+            roles: user.roles.clone(),
+            status_text: user.status_text.clone(),
+            active: user.active,
+            created_at: iso_millis(user.created_at),
+        }
+    }
+}
+
+/// `users.requestDataDownload`'s answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestDataDownloadResponse {
+    requested: bool,
+    export_operation: ExportOperationDto,
+    pending_operations_before_my_request: u64,
+    success: bool,
+}
+
+impl From<DataDownloadRequest> for RequestDataDownloadResponse {
+    fn from(answer: DataDownloadRequest) -> Self {
+        Self {
+            requested: answer.requested,
+            export_operation: ExportOperationDto::from(&answer.operation),
+            pending_operations_before_my_request: answer.pending_before,
+            success: true,
+        }
+    }
+}
+
+/// An export operation as Rocket.Chat returns it. Fields not known yet are omitted
+/// rather than null, as the schema types them as strings.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportOperationDto {
+    #[serde(rename = "_id")]
+    id: String,
+    created_at: String,
+    user_id: String,
+    room_list: Vec<RoomDto>,
+    status: &'static str,
+    export_path: String,
+    assets_path: String,
+    file_list: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generated_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_id: Option<String>,
+    full_export: bool,
+    #[serde(rename = "_updatedAt")]
+    updated_at: String,
+}
+
+impl From<&ExportOperation> for ExportOperationDto {
+    fn from(op: &ExportOperation) -> Self {
+        Self {
+            id: op.id.clone(),
+            created_at: iso_millis(op.created_at),
+            user_id: op.user_id.clone(),
+            room_list: op.room_list.iter().map(RoomDto::from).collect(),
+            status: op.status.as_str(),
+            export_path: op.paths.export_path.clone(),
+            assets_path: op.paths.assets_path.clone(),
+            file_list: op.file_list.clone(),
+            generated_file: op.generated_file.clone(),
+            file_id: op.file_id.clone(),
+            full_export: op.full_export,
+            updated_at: iso_millis(op.updated_at),
+        }
+    }
+}
+
+/// One `roomList` entry; `userId` is always present, null when there is none.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomDto {
+    room_id: String,
+    room_name: String,
+    user_id: Option<String>,
+    exported_count: u64,
+    status: &'static str,
+    target_file: String,
+    #[serde(rename = "type")]
+    room_type: String,
+}
+
+impl From<&RoomExport> for RoomDto {
+    fn from(room: &RoomExport) -> Self {
+        Self {
+            room_id: room.room_id.clone(),
+            room_name: room.room_name.clone(),
+            user_id: room.user_id.clone(),
+            exported_count: room.exported_count,
+            status: room.status.as_str(),
+            target_file: room.target_file.clone(),
+            room_type: room.room_type.code().to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+    use udd_domain::{ExportPaths, RoomExportStatus, RoomType};
+
+    #[test]
+    fn an_operation_serialises_with_rocket_chat_names_and_types() {
+        let mut op = ExportOperation::new_pending(
+            "OP".into(),
+            "U".into(),
+            false,
+            ExportPaths {
+                export_path: "/d/OP".into(),
+                assets_path: "/d/OP/assets".into(),
+            },
+            DateTime::UNIX_EPOCH,
+        );
+        op.room_list.push(RoomExport {
+            room_id: "GENERAL".into(),
+            room_name: "general".into(),
+            user_id: None,
+            exported_count: 8,
+            status: RoomExportStatus::Completed,
+            room_type: RoomType::Channel,
+            target_file: "GENERAL.html".into(),
+        });
+        let json = serde_json::to_value(ExportOperationDto::from(&op)).unwrap_or_default();
+        assert_eq!(json["_id"], "OP");
+        assert_eq!(json["createdAt"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(json["_updatedAt"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(json["fullExport"], false);
+        assert_eq!(json["status"], "pending");
+        assert_eq!(json["roomList"][0]["exportedCount"], 8);
+        assert_eq!(json["roomList"][0]["type"], "c");
+        assert!(json["roomList"][0]["userId"].is_null());
+        assert!(json["roomList"][0]
+            .as_object()
+            .is_some_and(|o| o.contains_key("userId")));
+        assert!(
+            json.get("generatedFile").is_none(),
+            "unknown strings are omitted, not null"
+        );
+        assert_eq!(json["fileList"], serde_json::json!([]));
+    }
+}

@@ -1,0 +1,59 @@
+//! `GET /api/v1/users.requestDataDownload[?fullExport=true|false]`.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::auth::CurrentUser;
+use crate::dto::RequestDataDownloadResponse;
+use crate::error::ApiError;
+use crate::services::Services;
+
+#[derive(Debug, Deserialize)]
+pub struct Query {
+    #[serde(rename = "fullExport")]
+    full_export: Option<String>,
+}
+
+fn parse_full_export(value: Option<&str>) -> Result<bool, ApiError> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::InvalidParams(format!(
+            "The 'fullExport' param must be true or false, not '{}'",
+            other.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+pub async fn request(
+    services: web::Data<Services>,
+    current: CurrentUser,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let full_export = parse_full_export(query.full_export.as_deref())?;
+    let user_id = current.user.id;
+    let answer =
+        web::block(move || services.request_download.execute(&user_id, full_export)).await??;
+    Ok(HttpResponse::Ok().json(RequestDataDownloadResponse::from(answer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_export_accepts_only_true_false_or_nothing() {
+        assert!(matches!(parse_full_export(None), Ok(false)));
+        assert!(matches!(parse_full_export(Some("false")), Ok(false)));
+        assert!(matches!(parse_full_export(Some("true")), Ok(true)));
+        for bad in ["maybe", "", "TRUE", "1"] {
+            assert!(
+                matches!(
+                    parse_full_export(Some(bad)),
+                    Err(ApiError::InvalidParams(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/me`.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::CurrentUser;
+use crate::dto::Me;
+use crate::error::ApiError;
+use crate::services::Services;
+
+/// The login body: Rocket.Chat accepts `user` or `username` for the login name (a
+/// username or an email address).
+#[derive(Debug, Deserialize)]
+pub struct LoginBody {
+    user: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+pub async fn login(
+    services: web::Data<Services>,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginBody {
+        user,
+        username,
+        password,
+    } = body.into_inner();
+    let (Some(login), Some(password)) = (user.or(username).filter(|l| !l.is_empty()), password)
+    else {
+        return Err(ApiError::LoginFailed);
+    };
+    let session = web::block(move || services.auth.login(&login, &password)).await??;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "success",
+        "data": {
+            "userId": session.user.id,
+            "authToken": session.auth_token,
+            "me": Me::from(&session.user),
+        },
+    })))
+}
+
+pub async fn logout(
+    services: web::Data<Services>,
+    current: CurrentUser,
+) -> Result<HttpResponse, ApiError> {
+    let CurrentUser { user, token } = current;
+    web::block(move || services.auth.logout(&user.id, &token)).await??;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "success",
+        "data": {"message": "You've been logged out!"},
+    })))
+}
+
+pub async fn me(current: CurrentUser) -> HttpResponse {
+    let mut body = serde_json::to_value(Me::from(&current.user)).unwrap_or_default();
+    body["success"] = json!(true);
+    HttpResponse::Ok().json(body)
+}

@@ -1,0 +1,54 @@
+//! The HTTP server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::routes;
+use crate::services::Services;
+use crate::settings::Settings;
+
+/// A bound, not yet running, HTTP server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `server.bind` (port 0 picks a free port) and prepares the server.
+    /// SIGINT and SIGTERM stop it gracefully: in-flight requests get 30 seconds.
+    pub fn build(settings: &Settings, services: Services) -> anyhow::Result<Self> {
+        let bind = &settings.server.bind;
+        let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
+        let services = web::Data::new(services);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(services.clone())
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.server.http_workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server.listen(listener).context("listening")?.run();
+        Ok(Self { port, server })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server is stopped by a signal.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

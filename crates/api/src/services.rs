@@ -1,0 +1,70 @@
+//! Composition: configuration in, adapters plugged into use cases out.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use udd_adapters::{
+    Database, LocalExportFolders, RandomIds, RocketChatPasswords, RocketChatTokens,
+    SqliteExportOperations, SqliteLoginTokens, SqliteUsers, SystemClock,
+};
+use udd_app::{AddUser, Authenticator, RequestDataDownload};
+use udd_domain::RequestPolicy;
+use udd_ports::Clock;
+
+use crate::settings::Settings;
+
+/// The use cases the HTTP layer and the command line drive.
+#[derive(Clone)]
+pub struct Services {
+    /// Login, logout, token checks.
+    pub auth: Authenticator,
+    /// `users.requestDataDownload`.
+    pub request_download: RequestDataDownload,
+    /// `udd user add`.
+    pub add_user: AddUser,
+}
+
+impl Services {
+    /// Opens the database named in `settings` and migrates it.
+    pub fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+        let db = Database::open(&settings.database.url, settings.database.pool_size)?;
+        let applied = db.migrate().context("migrating the database")?;
+        if applied > 0 {
+            tracing::info!(applied, url = %settings.database.url, "database migrated");
+        }
+        Ok(db)
+    }
+
+    /// Builds every use case on the real adapters and the system clock.
+    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock))
+    }
+
+    /// Builds every use case on the real adapters with the given clock.
+    pub fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let db = Self::open_database(settings)?;
+        let users = Arc::new(SqliteUsers::new(db.clone()));
+        let passwords = Arc::new(RocketChatPasswords::default());
+        let ids = Arc::new(RandomIds);
+        Ok(Self {
+            auth: Authenticator::new(
+                users.clone(),
+                Arc::new(SqliteLoginTokens::new(db.clone())),
+                passwords.clone(),
+                Arc::new(RocketChatTokens),
+                clock.clone(),
+            ),
+            request_download: RequestDataDownload::new(
+                Arc::new(SqliteExportOperations::new(db)),
+                Arc::new(LocalExportFolders::new(
+                    &settings.user_data.file_system_path,
+                )),
+                ids.clone(),
+                clock.clone(),
+                RequestPolicy::default(),
+                settings.user_data.enable_download,
+            ),
+            add_user: AddUser::new(users, passwords, ids, clock),
+        })
+    }
+}

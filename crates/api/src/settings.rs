@@ -1,0 +1,285 @@
+//! Typed configuration, layered with the `config` crate:
+//! built-in defaults → a TOML file (`--config FILE`, or `./udd.toml` when present) →
+//! environment variables `UDD__SECTION__KEY` (e.g. `UDD__USER_DATA__ENABLE_DOWNLOAD=false`).
+//!
+//! Keys mirror Rocket.Chat's settings (`UserData_FileSystemPath` is
+//! `user_data.file_system_path`, …). The defaults keep everything under `./data/`, so a
+//! fresh checkout runs with no setup.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Everything udd can be configured with.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// The database.
+    pub database: DatabaseSettings,
+    /// The user data download feature (Rocket.Chat's `UserData_*` settings).
+    pub user_data: UserDataSettings,
+    /// Outgoing mail.
+    pub smtp: SmtpSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// The public base URL used in links (e-mails, download paths).
+    pub site_url: String,
+    /// HTTP worker threads; by default one per core.
+    pub http_workers: Option<usize>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:3000".to_owned(),
+            site_url: "http://localhost:3000".to_owned(),
+            http_workers: None,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// A SQLite file path, or `sqlite://PATH`.
+    pub url: String,
+    /// Maximum pooled connections.
+    pub pool_size: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "data/udd.sqlite3".to_owned(),
+            pool_size: 8,
+        }
+    }
+}
+
+/// `[user_data]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserDataSettings {
+    /// `UserData_EnableDownload`: when off, requests and downloads are refused.
+    pub enable_download: bool,
+    /// `UserData_FileSystemPath`: where operations write their working folders.
+    pub file_system_path: PathBuf,
+    /// `UserData_FileSystemZipPath`: where finished zips are stored.
+    pub file_system_zip_path: PathBuf,
+    /// `UserData_ProcessingFrequency`: minutes between worker runs.
+    pub processing_frequency: u64,
+    /// Overrides `processing_frequency` with seconds (handy in tests and demos).
+    pub processing_frequency_seconds: Option<u64>,
+    /// `UserData_MessageLimitPerRequest`: messages per batch.
+    pub message_limit_per_request: u32,
+    /// Operations processed in parallel.
+    pub workers: u32,
+    /// Days a finished zip stays downloadable.
+    pub retention_days: u32,
+}
+
+impl Default for UserDataSettings {
+    fn default() -> Self {
+        Self {
+            enable_download: true,
+            file_system_path: PathBuf::from("data/userData"),
+            file_system_zip_path: PathBuf::from("data/zipFiles"),
+            processing_frequency: 2,
+            processing_frequency_seconds: None,
+            message_limit_per_request: 1000,
+            workers: 2,
+            retention_days: 7,
+        }
+    }
+}
+
+impl UserDataSettings {
+    /// Time between worker runs.
+    pub fn processing_interval(&self) -> Duration {
+        match self.processing_frequency_seconds {
+            Some(seconds) => Duration::from_secs(seconds),
+            None => Duration::from_secs(self.processing_frequency.saturating_mul(60)),
+        }
+    }
+}
+
+/// `[smtp]`: with no `host`, mail is written to an outbox folder instead of sent.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// SMTP server host name.
+    pub host: Option<String>,
+    /// SMTP server port.
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub tls: String,
+    /// Login user name.
+    pub username: Option<String>,
+    /// Login password.
+    pub password: Option<String>,
+    /// The From: address.
+    pub from: String,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            tls: "starttls".to_owned(),
+            username: None,
+            password: None,
+            from: "udd <no-reply@localhost>".to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (required when given; otherwise `./udd.toml` if it
+    /// exists), then `UDD__…` environment variables, and validates the result.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_from(file, config::Environment::with_prefix("UDD"))
+    }
+
+    fn load_from(file: Option<&Path>, env: config::Environment) -> anyhow::Result<Self> {
+        let file_source = match file {
+            Some(path) => config::File::from(path).required(true),
+            None => config::File::from(Path::new("udd.toml")).required(false),
+        };
+        let settings: Settings = config::Config::builder()
+            .add_source(file_source.format(config::FileFormat::Toml))
+            .add_source(env.prefix_separator("__").separator("__").try_parsing(true))
+            .build()
+            .context("reading the configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rejects values that would only fail later, with a message naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.server.bind.parse::<SocketAddr>().with_context(|| {
+            format!(
+                "server.bind `{}` is not an address like 127.0.0.1:3000",
+                self.server.bind
+            )
+        })?;
+        let user_data = &self.user_data;
+        anyhow::ensure!(
+            user_data.message_limit_per_request > 0,
+            "user_data.message_limit_per_request must be at least 1"
+        );
+        anyhow::ensure!(
+            !user_data.processing_interval().is_zero(),
+            "user_data.processing_frequency must be at least 1 minute (or processing_frequency_seconds at least 1)"
+        );
+        anyhow::ensure!(
+            user_data.workers > 0,
+            "user_data.workers must be at least 1"
+        );
+        anyhow::ensure!(
+            self.database.pool_size > 0,
+            "database.pool_size must be at least 1"
+        );
+        anyhow::ensure!(
+            matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls"),
+            "smtp.tls must be none, starttls or tls, not `{}`",
+            self.smtp.tls
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> config::Environment {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        config::Environment::with_prefix("UDD").source(Some(map))
+    }
+
+    #[test]
+    fn defaults_keep_everything_under_data() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let missing = dir.path().join("absent.toml");
+        assert!(
+            Settings::load_from(Some(&missing), env(&[])).is_err(),
+            "an explicit file must exist"
+        );
+
+        let s = Settings::default();
+        s.validate()?;
+        assert_eq!(s.server.bind, "127.0.0.1:3000");
+        assert_eq!(s.database.url, "data/udd.sqlite3");
+        assert_eq!(s.user_data.file_system_path, Path::new("data/userData"));
+        assert_eq!(s.user_data.processing_interval(), Duration::from_secs(120));
+        assert_eq!(s.user_data.message_limit_per_request, 1000);
+        assert!(s.user_data.enable_download);
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_the_environment_overrides_the_file() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("udd.toml");
+        std::fs::write(
+            &file,
+            "[server]\nbind = \"0.0.0.0:8080\"\n[user_data]\nenable_download = true\nmessage_limit_per_request = 50\n",
+        )?;
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[
+                ("UDD__USER_DATA__ENABLE_DOWNLOAD", "false"),
+                ("UDD__USER_DATA__PROCESSING_FREQUENCY_SECONDS", "5"),
+                ("UDD__DATABASE__URL", "/tmp/x.sqlite3"),
+            ]),
+        )?;
+        assert_eq!(s.server.bind, "0.0.0.0:8080");
+        assert_eq!(s.user_data.message_limit_per_request, 50);
+        assert!(!s.user_data.enable_download);
+        assert_eq!(s.user_data.processing_interval(), Duration::from_secs(5));
+        assert_eq!(s.database.url, "/tmp/x.sqlite3");
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key_named() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("udd.toml");
+        for (toml, key) in [
+            ("[server]\nbind = \"nowhere\"\n", "server.bind"),
+            (
+                "[user_data]\nmessage_limit_per_request = 0\n",
+                "message_limit_per_request",
+            ),
+            (
+                "[user_data]\nprocessing_frequency = 0\n",
+                "processing_frequency",
+            ),
+            ("[user_data]\nenable_dowload = true\n", "enable_dowload"),
+        ] {
+            std::fs::write(&file, toml)?;
+            let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();
+            assert!(format!("{err:#}").contains(key), "{key}: {err:#}");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! `TestApp`: one running udd per test, isolated in its own temporary folder.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use udd::api::{Application, Services, Settings};
+use udd::app::NewAccount;
+
+/// A running app and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub services: Services,
+    pub settings: Settings,
+    _dir: tempfile::TempDir,
+}
+
+/// A logged-in user's headers.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user_id: String,
+    pub token: String,
+}
+
+/// Settings overrides applied before the app starts.
+#[derive(Default)]
+pub struct TestAppBuilder {
+    enable_download: Option<bool>,
+}
+
+impl TestAppBuilder {
+    pub fn enable_download(mut self, enabled: bool) -> Self {
+        self.enable_download = Some(enabled);
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = Settings::default();
+        settings.server.bind = "127.0.0.1:0".into();
+        settings.server.http_workers = Some(2);
+        settings.database.url = path(&dir, "udd.sqlite3");
+        settings.user_data.file_system_path = PathBuf::from(path(&dir, "userData"));
+        settings.user_data.file_system_zip_path = PathBuf::from(path(&dir, "zipFiles"));
+        if let Some(enabled) = self.enable_download {
+            settings.user_data.enable_download = enabled;
+        }
+        let services = Services::build(&settings).expect("services");
+        let app = Application::build(&settings, services.clone()).expect("app");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            services,
+            settings,
+            _dir: dir,
+        }
+    }
+}
+
+fn path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_string_lossy().into_owned()
+}
+
+/// Starts an app with default settings.
+pub async fn spawn_app() -> TestApp {
+    TestApp::builder().spawn().await
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Creates a password user the way `udd user add` does, returning their id.
+    pub fn add_user(&self, username: &str, password: &str) -> String {
+        self.services
+            .add_user
+            .execute(NewAccount {
+                username: username.into(),
+                password: password.into(),
+                email: Some(format!("{username}@example.org")),
+                name: Some(format!("{username} Example")),
+            })
+            .expect("add user")
+            .id
+    }
+
+    pub async fn post_login(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/login"))
+            .json(&body)
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    /// Adds a user and logs them in.
+    pub async fn logged_in(&self, username: &str) -> Login {
+        self.add_user(username, "correct horse");
+        let response = self
+            .post_login(json!({"user": username, "password": "correct horse"}))
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        Login {
+            user_id: body["data"]["userId"].as_str().expect("userId").to_owned(),
+            token: body["data"]["authToken"]
+                .as_str()
+                .expect("authToken")
+                .to_owned(),
+        }
+    }
+
+    /// `GET path` with the login's headers.
+    pub async fn get_as(&self, login: &Login, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("X-User-Id", &login.user_id)
+            .header("X-Auth-Token", &login.token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `users.requestDataDownload` with an optional `fullExport` value; status and body.
+    pub async fn request_download(&self, login: &Login, full_export: Option<&str>) -> (u16, Value) {
+        let path = match full_export {
+            Some(value) => format!("/api/v1/users.requestDataDownload?fullExport={value}"),
+            None => "/api/v1/users.requestDataDownload".to_owned(),
+        };
+        let response = self.get_as(login, &path).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json body"))
+    }
+}

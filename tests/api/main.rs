@@ -1,0 +1,11 @@
+//! Black-box tests: the real app on a free port, a temporary SQLite file and temporary
+//! folders, spoken to over HTTP. Everything under tests/api compiles into one binary.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod openapi;
+
+mod health;
+mod login;
+mod request_data_download;
