@@ -1,5 +1,6 @@
 //! The `udd` command line.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,6 +80,7 @@ fn init_tracing() {
     // Logs go to stderr so that command output on stdout stays clean.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
