@@ -3,8 +3,29 @@
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
+use udd::adapters::{MongoExportDump, TableFingerprint};
 use udd::api::{Application, Services, Settings};
-use udd::app::NewAccount;
+use udd::app::{ImportSummary, NewAccount};
+use udd::ports::NoProgress;
+
+/// The Rocket.Chat sample workspace shipped with the tests.
+pub fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rocketchat-mongoexport")
+}
+
+/// Copies a folder tree (to alter a fixture without touching the original).
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
 
 /// A running app and a client for it.
 pub struct TestApp {
@@ -42,6 +63,7 @@ impl TestAppBuilder {
         settings.database.url = path(&dir, "udd.sqlite3");
         settings.user_data.file_system_path = PathBuf::from(path(&dir, "userData"));
         settings.user_data.file_system_zip_path = PathBuf::from(path(&dir, "zipFiles"));
+        settings.storage.blob_path = PathBuf::from(path(&dir, "blobs"));
         if let Some(enabled) = self.enable_download {
             settings.user_data.enable_download = enabled;
         }
@@ -71,6 +93,20 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder::default()
+    }
+
+    /// Imports a mongoexport dump into this app's database.
+    pub fn import(&self, dir: &std::path::Path) -> ImportSummary {
+        let dump = MongoExportDump::open(dir).expect("open dump");
+        self.services
+            .import
+            .execute(&dump, &NoProgress)
+            .expect("import")
+    }
+
+    /// The content fingerprint of every workspace table.
+    pub fn fingerprint(&self) -> Vec<TableFingerprint> {
+        self.services.database.fingerprint().expect("fingerprint")
     }
 
     pub fn url(&self, path: &str) -> String {

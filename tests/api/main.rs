@@ -6,6 +6,8 @@
 mod helpers;
 mod openapi;
 
+mod demo;
 mod health;
+mod import;
 mod login;
 mod request_data_download;

@@ -5,20 +5,27 @@
 //! - [`sqlite`]: every repository on SQLite through diesel and an r2d2 pool, with the
 //!   embedded migrations (libsqlite3 is compiled in, so nothing needs installing);
 //! - [`fs`]: the export working folders on the local filesystem;
+//! - [`blobs`]: upload and avatar bytes in a local folder;
+//! - [`rocketchat`]: reading a Rocket.Chat `mongoexport` dump;
 //! - [`security`]: Rocket.Chat-compatible password hashing and login tokens;
 //! - [`system`]: the system clock and Rocket.Chat-style random ids.
 //!
 //! Only this crate knows diesel, r2d2 and the filesystem layout. Row types and the
 //! schema stay private; everything crossing the boundary is a domain or port type.
 
+pub mod blobs;
 pub mod fs;
+pub mod rocketchat;
 pub mod security;
 pub mod sqlite;
 pub mod system;
 
+pub use blobs::LocalBlobStore;
 pub use fs::LocalExportFolders;
+pub use rocketchat::MongoExportDump;
 pub use security::{RocketChatPasswords, RocketChatTokens};
 pub use sqlite::{
     Database, SqliteExportOperations, SqliteLoginTokens, SqliteUserDataFiles, SqliteUsers,
+    SqliteWorkspace, TableFingerprint,
 };
 pub use system::{RandomIds, SystemClock};

@@ -4,8 +4,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use udd_app::NewAccount;
+use udd_adapters::MongoExportDump;
+use udd_app::{DemoSpec, DemoSummary, ImportSummary, NewAccount, DEMO_PASSWORD};
 
 use crate::server::Application;
 use crate::services::Services;
@@ -28,12 +30,41 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve,
+    Serve {
+        /// Seed a small demo workspace first when the database has no user yet, and
+        /// print a walkthrough.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Load a Rocket.Chat workspace dumped with mongoexport (run it again to update).
+    Import {
+        /// The dump folder: users.json, rocketchat_*.json, uploads/, avatars/.
+        dir: PathBuf,
+    },
+    /// Generate a deterministic demo workspace.
+    Demo(DemoArgs),
+}
+
+/// `udd demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Users (the first is alice).
+    #[arg(long, default_value_t = DemoSpec::default().users)]
+    pub users: u32,
+    /// Rooms: general, channels, private groups, direct rooms.
+    #[arg(long, default_value_t = DemoSpec::default().rooms)]
+    pub rooms: u32,
+    /// Messages across all rooms.
+    #[arg(long, default_value_t = DemoSpec::default().messages)]
+    pub messages: u64,
+    /// The seed: the same seed gives the same workspace.
+    #[arg(long, default_value_t = DemoSpec::default().seed)]
+    pub seed: u64,
 }
 
 /// `udd user …`
@@ -89,7 +120,7 @@ fn init_tracing() {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve(settings),
+        Command::Serve { demo } => serve(settings, demo),
         Command::Migrate => {
             let db = udd_adapters::Database::open(&settings.database.url, 1)?;
             let applied = db.migrate()?;
@@ -110,21 +141,136 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created user {} (id {})", user.username, user.id);
             Ok(())
         }
+        Command::Import { dir } => {
+            let services = Services::build(&settings)?;
+            let dump = MongoExportDump::open(&dir)?;
+            let started = std::time::Instant::now();
+            let summary = services
+                .import
+                .execute(&dump, crate::progress::for_stderr().as_ref())?;
+            print_import_summary(&dir, &summary, started.elapsed());
+            Ok(())
+        }
+        Command::Demo(args) => {
+            let services = Services::build(&settings)?;
+            let spec = DemoSpec {
+                users: args.users,
+                rooms: args.rooms,
+                messages: args.messages,
+                seed: args.seed,
+            };
+            let started = std::time::Instant::now();
+            let was_empty = services.workspace.is_empty()?;
+            let summary = services
+                .demo
+                .execute(spec, crate::progress::for_stderr().as_ref())
+                .map_err(anyhow::Error::new)
+                .with_context(|| {
+                    if was_empty {
+                        "generating the demo workspace".to_owned()
+                    } else {
+                        format!(
+                            "generating the demo workspace into {}, which already holds another workspace \
+                             (point UDD__DATABASE__URL at a new file)",
+                            settings.database.url
+                        )
+                    }
+                })?;
+            print_demo_summary(&summary, started.elapsed());
+            Ok(())
+        }
     }
 }
 
-fn serve(settings: Settings) -> anyhow::Result<()> {
+fn print_import_summary(dir: &std::path::Path, summary: &ImportSummary, took: std::time::Duration) {
+    println!("imported {} in {:.1}s", dir.display(), took.as_secs_f64());
+    println!(
+        "  {:<14} {:>10} {:>8} {:>10} {:>14}",
+        "collection", "imported", "skipped", "malformed", "missing files"
+    );
+    for (collection, counts) in &summary.counts {
+        println!(
+            "  {:<14} {:>10} {:>8} {:>10} {:>14}",
+            collection.label(),
+            counts.imported,
+            counts.skipped,
+            counts.malformed,
+            counts.missing_blobs
+        );
+    }
+    if summary.problem_count > 0 {
+        println!("{} problem(s):", summary.problem_count);
+        for problem in &summary.problems {
+            println!("  {problem}");
+        }
+        if summary.problem_count > summary.problems.len() as u64 {
+            println!(
+                "  … and {} more",
+                summary.problem_count - summary.problems.len() as u64
+            );
+        }
+    }
+}
+
+fn print_demo_summary(summary: &DemoSummary, took: std::time::Duration) {
+    println!(
+        "demo workspace: {} users, {} rooms, {} subscriptions, {} messages, {} uploads in {:.1}s",
+        summary.users,
+        summary.rooms,
+        summary.subscriptions,
+        summary.messages,
+        summary.uploads,
+        took.as_secs_f64()
+    );
+    println!(
+        "log in as any of: {} … with password `{DEMO_PASSWORD}`",
+        summary.usernames.join(", ")
+    );
+}
+
+fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let services = Services::build(&settings)?;
+    if demo {
+        if services.workspace.is_empty()? {
+            let summary = services
+                .demo
+                .execute(DemoSpec::default(), crate::progress::for_stderr().as_ref())?;
+            print_demo_summary(&summary, std::time::Duration::ZERO);
+        } else {
+            println!("the database already holds a workspace: not seeding the demo again");
+        }
+        print_walkthrough(&settings);
+    }
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(&settings, services)?;
+        let port = app.port();
+        let server = app.run_until_signalled()?;
         tracing::info!(
             bind = %settings.server.bind,
-            port = app.port(),
+            port,
             database = %settings.database.url,
             "udd is serving; stop with Ctrl-C"
         );
-        app.run_until_stopped().await?;
+        server.await?;
         tracing::info!("udd stopped");
         Ok(())
     })
+}
+
+fn print_walkthrough(settings: &Settings) {
+    let base = format!("http://{}", settings.server.bind);
+    println!(
+        r#"
+Try it:
+  1. log in:
+     curl -s -X POST {base}/api/v1/login -H 'content-type: application/json' \
+          -d '{{"user":"alice","password":"{DEMO_PASSWORD}"}}'
+  2. with the userId and authToken it returns, ask for your data:
+     curl -s '{base}/api/v1/users.requestDataDownload?fullExport=false' \
+          -H 'X-User-Id: <userId>' -H 'X-Auth-Token: <authToken>'
+  3. the export's working folder is under {}, and finished zips go to {}
+"#,
+        settings.user_data.file_system_path.display(),
+        settings.user_data.file_system_zip_path.display(),
+    );
 }

@@ -18,8 +18,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `server.bind` (port 0 picks a free port) and prepares the server.
-    /// SIGINT and SIGTERM stop it gracefully: in-flight requests get 30 seconds.
+    /// Binds `server.bind` (port 0 picks a free port) and prepares the server. It does
+    /// not listen to signals itself: [`Application::run_until_signalled`] does.
     pub fn build(settings: &Settings, services: Services) -> anyhow::Result<Self> {
         let bind = &settings.server.bind;
         let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
@@ -34,6 +34,7 @@ impl Application {
                 .app_data(services.clone())
                 .configure(routes::configure)
         })
+        .disable_signals()
         .shutdown_timeout(30);
         if let Some(workers) = settings.server.http_workers {
             server = server.workers(workers.max(1));
@@ -47,8 +48,29 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped by a signal.
+    /// Serves until the server is stopped through its handle or dropped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops gracefully: in-flight requests get
+    /// up to 30 seconds. The signal handlers are installed before this returns its
+    /// future, so a signal that arrives at any point after the call is honoured.
+    pub fn run_until_signalled(
+        self,
+    ) -> anyhow::Result<impl std::future::Future<Output = std::io::Result<()>>> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            tracing::info!(signal = name, "stopping gracefully");
+            handle.stop(true).await;
+        });
+        Ok(self.server)
     }
 }

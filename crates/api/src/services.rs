@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use udd_adapters::{
-    Database, LocalExportFolders, RandomIds, RocketChatPasswords, RocketChatTokens,
-    SqliteExportOperations, SqliteLoginTokens, SqliteUsers, SystemClock,
+    Database, LocalBlobStore, LocalExportFolders, RandomIds, RocketChatPasswords, RocketChatTokens,
+    SqliteExportOperations, SqliteLoginTokens, SqliteUsers, SqliteWorkspace, SystemClock,
 };
-use udd_app::{AddUser, Authenticator, RequestDataDownload};
+use udd_app::{AddUser, Authenticator, ImportWorkspace, RequestDataDownload, SeedDemo};
 use udd_domain::RequestPolicy;
-use udd_ports::Clock;
+use udd_ports::{BlobStore, Clock, WorkspaceReader, WorkspaceWriter};
 
 use crate::settings::Settings;
 
@@ -22,6 +22,18 @@ pub struct Services {
     pub request_download: RequestDataDownload,
     /// `udd user add`.
     pub add_user: AddUser,
+    /// `udd import`.
+    pub import: ImportWorkspace,
+    /// `udd demo`.
+    pub demo: SeedDemo,
+    /// The workspace store (to ask whether it is empty).
+    pub workspace: Arc<dyn WorkspaceWriter>,
+    /// The workspace's read side.
+    pub reader: Arc<dyn WorkspaceReader>,
+    /// Upload and avatar bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The database, for diagnostics such as fingerprints.
+    pub database: Database,
 }
 
 impl Services {
@@ -46,7 +58,15 @@ impl Services {
         let users = Arc::new(SqliteUsers::new(db.clone()));
         let passwords = Arc::new(RocketChatPasswords::default());
         let ids = Arc::new(RandomIds);
+        let workspace = Arc::new(SqliteWorkspace::new(db.clone()));
+        let blobs = Arc::new(LocalBlobStore::new(&settings.storage.blob_path));
         Ok(Self {
+            import: ImportWorkspace::new(workspace.clone(), blobs.clone()),
+            demo: SeedDemo::new(workspace.clone(), blobs.clone(), passwords.clone()),
+            reader: workspace.clone(),
+            workspace,
+            blobs,
+            database: db.clone(),
             auth: Authenticator::new(
                 users.clone(),
                 Arc::new(SqliteLoginTokens::new(db.clone())),
@@ -55,7 +75,7 @@ impl Services {
                 clock.clone(),
             ),
             request_download: RequestDataDownload::new(
-                Arc::new(SqliteExportOperations::new(db)),
+                Arc::new(SqliteExportOperations::new(db.clone())),
                 Arc::new(LocalExportFolders::new(
                     &settings.user_data.file_system_path,
                 )),

@@ -25,6 +25,24 @@ pub struct Settings {
     pub user_data: UserDataSettings,
     /// Outgoing mail.
     pub smtp: SmtpSettings,
+    /// Where workspace files (upload and avatar bytes) are kept.
+    pub storage: StorageSettings,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Folder of upload and avatar bytes, filled by `udd import` and `udd demo`.
+    pub blob_path: PathBuf,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            blob_path: PathBuf::from("data/blobs"),
+        }
+    }
 }
 
 /// `[server]`

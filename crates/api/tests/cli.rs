@@ -129,16 +129,22 @@ fn a_config_file_and_environment_are_honoured_and_bad_config_is_reported() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-#[test]
-fn serve_answers_health_and_stops_gracefully_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+/// A running `udd serve` on a free port.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+    stdout: String,
+}
+
+fn serve(dir: &tempfile::TempDir, args: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_udd"))
         .arg("serve")
+        .args(args)
         .current_dir(dir.path())
         .env("UDD__SERVER__BIND", "127.0.0.1:0")
         .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -153,38 +159,152 @@ fn serve_answers_health_and_stops_gracefully_on_sigterm() {
                 .unwrap();
         }
     };
-    let response = http_get(port, "/health");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains("\"status\":\"ok\""), "{response}");
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let mut stdout = String::new();
+    if args.contains(&"--demo") {
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        while !stdout.contains("finished zips go to") {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            stdout.push_str(&line);
+        }
+    }
+    Served {
+        child,
+        port,
+        stdout,
+    }
+}
 
-    let pid = child.id().to_string();
+fn stop(mut served: Served) {
+    let pid = served.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
         .success());
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+    loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            assert!(status.success(), "graceful shutdown exits 0, got {status}");
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "udd did not stop on SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    }
+}
+
+#[test]
+fn serve_answers_health_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(&dir, &[]);
+    let response = http_get(served.port, "/health");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"status\":\"ok\""), "{response}");
+    stop(served);
+}
+
+#[test]
+fn serve_demo_seeds_once_prints_a_walkthrough_and_demo_users_can_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(&dir, &["--demo"]);
+    assert!(
+        served.stdout.contains("demo workspace: 12 users"),
+        "{}",
+        served.stdout
+    );
+    assert!(served.stdout.contains("/api/v1/login"), "{}", served.stdout);
+    assert!(
+        served.stdout.contains("users.requestDataDownload"),
+        "{}",
+        served.stdout
+    );
+    let login = http_post_json(
+        served.port,
+        "/api/v1/login",
+        r#"{"user":"alice","password":"demo"}"#,
+    );
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    stop(served);
+
+    let again = serve(&dir, &["--demo"]);
+    assert!(
+        again.stdout.contains("not seeding the demo again"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        !again.stdout.contains("demo workspace: 12 users"),
+        "{}",
+        again.stdout
+    );
+    stop(again);
+}
+
+#[test]
+fn import_prints_counts_per_collection_and_reports_broken_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/rocketchat-mongoexport");
+    let dump = dir.path().join("dump");
+    std::fs::create_dir(&dump).unwrap();
+    for name in ["users.json", "rocketchat_room.json"] {
+        std::fs::copy(fixture.join(name), dump.join(name)).unwrap();
+    }
+    let rooms = std::fs::read_to_string(dump.join("rocketchat_room.json")).unwrap();
+    std::fs::write(
+        dump.join("rocketchat_room.json"),
+        format!("{rooms}not json at all\n"),
+    )
+    .unwrap();
+    let out = udd(&dir, &["import", "dump"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("users") && stdout.contains("rooms"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("rocketchat_room.json:6: malformed"),
+        "{stdout}"
+    );
+
+    let out = udd(&dir, &["import", "nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("nowhere is not a folder"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 fn http_get(port: u16, path: &str) -> String {
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+fn http_post_json(port: u16, path: &str, body: &str) -> String {
+    http(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn http(port: u16, request: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response

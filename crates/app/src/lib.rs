@@ -1,7 +1,7 @@
 //! # udd-app
 //!
 //! The use cases of udd, written against the traits of `udd-ports` and nothing else:
-//! logging in, adding users, requesting a data download. Each use case is a small
+//! logging in, adding users, requesting a data download, importing a workspace. Each use case is a small
 //! struct holding the ports it needs as `Arc<dyn Port>`, with one error enum whose
 //! variants say what a caller can act on plus an `Unexpected` catch-all.
 //!
@@ -10,8 +10,12 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod demo;
+pub mod import;
 pub mod request;
 
 pub use accounts::{AddUser, AddUserError, NewAccount};
 pub use auth::{AuthError, Authenticator, LoginError, Session};
+pub use demo::{DemoError, DemoSpec, DemoSummary, SeedDemo, DEMO_PASSWORD};
+pub use import::{CollectionCounts, ImportError, ImportSummary, ImportWorkspace};
 pub use request::{DataDownloadRequest, RequestDataDownload, RequestDownloadError};

@@ -8,12 +8,14 @@
 //!   and the per-room progress entries;
 //! - [`policy`]: when a new request reuses the last operation and when it creates one;
 //! - [`user`]: the user profile that an export describes;
-//! - [`time`]: the timestamp format the Rocket.Chat API speaks.
+//! - [`time`]: the timestamp format the Rocket.Chat API speaks;
+//! - [`workspace`]: the rooms, memberships, messages, uploads and avatars an export reads.
 
 pub mod export;
 pub mod policy;
 pub mod time;
 pub mod user;
+pub mod workspace;
 
 pub use export::{
     ExportOperation, ExportPaths, ExportStatus, IllegalTransition, RoomExport, RoomExportStatus,
@@ -21,3 +23,4 @@ pub use export::{
 };
 pub use policy::{RequestDecision, RequestPolicy};
 pub use user::{Email, User};
+pub use workspace::{Avatar, Message, MessageCursor, Room, Subscription, Upload};

@@ -13,6 +13,7 @@
 mod error;
 mod repositories;
 mod services;
+mod workspace;
 
 pub use error::StoreError;
 pub use repositories::{
@@ -20,6 +21,10 @@ pub use repositories::{
     UserDataFiles, Users,
 };
 pub use services::{Clock, ExportFolders, IdGenerator, PasswordHasher, TokenIssuer};
+pub use workspace::{
+    BlobKind, BlobStore, Collection, Document, DumpEntry, DumpLocation, NoProgress, Progress,
+    WorkspaceDump, WorkspaceReader, WorkspaceUser, WorkspaceWriter,
+};
 
 #[cfg(feature = "mock")]
 pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles, MockUsers};
@@ -27,3 +32,5 @@ pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles,
 pub use services::{
     MockClock, MockExportFolders, MockIdGenerator, MockPasswordHasher, MockTokenIssuer,
 };
+#[cfg(feature = "mock")]
+pub use workspace::{MockBlobStore, MockWorkspaceReader, MockWorkspaceWriter};

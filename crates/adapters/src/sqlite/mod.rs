@@ -4,10 +4,13 @@
 //! lists as JSON text, no SQLite-only functions), so a PostgreSQL backend can reuse them.
 
 mod files;
+mod fingerprint;
 mod operations;
+mod reader;
 mod schema;
 mod tokens;
 mod users;
+mod workspace;
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,9 +24,11 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use udd_ports::StoreError;
 
 pub use files::SqliteUserDataFiles;
+pub use fingerprint::TableFingerprint;
 pub use operations::SqliteExportOperations;
 pub use tokens::SqliteLoginTokens;
 pub use users::SqliteUsers;
+pub use workspace::SqliteWorkspace;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 

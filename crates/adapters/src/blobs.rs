@@ -1,0 +1,118 @@
+//! Upload and avatar bytes in a local folder: `<root>/uploads/<id>`, `<root>/avatars/<id>`.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use udd_ports::{BlobKind, BlobStore};
+
+/// Blobs as files under one root folder.
+#[derive(Debug, Clone)]
+pub struct LocalBlobStore {
+    root: PathBuf,
+}
+
+impl LocalBlobStore {
+    /// Blobs under `root` (created on first write).
+    pub fn new(root: impl AsRef<Path>) -> Self {
+        Self {
+            root: root.as_ref().to_path_buf(),
+        }
+    }
+
+    /// The file behind `key`, provided the key is one this store makes.
+    fn path_of(&self, key: &str) -> anyhow::Result<PathBuf> {
+        let (folder, id) = key.split_once('/').context("malformed blob key")?;
+        anyhow::ensure!(
+            matches!(folder, "uploads" | "avatars") && is_plain_name(id),
+            "malformed blob key `{key}`"
+        );
+        Ok(self.root.join(folder).join(id))
+    }
+}
+
+/// Ids become file names: only letters, digits, `-` and `_`, so no id can name a path.
+fn is_plain_name(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl BlobStore for LocalBlobStore {
+    fn put(&self, kind: BlobKind, id: &str, content: &mut dyn Read) -> anyhow::Result<String> {
+        anyhow::ensure!(
+            is_plain_name(id),
+            "refusing blob id `{id}`: not a plain name"
+        );
+        let folder = match kind {
+            BlobKind::Upload => "uploads",
+            BlobKind::Avatar => "avatars",
+        };
+        let key = format!("{folder}/{id}");
+        let path = self.path_of(&key)?;
+        let dir = self.root.join(folder);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Written beside its final name, then renamed: a crash never leaves half a blob.
+        let temporary = dir.join(format!(".{id}.partial"));
+        let mut file = File::create(&temporary)
+            .with_context(|| format!("creating {}", temporary.display()))?;
+        std::io::copy(content, &mut file)
+            .with_context(|| format!("writing {}", temporary.display()))?;
+        file.flush()?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)
+            .with_context(|| format!("storing {}", path.display()))?;
+        Ok(key)
+    }
+
+    fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
+        let path = self.path_of(key)?;
+        match File::open(&path) {
+            Ok(file) => Ok(Some(Box::new(file))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("opening {}", path.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_reads_back_and_is_replaced_by_a_second_put() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = LocalBlobStore::new(dir.path());
+        let key = store.put(BlobKind::Upload, "F1", &mut &b"first"[..])?;
+        assert_eq!(key, "uploads/F1");
+        store.put(BlobKind::Upload, "F1", &mut &b"second"[..])?;
+        let mut text = String::new();
+        store
+            .open(&key)?
+            .context("present")?
+            .read_to_string(&mut text)?;
+        assert_eq!(text, "second");
+        assert!(store.open("avatars/F1")?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn ids_and_keys_that_could_escape_the_folder_are_refused() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = LocalBlobStore::new(dir.path().join("blobs"));
+        for id in ["../x", "a/b", "", ".hidden", "a b"] {
+            assert!(
+                store.put(BlobKind::Avatar, id, &mut &b"x"[..]).is_err(),
+                "{id:?}"
+            );
+        }
+        for key in ["uploads/../../etc/passwd", "etc/passwd", "uploads"] {
+            assert!(store.open(key).is_err(), "{key:?}");
+        }
+        assert!(!dir.path().join("x").exists());
+        Ok(())
+    }
+}

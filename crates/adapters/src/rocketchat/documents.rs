@@ -1,0 +1,275 @@
+//! Rocket.Chat documents (already relaxed to plain JSON) mapped to the model.
+//!
+//! Each mapper keeps what an export needs and refuses a document only when a field the
+//! model cannot do without is missing; the error names that field.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use udd_domain::time::from_millis;
+use udd_domain::{Avatar, Email, Message, Room, RoomType, Subscription, Upload, User};
+use udd_ports::{Collection, Document, WorkspaceUser};
+
+use super::extjson::millis;
+
+/// Maps one document of `collection`.
+pub fn map(collection: Collection, doc: &Value) -> Result<Document, String> {
+    if !doc.is_object() {
+        return Err("not a JSON object".to_owned());
+    }
+    Ok(match collection {
+        Collection::Users => Document::User(user(doc)?),
+        Collection::Rooms => Document::Room(room(doc)?),
+        Collection::Subscriptions => Document::Subscription(subscription(doc)?),
+        Collection::Messages => Document::Message(message(doc)?),
+        Collection::Uploads => Document::Upload(upload(doc)?),
+        Collection::Avatars => Document::Avatar(avatar(doc)?),
+    })
+}
+
+fn at<'a>(doc: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(doc, |value, key| &value[key])
+}
+
+/// A string field, `None` when absent, null or empty.
+fn text(doc: &Value, path: &str) -> Option<String> {
+    at(doc, path)
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn required(doc: &Value, path: &str) -> Result<String, String> {
+    text(doc, path).ok_or_else(|| format!("missing `{path}`"))
+}
+
+fn date(doc: &Value, path: &str) -> Option<DateTime<Utc>> {
+    millis(at(doc, path)).map(from_millis)
+}
+
+fn strings(doc: &Value, path: &str) -> Vec<String> {
+    at(doc, path)
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn size(doc: &Value) -> u64 {
+    let value = &doc["size"];
+    value
+        .as_u64()
+        .or_else(|| value.as_f64().map(|f| f.max(0.0) as u64))
+        .unwrap_or(0)
+}
+
+fn user(doc: &Value) -> Result<WorkspaceUser, String> {
+    let id = required(doc, "_id")?;
+    let username = required(doc, "username")?;
+    let created_at = date(doc, "createdAt").unwrap_or(DateTime::UNIX_EPOCH);
+    let emails = doc["emails"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|e| {
+                    Some(Email {
+                        address: text(e, "address")?,
+                        verified: e["verified"].as_bool().unwrap_or(false),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let services = doc["services"]
+        .as_object()
+        .map(|s| s.keys().cloned().collect())
+        .unwrap_or_default();
+    let login_tokens = at(doc, "services.resume.loginTokens")
+        .as_array()
+        .map(|tokens| {
+            tokens
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        text(t, "hashedToken")?,
+                        date(t, "when").unwrap_or(created_at),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(WorkspaceUser {
+        user: User {
+            id,
+            username,
+            name: text(doc, "name"),
+            emails,
+            roles: strings(doc, "roles"),
+            status_text: text(doc, "statusText"),
+            services,
+            active: doc["active"].as_bool().unwrap_or(true),
+            created_at,
+        },
+        password_bcrypt: text(doc, "services.password.bcrypt"),
+        login_tokens,
+        updated_at: date(doc, "_updatedAt").unwrap_or(created_at),
+    })
+}
+
+fn room(doc: &Value) -> Result<Room, String> {
+    let created_at = date(doc, "ts").unwrap_or(DateTime::UNIX_EPOCH);
+    Ok(Room {
+        id: required(doc, "_id")?,
+        room_type: RoomType::from_code(&required(doc, "t")?),
+        name: text(doc, "name"),
+        fname: text(doc, "fname"),
+        member_ids: strings(doc, "uids"),
+        team_main: doc["teamMain"].as_bool().unwrap_or(false),
+        created_at,
+        updated_at: date(doc, "_updatedAt").unwrap_or(created_at),
+    })
+}
+
+fn subscription(doc: &Value) -> Result<Subscription, String> {
+    let created_at = date(doc, "ts").unwrap_or(DateTime::UNIX_EPOCH);
+    Ok(Subscription {
+        id: required(doc, "_id")?,
+        user_id: required(doc, "u._id")?,
+        room_id: required(doc, "rid")?,
+        room_type: RoomType::from_code(&required(doc, "t")?),
+        name: text(doc, "name"),
+        created_at,
+        updated_at: date(doc, "_updatedAt").unwrap_or(created_at),
+    })
+}
+
+fn message(doc: &Value) -> Result<Message, String> {
+    let ts = date(doc, "ts").ok_or("missing or invalid `ts`")?;
+    let attachments = match &doc["attachments"] {
+        Value::Array(items) if !items.is_empty() => Some(Value::Array(items.clone())),
+        _ => None,
+    };
+    Ok(Message {
+        id: required(doc, "_id")?,
+        room_id: required(doc, "rid")?,
+        ts,
+        user_id: text(doc, "u._id"),
+        username: text(doc, "u.username"),
+        msg: doc["msg"].as_str().unwrap_or_default().to_owned(),
+        message_type: text(doc, "t"),
+        thread_id: text(doc, "tmid"),
+        file_id: text(doc, "file._id"),
+        attachments,
+        updated_at: date(doc, "_updatedAt").unwrap_or(ts),
+    })
+}
+
+fn upload(doc: &Value) -> Result<Upload, String> {
+    let id = required(doc, "_id")?;
+    let uploaded_at = date(doc, "uploadedAt")
+        .or_else(|| date(doc, "_updatedAt"))
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    Ok(Upload {
+        name: text(doc, "name").unwrap_or_else(|| id.clone()),
+        id,
+        room_id: text(doc, "rid"),
+        user_id: text(doc, "userId"),
+        content_type: text(doc, "type"),
+        size: size(doc),
+        blob: None,
+        uploaded_at,
+        updated_at: date(doc, "_updatedAt").unwrap_or(uploaded_at),
+    })
+}
+
+fn avatar(doc: &Value) -> Result<Avatar, String> {
+    let uploaded_at = date(doc, "uploadedAt")
+        .or_else(|| date(doc, "_updatedAt"))
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    Ok(Avatar {
+        id: required(doc, "_id")?,
+        username: required(doc, "name")?,
+        user_id: text(doc, "userId"),
+        content_type: text(doc, "type"),
+        size: size(doc),
+        blob: None,
+        uploaded_at,
+        updated_at: date(doc, "_updatedAt").unwrap_or(uploaded_at),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_user_keeps_profile_password_and_tokens_but_only_service_names() {
+        let doc = json!({
+            "_id": "u1", "username": "alice", "name": "Alice", "statusText": "hi",
+            "emails": [{"address": "a@x.org", "verified": true}],
+            "roles": ["user", "admin"], "createdAt": "2024-01-31T09:00:00.000Z",
+            "services": {"password": {"bcrypt": "$2b$10$x"}, "google": {"id": "1"},
+                         "resume": {"loginTokens": [{"hashedToken": "H=", "when": "2024-03-01T09:00:00.000Z"}]}}
+        });
+        let Ok(Document::User(user)) = map(Collection::Users, &doc) else {
+            panic!("not a user")
+        };
+        assert_eq!(user.user.username, "alice");
+        assert_eq!(user.user.emails[0].address, "a@x.org");
+        assert_eq!(user.user.roles, vec!["user", "admin"]);
+        assert_eq!(user.user.services, vec!["password", "google", "resume"]);
+        assert_eq!(user.password_bcrypt.as_deref(), Some("$2b$10$x"));
+        assert_eq!(user.login_tokens.len(), 1);
+        assert_eq!(user.login_tokens[0].0, "H=");
+    }
+
+    #[test]
+    fn documents_without_required_fields_are_refused_with_the_field_named() {
+        assert_eq!(
+            map(Collection::Users, &json!({"_id": "u1"}))
+                .err()
+                .as_deref(),
+            Some("missing `username`")
+        );
+        assert_eq!(
+            map(Collection::Messages, &json!({"_id": "m", "rid": "r"}))
+                .err()
+                .as_deref(),
+            Some("missing or invalid `ts`")
+        );
+        assert_eq!(
+            map(
+                Collection::Subscriptions,
+                &json!({"_id": "s", "rid": "r", "t": "c"})
+            )
+            .err()
+            .as_deref(),
+            Some("missing `u._id`")
+        );
+        assert!(map(Collection::Rooms, &json!([1, 2])).is_err());
+    }
+
+    #[test]
+    fn a_message_keeps_text_type_author_thread_file_and_attachments() {
+        let doc = json!({
+            "_id": "m1", "rid": "GENERAL", "msg": "hi", "t": "uj", "tmid": "m0",
+            "ts": "2024-03-01T09:05:52.431Z", "u": {"_id": "u1", "username": "alice"},
+            "file": {"_id": "f1"}, "attachments": [{"title": "x.png"}]
+        });
+        let Ok(Document::Message(m)) = map(Collection::Messages, &doc) else {
+            panic!("not a message")
+        };
+        assert_eq!(m.ts.timestamp_millis(), 1_709_283_952_431);
+        assert_eq!(m.message_type.as_deref(), Some("uj"));
+        assert_eq!(m.thread_id.as_deref(), Some("m0"));
+        assert_eq!(m.file_id.as_deref(), Some("f1"));
+        assert_eq!(m.attachments, Some(json!([{"title": "x.png"}])));
+        assert_eq!(m.updated_at, m.ts);
+    }
+}

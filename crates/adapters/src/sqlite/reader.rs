@@ -1,0 +1,324 @@
+//! The read side of the workspace, for exports.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use udd_domain::time::{from_millis, to_millis};
+use udd_domain::{Avatar, Message, MessageCursor, Room, RoomType, Subscription, Upload};
+use udd_ports::{StoreError, WorkspaceReader};
+
+use super::schema::{avatars, messages, rooms, subscriptions, uploads};
+use super::workspace::SqliteWorkspace;
+use super::{json_list, store_error};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = rooms)]
+struct RoomRow {
+    id: String,
+    room_type: String,
+    name: Option<String>,
+    fname: Option<String>,
+    member_ids: Option<String>,
+    team_main: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<RoomRow> for Room {
+    fn from(r: RoomRow) -> Self {
+        Room {
+            id: r.id,
+            room_type: RoomType::from_code(&r.room_type),
+            name: r.name,
+            fname: r.fname,
+            member_ids: r.member_ids.as_deref().map(json_list).unwrap_or_default(),
+            team_main: r.team_main,
+            created_at: from_millis(r.created_at),
+            updated_at: from_millis(r.updated_at),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = subscriptions)]
+struct SubscriptionRow {
+    id: String,
+    user_id: String,
+    room_id: String,
+    room_type: String,
+    name: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<SubscriptionRow> for Subscription {
+    fn from(s: SubscriptionRow) -> Self {
+        Subscription {
+            id: s.id,
+            user_id: s.user_id,
+            room_id: s.room_id,
+            room_type: RoomType::from_code(&s.room_type),
+            name: s.name,
+            created_at: from_millis(s.created_at),
+            updated_at: from_millis(s.updated_at),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct MessageRow {
+    id: String,
+    room_id: String,
+    ts: i64,
+    user_id: Option<String>,
+    username: Option<String>,
+    msg: String,
+    message_type: Option<String>,
+    thread_id: Option<String>,
+    file_id: Option<String>,
+    attachments: Option<String>,
+    updated_at: i64,
+}
+
+impl From<MessageRow> for Message {
+    fn from(m: MessageRow) -> Self {
+        Message {
+            id: m.id,
+            room_id: m.room_id,
+            ts: from_millis(m.ts),
+            user_id: m.user_id,
+            username: m.username,
+            msg: m.msg,
+            message_type: m.message_type,
+            thread_id: m.thread_id,
+            file_id: m.file_id,
+            attachments: m.attachments.and_then(|a| serde_json::from_str(&a).ok()),
+            updated_at: from_millis(m.updated_at),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = uploads)]
+struct UploadRow {
+    id: String,
+    room_id: Option<String>,
+    user_id: Option<String>,
+    name: String,
+    content_type: Option<String>,
+    size: i64,
+    blob_path: Option<String>,
+    uploaded_at: i64,
+    updated_at: i64,
+}
+
+impl From<UploadRow> for Upload {
+    fn from(u: UploadRow) -> Self {
+        Upload {
+            id: u.id,
+            room_id: u.room_id,
+            user_id: u.user_id,
+            name: u.name,
+            content_type: u.content_type,
+            size: u64::try_from(u.size).unwrap_or(0),
+            blob: u.blob_path,
+            uploaded_at: from_millis(u.uploaded_at),
+            updated_at: from_millis(u.updated_at),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = avatars)]
+struct AvatarRow {
+    id: String,
+    username: String,
+    user_id: Option<String>,
+    content_type: Option<String>,
+    size: i64,
+    blob_path: Option<String>,
+    uploaded_at: i64,
+    updated_at: i64,
+}
+
+impl From<AvatarRow> for Avatar {
+    fn from(a: AvatarRow) -> Self {
+        Avatar {
+            id: a.id,
+            username: a.username,
+            user_id: a.user_id,
+            content_type: a.content_type,
+            size: u64::try_from(a.size).unwrap_or(0),
+            blob: a.blob_path,
+            uploaded_at: from_millis(a.uploaded_at),
+            updated_at: from_millis(a.updated_at),
+        }
+    }
+}
+
+impl WorkspaceReader for SqliteWorkspace {
+    fn subscriptions_of(&self, user_id: &str) -> Result<Vec<Subscription>, StoreError> {
+        let mut conn = self.db().conn()?;
+        Ok(subscriptions::table
+            .filter(subscriptions::user_id.eq(user_id))
+            .order((subscriptions::created_at.asc(), subscriptions::id.asc()))
+            .select(SubscriptionRow::as_select())
+            .load(&mut conn)
+            .map_err(|e| store_error(e, "loading subscriptions"))?
+            .into_iter()
+            .map(Subscription::from)
+            .collect())
+    }
+
+    fn room(&self, id: &str) -> Result<Room, StoreError> {
+        let mut conn = self.db().conn()?;
+        rooms::table
+            .find(id)
+            .select(RoomRow::as_select())
+            .first(&mut conn)
+            .map(Room::from)
+            .map_err(|e| store_error(e, "loading a room"))
+    }
+
+    fn message(&self, id: &str) -> Result<Message, StoreError> {
+        let mut conn = self.db().conn()?;
+        messages::table
+            .find(id)
+            .select(MessageRow::as_select())
+            .first(&mut conn)
+            .map(Message::from)
+            .map_err(|e| store_error(e, "loading a message"))
+    }
+
+    fn messages_page(
+        &self,
+        room_id: &str,
+        cutoff: DateTime<Utc>,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut conn = self.db().conn()?;
+        let mut query = messages::table
+            .filter(messages::room_id.eq(room_id))
+            .filter(messages::ts.le(to_millis(cutoff)))
+            .into_boxed();
+        if let Some(cursor) = after {
+            let ts = to_millis(cursor.ts);
+            query = query.filter(
+                messages::ts
+                    .gt(ts)
+                    .or(messages::ts.eq(ts).and(messages::id.gt(cursor.id))),
+            );
+        }
+        Ok(query
+            .order((messages::ts.asc(), messages::id.asc()))
+            .limit(i64::from(limit))
+            .select(MessageRow::as_select())
+            .load(&mut conn)
+            .map_err(|e| store_error(e, "loading a page of messages"))?
+            .into_iter()
+            .map(Message::from)
+            .collect())
+    }
+
+    fn count_messages(&self, room_id: &str, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut conn = self.db().conn()?;
+        let n: i64 = messages::table
+            .filter(messages::room_id.eq(room_id))
+            .filter(messages::ts.le(to_millis(cutoff)))
+            .count()
+            .get_result(&mut conn)
+            .map_err(|e| store_error(e, "counting messages"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn upload(&self, id: &str) -> Result<Upload, StoreError> {
+        let mut conn = self.db().conn()?;
+        uploads::table
+            .find(id)
+            .select(UploadRow::as_select())
+            .first(&mut conn)
+            .map(Upload::from)
+            .map_err(|e| store_error(e, "loading an upload"))
+    }
+
+    fn avatar_of(&self, username: &str) -> Result<Option<Avatar>, StoreError> {
+        let mut conn = self.db().conn()?;
+        avatars::table
+            .filter(avatars::username.eq(username))
+            .order((avatars::uploaded_at.desc(), avatars::id.desc()))
+            .select(AvatarRow::as_select())
+            .first(&mut conn)
+            .optional()
+            .map(|row| row.map(Avatar::from))
+            .map_err(|e| store_error(e, "loading an avatar"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::testing;
+    use udd_ports::WorkspaceWriter;
+
+    fn message(id: &str, room: &str, ts: i64) -> Message {
+        Message {
+            id: id.into(),
+            room_id: room.into(),
+            ts: from_millis(ts),
+            user_id: Some("u1".into()),
+            username: Some("alice".into()),
+            msg: format!("text of {id}"),
+            message_type: None,
+            thread_id: None,
+            file_id: None,
+            attachments: Some(serde_json::json!([{"title": "t"}])),
+            updated_at: from_millis(ts),
+        }
+    }
+
+    #[test]
+    fn pages_follow_ts_then_id_stop_at_the_cutoff_and_stay_in_their_room() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let ws = SqliteWorkspace::new(db);
+        ws.upsert_messages(&[
+            message("b", "R", 10),
+            message("a", "R", 10),
+            message("c", "R", 5),
+            message("d", "R", 30),
+            message("x", "OTHER", 1),
+        ])?;
+        let cutoff = from_millis(20);
+        let first = ws.messages_page("R", cutoff, None, 2)?;
+        assert_eq!(
+            first.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["c", "a"]
+        );
+        let rest = ws.messages_page("R", cutoff, Some(MessageCursor::after(&first[1])), 10)?;
+        assert_eq!(
+            rest.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["b"],
+            "d is after the cutoff"
+        );
+        assert_eq!(ws.count_messages("R", cutoff)?, 3);
+        assert_eq!(
+            first[0].attachments,
+            Some(serde_json::json!([{"title": "t"}]))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn writing_the_same_message_twice_keeps_one_updated_copy() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let ws = SqliteWorkspace::new(db);
+        ws.upsert_messages(&[message("a", "R", 1)])?;
+        let mut edited = message("a", "R", 1);
+        edited.msg = "edited".into();
+        ws.upsert_messages(&[edited])?;
+        assert_eq!(ws.count_messages("R", from_millis(100))?, 1);
+        assert_eq!(ws.message("a")?.msg, "edited");
+        assert!(matches!(ws.message("zz"), Err(StoreError::NotFound)));
+        Ok(())
+    }
+}

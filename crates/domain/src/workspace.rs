@@ -1,0 +1,191 @@
+//! The chat workspace an export reads: rooms, memberships, messages, uploads, avatars.
+//! Ids are Rocket.Chat's, kept as they are so links and ids in an export match the
+//! source workspace.
+
+use chrono::{DateTime, Utc};
+
+use crate::export::RoomType;
+
+/// A room (channel, private group, direct conversation, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// Rocket.Chat's `_id`.
+    pub id: String,
+    /// `t`.
+    pub room_type: RoomType,
+    /// `name`: the unique, URL-friendly name; absent for direct rooms.
+    pub name: Option<String>,
+    /// `fname`: the display name.
+    pub fname: Option<String>,
+    /// `uids`: the members of a direct room.
+    pub member_ids: Vec<String>,
+    /// `teamMain`: the room is a team's main room.
+    pub team_main: bool,
+    /// `ts`.
+    pub created_at: DateTime<Utc>,
+    /// `_updatedAt`.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user's membership of a room (Rocket.Chat's subscription).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// Rocket.Chat's `_id`.
+    pub id: String,
+    /// `u._id`.
+    pub user_id: String,
+    /// `rid`.
+    pub room_id: String,
+    /// `t`.
+    pub room_type: RoomType,
+    /// `name`: the room name as the member sees it.
+    pub name: Option<String>,
+    /// `ts`.
+    pub created_at: DateTime<Utc>,
+    /// `_updatedAt`.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One message, user-written or system (`t` set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Rocket.Chat's `_id`.
+    pub id: String,
+    /// `rid`.
+    pub room_id: String,
+    /// `ts`: when it was sent; messages are exported in (`ts`, `id`) order.
+    pub ts: DateTime<Utc>,
+    /// `u._id`.
+    pub user_id: Option<String>,
+    /// `u.username`.
+    pub username: Option<String>,
+    /// `msg`: the text (for system messages, the subject, e.g. a username).
+    pub msg: String,
+    /// `t`: the system message type (`uj`, `ul`, `au`, …), none for user text.
+    pub message_type: Option<String>,
+    /// `tmid`: the thread parent.
+    pub thread_id: Option<String>,
+    /// `file._id`: the upload this message carries.
+    pub file_id: Option<String>,
+    /// `attachments`, as plain JSON (Extended JSON already relaxed).
+    pub attachments: Option<serde_json::Value>,
+    /// `_updatedAt`.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An uploaded file's metadata; its bytes live in the blob store under `blob`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Rocket.Chat's `_id`.
+    pub id: String,
+    /// `rid`.
+    pub room_id: Option<String>,
+    /// `userId`: the uploader.
+    pub user_id: Option<String>,
+    /// `name`: the original file name — untrusted, never a path.
+    pub name: String,
+    /// `type`: the MIME type.
+    pub content_type: Option<String>,
+    /// `size` in bytes.
+    pub size: u64,
+    /// The blob store key, or none when the bytes were not available.
+    pub blob: Option<String>,
+    /// `uploadedAt`.
+    pub uploaded_at: DateTime<Utc>,
+    /// `_updatedAt`.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user's avatar image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Avatar {
+    /// Rocket.Chat's `_id`.
+    pub id: String,
+    /// `name`: the username the avatar belongs to.
+    pub username: String,
+    /// `userId`.
+    pub user_id: Option<String>,
+    /// `type`: the MIME type.
+    pub content_type: Option<String>,
+    /// `size` in bytes.
+    pub size: u64,
+    /// The blob store key, or none when the bytes were not available.
+    pub blob: Option<String>,
+    /// `uploadedAt`.
+    pub uploaded_at: DateTime<Utc>,
+    /// `_updatedAt`.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A position in a room's message stream for keyset paging: messages are ordered by
+/// (`ts`, `id`) and a page starts strictly after the cursor. Unlike offsets, a cursor
+/// neither skips nor repeats messages when others are inserted or deleted meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MessageCursor {
+    /// The last exported message's `ts`.
+    pub ts: DateTime<Utc>,
+    /// The last exported message's id (breaks ties between equal timestamps).
+    pub id: String,
+}
+
+impl MessageCursor {
+    /// The cursor just after `message`.
+    pub fn after(message: &Message) -> Self {
+        Self {
+            ts: message.ts,
+            id: message.id.clone(),
+        }
+    }
+
+    /// Whether `message` comes after this cursor in (`ts`, `id`) order.
+    pub fn precedes(&self, message: &Message) -> bool {
+        (message.ts, message.id.as_str()) > (self.ts, self.id.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn message(ts: i64, id: &str) -> Message {
+        Message {
+            id: id.to_owned(),
+            room_id: "r".into(),
+            ts: crate::time::from_millis(ts),
+            user_id: None,
+            username: None,
+            msg: String::new(),
+            message_type: None,
+            thread_id: None,
+            file_id: None,
+            attachments: None,
+            updated_at: crate::time::from_millis(ts),
+        }
+    }
+
+    proptest! {
+        /// Paging any set of messages with cursors visits each exactly once, in order.
+        #[test]
+        fn keyset_pages_visit_every_message_once(
+            keys in proptest::collection::btree_set((0_i64..50, "[a-c]{1,2}"), 0..60),
+            page in 1_usize..7,
+        ) {
+            let all: Vec<Message> = keys.iter().map(|(ts, id)| message(*ts, id)).collect();
+            let mut seen = Vec::new();
+            let mut cursor: Option<MessageCursor> = None;
+            loop {
+                let batch: Vec<&Message> = all
+                    .iter()
+                    .filter(|m| cursor.as_ref().is_none_or(|c| c.precedes(m)))
+                    .take(page)
+                    .collect();
+                let Some(last) = batch.last() else { break };
+                cursor = Some(MessageCursor::after(last));
+                seen.extend(batch.iter().map(|m| m.id.clone() + &m.ts.timestamp_millis().to_string()));
+            }
+            let expected: Vec<String> = all.iter().map(|m| m.id.clone() + &m.ts.timestamp_millis().to_string()).collect();
+            prop_assert_eq!(seen, expected);
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Loading a chat workspace: where documents come from (a dump), where they go (the
+//! workspace store and the blob store), and how progress is shown.
+
+use std::io::Read;
+
+use chrono::{DateTime, Utc};
+use udd_domain::{Avatar, Message, Room, Subscription, Upload, User};
+
+use crate::StoreError;
+
+/// A user as a workspace dump carries them, secrets included, for storage only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceUser {
+    /// The profile.
+    pub user: User,
+    /// `services.password.bcrypt`.
+    pub password_bcrypt: Option<String>,
+    /// `services.resume.loginTokens`: (hashed token, when issued).
+    pub login_tokens: Vec<(String, DateTime<Utc>)>,
+    /// `_updatedAt`.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The workspace store, written in batches. Each call is one transaction; writing a
+/// document whose id exists replaces it, so loading the same data twice changes nothing.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait WorkspaceWriter: Send + Sync {
+    /// Inserts or replaces users with their emails; their login tokens are added.
+    /// An email address already used by another user is dropped, not an error.
+    ///
+    /// Errors: `Unexpected` only.
+    fn upsert_users(&self, users: &[WorkspaceUser]) -> Result<(), StoreError>;
+    /// Inserts or replaces rooms. Errors: `Unexpected` only.
+    fn upsert_rooms(&self, rooms: &[Room]) -> Result<(), StoreError>;
+    /// Inserts or replaces subscriptions (unique per user and room). Errors: `Unexpected` only.
+    fn upsert_subscriptions(&self, subscriptions: &[Subscription]) -> Result<(), StoreError>;
+    /// Inserts or replaces messages. Errors: `Unexpected` only.
+    fn upsert_messages(&self, messages: &[Message]) -> Result<(), StoreError>;
+    /// Inserts or replaces uploads. Errors: `Unexpected` only.
+    fn upsert_uploads(&self, uploads: &[Upload]) -> Result<(), StoreError>;
+    /// Inserts or replaces avatars. Errors: `Unexpected` only.
+    fn upsert_avatars(&self, avatars: &[Avatar]) -> Result<(), StoreError>;
+    /// Whether the workspace holds no user at all.
+    ///
+    /// Errors: `Unexpected` only.
+    fn is_empty(&self) -> Result<bool, StoreError>;
+}
+
+/// Which kind of file a blob is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlobKind {
+    /// A message upload.
+    Upload,
+    /// A user avatar.
+    Avatar,
+}
+
+/// Where upload and avatar bytes are kept.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait BlobStore: Send + Sync {
+    /// Stores the bytes of `content` as the blob of document `id`, replacing any earlier
+    /// one, and returns its key. A half-written blob is never left under the key.
+    ///
+    /// Errors: I/O failures; an `id` that is not a plain name.
+    fn put(&self, kind: BlobKind, id: &str, content: &mut dyn Read) -> anyhow::Result<String>;
+
+    /// Opens the blob stored under `key`; `Ok(None)` when it is gone.
+    ///
+    /// Errors: I/O failures other than absence.
+    fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>>;
+}
+
+/// The collections of a Rocket.Chat workspace, in the order they are loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collection {
+    /// `users.json`
+    Users,
+    /// `rocketchat_room.json`
+    Rooms,
+    /// `rocketchat_subscription.json`
+    Subscriptions,
+    /// `rocketchat_uploads.json`
+    Uploads,
+    /// `rocketchat_avatars.json`
+    Avatars,
+    /// `rocketchat_message.json`
+    Messages,
+}
+
+impl Collection {
+    /// Every collection, in load order (messages last: they are the bulk).
+    pub const ALL: [Collection; 6] = [
+        Self::Users,
+        Self::Rooms,
+        Self::Subscriptions,
+        Self::Uploads,
+        Self::Avatars,
+        Self::Messages,
+    ];
+
+    /// The short name used in summaries.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Rooms => "rooms",
+            Self::Subscriptions => "subscriptions",
+            Self::Uploads => "uploads",
+            Self::Avatars => "avatars",
+            Self::Messages => "messages",
+        }
+    }
+}
+
+/// One document of a dump, already mapped to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Document {
+    /// From `users.json`.
+    User(WorkspaceUser),
+    /// From `rocketchat_room.json`.
+    Room(Room),
+    /// From `rocketchat_subscription.json`.
+    Subscription(Subscription),
+    /// From `rocketchat_message.json`.
+    Message(Message),
+    /// From `rocketchat_uploads.json`; `blob` is not set yet.
+    Upload(Upload),
+    /// From `rocketchat_avatars.json`; `blob` is not set yet.
+    Avatar(Avatar),
+}
+
+/// Where in a dump file something was found: `users.json:12`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpLocation {
+    /// The file name.
+    pub file: String,
+    /// The 1-based line.
+    pub line: u64,
+}
+
+impl std::fmt::Display for DumpLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// What reading a dump yields, one entry at a time.
+// Entries are handed over one at a time and never stored in bulk, so the size of the
+// document variant costs nothing worth a box per document.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum DumpEntry {
+    /// A usable document.
+    Document(Document),
+    /// Valid JSON that lacks a field the model requires; skipped.
+    Skipped {
+        /// Where.
+        at: DumpLocation,
+        /// Which field was missing or wrong.
+        reason: String,
+    },
+    /// Not JSON at all.
+    Malformed {
+        /// Where.
+        at: DumpLocation,
+        /// The parser's message.
+        error: String,
+    },
+}
+
+/// A dump of a workspace, read collection by collection, streaming.
+pub trait WorkspaceDump {
+    /// Calls `visit` for every entry of `collection`, in file order, holding at most one
+    /// document in memory; the second argument is the number of bytes read so far. A
+    /// missing file is an empty collection. A syntax error that makes the rest of the
+    /// file unreadable (inside a JSON array) is reported as a last `Malformed` entry.
+    ///
+    /// Errors: I/O failures, or an error returned by `visit`.
+    fn read(
+        &self,
+        collection: Collection,
+        visit: &mut dyn FnMut(DumpEntry, u64) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
+
+    /// The size in bytes of the collection's file, for progress display.
+    fn size(&self, collection: Collection) -> Option<u64>;
+
+    /// Opens the blob of an upload or avatar document; `Ok(None)` when the dump has none.
+    ///
+    /// Errors: I/O failures other than absence.
+    fn open_blob(&self, kind: BlobKind, id: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>>;
+}
+
+/// Shows how far a long task has got (a progress bar on a terminal, log lines elsewhere).
+pub trait Progress: Send + Sync {
+    /// Starts a phase of `total` units (`None` when unknown).
+    fn start(&self, label: &str, total: Option<u64>);
+    /// Sets the units done in the current phase.
+    fn set(&self, done: u64);
+    /// Ends the current phase with a one-line message.
+    fn finish(&self, message: &str);
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: Option<u64>) {}
+    fn set(&self, _: u64) {}
+    fn finish(&self, _: &str) {}
+}
+
+/// The read side of the workspace, for exports.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait WorkspaceReader: Send + Sync {
+    /// The user's subscriptions, oldest first.
+    ///
+    /// Errors: `Unexpected` only.
+    fn subscriptions_of(&self, user_id: &str) -> Result<Vec<Subscription>, StoreError>;
+
+    /// A room.
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    fn room(&self, id: &str) -> Result<Room, StoreError>;
+
+    /// A message.
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    fn message(&self, id: &str) -> Result<Message, StoreError>;
+
+    /// Up to `limit` messages of `room_id` sent at or before `cutoff`, strictly after
+    /// `after` in (`ts`, `id`) order (from the start when `None`), oldest first.
+    ///
+    /// Errors: `Unexpected` only.
+    fn messages_page(
+        &self,
+        room_id: &str,
+        cutoff: DateTime<Utc>,
+        after: Option<udd_domain::MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// How many messages of `room_id` were sent at or before `cutoff`.
+    ///
+    /// Errors: `Unexpected` only.
+    fn count_messages(&self, room_id: &str, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// An upload's metadata.
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    fn upload(&self, id: &str) -> Result<Upload, StoreError>;
+
+    /// The newest avatar of `username`, if any.
+    ///
+    /// Errors: `Unexpected` only.
+    fn avatar_of(&self, username: &str) -> Result<Option<Avatar>, StoreError>;
+}
