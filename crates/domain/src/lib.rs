@@ -7,12 +7,14 @@
 //! - [`export`]: export operations, their statuses and the state machine between them,
 //!   and the per-room progress entries;
 //! - [`policy`]: when a new request reuses the last operation and when it creates one;
+//! - [`render`]: escaping, safe names, pseudonyms and every file an export writes;
 //! - [`user`]: the user profile that an export describes;
 //! - [`time`]: the timestamp format the Rocket.Chat API speaks;
 //! - [`workspace`]: the rooms, memberships, messages, uploads and avatars an export reads.
 
 pub mod export;
 pub mod policy;
+pub mod render;
 pub mod time;
 pub mod user;
 pub mod workspace;

@@ -1,0 +1,51 @@
+//! HTML escaping: every user-supplied string passes through here before it reaches a page.
+
+/// Escapes `&`, `<`, `>`, `"` and `'` so `text` is inert in element content and in
+/// quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes like [`escape_html`] and keeps line breaks visible as `<br/>`.
+pub fn escape_html_text(text: &str) -> String {
+    escape_html(text).replace("\r\n", "\n").replace('\n', "<br/>\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn markup_and_quotes_are_neutralised() {
+        assert_eq!(
+            escape_html(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+        assert_eq!(escape_html_text("a\nb<c"), "a<br/>\nb&lt;c");
+    }
+
+    proptest! {
+        #[test]
+        fn escaped_text_never_contains_markup_characters(text in ".*") {
+            let escaped = escape_html(&text);
+            prop_assert!(!escaped.contains('<') && !escaped.contains('>') && !escaped.contains('"') && !escaped.contains('\''));
+            // Every & starts an entity we wrote.
+            for (i, _) in escaped.match_indices('&') {
+                let rest = &escaped[i..];
+                prop_assert!(["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"].iter().any(|e| rest.starts_with(e)));
+            }
+        }
+    }
+}

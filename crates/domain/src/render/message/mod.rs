@@ -1,0 +1,226 @@
+//! One message as an export writes it: a JSON line (full export) or an HTML paragraph
+//! (personal export), in Rocket.Chat's shapes, with other users pseudonymised.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::escape::{escape_html, escape_html_text};
+use super::pseudonyms::Pseudonyms;
+use crate::time::iso_millis;
+use crate::workspace::Message;
+
+/// The upload a message carries, as the export knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedFile {
+    /// The upload id.
+    pub id: String,
+    /// The original file name (untrusted).
+    pub name: String,
+    /// The safe file name inside `assets/`.
+    pub asset: String,
+    /// Whether it is an image to show inline.
+    pub is_image: bool,
+}
+
+/// A message after pseudonymisation and system-message rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedMessage {
+    /// The text, or the sentence a system message stands for.
+    pub msg: String,
+    /// The author as shown (`User_N` for others).
+    pub username: String,
+    /// When it was sent.
+    pub ts: DateTime<Utc>,
+    /// Attachment metadata in Rocket.Chat's export shape.
+    pub attachments: Option<Vec<Value>>,
+    /// The system message type.
+    pub message_type: Option<String>,
+}
+
+/// Attachment keys Rocket.Chat's export keeps, in its order, plus the quoted text and
+/// description (the user's data too, which Rocket.Chat's export drops).
+const ATTACHMENT_KEYS: [&str; 16] = [
+    "type",
+    "title",
+    "title_link",
+    "image_url",
+    "audio_url",
+    "video_url",
+    "message_link",
+    "image_type",
+    "image_size",
+    "video_size",
+    "video_type",
+    "audio_size",
+    "audio_type",
+    "description",
+    "text",
+    "author_name",
+];
+
+/// System message types shown in italics, as Rocket.Chat does.
+const ITALIC_TYPES: [&str; 7] = ["uj", "ul", "au", "r", "ru", "wm", "livechat-close"];
+
+impl RenderedMessage {
+    /// Renders `message`, naming users through `pseudonyms`.
+    pub fn new(message: &Message, file: Option<&AttachedFile>, pseudonyms: &mut Pseudonyms) -> Self {
+        let author = message
+            .username
+            .as_deref()
+            .or(message.user_id.as_deref())
+            .unwrap_or("unknown");
+        let username = pseudonyms.alias(author);
+        let msg = match message.message_type.as_deref() {
+            Some(kind) => system_sentence(kind, &message.msg, &username, pseudonyms),
+            None => message.msg.clone(),
+        };
+        let attachments = message.attachments.as_ref().and_then(Value::as_array).map(|items| {
+            items
+                .iter()
+                .map(|attachment| attachment_data(attachment, message, file))
+                .collect()
+        });
+        Self {
+            msg,
+            username,
+            ts: message.ts,
+            attachments,
+            message_type: message.message_type.clone(),
+        }
+    }
+}
+
+/// The sentence a system message stands for (Rocket.Chat's English texts), naming
+/// users through the pseudonym table. Unknown types keep their text.
+fn system_sentence(kind: &str, subject: &str, by: &str, pseudonyms: &mut Pseudonyms) -> String {
+    match kind {
+        "uj" => "Has joined the channel.".to_owned(),
+        "ul" => "Has left the channel.".to_owned(),
+        "ult" => "Has left the team.".to_owned(),
+        "ujt" => "Has joined the team.".to_owned(),
+        "au" => format!("User {} added by {by}.", pseudonyms.alias(subject)),
+        "ru" => format!("User {} removed by {by}.", pseudonyms.alias(subject)),
+        "added-user-to-team" => format!("Added {} to this team.", pseudonyms.alias(subject)),
+        "removed-user-from-team" => format!("Removed {} from the team.", pseudonyms.alias(subject)),
+        "r" => format!("Room name changed to: {subject} by {by}"),
+        "room_changed_topic" => format!("Room topic changed to: {subject} by {by}"),
+        "room_changed_description" => format!("Room description changed to: {subject} by {by}"),
+        "room_changed_announcement" => format!("Room announcement changed to: {subject} by {by}"),
+        "wm" => format!("Welcome {by}!"),
+        "livechat-close" => "Conversation finished".to_owned(),
+        "livechat-started" => "Chat started".to_owned(),
+        "user-added-room-to-team" => format!("Added #{subject} to this team"),
+        "user-converted-to-team" => format!("Converted #{subject} to a team"),
+        "user-converted-to-channel" => format!("Converted #{subject} to a channel"),
+        "user-deleted-room-from-team" => format!("Deleted room #{subject}"),
+        "user-removed-room-from-team" => format!("Removed #{subject} from the team"),
+        _ => subject.to_owned(),
+    }
+}
+
+fn attachment_data(attachment: &Value, message: &Message, file: Option<&AttachedFile>) -> Value {
+    let mut data = Map::new();
+    for key in ATTACHMENT_KEYS {
+        if let Some(value) = attachment.get(key).filter(|v| !v.is_null()) {
+            data.insert(key.to_owned(), value.clone());
+        }
+    }
+    let url = ["title_link", "image_url", "audio_url", "video_url", "message_link"]
+        .iter()
+        .find_map(|key| attachment.get(*key).and_then(Value::as_str).filter(|s| !s.is_empty()));
+    data.insert("url".to_owned(), url.map_or(Value::Null, |u| Value::String(u.to_owned())));
+    data.insert("remote".to_owned(), Value::Bool(message.file_id.is_none()));
+    if let Some(file_id) = &message.file_id {
+        data.insert("fileId".to_owned(), Value::String(file_id.clone()));
+        let name = file.map(|f| f.name.clone()).or_else(|| attachment["title"].as_str().map(str::to_owned));
+        if let Some(name) = name {
+            data.insert("fileName".to_owned(), Value::String(name));
+        }
+    }
+    Value::Object(data)
+}
+
+/// One line of a full export's room file, newline included:
+/// `{"msg","username","ts","attachments"?,"type"?}`.
+pub fn render_json_line(message: &RenderedMessage) -> String {
+    let mut object = Map::new();
+    object.insert("msg".to_owned(), Value::String(message.msg.clone()));
+    object.insert("username".to_owned(), Value::String(message.username.clone()));
+    object.insert("ts".to_owned(), Value::String(iso_millis(message.ts)));
+    if let Some(attachments) = &message.attachments {
+        object.insert("attachments".to_owned(), Value::Array(attachments.clone()));
+    }
+    if let Some(kind) = &message.message_type {
+        object.insert("type".to_owned(), Value::String(kind.clone()));
+    }
+    let mut line = Value::Object(object).to_string();
+    line.push('\n');
+    line
+}
+
+/// One paragraph of a personal export's room page, every user string escaped.
+pub fn render_html(message: &RenderedMessage, file: Option<&AttachedFile>) -> String {
+    let mut html = format!(
+        "<p><strong>{}</strong> ({}):<br/>\n",
+        escape_html(&message.username),
+        message.ts.format("%a, %d %b %Y %H:%M:%S GMT")
+    );
+    let text = escape_html_text(&message.msg);
+    if message.message_type.as_deref().is_some_and(|t| ITALIC_TYPES.contains(&t)) {
+        html.push_str(&format!("<i>{text}</i>"));
+    } else {
+        html.push_str(&text);
+    }
+    for attachment in message.attachments.iter().flatten() {
+        html.push_str(&attachment_html(attachment, file));
+    }
+    if let (Some(file), None) = (file, &message.attachments) {
+        html.push_str(&file_link(file, &file.name));
+    }
+    html.push_str("\n</p>\n");
+    html
+}
+
+fn attachment_html(attachment: &Value, file: Option<&AttachedFile>) -> String {
+    let title = attachment["title"].as_str().filter(|t| !t.is_empty());
+    if let Some(file) = file.filter(|_| !attachment["remote"].as_bool().unwrap_or(true)) {
+        return file_link(file, title.unwrap_or(&file.name));
+    }
+    let text = title
+        .or_else(|| attachment["text"].as_str())
+        .or_else(|| attachment["description"].as_str())
+        .unwrap_or("Attachment");
+    match attachment["url"].as_str().filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
+        Some(url) => format!(
+            "<br/>\n<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
+            escape_html(url),
+            escape_html(text)
+        ),
+        None => format!("<br/>\n<span class=\"attachment\">{}</span>", escape_html_text(text)),
+    }
+}
+
+fn file_link(file: &AttachedFile, title: &str) -> String {
+    let href = format!("./assets/{}", percent_encode(&file.asset));
+    let mut html = format!("<br/>\n<a href=\"{}\">{}</a>", escape_html(&href), escape_html(title));
+    if file.is_image {
+        html.push_str(&format!("<br/>\n<img src=\"{}\" alt=\"{}\"/>", escape_html(&href), escape_html(title)));
+    }
+    html
+}
+
+/// Percent-encodes a file name for use as a relative URL path segment.
+pub(super) fn percent_encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~()".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

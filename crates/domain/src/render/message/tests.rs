@@ -1,0 +1,134 @@
+use serde_json::json;
+
+use super::*;
+use crate::time::from_millis;
+
+fn message(username: &str, msg: &str, kind: Option<&str>) -> Message {
+    Message {
+        id: "m1".into(),
+        room_id: "GENERAL".into(),
+        ts: from_millis(1_709_283_952_431),
+        user_id: Some(format!("id-{username}")),
+        username: Some(username.into()),
+        msg: msg.into(),
+        message_type: kind.map(str::to_owned),
+        thread_id: None,
+        file_id: None,
+        attachments: None,
+        updated_at: from_millis(1_709_283_952_431),
+    }
+}
+
+fn render(m: &Message, pseudonyms: &mut Pseudonyms) -> RenderedMessage {
+    RenderedMessage::new(m, None, pseudonyms)
+}
+
+#[test]
+fn a_json_line_has_rocket_chats_fields_in_order() {
+    let mut p = Pseudonyms::new("alice", []);
+    let line = render_json_line(&render(&message("alice", "hi \"there\"", None), &mut p));
+    assert_eq!(line, "{\"msg\":\"hi \\\"there\\\"\",\"username\":\"alice\",\"ts\":\"2024-03-01T09:05:52.431Z\"}\n");
+    let line = render_json_line(&render(&message("bob", "bob", Some("uj")), &mut p));
+    assert_eq!(
+        line,
+        "{\"msg\":\"Has joined the channel.\",\"username\":\"User_1\",\"ts\":\"2024-03-01T09:05:52.431Z\",\"type\":\"uj\"}\n"
+    );
+}
+
+#[test]
+fn every_system_message_type_becomes_a_sentence_with_names_pseudonymised() {
+    let cases = [
+        ("uj", "bob", "Has joined the channel."),
+        ("ul", "bob", "Has left the channel."),
+        ("au", "carol", "User User_2 added by User_1."),
+        ("ru", "alice", "User alice removed by User_1."),
+        ("r", "new-name", "Room name changed to: new-name by User_1"),
+        ("wm", "", "Welcome User_1!"),
+        ("livechat-close", "", "Conversation finished"),
+        ("user-converted-to-team", "Release Train", "Converted #Release Train to a team"),
+        ("room_changed_topic", "lunch", "Room topic changed to: lunch by User_1"),
+        ("ult", "", "Has left the team."),
+        ("ujt", "", "Has joined the team."),
+        ("something-new", "raw text", "raw text"),
+    ];
+    for (kind, subject, expected) in cases {
+        let mut p = Pseudonyms::new("alice", []);
+        let rendered = render(&message("bob", subject, Some(kind)), &mut p);
+        assert_eq!(rendered.msg, expected, "{kind}");
+        assert_eq!(rendered.message_type.as_deref(), Some(kind));
+    }
+}
+
+#[test]
+fn html_escapes_every_user_string_and_keeps_line_breaks() {
+    let mut p = Pseudonyms::new("<b>alice</b>", []);
+    let m = message("<b>alice</b>", "<script>alert(1)</script> & \"q\"\nline two", None);
+    let html = render_html(&render(&m, &mut p), None);
+    assert_eq!(
+        html,
+        "<p><strong>&lt;b&gt;alice&lt;/b&gt;</strong> (Fri, 01 Mar 2024 09:05:52 GMT):<br/>\n\
+         &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;<br/>\nline two\n</p>\n"
+    );
+}
+
+#[test]
+fn system_messages_are_italic_in_html() {
+    let mut p = Pseudonyms::new("alice", []);
+    let html = render_html(&render(&message("bob", "bob", Some("ul")), &mut p), None);
+    assert!(html.contains("<i>Has left the channel.</i>"), "{html}");
+}
+
+#[test]
+fn an_upload_links_to_its_asset_with_attachment_metadata_as_rocket_chat_writes_it() {
+    let mut m = message("bob", "", None);
+    m.file_id = Some("Q5y".into());
+    m.attachments = Some(json!([{
+        "ts": "1970-01-01T00:00:00.000Z", "title": "dia<gram>.png", "title_link": "/file-upload/Q5y/diagram.png",
+        "type": "file", "image_url": "/file-upload/Q5y/diagram.png", "image_type": "image/png", "image_size": 74,
+        "internal": "dropped"
+    }]));
+    let file = AttachedFile {
+        id: "Q5y".into(),
+        name: "dia<gram>.png".into(),
+        asset: "Q5y-dia_gram_.png".into(),
+        is_image: true,
+    };
+    let mut p = Pseudonyms::new("alice", []);
+    let rendered = RenderedMessage::new(&m, Some(&file), &mut p);
+    let attachment = &rendered.attachments.as_ref().unwrap()[0];
+    assert_eq!(
+        attachment,
+        &json!({
+            "type": "file", "title": "dia<gram>.png", "title_link": "/file-upload/Q5y/diagram.png",
+            "image_url": "/file-upload/Q5y/diagram.png", "image_type": "image/png", "image_size": 74,
+            "url": "/file-upload/Q5y/diagram.png", "remote": false, "fileId": "Q5y", "fileName": "dia<gram>.png"
+        })
+    );
+    let html = render_html(&rendered, Some(&file));
+    assert!(html.contains("<a href=\"./assets/Q5y-dia_gram_.png\">dia&lt;gram&gt;.png</a>"), "{html}");
+    assert!(html.contains("<img src=\"./assets/Q5y-dia_gram_.png\""), "{html}");
+}
+
+#[test]
+fn remote_links_are_only_followed_for_http_and_never_for_javascript() {
+    let mut m = message("bob", "look", None);
+    m.attachments = Some(json!([
+        {"title": "external", "title_link": "https://example.org/x.pdf", "type": "file"},
+        {"title": "evil", "title_link": "javascript:alert(1)"},
+        {"text": "quoted <message>", "message_link": "http://localhost:3000/channel/general?msg=abc"}
+    ]));
+    let mut p = Pseudonyms::new("alice", []);
+    let rendered = render(&m, &mut p);
+    assert_eq!(rendered.attachments.as_ref().unwrap()[0]["remote"], true);
+    let html = render_html(&rendered, None);
+    assert!(html.contains("<a href=\"https://example.org/x.pdf\" rel=\"noopener noreferrer\">external</a>"), "{html}");
+    assert!(!html.contains("javascript:"), "{html}");
+    assert!(html.contains("<span class=\"attachment\">evil</span>"), "{html}");
+    assert!(html.contains("quoted &lt;message&gt;"), "{html}");
+}
+
+#[test]
+fn asset_links_are_percent_encoded() {
+    assert_eq!(percent_encode("a b#?%.png"), "a%20b%23%3F%25.png");
+    assert_eq!(percent_encode("résumé.txt"), "r%C3%A9sum%C3%A9.txt");
+}

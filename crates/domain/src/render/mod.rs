@@ -1,0 +1,21 @@
+//! Turning workspace data into export files: escaping, safe names, pseudonyms, message
+//! rendering (JSON lines and HTML), the user files, the table of contents and the
+//! manifest. Everything here is a pure function of its inputs, so a resumed export
+//! renders exactly the bytes an uninterrupted one would.
+
+mod escape;
+mod manifest;
+mod message;
+mod names;
+mod pages;
+mod pseudonyms;
+
+pub use escape::{escape_html, escape_html_text};
+pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION};
+pub use message::{render_html, render_json_line, AttachedFile, RenderedMessage};
+pub use names::{asset_name, safe_file_name, zip_file_name, UniqueNames};
+pub use pages::{
+    channels_json_line, index_html, room_page_footer, room_page_header, user_html, user_json, IndexRoom,
+    CONTENT_SECURITY_POLICY,
+};
+pub use pseudonyms::Pseudonyms;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Benchmarks filling a workspace: `udd demo` at two sizes (time and peak memory, to show
+# memory stays flat) and `udd import` of a synthetic mongoexport dump (throughput).
+# Usage: scripts/bench-workspace.sh [MESSAGES]   (default 1000000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+messages=${1:-1000000}
+small=$((messages / 5))
+cargo build --release --bin udd >/dev/null
+udd=$PWD/target/release/udd
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+measure() { # label, command...
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
+  read -r secs kib <"$work/time"
+  printf '%-40s %8.1f s %8.1f MiB\n' "$label" "$secs" "$(echo "$kib / 1024" | bc -l)"
+}
+
+for n in "$small" "$messages"; do
+  rm -rf "$work/demo"; mkdir "$work/demo"
+  (cd "$work/demo" && measure "udd demo --messages $n" "$udd" demo --messages "$n" --users 50 --rooms 40)
+done
+
+python3 scripts/make-dump.py "$work/dump" --messages "$messages" >/dev/null
+size=$(du -m "$work/dump/rocketchat_message.json" | cut -f1)
+mkdir "$work/import"
+(cd "$work/import" && measure "udd import ($messages messages, ${size} MiB)" "$udd" import "$work/dump")
+(cd "$work/import" && measure "udd import again (idempotent)" "$udd" import "$work/dump")
