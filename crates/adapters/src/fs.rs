@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use udd_domain::render::ManifestFile;
 use udd_domain::ExportPaths;
 use udd_ports::ExportFolders;
 
@@ -73,6 +74,195 @@ mod tests {
         std::fs::write(&file, b"x")?;
         let folders = LocalExportFolders::new(&file);
         assert!(folders.create(&folders.paths_for("OP1")).is_err());
+        Ok(())
+    }
+}
+
+/// The files of export working folders on the local filesystem.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalExportFiles;
+
+/// Resolves a relative name inside the export folder, refusing anything that could
+/// leave it (absolute paths, `..`, empty or hidden components).
+pub(crate) fn inside(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let mut path = root.to_path_buf();
+    let mut components = 0;
+    for component in name.split('/') {
+        anyhow::ensure!(
+            !component.is_empty() && component != "." && component != ".." && !component.starts_with('.') && !component.contains('\\'),
+            "refusing export file name `{name}`"
+        );
+        path.push(component);
+        components += 1;
+    }
+    anyhow::ensure!(components > 0, "refusing an empty export file name");
+    Ok(path)
+}
+
+fn sync_parent(path: &Path) {
+    // Making the rename itself durable; not every platform can open a folder.
+    if let Some(parent) = path.parent() {
+        if let Ok(dir) = std::fs::File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+}
+
+/// Writes `content` beside `path` and renames it into place.
+pub(crate) fn write_atomically(path: &Path, content: &mut dyn std::io::Read) -> anyhow::Result<u64> {
+    use std::io::Write;
+    let parent = path.parent().context("a file needs a folder")?;
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = path.file_name().context("a file needs a name")?.to_string_lossy();
+    let temporary = parent.join(format!(".{name}.partial"));
+    let mut file = std::fs::File::create(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
+    let size = std::io::copy(content, &mut file).with_context(|| format!("writing {}", temporary.display()))?;
+    file.flush()?;
+    file.sync_all().with_context(|| format!("syncing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("renaming into {}", path.display()))?;
+    sync_parent(path);
+    Ok(size)
+}
+
+impl udd_ports::ExportFiles for LocalExportFiles {
+    fn append(&self, paths: &ExportPaths, name: &str, committed_len: u64, bytes: &[u8]) -> anyhow::Result<u64> {
+        use std::io::{Seek, SeekFrom, Write};
+        let path = inside(Path::new(&paths.export_path), name)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let on_disk = file.metadata()?.len();
+        anyhow::ensure!(
+            on_disk >= committed_len,
+            "{} is shorter ({on_disk} bytes) than its committed length ({committed_len}): the export folder was altered",
+            path.display()
+        );
+        // Whatever lies past the committed length was written by a batch that never
+        // committed: it is written again now, so it goes.
+        file.set_len(committed_len)?;
+        file.seek(SeekFrom::Start(committed_len))?;
+        file.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+        file.sync_data().with_context(|| format!("syncing {}", path.display()))?;
+        Ok(committed_len + bytes.len() as u64)
+    }
+
+    fn write(&self, paths: &ExportPaths, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let mut content = bytes;
+        self.write_from(paths, name, &mut content).map(|_| ())
+    }
+
+    fn write_from(&self, paths: &ExportPaths, name: &str, content: &mut dyn std::io::Read) -> anyhow::Result<u64> {
+        write_atomically(&inside(Path::new(&paths.export_path), name)?, content)
+    }
+
+    fn exists(&self, paths: &ExportPaths, name: &str) -> bool {
+        inside(Path::new(&paths.export_path), name).is_ok_and(|p| p.is_file())
+    }
+
+    fn list(&self, paths: &ExportPaths) -> anyhow::Result<Vec<ManifestFile>> {
+        let root = Path::new(&paths.export_path);
+        let mut files = Vec::new();
+        collect(root, root, &mut files)?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    fn remove_all(&self, paths: &ExportPaths) -> anyhow::Result<()> {
+        match std::fs::remove_dir_all(&paths.export_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", paths.export_path))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Adds every visible file under `dir` with its size and SHA-256 (temporary `.partial`
+/// files and other hidden names are not part of an export).
+fn collect(root: &Path, dir: &Path, out: &mut Vec<ManifestFile>) -> anyhow::Result<()> {
+    use sha2::{Digest, Sha256};
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            collect(root, &path, out)?;
+            continue;
+        }
+        let mut file = std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut file, &mut hasher)?;
+        let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        out.push(ManifestFile {
+            path: relative,
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+    use udd_ports::ExportFiles;
+
+    fn paths(dir: &tempfile::TempDir) -> ExportPaths {
+        LocalExportFolders::new(dir.path()).paths_for("OP")
+    }
+
+    #[test]
+    fn append_cuts_back_to_the_committed_length_before_writing() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let p = paths(&dir);
+        let files = LocalExportFiles;
+        let len = files.append(&p, "room.json", 0, b"one\n")?;
+        assert_eq!(len, 4);
+        // A batch that was written but never committed…
+        files.append(&p, "room.json", 4, b"two\n")?;
+        // …is replaced on resume, which starts again from the committed length.
+        let len = files.append(&p, "room.json", 4, b"TWO\n")?;
+        assert_eq!(len, 8);
+        assert_eq!(std::fs::read_to_string(Path::new(&p.export_path).join("room.json"))?, "one\nTWO\n");
+        assert!(files.append(&p, "room.json", 100, b"x").is_err(), "a file shorter than committed is an error");
+        Ok(())
+    }
+
+    #[test]
+    fn names_that_leave_the_folder_are_refused() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let p = paths(&dir);
+        for name in ["../x", "/etc/passwd", "assets/../../x", "", ".hidden", "a//b", "a\\..\\b"] {
+            assert!(LocalExportFiles.write(&p, name, b"x").is_err(), "{name:?}");
+        }
+        assert!(!dir.path().join("x").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn list_hashes_every_visible_file_sorted_and_skips_partials() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let p = paths(&dir);
+        let files = LocalExportFiles;
+        files.write(&p, "user.json", b"{}")?;
+        files.write(&p, "assets/F1-a.png", b"png")?;
+        std::fs::write(Path::new(&p.export_path).join(".x.partial"), b"junk")?;
+        let listed = files.list(&p)?;
+        assert_eq!(listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["assets/F1-a.png", "user.json"]);
+        assert_eq!(listed[1].size, 2);
+        assert_eq!(listed[1].sha256, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+        files.remove_all(&p)?;
+        files.remove_all(&p)?;
+        assert!(!Path::new(&p.export_path).exists());
         Ok(())
     }
 }

@@ -52,3 +52,49 @@ mod tests {
         }
     }
 }
+
+/// Wakes worker threads of this process when an operation is requested.
+#[derive(Debug, Default)]
+pub struct LocalWakeup {
+    pending: std::sync::Mutex<bool>,
+    signal: std::sync::Condvar,
+}
+
+impl udd_ports::ExportWakeup for LocalWakeup {
+    fn notify(&self) {
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending = true;
+            self.signal.notify_all();
+        }
+    }
+
+    fn wait(&self, timeout: std::time::Duration) -> bool {
+        let Ok(pending) = self.pending.lock() else { return false };
+        match self.signal.wait_timeout_while(pending, timeout, |pending| !*pending) {
+            Ok((mut pending, _)) => std::mem::replace(&mut *pending, false),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod wakeup_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+    use udd_ports::ExportWakeup;
+
+    #[test]
+    fn a_notification_ends_the_wait_and_is_consumed() {
+        let wakeup = std::sync::Arc::new(LocalWakeup::default());
+        let waker = std::sync::Arc::clone(&wakeup);
+        let started = Instant::now();
+        let handle = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            waker.notify();
+        });
+        assert!(wakeup.wait(Duration::from_secs(10)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let _ = handle.join();
+        assert!(!wakeup.wait(Duration::from_millis(20)), "consumed");
+    }
+}

@@ -214,6 +214,13 @@ pub struct RoomExport {
     pub room_type: RoomType,
     /// The file the room's messages go to, relative to the export folder.
     pub target_file: String,
+    /// Messages up to the cutoff when the export started (for a percentage).
+    pub total: u64,
+    /// The last message written, where the next batch starts.
+    pub cursor: Option<crate::workspace::MessageCursor>,
+    /// Bytes of `target_file` committed so far; anything beyond was written by a batch
+    /// that did not commit and is cut off on resume.
+    pub file_length: u64,
 }
 
 impl RoomExport {
@@ -260,6 +267,11 @@ pub struct ExportOperation {
     pub file_id: Option<String>,
     /// Why the operation failed, when it did.
     pub failure_reason: Option<String>,
+    /// The snapshot instant: messages sent after it are not exported. Fixed when
+    /// processing starts, so a resumed export covers exactly the same messages.
+    pub cutoff: Option<DateTime<Utc>>,
+    /// How many times a worker has taken the operation up.
+    pub attempts: u32,
     /// When the request was made.
     pub created_at: DateTime<Utc>,
     /// When the operation last changed.
@@ -286,6 +298,8 @@ impl ExportOperation {
             generated_file: None,
             file_id: None,
             failure_reason: None,
+            cutoff: None,
+            attempts: 0,
             created_at: now,
             updated_at: now,
         }
@@ -311,6 +325,21 @@ impl ExportOperation {
     /// Whether the operation still waits for, or is in, processing.
     pub fn is_queued_or_running(&self) -> bool {
         !self.status.is_terminal()
+    }
+
+    /// Rocket.Chat's rule: an operation that started but was not updated for over a
+    /// day is abandoned (`skipped`) rather than resumed.
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        !self.status.is_terminal()
+            && !matches!(self.status, ExportStatus::Preparing | ExportStatus::Pending)
+            && self.updated_at < now - chrono::Duration::days(1)
+    }
+
+    /// Messages written so far and messages to write in all, over every room.
+    pub fn message_progress(&self) -> (u64, u64) {
+        self.room_list
+            .iter()
+            .fold((0, 0), |(done, total), room| (done + room.exported_count, total + room.total))
     }
 }
 
@@ -407,6 +436,21 @@ mod tests {
         op.move_to(Exporting, later)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(op.updated_at, later);
+    }
+
+    #[test]
+    fn only_a_started_operation_left_alone_for_over_a_day_is_stale() {
+        let day = chrono::Duration::days(1);
+        let mut op = op(true);
+        let now = DateTime::UNIX_EPOCH + day * 3;
+        assert!(!op.is_stale(now), "a pending operation waits, it is not stale");
+        op.status = Exporting;
+        assert!(op.is_stale(now));
+        op.updated_at = now - day + chrono::Duration::minutes(1);
+        assert!(!op.is_stale(now));
+        op.status = Completed;
+        op.updated_at = DateTime::UNIX_EPOCH;
+        assert!(!op.is_stale(now));
     }
 
     #[test]

@@ -11,11 +11,13 @@
 //! This crate knows no database, no web framework and no filesystem.
 
 mod error;
+mod export;
 mod repositories;
 mod services;
 mod workspace;
 
 pub use error::StoreError;
+pub use export::{ArchiveStore, ExportFileRef, ExportFiles, ExportProgress, ExportQueue, ExportWakeup};
 pub use repositories::{
     ExportOperations, LoginTokens, NewUser, RequestOutcome, UserCredentials, UserDataFile,
     UserDataFiles, Users,
@@ -34,3 +36,5 @@ pub use services::{
 };
 #[cfg(feature = "mock")]
 pub use workspace::{MockBlobStore, MockWorkspaceReader, MockWorkspaceWriter};
+#[cfg(feature = "mock")]
+pub use export::{MockArchiveStore, MockExportFiles, MockExportProgress, MockExportQueue, MockExportWakeup};

@@ -5,12 +5,17 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{
-    ExportOperation, ExportPaths, ExportStatus, RequestDecision, RequestPolicy, RoomExport,
-    RoomType,
+    ExportOperation, ExportPaths, ExportStatus, MessageCursor, RequestDecision, RequestPolicy,
+    RoomExport, RoomType,
 };
-use udd_ports::{ExportOperations, RequestOutcome, StoreError};
+use udd_ports::{
+    ExportFileRef, ExportOperations, ExportProgress, ExportQueue, RequestOutcome, StoreError,
+    UserDataFile,
+};
 
-use super::schema::{export_operations, export_rooms};
+use super::schema::{
+    export_files, export_operations, export_pseudonyms, export_rooms, user_data_files,
+};
 use super::{store_error, Database};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -28,6 +33,10 @@ struct OperationRow {
     failure_reason: Option<String>,
     created_at: i64,
     updated_at: i64,
+    cutoff_at: Option<i64>,
+    attempts: i32,
+    lease_owner: Option<String>,
+    lease_expires_at: Option<i64>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -42,6 +51,10 @@ struct RoomRow {
     status: String,
     room_type: String,
     target_file: String,
+    total: i64,
+    cursor_ts: Option<i64>,
+    cursor_id: Option<String>,
+    file_length: i64,
 }
 
 impl OperationRow {
@@ -59,18 +72,22 @@ impl OperationRow {
             failure_reason: op.failure_reason.clone(),
             created_at: to_millis(op.created_at),
             updated_at: to_millis(op.updated_at),
+            cutoff_at: op.cutoff.map(to_millis),
+            attempts: i32::try_from(op.attempts).unwrap_or(i32::MAX),
+            lease_owner: None,
+            lease_expires_at: None,
         }
     }
 
-    fn into_domain(self, rooms: Vec<RoomRow>) -> anyhow::Result<ExportOperation> {
+    fn into_domain(self, rooms: Vec<RoomRow>, files: Vec<ExportFileRef>) -> anyhow::Result<ExportOperation> {
         let room_list = rooms
             .into_iter()
             .map(RoomRow::into_domain)
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let file_list = match serde_json::from_str(&self.file_list) {
-            Ok(serde_json::Value::Array(items)) => items,
-            _ => Vec::new(),
-        };
+        let file_list = files
+            .into_iter()
+            .map(|f| serde_json::json!({"_id": f.file_id, "name": f.name}))
+            .collect();
         Ok(ExportOperation {
             status: self
                 .status
@@ -88,6 +105,8 @@ impl OperationRow {
             generated_file: self.generated_file,
             file_id: self.file_id,
             failure_reason: self.failure_reason,
+            cutoff: self.cutoff_at.map(from_millis),
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
             created_at: from_millis(self.created_at),
             updated_at: from_millis(self.updated_at),
         })
@@ -109,8 +128,36 @@ impl RoomRow {
             exported_count: u64::try_from(self.exported_count).unwrap_or(0),
             room_type: RoomType::from_code(&self.room_type),
             target_file: self.target_file,
+            total: u64::try_from(self.total).unwrap_or(0),
+            cursor: match (self.cursor_ts, self.cursor_id) {
+                (Some(ts), Some(id)) => Some(MessageCursor { ts: from_millis(ts), id }),
+                _ => None,
+            },
+            file_length: u64::try_from(self.file_length).unwrap_or(0),
         })
     }
+
+    fn from_domain(operation_id: &str, position: usize, room: &RoomExport) -> Self {
+        Self {
+            operation_id: operation_id.to_owned(),
+            position: i32::try_from(position).unwrap_or(i32::MAX),
+            room_id: room.room_id.clone(),
+            room_name: room.room_name.clone(),
+            user_id: room.user_id.clone(),
+            exported_count: big(room.exported_count),
+            status: room.status.as_str().to_owned(),
+            room_type: room.room_type.code().to_owned(),
+            target_file: room.target_file.clone(),
+            total: big(room.total),
+            cursor_ts: room.cursor.as_ref().map(|c| to_millis(c.ts)),
+            cursor_id: room.cursor.as_ref().map(|c| c.id.clone()),
+            file_length: big(room.file_length),
+        }
+    }
+}
+
+fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Export operations in SQLite.
@@ -133,7 +180,20 @@ fn load(conn: &mut SqliteConnection, row: OperationRow) -> anyhow::Result<Export
         .select(RoomRow::as_select())
         .load(conn)
         .context("loading an export operation's rooms")?;
-    row.into_domain(rooms)
+    let files = load_files(conn, &row.id)?;
+    row.into_domain(rooms, files)
+}
+
+fn load_files(conn: &mut SqliteConnection, operation_id: &str) -> anyhow::Result<Vec<ExportFileRef>> {
+    Ok(export_files::table
+        .filter(export_files::operation_id.eq(operation_id))
+        .order(export_files::asset.asc())
+        .select((export_files::file_id, export_files::name, export_files::asset))
+        .load::<(String, String, String)>(conn)
+        .context("loading an export operation's files")?
+        .into_iter()
+        .map(|(file_id, name, asset)| ExportFileRef { file_id, name, asset })
+        .collect())
 }
 
 /// Statuses of operations that are still queued or running.
@@ -211,6 +271,275 @@ impl ExportOperations for SqliteExportOperations {
     }
 }
 
+/// The lease condition: `owner` still holds the operation.
+macro_rules! leased_to {
+    ($id:expr, $owner:expr) => {
+        export_operations::id.eq($id).and(export_operations::lease_owner.eq($owner))
+    };
+}
+
+/// An error meaning the lease was lost, so the caller must stop.
+fn lease_lost(id: &str) -> StoreError {
+    StoreError::Conflict(format!("the lease on export operation {id} was lost"))
+}
+
+impl SqliteExportOperations {
+    /// Leases the first operation matching `only` (or any) that nobody holds.
+    fn claim_where(
+        &self,
+        only: Option<&str>,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<ExportOperation>, StoreError> {
+        let mut conn = self.db.conn()?;
+        let now_ms = to_millis(now);
+        conn.immediate_transaction(|conn| -> anyhow::Result<Option<ExportOperation>> {
+            let mut query = export_operations::table
+                .filter(export_operations::status.eq_any(unfinished()))
+                .filter(
+                    export_operations::lease_expires_at
+                        .is_null()
+                        .or(export_operations::lease_expires_at.le(now_ms)),
+                )
+                .into_boxed();
+            if let Some(id) = only {
+                query = query.filter(export_operations::id.eq(id));
+            }
+            let Some(row) = query
+                .order((export_operations::created_at.asc(), export_operations::id.asc()))
+                .select(OperationRow::as_select())
+                .first(conn)
+                .optional()
+                .context("finding an export operation to work on")?
+            else {
+                return Ok(None);
+            };
+            diesel::update(export_operations::table.find(&row.id))
+                .set((
+                    export_operations::lease_owner.eq(owner),
+                    export_operations::lease_expires_at.eq(to_millis(until)),
+                    export_operations::attempts.eq(export_operations::attempts + 1),
+                ))
+                .execute(conn)
+                .context("leasing an export operation")?;
+            let mut op = load(conn, row)?;
+            op.attempts += 1;
+            Ok(Some(op))
+        })
+        .map_err(StoreError::Unexpected)
+    }
+
+    /// Runs `write` in a transaction after checking that `owner` still holds `id`
+    /// (and stamping `updated_at`).
+    fn fenced(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        write: impl FnOnce(&mut SqliteConnection) -> QueryResult<()>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.db.conn()?;
+        let held = conn
+            .immediate_transaction(|conn| {
+                let held = diesel::update(export_operations::table.filter(leased_to!(id, owner)))
+                    .set(export_operations::updated_at.eq(to_millis(now)))
+                    .execute(conn)?;
+                if held == 1 {
+                    write(conn)?;
+                }
+                Ok::<_, diesel::result::Error>(held == 1)
+            })
+            .map_err(|e| store_error(e, "recording export progress"))?;
+        if held {
+            Ok(())
+        } else {
+            Err(lease_lost(id))
+        }
+    }
+}
+
+impl ExportQueue for SqliteExportOperations {
+    fn claim_next(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<ExportOperation>, StoreError> {
+        self.claim_where(None, owner, now, until)
+    }
+
+    fn claim(&self, id: &str, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<ExportOperation>, StoreError> {
+        self.get(id)?;
+        self.claim_where(Some(id), owner, now, until)
+    }
+
+    fn renew(&self, id: &str, owner: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut conn = self.db.conn()?;
+        let held = diesel::update(export_operations::table.filter(leased_to!(id, owner)))
+            .set(export_operations::lease_expires_at.eq(to_millis(until)))
+            .execute(&mut conn)
+            .map_err(|e| store_error(e, "renewing a lease"))?;
+        Ok(held == 1)
+    }
+
+    fn release(&self, id: &str, owner: &str, retry_at: DateTime<Utc>, reason: &str) -> Result<(), StoreError> {
+        let mut conn = self.db.conn()?;
+        diesel::update(export_operations::table.filter(leased_to!(id, owner)))
+            .set((
+                export_operations::lease_owner.eq(None::<String>),
+                export_operations::lease_expires_at.eq(to_millis(retry_at)),
+                export_operations::failure_reason.eq(reason),
+            ))
+            .execute(&mut conn)
+            .map_err(|e| store_error(e, "releasing an export operation"))?;
+        Ok(())
+    }
+
+    fn finish_unsuccessfully(&self, id: &str, status: ExportStatus, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut conn = self.db.conn()?;
+        diesel::update(export_operations::table.find(id))
+            .set((
+                export_operations::status.eq(status.as_str()),
+                export_operations::failure_reason.eq(reason),
+                export_operations::lease_owner.eq(None::<String>),
+                export_operations::lease_expires_at.eq(None::<i64>),
+                export_operations::updated_at.eq(to_millis(now)),
+            ))
+            .execute(&mut conn)
+            .map_err(|e| store_error(e, "ending an export operation"))?;
+        Ok(())
+    }
+}
+
+impl ExportProgress for SqliteExportOperations {
+    fn start(&self, operation: &ExportOperation, owner: &str) -> Result<(), StoreError> {
+        let rooms: Vec<RoomRow> = operation
+            .room_list
+            .iter()
+            .enumerate()
+            .map(|(position, room)| RoomRow::from_domain(&operation.id, position, room))
+            .collect();
+        self.fenced(&operation.id, owner, operation.updated_at, |conn| {
+            diesel::update(export_operations::table.find(&operation.id))
+                .set((
+                    export_operations::status.eq(operation.status.as_str()),
+                    export_operations::cutoff_at.eq(operation.cutoff.map(to_millis)),
+                ))
+                .execute(conn)?;
+            diesel::delete(export_rooms::table.filter(export_rooms::operation_id.eq(&operation.id))).execute(conn)?;
+            for chunk in rooms.chunks(500) {
+                diesel::insert_into(export_rooms::table).values(chunk).execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn commit_batch(
+        &self,
+        operation_id: &str,
+        owner: &str,
+        room_index: usize,
+        room: &RoomExport,
+        pseudonyms: &[(String, String)],
+        files: &[ExportFileRef],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let row = RoomRow::from_domain(operation_id, room_index, room);
+        self.fenced(operation_id, owner, now, |conn| {
+            diesel::update(export_rooms::table.find((operation_id, row.position)))
+                .set((
+                    export_rooms::exported_count.eq(row.exported_count),
+                    export_rooms::status.eq(&row.status),
+                    export_rooms::cursor_ts.eq(row.cursor_ts),
+                    export_rooms::cursor_id.eq(&row.cursor_id),
+                    export_rooms::file_length.eq(row.file_length),
+                ))
+                .execute(conn)?;
+            for (username, alias) in pseudonyms {
+                diesel::insert_into(export_pseudonyms::table)
+                    .values((
+                        export_pseudonyms::operation_id.eq(operation_id),
+                        export_pseudonyms::username.eq(username),
+                        export_pseudonyms::alias.eq(alias),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+            }
+            for file in files {
+                diesel::insert_into(export_files::table)
+                    .values((
+                        export_files::operation_id.eq(operation_id),
+                        export_files::file_id.eq(&file.file_id),
+                        export_files::name.eq(&file.name),
+                        export_files::asset.eq(&file.asset),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn set_status(
+        &self,
+        operation_id: &str,
+        owner: &str,
+        status: ExportStatus,
+        generated_file: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.fenced(operation_id, owner, now, |conn| {
+            diesel::update(export_operations::table.find(operation_id))
+                .set(export_operations::status.eq(status.as_str()))
+                .execute(conn)?;
+            if let Some(path) = generated_file {
+                diesel::update(export_operations::table.find(operation_id))
+                    .set(export_operations::generated_file.eq(path))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn pseudonyms(&self, operation_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.db.conn()?;
+        export_pseudonyms::table
+            .filter(export_pseudonyms::operation_id.eq(operation_id))
+            .select((export_pseudonyms::username, export_pseudonyms::alias))
+            .load(&mut conn)
+            .map_err(|e| store_error(e, "loading pseudonyms"))
+    }
+
+    fn files(&self, operation_id: &str) -> Result<Vec<ExportFileRef>, StoreError> {
+        let mut conn = self.db.conn()?;
+        Ok(load_files(&mut conn, operation_id)?)
+    }
+
+    fn complete(&self, operation_id: &str, owner: &str, file: &UserDataFile, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fenced(operation_id, owner, now, |conn| {
+            diesel::insert_into(user_data_files::table)
+                .values((
+                    user_data_files::id.eq(&file.id),
+                    user_data_files::user_id.eq(&file.user_id),
+                    user_data_files::name.eq(&file.name),
+                    user_data_files::size.eq(big(file.size)),
+                    user_data_files::sha256.eq(&file.sha256),
+                    user_data_files::path.eq(&file.path),
+                    user_data_files::created_at.eq(to_millis(file.created_at)),
+                    user_data_files::expires_at.eq(file.expires_at.map(to_millis)),
+                ))
+                .execute(conn)?;
+            diesel::update(export_operations::table.find(operation_id))
+                .set((
+                    export_operations::status.eq(ExportStatus::Completed.as_str()),
+                    export_operations::file_id.eq(&file.id),
+                    export_operations::generated_file.eq(&file.path),
+                    export_operations::lease_owner.eq(None::<String>),
+                    export_operations::lease_expires_at.eq(None::<i64>),
+                    export_operations::failure_reason.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 impl SqliteExportOperations {
     /// Test-only: stores `op` with its room list as it is.
@@ -222,22 +551,10 @@ impl SqliteExportOperations {
         let rooms: Vec<RoomRow> = op
             .room_list
             .iter()
-            .zip(0..)
-            .map(|(room, position)| RoomRow {
-                operation_id: op.id.clone(),
-                position,
-                room_id: room.room_id.clone(),
-                room_name: room.room_name.clone(),
-                user_id: room.user_id.clone(),
-                exported_count: i64::try_from(room.exported_count).unwrap_or(i64::MAX),
-                status: room.status.as_str().to_owned(),
-                room_type: room.room_type.code().to_owned(),
-                target_file: room.target_file.clone(),
-            })
+            .enumerate()
+            .map(|(position, room)| RoomRow::from_domain(&op.id, position, room))
             .collect();
-        diesel::insert_into(export_rooms::table)
-            .values(&rooms)
-            .execute(&mut conn)?;
+        diesel::insert_into(export_rooms::table).values(&rooms).execute(&mut conn)?;
         Ok(())
     }
 }
@@ -311,7 +628,6 @@ mod tests {
         let mut stored = op("A", "u1", true, t0());
         stored.status = ExportStatus::Exporting;
         stored.generated_file = Some("/zips/A.zip".into());
-        stored.file_list = vec![serde_json::json!({"fileId": "f1"})];
         stored.room_list = vec![
             RoomExport {
                 room_id: "GENERAL".into(),

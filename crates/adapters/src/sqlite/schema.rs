@@ -115,6 +115,10 @@ diesel::table! {
         failure_reason -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        cutoff_at -> Nullable<BigInt>,
+        attempts -> Integer,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
     }
 }
 
@@ -129,6 +133,27 @@ diesel::table! {
         status -> Text,
         room_type -> Text,
         target_file -> Text,
+        total -> BigInt,
+        cursor_ts -> Nullable<BigInt>,
+        cursor_id -> Nullable<Text>,
+        file_length -> BigInt,
+    }
+}
+
+diesel::table! {
+    export_pseudonyms (operation_id, username) {
+        operation_id -> Text,
+        username -> Text,
+        alias -> Text,
+    }
+}
+
+diesel::table! {
+    export_files (operation_id, file_id) {
+        operation_id -> Text,
+        file_id -> Text,
+        name -> Text,
+        asset -> Text,
     }
 }
 
@@ -148,6 +173,8 @@ diesel::table! {
 diesel::joinable!(user_emails -> users (user_id));
 diesel::joinable!(login_tokens -> users (user_id));
 diesel::joinable!(export_rooms -> export_operations (operation_id));
+diesel::joinable!(export_pseudonyms -> export_operations (operation_id));
+diesel::joinable!(export_files -> export_operations (operation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -160,5 +187,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     avatars,
     export_operations,
     export_rooms,
+    export_pseudonyms,
+    export_files,
     user_data_files,
 );

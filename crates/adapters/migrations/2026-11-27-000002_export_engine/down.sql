@@ -1,0 +1,10 @@
+DROP TABLE export_files;
+DROP TABLE export_pseudonyms;
+ALTER TABLE export_rooms DROP COLUMN file_length;
+ALTER TABLE export_rooms DROP COLUMN cursor_id;
+ALTER TABLE export_rooms DROP COLUMN cursor_ts;
+ALTER TABLE export_rooms DROP COLUMN total;
+ALTER TABLE export_operations DROP COLUMN lease_expires_at;
+ALTER TABLE export_operations DROP COLUMN lease_owner;
+ALTER TABLE export_operations DROP COLUMN attempts;
+ALTER TABLE export_operations DROP COLUMN cutoff_at;

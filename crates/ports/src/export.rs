@@ -1,0 +1,171 @@
+//! What the export engine needs: a queue of operations with leases, durable progress,
+//! the operation's working files, the archive store, and a way to be woken up.
+
+use std::io::Read;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use udd_domain::render::ManifestFile;
+use udd_domain::{ExportOperation, ExportPaths, ExportStatus, RoomExport};
+
+use crate::{StoreError, UserDataFile};
+
+/// An upload an export copies into `assets/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportFileRef {
+    /// The upload id.
+    pub file_id: String,
+    /// The original name (untrusted; shown, never used as a path).
+    pub name: String,
+    /// The safe name inside `assets/`.
+    pub asset: String,
+}
+
+/// Taking operations to work on. A lease (owner + expiry) keeps two workers, threads or
+/// processes, off one operation; an expired lease lets another worker take over.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait ExportQueue: Send + Sync {
+    /// Leases the oldest unfinished operation that nobody holds (no lease, or an
+    /// expired one, and no retry pending) to `owner` until `until`, counting the attempt.
+    ///
+    /// Errors: `Unexpected` only.
+    fn claim_next(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<ExportOperation>, StoreError>;
+
+    /// Leases operation `id` like [`ExportQueue::claim_next`]; `None` when it is
+    /// finished or held by another owner.
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    fn claim(&self, id: &str, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<ExportOperation>, StoreError>;
+
+    /// Extends `owner`'s lease; `false` when the lease is no longer theirs.
+    ///
+    /// Errors: `Unexpected` only.
+    fn renew(&self, id: &str, owner: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Gives the operation up after a failure, to be retried not before `retry_at`.
+    ///
+    /// Errors: `Unexpected` only.
+    fn release(&self, id: &str, owner: &str, retry_at: DateTime<Utc>, reason: &str) -> Result<(), StoreError>;
+
+    /// Ends the operation in `status` (`failed` or `skipped`), recording why.
+    ///
+    /// Errors: `Unexpected` only.
+    fn finish_unsuccessfully(&self, id: &str, status: ExportStatus, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// Durable progress of the operation a worker holds. Every write checks the lease:
+/// a worker that lost it gets `Conflict` and must stop.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait ExportProgress: Send + Sync {
+    /// Stores the room list, the cutoff and the status chosen when processing starts.
+    ///
+    /// Errors: `Conflict` when the lease is lost; `Unexpected`.
+    fn start(&self, operation: &ExportOperation, owner: &str) -> Result<(), StoreError>;
+
+    /// Commits one batch, atomically: the room's progress (cursor, count, committed
+    /// file length, status), the pseudonyms and uploads the batch introduced.
+    ///
+    /// Errors: `Conflict` when the lease is lost; `Unexpected`.
+    fn commit_batch(
+        &self,
+        operation_id: &str,
+        owner: &str,
+        room_index: usize,
+        room: &RoomExport,
+        pseudonyms: &[(String, String)],
+        files: &[ExportFileRef],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Moves the operation to `status`, recording the zip's path when given.
+    ///
+    /// Errors: `Conflict` when the lease is lost; `Unexpected`.
+    fn set_status(
+        &self,
+        operation_id: &str,
+        owner: &str,
+        status: ExportStatus,
+        generated_file: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The pseudonyms assigned so far, as (username, alias).
+    ///
+    /// Errors: `Unexpected` only.
+    fn pseudonyms(&self, operation_id: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// The uploads met so far, sorted by asset name.
+    ///
+    /// Errors: `Unexpected` only.
+    fn files(&self, operation_id: &str) -> Result<Vec<ExportFileRef>, StoreError>;
+
+    /// Records the finished zip and completes the operation, atomically.
+    ///
+    /// Errors: `Conflict` when the lease is lost; `Unexpected`.
+    fn complete(&self, operation_id: &str, owner: &str, file: &UserDataFile, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// The working folder of an operation. Names are relative (`GENERAL.html`,
+/// `assets/F1-a.png`); a name that is absolute or climbs out with `..` is refused.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait ExportFiles: Send + Sync {
+    /// Cuts `name` back to `committed_len` bytes (dropping what an uncommitted batch
+    /// wrote), appends `bytes`, makes them durable, and returns the new length.
+    ///
+    /// Errors: I/O failures; a bad name.
+    fn append(&self, paths: &ExportPaths, name: &str, committed_len: u64, bytes: &[u8]) -> anyhow::Result<u64>;
+
+    /// Replaces `name` with `bytes`, atomically.
+    ///
+    /// Errors: I/O failures; a bad name.
+    fn write(&self, paths: &ExportPaths, name: &str, bytes: &[u8]) -> anyhow::Result<()>;
+
+    /// Replaces `name` with what `content` yields, atomically; returns the size.
+    ///
+    /// Errors: I/O failures; a bad name.
+    fn write_from(&self, paths: &ExportPaths, name: &str, content: &mut dyn Read) -> anyhow::Result<u64>;
+
+    /// Whether `name` exists.
+    fn exists(&self, paths: &ExportPaths, name: &str) -> bool;
+
+    /// Every file of the folder, with size and SHA-256, sorted by path.
+    ///
+    /// Errors: I/O failures.
+    fn list(&self, paths: &ExportPaths) -> anyhow::Result<Vec<ManifestFile>>;
+
+    /// Removes the whole working folder; a missing folder is not an error.
+    ///
+    /// Errors: I/O failures.
+    fn remove_all(&self, paths: &ExportPaths) -> anyhow::Result<()>;
+}
+
+/// Where finished zips are kept.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait ArchiveStore: Send + Sync {
+    /// Zips `entries` of the working folder, in that order, into `<name>.zip`, with every
+    /// entry stamped `modified`, under a temporary name first so a half-written zip is
+    /// never visible. Returns the zip's path.
+    ///
+    /// Errors: I/O failures; a bad name.
+    fn store(&self, paths: &ExportPaths, entries: &[String], name: &str, modified: DateTime<Utc>) -> anyhow::Result<String>;
+
+    /// Size and SHA-256 of a stored zip.
+    ///
+    /// Errors: I/O failures (including a missing zip).
+    fn describe(&self, path: &str) -> anyhow::Result<(u64, String)>;
+
+    /// Deletes a stored zip; a missing one is not an error.
+    ///
+    /// Errors: I/O failures.
+    fn remove(&self, path: &str) -> anyhow::Result<()>;
+}
+
+/// Wakes workers when there is new work, so a request does not wait for the next tick.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait ExportWakeup: Send + Sync {
+    /// Tells waiting workers there is work.
+    fn notify(&self);
+
+    /// Waits until notified or `timeout` passes; `true` when notified.
+    fn wait(&self, timeout: Duration) -> bool;
+}
