@@ -10,6 +10,7 @@ use udd_adapters::MongoExportDump;
 use udd_app::{DemoSpec, DemoSummary, ImportSummary, NewAccount, DEMO_PASSWORD};
 
 use crate::server::Application;
+use crate::worker::Workers;
 use crate::services::Services;
 use crate::settings::Settings;
 
@@ -35,6 +36,17 @@ pub enum Command {
         /// print a walkthrough.
         #[arg(long)]
         demo: bool,
+    },
+    /// Run the export workers only (no HTTP), e.g. on another machine sharing the database.
+    Worker,
+    /// Export one user's data now, in the foreground, and print the zip's path.
+    Export {
+        /// The user's username.
+        #[arg(long)]
+        user: String,
+        /// A full (JSON) export instead of a personal (HTML) one.
+        #[arg(long)]
+        full: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -121,6 +133,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve { demo } => serve(settings, demo),
+        Command::Worker => {
+            let services = Services::build(&settings)?;
+            let workers = Workers::start(&services, &settings);
+            actix_web::rt::System::new().block_on(wait_for_signal())?;
+            workers.shutdown();
+            Ok(())
+        }
+        Command::Export { user, full } => export_now(&settings, &user, full),
         Command::Migrate => {
             let db = udd_adapters::Database::open(&settings.database.url, 1)?;
             let applied = db.migrate()?;
@@ -241,6 +261,7 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         }
         print_walkthrough(&settings);
     }
+    let workers = Workers::start(&services, &settings);
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(&settings, services)?;
         let port = app.port();
@@ -252,9 +273,47 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
             "udd is serving; stop with Ctrl-C"
         );
         server.await?;
-        tracing::info!("udd stopped");
-        Ok(())
-    })
+        Ok::<_, anyhow::Error>(())
+    })?;
+    workers.shutdown();
+    tracing::info!("udd stopped");
+    Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("stopping");
+    Ok(())
+}
+
+fn export_now(settings: &Settings, username: &str, full: bool) -> anyhow::Result<()> {
+    let services = Services::build(settings)?;
+    let user = match services.users.credentials_by_login(username) {
+        Ok(credentials) => credentials.user,
+        Err(udd_ports::StoreError::NotFound) => anyhow::bail!("no user `{username}`"),
+        Err(other) => return Err(other.into()),
+    };
+    let request = services.request_download.execute_now(&user.id, full)?;
+    let operation = request.operation.id;
+    println!("exporting {username}'s data (operation {operation})");
+    let owner = format!("udd-export-{}", std::process::id());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let progress = crate::progress::for_stderr();
+    match services.engine.run_operation(&operation, &owner, progress.as_ref(), &stop)? {
+        Some(udd_app::Outcome::Completed { file, .. }) => {
+            println!("{}", file.path);
+            Ok(())
+        }
+        Some(other) => anyhow::bail!("the export did not finish: {other:?}"),
+        None => anyhow::bail!("operation {operation} is held by another worker"),
+    }
 }
 
 fn print_walkthrough(settings: &Settings) {

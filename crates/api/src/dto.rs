@@ -112,6 +112,7 @@ pub struct RoomDto {
     target_file: String,
     #[serde(rename = "type")]
     room_type: String,
+    total: u64,
 }
 
 impl From<&RoomExport> for RoomDto {
@@ -124,6 +125,7 @@ impl From<&RoomExport> for RoomDto {
             status: room.status.as_str(),
             target_file: room.target_file.clone(),
             room_type: room.room_type.code().to_owned(),
+            total: room.total,
         }
     }
 }
@@ -154,6 +156,9 @@ mod tests {
             status: RoomExportStatus::Completed,
             room_type: RoomType::Channel,
             target_file: "GENERAL.html".into(),
+            total: 8,
+            cursor: None,
+            file_length: 0,
         });
         let json = serde_json::to_value(ExportOperationDto::from(&op)).unwrap_or_default();
         assert_eq!(json["_id"], "OP");

@@ -4,12 +4,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use udd_adapters::{
-    Database, LocalBlobStore, LocalExportFolders, RandomIds, RocketChatPasswords, RocketChatTokens,
-    SqliteExportOperations, SqliteLoginTokens, SqliteUsers, SqliteWorkspace, SystemClock,
+    Database, LocalBlobStore, LocalExportFiles, LocalExportFolders, LocalWakeup, RandomIds,
+    RocketChatPasswords, RocketChatTokens, SqliteExportOperations, SqliteLoginTokens, SqliteUsers,
+    SqliteWorkspace, SystemClock, ZipArchiveStore,
 };
-use udd_app::{AddUser, Authenticator, ImportWorkspace, RequestDataDownload, SeedDemo};
+use udd_app::{
+    AddUser, Authenticator, EngineConfig, ExportEngine, ExportPorts, ImportWorkspace,
+    RequestDataDownload, SeedDemo,
+};
 use udd_domain::RequestPolicy;
-use udd_ports::{BlobStore, Clock, WorkspaceReader, WorkspaceWriter};
+use udd_ports::{BlobStore, Clock, ExportWakeup, WorkspaceReader, WorkspaceWriter};
 
 use crate::settings::Settings;
 
@@ -34,6 +38,12 @@ pub struct Services {
     pub blobs: Arc<dyn BlobStore>,
     /// The database, for diagnostics such as fingerprints.
     pub database: Database,
+    /// Workspace users.
+    pub users: Arc<dyn udd_ports::Users>,
+    /// The export engine the workers run.
+    pub engine: ExportEngine,
+    /// Wakes this process's workers when an operation is requested.
+    pub wakeup: Arc<dyn ExportWakeup>,
 }
 
 impl Services {
@@ -60,7 +70,31 @@ impl Services {
         let ids = Arc::new(RandomIds);
         let workspace = Arc::new(SqliteWorkspace::new(db.clone()));
         let blobs = Arc::new(LocalBlobStore::new(&settings.storage.blob_path));
+        let operations = Arc::new(SqliteExportOperations::new(db.clone()));
+        let wakeup: Arc<dyn ExportWakeup> = Arc::new(LocalWakeup::default());
+        let user_data = &settings.user_data;
+        let engine = ExportEngine::new(
+            ExportPorts {
+                queue: operations.clone(),
+                progress: operations.clone(),
+                users: users.clone(),
+                reader: workspace.clone(),
+                blobs: blobs.clone(),
+                files: Arc::new(LocalExportFiles),
+                archives: Arc::new(ZipArchiveStore::new(&user_data.file_system_zip_path)),
+                clock: clock.clone(),
+                ids: ids.clone(),
+            },
+            EngineConfig {
+                batch_size: user_data.message_limit_per_request,
+                lease: std::time::Duration::from_secs(user_data.lease_seconds),
+                max_attempts: user_data.max_attempts,
+                retention_days: user_data.retention_days,
+            },
+        );
         Ok(Self {
+            users: users.clone(),
+            engine,
             import: ImportWorkspace::new(workspace.clone(), blobs.clone()),
             demo: SeedDemo::new(workspace.clone(), blobs.clone(), passwords.clone()),
             reader: workspace.clone(),
@@ -75,7 +109,7 @@ impl Services {
                 clock.clone(),
             ),
             request_download: RequestDataDownload::new(
-                Arc::new(SqliteExportOperations::new(db.clone())),
+                operations,
                 Arc::new(LocalExportFolders::new(
                     &settings.user_data.file_system_path,
                 )),
@@ -83,7 +117,9 @@ impl Services {
                 clock.clone(),
                 RequestPolicy::default(),
                 settings.user_data.enable_download,
-            ),
+            )
+            .with_wakeup(wakeup.clone()),
+            wakeup,
             add_user: AddUser::new(users, passwords, ids, clock),
         })
     }

@@ -106,6 +106,11 @@ pub struct UserDataSettings {
     pub workers: u32,
     /// Days a finished zip stays downloadable.
     pub retention_days: u32,
+    /// Seconds a worker's claim on an operation lasts without renewal: a crashed
+    /// worker's operation is taken over this long after it died.
+    pub lease_seconds: u64,
+    /// Attempts before an operation that keeps failing is marked `failed`.
+    pub max_attempts: u32,
 }
 
 impl Default for UserDataSettings {
@@ -119,6 +124,8 @@ impl Default for UserDataSettings {
             message_limit_per_request: 1000,
             workers: 2,
             retention_days: 7,
+            lease_seconds: 60,
+            max_attempts: 3,
         }
     }
 }

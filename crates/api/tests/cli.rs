@@ -79,7 +79,7 @@ fn migrate_applies_once_and_reports_it() {
     let first = udd(&dir, &["migrate"]);
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
-        text(&first.stdout).contains("applied 1 migration(s)"),
+        text(&first.stdout).contains("applied 2 migration(s)"),
         "{}",
         text(&first.stdout)
     );

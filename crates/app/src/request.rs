@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 use udd_domain::{ExportOperation, RequestPolicy};
-use udd_ports::{Clock, ExportFolders, ExportOperations, IdGenerator, RequestOutcome};
+use udd_ports::{Clock, ExportFolders, ExportOperations, ExportWakeup, IdGenerator, RequestOutcome};
 
 /// The answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,7 @@ pub struct RequestDataDownload {
     clock: Arc<dyn Clock>,
     policy: RequestPolicy,
     enabled: bool,
+    wakeup: Option<Arc<dyn ExportWakeup>>,
 }
 
 impl RequestDataDownload {
@@ -56,14 +57,34 @@ impl RequestDataDownload {
             clock,
             policy,
             enabled,
+            wakeup: None,
         }
     }
 
+    /// Wakes the workers through `wakeup` whenever an operation is created.
+    pub fn with_wakeup(mut self, wakeup: Arc<dyn ExportWakeup>) -> Self {
+        self.wakeup = Some(wakeup);
+        self
+    }
+
+    /// Creates a new operation whatever the once-a-day policy says (`udd export`).
+    pub fn execute_now(&self, user_id: &str, full_export: bool) -> Result<DataDownloadRequest, RequestDownloadError> {
+        let always = RequestPolicy {
+            reuse_window: chrono::Duration::zero(),
+        };
+        self.request(user_id, full_export, &always)
+    }
+
     /// Requests a full or personal export of `user_id`'s data.
-    pub fn execute(
+    pub fn execute(&self, user_id: &str, full_export: bool) -> Result<DataDownloadRequest, RequestDownloadError> {
+        self.request(user_id, full_export, &self.policy)
+    }
+
+    fn request(
         &self,
         user_id: &str,
         full_export: bool,
+        policy: &RequestPolicy,
     ) -> Result<DataDownloadRequest, RequestDownloadError> {
         if !self.enabled {
             return Err(RequestDownloadError::Disabled);
@@ -79,11 +100,14 @@ impl RequestDataDownload {
         );
         let outcome = self
             .operations
-            .create_unless_recent(&candidate, &self.policy, now)
+            .create_unless_recent(&candidate, policy, now)
             .map_err(anyhow::Error::new)?;
         let (requested, operation) = match outcome {
             RequestOutcome::Created(operation) => {
                 self.folders.create(&operation.paths)?;
+                if let Some(wakeup) = &self.wakeup {
+                    wakeup.notify();
+                }
                 tracing::info!(operation = %operation.id, user = user_id, full_export, "export requested");
                 (true, operation)
             }

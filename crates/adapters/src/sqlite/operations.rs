@@ -637,6 +637,12 @@ mod tests {
                 status: RoomExportStatus::Completed,
                 room_type: RoomType::Channel,
                 target_file: "general.json".into(),
+                total: 8,
+                cursor: Some(MessageCursor {
+                    ts: from_millis(5),
+                    id: "m8".into(),
+                }),
+                file_length: 812,
             },
             RoomExport {
                 room_id: "u1u2".into(),
@@ -646,6 +652,9 @@ mod tests {
                 status: RoomExportStatus::Pending,
                 room_type: RoomType::Direct,
                 target_file: "u1u2.json".into(),
+                total: 0,
+                cursor: None,
+                file_length: 0,
             },
         ];
         ops.insert_raw(&stored)?;

@@ -1,0 +1,573 @@
+//! Running one operation from wherever it stands to a finished zip.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use udd_domain::render::{
+    asset_name, channels_json_line, index_html, render_html, render_json_line, room_page_footer,
+    room_page_header, user_html, user_json, zip_file_name, AttachedFile, IndexRoom, Manifest,
+    ManifestRoom, Pseudonyms, RenderedMessage, MANIFEST_FORMAT_VERSION,
+};
+use udd_domain::{ExportOperation, ExportStatus, Message, MessageCursor, RoomExportStatus, User};
+use udd_ports::{
+    ArchiveStore, BlobStore, Clock, ExportFileRef, ExportFiles, ExportProgress, ExportQueue,
+    IdGenerator, Progress, StoreError, UserDataFile, Users, WorkspaceReader,
+};
+
+use super::plan;
+
+/// How the engine paces and bounds its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Messages per batch (`user_data.message_limit_per_request`).
+    pub batch_size: u32,
+    /// How long a claim lasts without renewal; a dead worker's operation is taken over
+    /// once it runs out.
+    pub lease: Duration,
+    /// Attempts before an operation that keeps failing becomes `failed`.
+    pub max_attempts: u32,
+    /// Days a finished zip stays downloadable.
+    pub retention_days: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            lease: Duration::from_secs(60),
+            max_attempts: 3,
+            retention_days: 7,
+        }
+    }
+}
+
+/// The ports the engine drives.
+#[derive(Clone)]
+pub struct ExportPorts {
+    /// Claiming and releasing operations.
+    pub queue: Arc<dyn ExportQueue>,
+    /// Durable progress.
+    pub progress: Arc<dyn ExportProgress>,
+    /// The requester's profile.
+    pub users: Arc<dyn Users>,
+    /// Rooms, messages, uploads, avatars.
+    pub reader: Arc<dyn WorkspaceReader>,
+    /// Upload and avatar bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The working folder.
+    pub files: Arc<dyn ExportFiles>,
+    /// Finished zips.
+    pub archives: Arc<dyn ArchiveStore>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// File ids.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+/// How handling one operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The zip is recorded and downloadable.
+    Completed {
+        /// The operation.
+        operation_id: String,
+        /// The user data file.
+        file: UserDataFile,
+    },
+    /// A failure; the operation will be retried later.
+    Retrying {
+        /// The operation.
+        operation_id: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The operation gave up for good; its partial files are removed.
+    Failed {
+        /// The operation.
+        operation_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Started long ago and abandoned (Rocket.Chat's `skipped`).
+    Skipped {
+        /// The operation.
+        operation_id: String,
+    },
+    /// Another worker took the operation over; this one stopped touching it.
+    LeaseLost {
+        /// The operation.
+        operation_id: String,
+    },
+    /// Stopped on request (shutdown) between two batches; resumes later.
+    Interrupted {
+        /// The operation.
+        operation_id: String,
+    },
+}
+
+/// Marks an error as "the lease is gone": stop without touching the operation again.
+#[derive(Debug, thiserror::Error)]
+#[error("the lease on the operation was lost")]
+struct LeaseLost;
+
+/// Marks an error as "asked to stop".
+#[derive(Debug, thiserror::Error)]
+#[error("stopped on request")]
+struct Stopped;
+
+fn store(err: StoreError) -> anyhow::Error {
+    match err {
+        StoreError::Conflict(_) => anyhow::Error::new(LeaseLost),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// Runs export operations.
+#[derive(Clone)]
+pub struct ExportEngine {
+    ports: ExportPorts,
+    config: EngineConfig,
+}
+
+/// What one run of one operation shares between its steps.
+struct Run<'a> {
+    owner: &'a str,
+    lost: &'a AtomicBool,
+    stop: &'a AtomicBool,
+    progress: &'a dyn Progress,
+}
+
+impl Run<'_> {
+    fn check(&self) -> anyhow::Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(LeaseLost.into());
+        }
+        if self.stop.load(Ordering::SeqCst) {
+            return Err(Stopped.into());
+        }
+        Ok(())
+    }
+}
+
+impl ExportEngine {
+    /// Builds the engine.
+    pub fn new(ports: ExportPorts, config: EngineConfig) -> Self {
+        Self { ports, config }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> EngineConfig {
+        self.config
+    }
+
+    fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(60))
+    }
+
+    /// Claims the oldest waiting operation and handles it; `None` when there is none.
+    pub fn run_next(&self, owner: &str, progress: &dyn Progress, stop: &AtomicBool) -> anyhow::Result<Option<Outcome>> {
+        let now = self.ports.clock.now();
+        let Some(operation) = self.ports.queue.claim_next(owner, now, self.lease_until(now))? else {
+            return Ok(None);
+        };
+        Ok(Some(self.handle(operation, owner, progress, stop)))
+    }
+
+    /// Claims operation `id` and handles it; `None` when another worker holds it or it
+    /// is already finished.
+    pub fn run_operation(&self, id: &str, owner: &str, progress: &dyn Progress, stop: &AtomicBool) -> anyhow::Result<Option<Outcome>> {
+        let now = self.ports.clock.now();
+        let Some(operation) = self.ports.queue.claim(id, owner, now, self.lease_until(now))? else {
+            return Ok(None);
+        };
+        Ok(Some(self.handle(operation, owner, progress, stop)))
+    }
+
+    fn handle(&self, mut operation: ExportOperation, owner: &str, progress: &dyn Progress, stop: &AtomicBool) -> Outcome {
+        let id = operation.id.clone();
+        let now = self.ports.clock.now();
+        if operation.is_stale(now) {
+            return match self.ports.queue.finish_unsuccessfully(&id, ExportStatus::Skipped, "not updated for over a day", now) {
+                Ok(()) => Outcome::Skipped { operation_id: id },
+                Err(e) => self.retry_or_fail(&operation, owner, &anyhow::Error::new(e)),
+            };
+        }
+        let lost = AtomicBool::new(false);
+        let run = Run {
+            owner,
+            lost: &lost,
+            stop,
+            progress,
+        };
+        let result = self.with_heartbeat(&id, owner, &lost, || self.process(&mut operation, &run));
+        match result {
+            Ok(file) => {
+                tracing::info!(operation = %id, file = %file.id, size = file.size, "export completed");
+                Outcome::Completed { operation_id: id, file }
+            }
+            Err(err) if err.is::<LeaseLost>() => {
+                tracing::warn!(operation = %id, "lease lost; another worker has the operation");
+                Outcome::LeaseLost { operation_id: id }
+            }
+            Err(err) if err.is::<Stopped>() => {
+                let now = self.ports.clock.now();
+                if let Err(e) = self.ports.queue.release(&id, owner, now, "interrupted by shutdown") {
+                    tracing::warn!(operation = %id, error = %e, "could not release the operation");
+                }
+                Outcome::Interrupted { operation_id: id }
+            }
+            Err(err) => self.retry_or_fail(&operation, owner, &err),
+        }
+    }
+
+    /// Renews the lease every third of its length while `work` runs, and flags `lost`
+    /// if renewal fails, so the work stops before its next write.
+    fn with_heartbeat<T>(&self, id: &str, owner: &str, lost: &AtomicBool, work: impl FnOnce() -> T) -> T {
+        let (done, finished) = mpsc::channel::<()>();
+        let interval = (self.config.lease / 3).max(Duration::from_millis(50));
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(interval) {
+                    let now = self.ports.clock.now();
+                    match self.ports.queue.renew(id, owner, self.lease_until(now)) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            lost.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        // A failed renewal is not yet a lost lease; try again next tick.
+                        Err(e) => tracing::warn!(operation = id, error = %e, "lease renewal failed"),
+                    }
+                }
+            });
+            let result = work();
+            drop(done);
+            result
+        })
+    }
+
+    fn retry_or_fail(&self, operation: &ExportOperation, owner: &str, err: &anyhow::Error) -> Outcome {
+        let id = operation.id.clone();
+        let reason = format!("{err:#}");
+        let now = self.ports.clock.now();
+        if operation.attempts >= self.config.max_attempts {
+            tracing::error!(operation = %id, attempts = operation.attempts, error = %reason, "export failed");
+            // The working folder and any zip go: a failed export leaves nothing behind.
+            if let Err(e) = self.ports.files.remove_all(&operation.paths) {
+                tracing::warn!(operation = %id, error = %e, "could not remove the working folder");
+            }
+            if let Some(zip) = &operation.generated_file {
+                let _ = self.ports.archives.remove(zip);
+            }
+            let reason = format!("gave up after {} attempts: {reason}", operation.attempts);
+            if let Err(e) = self.ports.queue.finish_unsuccessfully(&id, ExportStatus::Failed, &reason, now) {
+                tracing::error!(operation = %id, error = %e, "could not mark the operation failed");
+            }
+            return Outcome::Failed { operation_id: id, reason };
+        }
+        let backoff = chrono::Duration::seconds(5 * 2_i64.pow(operation.attempts.min(8)));
+        tracing::warn!(operation = %id, attempt = operation.attempts, retry_in = %backoff, error = %reason, "export attempt failed");
+        if let Err(e) = self.ports.queue.release(&id, owner, now + backoff, &reason) {
+            tracing::error!(operation = %id, error = %e, "could not release the operation");
+        }
+        Outcome::Retrying { operation_id: id, reason }
+    }
+
+    /// Walks the operation through its remaining stages.
+    fn process(&self, op: &mut ExportOperation, run: &Run<'_>) -> anyhow::Result<UserDataFile> {
+        let user = self.ports.users.get(&op.user_id).map_err(anyhow::Error::new).context("loading the requester")?;
+        if op.cutoff.is_none() {
+            self.plan(op, &user, run)?;
+        }
+        loop {
+            run.check()?;
+            match op.status {
+                ExportStatus::ExportingRooms => {
+                    self.write_channels(op)?;
+                    self.advance(op, ExportStatus::Exporting, None, run)?;
+                }
+                ExportStatus::Exporting => {
+                    self.export_messages(op, &user, run)?;
+                    self.advance(op, ExportStatus::Downloading, None, run)?;
+                }
+                ExportStatus::Downloading => {
+                    self.download_assets(op, run)?;
+                    self.advance(op, ExportStatus::Compressing, None, run)?;
+                }
+                ExportStatus::Compressing => {
+                    let zip = self.compress(op, &user, run)?;
+                    self.advance(op, ExportStatus::Uploading, Some(zip), run)?;
+                }
+                ExportStatus::Uploading => return self.upload(op, &user, run),
+                other => anyhow::bail!("an operation in status `{other}` cannot be processed"),
+            }
+        }
+    }
+
+    fn advance(&self, op: &mut ExportOperation, next: ExportStatus, zip: Option<String>, run: &Run<'_>) -> anyhow::Result<()> {
+        run.check()?;
+        let now = self.ports.clock.now();
+        op.move_to(next, now)?;
+        self.ports
+            .progress
+            .set_status(&op.id, run.owner, next, zip.clone(), now)
+            .map_err(store)?;
+        if zip.is_some() {
+            op.generated_file = zip;
+        }
+        Ok(())
+    }
+
+    /// Fixes the cutoff and the room list.
+    fn plan(&self, op: &mut ExportOperation, user: &User, run: &Run<'_>) -> anyhow::Result<()> {
+        let now = self.ports.clock.now();
+        op.room_list = plan::room_list(self.ports.reader.as_ref(), user, op.full_export, now)?;
+        op.cutoff = Some(now);
+        if op.status == ExportStatus::Preparing {
+            op.move_to(ExportStatus::Pending, now)?;
+        }
+        let next = if op.full_export { ExportStatus::ExportingRooms } else { ExportStatus::Exporting };
+        op.move_to(next, now)?;
+        run.check()?;
+        self.ports.progress.start(op, run.owner).map_err(store)?;
+        Ok(())
+    }
+
+    fn write_channels(&self, op: &ExportOperation) -> anyhow::Result<()> {
+        let text: String = op
+            .room_list
+            .iter()
+            .map(|room| channels_json_line(&room.room_id, &room.room_name, room.room_type.code()))
+            .collect();
+        self.ports.files.write(&op.paths, "channels.json", text.as_bytes())
+    }
+
+    fn export_messages(&self, op: &mut ExportOperation, user: &User, run: &Run<'_>) -> anyhow::Result<()> {
+        let (done, total) = op.message_progress();
+        run.progress.start("messages", Some(total));
+        run.progress.set(done);
+        let mut pseudonyms = Pseudonyms::new(&user.username, self.ports.progress.pseudonyms(&op.id).map_err(store)?);
+        let mut written = done;
+        for index in 0..op.room_list.len() {
+            while op.room_list[index].status != RoomExportStatus::Completed {
+                run.check()?;
+                written += self.export_batch(op, index, &mut pseudonyms, run)?;
+                run.progress.set(written);
+            }
+        }
+        run.progress.finish(&format!("{written} messages in {} rooms", op.room_list.len()));
+        Ok(())
+    }
+
+    /// Writes and commits one batch of room `index`; returns how many messages it held.
+    fn export_batch(&self, op: &mut ExportOperation, index: usize, pseudonyms: &mut Pseudonyms, run: &Run<'_>) -> anyhow::Result<u64> {
+        let cutoff = op.cutoff.context("the cutoff is fixed before messages are exported")?;
+        let full = op.full_export;
+        let room = &op.room_list[index];
+        let page = self
+            .ports
+            .reader
+            .messages_page(&room.room_id, cutoff, room.cursor.clone(), self.config.batch_size)
+            .map_err(store)?;
+        let last_page = page.len() < self.config.batch_size as usize;
+        let mut bytes = String::new();
+        if !full && room.file_length == 0 && room.cursor.is_none() {
+            bytes.push_str(&room_page_header(&room.room_name));
+        }
+        let mut files = Vec::new();
+        for message in &page {
+            let file = self.attached_file(message)?;
+            let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms);
+            if full {
+                bytes.push_str(&render_json_line(&rendered));
+            } else {
+                bytes.push_str(&render_html(&rendered, file.as_ref()));
+            }
+            if let Some(file) = file {
+                files.push(ExportFileRef {
+                    file_id: file.id,
+                    name: file.name,
+                    asset: file.asset,
+                });
+            }
+        }
+        if !full && last_page {
+            bytes.push_str(room_page_footer());
+        }
+        run.check()?;
+        let length = self.ports.files.append(&op.paths, &room.target_file, room.file_length, bytes.as_bytes())?;
+
+        let room = &mut op.room_list[index];
+        room.file_length = length;
+        room.exported_count += page.len() as u64;
+        if let Some(last) = page.last() {
+            room.cursor = Some(MessageCursor::after(last));
+        }
+        room.status = if last_page { RoomExportStatus::Completed } else { RoomExportStatus::Exporting };
+        let now = self.ports.clock.now();
+        self.ports
+            .progress
+            .commit_batch(&op.id, run.owner, index, room, &pseudonyms.take_fresh(), &files, now)
+            .map_err(store)?;
+        op.updated_at = now;
+        Ok(page.len() as u64)
+    }
+
+    /// The upload a message carries, named for `assets/`.
+    fn attached_file(&self, message: &Message) -> anyhow::Result<Option<AttachedFile>> {
+        let Some(file_id) = &message.file_id else { return Ok(None) };
+        let (name, content_type) = match self.ports.reader.upload(file_id) {
+            Ok(upload) => (upload.name, upload.content_type),
+            Err(StoreError::NotFound) => {
+                let title = message
+                    .attachments
+                    .as_ref()
+                    .and_then(|a| a[0]["title"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| file_id.clone());
+                (title, None)
+            }
+            Err(other) => return Err(store(other)),
+        };
+        Ok(Some(AttachedFile {
+            asset: asset_name(file_id, &name),
+            is_image: content_type.as_deref().is_some_and(|t| t.starts_with("image/")),
+            id: file_id.clone(),
+            name,
+        }))
+    }
+
+    /// Copies every upload met into `assets/`; missing ones are left out and reported.
+    fn download_assets(&self, op: &ExportOperation, run: &Run<'_>) -> anyhow::Result<()> {
+        let files = self.ports.progress.files(&op.id).map_err(store)?;
+        run.progress.start("uploads", Some(files.len() as u64));
+        for (done, file) in files.iter().enumerate() {
+            run.check()?;
+            let blob = match self.ports.reader.upload(&file.file_id) {
+                Ok(upload) => upload.blob,
+                Err(StoreError::NotFound) => None,
+                Err(other) => return Err(store(other)),
+            };
+            let content = match blob {
+                Some(key) => self.ports.blobs.open(&key)?,
+                None => None,
+            };
+            if let Some(mut content) = content {
+                self.ports.files.write_from(&op.paths, &format!("assets/{}", file.asset), &mut content)?;
+            }
+            run.progress.set(done as u64 + 1);
+        }
+        run.progress.finish(&format!("{} uploads", files.len()));
+        Ok(())
+    }
+
+    /// Writes the profile files, the avatar, the index and the manifest, then the zip.
+    fn compress(&self, op: &ExportOperation, user: &User, run: &Run<'_>) -> anyhow::Result<String> {
+        run.progress.start("zip", None);
+        let files = &self.ports.files;
+        let has_avatar = self.copy_avatar(op, user)?;
+        let uploads = self.ports.progress.files(&op.id).map_err(store)?;
+        let mut unavailable: Vec<String> = uploads
+            .iter()
+            .filter(|f| !files.exists(&op.paths, &format!("assets/{}", f.asset)))
+            .map(|f| format!("upload {} ({}): the file was not available", f.file_id, f.name))
+            .collect();
+        if !has_avatar {
+            unavailable.insert(0, "avatar: none was available".to_owned());
+        }
+        if op.full_export {
+            files.write(&op.paths, "user.json", user_json(user).as_bytes())?;
+        } else {
+            files.write(&op.paths, "user.html", user_html(user, has_avatar).as_bytes())?;
+            let rooms: Vec<IndexRoom> = op
+                .room_list
+                .iter()
+                .map(|r| IndexRoom {
+                    name: r.room_name.clone(),
+                    room_type: r.room_type.code().to_owned(),
+                    file: r.target_file.clone(),
+                    messages: r.exported_count,
+                })
+                .collect();
+            let images: Vec<(String, String)> = uploads
+                .iter()
+                .filter(|f| is_image_name(&f.asset) && files.exists(&op.paths, &format!("assets/{}", f.asset)))
+                .map(|f| (f.asset.clone(), f.name.clone()))
+                .collect();
+            files.write(&op.paths, "index.html", index_html(user, has_avatar, &rooms, &images, &unavailable).as_bytes())?;
+        }
+        let cutoff = op.cutoff.context("the cutoff is fixed before compressing")?;
+        let manifest = Manifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            kind: if op.full_export { "full" } else { "personal" },
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            cutoff: udd_domain::time::iso_millis(cutoff),
+            rooms: op
+                .room_list
+                .iter()
+                .map(|r| ManifestRoom {
+                    room_id: r.room_id.clone(),
+                    room_name: r.room_name.clone(),
+                    room_type: r.room_type.code().to_owned(),
+                    file: r.target_file.clone(),
+                    messages: r.exported_count,
+                })
+                .collect(),
+            files: files.list(&op.paths)?,
+            unavailable,
+        };
+        files.write(&op.paths, "manifest.json", manifest.to_json().as_bytes())?;
+        let mut entries: Vec<String> = vec!["manifest.json".to_owned()];
+        entries.extend(manifest.files.iter().map(|f| f.path.clone()));
+        run.check()?;
+        let zip = self.ports.archives.store(&op.paths, &entries, &op.id, cutoff)?;
+        run.progress.finish("zip written");
+        Ok(zip)
+    }
+
+    fn copy_avatar(&self, op: &ExportOperation, user: &User) -> anyhow::Result<bool> {
+        let Some(avatar) = self.ports.reader.avatar_of(&user.username).map_err(store)? else {
+            return Ok(false);
+        };
+        let Some(key) = avatar.blob else { return Ok(false) };
+        match self.ports.blobs.open(&key)? {
+            Some(mut content) => {
+                self.ports.files.write_from(&op.paths, "avatar", &mut content)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Records the zip as the user's file, completes the operation, and removes the
+    /// working folder.
+    fn upload(&self, op: &ExportOperation, user: &User, run: &Run<'_>) -> anyhow::Result<UserDataFile> {
+        let path = op.generated_file.clone().context("the zip is written before it is recorded")?;
+        let (size, sha256) = self.ports.archives.describe(&path)?;
+        let now = self.ports.clock.now();
+        let file = UserDataFile {
+            id: self.ports.ids.new_id(),
+            user_id: user.id.clone(),
+            name: zip_file_name(now, user.display_name(), op.full_export),
+            size,
+            sha256,
+            path,
+            created_at: now,
+            expires_at: Some(now + chrono::Duration::days(i64::from(self.config.retention_days))),
+        };
+        run.check()?;
+        self.ports.progress.complete(&op.id, run.owner, &file, now).map_err(store)?;
+        if let Err(e) = self.ports.files.remove_all(&op.paths) {
+            tracing::warn!(operation = %op.id, error = %e, "could not remove the working folder");
+        }
+        Ok(file)
+    }
+}
+
+fn is_image_name(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    [".png", ".jpg", ".jpeg", ".gif", ".webp"].iter().any(|ext| lower.ends_with(ext))
+}
