@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use udd::adapters::{MongoExportDump, TableFingerprint};
+use udd::api::worker::Workers;
 use udd::api::{Application, Services, Settings};
 use udd::app::{ImportSummary, NewAccount};
 use udd::ports::NoProgress;
@@ -29,6 +30,7 @@ pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 
 /// A running app and a client for it.
 pub struct TestApp {
+    workers: Option<Workers>,
     pub address: String,
     pub client: reqwest::Client,
     pub services: Services,
@@ -47,11 +49,24 @@ pub struct Login {
 #[derive(Default)]
 pub struct TestAppBuilder {
     enable_download: Option<bool>,
+    workers: bool,
+    batch_size: Option<u32>,
 }
 
 impl TestAppBuilder {
     pub fn enable_download(mut self, enabled: bool) -> Self {
         self.enable_download = Some(enabled);
+        self
+    }
+
+    /// Runs export workers in the app, as `udd serve` does.
+    pub fn with_workers(mut self) -> Self {
+        self.workers = true;
+        self
+    }
+
+    pub fn batch_size(mut self, size: u32) -> Self {
+        self.batch_size = Some(size);
         self
     }
 
@@ -67,11 +82,17 @@ impl TestAppBuilder {
         if let Some(enabled) = self.enable_download {
             settings.user_data.enable_download = enabled;
         }
+        if let Some(size) = self.batch_size {
+            settings.user_data.message_limit_per_request = size;
+        }
+        settings.user_data.processing_frequency_seconds = Some(1);
         let services = Services::build(&settings).expect("services");
         let app = Application::build(&settings, services.clone()).expect("app");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
+        let workers = self.workers.then(|| Workers::start(&services, &settings));
         TestApp {
+            workers,
             address,
             client: reqwest::Client::new(),
             services,
@@ -174,4 +195,51 @@ impl TestApp {
         let status = response.status().as_u16();
         (status, response.json().await.expect("json body"))
     }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(workers) = self.workers.take() {
+            workers.shutdown();
+        }
+    }
+}
+
+impl TestApp {
+    /// Asks for a download and polls until the operation completes (at most 30 s).
+    pub async fn export_and_wait(&self, login: &Login, full_export: Option<&str>) -> Value {
+        let (status, first) = self.request_download(login, full_export).await;
+        assert_eq!(status, 200, "{first}");
+        let id = first["exportOperation"]["_id"].clone();
+        let started = std::time::Instant::now();
+        loop {
+            let (_, body) = self.request_download(login, full_export).await;
+            assert_eq!(
+                body["exportOperation"]["_id"], id,
+                "the same operation answers"
+            );
+            if body["exportOperation"]["status"] == "completed" {
+                return body;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "export did not complete: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The entries of a zip, by name, with their bytes.
+pub fn unzip(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).expect("zip")).expect("a zip");
+    let mut entries = std::collections::BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).expect("entry");
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).expect("read entry");
+        entries.insert(entry.name().to_owned(), bytes);
+    }
+    entries
 }

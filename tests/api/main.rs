@@ -7,6 +7,8 @@ mod helpers;
 mod openapi;
 
 mod demo;
+mod export;
+mod export_faults;
 mod health;
 mod import;
 mod login;

@@ -46,20 +46,32 @@ fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
 }
 
 impl ArchiveStore for ZipArchiveStore {
-    fn store(&self, paths: &ExportPaths, entries: &[String], name: &str, modified: DateTime<Utc>) -> anyhow::Result<String> {
+    fn store(
+        &self,
+        paths: &ExportPaths,
+        entries: &[String],
+        name: &str,
+        modified: DateTime<Utc>,
+    ) -> anyhow::Result<String> {
         anyhow::ensure!(
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "refusing archive name `{name}`"
         );
-        std::fs::create_dir_all(&self.root).with_context(|| format!("creating {}", self.root.display()))?;
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
         let path = self.root.join(format!("{name}.zip"));
         let temporary = self.root.join(format!(".{name}.zip.partial"));
-        let file = File::create(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
+        let file = File::create(&temporary)
+            .with_context(|| format!("creating {}", temporary.display()))?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
         let stamp = zip_time(modified);
         for entry in entries {
             let source = inside(Path::new(&paths.export_path), entry)?;
-            let mut input = File::open(&source).with_context(|| format!("reading {}", source.display()))?;
+            let mut input =
+                File::open(&source).with_context(|| format!("reading {}", source.display()))?;
             let size = input.metadata()?.len();
             let options = SimpleFileOptions::default()
                 .compression_method(CompressionMethod::Deflated)
@@ -68,26 +80,33 @@ impl ArchiveStore for ZipArchiveStore {
                 .unix_permissions(0o644)
                 .large_file(size >= u64::from(u32::MAX));
             zip.start_file(entry.as_str(), options)?;
-            std::io::copy(&mut input, &mut zip).with_context(|| format!("compressing {}", source.display()))?;
+            std::io::copy(&mut input, &mut zip)
+                .with_context(|| format!("compressing {}", source.display()))?;
         }
         let mut writer = zip.finish().context("finishing the zip")?;
         writer.flush()?;
-        let file = writer.into_inner().map_err(|e| anyhow::anyhow!("flushing the zip: {e}"))?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("flushing the zip: {e}"))?;
         file.sync_all()?;
-        std::fs::rename(&temporary, &path).with_context(|| format!("storing {}", path.display()))?;
+        std::fs::rename(&temporary, &path)
+            .with_context(|| format!("storing {}", path.display()))?;
         Ok(path.to_string_lossy().into_owned())
     }
 
     fn describe(&self, path: &str) -> anyhow::Result<(u64, String)> {
         let mut file = File::open(path).with_context(|| format!("opening {path}"))?;
         let mut hasher = Sha256::new();
-        let size = std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {path}"))?;
+        let size =
+            std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {path}"))?;
         Ok((size, hex::encode(hasher.finalize())))
     }
 
     fn remove(&self, path: &str) -> anyhow::Result<()> {
         match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| format!("removing {path}")),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {path}"))
+            }
             _ => Ok(()),
         }
     }
@@ -116,7 +135,10 @@ mod tests {
         assert!(!dir.path().join("zips/.OP.zip.partial").exists());
 
         let mut archive = zip::ZipArchive::new(File::open(&first)?)?;
-        assert_eq!(archive.file_names().collect::<Vec<_>>(), ["b.txt", "assets/a.png"]);
+        assert_eq!(
+            archive.file_names().collect::<Vec<_>>(),
+            ["b.txt", "assets/a.png"]
+        );
         let mut text = String::new();
         archive.by_name("assets/a.png")?.read_to_string(&mut text)?;
         assert_eq!(text, "aaa");
@@ -132,7 +154,9 @@ mod tests {
         let paths = LocalExportFolders::new(dir.path()).paths_for("OP");
         let store = ZipArchiveStore::new(dir.path().join("zips"));
         let at = DateTime::UNIX_EPOCH;
-        assert!(store.store(&paths, &["../secret".to_owned()], "OP", at).is_err());
+        assert!(store
+            .store(&paths, &["../secret".to_owned()], "OP", at)
+            .is_err());
         assert!(store.store(&paths, &[], "../OP", at).is_err());
         Ok(())
     }

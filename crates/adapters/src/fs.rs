@@ -89,7 +89,11 @@ pub(crate) fn inside(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let mut components = 0;
     for component in name.split('/') {
         anyhow::ensure!(
-            !component.is_empty() && component != "." && component != ".." && !component.starts_with('.') && !component.contains('\\'),
+            !component.is_empty()
+                && component != "."
+                && component != ".."
+                && !component.starts_with('.')
+                && !component.contains('\\'),
             "refusing export file name `{name}`"
         );
         path.push(component);
@@ -109,27 +113,44 @@ fn sync_parent(path: &Path) {
 }
 
 /// Writes `content` beside `path` and renames it into place.
-pub(crate) fn write_atomically(path: &Path, content: &mut dyn std::io::Read) -> anyhow::Result<u64> {
+pub(crate) fn write_atomically(
+    path: &Path,
+    content: &mut dyn std::io::Read,
+) -> anyhow::Result<u64> {
     use std::io::Write;
     let parent = path.parent().context("a file needs a folder")?;
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let name = path.file_name().context("a file needs a name")?.to_string_lossy();
+    let name = path
+        .file_name()
+        .context("a file needs a name")?
+        .to_string_lossy();
     let temporary = parent.join(format!(".{name}.partial"));
-    let mut file = std::fs::File::create(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
-    let size = std::io::copy(content, &mut file).with_context(|| format!("writing {}", temporary.display()))?;
+    let mut file = std::fs::File::create(&temporary)
+        .with_context(|| format!("creating {}", temporary.display()))?;
+    let size = std::io::copy(content, &mut file)
+        .with_context(|| format!("writing {}", temporary.display()))?;
     file.flush()?;
-    file.sync_all().with_context(|| format!("syncing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("renaming into {}", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("renaming into {}", path.display()))?;
     sync_parent(path);
     Ok(size)
 }
 
 impl udd_ports::ExportFiles for LocalExportFiles {
-    fn append(&self, paths: &ExportPaths, name: &str, committed_len: u64, bytes: &[u8]) -> anyhow::Result<u64> {
+    fn append(
+        &self,
+        paths: &ExportPaths,
+        name: &str,
+        committed_len: u64,
+        bytes: &[u8],
+    ) -> anyhow::Result<u64> {
         use std::io::{Seek, SeekFrom, Write};
         let path = inside(Path::new(&paths.export_path), name)?;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -147,8 +168,10 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         // committed: it is written again now, so it goes.
         file.set_len(committed_len)?;
         file.seek(SeekFrom::Start(committed_len))?;
-        file.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
-        file.sync_data().with_context(|| format!("syncing {}", path.display()))?;
+        file.write_all(bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+        file.sync_data()
+            .with_context(|| format!("syncing {}", path.display()))?;
         Ok(committed_len + bytes.len() as u64)
     }
 
@@ -157,7 +180,12 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         self.write_from(paths, name, &mut content).map(|_| ())
     }
 
-    fn write_from(&self, paths: &ExportPaths, name: &str, content: &mut dyn std::io::Read) -> anyhow::Result<u64> {
+    fn write_from(
+        &self,
+        paths: &ExportPaths,
+        name: &str,
+        content: &mut dyn std::io::Read,
+    ) -> anyhow::Result<u64> {
         write_atomically(&inside(Path::new(&paths.export_path), name)?, content)
     }
 
@@ -198,10 +226,15 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<ManifestFile>) -> anyhow::Resu
             collect(root, &path, out)?;
             continue;
         }
-        let mut file = std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut file =
+            std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
         let mut hasher = Sha256::new();
         let size = std::io::copy(&mut file, &mut hasher)?;
-        let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
         out.push(ManifestFile {
             path: relative,
             size,
@@ -232,8 +265,14 @@ mod file_tests {
         // …is replaced on resume, which starts again from the committed length.
         let len = files.append(&p, "room.json", 4, b"TWO\n")?;
         assert_eq!(len, 8);
-        assert_eq!(std::fs::read_to_string(Path::new(&p.export_path).join("room.json"))?, "one\nTWO\n");
-        assert!(files.append(&p, "room.json", 100, b"x").is_err(), "a file shorter than committed is an error");
+        assert_eq!(
+            std::fs::read_to_string(Path::new(&p.export_path).join("room.json"))?,
+            "one\nTWO\n"
+        );
+        assert!(
+            files.append(&p, "room.json", 100, b"x").is_err(),
+            "a file shorter than committed is an error"
+        );
         Ok(())
     }
 
@@ -241,7 +280,15 @@ mod file_tests {
     fn names_that_leave_the_folder_are_refused() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let p = paths(&dir);
-        for name in ["../x", "/etc/passwd", "assets/../../x", "", ".hidden", "a//b", "a\\..\\b"] {
+        for name in [
+            "../x",
+            "/etc/passwd",
+            "assets/../../x",
+            "",
+            ".hidden",
+            "a//b",
+            "a\\..\\b",
+        ] {
             assert!(LocalExportFiles.write(&p, name, b"x").is_err(), "{name:?}");
         }
         assert!(!dir.path().join("x").exists());
@@ -257,9 +304,15 @@ mod file_tests {
         files.write(&p, "assets/F1-a.png", b"png")?;
         std::fs::write(Path::new(&p.export_path).join(".x.partial"), b"junk")?;
         let listed = files.list(&p)?;
-        assert_eq!(listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["assets/F1-a.png", "user.json"]);
+        assert_eq!(
+            listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["assets/F1-a.png", "user.json"]
+        );
         assert_eq!(listed[1].size, 2);
-        assert_eq!(listed[1].sha256, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+        assert_eq!(
+            listed[1].sha256,
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
         files.remove_all(&p)?;
         files.remove_all(&p)?;
         assert!(!Path::new(&p.export_path).exists());

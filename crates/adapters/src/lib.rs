@@ -22,8 +22,8 @@ pub mod security;
 pub mod sqlite;
 pub mod system;
 
-pub use blobs::LocalBlobStore;
 pub use archive::ZipArchiveStore;
+pub use blobs::LocalBlobStore;
 pub use fs::{LocalExportFiles, LocalExportFolders};
 pub use rocketchat::MongoExportDump;
 pub use security::{RocketChatPasswords, RocketChatTokens};

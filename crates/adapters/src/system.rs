@@ -69,8 +69,13 @@ impl udd_ports::ExportWakeup for LocalWakeup {
     }
 
     fn wait(&self, timeout: std::time::Duration) -> bool {
-        let Ok(pending) = self.pending.lock() else { return false };
-        match self.signal.wait_timeout_while(pending, timeout, |pending| !*pending) {
+        let Ok(pending) = self.pending.lock() else {
+            return false;
+        };
+        match self
+            .signal
+            .wait_timeout_while(pending, timeout, |pending| !*pending)
+        {
             Ok((mut pending, _)) => std::mem::replace(&mut *pending, false),
             Err(_) => false,
         }

@@ -10,9 +10,9 @@ use udd_adapters::MongoExportDump;
 use udd_app::{DemoSpec, DemoSummary, ImportSummary, NewAccount, DEMO_PASSWORD};
 
 use crate::server::Application;
-use crate::worker::Workers;
 use crate::services::Services;
 use crate::settings::Settings;
+use crate::worker::Workers;
 
 /// udd — user data downloads for Rocket.Chat workspaces.
 #[derive(Debug, Parser)]
@@ -306,7 +306,10 @@ fn export_now(settings: &Settings, username: &str, full: bool) -> anyhow::Result
     let owner = format!("udd-export-{}", std::process::id());
     let stop = std::sync::atomic::AtomicBool::new(false);
     let progress = crate::progress::for_stderr();
-    match services.engine.run_operation(&operation, &owner, progress.as_ref(), &stop)? {
+    match services
+        .engine
+        .run_operation(&operation, &owner, progress.as_ref(), &stop)?
+    {
         Some(udd_app::Outcome::Completed { file, .. }) => {
             println!("{}", file.path);
             Ok(())

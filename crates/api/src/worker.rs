@@ -37,7 +37,11 @@ impl Workers {
                     .name(format!("export-worker-{n}"))
                     .spawn(move || work(&engine, wakeup.as_ref(), &stop, interval, &owner))
             })
-            .filter_map(|spawned| spawned.map_err(|e| tracing::error!(error = %e, "could not start a worker")).ok())
+            .filter_map(|spawned| {
+                spawned
+                    .map_err(|e| tracing::error!(error = %e, "could not start a worker"))
+                    .ok()
+            })
             .collect();
         tracing::info!(workers = settings.user_data.workers, every = ?interval, "export workers started");
         Self {
@@ -51,8 +55,10 @@ impl Workers {
     /// interrupted operation is released and resumes later exactly where it stopped.
     pub fn shutdown(self) {
         self.stop.store(true, Ordering::SeqCst);
-        for _ in &self.threads {
+        // Each notification wakes one waiting worker; keep ringing until all are out.
+        while self.threads.iter().any(|t| !t.is_finished()) {
             self.wakeup.notify();
+            std::thread::sleep(Duration::from_millis(20));
         }
         for thread in self.threads {
             let _ = thread.join();
@@ -61,7 +67,13 @@ impl Workers {
     }
 }
 
-fn work(engine: &ExportEngine, wakeup: &dyn ExportWakeup, stop: &AtomicBool, interval: Duration, owner: &str) {
+fn work(
+    engine: &ExportEngine,
+    wakeup: &dyn ExportWakeup,
+    stop: &AtomicBool,
+    interval: Duration,
+    owner: &str,
+) {
     while !stop.load(Ordering::SeqCst) {
         match engine.run_next(owner, &NoProgress, stop) {
             Ok(Some(outcome)) => {
@@ -69,7 +81,9 @@ fn work(engine: &ExportEngine, wakeup: &dyn ExportWakeup, stop: &AtomicBool, int
                 continue;
             }
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %format!("{e:#}"), "the export queue could not be read"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the export queue could not be read")
+            }
         }
         wakeup.wait(interval);
     }
@@ -80,12 +94,24 @@ fn log(outcome: &Outcome) {
         Outcome::Completed { operation_id, file } => {
             tracing::info!(operation = %operation_id, zip = %file.path, "export finished")
         }
-        Outcome::Retrying { operation_id, reason } => {
+        Outcome::Retrying {
+            operation_id,
+            reason,
+        } => {
             tracing::warn!(operation = %operation_id, %reason, "export will be retried")
         }
-        Outcome::Failed { operation_id, reason } => tracing::error!(operation = %operation_id, %reason, "export failed"),
-        Outcome::Skipped { operation_id } => tracing::warn!(operation = %operation_id, "stale export skipped"),
-        Outcome::LeaseLost { operation_id } => tracing::warn!(operation = %operation_id, "export taken over"),
-        Outcome::Interrupted { operation_id } => tracing::info!(operation = %operation_id, "export paused for shutdown"),
+        Outcome::Failed {
+            operation_id,
+            reason,
+        } => tracing::error!(operation = %operation_id, %reason, "export failed"),
+        Outcome::Skipped { operation_id } => {
+            tracing::warn!(operation = %operation_id, "stale export skipped")
+        }
+        Outcome::LeaseLost { operation_id } => {
+            tracing::warn!(operation = %operation_id, "export taken over")
+        }
+        Outcome::Interrupted { operation_id } => {
+            tracing::info!(operation = %operation_id, "export paused for shutdown")
+        }
     }
 }

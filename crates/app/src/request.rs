@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 use udd_domain::{ExportOperation, RequestPolicy};
-use udd_ports::{Clock, ExportFolders, ExportOperations, ExportWakeup, IdGenerator, RequestOutcome};
+use udd_ports::{
+    Clock, ExportFolders, ExportOperations, ExportWakeup, IdGenerator, RequestOutcome,
+};
 
 /// The answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +70,11 @@ impl RequestDataDownload {
     }
 
     /// Creates a new operation whatever the once-a-day policy says (`udd export`).
-    pub fn execute_now(&self, user_id: &str, full_export: bool) -> Result<DataDownloadRequest, RequestDownloadError> {
+    pub fn execute_now(
+        &self,
+        user_id: &str,
+        full_export: bool,
+    ) -> Result<DataDownloadRequest, RequestDownloadError> {
         let always = RequestPolicy {
             reuse_window: chrono::Duration::zero(),
         };
@@ -76,7 +82,11 @@ impl RequestDataDownload {
     }
 
     /// Requests a full or personal export of `user_id`'s data.
-    pub fn execute(&self, user_id: &str, full_export: bool) -> Result<DataDownloadRequest, RequestDownloadError> {
+    pub fn execute(
+        &self,
+        user_id: &str,
+        full_export: bool,
+    ) -> Result<DataDownloadRequest, RequestDownloadError> {
         self.request(user_id, full_export, &self.policy)
     }
 

@@ -337,9 +337,9 @@ impl ExportOperation {
 
     /// Messages written so far and messages to write in all, over every room.
     pub fn message_progress(&self) -> (u64, u64) {
-        self.room_list
-            .iter()
-            .fold((0, 0), |(done, total), room| (done + room.exported_count, total + room.total))
+        self.room_list.iter().fold((0, 0), |(done, total), room| {
+            (done + room.exported_count, total + room.total)
+        })
     }
 }
 
@@ -443,7 +443,10 @@ mod tests {
         let day = chrono::Duration::days(1);
         let mut op = op(true);
         let now = DateTime::UNIX_EPOCH + day * 3;
-        assert!(!op.is_stale(now), "a pending operation waits, it is not stale");
+        assert!(
+            !op.is_stale(now),
+            "a pending operation waits, it is not stale"
+        );
         op.status = Exporting;
         assert!(op.is_stale(now));
         op.updated_at = now - day + chrono::Duration::minutes(1);

@@ -21,6 +21,19 @@ pub struct ExportFileRef {
     pub asset: String,
 }
 
+/// One committed batch: the room's new progress and what the batch introduced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportBatch {
+    /// The room's position in the operation's room list.
+    pub room_index: usize,
+    /// The room's progress after the batch (cursor, count, committed length, status).
+    pub room: RoomExport,
+    /// Pseudonyms first assigned in the batch, as (username, alias).
+    pub pseudonyms: Vec<(String, String)>,
+    /// Uploads first met in the batch.
+    pub files: Vec<ExportFileRef>,
+}
+
 /// Taking operations to work on. A lease (owner + expiry) keeps two workers, threads or
 /// processes, off one operation; an expired lease lets another worker take over.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -29,13 +42,24 @@ pub trait ExportQueue: Send + Sync {
     /// expired one, and no retry pending) to `owner` until `until`, counting the attempt.
     ///
     /// Errors: `Unexpected` only.
-    fn claim_next(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<ExportOperation>, StoreError>;
+    fn claim_next(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<ExportOperation>, StoreError>;
 
     /// Leases operation `id` like [`ExportQueue::claim_next`]; `None` when it is
     /// finished or held by another owner.
     ///
     /// Errors: `NotFound`; `Unexpected`.
-    fn claim(&self, id: &str, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<ExportOperation>, StoreError>;
+    fn claim(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<ExportOperation>, StoreError>;
 
     /// Extends `owner`'s lease; `false` when the lease is no longer theirs.
     ///
@@ -45,12 +69,24 @@ pub trait ExportQueue: Send + Sync {
     /// Gives the operation up after a failure, to be retried not before `retry_at`.
     ///
     /// Errors: `Unexpected` only.
-    fn release(&self, id: &str, owner: &str, retry_at: DateTime<Utc>, reason: &str) -> Result<(), StoreError>;
+    fn release(
+        &self,
+        id: &str,
+        owner: &str,
+        retry_at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), StoreError>;
 
     /// Ends the operation in `status` (`failed` or `skipped`), recording why.
     ///
     /// Errors: `Unexpected` only.
-    fn finish_unsuccessfully(&self, id: &str, status: ExportStatus, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    fn finish_unsuccessfully(
+        &self,
+        id: &str,
+        status: ExportStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Durable progress of the operation a worker holds. Every write checks the lease:
@@ -70,10 +106,7 @@ pub trait ExportProgress: Send + Sync {
         &self,
         operation_id: &str,
         owner: &str,
-        room_index: usize,
-        room: &RoomExport,
-        pseudonyms: &[(String, String)],
-        files: &[ExportFileRef],
+        batch: &ExportBatch,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
@@ -102,7 +135,13 @@ pub trait ExportProgress: Send + Sync {
     /// Records the finished zip and completes the operation, atomically.
     ///
     /// Errors: `Conflict` when the lease is lost; `Unexpected`.
-    fn complete(&self, operation_id: &str, owner: &str, file: &UserDataFile, now: DateTime<Utc>) -> Result<(), StoreError>;
+    fn complete(
+        &self,
+        operation_id: &str,
+        owner: &str,
+        file: &UserDataFile,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// The working folder of an operation. Names are relative (`GENERAL.html`,
@@ -113,7 +152,13 @@ pub trait ExportFiles: Send + Sync {
     /// wrote), appends `bytes`, makes them durable, and returns the new length.
     ///
     /// Errors: I/O failures; a bad name.
-    fn append(&self, paths: &ExportPaths, name: &str, committed_len: u64, bytes: &[u8]) -> anyhow::Result<u64>;
+    fn append(
+        &self,
+        paths: &ExportPaths,
+        name: &str,
+        committed_len: u64,
+        bytes: &[u8],
+    ) -> anyhow::Result<u64>;
 
     /// Replaces `name` with `bytes`, atomically.
     ///
@@ -123,7 +168,12 @@ pub trait ExportFiles: Send + Sync {
     /// Replaces `name` with what `content` yields, atomically; returns the size.
     ///
     /// Errors: I/O failures; a bad name.
-    fn write_from(&self, paths: &ExportPaths, name: &str, content: &mut dyn Read) -> anyhow::Result<u64>;
+    fn write_from(
+        &self,
+        paths: &ExportPaths,
+        name: &str,
+        content: &mut dyn Read,
+    ) -> anyhow::Result<u64>;
 
     /// Whether `name` exists.
     fn exists(&self, paths: &ExportPaths, name: &str) -> bool;
@@ -147,7 +197,13 @@ pub trait ArchiveStore: Send + Sync {
     /// never visible. Returns the zip's path.
     ///
     /// Errors: I/O failures; a bad name.
-    fn store(&self, paths: &ExportPaths, entries: &[String], name: &str, modified: DateTime<Utc>) -> anyhow::Result<String>;
+    fn store(
+        &self,
+        paths: &ExportPaths,
+        entries: &[String],
+        name: &str,
+        modified: DateTime<Utc>,
+    ) -> anyhow::Result<String>;
 
     /// Size and SHA-256 of a stored zip.
     ///

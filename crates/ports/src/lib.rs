@@ -17,7 +17,10 @@ mod services;
 mod workspace;
 
 pub use error::StoreError;
-pub use export::{ArchiveStore, ExportFileRef, ExportFiles, ExportProgress, ExportQueue, ExportWakeup};
+pub use export::{
+    ArchiveStore, ExportBatch, ExportFileRef, ExportFiles, ExportProgress, ExportQueue,
+    ExportWakeup,
+};
 pub use repositories::{
     ExportOperations, LoginTokens, NewUser, RequestOutcome, UserCredentials, UserDataFile,
     UserDataFiles, Users,
@@ -29,6 +32,10 @@ pub use workspace::{
 };
 
 #[cfg(feature = "mock")]
+pub use export::{
+    MockArchiveStore, MockExportFiles, MockExportProgress, MockExportQueue, MockExportWakeup,
+};
+#[cfg(feature = "mock")]
 pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles, MockUsers};
 #[cfg(feature = "mock")]
 pub use services::{
@@ -36,5 +43,3 @@ pub use services::{
 };
 #[cfg(feature = "mock")]
 pub use workspace::{MockBlobStore, MockWorkspaceReader, MockWorkspaceWriter};
-#[cfg(feature = "mock")]
-pub use export::{MockArchiveStore, MockExportFiles, MockExportProgress, MockExportQueue, MockExportWakeup};

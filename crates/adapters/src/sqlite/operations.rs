@@ -9,8 +9,8 @@ use udd_domain::{
     RoomExport, RoomType,
 };
 use udd_ports::{
-    ExportFileRef, ExportOperations, ExportProgress, ExportQueue, RequestOutcome, StoreError,
-    UserDataFile,
+    ExportBatch, ExportFileRef, ExportOperations, ExportProgress, ExportQueue, RequestOutcome,
+    StoreError, UserDataFile,
 };
 
 use super::schema::{
@@ -79,7 +79,11 @@ impl OperationRow {
         }
     }
 
-    fn into_domain(self, rooms: Vec<RoomRow>, files: Vec<ExportFileRef>) -> anyhow::Result<ExportOperation> {
+    fn into_domain(
+        self,
+        rooms: Vec<RoomRow>,
+        files: Vec<ExportFileRef>,
+    ) -> anyhow::Result<ExportOperation> {
         let room_list = rooms
             .into_iter()
             .map(RoomRow::into_domain)
@@ -130,7 +134,10 @@ impl RoomRow {
             target_file: self.target_file,
             total: u64::try_from(self.total).unwrap_or(0),
             cursor: match (self.cursor_ts, self.cursor_id) {
-                (Some(ts), Some(id)) => Some(MessageCursor { ts: from_millis(ts), id }),
+                (Some(ts), Some(id)) => Some(MessageCursor {
+                    ts: from_millis(ts),
+                    id,
+                }),
                 _ => None,
             },
             file_length: u64::try_from(self.file_length).unwrap_or(0),
@@ -184,15 +191,26 @@ fn load(conn: &mut SqliteConnection, row: OperationRow) -> anyhow::Result<Export
     row.into_domain(rooms, files)
 }
 
-fn load_files(conn: &mut SqliteConnection, operation_id: &str) -> anyhow::Result<Vec<ExportFileRef>> {
+fn load_files(
+    conn: &mut SqliteConnection,
+    operation_id: &str,
+) -> anyhow::Result<Vec<ExportFileRef>> {
     Ok(export_files::table
         .filter(export_files::operation_id.eq(operation_id))
         .order(export_files::asset.asc())
-        .select((export_files::file_id, export_files::name, export_files::asset))
+        .select((
+            export_files::file_id,
+            export_files::name,
+            export_files::asset,
+        ))
         .load::<(String, String, String)>(conn)
         .context("loading an export operation's files")?
         .into_iter()
-        .map(|(file_id, name, asset)| ExportFileRef { file_id, name, asset })
+        .map(|(file_id, name, asset)| ExportFileRef {
+            file_id,
+            name,
+            asset,
+        })
         .collect())
 }
 
@@ -274,7 +292,9 @@ impl ExportOperations for SqliteExportOperations {
 /// The lease condition: `owner` still holds the operation.
 macro_rules! leased_to {
     ($id:expr, $owner:expr) => {
-        export_operations::id.eq($id).and(export_operations::lease_owner.eq($owner))
+        export_operations::id
+            .eq($id)
+            .and(export_operations::lease_owner.eq($owner))
     };
 }
 
@@ -307,7 +327,10 @@ impl SqliteExportOperations {
                 query = query.filter(export_operations::id.eq(id));
             }
             let Some(row) = query
-                .order((export_operations::created_at.asc(), export_operations::id.asc()))
+                .order((
+                    export_operations::created_at.asc(),
+                    export_operations::id.asc(),
+                ))
                 .select(OperationRow::as_select())
                 .first(conn)
                 .optional()
@@ -360,11 +383,22 @@ impl SqliteExportOperations {
 }
 
 impl ExportQueue for SqliteExportOperations {
-    fn claim_next(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<ExportOperation>, StoreError> {
+    fn claim_next(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<ExportOperation>, StoreError> {
         self.claim_where(None, owner, now, until)
     }
 
-    fn claim(&self, id: &str, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<ExportOperation>, StoreError> {
+    fn claim(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<ExportOperation>, StoreError> {
         self.get(id)?;
         self.claim_where(Some(id), owner, now, until)
     }
@@ -378,7 +412,13 @@ impl ExportQueue for SqliteExportOperations {
         Ok(held == 1)
     }
 
-    fn release(&self, id: &str, owner: &str, retry_at: DateTime<Utc>, reason: &str) -> Result<(), StoreError> {
+    fn release(
+        &self,
+        id: &str,
+        owner: &str,
+        retry_at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         diesel::update(export_operations::table.filter(leased_to!(id, owner)))
             .set((
@@ -391,7 +431,13 @@ impl ExportQueue for SqliteExportOperations {
         Ok(())
     }
 
-    fn finish_unsuccessfully(&self, id: &str, status: ExportStatus, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn finish_unsuccessfully(
+        &self,
+        id: &str,
+        status: ExportStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         diesel::update(export_operations::table.find(id))
             .set((
@@ -422,9 +468,14 @@ impl ExportProgress for SqliteExportOperations {
                     export_operations::cutoff_at.eq(operation.cutoff.map(to_millis)),
                 ))
                 .execute(conn)?;
-            diesel::delete(export_rooms::table.filter(export_rooms::operation_id.eq(&operation.id))).execute(conn)?;
+            diesel::delete(
+                export_rooms::table.filter(export_rooms::operation_id.eq(&operation.id)),
+            )
+            .execute(conn)?;
             for chunk in rooms.chunks(500) {
-                diesel::insert_into(export_rooms::table).values(chunk).execute(conn)?;
+                diesel::insert_into(export_rooms::table)
+                    .values(chunk)
+                    .execute(conn)?;
             }
             Ok(())
         })
@@ -434,13 +485,10 @@ impl ExportProgress for SqliteExportOperations {
         &self,
         operation_id: &str,
         owner: &str,
-        room_index: usize,
-        room: &RoomExport,
-        pseudonyms: &[(String, String)],
-        files: &[ExportFileRef],
+        batch: &ExportBatch,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let row = RoomRow::from_domain(operation_id, room_index, room);
+        let row = RoomRow::from_domain(operation_id, batch.room_index, &batch.room);
         self.fenced(operation_id, owner, now, |conn| {
             diesel::update(export_rooms::table.find((operation_id, row.position)))
                 .set((
@@ -451,7 +499,7 @@ impl ExportProgress for SqliteExportOperations {
                     export_rooms::file_length.eq(row.file_length),
                 ))
                 .execute(conn)?;
-            for (username, alias) in pseudonyms {
+            for (username, alias) in &batch.pseudonyms {
                 diesel::insert_into(export_pseudonyms::table)
                     .values((
                         export_pseudonyms::operation_id.eq(operation_id),
@@ -461,7 +509,7 @@ impl ExportProgress for SqliteExportOperations {
                     .on_conflict_do_nothing()
                     .execute(conn)?;
             }
-            for file in files {
+            for file in &batch.files {
                 diesel::insert_into(export_files::table)
                     .values((
                         export_files::operation_id.eq(operation_id),
@@ -511,7 +559,13 @@ impl ExportProgress for SqliteExportOperations {
         Ok(load_files(&mut conn, operation_id)?)
     }
 
-    fn complete(&self, operation_id: &str, owner: &str, file: &UserDataFile, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn complete(
+        &self,
+        operation_id: &str,
+        owner: &str,
+        file: &UserDataFile,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.fenced(operation_id, owner, now, |conn| {
             diesel::insert_into(user_data_files::table)
                 .values((
@@ -554,7 +608,9 @@ impl SqliteExportOperations {
             .enumerate()
             .map(|(position, room)| RoomRow::from_domain(&op.id, position, room))
             .collect();
-        diesel::insert_into(export_rooms::table).values(&rooms).execute(&mut conn)?;
+        diesel::insert_into(export_rooms::table)
+            .values(&rooms)
+            .execute(&mut conn)?;
         Ok(())
     }
 }

@@ -13,8 +13,8 @@ use udd_domain::render::{
 };
 use udd_domain::{ExportOperation, ExportStatus, Message, MessageCursor, RoomExportStatus, User};
 use udd_ports::{
-    ArchiveStore, BlobStore, Clock, ExportFileRef, ExportFiles, ExportProgress, ExportQueue,
-    IdGenerator, Progress, StoreError, UserDataFile, Users, WorkspaceReader,
+    ArchiveStore, BlobStore, Clock, ExportBatch, ExportFileRef, ExportFiles, ExportProgress,
+    ExportQueue, IdGenerator, Progress, StoreError, UserDataFile, Users, WorkspaceReader,
 };
 
 use super::plan;
@@ -168,9 +168,18 @@ impl ExportEngine {
     }
 
     /// Claims the oldest waiting operation and handles it; `None` when there is none.
-    pub fn run_next(&self, owner: &str, progress: &dyn Progress, stop: &AtomicBool) -> anyhow::Result<Option<Outcome>> {
+    pub fn run_next(
+        &self,
+        owner: &str,
+        progress: &dyn Progress,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Option<Outcome>> {
         let now = self.ports.clock.now();
-        let Some(operation) = self.ports.queue.claim_next(owner, now, self.lease_until(now))? else {
+        let Some(operation) = self
+            .ports
+            .queue
+            .claim_next(owner, now, self.lease_until(now))?
+        else {
             return Ok(None);
         };
         Ok(Some(self.handle(operation, owner, progress, stop)))
@@ -178,19 +187,40 @@ impl ExportEngine {
 
     /// Claims operation `id` and handles it; `None` when another worker holds it or it
     /// is already finished.
-    pub fn run_operation(&self, id: &str, owner: &str, progress: &dyn Progress, stop: &AtomicBool) -> anyhow::Result<Option<Outcome>> {
+    pub fn run_operation(
+        &self,
+        id: &str,
+        owner: &str,
+        progress: &dyn Progress,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Option<Outcome>> {
         let now = self.ports.clock.now();
-        let Some(operation) = self.ports.queue.claim(id, owner, now, self.lease_until(now))? else {
+        let Some(operation) = self
+            .ports
+            .queue
+            .claim(id, owner, now, self.lease_until(now))?
+        else {
             return Ok(None);
         };
         Ok(Some(self.handle(operation, owner, progress, stop)))
     }
 
-    fn handle(&self, mut operation: ExportOperation, owner: &str, progress: &dyn Progress, stop: &AtomicBool) -> Outcome {
+    fn handle(
+        &self,
+        mut operation: ExportOperation,
+        owner: &str,
+        progress: &dyn Progress,
+        stop: &AtomicBool,
+    ) -> Outcome {
         let id = operation.id.clone();
         let now = self.ports.clock.now();
         if operation.is_stale(now) {
-            return match self.ports.queue.finish_unsuccessfully(&id, ExportStatus::Skipped, "not updated for over a day", now) {
+            return match self.ports.queue.finish_unsuccessfully(
+                &id,
+                ExportStatus::Skipped,
+                "not updated for over a day",
+                now,
+            ) {
                 Ok(()) => Outcome::Skipped { operation_id: id },
                 Err(e) => self.retry_or_fail(&operation, owner, &anyhow::Error::new(e)),
             };
@@ -206,7 +236,10 @@ impl ExportEngine {
         match result {
             Ok(file) => {
                 tracing::info!(operation = %id, file = %file.id, size = file.size, "export completed");
-                Outcome::Completed { operation_id: id, file }
+                Outcome::Completed {
+                    operation_id: id,
+                    file,
+                }
             }
             Err(err) if err.is::<LeaseLost>() => {
                 tracing::warn!(operation = %id, "lease lost; another worker has the operation");
@@ -214,7 +247,11 @@ impl ExportEngine {
             }
             Err(err) if err.is::<Stopped>() => {
                 let now = self.ports.clock.now();
-                if let Err(e) = self.ports.queue.release(&id, owner, now, "interrupted by shutdown") {
+                if let Err(e) = self
+                    .ports
+                    .queue
+                    .release(&id, owner, now, "interrupted by shutdown")
+                {
                     tracing::warn!(operation = %id, error = %e, "could not release the operation");
                 }
                 Outcome::Interrupted { operation_id: id }
@@ -225,7 +262,13 @@ impl ExportEngine {
 
     /// Renews the lease every third of its length while `work` runs, and flags `lost`
     /// if renewal fails, so the work stops before its next write.
-    fn with_heartbeat<T>(&self, id: &str, owner: &str, lost: &AtomicBool, work: impl FnOnce() -> T) -> T {
+    fn with_heartbeat<T>(
+        &self,
+        id: &str,
+        owner: &str,
+        lost: &AtomicBool,
+        work: impl FnOnce() -> T,
+    ) -> T {
         let (done, finished) = mpsc::channel::<()>();
         let interval = (self.config.lease / 3).max(Duration::from_millis(50));
         std::thread::scope(|scope| {
@@ -239,7 +282,9 @@ impl ExportEngine {
                             return;
                         }
                         // A failed renewal is not yet a lost lease; try again next tick.
-                        Err(e) => tracing::warn!(operation = id, error = %e, "lease renewal failed"),
+                        Err(e) => {
+                            tracing::warn!(operation = id, error = %e, "lease renewal failed")
+                        }
                     }
                 }
             });
@@ -249,7 +294,12 @@ impl ExportEngine {
         })
     }
 
-    fn retry_or_fail(&self, operation: &ExportOperation, owner: &str, err: &anyhow::Error) -> Outcome {
+    fn retry_or_fail(
+        &self,
+        operation: &ExportOperation,
+        owner: &str,
+        err: &anyhow::Error,
+    ) -> Outcome {
         let id = operation.id.clone();
         let reason = format!("{err:#}");
         let now = self.ports.clock.now();
@@ -263,22 +313,37 @@ impl ExportEngine {
                 let _ = self.ports.archives.remove(zip);
             }
             let reason = format!("gave up after {} attempts: {reason}", operation.attempts);
-            if let Err(e) = self.ports.queue.finish_unsuccessfully(&id, ExportStatus::Failed, &reason, now) {
+            if let Err(e) =
+                self.ports
+                    .queue
+                    .finish_unsuccessfully(&id, ExportStatus::Failed, &reason, now)
+            {
                 tracing::error!(operation = %id, error = %e, "could not mark the operation failed");
             }
-            return Outcome::Failed { operation_id: id, reason };
+            return Outcome::Failed {
+                operation_id: id,
+                reason,
+            };
         }
         let backoff = chrono::Duration::seconds(5 * 2_i64.pow(operation.attempts.min(8)));
         tracing::warn!(operation = %id, attempt = operation.attempts, retry_in = %backoff, error = %reason, "export attempt failed");
         if let Err(e) = self.ports.queue.release(&id, owner, now + backoff, &reason) {
             tracing::error!(operation = %id, error = %e, "could not release the operation");
         }
-        Outcome::Retrying { operation_id: id, reason }
+        Outcome::Retrying {
+            operation_id: id,
+            reason,
+        }
     }
 
     /// Walks the operation through its remaining stages.
     fn process(&self, op: &mut ExportOperation, run: &Run<'_>) -> anyhow::Result<UserDataFile> {
-        let user = self.ports.users.get(&op.user_id).map_err(anyhow::Error::new).context("loading the requester")?;
+        let user = self
+            .ports
+            .users
+            .get(&op.user_id)
+            .map_err(anyhow::Error::new)
+            .context("loading the requester")?;
         if op.cutoff.is_none() {
             self.plan(op, &user, run)?;
         }
@@ -307,7 +372,13 @@ impl ExportEngine {
         }
     }
 
-    fn advance(&self, op: &mut ExportOperation, next: ExportStatus, zip: Option<String>, run: &Run<'_>) -> anyhow::Result<()> {
+    fn advance(
+        &self,
+        op: &mut ExportOperation,
+        next: ExportStatus,
+        zip: Option<String>,
+        run: &Run<'_>,
+    ) -> anyhow::Result<()> {
         run.check()?;
         let now = self.ports.clock.now();
         op.move_to(next, now)?;
@@ -329,7 +400,11 @@ impl ExportEngine {
         if op.status == ExportStatus::Preparing {
             op.move_to(ExportStatus::Pending, now)?;
         }
-        let next = if op.full_export { ExportStatus::ExportingRooms } else { ExportStatus::Exporting };
+        let next = if op.full_export {
+            ExportStatus::ExportingRooms
+        } else {
+            ExportStatus::Exporting
+        };
         op.move_to(next, now)?;
         run.check()?;
         self.ports.progress.start(op, run.owner).map_err(store)?;
@@ -342,14 +417,24 @@ impl ExportEngine {
             .iter()
             .map(|room| channels_json_line(&room.room_id, &room.room_name, room.room_type.code()))
             .collect();
-        self.ports.files.write(&op.paths, "channels.json", text.as_bytes())
+        self.ports
+            .files
+            .write(&op.paths, "channels.json", text.as_bytes())
     }
 
-    fn export_messages(&self, op: &mut ExportOperation, user: &User, run: &Run<'_>) -> anyhow::Result<()> {
+    fn export_messages(
+        &self,
+        op: &mut ExportOperation,
+        user: &User,
+        run: &Run<'_>,
+    ) -> anyhow::Result<()> {
         let (done, total) = op.message_progress();
         run.progress.start("messages", Some(total));
         run.progress.set(done);
-        let mut pseudonyms = Pseudonyms::new(&user.username, self.ports.progress.pseudonyms(&op.id).map_err(store)?);
+        let mut pseudonyms = Pseudonyms::new(
+            &user.username,
+            self.ports.progress.pseudonyms(&op.id).map_err(store)?,
+        );
         let mut written = done;
         for index in 0..op.room_list.len() {
             while op.room_list[index].status != RoomExportStatus::Completed {
@@ -358,19 +443,35 @@ impl ExportEngine {
                 run.progress.set(written);
             }
         }
-        run.progress.finish(&format!("{written} messages in {} rooms", op.room_list.len()));
+        run.progress.finish(&format!(
+            "{written} messages in {} rooms",
+            op.room_list.len()
+        ));
         Ok(())
     }
 
     /// Writes and commits one batch of room `index`; returns how many messages it held.
-    fn export_batch(&self, op: &mut ExportOperation, index: usize, pseudonyms: &mut Pseudonyms, run: &Run<'_>) -> anyhow::Result<u64> {
-        let cutoff = op.cutoff.context("the cutoff is fixed before messages are exported")?;
+    fn export_batch(
+        &self,
+        op: &mut ExportOperation,
+        index: usize,
+        pseudonyms: &mut Pseudonyms,
+        run: &Run<'_>,
+    ) -> anyhow::Result<u64> {
+        let cutoff = op
+            .cutoff
+            .context("the cutoff is fixed before messages are exported")?;
         let full = op.full_export;
         let room = &op.room_list[index];
         let page = self
             .ports
             .reader
-            .messages_page(&room.room_id, cutoff, room.cursor.clone(), self.config.batch_size)
+            .messages_page(
+                &room.room_id,
+                cutoff,
+                room.cursor.clone(),
+                self.config.batch_size,
+            )
             .map_err(store)?;
         let last_page = page.len() < self.config.batch_size as usize;
         let mut bytes = String::new();
@@ -398,7 +499,12 @@ impl ExportEngine {
             bytes.push_str(room_page_footer());
         }
         run.check()?;
-        let length = self.ports.files.append(&op.paths, &room.target_file, room.file_length, bytes.as_bytes())?;
+        let length = self.ports.files.append(
+            &op.paths,
+            &room.target_file,
+            room.file_length,
+            bytes.as_bytes(),
+        )?;
 
         let room = &mut op.room_list[index];
         room.file_length = length;
@@ -406,11 +512,21 @@ impl ExportEngine {
         if let Some(last) = page.last() {
             room.cursor = Some(MessageCursor::after(last));
         }
-        room.status = if last_page { RoomExportStatus::Completed } else { RoomExportStatus::Exporting };
+        room.status = if last_page {
+            RoomExportStatus::Completed
+        } else {
+            RoomExportStatus::Exporting
+        };
         let now = self.ports.clock.now();
+        let batch = ExportBatch {
+            room_index: index,
+            room: room.clone(),
+            pseudonyms: pseudonyms.take_fresh(),
+            files,
+        };
         self.ports
             .progress
-            .commit_batch(&op.id, run.owner, index, room, &pseudonyms.take_fresh(), &files, now)
+            .commit_batch(&op.id, run.owner, &batch, now)
             .map_err(store)?;
         op.updated_at = now;
         Ok(page.len() as u64)
@@ -418,7 +534,9 @@ impl ExportEngine {
 
     /// The upload a message carries, named for `assets/`.
     fn attached_file(&self, message: &Message) -> anyhow::Result<Option<AttachedFile>> {
-        let Some(file_id) = &message.file_id else { return Ok(None) };
+        let Some(file_id) = &message.file_id else {
+            return Ok(None);
+        };
         let (name, content_type) = match self.ports.reader.upload(file_id) {
             Ok(upload) => (upload.name, upload.content_type),
             Err(StoreError::NotFound) => {
@@ -433,7 +551,9 @@ impl ExportEngine {
         };
         Ok(Some(AttachedFile {
             asset: asset_name(file_id, &name),
-            is_image: content_type.as_deref().is_some_and(|t| t.starts_with("image/")),
+            is_image: content_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with("image/")),
             id: file_id.clone(),
             name,
         }))
@@ -455,7 +575,11 @@ impl ExportEngine {
                 None => None,
             };
             if let Some(mut content) = content {
-                self.ports.files.write_from(&op.paths, &format!("assets/{}", file.asset), &mut content)?;
+                self.ports.files.write_from(
+                    &op.paths,
+                    &format!("assets/{}", file.asset),
+                    &mut content,
+                )?;
             }
             run.progress.set(done as u64 + 1);
         }
@@ -472,7 +596,12 @@ impl ExportEngine {
         let mut unavailable: Vec<String> = uploads
             .iter()
             .filter(|f| !files.exists(&op.paths, &format!("assets/{}", f.asset)))
-            .map(|f| format!("upload {} ({}): the file was not available", f.file_id, f.name))
+            .map(|f| {
+                format!(
+                    "upload {} ({}): the file was not available",
+                    f.file_id, f.name
+                )
+            })
             .collect();
         if !has_avatar {
             unavailable.insert(0, "avatar: none was available".to_owned());
@@ -480,7 +609,11 @@ impl ExportEngine {
         if op.full_export {
             files.write(&op.paths, "user.json", user_json(user).as_bytes())?;
         } else {
-            files.write(&op.paths, "user.html", user_html(user, has_avatar).as_bytes())?;
+            files.write(
+                &op.paths,
+                "user.html",
+                user_html(user, has_avatar).as_bytes(),
+            )?;
             let rooms: Vec<IndexRoom> = op
                 .room_list
                 .iter()
@@ -493,12 +626,21 @@ impl ExportEngine {
                 .collect();
             let images: Vec<(String, String)> = uploads
                 .iter()
-                .filter(|f| is_image_name(&f.asset) && files.exists(&op.paths, &format!("assets/{}", f.asset)))
+                .filter(|f| {
+                    is_image_name(&f.asset)
+                        && files.exists(&op.paths, &format!("assets/{}", f.asset))
+                })
                 .map(|f| (f.asset.clone(), f.name.clone()))
                 .collect();
-            files.write(&op.paths, "index.html", index_html(user, has_avatar, &rooms, &images, &unavailable).as_bytes())?;
+            files.write(
+                &op.paths,
+                "index.html",
+                index_html(user, has_avatar, &rooms, &images, &unavailable).as_bytes(),
+            )?;
         }
-        let cutoff = op.cutoff.context("the cutoff is fixed before compressing")?;
+        let cutoff = op
+            .cutoff
+            .context("the cutoff is fixed before compressing")?;
         let manifest = Manifest {
             format_version: MANIFEST_FORMAT_VERSION,
             kind: if op.full_export { "full" } else { "personal" },
@@ -516,14 +658,22 @@ impl ExportEngine {
                     messages: r.exported_count,
                 })
                 .collect(),
-            files: files.list(&op.paths)?,
+            // A manifest left by an interrupted attempt is not part of its own listing.
+            files: files
+                .list(&op.paths)?
+                .into_iter()
+                .filter(|f| f.path != "manifest.json")
+                .collect(),
             unavailable,
         };
         files.write(&op.paths, "manifest.json", manifest.to_json().as_bytes())?;
         let mut entries: Vec<String> = vec!["manifest.json".to_owned()];
         entries.extend(manifest.files.iter().map(|f| f.path.clone()));
         run.check()?;
-        let zip = self.ports.archives.store(&op.paths, &entries, &op.id, cutoff)?;
+        let zip = self
+            .ports
+            .archives
+            .store(&op.paths, &entries, &op.id, cutoff)?;
         run.progress.finish("zip written");
         Ok(zip)
     }
@@ -532,10 +682,14 @@ impl ExportEngine {
         let Some(avatar) = self.ports.reader.avatar_of(&user.username).map_err(store)? else {
             return Ok(false);
         };
-        let Some(key) = avatar.blob else { return Ok(false) };
+        let Some(key) = avatar.blob else {
+            return Ok(false);
+        };
         match self.ports.blobs.open(&key)? {
             Some(mut content) => {
-                self.ports.files.write_from(&op.paths, "avatar", &mut content)?;
+                self.ports
+                    .files
+                    .write_from(&op.paths, "avatar", &mut content)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -544,8 +698,16 @@ impl ExportEngine {
 
     /// Records the zip as the user's file, completes the operation, and removes the
     /// working folder.
-    fn upload(&self, op: &ExportOperation, user: &User, run: &Run<'_>) -> anyhow::Result<UserDataFile> {
-        let path = op.generated_file.clone().context("the zip is written before it is recorded")?;
+    fn upload(
+        &self,
+        op: &ExportOperation,
+        user: &User,
+        run: &Run<'_>,
+    ) -> anyhow::Result<UserDataFile> {
+        let path = op
+            .generated_file
+            .clone()
+            .context("the zip is written before it is recorded")?;
         let (size, sha256) = self.ports.archives.describe(&path)?;
         let now = self.ports.clock.now();
         let file = UserDataFile {
@@ -559,7 +721,10 @@ impl ExportEngine {
             expires_at: Some(now + chrono::Duration::days(i64::from(self.config.retention_days))),
         };
         run.check()?;
-        self.ports.progress.complete(&op.id, run.owner, &file, now).map_err(store)?;
+        self.ports
+            .progress
+            .complete(&op.id, run.owner, &file, now)
+            .map_err(store)?;
         if let Err(e) = self.ports.files.remove_all(&op.paths) {
             tracing::warn!(operation = %op.id, error = %e, "could not remove the working folder");
         }
@@ -569,5 +734,7 @@ impl ExportEngine {
 
 fn is_image_name(name: &str) -> bool {
     let lower = name.to_lowercase();
-    [".png", ".jpg", ".jpeg", ".gif", ".webp"].iter().any(|ext| lower.ends_with(ext))
+    [".png", ".jpg", ".jpeg", ".gif", ".webp"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }

@@ -35,7 +35,9 @@ pub fn room_list(
             Err(StoreError::NotFound) => None,
             Err(other) => return Err(other),
         };
-        let room_type = room.as_ref().map_or_else(|| subscription.room_type.clone(), |r| r.room_type.clone());
+        let room_type = room
+            .as_ref()
+            .map_or_else(|| subscription.room_type.clone(), |r| r.room_type.clone());
         let direct = room_type == RoomType::Direct;
         let room_name = if direct {
             subscription.room_id.clone()
@@ -46,14 +48,18 @@ pub fn room_list(
                 .unwrap_or_else(|| subscription.room_id.clone())
         };
         let user_id = if direct {
-            room.as_ref().and_then(|r| r.member_ids.iter().find(|m| **m != user.id).cloned())
+            room.as_ref()
+                .and_then(|r| r.member_ids.iter().find(|m| **m != user.id).cloned())
         } else {
             None
         };
         let target_file = if full_export {
             names.claim(&format!("{}.json", safe_file_name(&room_name, "room")))
         } else {
-            names.claim(&format!("{}.html", safe_file_name(&subscription.room_id, "room")))
+            names.claim(&format!(
+                "{}.html",
+                safe_file_name(&subscription.room_id, "room")
+            ))
         };
         rooms.push(RoomExport {
             total: reader.count_messages(&subscription.room_id, cutoff)?,

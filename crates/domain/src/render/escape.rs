@@ -19,7 +19,9 @@ pub fn escape_html(text: &str) -> String {
 
 /// Escapes like [`escape_html`] and keeps line breaks visible as `<br/>`.
 pub fn escape_html_text(text: &str) -> String {
-    escape_html(text).replace("\r\n", "\n").replace('\n', "<br/>\n")
+    escape_html(text)
+        .replace("\r\n", "\n")
+        .replace('\n', "<br/>\n")
 }
 
 #[cfg(test)]

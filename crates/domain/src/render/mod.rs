@@ -15,7 +15,7 @@ pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION
 pub use message::{render_html, render_json_line, AttachedFile, RenderedMessage};
 pub use names::{asset_name, safe_file_name, zip_file_name, UniqueNames};
 pub use pages::{
-    channels_json_line, index_html, room_page_footer, room_page_header, user_html, user_json, IndexRoom,
-    CONTENT_SECURITY_POLICY,
+    channels_json_line, index_html, room_page_footer, room_page_header, user_html, user_json,
+    IndexRoom, CONTENT_SECURITY_POLICY,
 };
 pub use pseudonyms::Pseudonyms;

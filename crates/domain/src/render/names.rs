@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 const MAX_NAME_BYTES: usize = 120;
 
 const RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1",
-    "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
 /// A name safe to use as one path component on any common filesystem: path separators,
@@ -26,7 +26,10 @@ pub fn safe_file_name(raw: &str, fallback: &str) -> String {
             c => c,
         })
         .collect();
-    name = name.trim_start_matches(['.', ' ']).trim_end_matches(['.', ' ']).to_owned();
+    name = name
+        .trim_start_matches(['.', ' '])
+        .trim_end_matches(['.', ' '])
+        .to_owned();
     if name.is_empty() {
         name = fallback.to_owned();
     }
@@ -82,7 +85,10 @@ impl UniqueNames {
         (2..)
             .map(|n| {
                 let suffix = format!("-{n}{ext}");
-                format!("{}{suffix}", truncate_keeping_extension(stem, MAX_NAME_BYTES - suffix.len()))
+                format!(
+                    "{}{suffix}",
+                    truncate_keeping_extension(stem, MAX_NAME_BYTES - suffix.len())
+                )
             })
             .find(|candidate| self.taken.insert(candidate.to_lowercase()))
             .unwrap_or_else(|| name.to_owned())
@@ -91,14 +97,24 @@ impl UniqueNames {
 
 /// The file an upload is copied to inside `assets/`: `<fileId>-<file name>`, both safe.
 pub fn asset_name(file_id: &str, file_name: &str) -> String {
-    safe_file_name(&format!("{}-{}", safe_file_name(file_id, "file"), safe_file_name(file_name, "file")), "file")
+    safe_file_name(
+        &format!(
+            "{}-{}",
+            safe_file_name(file_id, "file"),
+            safe_file_name(file_name, "file")
+        ),
+        "file",
+    )
 }
 
 /// The download name of a finished export: `YYYY-MM-DD-<display name>[-data].zip`.
 pub fn zip_file_name(created: DateTime<Utc>, display_name: &str, full_export: bool) -> String {
     let suffix = if full_export { "-data" } else { "" };
     let name = safe_file_name(display_name, "export");
-    truncate_keeping_extension(&format!("{}-{name}{suffix}.zip", created.format("%Y-%m-%d")), MAX_NAME_BYTES)
+    truncate_keeping_extension(
+        &format!("{}-{name}{suffix}.zip", created.format("%Y-%m-%d")),
+        MAX_NAME_BYTES,
+    )
 }
 
 #[cfg(test)]
@@ -114,11 +130,17 @@ mod tests {
         assert_eq!(safe_file_name("a\\b:c", "x"), "a_b_c");
         assert_eq!(safe_file_name("new\nline\u{0}", "x"), "new_line_");
         assert_eq!(safe_file_name("CON.txt", "x"), "_CON.txt");
-        assert_eq!(safe_file_name("report final (v2).pdf", "x"), "report final (v2).pdf");
+        assert_eq!(
+            safe_file_name("report final (v2).pdf", "x"),
+            "report final (v2).pdf"
+        );
         assert_eq!(safe_file_name("résumé.txt", "x"), "résumé.txt");
         let long = format!("{}.png", "é".repeat(200));
         let cut = safe_file_name(&long, "x");
-        assert!(cut.len() <= MAX_NAME_BYTES && cut.ends_with(".png"), "{cut}");
+        assert!(
+            cut.len() <= MAX_NAME_BYTES && cut.ends_with(".png"),
+            "{cut}"
+        );
     }
 
     #[test]
@@ -136,9 +158,18 @@ mod tests {
     #[test]
     fn zip_names_follow_rocket_chats_pattern() {
         let day = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
-        assert_eq!(zip_file_name(day, "Alice Example", false), "2024-03-01-Alice Example.zip");
-        assert_eq!(zip_file_name(day, "Alice Example", true), "2024-03-01-Alice Example-data.zip");
-        assert_eq!(zip_file_name(day, "../evil", true), "2024-03-01-_evil-data.zip");
+        assert_eq!(
+            zip_file_name(day, "Alice Example", false),
+            "2024-03-01-Alice Example.zip"
+        );
+        assert_eq!(
+            zip_file_name(day, "Alice Example", true),
+            "2024-03-01-Alice Example-data.zip"
+        );
+        assert_eq!(
+            zip_file_name(day, "../evil", true),
+            "2024-03-01-_evil-data.zip"
+        );
         assert_eq!(asset_name("Q5y", "../x.png"), "Q5y-_x.png");
     }
 

@@ -49,7 +49,9 @@ pub fn user_json(user: &User) -> String {
 }
 
 fn profile_rows(user: &User) -> String {
-    let row = |label: &str, value: &str| format!("<tr><th>{label}</th><td>{}</td></tr>\n", escape_html(value));
+    let row = |label: &str, value: &str| {
+        format!("<tr><th>{label}</th><td>{}</td></tr>\n", escape_html(value))
+    };
     let mut rows = row("Username", &user.username);
     rows += &row("Name", user.name.as_deref().unwrap_or(""));
     rows += &row("Status", user.status_text.as_deref().unwrap_or(""));
@@ -62,7 +64,11 @@ fn profile_rows(user: &User) -> String {
 
 /// `user.html` of a personal export.
 pub fn user_html(user: &User, has_avatar: bool) -> String {
-    let avatar = if has_avatar { "<p><img src=\"./avatar\" alt=\"avatar\"/></p>\n" } else { "" };
+    let avatar = if has_avatar {
+        "<p><img src=\"./avatar\" alt=\"avatar\"/></p>\n"
+    } else {
+        ""
+    };
     format!(
         "{}<h1>{}</h1>\n{avatar}<table>\n{}</table>\n</body>\n</html>\n",
         head(&user.username),
@@ -93,13 +99,22 @@ pub struct IndexRoom {
 
 /// `index.html` of a personal export: profile, rooms with counts and links, images
 /// shown inline from `assets/`, and what was unavailable.
-pub fn index_html(user: &User, has_avatar: bool, rooms: &[IndexRoom], images: &[(String, String)], unavailable: &[String]) -> String {
+pub fn index_html(
+    user: &User,
+    has_avatar: bool,
+    rooms: &[IndexRoom],
+    images: &[(String, String)],
+    unavailable: &[String],
+) -> String {
     let mut html = head(&format!("Your data — {}", user.username));
     html += &format!("<h1>Your data, {}</h1>\n", escape_html(user.display_name()));
     if has_avatar {
         html += "<p><img src=\"./avatar\" alt=\"avatar\"/></p>\n";
     }
-    html += &format!("<h2>Profile</h2>\n<table>\n{}</table>\n<p><a href=\"./user.html\">Profile page</a></p>\n", profile_rows(user));
+    html += &format!(
+        "<h2>Profile</h2>\n<table>\n{}</table>\n<p><a href=\"./user.html\">Profile page</a></p>\n",
+        profile_rows(user)
+    );
     html += "<h2>Rooms</h2>\n<table>\n<tr><th>Room</th><th>Type</th><th>Messages</th></tr>\n";
     for room in rooms {
         html += &format!(
@@ -143,7 +158,10 @@ mod tests {
             id: "u1".into(),
             username: "alice".into(),
             name: Some("<Alice>".into()),
-            emails: vec![Email { address: "a@x.org".into(), verified: true }],
+            emails: vec![Email {
+                address: "a@x.org".into(),
+                verified: true,
+            }],
             roles: vec!["user".into()],
             status_text: Some("\"hi\"".into()),
             services: vec!["password".into()],
@@ -163,7 +181,11 @@ mod tests {
     #[test]
     fn user_files_show_the_profile_escaped_and_without_secrets() {
         let html = user_html(&user(), true);
-        assert!(html.contains("&lt;Alice&gt;") && html.contains("&quot;hi&quot;") && html.contains("./avatar"));
+        assert!(
+            html.contains("&lt;Alice&gt;")
+                && html.contains("&quot;hi&quot;")
+                && html.contains("./avatar")
+        );
         let json: serde_json::Value = serde_json::from_str(&user_json(&user())).unwrap_or_default();
         assert_eq!(json["emails"], serde_json::json!(["a@x.org"]));
         assert_eq!(json["services"], serde_json::json!(["password"]));
@@ -172,17 +194,37 @@ mod tests {
 
     #[test]
     fn the_index_links_rooms_and_shows_images_and_gaps() {
-        let rooms = [IndexRoom { name: "gen<eral>".into(), room_type: "c".into(), file: "GENERAL.html".into(), messages: 12 }];
+        let rooms = [IndexRoom {
+            name: "gen<eral>".into(),
+            room_type: "c".into(),
+            file: "GENERAL.html".into(),
+            messages: 12,
+        }];
         let images = [("F1-a b.png".to_owned(), "a b.png".to_owned())];
-        let html = index_html(&user(), false, &rooms, &images, &["upload F2 (x.pdf)".to_owned()]);
-        assert!(html.contains("<a href=\"./GENERAL.html\">gen&lt;eral&gt;</a>"), "{html}");
+        let html = index_html(
+            &user(),
+            false,
+            &rooms,
+            &images,
+            &["upload F2 (x.pdf)".to_owned()],
+        );
+        assert!(
+            html.contains("<a href=\"./GENERAL.html\">gen&lt;eral&gt;</a>"),
+            "{html}"
+        );
         assert!(html.contains("<td>12</td>"));
-        assert!(html.contains("<img src=\"./assets/F1-a%20b.png\""), "{html}");
+        assert!(
+            html.contains("<img src=\"./assets/F1-a%20b.png\""),
+            "{html}"
+        );
         assert!(html.contains("<li>upload F2 (x.pdf)</li>"));
     }
 
     #[test]
     fn channels_lines_are_json() {
-        assert_eq!(channels_json_line("R1", "general", "c"), "{\"roomId\":\"R1\",\"roomName\":\"general\",\"type\":\"c\"}\n");
+        assert_eq!(
+            channels_json_line("R1", "general", "c"),
+            "{\"roomId\":\"R1\",\"roomName\":\"general\",\"type\":\"c\"}\n"
+        );
     }
 }

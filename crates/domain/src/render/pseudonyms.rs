@@ -53,7 +53,13 @@ mod tests {
         assert_eq!(p.alias("alice"), "alice");
         assert_eq!(p.alias("carol"), "User_2");
         assert_eq!(p.alias("bob"), "User_1");
-        assert_eq!(p.take_fresh(), vec![("bob".into(), "User_1".into()), ("carol".into(), "User_2".into())]);
+        assert_eq!(
+            p.take_fresh(),
+            vec![
+                ("bob".into(), "User_1".into()),
+                ("carol".into(), "User_2".into())
+            ]
+        );
         assert!(p.take_fresh().is_empty());
     }
 

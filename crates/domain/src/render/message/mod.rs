@@ -63,7 +63,11 @@ const ITALIC_TYPES: [&str; 7] = ["uj", "ul", "au", "r", "ru", "wm", "livechat-cl
 
 impl RenderedMessage {
     /// Renders `message`, naming users through `pseudonyms`.
-    pub fn new(message: &Message, file: Option<&AttachedFile>, pseudonyms: &mut Pseudonyms) -> Self {
+    pub fn new(
+        message: &Message,
+        file: Option<&AttachedFile>,
+        pseudonyms: &mut Pseudonyms,
+    ) -> Self {
         let author = message
             .username
             .as_deref()
@@ -74,12 +78,16 @@ impl RenderedMessage {
             Some(kind) => system_sentence(kind, &message.msg, &username, pseudonyms),
             None => message.msg.clone(),
         };
-        let attachments = message.attachments.as_ref().and_then(Value::as_array).map(|items| {
-            items
-                .iter()
-                .map(|attachment| attachment_data(attachment, message, file))
-                .collect()
-        });
+        let attachments = message
+            .attachments
+            .as_ref()
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|attachment| attachment_data(attachment, message, file))
+                    .collect()
+            });
         Self {
             msg,
             username,
@@ -125,14 +133,30 @@ fn attachment_data(attachment: &Value, message: &Message, file: Option<&Attached
             data.insert(key.to_owned(), value.clone());
         }
     }
-    let url = ["title_link", "image_url", "audio_url", "video_url", "message_link"]
-        .iter()
-        .find_map(|key| attachment.get(*key).and_then(Value::as_str).filter(|s| !s.is_empty()));
-    data.insert("url".to_owned(), url.map_or(Value::Null, |u| Value::String(u.to_owned())));
+    let url = [
+        "title_link",
+        "image_url",
+        "audio_url",
+        "video_url",
+        "message_link",
+    ]
+    .iter()
+    .find_map(|key| {
+        attachment
+            .get(*key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    });
+    data.insert(
+        "url".to_owned(),
+        url.map_or(Value::Null, |u| Value::String(u.to_owned())),
+    );
     data.insert("remote".to_owned(), Value::Bool(message.file_id.is_none()));
     if let Some(file_id) = &message.file_id {
         data.insert("fileId".to_owned(), Value::String(file_id.clone()));
-        let name = file.map(|f| f.name.clone()).or_else(|| attachment["title"].as_str().map(str::to_owned));
+        let name = file
+            .map(|f| f.name.clone())
+            .or_else(|| attachment["title"].as_str().map(str::to_owned));
         if let Some(name) = name {
             data.insert("fileName".to_owned(), Value::String(name));
         }
@@ -145,7 +169,10 @@ fn attachment_data(attachment: &Value, message: &Message, file: Option<&Attached
 pub fn render_json_line(message: &RenderedMessage) -> String {
     let mut object = Map::new();
     object.insert("msg".to_owned(), Value::String(message.msg.clone()));
-    object.insert("username".to_owned(), Value::String(message.username.clone()));
+    object.insert(
+        "username".to_owned(),
+        Value::String(message.username.clone()),
+    );
     object.insert("ts".to_owned(), Value::String(iso_millis(message.ts)));
     if let Some(attachments) = &message.attachments {
         object.insert("attachments".to_owned(), Value::Array(attachments.clone()));
@@ -166,7 +193,11 @@ pub fn render_html(message: &RenderedMessage, file: Option<&AttachedFile>) -> St
         message.ts.format("%a, %d %b %Y %H:%M:%S GMT")
     );
     let text = escape_html_text(&message.msg);
-    if message.message_type.as_deref().is_some_and(|t| ITALIC_TYPES.contains(&t)) {
+    if message
+        .message_type
+        .as_deref()
+        .is_some_and(|t| ITALIC_TYPES.contains(&t))
+    {
         html.push_str(&format!("<i>{text}</i>"));
     } else {
         html.push_str(&text);
@@ -190,21 +221,35 @@ fn attachment_html(attachment: &Value, file: Option<&AttachedFile>) -> String {
         .or_else(|| attachment["text"].as_str())
         .or_else(|| attachment["description"].as_str())
         .unwrap_or("Attachment");
-    match attachment["url"].as_str().filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
+    match attachment["url"]
+        .as_str()
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+    {
         Some(url) => format!(
             "<br/>\n<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
             escape_html(url),
             escape_html(text)
         ),
-        None => format!("<br/>\n<span class=\"attachment\">{}</span>", escape_html_text(text)),
+        None => format!(
+            "<br/>\n<span class=\"attachment\">{}</span>",
+            escape_html_text(text)
+        ),
     }
 }
 
 fn file_link(file: &AttachedFile, title: &str) -> String {
     let href = format!("./assets/{}", percent_encode(&file.asset));
-    let mut html = format!("<br/>\n<a href=\"{}\">{}</a>", escape_html(&href), escape_html(title));
+    let mut html = format!(
+        "<br/>\n<a href=\"{}\">{}</a>",
+        escape_html(&href),
+        escape_html(title)
+    );
     if file.is_image {
-        html.push_str(&format!("<br/>\n<img src=\"{}\" alt=\"{}\"/>", escape_html(&href), escape_html(title)));
+        html.push_str(&format!(
+            "<br/>\n<img src=\"{}\" alt=\"{}\"/>",
+            escape_html(&href),
+            escape_html(title)
+        ));
     }
     html
 }

@@ -45,8 +45,16 @@ fn every_system_message_type_becomes_a_sentence_with_names_pseudonymised() {
         ("r", "new-name", "Room name changed to: new-name by User_1"),
         ("wm", "", "Welcome User_1!"),
         ("livechat-close", "", "Conversation finished"),
-        ("user-converted-to-team", "Release Train", "Converted #Release Train to a team"),
-        ("room_changed_topic", "lunch", "Room topic changed to: lunch by User_1"),
+        (
+            "user-converted-to-team",
+            "Release Train",
+            "Converted #Release Train to a team",
+        ),
+        (
+            "room_changed_topic",
+            "lunch",
+            "Room topic changed to: lunch by User_1",
+        ),
         ("ult", "", "Has left the team."),
         ("ujt", "", "Has joined the team."),
         ("something-new", "raw text", "raw text"),
@@ -62,7 +70,11 @@ fn every_system_message_type_becomes_a_sentence_with_names_pseudonymised() {
 #[test]
 fn html_escapes_every_user_string_and_keeps_line_breaks() {
     let mut p = Pseudonyms::new("<b>alice</b>", []);
-    let m = message("<b>alice</b>", "<script>alert(1)</script> & \"q\"\nline two", None);
+    let m = message(
+        "<b>alice</b>",
+        "<script>alert(1)</script> & \"q\"\nline two",
+        None,
+    );
     let html = render_html(&render(&m, &mut p), None);
     assert_eq!(
         html,
@@ -105,8 +117,14 @@ fn an_upload_links_to_its_asset_with_attachment_metadata_as_rocket_chat_writes_i
         })
     );
     let html = render_html(&rendered, Some(&file));
-    assert!(html.contains("<a href=\"./assets/Q5y-dia_gram_.png\">dia&lt;gram&gt;.png</a>"), "{html}");
-    assert!(html.contains("<img src=\"./assets/Q5y-dia_gram_.png\""), "{html}");
+    assert!(
+        html.contains("<a href=\"./assets/Q5y-dia_gram_.png\">dia&lt;gram&gt;.png</a>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<img src=\"./assets/Q5y-dia_gram_.png\""),
+        "{html}"
+    );
 }
 
 #[test]
@@ -121,9 +139,17 @@ fn remote_links_are_only_followed_for_http_and_never_for_javascript() {
     let rendered = render(&m, &mut p);
     assert_eq!(rendered.attachments.as_ref().unwrap()[0]["remote"], true);
     let html = render_html(&rendered, None);
-    assert!(html.contains("<a href=\"https://example.org/x.pdf\" rel=\"noopener noreferrer\">external</a>"), "{html}");
+    assert!(
+        html.contains(
+            "<a href=\"https://example.org/x.pdf\" rel=\"noopener noreferrer\">external</a>"
+        ),
+        "{html}"
+    );
     assert!(!html.contains("javascript:"), "{html}");
-    assert!(html.contains("<span class=\"attachment\">evil</span>"), "{html}");
+    assert!(
+        html.contains("<span class=\"attachment\">evil</span>"),
+        "{html}"
+    );
     assert!(html.contains("quoted &lt;message&gt;"), "{html}");
 }
 
