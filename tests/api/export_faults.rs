@@ -234,6 +234,8 @@ fn setup(full_export: bool, faults: Arc<Faults>) -> Setup {
             lease: std::time::Duration::from_secs(60),
             max_attempts: 100,
             retention_days: 7,
+            // Commit after every page, so there are many commits to fail around.
+            commit_bytes: 1,
         },
     );
     Setup {

@@ -15,7 +15,7 @@ use zip::{CompressionMethod, ZipWriter};
 use crate::fs::inside;
 
 /// Zips written with deflate, entries in the given order and with fixed timestamps, so
-/// the same export folder always gives the same bytes.
+/// the same export folder always gives the same bytes, whatever the thread timing.
 #[derive(Debug, Clone)]
 pub struct ZipArchiveStore {
     root: PathBuf,
@@ -45,52 +45,79 @@ fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
     .unwrap_or_default()
 }
 
+/// Deflates one file into a single-entry zip at `part`.
+fn compress_part(source: &Path, entry: &str, part: &Path, stamp: zip::DateTime) -> anyhow::Result<()> {
+    let mut input = File::open(source).with_context(|| format!("reading {}", source.display()))?;
+    let size = input.metadata()?.len();
+    let output = File::create(part).with_context(|| format!("creating {}", part.display()))?;
+    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, output));
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .last_modified_time(stamp)
+        .unix_permissions(0o644)
+        .large_file(size >= u64::from(u32::MAX));
+    zip.start_file(entry, options)?;
+    std::io::copy(&mut input, &mut zip).with_context(|| format!("compressing {}", source.display()))?;
+    zip.finish()?.flush()?;
+    Ok(())
+}
+
 impl ArchiveStore for ZipArchiveStore {
-    fn store(
-        &self,
-        paths: &ExportPaths,
-        entries: &[String],
-        name: &str,
-        modified: DateTime<Utc>,
-    ) -> anyhow::Result<String> {
+    /// Entries are deflated in parallel, one thread per core, each into a single-entry
+    /// part; the parts are then copied, still compressed, into the archive in order.
+    fn store(&self, paths: &ExportPaths, entries: &[String], name: &str, modified: DateTime<Utc>) -> anyhow::Result<String> {
         anyhow::ensure!(
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "refusing archive name `{name}`"
         );
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("creating {}", self.root.display()))?;
+        let sources = entries
+            .iter()
+            .map(|entry| inside(Path::new(&paths.export_path), entry))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let parts_dir = self.root.join(format!(".{name}.parts"));
+        std::fs::create_dir_all(&parts_dir).with_context(|| format!("creating {}", parts_dir.display()))?;
+        let parts: Vec<PathBuf> = (0..entries.len()).map(|i| parts_dir.join(format!("{i}.zip"))).collect();
+        let stamp = zip_time(modified);
+
+        // Largest first, handed out one at a time, so the cores finish together.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(std::fs::metadata(&sources[i]).map(|m| m.len()).unwrap_or(0)));
+        let next = std::sync::Mutex::new(order.into_iter());
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(entries.len().max(1));
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| -> anyhow::Result<()> {
+                        loop {
+                            let Some(i) = next.lock().map_err(|_| anyhow::anyhow!("a compressing thread panicked"))?.next() else {
+                                return Ok(());
+                            };
+                            compress_part(&sources[i], &entries[i], &parts[i], stamp)?;
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().map_err(|_| anyhow::anyhow!("a compressing thread panicked"))??;
+            }
+            Ok(())
+        })?;
+
         let path = self.root.join(format!("{name}.zip"));
         let temporary = self.root.join(format!(".{name}.zip.partial"));
-        let file = File::create(&temporary)
-            .with_context(|| format!("creating {}", temporary.display()))?;
+        let file = File::create(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let stamp = zip_time(modified);
-        for entry in entries {
-            let source = inside(Path::new(&paths.export_path), entry)?;
-            let mut input =
-                File::open(&source).with_context(|| format!("reading {}", source.display()))?;
-            let size = input.metadata()?.len();
-            let options = SimpleFileOptions::default()
-                .compression_method(CompressionMethod::Deflated)
-                .compression_level(Some(6))
-                .last_modified_time(stamp)
-                .unix_permissions(0o644)
-                .large_file(size >= u64::from(u32::MAX));
-            zip.start_file(entry.as_str(), options)?;
-            std::io::copy(&mut input, &mut zip)
-                .with_context(|| format!("compressing {}", source.display()))?;
+        for part in &parts {
+            let mut single = zip::ZipArchive::new(File::open(part)?).with_context(|| format!("reading {}", part.display()))?;
+            zip.raw_copy_file(single.by_index_raw(0)?)?;
         }
         let mut writer = zip.finish().context("finishing the zip")?;
         writer.flush()?;
-        let file = writer
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("flushing the zip: {e}"))?;
+        let file = writer.into_inner().map_err(|e| anyhow::anyhow!("flushing the zip: {e}"))?;
         file.sync_all()?;
-        std::fs::rename(&temporary, &path)
-            .with_context(|| format!("storing {}", path.display()))?;
+        std::fs::rename(&temporary, &path).with_context(|| format!("storing {}", path.display()))?;
+        let _ = std::fs::remove_dir_all(&parts_dir);
         Ok(path.to_string_lossy().into_owned())
     }
 

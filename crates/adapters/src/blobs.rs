@@ -1,11 +1,13 @@
 //! Upload and avatar bytes in a local folder: `<root>/uploads/<id>`, `<root>/avatars/<id>`.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use udd_ports::{BlobKind, BlobStore};
+
+use crate::fs::write_atomically;
 
 /// Blobs as files under one root folder.
 #[derive(Debug, Clone)]
@@ -52,19 +54,7 @@ impl BlobStore for LocalBlobStore {
             BlobKind::Avatar => "avatars",
         };
         let key = format!("{folder}/{id}");
-        let path = self.path_of(&key)?;
-        let dir = self.root.join(folder);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        // Written beside its final name, then renamed: a crash never leaves half a blob.
-        let temporary = dir.join(format!(".{id}.partial"));
-        let mut file = File::create(&temporary)
-            .with_context(|| format!("creating {}", temporary.display()))?;
-        std::io::copy(content, &mut file)
-            .with_context(|| format!("writing {}", temporary.display()))?;
-        file.flush()?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &path)
-            .with_context(|| format!("storing {}", path.display()))?;
+        write_atomically(&self.path_of(&key)?, content)?;
         Ok(key)
     }
 

@@ -186,7 +186,20 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         name: &str,
         content: &mut dyn std::io::Read,
     ) -> anyhow::Result<u64> {
-        write_atomically(&inside(Path::new(&paths.export_path), name)?, content)
+        // No temporary name and rename here: the engine rewrites whole files of the
+        // working folder whenever it resumes a stage, so a torn file never survives.
+        let path = inside(Path::new(&paths.export_path), name)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let mut file = std::fs::File::create(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        let size = std::io::copy(content, &mut file)
+            .with_context(|| format!("writing {}", path.display()))?;
+        file.sync_data()
+            .with_context(|| format!("syncing {}", path.display()))?;
+        Ok(size)
     }
 
     fn exists(&self, paths: &ExportPaths, name: &str) -> bool {

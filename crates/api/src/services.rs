@@ -90,6 +90,7 @@ impl Services {
                 lease: std::time::Duration::from_secs(user_data.lease_seconds),
                 max_attempts: user_data.max_attempts,
                 retention_days: user_data.retention_days,
+                ..EngineConfig::default()
             },
         );
         Ok(Self {

@@ -160,12 +160,13 @@ pub trait ExportFiles: Send + Sync {
         bytes: &[u8],
     ) -> anyhow::Result<u64>;
 
-    /// Replaces `name` with `bytes`, atomically.
+    /// Replaces `name` with `bytes`, durably. Not atomic: whole files are rewritten
+    /// whenever a stage is resumed.
     ///
     /// Errors: I/O failures; a bad name.
     fn write(&self, paths: &ExportPaths, name: &str, bytes: &[u8]) -> anyhow::Result<()>;
 
-    /// Replaces `name` with what `content` yields, atomically; returns the size.
+    /// Replaces `name` with what `content` yields, durably; returns the size.
     ///
     /// Errors: I/O failures; a bad name.
     fn write_from(

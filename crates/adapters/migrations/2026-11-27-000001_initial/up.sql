@@ -55,8 +55,10 @@ CREATE UNIQUE INDEX subscriptions_by_user_room ON subscriptions (user_id, room_i
 
 -- No foreign keys from messages and uploads: Rocket.Chat dumps can reference rooms and
 -- uploads that no longer exist, and such messages are still exported.
+-- Clustered by (room_id, ts, id): an export reads one room oldest-first, so its pages are
+-- contiguous on disk (keyset paging: WHERE room_id = ? AND (ts, id) > (?, ?)).
 CREATE TABLE messages (
-    id          TEXT PRIMARY KEY NOT NULL,
+    id          TEXT NOT NULL,
     room_id     TEXT NOT NULL,
     ts          BIGINT NOT NULL,
     user_id     TEXT,
@@ -66,10 +68,10 @@ CREATE TABLE messages (
     thread_id   TEXT,
     file_id     TEXT,
     attachments TEXT,
-    updated_at  BIGINT NOT NULL
-);
--- Keyset paging of a room's messages, oldest first: WHERE room_id = ? AND (ts, id) > (?, ?).
-CREATE INDEX messages_by_room_ts ON messages (room_id, ts, id);
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (room_id, ts, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_by_id ON messages (id);
 
 CREATE TABLE uploads (
     id           TEXT PRIMARY KEY NOT NULL,

@@ -121,8 +121,14 @@ fn user(doc: &Value) -> Result<WorkspaceUser, String> {
     })
 }
 
-fn room(doc: &Value) -> Result<Room, String> {
+/// `ts`, and `_updatedAt` falling back to it: the two dates of rooms and subscriptions.
+fn created_and_updated(doc: &Value) -> (DateTime<Utc>, DateTime<Utc>) {
     let created_at = date(doc, "ts").unwrap_or(DateTime::UNIX_EPOCH);
+    (created_at, date(doc, "_updatedAt").unwrap_or(created_at))
+}
+
+fn room(doc: &Value) -> Result<Room, String> {
+    let (created_at, updated_at) = created_and_updated(doc);
     Ok(Room {
         id: required(doc, "_id")?,
         room_type: RoomType::from_code(&required(doc, "t")?),
@@ -131,12 +137,12 @@ fn room(doc: &Value) -> Result<Room, String> {
         member_ids: strings(doc, "uids"),
         team_main: doc["teamMain"].as_bool().unwrap_or(false),
         created_at,
-        updated_at: date(doc, "_updatedAt").unwrap_or(created_at),
+        updated_at,
     })
 }
 
 fn subscription(doc: &Value) -> Result<Subscription, String> {
-    let created_at = date(doc, "ts").unwrap_or(DateTime::UNIX_EPOCH);
+    let (created_at, updated_at) = created_and_updated(doc);
     Ok(Subscription {
         id: required(doc, "_id")?,
         user_id: required(doc, "u._id")?,
@@ -144,7 +150,7 @@ fn subscription(doc: &Value) -> Result<Subscription, String> {
         room_type: RoomType::from_code(&required(doc, "t")?),
         name: text(doc, "name"),
         created_at,
-        updated_at: date(doc, "_updatedAt").unwrap_or(created_at),
+        updated_at,
     })
 }
 
@@ -169,11 +175,18 @@ fn message(doc: &Value) -> Result<Message, String> {
     })
 }
 
-fn upload(doc: &Value) -> Result<Upload, String> {
-    let id = required(doc, "_id")?;
+/// `uploadedAt` (or `_updatedAt`), and `_updatedAt` falling back to it: the two dates
+/// of uploads and avatars.
+fn uploaded_and_updated(doc: &Value) -> (DateTime<Utc>, DateTime<Utc>) {
     let uploaded_at = date(doc, "uploadedAt")
         .or_else(|| date(doc, "_updatedAt"))
         .unwrap_or(DateTime::UNIX_EPOCH);
+    (uploaded_at, date(doc, "_updatedAt").unwrap_or(uploaded_at))
+}
+
+fn upload(doc: &Value) -> Result<Upload, String> {
+    let id = required(doc, "_id")?;
+    let (uploaded_at, updated_at) = uploaded_and_updated(doc);
     Ok(Upload {
         name: text(doc, "name").unwrap_or_else(|| id.clone()),
         id,
@@ -183,14 +196,12 @@ fn upload(doc: &Value) -> Result<Upload, String> {
         size: size(doc),
         blob: None,
         uploaded_at,
-        updated_at: date(doc, "_updatedAt").unwrap_or(uploaded_at),
+        updated_at,
     })
 }
 
 fn avatar(doc: &Value) -> Result<Avatar, String> {
-    let uploaded_at = date(doc, "uploadedAt")
-        .or_else(|| date(doc, "_updatedAt"))
-        .unwrap_or(DateTime::UNIX_EPOCH);
+    let (uploaded_at, updated_at) = uploaded_and_updated(doc);
     Ok(Avatar {
         id: required(doc, "_id")?,
         username: required(doc, "name")?,
@@ -199,7 +210,7 @@ fn avatar(doc: &Value) -> Result<Avatar, String> {
         size: size(doc),
         blob: None,
         uploaded_at,
-        updated_at: date(doc, "_updatedAt").unwrap_or(uploaded_at),
+        updated_at,
     })
 }
 

@@ -31,6 +31,9 @@ pub struct EngineConfig {
     pub max_attempts: u32,
     /// Days a finished zip stays downloadable.
     pub retention_days: u32,
+    /// Output gathered before one append-sync-commit. Larger means fewer syncs; a crash
+    /// redoes at most this much.
+    pub commit_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +43,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(60),
             max_attempts: 3,
             retention_days: 7,
+            commit_bytes: 1 << 20,
         }
     }
 }
@@ -174,15 +178,9 @@ impl ExportEngine {
         progress: &dyn Progress,
         stop: &AtomicBool,
     ) -> anyhow::Result<Option<Outcome>> {
-        let now = self.ports.clock.now();
-        let Some(operation) = self
-            .ports
-            .queue
-            .claim_next(owner, now, self.lease_until(now))?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(self.handle(operation, owner, progress, stop)))
+        self.claim_and_handle(owner, progress, stop, |now, until| {
+            self.ports.queue.claim_next(owner, now, until)
+        })
     }
 
     /// Claims operation `id` and handles it; `None` when another worker holds it or it
@@ -194,12 +192,20 @@ impl ExportEngine {
         progress: &dyn Progress,
         stop: &AtomicBool,
     ) -> anyhow::Result<Option<Outcome>> {
+        self.claim_and_handle(owner, progress, stop, |now, until| {
+            self.ports.queue.claim(id, owner, now, until)
+        })
+    }
+
+    fn claim_and_handle(
+        &self,
+        owner: &str,
+        progress: &dyn Progress,
+        stop: &AtomicBool,
+        claim: impl FnOnce(DateTime<Utc>, DateTime<Utc>) -> Result<Option<ExportOperation>, StoreError>,
+    ) -> anyhow::Result<Option<Outcome>> {
         let now = self.ports.clock.now();
-        let Some(operation) = self
-            .ports
-            .queue
-            .claim(id, owner, now, self.lease_until(now))?
-        else {
+        let Some(operation) = claim(now, self.lease_until(now))? else {
             return Ok(None);
         };
         Ok(Some(self.handle(operation, owner, progress, stop)))
@@ -450,7 +456,10 @@ impl ExportEngine {
         Ok(())
     }
 
-    /// Writes and commits one batch of room `index`; returns how many messages it held.
+    /// Reads, writes and commits the next batches of room `index`: pages of
+    /// `batch_size` messages are rendered until `commit_bytes` of output (or the end of
+    /// the room), then appended, synced and committed together. Returns how many
+    /// messages were committed.
     fn export_batch(
         &self,
         op: &mut ExportOperation,
@@ -462,61 +471,58 @@ impl ExportEngine {
             .cutoff
             .context("the cutoff is fixed before messages are exported")?;
         let full = op.full_export;
-        let room = &op.room_list[index];
-        let page = self
-            .ports
-            .reader
-            .messages_page(
-                &room.room_id,
-                cutoff,
-                room.cursor.clone(),
-                self.config.batch_size,
-            )
-            .map_err(store)?;
-        let last_page = page.len() < self.config.batch_size as usize;
+        let mut room = op.room_list[index].clone();
         let mut bytes = String::new();
         if !full && room.file_length == 0 && room.cursor.is_none() {
             bytes.push_str(&room_page_header(&room.room_name));
         }
         let mut files = Vec::new();
-        for message in &page {
-            let file = self.attached_file(message)?;
-            let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms);
-            if full {
-                bytes.push_str(&render_json_line(&rendered));
-            } else {
-                bytes.push_str(&render_html(&rendered, file.as_ref()));
+        let mut count = 0_u64;
+        loop {
+            run.check()?;
+            let page = self
+                .ports
+                .reader
+                .messages_page(&room.room_id, cutoff, room.cursor.clone(), self.config.batch_size)
+                .map_err(store)?;
+            for message in &page {
+                let file = self.attached_file(message)?;
+                let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms);
+                if full {
+                    render_json_line(&rendered, &mut bytes);
+                } else {
+                    bytes.push_str(&render_html(&rendered, file.as_ref()));
+                }
+                if let Some(file) = file {
+                    files.push(ExportFileRef {
+                        file_id: file.id,
+                        name: file.name,
+                        asset: file.asset,
+                    });
+                }
             }
-            if let Some(file) = file {
-                files.push(ExportFileRef {
-                    file_id: file.id,
-                    name: file.name,
-                    asset: file.asset,
-                });
+            count += page.len() as u64;
+            if let Some(last) = page.last() {
+                room.cursor = Some(MessageCursor::after(last));
             }
-        }
-        if !full && last_page {
-            bytes.push_str(room_page_footer());
+            if page.len() < self.config.batch_size as usize {
+                room.status = RoomExportStatus::Completed;
+                if !full {
+                    bytes.push_str(room_page_footer());
+                }
+                break;
+            }
+            room.status = RoomExportStatus::Exporting;
+            if bytes.len() >= self.config.commit_bytes {
+                break;
+            }
         }
         run.check()?;
-        let length = self.ports.files.append(
-            &op.paths,
-            &room.target_file,
-            room.file_length,
-            bytes.as_bytes(),
-        )?;
-
-        let room = &mut op.room_list[index];
-        room.file_length = length;
-        room.exported_count += page.len() as u64;
-        if let Some(last) = page.last() {
-            room.cursor = Some(MessageCursor::after(last));
-        }
-        room.status = if last_page {
-            RoomExportStatus::Completed
-        } else {
-            RoomExportStatus::Exporting
-        };
+        room.file_length =
+            self.ports
+                .files
+                .append(&op.paths, &room.target_file, room.file_length, bytes.as_bytes())?;
+        room.exported_count += count;
         let now = self.ports.clock.now();
         let batch = ExportBatch {
             room_index: index,
@@ -528,8 +534,9 @@ impl ExportEngine {
             .progress
             .commit_batch(&op.id, run.owner, &batch, now)
             .map_err(store)?;
+        op.room_list[index] = room;
         op.updated_at = now;
-        Ok(page.len() as u64)
+        Ok(count)
     }
 
     /// The upload a message carries, named for `assets/`.

@@ -164,25 +164,33 @@ fn attachment_data(attachment: &Value, message: &Message, file: Option<&Attached
     Value::Object(data)
 }
 
-/// One line of a full export's room file, newline included:
+/// The JSON line shape, borrowing from the rendered message.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    msg: &'a str,
+    username: &'a str,
+    ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachments: Option<&'a Vec<Value>>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    message_type: Option<&'a str>,
+}
+
+/// Appends one line of a full export's room file, newline included:
 /// `{"msg","username","ts","attachments"?,"type"?}`.
-pub fn render_json_line(message: &RenderedMessage) -> String {
-    let mut object = Map::new();
-    object.insert("msg".to_owned(), Value::String(message.msg.clone()));
-    object.insert(
-        "username".to_owned(),
-        Value::String(message.username.clone()),
-    );
-    object.insert("ts".to_owned(), Value::String(iso_millis(message.ts)));
-    if let Some(attachments) = &message.attachments {
-        object.insert("attachments".to_owned(), Value::Array(attachments.clone()));
+pub fn render_json_line(message: &RenderedMessage, out: &mut String) {
+    let line = JsonLine {
+        msg: &message.msg,
+        username: &message.username,
+        ts: iso_millis(message.ts),
+        attachments: message.attachments.as_ref(),
+        message_type: message.message_type.as_deref(),
+    };
+    // Serialising strings and JSON values into memory cannot fail.
+    if let Ok(text) = serde_json::to_string(&line) {
+        out.push_str(&text);
     }
-    if let Some(kind) = &message.message_type {
-        object.insert("type".to_owned(), Value::String(kind.clone()));
-    }
-    let mut line = Value::Object(object).to_string();
-    line.push('\n');
-    line
+    out.push('\n');
 }
 
 /// One paragraph of a personal export's room page, every user string escaped.

@@ -26,9 +26,11 @@ fn render(m: &Message, pseudonyms: &mut Pseudonyms) -> RenderedMessage {
 #[test]
 fn a_json_line_has_rocket_chats_fields_in_order() {
     let mut p = Pseudonyms::new("alice", []);
-    let line = render_json_line(&render(&message("alice", "hi \"there\"", None), &mut p));
+    let mut line = String::new();
+    render_json_line(&render(&message("alice", "hi \"there\"", None), &mut p), &mut line);
     assert_eq!(line, "{\"msg\":\"hi \\\"there\\\"\",\"username\":\"alice\",\"ts\":\"2024-03-01T09:05:52.431Z\"}\n");
-    let line = render_json_line(&render(&message("bob", "bob", Some("uj")), &mut p));
+    let mut line = String::new();
+    render_json_line(&render(&message("bob", "bob", Some("uj")), &mut p), &mut line);
     assert_eq!(
         line,
         "{\"msg\":\"Has joined the channel.\",\"username\":\"User_1\",\"ts\":\"2024-03-01T09:05:52.431Z\",\"type\":\"uj\"}\n"
