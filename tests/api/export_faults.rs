@@ -93,6 +93,9 @@ impl ExportFiles for FaultyFiles {
         self.0
             .around(|| LocalExportFiles.write_from(paths, name, content))
     }
+    fn sync(&self, paths: &ExportPaths) -> anyhow::Result<()> {
+        self.0.around(|| LocalExportFiles.sync(paths))
+    }
     fn exists(&self, paths: &ExportPaths, name: &str) -> bool {
         LocalExportFiles.exists(paths, name)
     }

@@ -186,8 +186,9 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         name: &str,
         content: &mut dyn std::io::Read,
     ) -> anyhow::Result<u64> {
-        // No temporary name and rename here: the engine rewrites whole files of the
-        // working folder whenever it resumes a stage, so a torn file never survives.
+        // No temporary name, rename or sync here: the engine rewrites whole files of the
+        // working folder whenever it resumes a stage, and syncs them all before it
+        // commits the stage, so a torn file never survives.
         let path = inside(Path::new(&paths.export_path), name)?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -195,11 +196,15 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         }
         let mut file = std::fs::File::create(&path)
             .with_context(|| format!("creating {}", path.display()))?;
-        let size = std::io::copy(content, &mut file)
-            .with_context(|| format!("writing {}", path.display()))?;
-        file.sync_data()
-            .with_context(|| format!("syncing {}", path.display()))?;
-        Ok(size)
+        std::io::copy(content, &mut file).with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn sync(&self, paths: &ExportPaths) -> anyhow::Result<()> {
+        // One filesystem-wide flush instead of one per file: an export may hold
+        // thousands of uploads, and a sync each would dominate the time.
+        let folder = std::fs::File::open(&paths.export_path)
+            .with_context(|| format!("opening {}", paths.export_path))?;
+        rustix::fs::syncfs(&folder).with_context(|| format!("syncing {}", paths.export_path))
     }
 
     fn exists(&self, paths: &ExportPaths, name: &str) -> bool {

@@ -160,13 +160,15 @@ pub trait ExportFiles: Send + Sync {
         bytes: &[u8],
     ) -> anyhow::Result<u64>;
 
-    /// Replaces `name` with `bytes`, durably. Not atomic: whole files are rewritten
-    /// whenever a stage is resumed.
+    /// Replaces `name` with `bytes`. Neither atomic nor durable on its own: whole files
+    /// are rewritten whenever a stage is resumed, and [`ExportFiles::sync`] makes them
+    /// durable before the stage is committed.
     ///
     /// Errors: I/O failures; a bad name.
     fn write(&self, paths: &ExportPaths, name: &str, bytes: &[u8]) -> anyhow::Result<()>;
 
-    /// Replaces `name` with what `content` yields, durably; returns the size.
+    /// Replaces `name` with what `content` yields, like [`ExportFiles::write`]; returns
+    /// the size.
     ///
     /// Errors: I/O failures; a bad name.
     fn write_from(
@@ -175,6 +177,11 @@ pub trait ExportFiles: Send + Sync {
         name: &str,
         content: &mut dyn Read,
     ) -> anyhow::Result<u64>;
+
+    /// Makes every file written so far durable, in one go.
+    ///
+    /// Errors: I/O failures.
+    fn sync(&self, paths: &ExportPaths) -> anyhow::Result<()>;
 
     /// Whether `name` exists.
     fn exists(&self, paths: &ExportPaths, name: &str) -> bool;

@@ -358,6 +358,7 @@ impl ExportEngine {
             match op.status {
                 ExportStatus::ExportingRooms => {
                     self.write_channels(op)?;
+                    self.ports.files.sync(&op.paths)?;
                     self.advance(op, ExportStatus::Exporting, None, run)?;
                 }
                 ExportStatus::Exporting => {
@@ -366,6 +367,7 @@ impl ExportEngine {
                 }
                 ExportStatus::Downloading => {
                     self.download_assets(op, run)?;
+                    self.ports.files.sync(&op.paths)?;
                     self.advance(op, ExportStatus::Compressing, None, run)?;
                 }
                 ExportStatus::Compressing => {
@@ -570,27 +572,51 @@ impl ExportEngine {
     fn download_assets(&self, op: &ExportOperation, run: &Run<'_>) -> anyhow::Result<()> {
         let files = self.ports.progress.files(&op.id).map_err(store)?;
         run.progress.start("uploads", Some(files.len() as u64));
-        for (done, file) in files.iter().enumerate() {
-            run.check()?;
-            let blob = match self.ports.reader.upload(&file.file_id) {
-                Ok(upload) => upload.blob,
-                Err(StoreError::NotFound) => None,
-                Err(other) => return Err(store(other)),
-            };
-            let content = match blob {
-                Some(key) => self.ports.blobs.open(&key)?,
-                None => None,
-            };
-            if let Some(mut content) = content {
-                self.ports.files.write_from(
-                    &op.paths,
-                    &format!("assets/{}", file.asset),
-                    &mut content,
-                )?;
+        // Reading a blob and writing it overlap well across a few threads.
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let threads = files.len().clamp(1, 4);
+        let chunk = files.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let workers: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| {
+                    let done = &done;
+                    scope.spawn(move || -> anyhow::Result<()> {
+                        for file in part {
+                            run.check()?;
+                            self.copy_asset(op, file)?;
+                            run.progress.set(done.fetch_add(1, Ordering::SeqCst) + 1);
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("an upload copy thread panicked"))??;
             }
-            run.progress.set(done as u64 + 1);
-        }
+            Ok(())
+        })?;
         run.progress.finish(&format!("{} uploads", files.len()));
+        Ok(())
+    }
+
+    /// Copies one upload into `assets/`, or leaves it out when its bytes are gone.
+    fn copy_asset(&self, op: &ExportOperation, file: &ExportFileRef) -> anyhow::Result<()> {
+        let blob = match self.ports.reader.upload(&file.file_id) {
+            Ok(upload) => upload.blob,
+            Err(StoreError::NotFound) => None,
+            Err(other) => return Err(store(other)),
+        };
+        let content = match blob {
+            Some(key) => self.ports.blobs.open(&key)?,
+            None => None,
+        };
+        if let Some(mut content) = content {
+            let name = format!("assets/{}", file.asset);
+            self.ports.files.write_from(&op.paths, &name, &mut content)?;
+        }
         Ok(())
     }
 
