@@ -204,11 +204,13 @@ impl WorkspaceReader for SqliteWorkspace {
             .into_boxed();
         if let Some(cursor) = after {
             let ts = to_millis(cursor.ts);
-            query = query.filter(
-                messages::ts
-                    .gt(ts)
-                    .or(messages::ts.eq(ts).and(messages::id.gt(cursor.id))),
-            );
+            // `ts >= cursor` is what lets SQLite seek straight to the cursor in the
+            // (room_id, ts, id) key; the OR then only filters rows of the same instant.
+            // Written as `ts > c OR (ts = c AND id > c)` alone, it scans the room from its
+            // start on every page, and an export turns quadratic.
+            query = query
+                .filter(messages::ts.ge(ts))
+                .filter(messages::ts.gt(ts).or(messages::id.gt(cursor.id)));
         }
         Ok(query
             .order((messages::ts.asc(), messages::id.asc()))
