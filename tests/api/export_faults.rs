@@ -165,6 +165,16 @@ impl ArchiveStore for FaultyArchives {
         self.0
             .around(|| self.1.store(paths, entries, name, modified))
     }
+    fn prepare(
+        &self,
+        paths: &ExportPaths,
+        entry: &str,
+        name: &str,
+        modified: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        // Runs on a background thread and may fail harmlessly: not a checkpoint.
+        self.1.prepare(paths, entry, name, modified)
+    }
     fn describe(&self, path: &str) -> anyhow::Result<(u64, String)> {
         self.1.describe(path)
     }

@@ -46,7 +46,12 @@ fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
 }
 
 /// Deflates one file into a single-entry zip at `part`.
-fn compress_part(source: &Path, entry: &str, part: &Path, stamp: zip::DateTime) -> anyhow::Result<()> {
+fn compress_part(
+    source: &Path,
+    entry: &str,
+    part: &Path,
+    stamp: zip::DateTime,
+) -> anyhow::Result<()> {
     let mut input = File::open(source).with_context(|| format!("reading {}", source.display()))?;
     let size = input.metadata()?.len();
     let output = File::create(part).with_context(|| format!("creating {}", part.display()))?;
@@ -58,66 +63,138 @@ fn compress_part(source: &Path, entry: &str, part: &Path, stamp: zip::DateTime) 
         .unix_permissions(0o644)
         .large_file(size >= u64::from(u32::MAX));
     zip.start_file(entry, options)?;
-    std::io::copy(&mut input, &mut zip).with_context(|| format!("compressing {}", source.display()))?;
+    std::io::copy(&mut input, &mut zip)
+        .with_context(|| format!("compressing {}", source.display()))?;
     zip.finish()?.flush()?;
     Ok(())
+}
+
+impl ZipArchiveStore {
+    fn check_name(name: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "refusing archive name `{name}`"
+        );
+        Ok(())
+    }
+
+    fn parts_dir(&self, name: &str) -> PathBuf {
+        self.root.join(format!(".{name}.parts"))
+    }
+
+    /// The compressed part of `entry` as it is when `len` bytes long. Entries only ever
+    /// grow until they are final, so name and length identify the content.
+    fn part_path(&self, name: &str, entry: &str, len: u64) -> PathBuf {
+        self.parts_dir(name)
+            .join(format!("{}-{len}.zip", hex::encode(entry.as_bytes())))
+    }
+
+    /// Compresses `entry` into its part unless that part already exists.
+    fn ensure_part(
+        &self,
+        name: &str,
+        source: &Path,
+        entry: &str,
+        stamp: zip::DateTime,
+    ) -> anyhow::Result<PathBuf> {
+        let len = std::fs::metadata(source)
+            .with_context(|| format!("reading {}", source.display()))?
+            .len();
+        let part = self.part_path(name, entry, len);
+        if !part.is_file() {
+            std::fs::create_dir_all(self.parts_dir(name))?;
+            let temporary = part.with_extension("partial");
+            compress_part(source, entry, &temporary, stamp)?;
+            std::fs::rename(&temporary, &part)?;
+        }
+        Ok(part)
+    }
 }
 
 impl ArchiveStore for ZipArchiveStore {
     /// Entries are deflated in parallel, one thread per core, each into a single-entry
     /// part; the parts are then copied, still compressed, into the archive in order.
-    fn store(&self, paths: &ExportPaths, entries: &[String], name: &str, modified: DateTime<Utc>) -> anyhow::Result<String> {
-        anyhow::ensure!(
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "refusing archive name `{name}`"
-        );
+    fn prepare(
+        &self,
+        paths: &ExportPaths,
+        entry: &str,
+        name: &str,
+        modified: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        Self::check_name(name)?;
+        let source = inside(Path::new(&paths.export_path), entry)?;
+        self.ensure_part(name, &source, entry, zip_time(modified))
+            .map(|_| ())
+    }
+
+    fn store(
+        &self,
+        paths: &ExportPaths,
+        entries: &[String],
+        name: &str,
+        modified: DateTime<Utc>,
+    ) -> anyhow::Result<String> {
+        Self::check_name(name)?;
         let sources = entries
             .iter()
             .map(|entry| inside(Path::new(&paths.export_path), entry))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let parts_dir = self.root.join(format!(".{name}.parts"));
-        std::fs::create_dir_all(&parts_dir).with_context(|| format!("creating {}", parts_dir.display()))?;
-        let parts: Vec<PathBuf> = (0..entries.len()).map(|i| parts_dir.join(format!("{i}.zip"))).collect();
         let stamp = zip_time(modified);
 
         // Largest first, handed out one at a time, so the cores finish together.
         let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(std::fs::metadata(&sources[i]).map(|m| m.len()).unwrap_or(0)));
+        order.sort_by_key(|&i| {
+            std::cmp::Reverse(std::fs::metadata(&sources[i]).map(|m| m.len()).unwrap_or(0))
+        });
         let next = std::sync::Mutex::new(order.into_iter());
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(entries.len().max(1));
+        let parts = std::sync::Mutex::new(vec![PathBuf::new(); entries.len()]);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(entries.len().max(1));
+        let lock_failed = || anyhow::anyhow!("a compressing thread panicked");
         std::thread::scope(|scope| -> anyhow::Result<()> {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
                     scope.spawn(|| -> anyhow::Result<()> {
                         loop {
-                            let Some(i) = next.lock().map_err(|_| anyhow::anyhow!("a compressing thread panicked"))?.next() else {
+                            let Some(i) = next.lock().map_err(|_| lock_failed())?.next() else {
                                 return Ok(());
                             };
-                            compress_part(&sources[i], &entries[i], &parts[i], stamp)?;
+                            let part = self.ensure_part(name, &sources[i], &entries[i], stamp)?;
+                            parts.lock().map_err(|_| lock_failed())?[i] = part;
                         }
                     })
                 })
                 .collect();
             for worker in workers {
-                worker.join().map_err(|_| anyhow::anyhow!("a compressing thread panicked"))??;
+                worker.join().map_err(|_| lock_failed())??;
             }
             Ok(())
         })?;
+        let parts = parts.into_inner().map_err(|_| lock_failed())?;
 
         let path = self.root.join(format!("{name}.zip"));
         let temporary = self.root.join(format!(".{name}.zip.partial"));
-        let file = File::create(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
+        let file = File::create(&temporary)
+            .with_context(|| format!("creating {}", temporary.display()))?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
         for part in &parts {
-            let mut single = zip::ZipArchive::new(File::open(part)?).with_context(|| format!("reading {}", part.display()))?;
+            let mut single = zip::ZipArchive::new(File::open(part)?)
+                .with_context(|| format!("reading {}", part.display()))?;
             zip.raw_copy_file(single.by_index_raw(0)?)?;
         }
         let mut writer = zip.finish().context("finishing the zip")?;
         writer.flush()?;
-        let file = writer.into_inner().map_err(|e| anyhow::anyhow!("flushing the zip: {e}"))?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("flushing the zip: {e}"))?;
         file.sync_all()?;
-        std::fs::rename(&temporary, &path).with_context(|| format!("storing {}", path.display()))?;
-        let _ = std::fs::remove_dir_all(&parts_dir);
+        std::fs::rename(&temporary, &path)
+            .with_context(|| format!("storing {}", path.display()))?;
+        let _ = std::fs::remove_dir_all(self.parts_dir(name));
         Ok(path.to_string_lossy().into_owned())
     }
 
@@ -130,6 +207,9 @@ impl ArchiveStore for ZipArchiveStore {
     }
 
     fn remove(&self, path: &str) -> anyhow::Result<()> {
+        if let Some(name) = Path::new(path).file_stem().and_then(|n| n.to_str()) {
+            let _ = std::fs::remove_dir_all(self.parts_dir(name));
+        }
         match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(e).with_context(|| format!("removing {path}"))
@@ -172,6 +252,31 @@ mod tests {
         store.remove(&first)?;
         store.remove(&first)?;
         assert!(store.describe(&first).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_prepared_entry_is_reused_only_while_the_file_is_unchanged() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let paths = LocalExportFolders::new(dir.path().join("work")).paths_for("OP");
+        let store = ZipArchiveStore::new(dir.path().join("zips"));
+        let at = DateTime::UNIX_EPOCH;
+        LocalExportFiles.write(&paths, "room.json", b"first")?;
+        store.prepare(&paths, "room.json", "OP", at)?;
+        LocalExportFiles.write(&paths, "room.json", b"first, then more")?;
+        let zip = store.store(&paths, &["room.json".to_owned()], "OP", at)?;
+        let mut text = String::new();
+        zip::ZipArchive::new(File::open(&zip)?)?
+            .by_name("room.json")?
+            .read_to_string(&mut text)?;
+        assert_eq!(
+            text, "first, then more",
+            "a part of an older, shorter file is not used"
+        );
+        assert!(
+            !dir.path().join("zips/.OP.parts").exists(),
+            "parts are cleaned up"
+        );
         Ok(())
     }
 

@@ -196,8 +196,8 @@ impl udd_ports::ExportFiles for LocalExportFiles {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let mut file = std::fs::File::create(&path)
-            .with_context(|| format!("creating {}", path.display()))?;
+        let mut file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         std::io::copy(content, &mut file).with_context(|| format!("writing {}", path.display()))
     }
 

@@ -24,7 +24,11 @@ fn udd(dir: &Path) -> Command {
 
 fn run(dir: &Path, args: &[&str]) -> String {
     let out = udd(dir).args(args).output().unwrap();
-    assert!(out.status.success(), "udd {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "udd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -42,22 +46,37 @@ fn unzip(path: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// The room files being written under the working folder, if any has content yet.
 fn progress_started(dir: &Path) -> bool {
-    let Ok(operations) = std::fs::read_dir(dir.join("data/userData")) else { return false };
+    let Ok(operations) = std::fs::read_dir(dir.join("data/userData")) else {
+        return false;
+    };
     operations.flatten().any(|op| {
         std::fs::read_dir(op.path())
-            .map(|files| files.flatten().any(|f| f.path().extension().is_some_and(|e| e == "json") && f.metadata().is_ok_and(|m| m.len() > 10_000)))
+            .map(|files| {
+                files.flatten().any(|f| {
+                    f.path().extension().is_some_and(|e| e == "json")
+                        && f.metadata().is_ok_and(|m| m.len() > 10_000)
+                })
+            })
             .unwrap_or(false)
     })
 }
 
 fn zips(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir.join("data/zipFiles"))
-        .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "zip")).collect())
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 
@@ -65,13 +84,37 @@ fn stop(mut child: Child) {
 fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    run(dir, &["demo", "--users", "6", "--rooms", "6", "--messages", "40000", "--seed", "9"]);
+    run(
+        dir,
+        &[
+            "demo",
+            "--users",
+            "6",
+            "--rooms",
+            "6",
+            "--messages",
+            "40000",
+            "--seed",
+            "9",
+        ],
+    );
 
-    let mut export = udd(dir).args(["export", "--user", "alice", "--full"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut export = udd(dir)
+        .args(["export", "--user", "alice", "--full"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     while !progress_started(dir) {
-        assert!(export.try_wait().unwrap().is_none(), "the export ended before it could be killed");
-        assert!(started.elapsed() < Duration::from_secs(60), "the export never started writing");
+        assert!(
+            export.try_wait().unwrap().is_none(),
+            "the export ended before it could be killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the export never started writing"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     export.kill().unwrap();
@@ -79,27 +122,53 @@ fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_o
     assert_eq!(status.signal(), Some(9), "killed mid-way, not finished");
     assert!(zips(dir).is_empty(), "no zip yet");
 
-    let worker = udd(dir).arg("worker").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let worker = udd(dir)
+        .arg("worker")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let resumed = loop {
         if let Some(zip) = zips(dir).pop() {
             break zip;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "the worker did not finish the export");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the worker did not finish the export"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     stop(worker);
 
-    let clean = PathBuf::from(run(dir, &["export", "--user", "alice", "--full"]).lines().last().unwrap());
+    let clean = PathBuf::from(
+        run(dir, &["export", "--user", "alice", "--full"])
+            .lines()
+            .last()
+            .unwrap(),
+    );
     let (resumed, clean) = (unzip(&resumed), unzip(&clean));
-    assert_eq!(resumed.keys().collect::<Vec<_>>(), clean.keys().collect::<Vec<_>>());
+    assert_eq!(
+        resumed.keys().collect::<Vec<_>>(),
+        clean.keys().collect::<Vec<_>>()
+    );
     let manifest: serde_json::Value = serde_json::from_slice(&resumed["manifest.json"]).unwrap();
     let mut messages = 0;
     for room in manifest["rooms"].as_array().unwrap() {
         let file = room["file"].as_str().unwrap();
-        assert_eq!(resumed[file], clean[file], "{file} differs from an uninterrupted export");
-        let lines = resumed[file].split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
-        assert_eq!(lines as u64, room["messages"].as_u64().unwrap(), "{file}: every message once");
+        assert_eq!(
+            resumed[file], clean[file],
+            "{file} differs from an uninterrupted export"
+        );
+        let lines = resumed[file]
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        assert_eq!(
+            lines as u64,
+            room["messages"].as_u64().unwrap(),
+            "{file}: every message once"
+        );
         messages += lines;
     }
     assert!(messages > 10_000, "alice's rooms hold {messages} messages");
@@ -107,5 +176,11 @@ fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_o
         let bytes = &resumed[file["path"].as_str().unwrap()];
         assert_eq!(bytes.len() as u64, file["size"].as_u64().unwrap(), "{file}");
     }
-    assert!(std::fs::read_dir(dir.join("data/userData")).unwrap().next().is_none(), "working folders are removed");
+    assert!(
+        std::fs::read_dir(dir.join("data/userData"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "working folders are removed"
+    );
 }

@@ -213,6 +213,19 @@ pub trait ArchiveStore: Send + Sync {
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String>;
 
+    /// Compresses one entry ahead of [`ArchiveStore::store`] (e.g. a room file as soon
+    /// as it is complete, while other rooms are still being exported); `store` reuses
+    /// the work as long as the file has not changed since.
+    ///
+    /// Errors: I/O failures; a bad name.
+    fn prepare(
+        &self,
+        paths: &ExportPaths,
+        entry: &str,
+        name: &str,
+        modified: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+
     /// Size and SHA-256 of a stored zip.
     ///
     /// Errors: I/O failures (including a missing zip).

@@ -11,7 +11,9 @@ use udd_domain::render::{
     room_page_header, user_html, user_json, zip_file_name, AttachedFile, IndexRoom, Manifest,
     ManifestRoom, Pseudonyms, RenderedMessage, MANIFEST_FORMAT_VERSION,
 };
-use udd_domain::{ExportOperation, ExportStatus, Message, MessageCursor, RoomExportStatus, User};
+use udd_domain::{
+    ExportOperation, ExportPaths, ExportStatus, Message, MessageCursor, RoomExportStatus, User,
+};
 use udd_ports::{
     ArchiveStore, BlobStore, Clock, ExportBatch, ExportFileRef, ExportFiles, ExportProgress,
     ExportQueue, IdGenerator, Progress, StoreError, UserDataFile, Users, WorkspaceReader,
@@ -362,8 +364,15 @@ impl ExportEngine {
                     self.advance(op, ExportStatus::Exporting, None, run)?;
                 }
                 ExportStatus::Exporting => {
-                    self.export_messages(op, &user, run)?;
-                    self.advance(op, ExportStatus::Downloading, None, run)?;
+                    let cutoff = op.cutoff.context("the cutoff is fixed before exporting")?;
+                    let (paths, id) = (op.paths.clone(), op.id.clone());
+                    self.compressing(paths, id, cutoff, |finished| {
+                        self.export_messages(op, &user, run, finished)?;
+                        self.advance(op, ExportStatus::Downloading, None, run)?;
+                        self.download_assets(op, run)?;
+                        self.ports.files.sync(&op.paths)?;
+                        self.advance(op, ExportStatus::Compressing, None, run)
+                    })?;
                 }
                 ExportStatus::Downloading => {
                     self.download_assets(op, run)?;
@@ -430,11 +439,42 @@ impl ExportEngine {
             .write(&op.paths, "channels.json", text.as_bytes())
     }
 
+    /// Runs `work` with a second thread that compresses each room file sent to it, so
+    /// finished rooms are deflated while the next ones are exported and the uploads
+    /// copied; the zip stage then reuses that work. A failure on that thread costs only
+    /// time: the zip stage compresses whatever is not ready.
+    fn compressing<T>(
+        &self,
+        paths: ExportPaths,
+        id: String,
+        cutoff: DateTime<Utc>,
+        work: impl FnOnce(&mpsc::Sender<String>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let archives = &self.ports.archives;
+        let (finished, to_compress) = mpsc::channel::<String>();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for entry in to_compress {
+                    if let Err(e) = archives.prepare(&paths, &entry, &id, cutoff) {
+                        tracing::debug!(entry = %entry, error = %e, "compressing ahead failed");
+                    }
+                }
+            });
+            // The sender is dropped as soon as `work` ends, whichever way it ends, which
+            // lets the compressing thread finish and the scope close.
+            let sender = finished;
+            let result = work(&sender);
+            drop(sender);
+            result
+        })
+    }
+
     fn export_messages(
         &self,
         op: &mut ExportOperation,
         user: &User,
         run: &Run<'_>,
+        finished: &mpsc::Sender<String>,
     ) -> anyhow::Result<()> {
         let (done, total) = op.message_progress();
         run.progress.start("messages", Some(total));
@@ -445,11 +485,15 @@ impl ExportEngine {
         );
         let mut written = done;
         for index in 0..op.room_list.len() {
+            if op.room_list[index].status == RoomExportStatus::Completed {
+                continue;
+            }
             while op.room_list[index].status != RoomExportStatus::Completed {
                 run.check()?;
                 written += self.export_batch(op, index, &mut pseudonyms, run)?;
                 run.progress.set(written);
             }
+            let _ = finished.send(op.room_list[index].target_file.clone());
         }
         run.progress.finish(&format!(
             "{written} messages in {} rooms",
@@ -485,7 +529,12 @@ impl ExportEngine {
             let page = self
                 .ports
                 .reader
-                .messages_page(&room.room_id, cutoff, room.cursor.clone(), self.config.batch_size)
+                .messages_page(
+                    &room.room_id,
+                    cutoff,
+                    room.cursor.clone(),
+                    self.config.batch_size,
+                )
                 .map_err(store)?;
             for message in &page {
                 let file = self.attached_file(message)?;
@@ -520,10 +569,12 @@ impl ExportEngine {
             }
         }
         run.check()?;
-        room.file_length =
-            self.ports
-                .files
-                .append(&op.paths, &room.target_file, room.file_length, bytes.as_bytes())?;
+        room.file_length = self.ports.files.append(
+            &op.paths,
+            &room.target_file,
+            room.file_length,
+            bytes.as_bytes(),
+        )?;
         room.exported_count += count;
         let now = self.ports.clock.now();
         let batch = ExportBatch {
@@ -615,7 +666,9 @@ impl ExportEngine {
         };
         if let Some(mut content) = content {
             let name = format!("assets/{}", file.asset);
-            self.ports.files.write_from(&op.paths, &name, &mut content)?;
+            self.ports
+                .files
+                .write_from(&op.paths, &name, &mut content)?;
         }
         Ok(())
     }

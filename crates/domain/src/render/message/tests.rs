@@ -27,10 +27,16 @@ fn render(m: &Message, pseudonyms: &mut Pseudonyms) -> RenderedMessage {
 fn a_json_line_has_rocket_chats_fields_in_order() {
     let mut p = Pseudonyms::new("alice", []);
     let mut line = String::new();
-    render_json_line(&render(&message("alice", "hi \"there\"", None), &mut p), &mut line);
+    render_json_line(
+        &render(&message("alice", "hi \"there\"", None), &mut p),
+        &mut line,
+    );
     assert_eq!(line, "{\"msg\":\"hi \\\"there\\\"\",\"username\":\"alice\",\"ts\":\"2024-03-01T09:05:52.431Z\"}\n");
     let mut line = String::new();
-    render_json_line(&render(&message("bob", "bob", Some("uj")), &mut p), &mut line);
+    render_json_line(
+        &render(&message("bob", "bob", Some("uj")), &mut p),
+        &mut line,
+    );
     assert_eq!(
         line,
         "{\"msg\":\"Has joined the channel.\",\"username\":\"User_1\",\"ts\":\"2024-03-01T09:05:52.431Z\",\"type\":\"uj\"}\n"
