@@ -19,8 +19,8 @@ use udd::app::{
 use udd::domain::render::ManifestFile;
 use udd::domain::{ExportOperation, ExportPaths, ExportStatus, RequestPolicy};
 use udd::ports::{
-    ArchiveStore, Clock, ExportBatch, ExportFileRef, ExportFiles, ExportOperations, ExportProgress,
-    NoProgress, StoreError, UserDataFile,
+    ArchiveEntry, ArchiveStore, Clock, ExportBatch, ExportFileRef, ExportFiles, ExportOperations,
+    ExportProgress, NoProgress, StoreError, UserDataFile,
 };
 
 use crate::helpers::{fixture_dir, unzip};
@@ -158,7 +158,7 @@ impl ArchiveStore for FaultyArchives {
     fn store(
         &self,
         paths: &ExportPaths,
-        entries: &[String],
+        entries: &[ArchiveEntry],
         name: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
@@ -233,11 +233,11 @@ fn setup(full_export: bool, faults: Arc<Faults>) -> Setup {
             progress: Arc::new(FaultyProgress(faults.clone(), operations)),
             users: Arc::new(SqliteUsers::new(db)),
             reader: workspace,
-            blobs,
+            blobs: blobs.clone(),
             files: Arc::new(FaultyFiles(faults.clone())),
             archives: Arc::new(FaultyArchives(
                 faults,
-                ZipArchiveStore::new(dir.path().join("zips")),
+                ZipArchiveStore::new(dir.path().join("zips"), blobs.clone()),
             )),
             clock: clock.clone(),
             ids: Arc::new(RandomIds),

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::sync::Arc;
 use udd_domain::ExportPaths;
-use udd_ports::ArchiveStore;
+use udd_ports::{ArchiveEntry, ArchiveSource, ArchiveStore, BlobStore};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
@@ -16,17 +18,27 @@ use crate::fs::inside;
 
 /// Zips written with deflate, entries in the given order and with fixed timestamps, so
 /// the same export folder always gives the same bytes, whatever the thread timing.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ZipArchiveStore {
     root: PathBuf,
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl std::fmt::Debug for ZipArchiveStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZipArchiveStore")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ZipArchiveStore {
-    /// Zips under `root` (created on first write).
-    pub fn new(root: impl AsRef<Path>) -> Self {
+    /// Zips under `root` (created on first write), taking upload bytes from `blobs`.
+    pub fn new(root: impl AsRef<Path>, blobs: Arc<dyn BlobStore>) -> Self {
         let root = root.as_ref();
         Self {
             root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
+            blobs,
         }
     }
 }
@@ -46,14 +58,14 @@ fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
 }
 
 /// Deflates one file into a single-entry zip at `part`.
+/// Deflates `size` bytes of `input` (0 when unknown) into a single-entry zip at `part`.
 fn compress_part(
-    source: &Path,
+    input: &mut dyn Read,
+    size: u64,
     entry: &str,
     part: &Path,
     stamp: zip::DateTime,
 ) -> anyhow::Result<()> {
-    let mut input = File::open(source).with_context(|| format!("reading {}", source.display()))?;
-    let size = input.metadata()?.len();
     let output = File::create(part).with_context(|| format!("creating {}", part.display()))?;
     let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, output));
     let options = SimpleFileOptions::default()
@@ -63,8 +75,7 @@ fn compress_part(
         .unix_permissions(0o644)
         .large_file(size >= u64::from(u32::MAX));
     zip.start_file(entry, options)?;
-    std::io::copy(&mut input, &mut zip)
-        .with_context(|| format!("compressing {}", source.display()))?;
+    std::io::copy(input, &mut zip).with_context(|| format!("compressing {entry}"))?;
     zip.finish()?.flush()?;
     Ok(())
 }
@@ -107,10 +118,41 @@ impl ZipArchiveStore {
         if !part.is_file() {
             std::fs::create_dir_all(self.parts_dir(name))?;
             let temporary = part.with_extension("partial");
-            compress_part(source, entry, &temporary, stamp)?;
+            let mut input =
+                File::open(source).with_context(|| format!("reading {}", source.display()))?;
+            compress_part(&mut input, len, entry, &temporary, stamp)?;
             std::fs::rename(&temporary, &part)?;
         }
         Ok(part)
+    }
+
+    /// Compresses one entry, from wherever its bytes are.
+    fn part_for(
+        &self,
+        paths: &ExportPaths,
+        entry: &ArchiveEntry,
+        name: &str,
+        index: usize,
+        stamp: zip::DateTime,
+    ) -> anyhow::Result<PathBuf> {
+        match &entry.source {
+            ArchiveSource::Working(file) => {
+                let source = inside(Path::new(&paths.export_path), file)?;
+                self.ensure_part(name, &source, &entry.name, stamp)
+            }
+            ArchiveSource::Blob(key) => {
+                let mut input = self
+                    .blobs
+                    .open(key)?
+                    .with_context(|| format!("blob {key} is gone"))?;
+                std::fs::create_dir_all(self.parts_dir(name))?;
+                let part = self.parts_dir(name).join(format!("blob-{index}.zip"));
+                // Blob sizes are not known up front; an upload over 4 GiB (not expected
+                // in a chat workspace) makes the zip writer fail cleanly.
+                compress_part(&mut input, 0, &entry.name, &part, stamp)?;
+                Ok(part)
+            }
+        }
     }
 }
 
@@ -133,22 +175,27 @@ impl ArchiveStore for ZipArchiveStore {
     fn store(
         &self,
         paths: &ExportPaths,
-        entries: &[String],
+        entries: &[ArchiveEntry],
         name: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
         Self::check_name(name)?;
-        let sources = entries
-            .iter()
-            .map(|entry| inside(Path::new(&paths.export_path), entry))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        for entry in entries {
+            // Entry names obey the working-folder rule: relative, no `..`, no hidden parts.
+            inside(Path::new(&paths.export_path), &entry.name)?;
+        }
+        let size = |entry: &ArchiveEntry| match &entry.source {
+            ArchiveSource::Working(file) => inside(Path::new(&paths.export_path), file)
+                .ok()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map_or(0, |m| m.len()),
+            ArchiveSource::Blob(_) => 0,
+        };
         let stamp = zip_time(modified);
 
         // Largest first, handed out one at a time, so the cores finish together.
         let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by_key(|&i| {
-            std::cmp::Reverse(std::fs::metadata(&sources[i]).map(|m| m.len()).unwrap_or(0))
-        });
+        order.sort_by_key(|&i| std::cmp::Reverse(size(&entries[i])));
         let next = std::sync::Mutex::new(order.into_iter());
         let parts = std::sync::Mutex::new(vec![PathBuf::new(); entries.len()]);
         let threads = std::thread::available_parallelism()
@@ -163,7 +210,7 @@ impl ArchiveStore for ZipArchiveStore {
                             let Some(i) = next.lock().map_err(|_| lock_failed())?.next() else {
                                 return Ok(());
                             };
-                            let part = self.ensure_part(name, &sources[i], &entries[i], stamp)?;
+                            let part = self.part_for(paths, &entries[i], name, i, stamp)?;
                             parts.lock().map_err(|_| lock_failed())?[i] = part;
                         }
                     })
@@ -222,19 +269,41 @@ impl ArchiveStore for ZipArchiveStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blobs::LocalBlobStore;
     use crate::fs::{LocalExportFiles, LocalExportFolders};
-    use std::io::Read;
-    use udd_ports::{ExportFiles, ExportFolders};
+    use udd_ports::{BlobKind, ExportFiles, ExportFolders};
+
+    fn working(name: &str) -> ArchiveEntry {
+        ArchiveEntry {
+            name: name.to_owned(),
+            source: ArchiveSource::Working(name.to_owned()),
+        }
+    }
+
+    fn store_in(dir: &tempfile::TempDir) -> (ZipArchiveStore, Arc<LocalBlobStore>) {
+        let blobs = Arc::new(LocalBlobStore::new(dir.path().join("blobs")));
+        (
+            ZipArchiveStore::new(dir.path().join("zips"), blobs.clone()),
+            blobs,
+        )
+    }
 
     #[test]
-    fn the_same_folder_zips_to_the_same_bytes_with_entries_in_order() -> anyhow::Result<()> {
+    fn the_same_entries_zip_to_the_same_bytes_in_order_from_folder_and_blobs() -> anyhow::Result<()>
+    {
         let dir = tempfile::tempdir()?;
         let paths = LocalExportFolders::new(dir.path().join("work")).paths_for("OP");
         LocalExportFiles.write(&paths, "b.txt", b"bbb")?;
-        LocalExportFiles.write(&paths, "assets/a.png", b"aaa")?;
-        let store = ZipArchiveStore::new(dir.path().join("zips"));
+        let (store, blobs) = store_in(&dir);
+        let key = blobs.put(BlobKind::Upload, "F1", &mut &b"aaa"[..])?;
         let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
-        let entries = vec!["b.txt".to_owned(), "assets/a.png".to_owned()];
+        let entries = vec![
+            working("b.txt"),
+            ArchiveEntry {
+                name: "assets/F1-a.png".into(),
+                source: ArchiveSource::Blob(key),
+            },
+        ];
         let first = store.store(&paths, &entries, "OP", at)?;
         let (size, sha) = store.describe(&first)?;
         let second = store.store(&paths, &entries, "OP", at)?;
@@ -244,10 +313,12 @@ mod tests {
         let mut archive = zip::ZipArchive::new(File::open(&first)?)?;
         assert_eq!(
             archive.file_names().collect::<Vec<_>>(),
-            ["b.txt", "assets/a.png"]
+            ["b.txt", "assets/F1-a.png"]
         );
         let mut text = String::new();
-        archive.by_name("assets/a.png")?.read_to_string(&mut text)?;
+        archive
+            .by_name("assets/F1-a.png")?
+            .read_to_string(&mut text)?;
         assert_eq!(text, "aaa");
         store.remove(&first)?;
         store.remove(&first)?;
@@ -259,12 +330,12 @@ mod tests {
     fn a_prepared_entry_is_reused_only_while_the_file_is_unchanged() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let paths = LocalExportFolders::new(dir.path().join("work")).paths_for("OP");
-        let store = ZipArchiveStore::new(dir.path().join("zips"));
+        let (store, _) = store_in(&dir);
         let at = DateTime::UNIX_EPOCH;
         LocalExportFiles.write(&paths, "room.json", b"first")?;
         store.prepare(&paths, "room.json", "OP", at)?;
         LocalExportFiles.write(&paths, "room.json", b"first, then more")?;
-        let zip = store.store(&paths, &["room.json".to_owned()], "OP", at)?;
+        let zip = store.store(&paths, &[working("room.json")], "OP", at)?;
         let mut text = String::new();
         zip::ZipArchive::new(File::open(&zip)?)?
             .by_name("room.json")?
@@ -284,11 +355,16 @@ mod tests {
     fn entries_and_names_outside_the_folder_are_refused() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let paths = LocalExportFolders::new(dir.path()).paths_for("OP");
-        let store = ZipArchiveStore::new(dir.path().join("zips"));
+        let (store, _) = store_in(&dir);
         let at = DateTime::UNIX_EPOCH;
         assert!(store
-            .store(&paths, &["../secret".to_owned()], "OP", at)
+            .store(&paths, &[working("../secret")], "OP", at)
             .is_err());
+        let escaping = ArchiveEntry {
+            name: "../x".into(),
+            source: ArchiveSource::Blob("uploads/F1".into()),
+        };
+        assert!(store.store(&paths, &[escaping], "OP", at).is_err());
         assert!(store.store(&paths, &[], "../OP", at).is_err());
         Ok(())
     }

@@ -58,6 +58,17 @@ impl BlobStore for LocalBlobStore {
         Ok(key)
     }
 
+    fn describe(&self, key: &str) -> anyhow::Result<Option<(u64, String)>> {
+        use sha2::{Digest, Sha256};
+        let Some(mut content) = self.open(key)? else {
+            return Ok(None);
+        };
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut content, &mut hasher)
+            .with_context(|| format!("reading blob {key}"))?;
+        Ok(Some((size, hex::encode(hasher.finalize()))))
+    }
+
     fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
         let path = self.path_of(key)?;
         match File::open(&path) {
@@ -86,6 +97,13 @@ mod tests {
             .read_to_string(&mut text)?;
         assert_eq!(text, "second");
         assert!(store.open("avatars/F1")?.is_none());
+        let (size, sha) = store.describe(&key)?.context("present")?;
+        assert_eq!(size, 6);
+        assert_eq!(
+            sha,
+            "16367aacb67a4a017c8da8ab95682ccb390863780f7114dda0a0e0c55644c7c4"
+        );
+        assert!(store.describe("avatars/F1")?.is_none());
         Ok(())
     }
 

@@ -81,7 +81,10 @@ impl Services {
                 reader: workspace.clone(),
                 blobs: blobs.clone(),
                 files: Arc::new(LocalExportFiles),
-                archives: Arc::new(ZipArchiveStore::new(&user_data.file_system_zip_path)),
+                archives: Arc::new(ZipArchiveStore::new(
+                    &user_data.file_system_zip_path,
+                    blobs.clone(),
+                )),
                 clock: clock.clone(),
                 ids: ids.clone(),
             },

@@ -197,6 +197,25 @@ pub trait ExportFiles: Send + Sync {
     fn remove_all(&self, paths: &ExportPaths) -> anyhow::Result<()>;
 }
 
+/// Where the bytes of one archive entry come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveSource {
+    /// A file of the operation's working folder, by relative name.
+    Working(String),
+    /// A blob of the blob store, by key (uploads go into the zip straight from there,
+    /// never copied through the working folder).
+    Blob(String),
+}
+
+/// One entry of an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// The path inside the zip.
+    pub name: String,
+    /// Where its bytes come from.
+    pub source: ArchiveSource,
+}
+
 /// Where finished zips are kept.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait ArchiveStore: Send + Sync {
@@ -208,7 +227,7 @@ pub trait ArchiveStore: Send + Sync {
     fn store(
         &self,
         paths: &ExportPaths,
-        entries: &[String],
+        entries: &[ArchiveEntry],
         name: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String>;

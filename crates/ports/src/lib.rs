@@ -18,8 +18,8 @@ mod workspace;
 
 pub use error::StoreError;
 pub use export::{
-    ArchiveStore, ExportBatch, ExportFileRef, ExportFiles, ExportProgress, ExportQueue,
-    ExportWakeup,
+    ArchiveEntry, ArchiveSource, ArchiveStore, ExportBatch, ExportFileRef, ExportFiles,
+    ExportProgress, ExportQueue, ExportWakeup,
 };
 pub use repositories::{
     ExportOperations, LoginTokens, NewUser, RequestOutcome, UserCredentials, UserDataFile,

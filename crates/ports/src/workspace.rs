@@ -68,6 +68,11 @@ pub trait BlobStore: Send + Sync {
     ///
     /// Errors: I/O failures other than absence.
     fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>>;
+
+    /// Size and lowercase hex SHA-256 of the blob under `key`; `Ok(None)` when it is gone.
+    ///
+    /// Errors: I/O failures other than absence.
+    fn describe(&self, key: &str) -> anyhow::Result<Option<(u64, String)>>;
 }
 
 /// The collections of a Rocket.Chat workspace, in the order they are loaded.

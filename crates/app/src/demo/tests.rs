@@ -63,6 +63,9 @@ impl BlobStore for Recorder {
     fn open(&self, _key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
         Ok(None)
     }
+    fn describe(&self, _key: &str) -> anyhow::Result<Option<(u64, String)>> {
+        Ok(None)
+    }
 }
 
 fn generate(spec: DemoSpec) -> (Arc<Recorder>, DemoSummary) {

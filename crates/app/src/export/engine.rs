@@ -9,14 +9,15 @@ use chrono::{DateTime, Utc};
 use udd_domain::render::{
     asset_name, channels_json_line, index_html, render_html, render_json_line, room_page_footer,
     room_page_header, user_html, user_json, zip_file_name, AttachedFile, IndexRoom, Manifest,
-    ManifestRoom, Pseudonyms, RenderedMessage, MANIFEST_FORMAT_VERSION,
+    ManifestFile, ManifestRoom, Pseudonyms, RenderedMessage, MANIFEST_FORMAT_VERSION,
 };
 use udd_domain::{
     ExportOperation, ExportPaths, ExportStatus, Message, MessageCursor, RoomExportStatus, User,
 };
 use udd_ports::{
-    ArchiveStore, BlobStore, Clock, ExportBatch, ExportFileRef, ExportFiles, ExportProgress,
-    ExportQueue, IdGenerator, Progress, StoreError, UserDataFile, Users, WorkspaceReader,
+    ArchiveEntry, ArchiveSource, ArchiveStore, BlobStore, Clock, ExportBatch, ExportFileRef,
+    ExportFiles, ExportProgress, ExportQueue, IdGenerator, Progress, StoreError, UserDataFile,
+    Users, WorkspaceReader,
 };
 
 use super::plan;
@@ -368,16 +369,16 @@ impl ExportEngine {
                     let (paths, id) = (op.paths.clone(), op.id.clone());
                     self.compressing(paths, id, cutoff, |finished| {
                         self.export_messages(op, &user, run, finished)?;
-                        self.advance(op, ExportStatus::Downloading, None, run)?;
-                        self.download_assets(op, run)?;
                         self.ports.files.sync(&op.paths)?;
+                        self.advance(op, ExportStatus::Downloading, None, run)?;
                         self.advance(op, ExportStatus::Compressing, None, run)
                     })?;
                 }
+                // Uploads are read from the blob store when the zip is written, so
+                // there is nothing to copy here any more; the stage is kept for
+                // Rocket.Chat's status sequence.
                 ExportStatus::Downloading => {
-                    self.download_assets(op, run)?;
-                    self.ports.files.sync(&op.paths)?;
-                    self.advance(op, ExportStatus::Compressing, None, run)?;
+                    self.advance(op, ExportStatus::Compressing, None, run)?
                 }
                 ExportStatus::Compressing => {
                     let zip = self.compress(op, &user, run)?;
@@ -620,77 +621,26 @@ impl ExportEngine {
     }
 
     /// Copies every upload met into `assets/`; missing ones are left out and reported.
-    fn download_assets(&self, op: &ExportOperation, run: &Run<'_>) -> anyhow::Result<()> {
-        let files = self.ports.progress.files(&op.id).map_err(store)?;
-        run.progress.start("uploads", Some(files.len() as u64));
-        // Reading a blob and writing it overlap well across a few threads.
-        let done = std::sync::atomic::AtomicU64::new(0);
-        let threads = files.len().clamp(1, 4);
-        let chunk = files.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| -> anyhow::Result<()> {
-            let workers: Vec<_> = files
-                .chunks(chunk)
-                .map(|part| {
-                    let done = &done;
-                    scope.spawn(move || -> anyhow::Result<()> {
-                        for file in part {
-                            run.check()?;
-                            self.copy_asset(op, file)?;
-                            run.progress.set(done.fetch_add(1, Ordering::SeqCst) + 1);
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            for worker in workers {
-                worker
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("an upload copy thread panicked"))??;
-            }
-            Ok(())
-        })?;
-        run.progress.finish(&format!("{} uploads", files.len()));
-        Ok(())
-    }
-
-    /// Copies one upload into `assets/`, or leaves it out when its bytes are gone.
-    fn copy_asset(&self, op: &ExportOperation, file: &ExportFileRef) -> anyhow::Result<()> {
-        let blob = match self.ports.reader.upload(&file.file_id) {
-            Ok(upload) => upload.blob,
-            Err(StoreError::NotFound) => None,
-            Err(other) => return Err(store(other)),
-        };
-        let content = match blob {
-            Some(key) => self.ports.blobs.open(&key)?,
-            None => None,
-        };
-        if let Some(mut content) = content {
-            let name = format!("assets/{}", file.asset);
-            self.ports
-                .files
-                .write_from(&op.paths, &name, &mut content)?;
-        }
-        Ok(())
-    }
-
     /// Writes the profile files, the avatar, the index and the manifest, then the zip.
     fn compress(&self, op: &ExportOperation, user: &User, run: &Run<'_>) -> anyhow::Result<String> {
         run.progress.start("zip", None);
         let files = &self.ports.files;
         let has_avatar = self.copy_avatar(op, user)?;
-        let uploads = self.ports.progress.files(&op.id).map_err(store)?;
-        let mut unavailable: Vec<String> = uploads
-            .iter()
-            .filter(|f| !files.exists(&op.paths, &format!("assets/{}", f.asset)))
-            .map(|f| {
-                format!(
-                    "upload {} ({}): the file was not available",
-                    f.file_id, f.name
-                )
-            })
-            .collect();
+        // Uploads go into the zip straight from the blob store; the manifest needs
+        // their size and hash, and the index which ones are there.
+        let mut assets = Vec::new();
+        let mut unavailable = Vec::new();
         if !has_avatar {
-            unavailable.insert(0, "avatar: none was available".to_owned());
+            unavailable.push("avatar: none was available".to_owned());
+        }
+        for upload in self.ports.progress.files(&op.id).map_err(store)? {
+            match self.asset_blob(&upload)? {
+                Some((key, (size, sha256))) => assets.push((upload, key, size, sha256)),
+                None => unavailable.push(format!(
+                    "upload {} ({}): the file was not available",
+                    upload.file_id, upload.name
+                )),
+            }
         }
         if op.full_export {
             files.write(&op.paths, "user.json", user_json(user).as_bytes())?;
@@ -710,23 +660,36 @@ impl ExportEngine {
                     messages: r.exported_count,
                 })
                 .collect();
-            let images: Vec<(String, String)> = uploads
+            let images: Vec<(String, String)> = assets
                 .iter()
-                .filter(|f| {
-                    is_image_name(&f.asset)
-                        && files.exists(&op.paths, &format!("assets/{}", f.asset))
-                })
-                .map(|f| (f.asset.clone(), f.name.clone()))
+                .filter(|(upload, ..)| is_image_name(&upload.asset))
+                .map(|(upload, ..)| (upload.asset.clone(), upload.name.clone()))
                 .collect();
-            files.write(
-                &op.paths,
-                "index.html",
-                index_html(user, has_avatar, &rooms, &images, &unavailable).as_bytes(),
-            )?;
+            let index = index_html(user, has_avatar, &rooms, &images, &unavailable);
+            files.write(&op.paths, "index.html", index.as_bytes())?;
         }
         let cutoff = op
             .cutoff
             .context("the cutoff is fixed before compressing")?;
+        // A manifest left by an interrupted attempt is not part of its own listing.
+        let mut listed: Vec<(ManifestFile, ArchiveSource)> = files
+            .list(&op.paths)?
+            .into_iter()
+            .filter(|f| f.path != "manifest.json")
+            .map(|f| {
+                let source = ArchiveSource::Working(f.path.clone());
+                (f, source)
+            })
+            .collect();
+        for (upload, key, size, sha256) in assets {
+            let file = ManifestFile {
+                path: format!("assets/{}", upload.asset),
+                size,
+                sha256,
+            };
+            listed.push((file, ArchiveSource::Blob(key)));
+        }
+        listed.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         let manifest = Manifest {
             format_version: MANIFEST_FORMAT_VERSION,
             kind: if op.full_export { "full" } else { "personal" },
@@ -744,17 +707,18 @@ impl ExportEngine {
                     messages: r.exported_count,
                 })
                 .collect(),
-            // A manifest left by an interrupted attempt is not part of its own listing.
-            files: files
-                .list(&op.paths)?
-                .into_iter()
-                .filter(|f| f.path != "manifest.json")
-                .collect(),
+            files: listed.iter().map(|(f, _)| f.clone()).collect(),
             unavailable,
         };
         files.write(&op.paths, "manifest.json", manifest.to_json().as_bytes())?;
-        let mut entries: Vec<String> = vec!["manifest.json".to_owned()];
-        entries.extend(manifest.files.iter().map(|f| f.path.clone()));
+        let mut entries = vec![ArchiveEntry {
+            name: "manifest.json".to_owned(),
+            source: ArchiveSource::Working("manifest.json".to_owned()),
+        }];
+        entries.extend(listed.into_iter().map(|(f, source)| ArchiveEntry {
+            name: f.path,
+            source,
+        }));
         run.check()?;
         let zip = self
             .ports
@@ -762,6 +726,24 @@ impl ExportEngine {
             .store(&op.paths, &entries, &op.id, cutoff)?;
         run.progress.finish("zip written");
         Ok(zip)
+    }
+
+    /// The blob key, size and hash of an upload, or `None` when its bytes are gone.
+    fn asset_blob(
+        &self,
+        upload: &ExportFileRef,
+    ) -> anyhow::Result<Option<(String, (u64, String))>> {
+        let key = match self.ports.reader.upload(&upload.file_id) {
+            Ok(found) => found.blob,
+            Err(StoreError::NotFound) => None,
+            Err(other) => return Err(store(other)),
+        };
+        let Some(key) = key else { return Ok(None) };
+        Ok(self
+            .ports
+            .blobs
+            .describe(&key)?
+            .map(|described| (key, described)))
     }
 
     fn copy_avatar(&self, op: &ExportOperation, user: &User) -> anyhow::Result<bool> {
