@@ -67,7 +67,35 @@ fn compress_part(
     stamp: zip::DateTime,
 ) -> anyhow::Result<()> {
     let output = File::create(part).with_context(|| format!("creating {}", part.display()))?;
-    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, output));
+    compress_into(
+        input,
+        size,
+        entry,
+        BufWriter::with_capacity(1 << 20, output),
+        stamp,
+    )?;
+    Ok(())
+}
+
+/// Uploads up to this size are compressed in memory rather than through a part file:
+/// an export can hold thousands of small uploads, and a file each costs more than the
+/// compression.
+const IN_MEMORY_PART: u64 = 4 << 20;
+
+/// A compressed single-entry zip, on disk or in memory.
+enum Part {
+    File(PathBuf),
+    Memory(Vec<u8>),
+}
+
+fn compress_into<W: Write + std::io::Seek>(
+    input: &mut dyn Read,
+    size: u64,
+    entry: &str,
+    output: W,
+    stamp: zip::DateTime,
+) -> anyhow::Result<W> {
+    let mut zip = ZipWriter::new(output);
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
         .compression_level(Some(6))
@@ -76,8 +104,9 @@ fn compress_part(
         .large_file(size >= u64::from(u32::MAX));
     zip.start_file(entry, options)?;
     std::io::copy(input, &mut zip).with_context(|| format!("compressing {entry}"))?;
-    zip.finish()?.flush()?;
-    Ok(())
+    let mut output = zip.finish()?;
+    output.flush()?;
+    Ok(output)
 }
 
 impl ZipArchiveStore {
@@ -134,23 +163,40 @@ impl ZipArchiveStore {
         name: &str,
         index: usize,
         stamp: zip::DateTime,
-    ) -> anyhow::Result<PathBuf> {
+    ) -> anyhow::Result<Part> {
         match &entry.source {
             ArchiveSource::Working(file) => {
                 let source = inside(Path::new(&paths.export_path), file)?;
                 self.ensure_part(name, &source, &entry.name, stamp)
+                    .map(Part::File)
             }
             ArchiveSource::Blob(key) => {
                 let mut input = self
                     .blobs
                     .open(key)?
                     .with_context(|| format!("blob {key} is gone"))?;
+                let mut head = Vec::new();
+                (&mut input)
+                    .take(IN_MEMORY_PART + 1)
+                    .read_to_end(&mut head)?;
+                if head.len() as u64 <= IN_MEMORY_PART {
+                    let buffer = std::io::Cursor::new(Vec::with_capacity(head.len() + 256));
+                    let buffer = compress_into(
+                        &mut head.as_slice(),
+                        head.len() as u64,
+                        &entry.name,
+                        buffer,
+                        stamp,
+                    )?;
+                    return Ok(Part::Memory(buffer.into_inner()));
+                }
                 std::fs::create_dir_all(self.parts_dir(name))?;
                 let part = self.parts_dir(name).join(format!("blob-{index}.zip"));
-                // Blob sizes are not known up front; an upload over 4 GiB (not expected
-                // in a chat workspace) makes the zip writer fail cleanly.
-                compress_part(&mut input, 0, &entry.name, &part, stamp)?;
-                Ok(part)
+                let mut whole = head.as_slice().chain(input);
+                // The full size is unknown here; an upload over 4 GiB (not expected in a
+                // chat workspace) makes the zip writer fail cleanly.
+                compress_part(&mut whole, 0, &entry.name, &part, stamp)?;
+                Ok(Part::File(part))
             }
         }
     }
@@ -197,7 +243,8 @@ impl ArchiveStore for ZipArchiveStore {
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(size(&entries[i])));
         let next = std::sync::Mutex::new(order.into_iter());
-        let parts = std::sync::Mutex::new(vec![PathBuf::new(); entries.len()]);
+        let parts: std::sync::Mutex<Vec<Option<Part>>> =
+            std::sync::Mutex::new((0..entries.len()).map(|_| None).collect());
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(entries.len().max(1));
@@ -211,7 +258,7 @@ impl ArchiveStore for ZipArchiveStore {
                                 return Ok(());
                             };
                             let part = self.part_for(paths, &entries[i], name, i, stamp)?;
-                            parts.lock().map_err(|_| lock_failed())?[i] = part;
+                            parts.lock().map_err(|_| lock_failed())?[i] = Some(part);
                         }
                     })
                 })
@@ -228,10 +275,18 @@ impl ArchiveStore for ZipArchiveStore {
         let file = File::create(&temporary)
             .with_context(|| format!("creating {}", temporary.display()))?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
-        for part in &parts {
-            let mut single = zip::ZipArchive::new(File::open(part)?)
-                .with_context(|| format!("reading {}", part.display()))?;
-            zip.raw_copy_file(single.by_index_raw(0)?)?;
+        for part in parts {
+            match part.context("an entry was not compressed")? {
+                Part::File(path) => {
+                    let mut single = zip::ZipArchive::new(File::open(&path)?)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    zip.raw_copy_file(single.by_index_raw(0)?)?;
+                }
+                Part::Memory(bytes) => {
+                    let mut single = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
+                    zip.raw_copy_file(single.by_index_raw(0)?)?;
+                }
+            }
         }
         let mut writer = zip.finish().context("finishing the zip")?;
         writer.flush()?;
