@@ -25,11 +25,13 @@ use udd::ports::{
 
 use crate::helpers::{fixture_dir, unzip};
 
-/// Counts checkpoints and fails the one numbered `fail_at`.
+/// Counts checkpoints and fails the one numbered `fail_at` (or every one, as a full
+/// disk would).
 #[derive(Default)]
 struct Faults {
     step: AtomicU32,
     fail_at: AtomicU32,
+    fail_all: AtomicBool,
 }
 
 impl Faults {
@@ -41,6 +43,10 @@ impl Faults {
 
     fn checkpoint(&self) -> anyhow::Result<()> {
         let step = self.step.fetch_add(1, Ordering::SeqCst);
+        anyhow::ensure!(
+            !self.fail_all.load(Ordering::SeqCst),
+            "No space left on device"
+        );
         anyhow::ensure!(
             step != self.fail_at.load(Ordering::SeqCst),
             "injected failure at step {step}"
@@ -195,7 +201,7 @@ impl Clock for TestClock {
 /// A workspace with the sample imported, an operation requested, and an engine whose
 /// durable steps pass through `faults`.
 struct Setup {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     engine: ExportEngine,
     clock: Arc<TestClock>,
     operation: String,
@@ -203,6 +209,10 @@ struct Setup {
 }
 
 fn setup(full_export: bool, faults: Arc<Faults>) -> Setup {
+    setup_with(full_export, faults, 100)
+}
+
+fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(&dir.path().join("udd.sqlite3").to_string_lossy(), 4).unwrap();
     db.migrate().unwrap();
@@ -245,14 +255,14 @@ fn setup(full_export: bool, faults: Arc<Faults>) -> Setup {
         EngineConfig {
             batch_size: 4,
             lease: std::time::Duration::from_secs(60),
-            max_attempts: 100,
+            max_attempts,
             retention_days: 7,
             // Commit after every page, so there are many commits to fail around.
             commit_bytes: 1,
         },
     );
     Setup {
-        _dir: dir,
+        dir,
         engine,
         clock,
         operation,
@@ -359,4 +369,63 @@ fn a_personal_export_resumed_after_a_failure_at_any_step_equals_a_clean_run() {
 #[test]
 fn a_full_export_resumed_after_a_failure_at_any_step_equals_a_clean_run() {
     check_every_failure_point(true);
+}
+
+#[test]
+fn an_export_that_keeps_failing_is_retried_a_bounded_number_of_times_then_failed_and_cleaned_up() {
+    let faults = Faults::never();
+    faults.fail_all.store(true, Ordering::SeqCst);
+    let setup = setup_with(false, faults, 3);
+    let stop = AtomicBool::new(false);
+    let mut outcomes = Vec::new();
+    for attempt in 0..10 {
+        match setup
+            .engine
+            .run_operation(
+                &setup.operation,
+                &format!("worker-{attempt}"),
+                &NoProgress,
+                &stop,
+            )
+            .unwrap()
+        {
+            Some(outcome @ Outcome::Failed { .. }) => {
+                outcomes.push(outcome);
+                break;
+            }
+            Some(outcome) => outcomes.push(outcome),
+            None => {}
+        }
+        setup.clock.0.fetch_add(3_600_000, Ordering::SeqCst);
+    }
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert!(
+        outcomes[..2]
+            .iter()
+            .all(|o| matches!(o, Outcome::Retrying { .. })),
+        "{outcomes:?}"
+    );
+    let op = setup.operations.get(&setup.operation).unwrap();
+    assert_eq!(op.status, ExportStatus::Failed);
+    let reason = op.failure_reason.unwrap_or_default();
+    assert!(
+        reason.contains("gave up after 3 attempts") && reason.contains("No space left on device"),
+        "{reason}"
+    );
+    assert!(
+        !Path::new(&op.paths.export_path).exists(),
+        "partial files are removed"
+    );
+    assert!(
+        std::fs::read_dir(setup.dir.path().join("zips")).map_or(true, |mut d| d.next().is_none()),
+        "no zip is left"
+    );
+    assert!(
+        setup
+            .engine
+            .run_operation(&setup.operation, "late", &NoProgress, &stop)
+            .unwrap()
+            .is_none(),
+        "a failed operation is not taken up again"
+    );
 }
