@@ -252,10 +252,11 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let services = Services::build(&settings)?;
     if demo {
         if services.workspace.is_empty()? {
+            let started = std::time::Instant::now();
             let summary = services
                 .demo
                 .execute(DemoSpec::default(), crate::progress::for_stderr().as_ref())?;
-            print_demo_summary(&summary, std::time::Duration::ZERO);
+            print_demo_summary(&summary, started.elapsed());
         } else {
             println!("the database already holds a workspace: not seeding the demo again");
         }

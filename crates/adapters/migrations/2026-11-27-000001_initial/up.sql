@@ -105,7 +105,6 @@ CREATE TABLE export_operations (
     status         TEXT NOT NULL,
     export_path    TEXT NOT NULL,
     assets_path    TEXT NOT NULL,
-    file_list      TEXT NOT NULL DEFAULT '[]',
     generated_file TEXT,
     file_id        TEXT,
     failure_reason TEXT,

@@ -109,7 +109,6 @@ diesel::table! {
         status -> Text,
         export_path -> Text,
         assets_path -> Text,
-        file_list -> Text,
         generated_file -> Nullable<Text>,
         file_id -> Nullable<Text>,
         failure_reason -> Nullable<Text>,
