@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use udd_ports::{BlobKind, BlobStore};
 
-use crate::fs::write_atomically;
+use crate::fs::{sync_filesystem, write_atomically};
 
 /// Blobs as files under one root folder.
 #[derive(Debug, Clone)]
@@ -56,6 +56,13 @@ impl BlobStore for LocalBlobStore {
         let key = format!("{folder}/{id}");
         write_atomically(&self.path_of(&key)?, content)?;
         Ok(key)
+    }
+
+    fn sync(&self) -> anyhow::Result<()> {
+        if self.root.is_dir() {
+            sync_filesystem(&self.root)?;
+        }
+        Ok(())
     }
 
     fn describe(&self, key: &str) -> anyhow::Result<Option<(u64, String)>> {

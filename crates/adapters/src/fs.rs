@@ -103,15 +103,6 @@ pub(crate) fn inside(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn sync_parent(path: &Path) {
-    // Making the rename itself durable; not every platform can open a folder.
-    if let Some(parent) = path.parent() {
-        if let Ok(dir) = std::fs::File::open(parent) {
-            let _ = dir.sync_all();
-        }
-    }
-}
-
 /// Writes `content` beside `path` and renames it into place.
 pub(crate) fn write_atomically(
     path: &Path,
@@ -119,7 +110,10 @@ pub(crate) fn write_atomically(
 ) -> anyhow::Result<u64> {
     use std::io::Write;
     let parent = path.parent().context("a file needs a folder")?;
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    if !parent.is_dir() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
     let name = path
         .file_name()
         .context("a file needs a name")?
@@ -130,12 +124,18 @@ pub(crate) fn write_atomically(
     let size = std::io::copy(content, &mut file)
         .with_context(|| format!("writing {}", temporary.display()))?;
     file.flush()?;
-    file.sync_all()
-        .with_context(|| format!("syncing {}", temporary.display()))?;
+    // The rename makes the file appear whole or not at all; durability is the caller's
+    // one filesystem-wide sync at the end of a bulk load, not a sync per file.
     std::fs::rename(&temporary, path)
         .with_context(|| format!("renaming into {}", path.display()))?;
-    sync_parent(path);
     Ok(size)
+}
+
+/// Flushes the whole filesystem holding `folder` (one call instead of one per file).
+pub(crate) fn sync_filesystem(folder: &Path) -> anyhow::Result<()> {
+    let handle =
+        std::fs::File::open(folder).with_context(|| format!("opening {}", folder.display()))?;
+    rustix::fs::syncfs(&handle).with_context(|| format!("syncing {}", folder.display()))
 }
 
 impl udd_ports::ExportFiles for LocalExportFiles {
@@ -204,9 +204,7 @@ impl udd_ports::ExportFiles for LocalExportFiles {
     fn sync(&self, paths: &ExportPaths) -> anyhow::Result<()> {
         // One filesystem-wide flush instead of one per file: an export may hold
         // thousands of uploads, and a sync each would dominate the time.
-        let folder = std::fs::File::open(&paths.export_path)
-            .with_context(|| format!("opening {}", paths.export_path))?;
-        rustix::fs::syncfs(&folder).with_context(|| format!("syncing {}", paths.export_path))
+        sync_filesystem(Path::new(&paths.export_path))
     }
 
     fn exists(&self, paths: &ExportPaths, name: &str) -> bool {

@@ -166,6 +166,7 @@ impl ImportWorkspace {
             ));
             summary.counts.push((collection, counts));
         }
+        self.blobs.sync().map_err(ImportError::Store)?;
         Ok(summary)
     }
 

@@ -69,6 +69,12 @@ pub trait BlobStore: Send + Sync {
     /// Errors: I/O failures other than absence.
     fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>>;
 
+    /// Makes every blob stored so far durable, in one go (called once at the end of a
+    /// bulk load rather than once per blob).
+    ///
+    /// Errors: I/O failures.
+    fn sync(&self) -> anyhow::Result<()>;
+
     /// Size and lowercase hex SHA-256 of the blob under `key`; `Ok(None)` when it is gone.
     ///
     /// Errors: I/O failures other than absence.

@@ -188,6 +188,7 @@ impl SeedDemo {
             self.write_messages(&spec, &mut rng, base, &users, &mut rooms, progress)?;
         summary.messages = messages;
         summary.uploads = uploads;
+        self.blobs.sync()?;
         progress.finish(&format!("{messages} messages, {uploads} uploads"));
         Ok(summary)
     }

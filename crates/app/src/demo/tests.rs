@@ -66,6 +66,9 @@ impl BlobStore for Recorder {
     fn describe(&self, _key: &str) -> anyhow::Result<Option<(u64, String)>> {
         Ok(None)
     }
+    fn sync(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 fn generate(spec: DemoSpec) -> (Arc<Recorder>, DemoSummary) {
