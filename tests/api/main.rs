@@ -7,6 +7,7 @@ mod helpers;
 mod openapi;
 
 mod demo;
+mod download;
 mod export;
 mod export_faults;
 mod health;

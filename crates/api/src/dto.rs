@@ -76,6 +76,9 @@ pub struct ExportOperationDto {
     generated_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     file_id: Option<String>,
+    /// The download path of a completed export, as Rocket.Chat's method returns it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     full_export: bool,
     #[serde(rename = "_updatedAt")]
     updated_at: String,
@@ -94,6 +97,11 @@ impl From<&ExportOperation> for ExportOperationDto {
             file_list: op.file_list.clone(),
             generated_file: op.generated_file.clone(),
             file_id: op.file_id.clone(),
+            url: op
+                .file_id
+                .as_ref()
+                .filter(|_| op.status == udd_domain::ExportStatus::Completed)
+                .map(|id| format!("/data-export/{id}")),
             full_export: op.full_export,
             updated_at: iso_millis(op.updated_at),
         }

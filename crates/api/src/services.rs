@@ -38,6 +38,8 @@ pub struct Services {
     pub blobs: Arc<dyn BlobStore>,
     /// The database, for diagnostics such as fingerprints.
     pub database: Database,
+    /// `GET /data-export/{fileId}`.
+    pub download: udd_app::DownloadDataFile,
     /// Workspace users.
     pub users: Arc<dyn udd_ports::Users>,
     /// The export engine the workers run.
@@ -97,6 +99,11 @@ impl Services {
             },
         );
         Ok(Self {
+            download: udd_app::DownloadDataFile::new(
+                Arc::new(udd_adapters::SqliteUserDataFiles::new(db.clone())),
+                clock.clone(),
+                settings.user_data.enable_download,
+            ),
             users: users.clone(),
             engine,
             import: ImportWorkspace::new(workspace.clone(), blobs.clone()),

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod demo;
+pub mod download;
 pub mod export;
 pub mod import;
 pub mod request;
@@ -18,6 +19,7 @@ pub mod request;
 pub use accounts::{AddUser, AddUserError, NewAccount};
 pub use auth::{AuthError, Authenticator, LoginError, Session};
 pub use demo::{DemoError, DemoSpec, DemoSummary, SeedDemo, DEMO_PASSWORD};
+pub use download::{DownloadDataFile, DownloadError};
 pub use export::{EngineConfig, ExportEngine, ExportPorts, Outcome};
 pub use import::{CollectionCounts, ImportError, ImportSummary, ImportWorkspace};
 pub use request::{DataDownloadRequest, RequestDataDownload, RequestDownloadError};

@@ -1,6 +1,7 @@
 //! HTTP handlers: parse, call a use case, map the result. No rules live here.
 
 mod data_download;
+mod download;
 mod health;
 mod session;
 
@@ -13,6 +14,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
         .app_data(query_config())
         .route("/health", web::get().to(health::health))
+        .route("/data-export/{file_id}", web::get().to(download::download))
+        .route("/data-export/{file_id}", web::head().to(download::download))
         .service(
             web::scope("/api/v1")
                 .route("/login", web::post().to(session::login))

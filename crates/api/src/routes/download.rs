@@ -1,0 +1,130 @@
+//! `GET|HEAD /data-export/{fileId}`: the owner downloads a finished export.
+
+use actix_files::NamedFile;
+use actix_web::http::header::{
+    self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+};
+use actix_web::{web, HttpRequest, HttpResponse};
+use udd_app::DownloadError;
+
+use crate::services::Services;
+
+/// The requester's user id, from Rocket.Chat's headers or its `rc_uid`/`rc_token`
+/// cookies; `None` when neither identifies a logged-in user.
+async fn requester(req: &HttpRequest, services: &web::Data<Services>) -> Option<String> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let cookie = |name: &str| req.cookie(name).map(|c| c.value().to_owned());
+    let (user_id, token) = match (header("X-User-Id"), header("X-Auth-Token")) {
+        (Some(user_id), Some(token)) => (user_id, token),
+        _ => (cookie("rc_uid")?, cookie("rc_token")?),
+    };
+    let services = services.clone();
+    web::block(move || services.auth.authenticate(&user_id, &token))
+        .await
+        .ok()?
+        .ok()
+        .map(|user| user.id)
+}
+
+fn page(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{message}</title></head>\
+             <body><h1>{message}</h1></body></html>"
+        ))
+}
+
+/// Streams the zip (no whole-file buffering) with single-range support, an ETag and an
+/// attachment disposition carrying the `YYYY-MM-DD-<name>[-data].zip` name (RFC 6266,
+/// with the RFC 5987 form for non-ASCII names).
+pub async fn download(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    file_id: web::Path<String>,
+) -> HttpResponse {
+    let requester = requester(&req, &services).await;
+    let use_case = services.clone();
+    let decided =
+        web::block(move || use_case.download.execute(&file_id, requester.as_deref())).await;
+    let file = match decided {
+        Ok(Ok(file)) => file,
+        Ok(Err(DownloadError::Disabled)) => {
+            return page(
+                actix_web::http::StatusCode::FORBIDDEN,
+                "Data download is disabled",
+            )
+        }
+        Ok(Err(DownloadError::NotFound)) => {
+            return page(actix_web::http::StatusCode::NOT_FOUND, "File not found")
+        }
+        Ok(Err(DownloadError::Forbidden)) => {
+            return page(actix_web::http::StatusCode::FORBIDDEN, "Forbidden")
+        }
+        Ok(Err(DownloadError::Unexpected(e))) => {
+            tracing::error!(error = ?e, "download failed");
+            return page(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "download failed");
+            return page(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+            );
+        }
+    };
+    let named = match NamedFile::open_async(&file.path).await {
+        Ok(named) => named,
+        Err(e) => {
+            tracing::error!(file = %file.id, path = %file.path, error = %e, "a recorded export is missing on disk");
+            return page(actix_web::http::StatusCode::NOT_FOUND, "File not found");
+        }
+    };
+    let ascii: String = file
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters: vec![
+            DispositionParam::Filename(ascii),
+            DispositionParam::FilenameExt(ExtendedValue {
+                charset: Charset::Ext("UTF-8".to_owned()),
+                language_tag: None,
+                value: file.name.clone().into_bytes(),
+            }),
+        ],
+    };
+    let mut response = named
+        .set_content_type(actix_files::file_extension_to_mime("zip"))
+        .set_content_disposition(disposition)
+        .use_last_modified(true)
+        .use_etag(true)
+        .into_response(&req);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    response
+}

@@ -1,0 +1,146 @@
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use udd::ports::UserDataFiles;
+
+use crate::helpers::{fixture_dir, Login, TestApp};
+
+fn fixture_login(name: &str) -> Login {
+    let creds: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture_dir().join("credentials.json")).unwrap(),
+    )
+    .unwrap();
+    Login {
+        user_id: creds["tokens"][name]["userId"].as_str().unwrap().to_owned(),
+        token: creds["tokens"][name]["authToken"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_downloads_the_zip_and_nobody_else_does() {
+    let app = TestApp::builder().with_workers().spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let op = &done["exportOperation"];
+    let file_id = op["fileId"].as_str().unwrap();
+    let url = op["url"].as_str().unwrap();
+    assert_eq!(url, format!("/data-export/{file_id}"));
+    let recorded = udd::adapters::SqliteUserDataFiles::new(app.services.database.clone())
+        .get(file_id)
+        .unwrap();
+
+    // The owner, by Rocket.Chat's headers.
+    let response = app.get_as(&alice, url).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/zip");
+    assert_eq!(headers["cache-control"], "private, no-store");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.contains_key("etag"));
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(disposition.contains(&recorded.name), "{disposition}");
+    let body = response.bytes().await.unwrap();
+    assert_eq!(body.len() as u64, recorded.size);
+    assert_eq!(
+        hex::encode(Sha256::digest(&body)),
+        recorded.sha256,
+        "the bytes are the recorded ones"
+    );
+
+    // The owner, by cookies.
+    let by_cookie = app
+        .client
+        .get(app.url(url))
+        .header(
+            "Cookie",
+            format!("rc_uid={}; rc_token={}", alice.user_id, alice.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), 200);
+
+    // Somebody else, nobody, and a file that does not exist.
+    assert_eq!(app.get_as(&fixture_login("bob"), url).await.status(), 403);
+    assert_eq!(
+        app.client.get(app.url(url)).send().await.unwrap().status(),
+        403
+    );
+    let forged = Login {
+        user_id: alice.user_id.clone(),
+        token: "forged".into(),
+    };
+    assert_eq!(app.get_as(&forged, url).await.status(), 403);
+    assert_eq!(
+        app.get_as(&alice, "/data-export/NoSuchFile12345")
+            .await
+            .status(),
+        404
+    );
+
+    // A broken download resumes with a range.
+    let partial = app
+        .client
+        .get(app.url(url))
+        .header("X-User-Id", &alice.user_id)
+        .header("X-Auth-Token", &alice.token)
+        .header("Range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), 206);
+    assert_eq!(
+        partial.headers()["content-range"],
+        format!("bytes 100-199/{}", recorded.size)
+    );
+    assert_eq!(partial.bytes().await.unwrap(), body.slice(100..200));
+    let unsatisfiable = app
+        .client
+        .get(app.url(url))
+        .header("X-User-Id", &alice.user_id)
+        .header("X-Auth-Token", &alice.token)
+        .header("Range", format!("bytes={}-", recorded.size + 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsatisfiable.status(), 416);
+
+    let head = app
+        .client
+        .head(app.url(url))
+        .header("X-User-Id", &alice.user_id)
+        .header("X-Auth-Token", &alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        recorded.size.to_string().as_str()
+    );
+}
+
+#[tokio::test]
+async fn downloads_are_refused_with_a_page_when_the_feature_is_off() {
+    let app = TestApp::builder().enable_download(false).spawn().await;
+    let response = app
+        .client
+        .get(app.url("/data-export/AnyFileId"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Data download is disabled"));
+}
