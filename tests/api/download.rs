@@ -1,22 +1,7 @@
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use udd::ports::UserDataFiles;
 
-use crate::helpers::{fixture_dir, Login, TestApp};
-
-fn fixture_login(name: &str) -> Login {
-    let creds: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture_dir().join("credentials.json")).unwrap(),
-    )
-    .unwrap();
-    Login {
-        user_id: creds["tokens"][name]["userId"].as_str().unwrap().to_owned(),
-        token: creds["tokens"][name]["authToken"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    }
-}
+use crate::helpers::{fixture_dir, fixture_login, Login, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_downloads_the_zip_and_nobody_else_does() {

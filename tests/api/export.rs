@@ -3,21 +3,7 @@ use std::path::Path;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{fixture_dir, unzip, Login, TestApp};
-
-fn fixture_login(name: &str) -> Login {
-    let creds: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture_dir().join("credentials.json")).unwrap(),
-    )
-    .unwrap();
-    Login {
-        user_id: creds["tokens"][name]["userId"].as_str().unwrap().to_owned(),
-        token: creds["tokens"][name]["authToken"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    }
-}
+use crate::helpers::{fixture_dir, fixture_login, unzip, TestApp};
 
 fn text(entries: &std::collections::BTreeMap<String, Vec<u8>>, name: &str) -> String {
     String::from_utf8(

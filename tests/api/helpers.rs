@@ -14,6 +14,23 @@ pub fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rocketchat-mongoexport")
 }
 
+/// The Rocket.Chat login (user id and token) that the sample workspace gives `name`.
+pub fn fixture_login(name: &str) -> Login {
+    let path = fixture_dir().join("credentials.json");
+    let creds: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("credentials")).expect("json");
+    Login {
+        user_id: creds["tokens"][name]["userId"]
+            .as_str()
+            .expect("userId")
+            .to_owned(),
+        token: creds["tokens"][name]["authToken"]
+            .as_str()
+            .expect("authToken")
+            .to_owned(),
+    }
+}
+
 /// Copies a folder tree (to alter a fixture without touching the original).
 pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).expect("create dir");
