@@ -233,3 +233,23 @@ async fn a_missing_upload_does_not_fail_the_export_and_is_reported() {
         "the page says it was unavailable"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_wakes_the_workers_at_once_instead_of_waiting_for_the_next_tick() {
+    let app = TestApp::builder()
+        .with_workers()
+        .processing_seconds(600)
+        .spawn()
+        .await;
+    app.import(&fixture_dir());
+    // Let the workers finish their first look at the (empty) queue and go to sleep.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let done = app.export_and_wait(&fixture_login("alice"), None).await;
+    assert_eq!(done["exportOperation"]["status"], "completed");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?} with a 10-minute tick",
+        started.elapsed()
+    );
+}

@@ -102,9 +102,6 @@ impl ExportFiles for FaultyFiles {
     fn sync(&self, paths: &ExportPaths) -> anyhow::Result<()> {
         self.0.around(|| LocalExportFiles.sync(paths))
     }
-    fn exists(&self, paths: &ExportPaths, name: &str) -> bool {
-        LocalExportFiles.exists(paths, name)
-    }
     fn list(&self, paths: &ExportPaths) -> anyhow::Result<Vec<ManifestFile>> {
         LocalExportFiles.list(paths)
     }

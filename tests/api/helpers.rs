@@ -68,6 +68,7 @@ pub struct TestAppBuilder {
     enable_download: Option<bool>,
     workers: bool,
     batch_size: Option<u32>,
+    processing_seconds: Option<u64>,
 }
 
 impl TestAppBuilder {
@@ -79,6 +80,12 @@ impl TestAppBuilder {
     /// Runs export workers in the app, as `udd serve` does.
     pub fn with_workers(mut self) -> Self {
         self.workers = true;
+        self
+    }
+
+    /// The workers' polling interval (1 s unless set).
+    pub fn processing_seconds(mut self, seconds: u64) -> Self {
+        self.processing_seconds = Some(seconds);
         self
     }
 
@@ -102,7 +109,8 @@ impl TestAppBuilder {
         if let Some(size) = self.batch_size {
             settings.user_data.message_limit_per_request = size;
         }
-        settings.user_data.processing_frequency_seconds = Some(1);
+        settings.user_data.processing_frequency_seconds =
+            Some(self.processing_seconds.unwrap_or(1));
         let services = Services::build(&settings).expect("services");
         let app = Application::build(&settings, services.clone()).expect("app");
         let address = format!("http://127.0.0.1:{}", app.port());

@@ -207,10 +207,6 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         sync_filesystem(Path::new(&paths.export_path))
     }
 
-    fn exists(&self, paths: &ExportPaths, name: &str) -> bool {
-        inside(Path::new(&paths.export_path), name).is_ok_and(|p| p.is_file())
-    }
-
     fn list(&self, paths: &ExportPaths) -> anyhow::Result<Vec<ManifestFile>> {
         let root = Path::new(&paths.export_path);
         let mut files = Vec::new();

@@ -137,12 +137,6 @@ impl ImportWorkspace {
         }
     }
 
-    /// Sets the documents written per transaction (at least 1).
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
-    }
-
     /// Loads every collection of `dump`, reporting progress, and says what it did.
     pub fn execute(
         &self,

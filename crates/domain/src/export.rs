@@ -225,12 +225,15 @@ pub struct RoomExport {
 
 impl RoomExport {
     /// The file a room's messages are written to: `<roomName>.json` for a full export,
-    /// `<roomId>.html` for a personal one (Rocket.Chat's rule).
+    /// `<roomId>.html` for a personal one (Rocket.Chat's rule), with the name made safe
+    /// to use as a file name. Uniqueness within an export is the caller's
+    /// ([`crate::render::UniqueNames`]).
     pub fn target_file_for(full_export: bool, room_id: &str, room_name: &str) -> String {
+        use crate::render::safe_file_name;
         if full_export {
-            format!("{room_name}.json")
+            format!("{}.json", safe_file_name(room_name, "room"))
         } else {
-            format!("{room_id}.html")
+            format!("{}.html", safe_file_name(room_id, "room"))
         }
     }
 }
@@ -320,11 +323,6 @@ impl ExportOperation {
         self.status = next;
         self.updated_at = now;
         Ok(())
-    }
-
-    /// Whether the operation still waits for, or is in, processing.
-    pub fn is_queued_or_running(&self) -> bool {
-        !self.status.is_terminal()
     }
 
     /// Rocket.Chat's rule: an operation that started but was not updated for over a
@@ -461,6 +459,10 @@ mod tests {
         assert_eq!(
             RoomExport::target_file_for(true, "GENERAL", "general"),
             "general.json"
+        );
+        assert_eq!(
+            RoomExport::target_file_for(true, "R1", "../../etc/passwd"),
+            "_.._etc_passwd.json"
         );
         assert_eq!(
             RoomExport::target_file_for(false, "GENERAL", "general"),

@@ -183,9 +183,6 @@ pub trait ExportFiles: Send + Sync {
     /// Errors: I/O failures.
     fn sync(&self, paths: &ExportPaths) -> anyhow::Result<()>;
 
-    /// Whether `name` exists.
-    fn exists(&self, paths: &ExportPaths, name: &str) -> bool;
-
     /// Every file of the folder, with size and SHA-256, sorted by path.
     ///
     /// Errors: I/O failures.

@@ -62,14 +62,10 @@ pub struct UserDataFile {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// Finished zips.
+/// Finished zips, as the download reads them. They are recorded together with the
+/// operation's completion ([`crate::ExportProgress::complete`]).
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait UserDataFiles: Send + Sync {
-    /// Records a file.
-    ///
-    /// Errors: `Conflict` when the id is taken; `Unexpected`.
-    fn insert(&self, file: &UserDataFile) -> Result<(), StoreError>;
-
     /// The file with this id.
     ///
     /// Errors: `NotFound`; `Unexpected`.

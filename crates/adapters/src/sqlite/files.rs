@@ -33,26 +33,34 @@ impl SqliteUserDataFiles {
     }
 }
 
-impl UserDataFiles for SqliteUserDataFiles {
+/// Inserts a user data file record; shared by the completion of an export.
+pub(super) fn insert_file(conn: &mut SqliteConnection, file: &UserDataFile) -> QueryResult<usize> {
+    let row = FileRow {
+        id: file.id.clone(),
+        user_id: file.user_id.clone(),
+        name: file.name.clone(),
+        size: i64::try_from(file.size).unwrap_or(i64::MAX),
+        sha256: file.sha256.clone(),
+        path: file.path.clone(),
+        created_at: to_millis(file.created_at),
+        expires_at: file.expires_at.map(to_millis),
+    };
+    diesel::insert_into(user_data_files::table)
+        .values(&row)
+        .execute(conn)
+}
+
+#[cfg(test)]
+impl SqliteUserDataFiles {
+    /// Test-only: records a file outside an export.
     fn insert(&self, file: &UserDataFile) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        let row = FileRow {
-            id: file.id.clone(),
-            user_id: file.user_id.clone(),
-            name: file.name.clone(),
-            size: i64::try_from(file.size).unwrap_or(i64::MAX),
-            sha256: file.sha256.clone(),
-            path: file.path.clone(),
-            created_at: to_millis(file.created_at),
-            expires_at: file.expires_at.map(to_millis),
-        };
-        diesel::insert_into(user_data_files::table)
-            .values(&row)
-            .execute(&mut conn)
-            .map_err(|e| store_error(e, "recording a user data file"))?;
+        insert_file(&mut conn, file).map_err(|e| store_error(e, "recording a user data file"))?;
         Ok(())
     }
+}
 
+impl UserDataFiles for SqliteUserDataFiles {
     fn get(&self, id: &str) -> Result<UserDataFile, StoreError> {
         let mut conn = self.db.conn()?;
         let row = user_data_files::table

@@ -13,9 +13,7 @@ use udd_ports::{
     StoreError, UserDataFile,
 };
 
-use super::schema::{
-    export_files, export_operations, export_pseudonyms, export_rooms, user_data_files,
-};
+use super::schema::{export_files, export_operations, export_pseudonyms, export_rooms};
 use super::{store_error, Database};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -565,18 +563,7 @@ impl ExportProgress for SqliteExportOperations {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.fenced(operation_id, owner, now, |conn| {
-            diesel::insert_into(user_data_files::table)
-                .values((
-                    user_data_files::id.eq(&file.id),
-                    user_data_files::user_id.eq(&file.user_id),
-                    user_data_files::name.eq(&file.name),
-                    user_data_files::size.eq(big(file.size)),
-                    user_data_files::sha256.eq(&file.sha256),
-                    user_data_files::path.eq(&file.path),
-                    user_data_files::created_at.eq(to_millis(file.created_at)),
-                    user_data_files::expires_at.eq(file.expires_at.map(to_millis)),
-                ))
-                .execute(conn)?;
+            super::files::insert_file(conn, file)?;
             diesel::update(export_operations::table.find(operation_id))
                 .set((
                     export_operations::status.eq(ExportStatus::Completed.as_str()),

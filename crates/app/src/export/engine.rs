@@ -165,11 +165,6 @@ impl ExportEngine {
         Self { ports, config }
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> EngineConfig {
-        self.config
-    }
-
     fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(60))
     }

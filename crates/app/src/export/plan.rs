@@ -1,7 +1,7 @@
 //! The room list an operation exports, fixed when processing starts.
 
 use chrono::{DateTime, Utc};
-use udd_domain::render::{safe_file_name, UniqueNames};
+use udd_domain::render::UniqueNames;
 use udd_domain::{RoomExport, RoomExportStatus, RoomType, User};
 use udd_ports::{StoreError, WorkspaceReader};
 
@@ -53,14 +53,11 @@ pub fn room_list(
         } else {
             None
         };
-        let target_file = if full_export {
-            names.claim(&format!("{}.json", safe_file_name(&room_name, "room")))
-        } else {
-            names.claim(&format!(
-                "{}.html",
-                safe_file_name(&subscription.room_id, "room")
-            ))
-        };
+        let target_file = names.claim(&RoomExport::target_file_for(
+            full_export,
+            &subscription.room_id,
+            &room_name,
+        ));
         rooms.push(RoomExport {
             total: reader.count_messages(&subscription.room_id, cutoff)?,
             room_id: subscription.room_id,
