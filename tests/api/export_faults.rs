@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use udd::adapters::{
-    Database, LocalBlobStore, LocalExportFiles, LocalExportFolders, MongoExportDump, RandomIds,
-    SqliteExportOperations, SqliteUsers, SqliteWorkspace, ZipArchiveStore,
+    Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalExportFolders,
+    MongoExportDump, OutboxMailer, RandomIds, SqliteExportOperations, SqliteNotices, SqliteUsers,
+    SqliteWorkspace, ZipArchiveStore,
 };
 use udd::app::{
-    EngineConfig, ExportEngine, ExportPorts, ImportWorkspace, Outcome, RequestDataDownload,
+    EngineConfig, ExportEngine, ExportPorts, ImportWorkspace, NotifyConfig, NotifyOwners, Outcome,
+    RequestDataDownload,
 };
 use udd::domain::render::ManifestFile;
 use udd::domain::{ExportOperation, ExportPaths, ExportStatus, RequestPolicy};
@@ -199,6 +201,7 @@ impl Clock for TestClock {
 /// durable steps pass through `faults`.
 struct Setup {
     dir: tempfile::TempDir,
+    db: Database,
     engine: ExportEngine,
     clock: Arc<TestClock>,
     operation: String,
@@ -238,7 +241,7 @@ fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setu
         ExportPorts {
             queue: Arc::new(operations.clone()),
             progress: Arc::new(FaultyProgress(faults.clone(), operations)),
-            users: Arc::new(SqliteUsers::new(db)),
+            users: Arc::new(SqliteUsers::new(db.clone())),
             reader: workspace,
             blobs: blobs.clone(),
             files: Arc::new(FaultyFiles(faults.clone())),
@@ -260,6 +263,7 @@ fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setu
     );
     Setup {
         dir,
+        db,
         engine,
         clock,
         operation,
@@ -425,4 +429,33 @@ fn an_export_that_keeps_failing_is_retried_a_bounded_number_of_times_then_failed
             .is_none(),
         "a failed operation is not taken up again"
     );
+
+    // The owner hears of it.
+    let outbox = setup.dir.path().join("outbox");
+    let notify = NotifyOwners::new(
+        Arc::new(SqliteNotices::new(setup.db.clone())),
+        Arc::new(SqliteUsers::new(setup.db.clone())),
+        Arc::new(OutboxMailer::new(&outbox, "udd <no-reply@localhost>".into()).unwrap()),
+        Arc::new(HmacDownloadLinks::new(b"a test secret, long enough").unwrap()),
+        setup.clock.clone(),
+        "http://localhost:3000",
+        NotifyConfig::default(),
+    );
+    assert_eq!(notify.deliver_due().unwrap().sent, 1);
+    assert_eq!(notify.deliver_due().unwrap().sent, 0, "mailed once");
+    let mails: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("alice@example.com"), "{}", mails[0]);
+    assert!(
+        mails[0].contains("Subject: Your personal data export failed"),
+        "{}",
+        mails[0]
+    );
+    let state = SqliteNotices::new(setup.db.clone())
+        .state(&setup.operation)
+        .unwrap();
+    assert_eq!(state.status, "sent");
 }

@@ -7,7 +7,7 @@ use udd::adapters::{MongoExportDump, TableFingerprint};
 use udd::api::worker::Workers;
 use udd::api::{Application, Services, Settings};
 use udd::app::{ImportSummary, NewAccount};
-use udd::ports::NoProgress;
+use udd::ports::{Clock, NoProgress};
 
 /// The Rocket.Chat sample workspace shipped with the tests.
 pub fn fixture_dir() -> PathBuf {
@@ -69,6 +69,8 @@ pub struct TestAppBuilder {
     workers: bool,
     batch_size: Option<u32>,
     processing_seconds: Option<u64>,
+    smtp_port: Option<u16>,
+    clock: Option<std::sync::Arc<dyn Clock>>,
 }
 
 impl TestAppBuilder {
@@ -89,6 +91,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// Sends mail to an SMTP server on loopback (plain, no login) instead of the outbox.
+    pub fn with_smtp(mut self, port: u16) -> Self {
+        self.smtp_port = Some(port);
+        self
+    }
+
+    /// Runs the app on this clock instead of the system's.
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     pub fn batch_size(mut self, size: u32) -> Self {
         self.batch_size = Some(size);
         self
@@ -103,6 +117,13 @@ impl TestAppBuilder {
         settings.user_data.file_system_path = PathBuf::from(path(&dir, "userData"));
         settings.user_data.file_system_zip_path = PathBuf::from(path(&dir, "zipFiles"));
         settings.storage.blob_path = PathBuf::from(path(&dir, "blobs"));
+        settings.smtp.outbox_path = PathBuf::from(path(&dir, "outbox"));
+        settings.server.link_secret_file = PathBuf::from(path(&dir, "link-secret"));
+        if let Some(port) = self.smtp_port {
+            settings.smtp.host = Some("127.0.0.1".into());
+            settings.smtp.port = port;
+            settings.smtp.tls = "none".into();
+        }
         if let Some(enabled) = self.enable_download {
             settings.user_data.enable_download = enabled;
         }
@@ -111,7 +132,11 @@ impl TestAppBuilder {
         }
         settings.user_data.processing_frequency_seconds =
             Some(self.processing_seconds.unwrap_or(1));
-        let services = Services::build(&settings).expect("services");
+        let services = match self.clock {
+            Some(clock) => Services::build_with_clock(&settings, clock),
+            None => Services::build(&settings),
+        }
+        .expect("services");
         let app = Application::build(&settings, services.clone()).expect("app");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
@@ -157,6 +182,28 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// A link from a mail (made with the configured site URL), pointed at this app.
+    pub fn local_link(&self, link: &str) -> String {
+        let at = link.find("/data-export/").expect("a download link");
+        self.url(&link[at..])
+    }
+
+    /// The `.eml` files in the outbox, oldest name first.
+    pub fn outbox(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&self.settings.smtp.outbox_path) {
+            Ok(entries) => entries
+                .map(|e| e.expect("entry").path())
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        files.sort();
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("eml"))
+            .collect()
     }
 
     /// Creates a password user the way `udd user add` does, returning their id.
@@ -267,4 +314,59 @@ pub fn unzip(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u
         entries.insert(entry.name().to_owned(), bytes);
     }
     entries
+}
+
+/// A clock the test moves by hand.
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    /// Starts at the current time (to the millisecond, as records keep it).
+    pub fn starting_now() -> std::sync::Arc<Self> {
+        let now = udd::domain::time::from_millis(chrono::Utc::now().timestamp_millis());
+        std::sync::Arc::new(Self(std::sync::Mutex::new(now)))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A mail's text with quoted-printable soft breaks and escapes undone, so links and
+/// dates can be searched for whatever transfer encoding the parts got.
+pub fn mail_text(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "").replace("=\n", "");
+    let mut out = String::with_capacity(joined.len());
+    let mut rest = joined.as_str();
+    while let Some(at) = rest.find('=') {
+        out.push_str(&rest[..at]);
+        let code = rest.get(at + 1..at + 3).unwrap_or("");
+        match u8::from_str_radix(code, 16) {
+            Ok(byte) if code.len() == 2 => {
+                out.push(char::from(byte));
+                rest = &rest[at + 3..];
+            }
+            _ => {
+                out.push('=');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The download link in a mail.
+pub fn link_in(mail: &str) -> String {
+    let text = mail_text(mail);
+    let start = text.find("http").expect("a link in the mail");
+    let end = text[start..]
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .map_or(text.len(), |n| start + n);
+    text[start..end].to_owned()
 }

@@ -6,6 +6,7 @@
 mod helpers;
 mod openapi;
 
+mod delivery;
 mod demo;
 mod download;
 mod export;

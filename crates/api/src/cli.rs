@@ -307,10 +307,14 @@ fn export_now(settings: &Settings, username: &str, full: bool) -> anyhow::Result
     let owner = format!("udd-export-{}", std::process::id());
     let stop = std::sync::atomic::AtomicBool::new(false);
     let progress = crate::progress::for_stderr();
-    match services
+    let outcome = services
         .engine
-        .run_operation(&operation, &owner, progress.as_ref(), &stop)?
-    {
+        .run_operation(&operation, &owner, progress.as_ref(), &stop)?;
+    // The owner's mail goes out now rather than on a worker's next round.
+    if let Err(e) = services.notify.deliver_due() {
+        tracing::warn!(error = %e, "the owner's mail could not be sent; a worker will retry");
+    }
+    match outcome {
         Some(udd_app::Outcome::Completed { file, .. }) => {
             println!("{}", file.path);
             Ok(())
@@ -331,9 +335,15 @@ Try it:
   2. with the userId and authToken it returns, ask for your data:
      curl -s '{base}/api/v1/users.requestDataDownload?fullExport=false' \
           -H 'X-User-Id: <userId>' -H 'X-Auth-Token: <authToken>'
-  3. the export's working folder is under {}, and finished zips go to {}
+  3. when the export is done, alice is mailed a download link ({}); follow it:
+     curl -OJ '<link>'
 "#,
-        settings.user_data.file_system_path.display(),
-        settings.user_data.file_system_zip_path.display(),
+        match &settings.smtp.host {
+            Some(host) => format!("sent through {host}"),
+            None => format!(
+                "no SMTP server is set, so the mail is a .eml file in {} and the link is in the log",
+                settings.smtp.outbox_path.display()
+            ),
+        },
     );
 }

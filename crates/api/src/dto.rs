@@ -101,7 +101,7 @@ impl From<&ExportOperation> for ExportOperationDto {
                 .file_id
                 .as_ref()
                 .filter(|_| op.status == udd_domain::ExportStatus::Completed)
-                .map(|id| format!("/data-export/{id}")),
+                .map(|id| udd_app::download_path(id)),
             full_export: op.full_export,
             updated_at: iso_millis(op.updated_at),
         }

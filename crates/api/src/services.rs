@@ -4,16 +4,19 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use udd_adapters::{
-    Database, LocalBlobStore, LocalExportFiles, LocalExportFolders, LocalWakeup, RandomIds,
-    RocketChatPasswords, RocketChatTokens, SqliteExportOperations, SqliteLoginTokens, SqliteUsers,
-    SqliteWorkspace, SystemClock, ZipArchiveStore,
+    Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalExportFolders,
+    LocalStoredExports, LocalWakeup, MailSettings, OutboxMailer, RandomIds, RocketChatPasswords,
+    RocketChatTokens, SmtpMailer, SqliteDownloadLog, SqliteExportOperations, SqliteLoginTokens,
+    SqliteNotices, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, SystemClock, ZipArchiveStore,
 };
 use udd_app::{
-    AddUser, Authenticator, EngineConfig, ExportEngine, ExportPorts, ImportWorkspace,
-    RequestDataDownload, SeedDemo,
+    AddUser, Authenticator, DownloadDataFile, EngineConfig, ExportEngine, ExportPorts,
+    ImportWorkspace, NotifyConfig, NotifyOwners, RequestDataDownload, Retention, SeedDemo,
 };
 use udd_domain::RequestPolicy;
-use udd_ports::{BlobStore, Clock, ExportWakeup, WorkspaceReader, WorkspaceWriter};
+use udd_ports::{
+    BlobStore, Clock, DownloadLinks, ExportWakeup, Mailer, WorkspaceReader, WorkspaceWriter,
+};
 
 use crate::settings::Settings;
 
@@ -39,7 +42,11 @@ pub struct Services {
     /// The database, for diagnostics such as fingerprints.
     pub database: Database,
     /// `GET /data-export/{fileId}`.
-    pub download: udd_app::DownloadDataFile,
+    pub download: DownloadDataFile,
+    /// Mailing owners when exports complete or fail.
+    pub notify: NotifyOwners,
+    /// Deleting expired zips and left-over files.
+    pub retention: Retention,
     /// Workspace users.
     pub users: Arc<dyn udd_ports::Users>,
     /// The export engine the workers run.
@@ -59,6 +66,30 @@ impl Services {
         Ok(db)
     }
 
+    /// The mailer `[smtp]` asks for: SMTP when a host is set, else the outbox folder.
+    pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+        let smtp = &settings.smtp;
+        Ok(match &smtp.host {
+            Some(host) => Arc::new(SmtpMailer::new(MailSettings {
+                host: host.clone(),
+                port: smtp.port,
+                tls: smtp.tls.parse()?,
+                username: smtp.username.clone(),
+                password: smtp.password.clone(),
+                from: smtp.from.clone(),
+            })?),
+            None => Arc::new(OutboxMailer::new(&smtp.outbox_path, smtp.from.clone())?),
+        })
+    }
+
+    /// The download link signer: the configured secret, or the one kept on disk.
+    fn links(settings: &Settings) -> anyhow::Result<Arc<dyn DownloadLinks>> {
+        Ok(Arc::new(match &settings.server.link_secret {
+            Some(secret) => HmacDownloadLinks::new(secret.as_bytes())?,
+            None => HmacDownloadLinks::load_or_create(&settings.server.link_secret_file)?,
+        }))
+    }
+
     /// Builds every use case on the real adapters and the system clock.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         Self::build_with_clock(settings, Arc::new(SystemClock))
@@ -75,6 +106,35 @@ impl Services {
         let operations = Arc::new(SqliteExportOperations::new(db.clone()));
         let wakeup: Arc<dyn ExportWakeup> = Arc::new(LocalWakeup::default());
         let user_data = &settings.user_data;
+        let files = Arc::new(SqliteUserDataFiles::new(db.clone()));
+        let archives = Arc::new(ZipArchiveStore::new(
+            &user_data.file_system_zip_path,
+            blobs.clone(),
+        ));
+        let links = Self::links(settings)?;
+        let notify = NotifyOwners::new(
+            Arc::new(SqliteNotices::new(db.clone())),
+            users.clone(),
+            Self::mailer(settings)?,
+            links.clone(),
+            clock.clone(),
+            &settings.server.site_url,
+            NotifyConfig {
+                max_attempts: settings.smtp.max_attempts,
+                ..NotifyConfig::default()
+            },
+        );
+        let retention = Retention::new(
+            files.clone(),
+            operations.clone(),
+            archives.clone(),
+            Arc::new(LocalStoredExports::new(
+                &user_data.file_system_path,
+                &user_data.file_system_zip_path,
+            )),
+            clock.clone(),
+            chrono::Duration::hours(1),
+        );
         let engine = ExportEngine::new(
             ExportPorts {
                 queue: operations.clone(),
@@ -83,10 +143,7 @@ impl Services {
                 reader: workspace.clone(),
                 blobs: blobs.clone(),
                 files: Arc::new(LocalExportFiles),
-                archives: Arc::new(ZipArchiveStore::new(
-                    &user_data.file_system_zip_path,
-                    blobs.clone(),
-                )),
+                archives,
                 clock: clock.clone(),
                 ids: ids.clone(),
             },
@@ -99,11 +156,15 @@ impl Services {
             },
         );
         Ok(Self {
-            download: udd_app::DownloadDataFile::new(
-                Arc::new(udd_adapters::SqliteUserDataFiles::new(db.clone())),
+            download: DownloadDataFile::new(
+                files,
+                links,
+                Arc::new(SqliteDownloadLog::new(db.clone())),
                 clock.clone(),
                 settings.user_data.enable_download,
             ),
+            notify,
+            retention,
             users: users.clone(),
             engine,
             import: ImportWorkspace::new(workspace.clone(), blobs.clone()),

@@ -55,6 +55,11 @@ pub struct ServerSettings {
     pub site_url: String,
     /// HTTP worker threads; by default one per core.
     pub http_workers: Option<usize>,
+    /// The secret that signs download links (at least 16 bytes). When unset, one is
+    /// generated into `link_secret_file` on first start and kept there.
+    pub link_secret: Option<String>,
+    /// Where the generated link secret is kept.
+    pub link_secret_file: PathBuf,
 }
 
 impl Default for ServerSettings {
@@ -63,6 +68,8 @@ impl Default for ServerSettings {
             bind: "127.0.0.1:3000".to_owned(),
             site_url: "http://localhost:3000".to_owned(),
             http_workers: None,
+            link_secret: None,
+            link_secret_file: PathBuf::from("data/link-secret"),
         }
     }
 }
@@ -111,6 +118,8 @@ pub struct UserDataSettings {
     pub lease_seconds: u64,
     /// Attempts before an operation that keeps failing is marked `failed`.
     pub max_attempts: u32,
+    /// Minutes between retention sweeps (expired zips, left-over folders).
+    pub retention_sweep_minutes: u64,
 }
 
 impl Default for UserDataSettings {
@@ -126,6 +135,7 @@ impl Default for UserDataSettings {
             retention_days: 7,
             lease_seconds: 60,
             max_attempts: 3,
+            retention_sweep_minutes: 10,
         }
     }
 }
@@ -140,7 +150,8 @@ impl UserDataSettings {
     }
 }
 
-/// `[smtp]`: with no `host`, mail is written to an outbox folder instead of sent.
+/// `[smtp]`: with no `host`, mail is written as `.eml` files to `outbox_path` instead
+/// of sent.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpSettings {
@@ -156,6 +167,11 @@ pub struct SmtpSettings {
     pub password: Option<String>,
     /// The From: address.
     pub from: String,
+    /// Where mail goes when no `host` is set.
+    pub outbox_path: PathBuf,
+    /// Attempts to hand a mail over before giving up (with a doubling back-off from
+    /// one minute, capped at an hour).
+    pub max_attempts: u32,
 }
 
 impl Default for SmtpSettings {
@@ -167,6 +183,8 @@ impl Default for SmtpSettings {
             username: None,
             password: None,
             from: "udd <no-reply@localhost>".to_owned(),
+            outbox_path: PathBuf::from("data/outbox"),
+            max_attempts: 8,
         }
     }
 }
@@ -224,6 +242,24 @@ impl Settings {
             "smtp.tls must be none, starttls or tls, not `{}`",
             self.smtp.tls
         );
+        anyhow::ensure!(
+            self.smtp.max_attempts > 0,
+            "smtp.max_attempts must be at least 1"
+        );
+        anyhow::ensure!(
+            user_data.retention_days > 0,
+            "user_data.retention_days must be at least 1"
+        );
+        anyhow::ensure!(
+            user_data.retention_sweep_minutes > 0,
+            "user_data.retention_sweep_minutes must be at least 1"
+        );
+        if let Some(secret) = &self.server.link_secret {
+            anyhow::ensure!(
+                secret.len() >= 16,
+                "server.link_secret must be at least 16 characters long"
+            );
+        }
         Ok(())
     }
 }
@@ -300,6 +336,9 @@ mod tests {
                 "processing_frequency",
             ),
             ("[user_data]\nenable_dowload = true\n", "enable_dowload"),
+            ("[server]\nlink_secret = \"short\"\n", "server.link_secret"),
+            ("[user_data]\nretention_days = 0\n", "retention_days"),
+            ("[smtp]\ntls = \"ssl\"\n", "smtp.tls"),
         ] {
             std::fs::write(&file, toml)?;
             let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();

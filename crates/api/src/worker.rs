@@ -1,13 +1,16 @@
 //! The export workers: threads that take queued operations and run them, waking every
 //! `user_data.processing_frequency` and at once when a request is made in this process.
+//! The first worker also keeps house: it sends the mails owners are owed (right after an
+//! export ends, and retries when due) and runs the retention sweep every
+//! `user_data.retention_sweep_minutes`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use udd_adapters::RandomIds;
-use udd_app::{ExportEngine, Outcome};
+use udd_app::{ExportEngine, NotifyOwners, Outcome, Retention};
 use udd_ports::{ExportWakeup, NoProgress};
 
 use crate::services::Services;
@@ -33,9 +36,19 @@ impl Workers {
                 let wakeup = Arc::clone(&services.wakeup);
                 let stop = Arc::clone(&stop);
                 let owner = format!("udd-{process}-{n}");
+                let mut housekeeping = (n == 0).then(|| Housekeeping::new(services, settings));
                 std::thread::Builder::new()
                     .name(format!("export-worker-{n}"))
-                    .spawn(move || work(&engine, wakeup.as_ref(), &stop, interval, &owner))
+                    .spawn(move || {
+                        work(
+                            &engine,
+                            wakeup.as_ref(),
+                            &stop,
+                            interval,
+                            &owner,
+                            housekeeping.as_mut(),
+                        )
+                    })
             })
             .filter_map(|spawned| {
                 spawned
@@ -67,25 +80,74 @@ impl Workers {
     }
 }
 
+/// Mail and retention, run between exports by one worker of each process.
+pub struct Housekeeping {
+    notify: NotifyOwners,
+    retention: Retention,
+    sweep_every: Duration,
+    last_sweep: Option<Instant>,
+}
+
+impl Housekeeping {
+    /// Housekeeping on the app's services.
+    pub fn new(services: &Services, settings: &Settings) -> Self {
+        Self {
+            notify: services.notify.clone(),
+            retention: services.retention.clone(),
+            sweep_every: Duration::from_secs(
+                settings
+                    .user_data
+                    .retention_sweep_minutes
+                    .saturating_mul(60),
+            ),
+            last_sweep: None,
+        }
+    }
+
+    /// Sends the mails that are due, and sweeps when a sweep is due. Failures are
+    /// logged; the next round tries again.
+    pub fn run(&mut self) {
+        if let Err(e) = self.notify.deliver_due() {
+            tracing::error!(error = %e, "mail delivery could not run");
+        }
+        if self
+            .last_sweep
+            .is_none_or(|at| at.elapsed() >= self.sweep_every)
+        {
+            self.last_sweep = Some(Instant::now());
+            if let Err(e) = self.retention.sweep() {
+                tracing::error!(error = %format!("{e:#}"), "the retention sweep failed");
+            }
+        }
+    }
+}
+
 fn work(
     engine: &ExportEngine,
     wakeup: &dyn ExportWakeup,
     stop: &AtomicBool,
     interval: Duration,
     owner: &str,
+    mut housekeeping: Option<&mut Housekeeping>,
 ) {
     while !stop.load(Ordering::SeqCst) {
-        match engine.run_next(owner, &NoProgress, stop) {
+        let ran = match engine.run_next(owner, &NoProgress, stop) {
             Ok(Some(outcome)) => {
                 log(&outcome);
-                continue;
+                true
             }
-            Ok(None) => {}
+            Ok(None) => false,
             Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "the export queue could not be read")
+                tracing::error!(error = %format!("{e:#}"), "the export queue could not be read");
+                false
             }
+        };
+        if let Some(housekeeping) = housekeeping.as_deref_mut() {
+            housekeeping.run();
         }
-        wakeup.wait(interval);
+        if !ran {
+            wakeup.wait(interval);
+        }
     }
 }
 

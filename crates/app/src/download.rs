@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use thiserror::Error;
-use udd_ports::{Clock, StoreError, UserDataFile, UserDataFiles};
+use udd_ports::{
+    Clock, DownloadLinks, DownloadLog, DownloadRecord, StoreError, UserDataFile, UserDataFiles,
+};
 
 /// Why a download is refused.
 #[derive(Debug, Error)]
@@ -22,31 +24,59 @@ pub enum DownloadError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Decides whether a requester gets a user data file.
+/// Who is asking for a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Requester<'a> {
+    /// The logged-in user's id, if the request carried a valid login.
+    pub user_id: Option<&'a str>,
+    /// The signed token from the mail's link, if any.
+    pub token: Option<&'a str>,
+}
+
+/// A download allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    /// The file to serve.
+    pub file: UserDataFile,
+    /// Whether the signed link (rather than a login) let the requester in.
+    pub by_link: bool,
+}
+
+/// Decides whether a requester gets a user data file, and records each download.
 #[derive(Clone)]
 pub struct DownloadDataFile {
     files: Arc<dyn UserDataFiles>,
+    links: Arc<dyn DownloadLinks>,
+    log: Arc<dyn DownloadLog>,
     clock: Arc<dyn Clock>,
     enabled: bool,
 }
 
 impl DownloadDataFile {
     /// Builds the use case; `enabled` mirrors `user_data.enable_download`.
-    pub fn new(files: Arc<dyn UserDataFiles>, clock: Arc<dyn Clock>, enabled: bool) -> Self {
+    pub fn new(
+        files: Arc<dyn UserDataFiles>,
+        links: Arc<dyn DownloadLinks>,
+        log: Arc<dyn DownloadLog>,
+        clock: Arc<dyn Clock>,
+        enabled: bool,
+    ) -> Self {
         Self {
             files,
+            links,
+            log,
             clock,
             enabled,
         }
     }
 
-    /// The file `file_id` if `requester` (a logged-in user id, if any) owns it and it
-    /// has not expired.
+    /// The file `file_id` if it is still available and the requester is its owner,
+    /// by login or by a valid signed token for this file.
     pub fn execute(
         &self,
         file_id: &str,
-        requester: Option<&str>,
-    ) -> Result<UserDataFile, DownloadError> {
+        requester: Requester<'_>,
+    ) -> Result<Granted, DownloadError> {
         if !self.enabled {
             return Err(DownloadError::Disabled);
         }
@@ -55,13 +85,45 @@ impl DownloadDataFile {
             Err(StoreError::NotFound) => return Err(DownloadError::NotFound),
             Err(other) => return Err(anyhow::Error::new(other).into()),
         };
-        if file.expires_at.is_some_and(|at| at <= self.clock.now()) {
+        let now = self.clock.now();
+        if !file.is_available(now) {
             return Err(DownloadError::NotFound);
         }
-        if requester != Some(file.user_id.as_str()) {
-            return Err(DownloadError::Forbidden);
+        if requester.user_id == Some(file.user_id.as_str()) {
+            return Ok(Granted {
+                file,
+                by_link: false,
+            });
         }
-        Ok(file)
+        let Some(token) = requester.token else {
+            return Err(DownloadError::Forbidden);
+        };
+        match self.links.verify(token, &file.id, &file.user_id, now) {
+            Ok(()) => Ok(Granted {
+                file,
+                by_link: true,
+            }),
+            Err(why) => {
+                tracing::info!(file = %file.id, reason = %why, "download link refused");
+                Err(DownloadError::Forbidden)
+            }
+        }
+    }
+
+    /// Records a download of `bytes` bytes (the response body) to `client_address`.
+    /// A failure to record is logged; it does not stop the download.
+    pub fn record(&self, granted: &Granted, bytes: u64, client_address: Option<String>) {
+        let record = DownloadRecord {
+            file_id: granted.file.id.clone(),
+            user_id: granted.file.user_id.clone(),
+            at: self.clock.now(),
+            bytes,
+            client_address,
+            by_link: granted.by_link,
+        };
+        if let Err(e) = self.log.record(&record) {
+            tracing::error!(file = %record.file_id, error = %e, "could not record a download");
+        }
     }
 }
 
@@ -69,7 +131,7 @@ impl DownloadDataFile {
 mod tests {
     use super::*;
     use chrono::{DateTime, Duration};
-    use udd_ports::{MockClock, MockUserDataFiles};
+    use udd_ports::{LinkError, MockClock, MockDownloadLinks, MockDownloadLog, MockUserDataFiles};
 
     fn file(expires_in_days: i64) -> UserDataFile {
         UserDataFile {
@@ -81,6 +143,7 @@ mod tests {
             path: "/zips/OP.zip".into(),
             created_at: DateTime::UNIX_EPOCH,
             expires_at: Some(DateTime::UNIX_EPOCH + Duration::days(expires_in_days)),
+            removed_at: None,
         }
     }
 
@@ -93,33 +156,90 @@ mod tests {
         clock
             .expect_now()
             .return_const(DateTime::UNIX_EPOCH + Duration::days(3));
-        DownloadDataFile::new(Arc::new(files), Arc::new(clock), enabled)
+        let mut links = MockDownloadLinks::new();
+        links
+            .expect_verify()
+            .returning(|token, file, owner, _| match token {
+                "good" if file == "F1" && owner == "alice" => Ok(()),
+                "old" => Err(LinkError::Expired),
+                _ => Err(LinkError::Invalid),
+            });
+        let mut log = MockDownloadLog::new();
+        log.expect_record().returning(|_| Ok(()));
+        DownloadDataFile::new(
+            Arc::new(files),
+            Arc::new(links),
+            Arc::new(log),
+            Arc::new(clock),
+            enabled,
+        )
+    }
+
+    fn by_user(user_id: &str) -> Requester<'_> {
+        Requester {
+            user_id: Some(user_id),
+            token: None,
+        }
+    }
+
+    fn by_token(token: &str) -> Requester<'_> {
+        Requester {
+            user_id: None,
+            token: Some(token),
+        }
     }
 
     #[test]
     fn only_the_owner_gets_an_unexpired_file() {
-        assert!(use_case(Some(file(7)), true)
-            .execute("F1", Some("alice"))
-            .is_ok());
+        let granted = use_case(Some(file(7)), true).execute("F1", by_user("alice"));
+        assert!(matches!(granted, Ok(Granted { by_link: false, .. })));
         assert!(matches!(
-            use_case(Some(file(7)), true).execute("F1", Some("bob")),
+            use_case(Some(file(7)), true).execute("F1", by_user("bob")),
             Err(DownloadError::Forbidden)
         ));
         assert!(matches!(
-            use_case(Some(file(7)), true).execute("F1", None),
+            use_case(Some(file(7)), true).execute("F1", Requester::default()),
             Err(DownloadError::Forbidden)
         ));
         assert!(matches!(
-            use_case(Some(file(2)), true).execute("F1", Some("alice")),
+            use_case(Some(file(2)), true).execute("F1", by_user("alice")),
             Err(DownloadError::NotFound)
         ));
         assert!(matches!(
-            use_case(None, true).execute("F9", Some("alice")),
+            use_case(None, true).execute("F9", by_user("alice")),
             Err(DownloadError::NotFound)
         ));
         assert!(matches!(
-            use_case(Some(file(7)), false).execute("F1", Some("alice")),
+            use_case(Some(file(7)), false).execute("F1", by_user("alice")),
             Err(DownloadError::Disabled)
+        ));
+    }
+
+    #[test]
+    fn a_valid_signed_token_stands_in_for_the_login() {
+        let granted = use_case(Some(file(7)), true).execute("F1", by_token("good"));
+        assert!(matches!(granted, Ok(Granted { by_link: true, .. })));
+        for bad in ["tampered", "old"] {
+            assert!(matches!(
+                use_case(Some(file(7)), true).execute("F1", by_token(bad)),
+                Err(DownloadError::Forbidden)
+            ));
+        }
+        // Another user's login does not spoil a good token.
+        let both = Requester {
+            user_id: Some("bob"),
+            token: Some("good"),
+        };
+        assert!(use_case(Some(file(7)), true).execute("F1", both).is_ok());
+    }
+
+    #[test]
+    fn a_removed_file_is_not_found_even_before_its_expiry() {
+        let mut removed = file(7);
+        removed.removed_at = Some(DateTime::UNIX_EPOCH + Duration::days(1));
+        assert!(matches!(
+            use_case(Some(removed), true).execute("F1", by_user("alice")),
+            Err(DownloadError::NotFound)
         ));
     }
 }

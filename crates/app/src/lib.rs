@@ -1,7 +1,8 @@
 //! # udd-app
 //!
 //! The use cases of udd, written against the traits of `udd-ports` and nothing else:
-//! logging in, adding users, requesting a data download, importing a workspace. Each use case is a small
+//! logging in, adding users, requesting a data download, importing a workspace,
+//! running exports, mailing their owners, serving downloads and sweeping expired files. Each use case is a small
 //! struct holding the ports it needs as `Arc<dyn Port>`, with one error enum whose
 //! variants say what a caller can act on plus an `Unexpected` catch-all.
 //!
@@ -14,12 +15,16 @@ pub mod demo;
 pub mod download;
 pub mod export;
 pub mod import;
+pub mod notify;
 pub mod request;
+pub mod retention;
 
 pub use accounts::{AddUser, AddUserError, NewAccount};
 pub use auth::{AuthError, Authenticator, LoginError, Session};
 pub use demo::{DemoError, DemoSpec, DemoSummary, SeedDemo, DEMO_PASSWORD};
-pub use download::{DownloadDataFile, DownloadError};
+pub use download::{DownloadDataFile, DownloadError, Granted, Requester};
 pub use export::{EngineConfig, ExportEngine, ExportPorts, Outcome};
 pub use import::{CollectionCounts, ImportError, ImportSummary, ImportWorkspace};
+pub use notify::{download_path, DeliveryReport, NotifyConfig, NotifyOwners};
 pub use request::{DataDownloadRequest, RequestDataDownload, RequestDownloadError};
+pub use retention::{Retention, SweepReport};

@@ -16,8 +16,10 @@ pub enum RequestDecision {
 /// Decides whether a request reuses the user's last operation of the same kind.
 ///
 /// Rocket.Chat reuses the last operation of the same kind (full or personal) when it was
-/// created less than 24 hours ago. We keep that rule, with one deliberate difference: a
-/// `failed` operation is never reused, so a failure does not lock the user out for a day.
+/// created less than 24 hours ago. We keep that rule, with two deliberate differences: a
+/// `failed` operation is never reused, so a failure does not lock the user out for a day,
+/// and neither is a completed one whose file has expired or been removed, since it has
+/// nothing left to give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestPolicy {
     /// How long an operation answers new requests of its kind.
@@ -34,15 +36,18 @@ impl Default for RequestPolicy {
 
 impl RequestPolicy {
     /// Decides for a request made at `now`, given the user's last operation of the same
-    /// kind (`None` when there is none).
+    /// kind (`None` when there is none) and whether that operation's download is gone
+    /// (its file expired or removed).
     pub fn decide(
         &self,
         last_of_kind: Option<&ExportOperation>,
+        download_gone: bool,
         now: DateTime<Utc>,
     ) -> RequestDecision {
         match last_of_kind {
             Some(last)
                 if last.status != ExportStatus::Failed
+                    && !download_gone
                     && last.created_at > now - self.reuse_window =>
             {
                 RequestDecision::Reuse
@@ -77,7 +82,7 @@ mod tests {
     #[test]
     fn no_earlier_operation_means_create() {
         assert_eq!(
-            RequestPolicy::default().decide(None, now()),
+            RequestPolicy::default().decide(None, false, now()),
             RequestDecision::Create
         );
     }
@@ -87,7 +92,7 @@ mod tests {
         for full in [false, true] {
             let last = created_at(now() - Duration::minutes(23 * 60 + 59), full);
             assert_eq!(
-                RequestPolicy::default().decide(Some(&last), now()),
+                RequestPolicy::default().decide(Some(&last), false, now()),
                 RequestDecision::Reuse
             );
         }
@@ -98,7 +103,7 @@ mod tests {
         for full in [false, true] {
             let last = created_at(now() - Duration::minutes(24 * 60 + 1), full);
             assert_eq!(
-                RequestPolicy::default().decide(Some(&last), now()),
+                RequestPolicy::default().decide(Some(&last), false, now()),
                 RequestDecision::Create
             );
         }
@@ -108,7 +113,7 @@ mod tests {
     fn exactly_24h_is_no_longer_less_than_a_day() {
         let last = created_at(now() - Duration::hours(24), false);
         assert_eq!(
-            RequestPolicy::default().decide(Some(&last), now()),
+            RequestPolicy::default().decide(Some(&last), false, now()),
             RequestDecision::Create
         );
     }
@@ -118,7 +123,7 @@ mod tests {
         let mut last = created_at(now() - Duration::minutes(5), false);
         last.status = ExportStatus::Failed;
         assert_eq!(
-            RequestPolicy::default().decide(Some(&last), now()),
+            RequestPolicy::default().decide(Some(&last), false, now()),
             RequestDecision::Create
         );
     }
@@ -128,8 +133,18 @@ mod tests {
         let mut last = created_at(now() - Duration::hours(2), true);
         last.status = ExportStatus::Completed;
         assert_eq!(
-            RequestPolicy::default().decide(Some(&last), now()),
+            RequestPolicy::default().decide(Some(&last), false, now()),
             RequestDecision::Reuse
+        );
+    }
+
+    #[test]
+    fn a_completed_operation_whose_file_is_gone_is_not_reused() {
+        let mut last = created_at(now() - Duration::hours(2), false);
+        last.status = ExportStatus::Completed;
+        assert_eq!(
+            RequestPolicy::default().decide(Some(&last), true, now()),
+            RequestDecision::Create
         );
     }
 }

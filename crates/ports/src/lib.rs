@@ -10,12 +10,17 @@
 //!
 //! This crate knows no database, no web framework and no filesystem.
 
+mod delivery;
 mod error;
 mod export;
 mod repositories;
 mod services;
 mod workspace;
 
+pub use delivery::{
+    DownloadLinks, DownloadLog, DownloadRecord, LinkError, Mailer, NoticeKind, NoticeOutcome,
+    Notices, OutgoingMail, PendingNotice, StoredExports, StoredItem,
+};
 pub use error::StoreError;
 pub use export::{
     ArchiveEntry, ArchiveSource, ArchiveStore, ExportBatch, ExportFileRef, ExportFiles,
@@ -31,6 +36,10 @@ pub use workspace::{
     WorkspaceDump, WorkspaceReader, WorkspaceUser, WorkspaceWriter,
 };
 
+#[cfg(feature = "mock")]
+pub use delivery::{
+    MockDownloadLinks, MockDownloadLog, MockMailer, MockNotices, MockStoredExports,
+};
 #[cfg(feature = "mock")]
 pub use export::{
     MockArchiveStore, MockExportFiles, MockExportProgress, MockExportQueue, MockExportWakeup,

@@ -60,6 +60,15 @@ pub struct UserDataFile {
     pub created_at: DateTime<Utc>,
     /// When it stops being downloadable, if ever.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When retention removed the zip; a removed file is gone for good.
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+impl UserDataFile {
+    /// Whether the file can still be downloaded at `now`.
+    pub fn is_available(&self, now: DateTime<Utc>) -> bool {
+        self.removed_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
 }
 
 /// Finished zips, as the download reads them. They are recorded together with the
@@ -70,6 +79,17 @@ pub trait UserDataFiles: Send + Sync {
     ///
     /// Errors: `NotFound`; `Unexpected`.
     fn get(&self, id: &str) -> Result<UserDataFile, StoreError>;
+
+    /// Files past their expiry at `now` whose zip has not been removed yet, oldest
+    /// first, at most `limit`.
+    ///
+    /// Errors: `Unexpected` only.
+    fn expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<UserDataFile>, StoreError>;
+
+    /// Records that the file's zip was removed.
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    fn mark_removed(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// A user together with the secret needed to check a password login.

@@ -1,5 +1,6 @@
 //! User data files: the finished zips.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::{from_millis, to_millis};
 use udd_ports::{StoreError, UserDataFile, UserDataFiles};
@@ -18,6 +19,23 @@ struct FileRow {
     path: String,
     created_at: i64,
     expires_at: Option<i64>,
+    removed_at: Option<i64>,
+}
+
+impl FileRow {
+    fn into_domain(self) -> UserDataFile {
+        UserDataFile {
+            id: self.id,
+            user_id: self.user_id,
+            name: self.name,
+            size: u64::try_from(self.size).unwrap_or(0),
+            sha256: self.sha256,
+            path: self.path,
+            created_at: from_millis(self.created_at),
+            expires_at: self.expires_at.map(from_millis),
+            removed_at: self.removed_at.map(from_millis),
+        }
+    }
 }
 
 /// User data files in SQLite.
@@ -44,10 +62,24 @@ pub(super) fn insert_file(conn: &mut SqliteConnection, file: &UserDataFile) -> Q
         path: file.path.clone(),
         created_at: to_millis(file.created_at),
         expires_at: file.expires_at.map(to_millis),
+        removed_at: file.removed_at.map(to_millis),
     };
     diesel::insert_into(user_data_files::table)
         .values(&row)
         .execute(conn)
+}
+
+/// The file with this id, if recorded.
+pub(super) fn load_file(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> QueryResult<Option<UserDataFile>> {
+    Ok(user_data_files::table
+        .find(id)
+        .select(FileRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(FileRow::into_domain))
 }
 
 #[cfg(test)]
@@ -63,21 +95,34 @@ impl SqliteUserDataFiles {
 impl UserDataFiles for SqliteUserDataFiles {
     fn get(&self, id: &str) -> Result<UserDataFile, StoreError> {
         let mut conn = self.db.conn()?;
-        let row = user_data_files::table
-            .find(id)
+        load_file(&mut conn, id)
+            .map_err(|e| store_error(e, "loading a user data file"))?
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<UserDataFile>, StoreError> {
+        let mut conn = self.db.conn()?;
+        let rows = user_data_files::table
+            .filter(user_data_files::removed_at.is_null())
+            .filter(user_data_files::expires_at.le(to_millis(now)))
+            .order((user_data_files::expires_at, user_data_files::id))
+            .limit(i64::from(limit))
             .select(FileRow::as_select())
-            .first(&mut conn)
-            .map_err(|e| store_error(e, "loading a user data file"))?;
-        Ok(UserDataFile {
-            id: row.id,
-            user_id: row.user_id,
-            name: row.name,
-            size: u64::try_from(row.size).unwrap_or(0),
-            sha256: row.sha256,
-            path: row.path,
-            created_at: from_millis(row.created_at),
-            expires_at: row.expires_at.map(from_millis),
-        })
+            .load(&mut conn)
+            .map_err(|e| store_error(e, "finding expired user data files"))?;
+        Ok(rows.into_iter().map(FileRow::into_domain).collect())
+    }
+
+    fn mark_removed(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut conn = self.db.conn()?;
+        let changed = diesel::update(user_data_files::table.find(id))
+            .set(user_data_files::removed_at.eq(to_millis(at)))
+            .execute(&mut conn)
+            .map_err(|e| store_error(e, "marking a user data file removed"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 }
 
@@ -100,11 +145,48 @@ mod tests {
             path: "/zips/F1.zip".into(),
             created_at: DateTime::UNIX_EPOCH,
             expires_at: Some(DateTime::UNIX_EPOCH + chrono::Duration::days(7)),
+            removed_at: None,
         };
         files.insert(&file)?;
         assert_eq!(files.get("F1")?, file);
         assert!(matches!(files.insert(&file), Err(StoreError::Conflict(_))));
         assert!(matches!(files.get("F2"), Err(StoreError::NotFound)));
+        Ok(())
+    }
+
+    #[test]
+    fn expired_files_are_listed_until_marked_removed() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let files = SqliteUserDataFiles::new(db);
+        let day = |n: i64| DateTime::UNIX_EPOCH + chrono::Duration::days(n);
+        for (id, expires) in [("OLD", Some(day(2))), ("NEW", Some(day(9))), ("KEEP", None)] {
+            files.insert(&UserDataFile {
+                id: id.into(),
+                user_id: "u1".into(),
+                name: format!("{id}.zip"),
+                size: 1,
+                sha256: "00".into(),
+                path: format!("/zips/{id}.zip"),
+                created_at: day(0),
+                expires_at: expires,
+                removed_at: None,
+            })?;
+        }
+        let ids = |list: Vec<UserDataFile>| list.into_iter().map(|f| f.id).collect::<Vec<_>>();
+        assert_eq!(ids(files.expired(day(1), 10)?), Vec::<String>::new());
+        assert_eq!(ids(files.expired(day(2), 10)?), ["OLD"]);
+        assert_eq!(ids(files.expired(day(30), 10)?), ["OLD", "NEW"]);
+        assert_eq!(ids(files.expired(day(30), 1)?), ["OLD"]);
+
+        files.mark_removed("OLD", day(3))?;
+        assert_eq!(ids(files.expired(day(30), 10)?), ["NEW"]);
+        let removed = files.get("OLD")?;
+        assert_eq!(removed.removed_at, Some(day(3)));
+        assert!(!removed.is_available(day(0)));
+        assert!(matches!(
+            files.mark_removed("NOPE", day(3)),
+            Err(StoreError::NotFound)
+        ));
         Ok(())
     }
 }

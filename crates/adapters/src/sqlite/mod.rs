@@ -3,6 +3,7 @@
 //! The queries stay within what PostgreSQL also runs (timestamps as BIGINT milliseconds,
 //! lists as JSON text, no SQLite-only functions), so a PostgreSQL backend can reuse them.
 
+mod delivery;
 mod files;
 mod fingerprint;
 mod operations;
@@ -23,6 +24,7 @@ use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use udd_ports::StoreError;
 
+pub use delivery::{MailState, SqliteDownloadLog, SqliteNotices};
 pub use files::SqliteUserDataFiles;
 pub use fingerprint::TableFingerprint;
 pub use operations::SqliteExportOperations;

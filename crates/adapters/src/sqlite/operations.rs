@@ -243,7 +243,14 @@ impl ExportOperations for SqliteExportOperations {
                 .context("finding the user's last export operation")?
                 .map(|row| load(conn, row))
                 .transpose()?;
-            if let (Some(last), RequestDecision::Reuse) = (&last, policy.decide(last.as_ref(), now))
+            let download_gone = match last.as_ref().and_then(|op| op.file_id.as_deref()) {
+                Some(file_id) => !super::files::load_file(conn, file_id)
+                    .context("loading the last operation's file")?
+                    .is_some_and(|file| file.is_available(now)),
+                None => false,
+            };
+            if let (Some(last), RequestDecision::Reuse) =
+                (&last, policy.decide(last.as_ref(), download_gone, now))
             {
                 return Ok(RequestOutcome::Reused(last.clone()));
             }
@@ -435,16 +442,24 @@ impl ExportQueue for SqliteExportOperations {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        diesel::update(export_operations::table.find(id))
-            .set((
-                export_operations::status.eq(status.as_str()),
-                export_operations::failure_reason.eq(reason),
-                export_operations::lease_owner.eq(None::<String>),
-                export_operations::lease_expires_at.eq(None::<i64>),
-                export_operations::updated_at.eq(to_millis(now)),
-            ))
-            .execute(&mut conn)
-            .map_err(|e| store_error(e, "ending an export operation"))?;
+        conn.immediate_transaction(|conn| {
+            diesel::update(export_operations::table.find(id))
+                .set((
+                    export_operations::status.eq(status.as_str()),
+                    export_operations::failure_reason.eq(reason),
+                    export_operations::lease_owner.eq(None::<String>),
+                    export_operations::lease_expires_at.eq(None::<i64>),
+                    export_operations::updated_at.eq(to_millis(now)),
+                ))
+                .execute(conn)?;
+            // The owner hears of a failure; a stale operation just goes quiet, as in
+            // Rocket.Chat.
+            if status == ExportStatus::Failed {
+                super::delivery::owe_notice(conn, id, now)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+        .map_err(|e| store_error(e, "ending an export operation"))?;
         Ok(())
     }
 }
@@ -574,6 +589,7 @@ impl ExportProgress for SqliteExportOperations {
                     export_operations::failure_reason.eq(None::<String>),
                 ))
                 .execute(conn)?;
+            super::delivery::owe_notice(conn, operation_id, now)?;
             Ok(())
         })
     }

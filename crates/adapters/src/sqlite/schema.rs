@@ -166,6 +166,30 @@ diesel::table! {
         path -> Text,
         created_at -> BigInt,
         expires_at -> Nullable<BigInt>,
+        removed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    export_notices (operation_id) {
+        operation_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        due_at -> Nullable<BigInt>,
+        sent_at -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    downloads (id) {
+        id -> Integer,
+        file_id -> Text,
+        user_id -> Text,
+        at -> BigInt,
+        bytes -> BigInt,
+        client_address -> Nullable<Text>,
+        by_link -> Bool,
     }
 }
 
@@ -174,6 +198,7 @@ diesel::joinable!(login_tokens -> users (user_id));
 diesel::joinable!(export_rooms -> export_operations (operation_id));
 diesel::joinable!(export_pseudonyms -> export_operations (operation_id));
 diesel::joinable!(export_files -> export_operations (operation_id));
+diesel::joinable!(export_notices -> export_operations (operation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -189,4 +214,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     export_pseudonyms,
     export_files,
     user_data_files,
+    export_notices,
+    downloads,
 );

@@ -1,11 +1,14 @@
-//! `GET|HEAD /data-export/{fileId}`: the owner downloads a finished export.
+//! `GET|HEAD /data-export/{fileId}[?token=…]`: the owner downloads a finished export,
+//! logged in or through the signed link from the mail.
 
 use actix_files::NamedFile;
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
 use actix_web::{web, HttpRequest, HttpResponse};
-use udd_app::DownloadError;
+use serde::Deserialize;
+use udd_app::{DownloadError, Requester};
 
 use crate::services::Services;
 
@@ -41,20 +44,35 @@ fn page(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
         ))
 }
 
+/// The query string: the signed token from the mail's link.
+#[derive(Debug, Deserialize)]
+pub struct LinkQuery {
+    token: Option<String>,
+}
+
 /// Streams the zip (no whole-file buffering) with single-range support, an ETag and an
 /// attachment disposition carrying the `YYYY-MM-DD-<name>[-data].zip` name (RFC 6266,
-/// with the RFC 5987 form for non-ASCII names).
+/// with the RFC 5987 form for non-ASCII names). Every GET that sends content is
+/// recorded.
 pub async fn download(
     req: HttpRequest,
     services: web::Data<Services>,
     file_id: web::Path<String>,
+    query: web::Query<LinkQuery>,
 ) -> HttpResponse {
-    let requester = requester(&req, &services).await;
+    let user_id = requester(&req, &services).await;
+    let token = query.into_inner().token;
     let use_case = services.clone();
-    let decided =
-        web::block(move || use_case.download.execute(&file_id, requester.as_deref())).await;
-    let file = match decided {
-        Ok(Ok(file)) => file,
+    let decided = web::block(move || {
+        let requester = Requester {
+            user_id: user_id.as_deref(),
+            token: token.as_deref(),
+        };
+        use_case.download.execute(&file_id, requester)
+    })
+    .await;
+    let granted = match decided {
+        Ok(Ok(granted)) => granted,
         Ok(Err(DownloadError::Disabled)) => {
             return page(
                 actix_web::http::StatusCode::FORBIDDEN,
@@ -82,6 +100,7 @@ pub async fn download(
             );
         }
     };
+    let file = &granted.file;
     let named = match NamedFile::open_async(&file.path).await {
         Ok(named) => named,
         Err(e) => {
@@ -126,5 +145,19 @@ pub async fn download(
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),
     );
+    let sends_content = req.method() == actix_web::http::Method::GET
+        && matches!(response.status().as_u16(), 200 | 206);
+    if sends_content {
+        let bytes = match response.body().size() {
+            BodySize::Sized(n) => n,
+            _ => 0,
+        };
+        let client = req.peer_addr().map(|addr| addr.ip().to_string());
+        let services = services.clone();
+        if let Err(e) = web::block(move || services.download.record(&granted, bytes, client)).await
+        {
+            tracing::error!(error = %e, "could not record a download");
+        }
+    }
     response
 }

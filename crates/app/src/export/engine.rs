@@ -782,6 +782,7 @@ impl ExportEngine {
             path,
             created_at: now,
             expires_at: Some(now + chrono::Duration::days(i64::from(self.config.retention_days))),
+            removed_at: None,
         };
         run.check()?;
         self.ports

@@ -1,9 +1,10 @@
 //! Turning workspace data into export files: escaping, safe names, pseudonyms, message
-//! rendering (JSON lines and HTML), the user files, the table of contents and the
-//! manifest. Everything here is a pure function of its inputs, so a resumed export
+//! rendering (JSON lines and HTML), the user files, the table of contents, the
+//! manifest and the owner's mails. Everything here is a pure function of its inputs, so a resumed export
 //! renders exactly the bytes an uninterrupted one would.
 
 mod escape;
+mod mail;
 mod manifest;
 mod message;
 mod names;
@@ -11,6 +12,7 @@ mod pages;
 mod pseudonyms;
 
 pub use escape::{escape_html, escape_html_text};
+pub use mail::{failed_mail, human_size, ready_mail, MailContent, ReadyMail};
 pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION};
 pub use message::{render_html, render_json_line, AttachedFile, RenderedMessage};
 pub use names::{asset_name, safe_file_name, zip_file_name, UniqueNames};

@@ -1,0 +1,332 @@
+//! The mail, the signed link, the download log, and retention.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use udd::adapters::{
+    HmacDownloadLinks, LoopbackSmtpServer, SqliteDownloadLog, SqliteNotices, SqliteUserDataFiles,
+};
+use udd::ports::{DownloadLinks, DownloadLog, UserDataFile, UserDataFiles};
+
+use crate::helpers::{fixture_dir, fixture_login, link_in, mail_text, ManualClock, TestApp};
+
+fn recorded_file(app: &TestApp, file_id: &str) -> UserDataFile {
+    SqliteUserDataFiles::new(app.services.database.clone())
+        .get(file_id)
+        .unwrap()
+}
+
+fn links(app: &TestApp) -> HmacDownloadLinks {
+    HmacDownloadLinks::load_or_create(&app.settings.server.link_secret_file).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_is_mailed_a_signed_link_that_downloads_without_login() {
+    let smtp = LoopbackSmtpServer::start().unwrap();
+    let app = TestApp::builder()
+        .with_smtp(smtp.port())
+        .with_workers()
+        .spawn()
+        .await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let op = &done["exportOperation"];
+    let file_id = op["fileId"].as_str().unwrap();
+    let file = recorded_file(&app, file_id);
+
+    let received = smtp.wait_for(1, Duration::from_secs(30));
+    assert_eq!(received.len(), 1, "one mail");
+    let mail = &received[0];
+    assert_eq!(mail.recipients, ["alice@example.com"]);
+    let text = mail_text(&mail.data);
+    assert!(
+        text.contains("Subject: Your personal data export is ready"),
+        "{text}"
+    );
+    let expiry = file
+        .expires_at
+        .unwrap()
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    assert!(text.contains(&expiry), "the expiry date {expiry} in {text}");
+    let link = link_in(&mail.data);
+    assert!(
+        link.starts_with(&format!(
+            "{}/data-export/{file_id}?token=",
+            app.settings.server.site_url
+        )),
+        "{link}"
+    );
+    let notices = SqliteNotices::new(app.services.database.clone());
+    let state = notices.state(op["_id"].as_str().unwrap()).unwrap();
+    assert_eq!(state.status, "sent");
+    assert!(state.sent_at.is_some());
+
+    // Following the link needs no login.
+    let response = app.client.get(app.local_link(&link)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&body)), file.sha256);
+
+    // A resumed download through the link.
+    let partial = app
+        .client
+        .get(app.local_link(&link))
+        .header("Range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), 206);
+    assert_eq!(partial.bytes().await.unwrap(), body[100..200]);
+
+    // Every download is on record.
+    let log = SqliteDownloadLog::new(app.services.database.clone())
+        .for_file(file_id)
+        .unwrap();
+    assert_eq!(
+        log.iter().map(|r| (r.bytes, r.by_link)).collect::<Vec<_>>(),
+        [(file.size, true), (100, true)]
+    );
+    assert!(log
+        .iter()
+        .all(|r| r.user_id == alice.user_id && r.client_address.as_deref() == Some("127.0.0.1")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_expired_and_borrowed_tokens_are_refused() {
+    let app = TestApp::builder().with_workers().spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
+    let file = recorded_file(&app, file_id);
+    let signer = links(&app);
+    let status = |token: String| {
+        let url = app.url(&format!("/data-export/{file_id}?token={token}"));
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+
+    let good = signer.sign(file_id, &file.user_id, file.expires_at.unwrap());
+    assert_eq!(status(good.clone()).await, 200);
+    let mut tampered = good.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(status(tampered).await, 403);
+    let expired = signer.sign(
+        file_id,
+        &file.user_id,
+        chrono::Utc::now() - chrono::Duration::minutes(1),
+    );
+    assert_eq!(status(expired).await, 403);
+    let bobs = signer.sign(
+        file_id,
+        &fixture_login("bob").user_id,
+        file.expires_at.unwrap(),
+    );
+    assert_eq!(status(bobs).await, 403);
+    let other_secret = HmacDownloadLinks::new(b"not the server's secret").unwrap();
+    let forged = other_secret.sign(file_id, &file.user_id, file.expires_at.unwrap());
+    assert_eq!(status(forged).await, 403);
+    assert_eq!(status("garbage".into()).await, 403);
+    // The link of one file does not open another.
+    let unknown = app
+        .client
+        .get(app.url(&format!("/data-export/NoSuchFile12345?token={good}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    // Only the good download was recorded.
+    let log = SqliteDownloadLog::new(app.services.database.clone())
+        .for_file(file_id)
+        .unwrap();
+    assert_eq!(log.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_smtp_server_the_mail_lands_in_the_outbox() {
+    let app = TestApp::builder().with_workers().spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, Some("true")).await;
+    let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
+    let started = std::time::Instant::now();
+    let outbox = loop {
+        let outbox = app.outbox();
+        if !outbox.is_empty() || started.elapsed() > Duration::from_secs(30) {
+            break outbox;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(outbox.len(), 1);
+    let text = mail_text(&outbox[0]);
+    assert!(
+        text.contains("To: \"Alice Example\" <alice@example.com>")
+            || text.contains("To: Alice Example <alice@example.com>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: Your full data export is ready"),
+        "{text}"
+    );
+    let link = link_in(&outbox[0]);
+    assert!(
+        link.contains(&format!("/data-export/{file_id}?token=")),
+        "{link}"
+    );
+    let response = app.client.get(app.local_link(&link)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_server_that_refuses_at_first_gets_the_mail_on_a_later_try() {
+    let smtp = LoopbackSmtpServer::start().unwrap();
+    smtp.reject_next(1);
+    let clock = ManualClock::starting_now();
+    let app = TestApp::builder()
+        .with_smtp(smtp.port())
+        .with_clock(clock.clone())
+        .with_workers()
+        .spawn()
+        .await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let op_id = done["exportOperation"]["_id"].as_str().unwrap();
+    let notices = SqliteNotices::new(app.services.database.clone());
+
+    // The first attempt is refused and a retry is scheduled a minute later.
+    let started = std::time::Instant::now();
+    let state = loop {
+        let state = notices.state(op_id).unwrap();
+        if state.attempts >= 1 && state.status == "pending" && state.error.is_some() {
+            break state;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{state:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(state.error.unwrap().contains("451"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(smtp.messages().is_empty(), "no retry before it is due");
+
+    clock.advance(chrono::Duration::seconds(61));
+    let received = smtp.wait_for(1, Duration::from_secs(30));
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].recipients, ["alice@example.com"]);
+    let started = std::time::Instant::now();
+    while notices.state(op_id).unwrap().status != "sent" {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(notices.state(op_id).unwrap().attempts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_export_is_deleted_and_can_be_requested_again() {
+    let clock = ManualClock::starting_now();
+    let app = TestApp::builder()
+        .with_clock(clock.clone())
+        .with_workers()
+        .spawn()
+        .await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let op = &done["exportOperation"];
+    let file_id = op["fileId"].as_str().unwrap();
+    let zip = std::path::PathBuf::from(recorded_file(&app, file_id).path);
+    assert!(zip.is_file());
+
+    // Six days on, nothing expires.
+    clock.advance(chrono::Duration::days(6));
+    assert_eq!(app.services.retention.sweep().unwrap().expired, 0);
+    assert!(zip.is_file());
+    assert_eq!(
+        app.get_as(&alice, &format!("/data-export/{file_id}"))
+            .await
+            .status(),
+        200
+    );
+
+    // A week and a minute on, the zip goes and its record says so.
+    clock.advance(chrono::Duration::days(1) + chrono::Duration::minutes(1));
+    assert_eq!(app.services.retention.sweep().unwrap().expired, 1);
+    assert!(!zip.exists());
+    assert!(recorded_file(&app, file_id).removed_at.is_some());
+    assert_eq!(
+        app.get_as(&alice, &format!("/data-export/{file_id}"))
+            .await
+            .status(),
+        404
+    );
+
+    let (status, again) = app.request_download(&alice, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["requested"], true);
+    assert_ne!(again["exportOperation"]["_id"], op["_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_download_is_requested_again_inside_the_day() {
+    let app = TestApp::builder().with_workers().spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let op = &done["exportOperation"];
+    let files = SqliteUserDataFiles::new(app.services.database.clone());
+    files
+        .mark_removed(op["fileId"].as_str().unwrap(), chrono::Utc::now())
+        .unwrap();
+
+    let (_, again) = app.request_download(&alice, None).await;
+    assert_eq!(again["requested"], true, "{again}");
+    assert_ne!(again["exportOperation"]["_id"], op["_id"]);
+    // The new operation answers from now on, inside its day.
+    let (_, third) = app.request_download(&alice, None).await;
+    assert_eq!(third["requested"], false);
+    assert_eq!(
+        third["exportOperation"]["_id"],
+        again["exportOperation"]["_id"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn left_over_folders_and_zips_are_swept_and_live_ones_kept() {
+    let clock = ManualClock::starting_now();
+    let app = TestApp::builder()
+        .with_clock(clock.clone())
+        .with_workers()
+        .spawn()
+        .await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let op_id = done["exportOperation"]["_id"].as_str().unwrap();
+    let zip = std::path::PathBuf::from(
+        recorded_file(&app, done["exportOperation"]["fileId"].as_str().unwrap()).path,
+    );
+    let working = &app.settings.user_data.file_system_path;
+    let zips = &app.settings.user_data.file_system_zip_path;
+    // A crash right after completion left the working folder; a crash of an unknown
+    // operation left a folder and half a zip; something not ours sits beside them.
+    std::fs::create_dir_all(working.join(op_id).join("assets")).unwrap();
+    std::fs::create_dir_all(working.join("GhostOperation1").join("assets")).unwrap();
+    std::fs::write(zips.join(".GhostOperation1.zip.partial"), b"half").unwrap();
+    std::fs::write(working.join("keep-me.txt"), b"not an export").unwrap();
+
+    // The unknown operation's files are young: kept for now.
+    let first = app.services.retention.sweep().unwrap();
+    assert_eq!(first.orphans, 1, "only the completed operation's folder");
+    assert!(!working.join(op_id).exists());
+    assert!(working.join("GhostOperation1").exists());
+
+    clock.advance(chrono::Duration::hours(2));
+    let second = app.services.retention.sweep().unwrap();
+    assert_eq!(second.orphans, 2);
+    assert!(!working.join("GhostOperation1").exists());
+    assert!(!zips.join(".GhostOperation1.zip.partial").exists());
+    assert!(working.join("keep-me.txt").exists());
+    assert!(zip.is_file(), "the live zip stays");
+}
