@@ -383,6 +383,33 @@ mod tests {
     }
 
     #[test]
+    fn failing_an_operation_owes_a_notice_and_skipping_it_does_not() -> anyhow::Result<()> {
+        use udd_ports::ExportQueue;
+        let (_dir, db) = testing::database();
+        for id in ["FAILS", "SKIPS"] {
+            ended(&db, id, "exporting", None);
+            // Start from an operation that owes nothing.
+            let mut conn = db.conn()?;
+            diesel::delete(export_notices::table.find(id)).execute(&mut conn)?;
+        }
+        let queue = crate::sqlite::SqliteExportOperations::new(db.clone());
+        queue.finish_unsuccessfully("FAILS", ExportStatus::Failed, "disk full", at(5))?;
+        queue.finish_unsuccessfully("SKIPS", ExportStatus::Skipped, "stale", at(5))?;
+        let notices = SqliteNotices::new(db);
+        assert_eq!(notices.state("FAILS")?.status, "pending");
+        assert!(matches!(notices.state("SKIPS"), Err(StoreError::NotFound)));
+        let due = notices.claim_due(at(5), at(10), 10)?;
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            due[0].kind,
+            NoticeKind::Failed {
+                reason: "disk full".into()
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
     fn downloads_are_logged_per_file_in_order() -> anyhow::Result<()> {
         let (_dir, db) = testing::database();
         let log = SqliteDownloadLog::new(db);
