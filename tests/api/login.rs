@@ -51,6 +51,8 @@ async fn bad_credentials_are_a_401_whatever_was_wrong() {
         json!({"user": "nobody", "password": "right"}),
         json!({"user": "alice"}),
         json!({"password": "right"}),
+        json!({"user": "alice", "password": {"digest": sha256_hex("wrong"), "algorithm": "sha-256"}}),
+        json!({"user": "alice", "password": {"digest": sha256_hex("right"), "algorithm": "md5"}}),
     ] {
         let response = app.post_login(body.clone()).await;
         assert_eq!(response.status(), 401, "{body}");
@@ -60,6 +62,26 @@ async fn bad_credentials_are_a_401_whatever_was_wrong() {
             json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"})
         );
     }
+}
+
+fn sha256_hex(password: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(password.as_bytes()))
+}
+
+#[tokio::test]
+async fn a_password_sent_as_rocket_chats_sha256_digest_logs_in() {
+    let app = spawn_app().await;
+    app.add_user("alice", "right");
+    let response = app
+        .post_login(json!({
+            "user": "alice",
+            "password": {"digest": sha256_hex("right"), "algorithm": "sha-256"}
+        }))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["me"]["username"], "alice");
 }
 
 #[tokio::test]

@@ -40,7 +40,14 @@ impl PasswordHasher for RocketChatPasswords {
     }
 
     fn verify(&self, password: &str, hash: &str) -> bool {
-        bcrypt::verify(sha256_hex(password), hash).unwrap_or(false)
+        self.verify_digest(&sha256_hex(password), hash)
+    }
+
+    fn verify_digest(&self, sha256_hex: &str, hash: &str) -> bool {
+        let digest = sha256_hex.to_ascii_lowercase();
+        digest.len() == 64
+            && digest.bytes().all(|b| b.is_ascii_hexdigit())
+            && bcrypt::verify(digest, hash).unwrap_or(false)
     }
 }
 
@@ -71,6 +78,15 @@ mod tests {
         assert!(hasher.verify("s3cret", &hash));
         assert!(!hasher.verify("S3cret", &hash));
         assert!(!hasher.verify("s3cret", "not a hash"));
+        // Rocket.Chat clients may send the SHA-256 hex digest instead, in either case.
+        let digest = sha256_hex("s3cret");
+        assert!(hasher.verify_digest(&digest, &hash));
+        assert!(hasher.verify_digest(&digest.to_uppercase(), &hash));
+        assert!(!hasher.verify_digest(&sha256_hex("S3cret"), &hash));
+        assert!(
+            !hasher.verify_digest("s3cret", &hash),
+            "a plain password is no digest"
+        );
     }
 
     #[test]

@@ -15,6 +15,16 @@ pub struct Session {
     pub auth_token: String,
 }
 
+/// A password as a login presents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    /// In clear, as REST clients usually send it.
+    Plain(String),
+    /// Its SHA-256 hex digest, as Rocket.Chat's own clients send it
+    /// (`{"digest": …, "algorithm": "sha-256"}`).
+    Sha256Digest(String),
+}
+
 /// Why a login failed.
 #[derive(Debug, Error)]
 pub enum LoginError {
@@ -71,14 +81,19 @@ impl Authenticator {
     }
 
     /// Checks `login` (username or email) and `password`, and opens a session.
-    pub fn login(&self, login: &str, password: &str) -> Result<Session, LoginError> {
+    pub fn login(&self, login: &str, password: &Password) -> Result<Session, LoginError> {
         let credentials = match self.users.credentials_by_login(login) {
             Ok(credentials) => credentials,
             Err(StoreError::NotFound) => return Err(LoginError::InvalidCredentials),
             Err(other) => return Err(unexpected(other).into()),
         };
         let hash = credentials.password_bcrypt.as_deref().unwrap_or_default();
-        if !credentials.user.active || hash.is_empty() || !self.passwords.verify(password, hash) {
+        let matches = !hash.is_empty()
+            && match password {
+                Password::Plain(plain) => self.passwords.verify(plain, hash),
+                Password::Sha256Digest(digest) => self.passwords.verify_digest(digest, hash),
+            };
+        if !credentials.user.active || !matches {
             return Err(LoginError::InvalidCredentials);
         }
         let auth_token = self.issuer.issue();
@@ -185,6 +200,28 @@ mod tests {
             });
     }
 
+    fn plain(password: &str) -> Password {
+        Password::Plain(password.into())
+    }
+
+    #[test]
+    fn a_password_digest_is_checked_as_a_digest() {
+        let mut mocks = Mocks::new();
+        with_user(&mut mocks, true);
+        mocks.passwords.expect_verify().never();
+        mocks
+            .passwords
+            .expect_verify_digest()
+            .with(eq("ab12"), eq("$2b$hash"))
+            .return_const(true);
+        mocks.tokens.expect_insert().returning(|_, _, _| Ok(()));
+        let session = mocks
+            .build()
+            .login("alice", &Password::Sha256Digest("ab12".into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(session.user.id, "u1");
+    }
+
     #[test]
     fn a_good_password_stores_the_hashed_token_and_returns_the_clear_one() {
         let mut mocks = Mocks::new();
@@ -206,7 +243,7 @@ mod tests {
             .returning(|_, _, _| Ok(()));
         let session = mocks
             .build()
-            .login("alice", "secret")
+            .login("alice", &plain("secret"))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(session.auth_token, "clear-token");
         assert_eq!(session.user.id, "u1");
@@ -219,7 +256,7 @@ mod tests {
         mocks.passwords.expect_verify().return_const(false);
         mocks.tokens.expect_insert().never();
         assert!(matches!(
-            mocks.build().login("alice", "nope"),
+            mocks.build().login("alice", &plain("nope")),
             Err(LoginError::InvalidCredentials)
         ));
 
@@ -229,7 +266,7 @@ mod tests {
             .expect_credentials_by_login()
             .returning(|_| Err(StoreError::NotFound));
         assert!(matches!(
-            mocks.build().login("bob", "x"),
+            mocks.build().login("bob", &plain("x")),
             Err(LoginError::InvalidCredentials)
         ));
     }
@@ -241,7 +278,7 @@ mod tests {
         mocks.passwords.expect_verify().return_const(true);
         mocks.tokens.expect_insert().never();
         assert!(matches!(
-            mocks.build().login("alice", "secret"),
+            mocks.build().login("alice", &plain("secret")),
             Err(LoginError::InvalidCredentials)
         ));
     }
@@ -254,7 +291,7 @@ mod tests {
             .expect_credentials_by_login()
             .returning(|_| Err(StoreError::Unexpected(anyhow::anyhow!("disk on fire"))));
         assert!(matches!(
-            mocks.build().login("alice", "x"),
+            mocks.build().login("alice", &plain("x")),
             Err(LoginError::Unexpected(_))
         ));
     }

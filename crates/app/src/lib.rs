@@ -20,7 +20,7 @@ pub mod request;
 pub mod retention;
 
 pub use accounts::{AddUser, AddUserError, NewAccount};
-pub use auth::{AuthError, Authenticator, LoginError, Session};
+pub use auth::{AuthError, Authenticator, LoginError, Password, Session};
 pub use demo::{DemoError, DemoSpec, DemoSummary, SeedDemo, DEMO_PASSWORD};
 pub use download::{DownloadDataFile, DownloadError, Granted, Requester};
 pub use export::{EngineConfig, ExportEngine, ExportPorts, Outcome};

@@ -27,6 +27,11 @@ pub trait PasswordHasher: Send + Sync {
 
     /// Whether `password` matches the stored `hash`. A malformed hash never matches.
     fn verify(&self, password: &str, hash: &str) -> bool;
+
+    /// Whether a password given as its SHA-256 hex digest (what Rocket.Chat clients send
+    /// as `{"digest": …, "algorithm": "sha-256"}`) matches the stored `hash`. A malformed
+    /// digest or hash never matches.
+    fn verify_digest(&self, sha256_hex: &str, hash: &str) -> bool;
 }
 
 /// Login tokens: handed to the client in clear, stored only hashed.

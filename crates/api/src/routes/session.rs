@@ -4,18 +4,48 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use udd_app::Password;
+
 use crate::auth::CurrentUser;
 use crate::dto::Me;
 use crate::error::ApiError;
 use crate::services::Services;
 
 /// The login body: Rocket.Chat accepts `user` or `username` for the login name (a
-/// username or an email address).
+/// username or an email address), and the password in clear or as
+/// `{"digest": <SHA-256 hex>, "algorithm": "sha-256"}`.
 #[derive(Debug, Deserialize)]
 pub struct LoginBody {
     user: Option<String>,
     username: Option<String>,
-    password: Option<String>,
+    password: Option<PasswordField>,
+}
+
+/// The two shapes of `password`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PasswordField {
+    /// In clear.
+    Plain(String),
+    /// Hashed by the client.
+    Digest {
+        /// The hex digest.
+        digest: String,
+        /// Only `sha-256` is known.
+        algorithm: String,
+    },
+}
+
+impl PasswordField {
+    fn into_password(self) -> Option<Password> {
+        match self {
+            Self::Plain(plain) => Some(Password::Plain(plain)),
+            Self::Digest { digest, algorithm } if algorithm.eq_ignore_ascii_case("sha-256") => {
+                Some(Password::Sha256Digest(digest))
+            }
+            Self::Digest { .. } => None,
+        }
+    }
 }
 
 pub async fn login(
@@ -27,7 +57,8 @@ pub async fn login(
         username,
         password,
     } = body.into_inner();
-    let (Some(login), Some(password)) = (user.or(username).filter(|l| !l.is_empty()), password)
+    let login = user.or(username).filter(|l| !l.is_empty());
+    let (Some(login), Some(password)) = (login, password.and_then(PasswordField::into_password))
     else {
         return Err(ApiError::LoginFailed);
     };
