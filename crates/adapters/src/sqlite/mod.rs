@@ -84,6 +84,15 @@ impl Database {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating the database folder {}", parent.display()))?;
         }
+        // WAL is a property of the file. Setting it once here, before the pool opens its
+        // connections together, spares them the exclusive lock the switch needs (SQLite
+        // answers "database is locked" there without waiting).
+        <SqliteConnection as diesel::Connection>::establish(path)
+            .and_then(|mut conn| {
+                conn.batch_execute("PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL;")
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+            })
+            .with_context(|| format!("opening the SQLite database {path}"))?;
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(Duration::from_secs(30))
