@@ -340,3 +340,85 @@ async fn left_over_folders_and_zips_are_swept_and_live_ones_kept() {
     assert!(working.join("keep-me.txt").exists());
     assert!(zip.is_file(), "the live zip stays");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_abandoned_for_a_day_is_skipped_and_its_folder_swept() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use udd::adapters::SqliteExportOperations;
+    use udd::app::Outcome;
+    use udd::domain::ExportStatus;
+    use udd::ports::{ExportOperations, NoProgress, Progress};
+
+    /// Raises the stop flag when the engine starts writing messages.
+    struct StopWhenExporting(Arc<AtomicBool>);
+    impl Progress for StopWhenExporting {
+        fn start(&self, label: &str, _: Option<u64>) {
+            if label == "messages" {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        fn set(&self, _: u64) {}
+        fn finish(&self, _: &str) {}
+    }
+
+    let clock = ManualClock::starting_now();
+    let app = TestApp::builder().with_clock(clock.clone()).spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let (_, first) = app.request_download(&alice, None).await;
+    let op_id = first["exportOperation"]["_id"].as_str().unwrap().to_owned();
+
+    // A worker starts the export and stops as soon as messages are being written, as
+    // if it died mid-way.
+    let stopped = Arc::new(AtomicBool::new(false));
+    let outcome = app
+        .services
+        .engine
+        .run_operation(
+            &op_id,
+            "worker-1",
+            &StopWhenExporting(stopped.clone()),
+            &stopped,
+        )
+        .unwrap();
+    assert!(
+        matches!(outcome, Some(Outcome::Interrupted { .. })),
+        "{outcome:?}"
+    );
+    let operations = SqliteExportOperations::new(app.services.database.clone());
+    let started = operations.get(&op_id).unwrap();
+    assert_eq!(started.status, ExportStatus::Exporting);
+    assert!(std::path::Path::new(&started.paths.export_path).exists());
+
+    // Nobody touches it for over a day: the next worker skips it, as Rocket.Chat does.
+    clock.advance(chrono::Duration::hours(25));
+    let running = AtomicBool::new(false);
+    let outcome = app
+        .services
+        .engine
+        .run_next("worker-2", &NoProgress, &running)
+        .unwrap();
+    assert!(
+        matches!(outcome, Some(Outcome::Skipped { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        operations.get(&op_id).unwrap().status,
+        ExportStatus::Skipped
+    );
+
+    // Its working folder is left-over now, and the owner is not mailed about it.
+    assert_eq!(app.services.retention.sweep().unwrap().orphans, 1);
+    assert!(!std::path::Path::new(&started.paths.export_path).exists());
+    assert_eq!(app.services.notify.deliver_due().unwrap().sent, 0);
+
+    // Asking again starts afresh.
+    let (_, again) = app.request_download(&alice, None).await;
+    assert_eq!(again["requested"], true);
+    assert_ne!(
+        again["exportOperation"]["_id"],
+        first["exportOperation"]["_id"]
+    );
+}
