@@ -253,3 +253,62 @@ async fn a_request_wakes_the_workers_at_once_instead_of_waiting_for_the_next_tic
         started.elapsed()
     );
 }
+
+/// Raises the stop flag once some messages are committed.
+struct StopAfterFirstCommit(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl udd::ports::Progress for StopAfterFirstCommit {
+    fn start(&self, _: &str, _: Option<u64>) {}
+    fn set(&self, done: u64) {
+        if done > 0 {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn finish(&self, _: &str) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_counts_show_progress_while_an_export_is_under_way() {
+    let app = TestApp::builder().batch_size(2).spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let (_, first) = app.request_download(&alice, Some("true")).await;
+    let op_id = first["exportOperation"]["_id"].as_str().unwrap().to_owned();
+    let totals = |body: &Value| -> (u64, u64) {
+        body["exportOperation"]["roomList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .fold((0, 0), |(done, total), room| {
+                (
+                    done + room["exportedCount"].as_u64().unwrap(),
+                    total + room["total"].as_u64().unwrap(),
+                )
+            })
+    };
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    app.services
+        .engine
+        .run_operation(
+            &op_id,
+            "worker-1",
+            &StopAfterFirstCommit(stop.clone()),
+            &stop,
+        )
+        .unwrap();
+    let (_, midway) = app.request_download(&alice, Some("true")).await;
+    assert_eq!(midway["exportOperation"]["status"], "exporting");
+    let (done, total) = totals(&midway);
+    assert!(done > 0 && done < total, "{done} of {total}");
+
+    let running = std::sync::atomic::AtomicBool::new(false);
+    app.services
+        .engine
+        .run_operation(&op_id, "worker-2", &udd::ports::NoProgress, &running)
+        .unwrap();
+    let (_, finished) = app.request_download(&alice, Some("true")).await;
+    assert_eq!(finished["exportOperation"]["status"], "completed");
+    let (done, total) = totals(&finished);
+    assert_eq!(done, total);
+}
