@@ -1,11 +1,12 @@
 //! The export workers: threads that take queued operations and run them, waking every
 //! `user_data.processing_frequency` and at once when a request is made in this process.
-//! The first worker also keeps house: it sends the mails owners are owed (right after an
-//! export ends, and retries when due) and runs the retention sweep every
+//! Between exports the workers keep house: whichever worker ends an export sends the
+//! mail its owner is owed at once, every worker sends retries that fell due when it
+//! wakes, and one of them runs the retention sweep every
 //! `user_data.retention_sweep_minutes`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,13 +31,14 @@ impl Workers {
         let interval = settings.user_data.processing_interval();
         // Unique per process and thread, so leases tell workers apart across machines.
         let process = format!("{}-{}", std::process::id(), RandomIds::random_string(6));
+        let housekeeping = Arc::new(Housekeeping::new(services, settings));
         let threads = (0..settings.user_data.workers)
             .map(|n| {
                 let engine = services.engine.clone();
                 let wakeup = Arc::clone(&services.wakeup);
                 let stop = Arc::clone(&stop);
                 let owner = format!("udd-{process}-{n}");
-                let mut housekeeping = (n == 0).then(|| Housekeeping::new(services, settings));
+                let housekeeping = Arc::clone(&housekeeping);
                 std::thread::Builder::new()
                     .name(format!("export-worker-{n}"))
                     .spawn(move || {
@@ -46,7 +48,7 @@ impl Workers {
                             &stop,
                             interval,
                             &owner,
-                            housekeeping.as_mut(),
+                            &housekeeping,
                         )
                     })
             })
@@ -80,12 +82,13 @@ impl Workers {
     }
 }
 
-/// Mail and retention, run between exports by one worker of each process.
+/// Mail and retention, run between exports by the workers of a process.
 pub struct Housekeeping {
     notify: NotifyOwners,
     retention: Retention,
     sweep_every: Duration,
-    last_sweep: Option<Instant>,
+    /// When this process last swept; shared so the workers take turns.
+    last_sweep: Mutex<Option<Instant>>,
 }
 
 impl Housekeeping {
@@ -100,25 +103,33 @@ impl Housekeeping {
                     .retention_sweep_minutes
                     .saturating_mul(60),
             ),
-            last_sweep: None,
+            last_sweep: Mutex::new(None),
         }
     }
 
     /// Sends the mails that are due, and sweeps when a sweep is due. Failures are
     /// logged; the next round tries again.
-    pub fn run(&mut self) {
+    pub fn run(&self) {
         if let Err(e) = self.notify.deliver_due() {
             tracing::error!(error = %e, "mail delivery could not run");
         }
-        if self
-            .last_sweep
-            .is_none_or(|at| at.elapsed() >= self.sweep_every)
-        {
-            self.last_sweep = Some(Instant::now());
+        if self.sweep_due() {
             if let Err(e) = self.retention.sweep() {
                 tracing::error!(error = %format!("{e:#}"), "the retention sweep failed");
             }
         }
+    }
+
+    /// Whether this worker should sweep now; takes the turn if so.
+    fn sweep_due(&self) -> bool {
+        let Ok(mut last) = self.last_sweep.lock() else {
+            return false;
+        };
+        if last.is_some_and(|at| at.elapsed() < self.sweep_every) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 }
 
@@ -128,7 +139,7 @@ fn work(
     stop: &AtomicBool,
     interval: Duration,
     owner: &str,
-    mut housekeeping: Option<&mut Housekeeping>,
+    housekeeping: &Housekeeping,
 ) {
     while !stop.load(Ordering::SeqCst) {
         let ran = match engine.run_next(owner, &NoProgress, stop) {
@@ -142,9 +153,7 @@ fn work(
                 false
             }
         };
-        if let Some(housekeeping) = housekeeping.as_deref_mut() {
-            housekeeping.run();
-        }
+        housekeeping.run();
         if !ran {
             wakeup.wait(interval);
         }

@@ -313,10 +313,128 @@ fn http_post_json(port: u16, path: &str, body: &str) -> String {
 }
 
 fn http(port: u16, request: &str) -> String {
+    text(&http_bytes(port, request))
+}
+
+fn http_bytes(port: u16, request: &str) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
     response
+}
+
+/// The body of a raw HTTP/1.1 response sent with a Content-Length.
+fn body_of(response: &[u8]) -> &[u8] {
+    let at = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    &response[at + 4..]
+}
+
+/// Quoted-printable soft breaks and `=XX` escapes undone.
+fn unquote(mail: &str) -> String {
+    let joined = mail.replace("=\r\n", "");
+    let mut out = Vec::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = joined
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], code) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    text(&out)
+}
+
+#[test]
+fn the_readme_walkthrough_ends_with_the_zip_from_the_mailed_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(&dir, &["--demo"]);
+    let port = served.port;
+
+    let login = http_post_json(
+        port,
+        "/api/v1/login",
+        r#"{"user":"alice","password":"demo"}"#,
+    );
+    let login: serde_json::Value =
+        serde_json::from_slice(body_of(login.as_bytes())).expect("login json");
+    let user_id = login["data"]["userId"].as_str().unwrap().to_owned();
+    let token = login["data"]["authToken"].as_str().unwrap().to_owned();
+    let request = format!(
+        "GET /api/v1/users.requestDataDownload HTTP/1.1\r\nHost: localhost\r\n\
+         X-User-Id: {user_id}\r\nX-Auth-Token: {token}\r\nConnection: close\r\n\r\n"
+    );
+    let started = Instant::now();
+    loop {
+        let answer = http_bytes(port, &request);
+        let answer: serde_json::Value = serde_json::from_slice(body_of(&answer)).unwrap();
+        if answer["exportOperation"]["status"] == "completed" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not completed: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // No SMTP server is configured: the mail is in the outbox.
+    let outbox = dir.path().join("data/outbox");
+    let mail = loop {
+        let found = std::fs::read_dir(&outbox)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "eml"));
+        if let Some(path) = found {
+            break unquote(&std::fs::read_to_string(path).unwrap());
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no mail");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(mail.contains("To: "), "{mail}");
+    assert!(mail.contains("alice@example.org"), "{mail}");
+    let at = mail.find("/data-export/").expect("a link in the mail");
+    let path: String = mail[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
+
+    // Following the link needs no login and gives the zip.
+    let response = http_bytes(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        text(&response[..200.min(response.len())])
+    );
+    let zip = body_of(&response).to_vec();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip");
+    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    for expected in ["index.html", "user.html", "manifest.json"] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    assert!(archive.by_name("manifest.json").is_ok());
+    stop(served);
 }
