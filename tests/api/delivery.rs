@@ -8,12 +8,27 @@ use udd::adapters::{
 };
 use udd::ports::{DownloadLinks, DownloadLog, UserDataFile, UserDataFiles};
 
-use crate::helpers::{fixture_dir, fixture_login, link_in, mail_text, ManualClock, TestApp};
+use crate::helpers::{
+    fixture_dir, fixture_login, link_in, mail_text, Login, ManualClock, TestApp, TestAppBuilder,
+};
 
 fn recorded_file(app: &TestApp, file_id: &str) -> UserDataFile {
     SqliteUserDataFiles::new(app.services.database.clone())
         .get(file_id)
         .unwrap()
+}
+
+/// An app with workers on `builder`, the sample workspace imported, and alice's
+/// export of the given kind completed: the app, alice's login, the completed answer.
+async fn alices_export(
+    builder: TestAppBuilder,
+    full_export: Option<&str>,
+) -> (TestApp, Login, serde_json::Value) {
+    let app = builder.with_workers().spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, full_export).await;
+    (app, alice, done)
 }
 
 fn links(app: &TestApp) -> HmacDownloadLinks {
@@ -23,14 +38,7 @@ fn links(app: &TestApp) -> HmacDownloadLinks {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_is_mailed_a_signed_link_that_downloads_without_login() {
     let smtp = LoopbackSmtpServer::start().unwrap();
-    let app = TestApp::builder()
-        .with_smtp(smtp.port())
-        .with_workers()
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = alices_export(TestApp::builder().with_smtp(smtp.port()), None).await;
     let op = &done["exportOperation"];
     let file_id = op["fileId"].as_str().unwrap();
     let file = recorded_file(&app, file_id);
@@ -103,10 +111,7 @@ async fn the_owner_is_mailed_a_signed_link_that_downloads_without_login() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_expired_and_borrowed_tokens_are_refused() {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, _, done) = alices_export(TestApp::builder(), None).await;
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
     let file = recorded_file(&app, file_id);
     let signer = links(&app);
@@ -157,10 +162,7 @@ async fn tampered_expired_and_borrowed_tokens_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_smtp_server_the_mail_lands_in_the_outbox() {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, Some("true")).await;
+    let (app, _, done) = alices_export(TestApp::builder(), Some("true")).await;
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
     let started = std::time::Instant::now();
     let outbox = loop {
@@ -195,15 +197,13 @@ async fn a_mail_server_that_refuses_at_first_gets_the_mail_on_a_later_try() {
     let smtp = LoopbackSmtpServer::start().unwrap();
     smtp.reject_next(1);
     let clock = ManualClock::starting_now();
-    let app = TestApp::builder()
-        .with_smtp(smtp.port())
-        .with_clock(clock.clone())
-        .with_workers()
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, _, done) = alices_export(
+        TestApp::builder()
+            .with_smtp(smtp.port())
+            .with_clock(clock.clone()),
+        None,
+    )
+    .await;
     let op_id = done["exportOperation"]["_id"].as_str().unwrap();
     let notices = SqliteNotices::new(app.services.database.clone());
 
@@ -236,14 +236,8 @@ async fn a_mail_server_that_refuses_at_first_gets_the_mail_on_a_later_try() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_export_is_deleted_and_can_be_requested_again() {
     let clock = ManualClock::starting_now();
-    let app = TestApp::builder()
-        .with_clock(clock.clone())
-        .with_workers()
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) =
+        alices_export(TestApp::builder().with_clock(clock.clone()), None).await;
     let op = &done["exportOperation"];
     let file_id = op["fileId"].as_str().unwrap();
     let zip = std::path::PathBuf::from(recorded_file(&app, file_id).path);
@@ -280,10 +274,7 @@ async fn an_expired_export_is_deleted_and_can_be_requested_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_download_is_requested_again_inside_the_day() {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = alices_export(TestApp::builder(), None).await;
     let op = &done["exportOperation"];
     let files = SqliteUserDataFiles::new(app.services.database.clone());
     files
@@ -305,14 +296,7 @@ async fn a_removed_download_is_requested_again_inside_the_day() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn left_over_folders_and_zips_are_swept_and_live_ones_kept() {
     let clock = ManualClock::starting_now();
-    let app = TestApp::builder()
-        .with_clock(clock.clone())
-        .with_workers()
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, _, done) = alices_export(TestApp::builder().with_clock(clock.clone()), None).await;
     let op_id = done["exportOperation"]["_id"].as_str().unwrap();
     let zip = std::path::PathBuf::from(
         recorded_file(&app, done["exportOperation"]["fileId"].as_str().unwrap()).path,
