@@ -220,6 +220,12 @@ impl Settings {
                 self.server.bind
             )
         })?;
+        let site = &self.server.site_url;
+        anyhow::ensure!(
+            (site.starts_with("http://") || site.starts_with("https://"))
+                && !site.contains(char::is_whitespace),
+            "server.site_url `{site}` must be an http:// or https:// URL (it starts the links in mails)"
+        );
         let user_data = &self.user_data;
         anyhow::ensure!(
             user_data.message_limit_per_request > 0,
@@ -339,6 +345,10 @@ mod tests {
             ("[server]\nlink_secret = \"short\"\n", "server.link_secret"),
             ("[user_data]\nretention_days = 0\n", "retention_days"),
             ("[smtp]\ntls = \"ssl\"\n", "smtp.tls"),
+            (
+                "[server]\nsite_url = \"chat.example.org\"\n",
+                "server.site_url",
+            ),
         ] {
             std::fs::write(&file, toml)?;
             let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();
