@@ -259,11 +259,11 @@ async fn an_expired_export_is_deleted_and_can_be_requested_again() {
     assert_eq!(app.services.retention.sweep().unwrap().expired, 1);
     assert!(!zip.exists());
     assert!(recorded_file(&app, file_id).removed_at.is_some());
-    assert_eq!(
-        app.get_as(&alice, &format!("/data-export/{file_id}"))
-            .await
-            .status(),
-        404
+    let gone = app.get_as(&alice, &format!("/data-export/{file_id}")).await;
+    assert_eq!(gone.status(), 404);
+    assert!(
+        gone.text().await.unwrap().contains("has expired"),
+        "the page says why and what to do"
     );
 
     let (status, again) = app.request_download(&alice, None).await;

@@ -6,6 +6,7 @@ use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use udd_app::{DownloadError, Requester};
@@ -34,14 +35,33 @@ async fn requester(req: &HttpRequest, services: &web::Data<Services>) -> Option<
         .map(|user| user.id)
 }
 
-fn page(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
+/// A small page for a person who followed a link: what happened and what to do.
+fn page(status: StatusCode, title: &str, advice: &str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(format!(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{message}</title></head>\
-             <body><h1>{message}</h1></body></html>"
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+             <body><h1>{title}</h1><p>{advice}</p></body></html>"
         ))
+}
+
+fn server_error() -> HttpResponse {
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal server error",
+        "Something went wrong on our side. Please try again later.",
+    )
+}
+
+fn not_found() -> HttpResponse {
+    page(
+        StatusCode::NOT_FOUND,
+        "File not found",
+        "This export does not exist or has expired. Log in and request your data again \
+         to get a new one.",
+    )
 }
 
 /// The query string: the signed token from the mail's link.
@@ -75,29 +95,27 @@ pub async fn download(
         Ok(Ok(granted)) => granted,
         Ok(Err(DownloadError::Disabled)) => {
             return page(
-                actix_web::http::StatusCode::FORBIDDEN,
+                StatusCode::FORBIDDEN,
                 "Data download is disabled",
+                "The administrator has switched data downloads off.",
             )
         }
-        Ok(Err(DownloadError::NotFound)) => {
-            return page(actix_web::http::StatusCode::NOT_FOUND, "File not found")
-        }
+        Ok(Err(DownloadError::NotFound)) => return not_found(),
         Ok(Err(DownloadError::Forbidden)) => {
-            return page(actix_web::http::StatusCode::FORBIDDEN, "Forbidden")
+            return page(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "This file belongs to someone else, or the link is not valid or has \
+                 expired. Log in as the file's owner, or use the link from your latest email.",
+            )
         }
         Ok(Err(DownloadError::Unexpected(e))) => {
             tracing::error!(error = ?e, "download failed");
-            return page(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error",
-            );
+            return server_error();
         }
         Err(e) => {
             tracing::error!(error = %e, "download failed");
-            return page(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error",
-            );
+            return server_error();
         }
     };
     let file = &granted.file;
@@ -105,7 +123,7 @@ pub async fn download(
         Ok(named) => named,
         Err(e) => {
             tracing::error!(file = %file.id, path = %file.path, error = %e, "a recorded export is missing on disk");
-            return page(actix_web::http::StatusCode::NOT_FOUND, "File not found");
+            return not_found();
         }
     };
     let ascii: String = file
