@@ -36,7 +36,9 @@ impl Default for NotifyConfig {
             max_attempts: 8,
             first_retry: Duration::from_secs(60),
             max_retry: Duration::from_secs(3600),
-            hold: Duration::from_secs(300),
+            // Longer than a whole batch can take even when every send runs into the
+            // SMTP timeout (20 × 20 s), so a notice is never claimed twice at once.
+            hold: Duration::from_secs(900),
             batch: 20,
         }
     }
