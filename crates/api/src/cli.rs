@@ -311,8 +311,18 @@ fn export_now(settings: &Settings, username: &str, full: bool) -> anyhow::Result
         .engine
         .run_operation(&operation, &owner, progress.as_ref(), &stop)?;
     // The owner's mail goes out now rather than on a worker's next round.
-    if let Err(e) = services.notify.deliver_due() {
-        tracing::warn!(error = %e, "the owner's mail could not be sent; a worker will retry");
+    match services.notify.deliver_due() {
+        Ok(report) if report.sent > 0 => eprintln!("{username} was mailed about it"),
+        Ok(report) if report.no_address > 0 => {
+            eprintln!("{username} has no email address; nothing was mailed")
+        }
+        Ok(report) if report.retrying > 0 => {
+            eprintln!("the mail to {username} failed; a worker will retry it")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "the owner's mail could not be sent; a worker will retry")
+        }
     }
     match outcome {
         Some(udd_app::Outcome::Completed { file, .. }) => {
