@@ -58,6 +58,14 @@ async fn the_owner_is_mailed_a_signed_link_that_downloads_without_login() {
         .format("%Y-%m-%d %H:%M UTC")
         .to_string();
     assert!(text.contains(&expiry), "the expiry date {expiry} in {text}");
+    for part in ["Content-Type: text/plain", "Content-Type: text/html"] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    assert_eq!(
+        text.matches(&expiry).count(),
+        2,
+        "the expiry in both parts: {text}"
+    );
     let link = link_in(&mail.data);
     assert!(
         link.starts_with(&format!(
