@@ -120,11 +120,15 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Logs go to stderr so that command output on stdout stays clean.
+    // Logs go to stderr so that command output on stdout stays clean. When stderr is
+    // gone (its reader exited), a failed write is dropped: reporting it would print to
+    // that same stderr, panic, and take the task logging it down (a server then
+    // ignored SIGTERM).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .try_init();
 }
 

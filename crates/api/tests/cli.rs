@@ -142,6 +142,16 @@ struct Served {
     stdout: String,
 }
 
+impl Drop for Served {
+    /// A test that fails before `stop` must not leave a server running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn serve(dir: &tempfile::TempDir, args: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_udd"))
         .arg("serve")
@@ -213,6 +223,31 @@ fn serve_answers_health_and_stops_gracefully_on_sigterm() {
     let response = http_get(served.port, "/health");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
+    stop(served);
+}
+
+#[test]
+fn serve_still_stops_on_sigterm_after_whoever_read_its_logs_went_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_udd"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("UDD__SERVER__BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        while !lines.next().unwrap().unwrap().contains("port=") {}
+        // The reader goes: the next log line meets a closed pipe.
+    }
+    let served = Served {
+        child,
+        port: 0,
+        stdout: String::new(),
+    };
     stop(served);
 }
 
