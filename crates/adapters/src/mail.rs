@@ -12,7 +12,8 @@ use anyhow::{anyhow, Context};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, Message, SmtpTransport, Transport};
-use rand::Rng;
+
+use crate::RandomIds;
 use udd_ports::{Mailer, OutgoingMail};
 
 /// Long enough for a slow relay, short enough that a dead one does not hold a notice
@@ -107,7 +108,7 @@ fn build_message(mail: &OutgoingMail, from: &Mailbox) -> anyhow::Result<Message>
     let to = Mailbox::new(mail.to_name.clone(), address);
     // The sender's domain rather than lettre's default of this machine's host name,
     // which is often not a public name and would leak the server's.
-    let message_id = format!("<{}@{}>", random_token(24), from.email.domain());
+    let message_id = format!("<{}@{}>", RandomIds::random_string(24), from.email.domain());
     Message::builder()
         .from(from.clone())
         .to(to)
@@ -119,14 +120,6 @@ fn build_message(mail: &OutgoingMail, from: &Mailbox) -> anyhow::Result<Message>
             mail.html.clone(),
         ))
         .with_context(|| format!("building the mail to {:?}", mail.to))
-}
-
-fn random_token(len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
 }
 
 /// Sends mail through an SMTP server, one connection per message.
@@ -200,11 +193,6 @@ impl OutboxMailer {
             from: parse_from(&from)?,
         })
     }
-
-    /// The folder the messages go to.
-    pub fn folder(&self) -> &Path {
-        &self.folder
-    }
 }
 
 impl Mailer for OutboxMailer {
@@ -215,7 +203,7 @@ impl Mailer for OutboxMailer {
         let name = format!(
             "{}-{}.eml",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
-            random_token(8)
+            RandomIds::random_string(8)
         );
         let path = self.folder.join(&name);
         // A hidden name in the same folder, renamed when complete: whoever watches the

@@ -261,9 +261,10 @@ impl Settings {
             "user_data.retention_sweep_minutes must be at least 1"
         );
         if let Some(secret) = &self.server.link_secret {
+            let least = udd_adapters::links::MIN_SECRET_LEN;
             anyhow::ensure!(
-                secret.len() >= 16,
-                "server.link_secret must be at least 16 characters long"
+                secret.len() >= least,
+                "server.link_secret must be at least {least} bytes long"
             );
         }
         Ok(())

@@ -101,7 +101,7 @@ impl NotifyOwners {
     }
 
     /// The signed link to `file`, valid until the file expires.
-    pub fn download_link(&self, file: &UserDataFile) -> String {
+    fn download_link(&self, file: &UserDataFile) -> String {
         let expires = link_expiry(file);
         let token = self.links.sign(&file.id, &file.user_id, expires);
         format!("{}{}?token={token}", self.site_url, download_path(&file.id))
