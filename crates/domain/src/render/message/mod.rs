@@ -38,7 +38,9 @@ pub struct RenderedMessage {
 }
 
 /// Attachment keys Rocket.Chat's export keeps, in its order, plus the quoted text and
-/// description (the user's data too, which Rocket.Chat's export drops).
+/// description (the user's data too, which Rocket.Chat's export drops). `author_name`
+/// (the author of a quoted message) goes through the pseudonym table like every other
+/// name.
 const ATTACHMENT_KEYS: [&str; 16] = [
     "type",
     "title",
@@ -85,7 +87,7 @@ impl RenderedMessage {
             .map(|items| {
                 items
                     .iter()
-                    .map(|attachment| attachment_data(attachment, message, file))
+                    .map(|attachment| attachment_data(attachment, message, file, pseudonyms))
                     .collect()
             });
         Self {
@@ -126,11 +128,20 @@ fn system_sentence(kind: &str, subject: &str, by: &str, pseudonyms: &mut Pseudon
     }
 }
 
-fn attachment_data(attachment: &Value, message: &Message, file: Option<&AttachedFile>) -> Value {
+fn attachment_data(
+    attachment: &Value,
+    message: &Message,
+    file: Option<&AttachedFile>,
+    pseudonyms: &mut Pseudonyms,
+) -> Value {
     let mut data = Map::new();
     for key in ATTACHMENT_KEYS {
         if let Some(value) = attachment.get(key).filter(|v| !v.is_null()) {
-            data.insert(key.to_owned(), value.clone());
+            let value = match (key, value.as_str()) {
+                ("author_name", Some(author)) => Value::String(pseudonyms.alias(author)),
+                _ => value.clone(),
+            };
+            data.insert(key.to_owned(), value);
         }
     }
     let url = [

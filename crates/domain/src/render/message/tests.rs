@@ -166,3 +166,22 @@ fn asset_links_are_percent_encoded() {
     assert_eq!(percent_encode("a b#?%.png"), "a%20b%23%3F%25.png");
     assert_eq!(percent_encode("résumé.txt"), "r%C3%A9sum%C3%A9.txt");
 }
+
+#[test]
+fn the_author_of_a_quoted_message_is_pseudonymised_too() {
+    let mut p = Pseudonyms::new("alice", []);
+    let mut quoting = message("carol", "", None);
+    quoting.attachments = Some(json!([
+        {"text": "quoted message", "author_name": "bob"},
+        {"text": "my own words", "author_name": "alice"}
+    ]));
+    let rendered = render(&quoting, &mut p);
+    let mut line = String::new();
+    render_json_line(&rendered, &mut line);
+    assert!(!line.contains("bob"), "{line}");
+    let attachments = rendered.attachments.expect("attachments");
+    assert_eq!(rendered.username, "User_1");
+    assert_eq!(attachments[0]["author_name"], "User_2");
+    assert_eq!(attachments[0]["text"], "quoted message");
+    assert_eq!(attachments[1]["author_name"], "alice");
+}
