@@ -9,8 +9,9 @@ pub enum StoreError {
     /// The thing asked for does not exist.
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule was broken; the string names what collided.
-    #[error("already exists: {0}")]
+    /// The write clashed with the stored state: a uniqueness rule (something already
+    /// exists) or a lease held by someone else. The string says which.
+    #[error("conflict: {0}")]
     Conflict(String),
     /// The backend failed.
     #[error(transparent)]

@@ -77,12 +77,16 @@ pub trait ExportQueue: Send + Sync {
         reason: &str,
     ) -> Result<(), StoreError>;
 
-    /// Ends the operation in `status` (`failed` or `skipped`), recording why.
+    /// Ends the operation `owner` holds in `status` (`failed` or `skipped`), recording
+    /// why. A worker whose lease ran out cannot end an operation someone else took over
+    /// (or finished).
     ///
-    /// Errors: `Unexpected` only.
+    /// Errors: `Conflict` when `owner` no longer holds an unfinished operation `id`;
+    /// `Unexpected`.
     fn finish_unsuccessfully(
         &self,
         id: &str,
+        owner: &str,
         status: ExportStatus,
         reason: &str,
         now: DateTime<Utc>,

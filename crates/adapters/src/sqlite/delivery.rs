@@ -168,7 +168,9 @@ pub(super) fn owe_notice(
     operation_id: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    diesel::replace_into(export_notices::table)
+    // An operation ends once; should it somehow end again, the first notice stands
+    // (and is not sent twice).
+    diesel::insert_or_ignore_into(export_notices::table)
         .values((
             export_notices::operation_id.eq(operation_id),
             export_notices::status.eq(mail_status::PENDING),
@@ -295,8 +297,8 @@ mod tests {
         let mut conn = db.conn().expect("conn");
         diesel::sql_query(
             "INSERT INTO export_operations (id, user_id, full_export, status, export_path, \
-             assets_path, file_id, failure_reason, created_at, updated_at) \
-             VALUES (?, 'u1', 0, ?, 'e', 'e/assets', ?, 'disk full', 0, 0)",
+             assets_path, file_id, failure_reason, created_at, updated_at, lease_owner) \
+             VALUES (?, 'u1', 0, ?, 'e', 'e/assets', ?, 'disk full', 0, 0, 'w1')",
         )
         .bind::<diesel::sql_types::Text, _>(id)
         .bind::<diesel::sql_types::Text, _>(status)
@@ -393,9 +395,14 @@ mod tests {
             diesel::delete(export_notices::table.find(id)).execute(&mut conn)?;
         }
         let queue = crate::sqlite::SqliteExportOperations::new(db.clone());
-        queue.finish_unsuccessfully("FAILS", ExportStatus::Failed, "disk full", at(5))?;
-        queue.finish_unsuccessfully("SKIPS", ExportStatus::Skipped, "stale", at(5))?;
-        let notices = SqliteNotices::new(db);
+        // Only the lease holder ends an operation.
+        assert!(matches!(
+            queue.finish_unsuccessfully("FAILS", "w2", ExportStatus::Failed, "late", at(5)),
+            Err(StoreError::Conflict(_))
+        ));
+        queue.finish_unsuccessfully("FAILS", "w1", ExportStatus::Failed, "disk full", at(5))?;
+        queue.finish_unsuccessfully("SKIPS", "w1", ExportStatus::Skipped, "stale", at(5))?;
+        let notices = SqliteNotices::new(db.clone());
         assert_eq!(notices.state("FAILS")?.status, "pending");
         assert!(matches!(notices.state("SKIPS"), Err(StoreError::NotFound)));
         let due = notices.claim_due(at(5), at(10), 10)?;
@@ -406,6 +413,17 @@ mod tests {
                 reason: "disk full".into()
             }
         );
+        notices.record("FAILS", &NoticeOutcome::Sent, at(6))?;
+
+        // A completed operation cannot be failed afterwards, nor mailed twice.
+        ended(&db, "DONE", "completed", Some(&file()));
+        notices.record("DONE", &NoticeOutcome::Sent, at(6))?;
+        assert!(matches!(
+            queue.finish_unsuccessfully("DONE", "w1", ExportStatus::Failed, "late", at(7)),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(notices.state("DONE")?.status, "sent");
+        assert_eq!(notices.state("FAILS")?.status, "sent");
         Ok(())
     }
 

@@ -437,13 +437,19 @@ impl ExportQueue for SqliteExportOperations {
     fn finish_unsuccessfully(
         &self,
         id: &str,
+        owner: &str,
         status: ExportStatus,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        conn.immediate_transaction(|conn| {
-            diesel::update(export_operations::table.find(id))
+        let ended = conn
+            .immediate_transaction(|conn| {
+                let ended = diesel::update(
+                    export_operations::table
+                        .filter(leased_to!(id, owner))
+                        .filter(export_operations::status.eq_any(unfinished())),
+                )
                 .set((
                     export_operations::status.eq(status.as_str()),
                     export_operations::failure_reason.eq(reason),
@@ -452,15 +458,19 @@ impl ExportQueue for SqliteExportOperations {
                     export_operations::updated_at.eq(to_millis(now)),
                 ))
                 .execute(conn)?;
-            // The owner hears of a failure; a stale operation just goes quiet, as in
-            // Rocket.Chat.
-            if status == ExportStatus::Failed {
-                super::delivery::owe_notice(conn, id, now)?;
-            }
-            Ok::<_, diesel::result::Error>(())
-        })
-        .map_err(|e| store_error(e, "ending an export operation"))?;
-        Ok(())
+                // The owner hears of a failure; a stale operation just goes quiet, as in
+                // Rocket.Chat.
+                if ended == 1 && status == ExportStatus::Failed {
+                    super::delivery::owe_notice(conn, id, now)?;
+                }
+                Ok::<_, diesel::result::Error>(ended == 1)
+            })
+            .map_err(|e| store_error(e, "ending an export operation"))?;
+        if ended {
+            Ok(())
+        } else {
+            Err(lease_lost(id))
+        }
     }
 }
 

@@ -221,6 +221,7 @@ impl ExportEngine {
         if operation.is_stale(now) {
             return match self.ports.queue.finish_unsuccessfully(
                 &id,
+                owner,
                 ExportStatus::Skipped,
                 "not updated for over a day",
                 now,
@@ -309,20 +310,31 @@ impl ExportEngine {
         let now = self.ports.clock.now();
         if operation.attempts >= self.config.max_attempts {
             tracing::error!(operation = %id, attempts = operation.attempts, error = %reason, "export failed");
-            // The working folder and any zip go: a failed export leaves nothing behind.
+            let reason = format!("gave up after {} attempts: {reason}", operation.attempts);
+            match self.ports.queue.finish_unsuccessfully(
+                &id,
+                owner,
+                ExportStatus::Failed,
+                &reason,
+                now,
+            ) {
+                Err(StoreError::Conflict(_)) => {
+                    // Another worker has it now: its files are not ours to remove.
+                    tracing::warn!(operation = %id, "lease lost before the operation could be marked failed");
+                    return Outcome::LeaseLost { operation_id: id };
+                }
+                Err(e) => {
+                    tracing::error!(operation = %id, error = %e, "could not mark the operation failed")
+                }
+                Ok(()) => {}
+            }
+            // The working folder and any zip go: a failed export leaves nothing behind
+            // (what a crash keeps from here is swept by retention).
             if let Err(e) = self.ports.files.remove_all(&operation.paths) {
                 tracing::warn!(operation = %id, error = %e, "could not remove the working folder");
             }
             if let Some(zip) = &operation.generated_file {
                 let _ = self.ports.archives.remove(zip);
-            }
-            let reason = format!("gave up after {} attempts: {reason}", operation.attempts);
-            if let Err(e) =
-                self.ports
-                    .queue
-                    .finish_unsuccessfully(&id, ExportStatus::Failed, &reason, now)
-            {
-                tracing::error!(operation = %id, error = %e, "could not mark the operation failed");
             }
             return Outcome::Failed {
                 operation_id: id,
