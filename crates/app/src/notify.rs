@@ -150,6 +150,11 @@ impl NotifyOwners {
             return NoticeOutcome::NoAddress;
         };
         let (content, link) = match &notice.kind {
+            NoticeKind::Completed(file) if !file.is_available(self.clock.now()) => {
+                // Retries ran past the file's life: a dead link helps nobody.
+                tracing::warn!(operation = %id, file = %file.id, "the file expired before its mail went out; not sent");
+                return NoticeOutcome::GaveUp("the file expired before the mail was sent".into());
+            }
             NoticeKind::Completed(file) => {
                 let link = self.download_link(file);
                 let content = ready_mail(&ReadyMail {
@@ -330,6 +335,21 @@ mod tests {
         assert_eq!(mail.link.as_deref(), Some(link.as_str()));
         assert!(mail.text.contains(&link));
         assert!(mail.text.contains("4.0 KB"));
+    }
+
+    #[test]
+    fn a_mail_whose_file_has_expired_is_given_up_not_sent() {
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().never();
+        let mut expired = file();
+        expired.expires_at = Some(now() - Days::minutes(1));
+        let (report, outcomes) = run(
+            notice(NoticeKind::Completed(expired), 5),
+            user(&["alice@example.org"]),
+            mailer,
+        );
+        assert_eq!(report.gave_up, 1);
+        assert!(matches!(&outcomes[0], NoticeOutcome::GaveUp(why) if why.contains("expired")));
     }
 
     #[test]

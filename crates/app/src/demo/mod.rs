@@ -515,6 +515,10 @@ fn plan_rooms(spec: &DemoSpec, rng: &mut Rng, users: &[User]) -> Vec<RoomState> 
         if Some(i) != last_group && rng.below(10) < 8 {
             members.insert(0, 0);
         }
+        // With one other user, a group can only be alice and them.
+        if n < 3 && !members.contains(&0) {
+            members.insert(0, 0);
+        }
         while members.len() < 2 {
             let candidate = 1 + rng.below(n - 1);
             if !members.contains(&candidate) {

@@ -232,3 +232,17 @@ fn impossible_specs_are_refused_with_the_flag_named() {
         assert!(err.to_string().contains(flag), "{err}");
     }
 }
+
+#[test]
+fn the_smallest_workspace_is_generated_too() {
+    for seed in 0..20 {
+        let (recorded, summary) = generate(DemoSpec {
+            users: 2,
+            rooms: 4,
+            messages: 50,
+            seed,
+        });
+        assert_eq!(summary.users, 2);
+        assert_eq!(recorded.messages.lock().expect("lock").len(), 50);
+    }
+}

@@ -334,7 +334,9 @@ impl ExportEngine {
                 tracing::warn!(operation = %id, error = %e, "could not remove the working folder");
             }
             if let Some(zip) = &operation.generated_file {
-                let _ = self.ports.archives.remove(zip);
+                if let Err(e) = self.ports.archives.remove(zip) {
+                    tracing::warn!(operation = %id, error = %e, "could not remove the zip");
+                }
             }
             return Outcome::Failed {
                 operation_id: id,
