@@ -55,18 +55,29 @@ impl HmacDownloadLinks {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
+        // Written whole under a temporary name, then linked into place: the link fails
+        // if another process got there first, so every process reads one complete
+        // secret, and a crash mid-write leaves no empty file behind.
         let mut bytes = [0_u8; 32];
         rand::rng().fill_bytes(&mut bytes);
+        let temporary =
+            path.with_extension(format!("{}.partial", crate::RandomIds::random_string(12)));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut file) => {
-                file.write_all(hex::encode(bytes).as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .with_context(|| format!("writing the link secret to {}", path.display()))?;
-                tracing::info!(path = %path.display(), "generated a new download link secret");
+        options
+            .open(&temporary)
+            .and_then(|mut file| {
+                file.write_all(hex::encode(bytes).as_bytes())?;
+                file.sync_all()
+            })
+            .with_context(|| format!("writing the link secret to {}", temporary.display()))?;
+        let linked = std::fs::hard_link(&temporary, path);
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "generated a new download link secret")
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
@@ -194,6 +205,28 @@ mod tests {
                 "{token}"
             );
         }
+    }
+
+    #[test]
+    fn processes_starting_together_agree_on_one_secret() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("link-secret");
+        let signers: Vec<HmacDownloadLinks> = std::thread::scope(|scope| {
+            let started: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| HmacDownloadLinks::load_or_create(&path)))
+                .collect();
+            started
+                .into_iter()
+                .map(|t| t.join().expect("thread"))
+                .collect::<anyhow::Result<_>>()
+        })?;
+        let token = signers[0].sign("F1", "alice", now() + Duration::days(1));
+        for signer in &signers {
+            assert_eq!(signer.verify(&token, "F1", "alice", now()), Ok(()));
+        }
+        let leftovers = std::fs::read_dir(dir.path())?.count();
+        assert_eq!(leftovers, 1, "no temporary files left");
+        Ok(())
     }
 
     #[test]
