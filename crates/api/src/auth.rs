@@ -20,7 +20,8 @@ pub struct CurrentUser {
     pub token: String,
 }
 
-fn header(req: &HttpRequest, name: &str) -> String {
+/// A request header's trimmed text, empty when absent or not text.
+pub(crate) fn header(req: &HttpRequest, name: &str) -> String {
     req.headers()
         .get(name)
         .and_then(|value| value.to_str().ok())

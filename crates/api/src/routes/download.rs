@@ -9,30 +9,33 @@ use actix_web::http::header::{
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use udd_app::{DownloadError, Requester};
+use udd_app::{AuthError, DownloadError, Requester};
+
+use crate::auth::header;
 
 use crate::services::Services;
 
 /// The requester's user id, from Rocket.Chat's headers or its `rc_uid`/`rc_token`
-/// cookies; `None` when neither identifies a logged-in user.
-async fn requester(req: &HttpRequest, services: &web::Data<Services>) -> Option<String> {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+/// cookies: `None` when neither identifies a logged-in user. A failing backend is an
+/// error, not an anonymous requester (who would be shown a misleading 403).
+async fn requester(
+    req: &HttpRequest,
+    services: &web::Data<Services>,
+) -> Result<Option<String>, anyhow::Error> {
     let cookie = |name: &str| req.cookie(name).map(|c| c.value().to_owned());
-    let (user_id, token) = match (header("X-User-Id"), header("X-Auth-Token")) {
-        (Some(user_id), Some(token)) => (user_id, token),
-        _ => (cookie("rc_uid")?, cookie("rc_token")?),
+    let (user_id, token) = match (header(req, "X-User-Id"), header(req, "X-Auth-Token")) {
+        (user_id, token) if !user_id.is_empty() && !token.is_empty() => (user_id, token),
+        _ => match (cookie("rc_uid"), cookie("rc_token")) {
+            (Some(user_id), Some(token)) => (user_id, token),
+            _ => return Ok(None),
+        },
     };
     let services = services.clone();
-    web::block(move || services.auth.authenticate(&user_id, &token))
-        .await
-        .ok()?
-        .ok()
-        .map(|user| user.id)
+    match web::block(move || services.auth.authenticate(&user_id, &token)).await? {
+        Ok(user) => Ok(Some(user.id)),
+        Err(AuthError::NotLoggedIn) => Ok(None),
+        Err(AuthError::Unexpected(e)) => Err(e),
+    }
 }
 
 /// A small page for a person who followed a link: what happened and what to do.
@@ -80,7 +83,13 @@ pub async fn download(
     file_id: web::Path<String>,
     query: web::Query<LinkQuery>,
 ) -> HttpResponse {
-    let user_id = requester(&req, &services).await;
+    let user_id = match requester(&req, &services).await {
+        Ok(user_id) => user_id,
+        Err(e) => {
+            tracing::error!(error = ?e, "could not check the requester's login");
+            return server_error();
+        }
+    };
     let token = query.into_inner().token;
     let use_case = services.clone();
     let decided = web::block(move || {
