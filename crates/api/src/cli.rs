@@ -266,21 +266,24 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         }
         print_walkthrough(&settings);
     }
-    let workers = Workers::start(&services, &settings);
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(&settings, services)?;
+        let app = Application::build(&settings, services.clone())?;
         let port = app.port();
         let server = app.run_until_signalled()?;
+        // Workers start once the port is bound: a server that cannot start must not
+        // have claimed an operation or sent mail first.
+        let workers = Workers::start(&services, &settings);
         tracing::info!(
             bind = %settings.server.bind,
             port,
             database = %settings.database.url,
             "udd is serving; stop with Ctrl-C"
         );
-        server.await?;
+        let served = server.await;
+        workers.shutdown();
+        served?;
         Ok::<_, anyhow::Error>(())
     })?;
-    workers.shutdown();
     tracing::info!("udd stopped");
     Ok(())
 }
