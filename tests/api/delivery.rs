@@ -414,3 +414,11 @@ async fn an_export_abandoned_for_a_day_is_skipped_and_its_folder_swept() {
         first["exportOperation"]["_id"]
     );
 }
+
+#[test]
+fn the_mail_decoder_keeps_non_ascii_text() {
+    assert_eq!(
+        mail_text("Hello Alice =C3=98ster,=\r\n and a=3Db"),
+        "Hello Alice Øster, and a=b"
+    );
+}

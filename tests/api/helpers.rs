@@ -341,24 +341,27 @@ impl Clock for ManualClock {
 /// dates can be searched for whatever transfer encoding the parts got.
 pub fn mail_text(raw: &str) -> String {
     let joined = raw.replace("=\r\n", "").replace("=\n", "");
-    let mut out = String::with_capacity(joined.len());
-    let mut rest = joined.as_str();
-    while let Some(at) = rest.find('=') {
-        out.push_str(&rest[..at]);
-        let code = rest.get(at + 1..at + 3).unwrap_or("");
-        match u8::from_str_radix(code, 16) {
-            Ok(byte) if code.len() == 2 => {
-                out.push(char::from(byte));
-                rest = &rest[at + 3..];
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'=')
+            .then(|| joined.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|code| u8::from_str_radix(code, 16).ok());
+        match escaped {
+            // Escapes are bytes of UTF-8: collect them, decode the whole at the end.
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
             }
-            _ => {
-                out.push('=');
-                rest = &rest[at + 1..];
+            None => {
+                out.push(bytes[i]);
+                i += 1;
             }
         }
     }
-    out.push_str(rest);
-    out
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The download link in a mail.
