@@ -61,6 +61,7 @@ async fn bad_credentials_are_a_401_whatever_was_wrong() {
             answer,
             json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"})
         );
+        OpenApi::project().assert_response("/api/v1/login", "post", 401, &answer);
     }
 }
 
@@ -98,6 +99,7 @@ async fn a_malformed_login_body_is_a_400_not_a_crash() {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errorType"], "invalid-params");
+    OpenApi::project().assert_response("/api/v1/login", "post", 400, &body);
 }
 
 #[tokio::test]
@@ -143,11 +145,10 @@ async fn missing_or_wrong_auth_headers_get_rocket_chats_exact_401_body() {
             }
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), 401, "{path} {case:?}");
-            assert_eq!(
-                response.text().await.unwrap(),
-                NOT_LOGGED_IN,
-                "{path} {case:?}"
-            );
+            let text = response.text().await.unwrap();
+            assert_eq!(text, NOT_LOGGED_IN, "{path} {case:?}");
+            let body: Value = serde_json::from_str(&text).unwrap();
+            OpenApi::project().assert_response(path, "get", 401, &body);
         }
     }
 }

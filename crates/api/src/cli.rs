@@ -37,7 +37,8 @@ pub enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Run the export workers only (no HTTP), e.g. on another machine sharing the database.
+    /// Run the export workers only (no HTTP), e.g. another process on the same host
+    /// sharing the database and data folders.
     Worker,
     /// Export one user's data now, in the foreground, and print the zip's path.
     Export {
@@ -319,13 +320,10 @@ fn export_now(settings: &Settings, username: &str, full: bool) -> anyhow::Result
         .run_operation(&operation, &owner, progress.as_ref(), &stop)?;
     // The owner's mail goes out now rather than on a worker's next round.
     match services.notify.deliver_due() {
-        Ok(report) if report.sent > 0 => eprintln!("{username} was mailed about it"),
-        Ok(report) if report.no_address > 0 => {
-            eprintln!("{username} has no email address; nothing was mailed")
-        }
-        Ok(report) if report.retrying > 0 => {
-            eprintln!("the mail to {username} failed; a worker will retry it")
-        }
+        Ok(report) if report != udd_app::DeliveryReport::default() => eprintln!(
+            "mail: {} sent, {} to owners without an address, {} to retry, {} given up",
+            report.sent, report.no_address, report.retrying, report.gave_up
+        ),
         Ok(_) => {}
         Err(e) => {
             tracing::warn!(error = %e, "the owner's mail could not be sent; a worker will retry")

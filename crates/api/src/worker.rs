@@ -29,7 +29,7 @@ impl Workers {
     pub fn start(services: &Services, settings: &Settings) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let interval = settings.user_data.processing_interval();
-        // Unique per process and thread, so leases tell workers apart across machines.
+        // Unique per process and thread, so leases tell workers of different processes apart.
         let process = format!("{}-{}", std::process::id(), RandomIds::random_string(6));
         let housekeeping = Arc::new(Housekeeping::new(services, settings));
         let threads = (0..settings.user_data.workers)
