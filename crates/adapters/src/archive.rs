@@ -309,6 +309,13 @@ impl ArchiveStore for ZipArchiveStore {
     }
 
     fn remove(&self, path: &str) -> anyhow::Result<()> {
+        // Only zips this store wrote: a path from a damaged record must not delete
+        // anything else.
+        anyhow::ensure!(
+            Path::new(path).parent() == Some(self.root.as_path()) && path.ends_with(".zip"),
+            "{path} is not a zip of {}",
+            self.root.display()
+        );
         if let Some(name) = Path::new(path).file_stem().and_then(|n| n.to_str()) {
             let _ = std::fs::remove_dir_all(self.parts_dir(name));
         }
@@ -378,6 +385,15 @@ mod tests {
         store.remove(&first)?;
         store.remove(&first)?;
         assert!(store.describe(&first).is_err());
+
+        // Nothing outside the store is removed, whatever a record says.
+        let outside = dir.path().join("work/keep.zip");
+        std::fs::write(&outside, "not ours")?;
+        assert!(store.remove(&outside.to_string_lossy()).is_err());
+        assert!(store
+            .remove(&dir.path().join("zips").to_string_lossy())
+            .is_err());
+        assert!(outside.exists());
         Ok(())
     }
 
