@@ -77,6 +77,12 @@ pub trait ExportQueue: Send + Sync {
         reason: &str,
     ) -> Result<(), StoreError>;
 
+    /// Gives the operation back without counting the attempt (a shutdown is no
+    /// failure); it can be claimed again at once.
+    ///
+    /// Errors: `Unexpected` only.
+    fn pause(&self, id: &str, owner: &str) -> Result<(), StoreError>;
+
     /// Ends the operation `owner` holds in `status` (`failed` or `skipped`), recording
     /// why. A worker whose lease ran out cannot end an operation someone else took over
     /// (or finished).

@@ -434,6 +434,19 @@ impl ExportQueue for SqliteExportOperations {
         Ok(())
     }
 
+    fn pause(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        let mut conn = self.db.conn()?;
+        diesel::update(export_operations::table.filter(leased_to!(id, owner)))
+            .set((
+                export_operations::lease_owner.eq(None::<String>),
+                export_operations::lease_expires_at.eq(None::<i64>),
+                export_operations::attempts.eq(export_operations::attempts - 1),
+            ))
+            .execute(&mut conn)
+            .map_err(|e| store_error(e, "pausing an export operation"))?;
+        Ok(())
+    }
+
     fn finish_unsuccessfully(
         &self,
         id: &str,
@@ -745,6 +758,57 @@ mod tests {
         ops.insert_raw(&op("E", "u5", false, t0() + Duration::seconds(4)))?;
         assert_eq!(ops.count_queued_before(&mine)?, 2);
         assert_eq!(ops.count_queued_before(&done)?, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_lease_keeps_other_workers_out_until_it_runs_out_and_fences_the_old_owner(
+    ) -> anyhow::Result<()> {
+        use udd_ports::{ExportProgress, ExportQueue};
+        let (_dir, db) = testing::database();
+        let ops = SqliteExportOperations::new(db);
+        let policy = RequestPolicy::default();
+        expect_created(ops.create_unless_recent(&op("A", "u1", false, t0()), &policy, t0()));
+        let minute = Duration::minutes(1);
+
+        let first = ops.claim_next("w1", t0(), t0() + minute)?.expect("claimed");
+        assert_eq!(first.attempts, 1);
+        assert!(ops.claim_next("w2", t0(), t0() + minute)?.is_none(), "held");
+        assert!(!ops.renew("A", "w2", t0() + minute)?, "not w2's to renew");
+        assert!(ops.renew("A", "w1", t0() + minute * 2)?);
+
+        // w1 stops renewing; once the lease runs out w2 takes over.
+        let later = t0() + minute * 3;
+        let taken = ops
+            .claim_next("w2", later, later + minute)?
+            .expect("taken over");
+        assert_eq!(taken.attempts, 2);
+        assert!(matches!(
+            ops.set_status("A", "w1", ExportStatus::Exporting, None, later),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            ops.finish_unsuccessfully("A", "w1", ExportStatus::Failed, "late", later),
+            Err(StoreError::Conflict(_))
+        ));
+
+        // A shutdown gives the operation back at once, the attempt not counted.
+        ops.pause("A", "w2")?;
+        let resumed = ops
+            .claim_next("w3", later, later + minute)?
+            .expect("claimable");
+        assert_eq!(resumed.attempts, 2, "w2's paused run did not count");
+
+        // A failure gives it back for later.
+        ops.release("A", "w3", later + minute * 10, "disk full")?;
+        assert!(ops
+            .claim_next("w4", later + minute, later + minute * 2)?
+            .is_none());
+        let retried = ops.claim_next("w4", later + minute * 10, later + minute * 11)?;
+        assert_eq!(
+            retried.expect("due again").failure_reason.as_deref(),
+            Some("disk full")
+        );
         Ok(())
     }
 

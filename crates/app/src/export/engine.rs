@@ -251,12 +251,7 @@ impl ExportEngine {
                 Outcome::LeaseLost { operation_id: id }
             }
             Err(err) if err.is::<Stopped>() => {
-                let now = self.ports.clock.now();
-                if let Err(e) = self
-                    .ports
-                    .queue
-                    .release(&id, owner, now, "interrupted by shutdown")
-                {
+                if let Err(e) = self.ports.queue.pause(&id, owner) {
                     tracing::warn!(operation = %id, error = %e, "could not release the operation");
                 }
                 Outcome::Interrupted { operation_id: id }
