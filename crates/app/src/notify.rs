@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use udd_domain::render::{failed_mail, ready_mail, MailContent, ReadyMail};
+use udd_domain::time::retry_delay;
 use udd_ports::{
     Clock, DownloadLinks, Mailer, NoticeKind, NoticeOutcome, Notices, OutgoingMail, PendingNotice,
     StoreError, UserDataFile, Users,
@@ -199,12 +200,11 @@ impl NotifyOwners {
             tracing::error!(operation = %notice.operation_id, attempts = notice.attempts, error = %reason, "mail given up");
             return NoticeOutcome::GaveUp(reason);
         }
-        let factor = 2_u32.saturating_pow(notice.attempts.saturating_sub(1).min(16));
-        let wait = self
-            .config
-            .first_retry
-            .saturating_mul(factor)
-            .min(self.config.max_retry);
+        let wait = retry_delay(
+            self.config.first_retry,
+            self.config.max_retry,
+            notice.attempts,
+        );
         tracing::warn!(operation = %notice.operation_id, attempt = notice.attempts, retry_in = ?wait, error = %reason, "mail failed; will retry");
         NoticeOutcome::RetryAt(self.clock.now() + duration(wait), reason)
     }

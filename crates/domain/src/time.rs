@@ -20,9 +20,33 @@ pub fn from_millis(millis: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
+/// How long to wait before retrying after failed attempt number `attempt` (1 for the
+/// first failure): `first`, doubled after each further failure, never more than `max`.
+pub fn retry_delay(
+    first: std::time::Duration,
+    max: std::time::Duration,
+    attempt: u32,
+) -> std::time::Duration {
+    let doublings = attempt.saturating_sub(1).min(31);
+    first.saturating_mul(1 << doublings).min(max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_wait_twice_as_long_each_time_up_to_a_cap() {
+        let (first, max) = (
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(3600),
+        );
+        let waits: Vec<u64> = [0, 1, 2, 3, 6, 7, 40, u32::MAX]
+            .into_iter()
+            .map(|attempt| retry_delay(first, max, attempt).as_secs())
+            .collect();
+        assert_eq!(waits, [60, 60, 120, 240, 1920, 3600, 3600, 3600]);
+    }
 
     #[test]
     fn formats_with_milliseconds_and_zulu() {

@@ -11,6 +11,7 @@ use udd_domain::render::{
     room_page_header, user_html, user_json, zip_file_name, AttachedFile, IndexRoom, Manifest,
     ManifestFile, ManifestRoom, Pseudonyms, RenderedMessage, MANIFEST_FORMAT_VERSION,
 };
+use udd_domain::time::retry_delay;
 use udd_domain::{
     ExportOperation, ExportPaths, ExportStatus, Message, MessageCursor, RoomExportStatus, User,
 };
@@ -338,7 +339,13 @@ impl ExportEngine {
                 reason,
             };
         }
-        let backoff = chrono::Duration::seconds(5 * 2_i64.pow(operation.attempts.min(8)));
+        // 10 s after the first failure, doubling, at most about 21 minutes.
+        let backoff = chrono::Duration::from_std(retry_delay(
+            Duration::from_secs(10),
+            Duration::from_secs(1280),
+            operation.attempts,
+        ))
+        .unwrap_or(chrono::Duration::minutes(20));
         tracing::warn!(operation = %id, attempt = operation.attempts, retry_in = %backoff, error = %reason, "export attempt failed");
         if let Err(e) = self.ports.queue.release(&id, owner, now + backoff, &reason) {
             tracing::error!(operation = %id, error = %e, "could not release the operation");
