@@ -11,6 +11,7 @@ mod demo;
 mod download;
 mod export;
 mod export_faults;
+mod hardening;
 mod health;
 mod import;
 mod login;

@@ -14,7 +14,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, Message, SmtpTransport, Transport};
 
 use crate::RandomIds;
-use udd_ports::{Mailer, OutgoingMail};
+use udd_ports::{MailError, Mailer, OutgoingMail};
 
 /// Long enough for a slow relay, short enough that a dead one does not hold a notice
 /// worker for the default 60 s per command.
@@ -100,26 +100,49 @@ fn parse_from(from: &str) -> anyhow::Result<Mailbox> {
         .with_context(|| format!("invalid sender address {from:?}"))
 }
 
-fn build_message(mail: &OutgoingMail, from: &Mailbox) -> anyhow::Result<Message> {
-    let address: Address = mail
-        .to
-        .parse()
-        .with_context(|| format!("invalid recipient address {:?}", mail.to))?;
+/// Builds the RFC 5322 message, refusing what cannot be written as headers rather than
+/// letting the mail library panic on it (it does on a line break in a display name).
+fn build_message(mail: &OutgoingMail, from: &Mailbox) -> Result<Message, MailError> {
+    let address: Address = mail.to.parse().map_err(|e| {
+        MailError::Rejected(format!("invalid recipient address {:?}: {e}", mail.to))
+    })?;
+    for (header, value) in [
+        ("recipient name", mail.to_name.as_deref()),
+        ("subject", Some(&mail.subject)),
+    ] {
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(MailError::Rejected(format!(
+                "the {header} {value:?} holds control characters"
+            )));
+        }
+    }
     let to = Mailbox::new(mail.to_name.clone(), address);
     // The sender's domain rather than lettre's default of this machine's host name,
     // which is often not a public name and would leak the server's.
     let message_id = format!("<{}@{}>", RandomIds::random_string(24), from.email.domain());
-    Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(mail.subject.clone())
-        .date_now()
-        .message_id(Some(message_id))
-        .multipart(MultiPart::alternative_plain_html(
-            mail.text.clone(),
-            mail.html.clone(),
-        ))
-        .with_context(|| format!("building the mail to {:?}", mail.to))
+    let built = std::panic::catch_unwind(|| {
+        Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(mail.subject.clone())
+            .date_now()
+            .message_id(Some(message_id))
+            .multipart(MultiPart::alternative_plain_html(
+                mail.text.clone(),
+                mail.html.clone(),
+            ))
+    });
+    match built {
+        Ok(Ok(message)) => Ok(message),
+        Ok(Err(e)) => Err(MailError::Rejected(format!(
+            "building the mail to {:?}: {e}",
+            mail.to
+        ))),
+        Err(_) => Err(MailError::Rejected(format!(
+            "the mail to {:?} could not be written",
+            mail.to
+        ))),
+    }
 }
 
 /// Sends mail through an SMTP server, one connection per message.
@@ -164,11 +187,17 @@ impl SmtpMailer {
 }
 
 impl Mailer for SmtpMailer {
-    fn send(&self, mail: &OutgoingMail) -> anyhow::Result<()> {
+    fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let message = build_message(mail, &self.from)?;
-        self.transport
-            .send(&message)
-            .with_context(|| format!("sending mail to {:?} through {}", mail.to, self.server))?;
+        let context = || format!("sending mail to {:?} through {}", mail.to, self.server);
+        match self.transport.send(&message) {
+            Ok(_) => {}
+            // 5xx: the server will not take this mail, however often it is offered.
+            Err(e) if e.is_permanent() => {
+                return Err(MailError::Rejected(format!("{}: {e}", context())))
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(context()).into()),
+        }
         tracing::info!(to = %mail.to, subject = %mail.subject, server = %self.server, "mail sent");
         Ok(())
     }
@@ -196,10 +225,11 @@ impl OutboxMailer {
 }
 
 impl Mailer for OutboxMailer {
-    fn send(&self, mail: &OutgoingMail) -> anyhow::Result<()> {
+    fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let message = build_message(mail, &self.from)?;
         fs::create_dir_all(&self.folder)
-            .with_context(|| format!("creating the outbox {}", self.folder.display()))?;
+            .with_context(|| format!("creating the outbox {}", self.folder.display()))
+            .map_err(MailError::Unavailable)?;
         let name = format!(
             "{}-{}.eml",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
@@ -217,7 +247,9 @@ impl Mailer for OutboxMailer {
             .and_then(|()| fs::rename(&temporary, &path));
         if let Err(error) = written {
             let _ = fs::remove_file(&temporary);
-            return Err(error).with_context(|| format!("writing {}", path.display()));
+            return Err(anyhow::Error::new(error)
+                .context(format!("writing {}", path.display()))
+                .into());
         }
         match &mail.link {
             Some(link) => tracing::info!(
@@ -360,10 +392,46 @@ mod tests {
 
         for mailer in [&outbox as &dyn Mailer, &smtp] {
             let error = mailer.send(&mail("not an address")).unwrap_err();
+            assert!(matches!(error, MailError::Rejected(_)), "{error:?}");
             assert!(format!("{error:#}").contains("not an address"), "{error:#}");
         }
         assert!(eml_files(temp.path()).is_empty());
         assert!(server.messages().is_empty());
+    }
+
+    #[test]
+    fn a_line_break_in_a_header_is_refused_not_a_panic() {
+        let server = LoopbackSmtpServer::start().unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let outbox = OutboxMailer::new(temp.path(), FROM.to_owned()).unwrap();
+        let smtp = smtp_to(&server);
+        let mut broken_name = mail("alice@example.com");
+        broken_name.to_name = Some("Alice\r\nBcc: mallory@example.com".to_owned());
+        let mut broken_subject = mail("alice@example.com");
+        broken_subject.subject = "Ready\nX-Evil: 1".to_owned();
+
+        for mailer in [&outbox as &dyn Mailer, &smtp] {
+            for bad in [&broken_name, &broken_subject] {
+                let error = mailer.send(bad).unwrap_err();
+                assert!(matches!(error, MailError::Rejected(_)), "{error:?}");
+            }
+        }
+        assert!(eml_files(temp.path()).is_empty());
+        assert!(server.messages().is_empty());
+    }
+
+    #[test]
+    fn a_permanent_smtp_refusal_is_a_rejection_and_a_temporary_one_is_not() {
+        let server = LoopbackSmtpServer::start().unwrap();
+        let mailer = smtp_to(&server);
+        server.reject_next(1);
+        let temporary = mailer.send(&mail("alice@example.com")).unwrap_err();
+        assert!(
+            matches!(temporary, MailError::Unavailable(_)),
+            "{temporary:?}"
+        );
+        let refused = mailer.send(&mail("nobody@mailbox.invalid")).unwrap_err();
+        assert!(matches!(refused, MailError::Rejected(_)), "{refused:?}");
     }
 
     #[test]

@@ -109,7 +109,8 @@ impl LoopbackSmtpServer {
     }
 
     /// Makes the next `n` `MAIL FROM` commands fail with `451` (a transient failure the
-    /// sender should retry), replacing any rejections still pending.
+    /// sender should retry), replacing any rejections still pending. Recipients in the
+    /// reserved `.invalid` domain are always refused with `550` (a permanent failure).
     pub fn reject_next(&self, n: usize) {
         self.shared.reject_mail_from.store(n, Ordering::SeqCst);
     }
@@ -178,6 +179,9 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 reply("250 2.1.0 OK")?;
             }
             "RCPT" if transaction.from.is_none() => reply("503 5.5.1 MAIL first")?,
+            // The reserved `.invalid` top-level domain stands for a mailbox that does
+            // not exist: refused for good, as a real server would.
+            "RCPT" if angle_address(line).ends_with(".invalid") => reply("550 5.1.1 no such user")?,
             "RCPT" => {
                 transaction.recipients.push(angle_address(line));
                 reply("250 2.1.5 OK")?;

@@ -19,6 +19,7 @@ use udd_ports::{
 };
 
 use crate::settings::Settings;
+use crate::worker::WorkerHealth;
 
 /// The use cases the HTTP layer and the command line drive.
 #[derive(Clone)]
@@ -53,6 +54,8 @@ pub struct Services {
     pub engine: ExportEngine,
     /// Wakes this process's workers when an operation is requested.
     pub wakeup: Arc<dyn ExportWakeup>,
+    /// Whether this process's export workers are alive (for `/health`).
+    pub worker_health: Arc<WorkerHealth>,
 }
 
 impl Services {
@@ -192,6 +195,7 @@ impl Services {
             )
             .with_wakeup(wakeup.clone()),
             wakeup,
+            worker_health: Arc::default(),
             add_user: AddUser::new(users, passwords, ids, clock),
         })
     }

@@ -227,39 +227,61 @@ impl Settings {
             "server.site_url `{site}` must be an http:// or https:// URL (it starts the links in mails)"
         );
         let user_data = &self.user_data;
-        anyhow::ensure!(
-            user_data.message_limit_per_request > 0,
-            "user_data.message_limit_per_request must be at least 1"
-        );
-        anyhow::ensure!(
-            !user_data.processing_interval().is_zero(),
-            "user_data.processing_frequency must be at least 1 minute (or processing_frequency_seconds at least 1)"
-        );
-        anyhow::ensure!(
-            user_data.workers > 0,
-            "user_data.workers must be at least 1"
-        );
-        anyhow::ensure!(
-            self.database.pool_size > 0,
-            "database.pool_size must be at least 1"
-        );
+        within(
+            "user_data.message_limit_per_request",
+            user_data.message_limit_per_request.into(),
+            1,
+            100_000,
+        )?;
+        match user_data.processing_frequency_seconds {
+            Some(seconds) => within("user_data.processing_frequency_seconds", seconds, 1, 86_400)?,
+            None => within(
+                "user_data.processing_frequency",
+                user_data.processing_frequency,
+                1,
+                1_440,
+            )?,
+        }
+        within(
+            "user_data.workers",
+            user_data.workers.into(),
+            1,
+            MAX_WORKERS,
+        )?;
+        within(
+            "user_data.retention_days",
+            user_data.retention_days.into(),
+            1,
+            3_650,
+        )?;
+        within(
+            "user_data.lease_seconds",
+            user_data.lease_seconds,
+            1,
+            86_400,
+        )?;
+        within(
+            "user_data.max_attempts",
+            user_data.max_attempts.into(),
+            1,
+            100,
+        )?;
+        within(
+            "user_data.retention_sweep_minutes",
+            user_data.retention_sweep_minutes,
+            1,
+            10_080,
+        )?;
+        within("database.pool_size", self.database.pool_size.into(), 1, 256)?;
+        if let Some(workers) = self.server.http_workers {
+            within("server.http_workers", workers as u64, 1, 256)?;
+        }
         anyhow::ensure!(
             matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls"),
             "smtp.tls must be none, starttls or tls, not `{}`",
             self.smtp.tls
         );
-        anyhow::ensure!(
-            self.smtp.max_attempts > 0,
-            "smtp.max_attempts must be at least 1"
-        );
-        anyhow::ensure!(
-            user_data.retention_days > 0,
-            "user_data.retention_days must be at least 1"
-        );
-        anyhow::ensure!(
-            user_data.retention_sweep_minutes > 0,
-            "user_data.retention_sweep_minutes must be at least 1"
-        );
+        within("smtp.max_attempts", self.smtp.max_attempts.into(), 1, 100)?;
         if let Some(secret) = &self.server.link_secret {
             let least = udd_adapters::links::MIN_SECRET_LEN;
             anyhow::ensure!(
@@ -269,6 +291,19 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// The most export workers one process runs: each holds a database connection and a
+/// working folder, and more than this cannot run at once on one host anyway.
+pub const MAX_WORKERS: u64 = 64;
+
+/// Refuses `value` outside `min..=max`, naming the key.
+fn within(key: &str, value: u64, min: u64, max: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (min..=max).contains(&value),
+        "{key} must be between {min} and {max}, not {value}"
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -345,6 +380,20 @@ mod tests {
             ("[user_data]\nenable_dowload = true\n", "enable_dowload"),
             ("[server]\nlink_secret = \"short\"\n", "server.link_secret"),
             ("[user_data]\nretention_days = 0\n", "retention_days"),
+            (
+                "[user_data]\nretention_days = 1000000000\n",
+                "user_data.retention_days must be between 1 and 3650",
+            ),
+            (
+                "[user_data]\nworkers = 100000\n",
+                "user_data.workers must be between 1 and 64",
+            ),
+            (
+                "[user_data]\nlease_seconds = 0\n",
+                "user_data.lease_seconds",
+            ),
+            ("[database]\npool_size = 100000\n", "database.pool_size"),
+            ("[smtp]\nmax_attempts = 0\n", "smtp.max_attempts"),
             ("[smtp]\ntls = \"ssl\"\n", "smtp.tls"),
             (
                 "[server]\nsite_url = \"chat.example.org\"\n",

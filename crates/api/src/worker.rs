@@ -4,65 +4,237 @@
 //! mail its owner is owed at once, every worker sends retries that fell due when it
 //! wakes, and one of them runs the retention sweep every
 //! `user_data.retention_sweep_minutes`.
+//!
+//! No record can stop them: a panic inside one export or one mail is caught and
+//! recorded against it, and a supervisor thread restarts any worker thread that exits
+//! all the same. [`WorkerHealth`] tells `/health` how many are alive.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use udd_adapters::RandomIds;
-use udd_app::{ExportEngine, NotifyOwners, Outcome, Retention};
+use udd_app::{catch_panic, ExportEngine, NotifyOwners, Outcome, Retention};
+use udd_domain::time::retry_delay;
 use udd_ports::{ExportWakeup, NoProgress};
 
 use crate::services::Services;
 use crate::settings::Settings;
 
+/// How many export workers this process should have and how many are alive; shared
+/// with `/health`, which reads it without touching the database.
+#[derive(Debug, Default)]
+pub struct WorkerHealth {
+    expected: AtomicUsize,
+    alive: AtomicUsize,
+    last_death: Mutex<Option<String>>,
+}
+
+impl WorkerHealth {
+    /// Why the process cannot export, or `None` while at least one worker it should
+    /// have is alive (or it should have none, as a pure API server).
+    pub fn problem(&self) -> Option<String> {
+        let expected = self.expected.load(Ordering::SeqCst);
+        if expected == 0 || self.alive.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let last = self
+            .last_death
+            .lock()
+            .ok()
+            .and_then(|last| last.clone())
+            .map(|why| format!(": the last one died of {why}"))
+            .unwrap_or_default();
+        Some(format!("no export worker is alive (0 of {expected}){last}"))
+    }
+
+    /// Workers alive and workers expected.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.alive.load(Ordering::SeqCst),
+            self.expected.load(Ordering::SeqCst),
+        )
+    }
+
+    fn died(&self, why: String) {
+        if let Ok(mut last) = self.last_death.lock() {
+            *last = Some(why);
+        }
+    }
+}
+
+/// Counts a worker thread as alive from its spawning until it ends, by unwinding too.
+struct Alive(Arc<WorkerHealth>);
+
+impl Alive {
+    fn new(health: Arc<WorkerHealth>) -> Self {
+        health.alive.fetch_add(1, Ordering::SeqCst);
+        Self(health)
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.alive.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Keeps `count` threads running `body(n)` until `stop` is set: a thread that exits
+/// (by a panic or otherwise) is restarted after a pause that doubles while it keeps
+/// dying, from one second up to a minute.
+struct Supervisor {
+    thread: JoinHandle<()>,
+}
+
+impl Supervisor {
+    fn start<F>(
+        count: usize,
+        stop: Arc<AtomicBool>,
+        health: Arc<WorkerHealth>,
+        body: F,
+    ) -> std::io::Result<Self>
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        health.expected.store(count, Ordering::SeqCst);
+        let body = Arc::new(body);
+        let spawn = {
+            let health = Arc::clone(&health);
+            move |n: usize| {
+                let body = Arc::clone(&body);
+                // Counted before the thread runs, so `/health` never sees a gap.
+                let alive = Alive::new(Arc::clone(&health));
+                std::thread::Builder::new()
+                    .name(format!("export-worker-{n}"))
+                    .spawn(move || {
+                        let _alive = alive;
+                        body(n);
+                    })
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("export-supervisor".to_owned())
+            .spawn(move || supervise(count, &stop, &health, spawn))?;
+        Ok(Self { thread })
+    }
+}
+
+/// One worker slot: its thread (none while waiting to restart), and its restart history.
+struct Slot {
+    thread: Option<JoinHandle<()>>,
+    deaths: u32,
+    restart_at: Option<Instant>,
+}
+
+fn supervise(
+    count: usize,
+    stop: &AtomicBool,
+    health: &WorkerHealth,
+    spawn: impl Fn(usize) -> std::io::Result<JoinHandle<()>>,
+) {
+    let start = |n: usize| {
+        spawn(n)
+            .map_err(|e| {
+                tracing::error!(worker = n, error = %e, "could not start a worker");
+                health.died(format!("a failed start: {e}"));
+            })
+            .ok()
+    };
+    let mut slots: Vec<Slot> = (0..count)
+        .map(|n| Slot {
+            thread: start(n),
+            deaths: 0,
+            restart_at: None,
+        })
+        .collect();
+    // A worker that could not even start is retried like one that died.
+    for slot in slots.iter_mut().filter(|s| s.thread.is_none()) {
+        slot.deaths = 1;
+        slot.restart_at = Some(Instant::now() + Duration::from_secs(1));
+    }
+    while !stop.load(Ordering::SeqCst) {
+        for (n, slot) in slots.iter_mut().enumerate() {
+            if slot.thread.as_ref().is_some_and(JoinHandle::is_finished) {
+                let why = match slot.thread.take().map(JoinHandle::join) {
+                    Some(Err(panic)) => udd_app::guard::panic_message(panic.as_ref()),
+                    _ => "an unexpected exit".to_owned(),
+                };
+                slot.deaths += 1;
+                let pause =
+                    retry_delay(Duration::from_secs(1), Duration::from_secs(60), slot.deaths);
+                tracing::error!(worker = n, error = %why, restart_in = ?pause, "an export worker died; restarting it");
+                health.died(why);
+                slot.restart_at = Some(Instant::now() + pause);
+            }
+            if slot.restart_at.is_some_and(|at| at <= Instant::now()) {
+                slot.restart_at = None;
+                slot.thread = start(n);
+                if slot.thread.is_none() {
+                    slot.deaths += 1;
+                    slot.restart_at = Some(Instant::now() + Duration::from_secs(5));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for thread in slots.into_iter().filter_map(|s| s.thread) {
+        let _ = thread.join();
+    }
+}
+
 /// Running worker threads.
 pub struct Workers {
     stop: Arc<AtomicBool>,
     wakeup: Arc<dyn ExportWakeup>,
-    threads: Vec<JoinHandle<()>>,
+    supervisor: Option<Supervisor>,
 }
 
 impl Workers {
-    /// Starts `user_data.workers` threads.
+    /// Starts `user_data.workers` threads under a supervisor, reporting to
+    /// `services.worker_health`.
     pub fn start(services: &Services, settings: &Settings) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let interval = settings.user_data.processing_interval();
         // Unique per process and thread, so leases tell workers of different processes apart.
         let process = format!("{}-{}", std::process::id(), RandomIds::random_string(6));
         let housekeeping = Arc::new(Housekeeping::new(services, settings));
-        let threads = (0..settings.user_data.workers)
-            .map(|n| {
-                let engine = services.engine.clone();
-                let wakeup = Arc::clone(&services.wakeup);
-                let stop = Arc::clone(&stop);
+        let engine = services.engine.clone();
+        let wakeup = Arc::clone(&services.wakeup);
+        let count = settings.user_data.workers as usize;
+        let body = {
+            let stop = Arc::clone(&stop);
+            let wakeup = Arc::clone(&wakeup);
+            move |n: usize| {
                 let owner = format!("udd-{process}-{n}");
-                let housekeeping = Arc::clone(&housekeeping);
-                std::thread::Builder::new()
-                    .name(format!("export-worker-{n}"))
-                    .spawn(move || {
-                        work(
-                            &engine,
-                            wakeup.as_ref(),
-                            &stop,
-                            interval,
-                            &owner,
-                            &housekeeping,
-                        )
-                    })
-            })
-            .filter_map(|spawned| {
-                spawned
-                    .map_err(|e| tracing::error!(error = %e, "could not start a worker"))
-                    .ok()
-            })
-            .collect();
-        tracing::info!(workers = settings.user_data.workers, every = ?interval, "export workers started");
+                work(
+                    &engine,
+                    wakeup.as_ref(),
+                    &stop,
+                    interval,
+                    &owner,
+                    &housekeeping,
+                );
+            }
+        };
+        let supervisor = Supervisor::start(
+            count,
+            Arc::clone(&stop),
+            Arc::clone(&services.worker_health),
+            body,
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not start the worker supervisor");
+            services
+                .worker_health
+                .died(format!("a supervisor that could not start: {e}"));
+        })
+        .ok();
+        tracing::info!(workers = count, every = ?interval, "export workers started");
         Self {
             stop,
-            wakeup: Arc::clone(&services.wakeup),
-            threads,
+            wakeup,
+            supervisor,
         }
     }
 
@@ -70,13 +242,13 @@ impl Workers {
     /// interrupted operation is released and resumes later exactly where it stopped.
     pub fn shutdown(self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Each notification wakes one waiting worker; keep ringing until all are out.
-        while self.threads.iter().any(|t| !t.is_finished()) {
-            self.wakeup.notify();
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for thread in self.threads {
-            let _ = thread.join();
+        if let Some(supervisor) = self.supervisor {
+            // Each notification wakes one waiting worker; keep ringing until all are out.
+            while !supervisor.thread.is_finished() {
+                self.wakeup.notify();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = supervisor.thread.join();
         }
         tracing::info!("export workers stopped");
     }
@@ -107,15 +279,21 @@ impl Housekeeping {
         }
     }
 
-    /// Sends the mails that are due, and sweeps when a sweep is due. Failures are
-    /// logged; the next round tries again.
+    /// Sends the mails that are due, and sweeps when a sweep is due. Failures, panics
+    /// included, are logged; the next round tries again.
     pub fn run(&self) {
-        if let Err(e) = self.notify.deliver_due() {
-            tracing::error!(error = %e, "mail delivery could not run");
+        match catch_panic(|| self.notify.deliver_due()) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "mail delivery could not run"),
+            Err(panic) => tracing::error!(error = %panic, "mail delivery could not run"),
         }
         if self.sweep_due() {
-            if let Err(e) = self.retention.sweep() {
-                tracing::error!(error = %format!("{e:#}"), "the retention sweep failed");
+            match catch_panic(|| self.retention.sweep()) {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %format!("{e:#}"), "the retention sweep failed")
+                }
+                Err(panic) => tracing::error!(error = %panic, "the retention sweep failed"),
             }
         }
     }
@@ -142,14 +320,18 @@ fn work(
     housekeeping: &Housekeeping,
 ) {
     while !stop.load(Ordering::SeqCst) {
-        let ran = match engine.run_next(owner, &NoProgress, stop) {
-            Ok(Some(outcome)) => {
+        let ran = match catch_panic(|| engine.run_next(owner, &NoProgress, stop)) {
+            Ok(Ok(Some(outcome))) => {
                 log(&outcome);
                 true
             }
-            Ok(None) => false,
-            Err(e) => {
+            Ok(Ok(None)) => false,
+            Ok(Err(e)) => {
                 tracing::error!(error = %format!("{e:#}"), "the export queue could not be read");
+                false
+            }
+            Err(panic) => {
+                tracing::error!(error = %panic, "the export queue could not be read");
                 false
             }
         };
@@ -184,5 +366,65 @@ fn log(outcome: &Outcome) {
         Outcome::Interrupted { operation_id } => {
             tracing::info!(operation = %operation_id, "export paused for shutdown")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "timed out: {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_worker_that_dies_is_restarted_and_health_says_so_meanwhile() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let health = Arc::new(WorkerHealth::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let body = {
+            let (stop, runs) = (Arc::clone(&stop), Arc::clone(&runs));
+            move |_n: usize| {
+                // The first two runs die; the third one works until stopped.
+                if runs.fetch_add(1, Ordering::SeqCst) < 2 {
+                    panic!("a bad record");
+                }
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
+        let supervisor =
+            Supervisor::start(1, Arc::clone(&stop), Arc::clone(&health), body).unwrap();
+
+        wait_until("the first death is seen", || {
+            health.problem().is_some_and(|p| p.contains("a bad record"))
+        });
+        let problem = health.problem().unwrap();
+        assert!(
+            problem.contains("no export worker is alive (0 of 1)"),
+            "{problem}"
+        );
+        assert!(problem.contains("a bad record"), "{problem}");
+        wait_until("the third run is alive", || {
+            runs.load(Ordering::SeqCst) == 3 && health.counts() == (1, 1)
+        });
+        assert_eq!(health.problem(), None);
+
+        stop.store(true, Ordering::SeqCst);
+        wait_until("the supervisor ends", || supervisor.thread.is_finished());
+        assert_eq!(health.counts(), (0, 1));
+    }
+
+    #[test]
+    fn a_process_without_workers_is_healthy() {
+        assert_eq!(WorkerHealth::default().problem(), None);
     }
 }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use udd_domain::render::{failed_mail, ready_mail, MailContent, ReadyMail};
+use udd_domain::render::{failed_mail, header_text, ready_mail, MailContent, ReadyMail};
 use udd_domain::time::retry_delay;
 use udd_ports::{
-    Clock, DownloadLinks, Mailer, NoticeKind, NoticeOutcome, Notices, OutgoingMail, PendingNotice,
-    StoreError, UserDataFile, Users,
+    Clock, DownloadLinks, MailError, Mailer, NoticeKind, NoticeOutcome, Notices, OutgoingMail,
+    PendingNotice, StoreError, UserDataFile, Users,
 };
 
 /// How delivery paces itself.
@@ -120,7 +120,12 @@ impl NotifyOwners {
                     .claim_due(now, now + duration(self.config.hold), self.config.batch)?;
             let claimed = due.len();
             for notice in due {
-                let outcome = self.deliver(&notice);
+                // One owner's bad record must not stop the mail of all the others.
+                let outcome = crate::guard::catch_panic(|| self.deliver(&notice))
+                    .unwrap_or_else(|panic| {
+                        tracing::error!(operation = %notice.operation_id, error = %panic, "mail given up");
+                        NoticeOutcome::GaveUp(panic)
+                    });
                 match &outcome {
                     NoticeOutcome::Sent => report.sent += 1,
                     NoticeOutcome::NoAddress => report.no_address += 1,
@@ -150,6 +155,8 @@ impl NotifyOwners {
             tracing::info!(operation = %id, user = %user.username, "the owner has no email address; no mail sent");
             return NoticeOutcome::NoAddress;
         };
+        // A name is one line wherever the mail shows it.
+        let greeting = header_text(user.display_name());
         let (content, link) = match &notice.kind {
             NoticeKind::Completed(file) if !file.is_available(self.clock.now()) => {
                 // Retries ran past the file's life: a dead link helps nobody.
@@ -159,7 +166,7 @@ impl NotifyOwners {
             NoticeKind::Completed(file) => {
                 let link = self.download_link(file);
                 let content = ready_mail(&ReadyMail {
-                    name: user.display_name(),
+                    name: &greeting,
                     full_export: notice.full_export,
                     link: &link,
                     file_name: &file.name,
@@ -168,9 +175,7 @@ impl NotifyOwners {
                 });
                 (content, Some(link))
             }
-            NoticeKind::Failed { .. } => {
-                (failed_mail(user.display_name(), notice.full_export), None)
-            }
+            NoticeKind::Failed { .. } => (failed_mail(&greeting, notice.full_export), None),
         };
         let MailContent {
             subject,
@@ -179,7 +184,12 @@ impl NotifyOwners {
         } = content;
         let mail = OutgoingMail {
             to: address.to_owned(),
-            to_name: user.name.clone(),
+            // Names are the users' own text: no line break may reach a header.
+            to_name: user
+                .name
+                .as_deref()
+                .map(header_text)
+                .filter(|name| !name.is_empty()),
             subject,
             text,
             html,
@@ -190,7 +200,11 @@ impl NotifyOwners {
                 tracing::info!(operation = %id, to = %mail.to, subject = %mail.subject, "mail sent");
                 NoticeOutcome::Sent
             }
-            Err(e) => self.failed(notice, &e),
+            Err(MailError::Rejected(reason)) => {
+                tracing::error!(operation = %id, to = %mail.to, error = %reason, "mail refused; given up");
+                NoticeOutcome::GaveUp(reason)
+            }
+            Err(MailError::Unavailable(e)) => self.failed(notice, &e),
         }
     }
 
@@ -382,7 +396,7 @@ mod tests {
             let mut mailer = MockMailer::new();
             mailer
                 .expect_send()
-                .returning(|_| Err(anyhow::anyhow!("451 try again later")));
+                .returning(|_| Err(anyhow::anyhow!("451 try again later").into()));
             mailer
         };
         let completed = || NoticeKind::Completed(file());
@@ -399,5 +413,61 @@ mod tests {
         let (report, last) = run(notice(completed(), 8), user(&["a@example.org"]), failing());
         assert_eq!(report.gave_up, 1);
         assert!(matches!(&last[0], NoticeOutcome::GaveUp(why) if why.contains("451")));
+    }
+
+    #[test]
+    fn a_refused_mail_is_given_up_at_once() {
+        let mut mailer = MockMailer::new();
+        mailer
+            .expect_send()
+            .times(1)
+            .returning(|_| Err(MailError::Rejected("550 no such user".into())));
+        let (report, outcomes) = run(
+            notice(NoticeKind::Completed(file()), 1),
+            user(&["gone@example.org"]),
+            mailer,
+        );
+        assert_eq!(report.gave_up, 1);
+        assert!(matches!(&outcomes[0], NoticeOutcome::GaveUp(why) if why.contains("550")));
+    }
+
+    #[test]
+    fn a_name_with_line_breaks_reaches_the_mailer_as_one_clean_line() {
+        let sent = Arc::new(Mutex::new(Vec::<OutgoingMail>::new()));
+        let sink = Arc::clone(&sent);
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().times(1).returning(move |mail| {
+            sink.lock().expect("lock").push(mail.clone());
+            Ok(())
+        });
+        let mut owner = user(&["alice@example.org"]);
+        owner.name = Some("Alice\r\nBcc: mallory@example.org".into());
+        let (_, outcomes) = run(notice(NoticeKind::Completed(file()), 1), owner, mailer);
+        assert_eq!(outcomes, [NoticeOutcome::Sent]);
+        let mail = sent.lock().expect("lock")[0].clone();
+        assert_eq!(
+            mail.to_name.as_deref(),
+            Some("Alice Bcc: mallory@example.org")
+        );
+        assert!(!mail.subject.contains(['\r', '\n']));
+    }
+
+    #[test]
+    fn a_panicking_mailer_gives_that_notice_up_and_delivery_goes_on() {
+        let mut mailer = MockMailer::new();
+        mailer
+            .expect_send()
+            .times(1)
+            .returning(|_| panic!("a Display implementation returned an error unexpectedly"));
+        let (report, outcomes) = run(
+            notice(NoticeKind::Completed(file()), 1),
+            user(&["alice@example.org"]),
+            mailer,
+        );
+        assert_eq!(report.gave_up, 1);
+        assert!(
+            matches!(&outcomes[0], NoticeOutcome::GaveUp(why) if why.contains("Display implementation")),
+            "{outcomes:?}"
+        );
     }
 }

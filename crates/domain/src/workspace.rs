@@ -96,6 +96,24 @@ pub struct Upload {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Upload {
+    /// Whether this upload may go into `requester`'s export of `rooms`: it belongs to
+    /// one of those rooms, or the requester uploaded it. A message can name any upload
+    /// in its `file._id`; without this rule a message in a shared room could pull a
+    /// private room's file into someone else's archive.
+    pub fn may_export<'a>(
+        &self,
+        requester: &str,
+        mut rooms: impl Iterator<Item = &'a str>,
+    ) -> bool {
+        self.user_id.as_deref() == Some(requester)
+            || self
+                .room_id
+                .as_deref()
+                .is_some_and(|own| rooms.any(|room| room == own))
+    }
+}
+
 /// A user's avatar image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Avatar {
@@ -162,6 +180,30 @@ mod tests {
             attachments: None,
             updated_at: crate::time::from_millis(ts),
         }
+    }
+
+    fn upload(room: Option<&str>, uploader: Option<&str>) -> Upload {
+        Upload {
+            id: "F1".into(),
+            room_id: room.map(str::to_owned),
+            user_id: uploader.map(str::to_owned),
+            name: "secret.pdf".into(),
+            content_type: None,
+            size: 1,
+            blob: Some("F1".into()),
+            uploaded_at: crate::time::from_millis(0),
+            updated_at: crate::time::from_millis(0),
+        }
+    }
+
+    #[test]
+    fn an_upload_is_exported_only_from_the_exports_rooms_or_to_its_uploader() {
+        let rooms = ["GENERAL", "dm"];
+        assert!(upload(Some("GENERAL"), Some("bob")).may_export("alice", rooms.into_iter()));
+        assert!(upload(Some("private"), Some("alice")).may_export("alice", rooms.into_iter()));
+        assert!(!upload(Some("private"), Some("bob")).may_export("alice", rooms.into_iter()));
+        assert!(!upload(None, None).may_export("alice", rooms.into_iter()));
+        assert!(!upload(Some("private"), None).may_export("alice", [].into_iter()));
     }
 
     proptest! {

@@ -23,14 +23,28 @@ pub struct OutgoingMail {
     pub link: Option<String>,
 }
 
+/// Why a mail was not handed over.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Refused for good: a recipient address or header the mail library cannot write,
+    /// or a permanent (5xx) answer from the server. Sending again cannot help.
+    #[error("the mail was refused: {0}")]
+    Rejected(String),
+    /// Not handed over now (server unreachable, timeout, temporary refusal); a later
+    /// attempt may succeed.
+    #[error(transparent)]
+    Unavailable(#[from] anyhow::Error),
+}
+
 /// Sends mail.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait Mailer: Send + Sync {
     /// Hands `mail` over for delivery (an SMTP server accepted it, or it is written to
-    /// the outbox).
+    /// the outbox). Never panics, whatever the mail holds.
     ///
-    /// Errors: any failure to hand it over; the caller retries later.
-    fn send(&self, mail: &OutgoingMail) -> anyhow::Result<()>;
+    /// Errors: [`MailError::Rejected`] when retrying cannot help,
+    /// [`MailError::Unavailable`] for the rest.
+    fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
 }
 
 /// What a notice tells the owner.

@@ -18,8 +18,8 @@ mod services;
 mod workspace;
 
 pub use delivery::{
-    DownloadLinks, DownloadLog, DownloadRecord, LinkError, Mailer, NoticeKind, NoticeOutcome,
-    Notices, OutgoingMail, PendingNotice, StoredExports, StoredItem,
+    DownloadLinks, DownloadLog, DownloadRecord, LinkError, MailError, Mailer, NoticeKind,
+    NoticeOutcome, Notices, OutgoingMail, PendingNotice, StoredExports, StoredItem,
 };
 pub use error::StoreError;
 pub use export::{

@@ -7,13 +7,14 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use udd_domain::render::{
-    asset_name, channels_json_line, index_html, render_html, render_json_line, room_page_footer,
+    channels_json_line, index_html, render_html, render_json_line, room_page_footer,
     room_page_header, user_html, user_json, zip_file_name, AttachedFile, IndexRoom, Manifest,
     ManifestFile, ManifestRoom, Pseudonyms, RenderedMessage, MANIFEST_FORMAT_VERSION,
 };
 use udd_domain::time::retry_delay;
 use udd_domain::{
-    ExportOperation, ExportPaths, ExportStatus, Message, MessageCursor, RoomExportStatus, User,
+    ExportOperation, ExportPaths, ExportStatus, Message, MessageCursor, RoomExportStatus, Upload,
+    User,
 };
 use udd_ports::{
     ArchiveEntry, ArchiveSource, ArchiveStore, BlobStore, Clock, ExportBatch, ExportFileRef,
@@ -238,7 +239,17 @@ impl ExportEngine {
             stop,
             progress,
         };
-        let result = self.with_heartbeat(&id, owner, &lost, || self.process(&mut operation, &run));
+        // A panic on a bad record fails this operation for good (a retry would meet the
+        // same record); the worker lives on.
+        let mut panicked = false;
+        let result = self.with_heartbeat(&id, owner, &lost, || {
+            crate::guard::catch_panic(|| self.process(&mut operation, &run)).unwrap_or_else(
+                |panic| {
+                    panicked = true;
+                    Err(anyhow::anyhow!(panic))
+                },
+            )
+        });
         match result {
             Ok(file) => {
                 tracing::info!(operation = %id, file = %file.id, size = file.size, "export completed");
@@ -257,6 +268,7 @@ impl ExportEngine {
                 }
                 Outcome::Interrupted { operation_id: id }
             }
+            Err(err) if panicked => self.fail(&operation, owner, &format!("{err:#}")),
             Err(err) => self.retry_or_fail(&operation, owner, &err),
         }
     }
@@ -305,39 +317,8 @@ impl ExportEngine {
         let reason = format!("{err:#}");
         let now = self.ports.clock.now();
         if operation.attempts >= self.config.max_attempts {
-            tracing::error!(operation = %id, attempts = operation.attempts, error = %reason, "export failed");
             let reason = format!("gave up after {} attempts: {reason}", operation.attempts);
-            match self.ports.queue.finish_unsuccessfully(
-                &id,
-                owner,
-                ExportStatus::Failed,
-                &reason,
-                now,
-            ) {
-                Err(StoreError::Conflict(_)) => {
-                    // Another worker has it now: its files are not ours to remove.
-                    tracing::warn!(operation = %id, "lease lost before the operation could be marked failed");
-                    return Outcome::LeaseLost { operation_id: id };
-                }
-                Err(e) => {
-                    tracing::error!(operation = %id, error = %e, "could not mark the operation failed")
-                }
-                Ok(()) => {}
-            }
-            // The working folder and any zip go: a failed export leaves nothing behind
-            // (what a crash keeps from here is swept by retention).
-            if let Err(e) = self.ports.files.remove_all(&operation.paths) {
-                tracing::warn!(operation = %id, error = %e, "could not remove the working folder");
-            }
-            if let Some(zip) = &operation.generated_file {
-                if let Err(e) = self.ports.archives.remove(zip) {
-                    tracing::warn!(operation = %id, error = %e, "could not remove the zip");
-                }
-            }
-            return Outcome::Failed {
-                operation_id: id,
-                reason,
-            };
+            return self.fail(operation, owner, &reason);
         }
         // 10 s after the first failure, doubling, at most about 21 minutes.
         let backoff = chrono::Duration::from_std(retry_delay(
@@ -353,6 +334,43 @@ impl ExportEngine {
         Outcome::Retrying {
             operation_id: id,
             reason,
+        }
+    }
+
+    /// Ends the operation as failed for `reason` and removes what it wrote.
+    fn fail(&self, operation: &ExportOperation, owner: &str, reason: &str) -> Outcome {
+        let id = operation.id.clone();
+        tracing::error!(operation = %id, attempts = operation.attempts, error = %reason, "export failed");
+        match self.ports.queue.finish_unsuccessfully(
+            &id,
+            owner,
+            ExportStatus::Failed,
+            reason,
+            self.ports.clock.now(),
+        ) {
+            Err(StoreError::Conflict(_)) => {
+                // Another worker has it now: its files are not ours to remove.
+                tracing::warn!(operation = %id, "lease lost before the operation could be marked failed");
+                return Outcome::LeaseLost { operation_id: id };
+            }
+            Err(e) => {
+                tracing::error!(operation = %id, error = %e, "could not mark the operation failed")
+            }
+            Ok(()) => {}
+        }
+        // The working folder and any zip go: a failed export leaves nothing behind
+        // (what a crash keeps from here is swept by retention).
+        if let Err(e) = self.ports.files.remove_all(&operation.paths) {
+            tracing::warn!(operation = %id, error = %e, "could not remove the working folder");
+        }
+        if let Some(zip) = &operation.generated_file {
+            if let Err(e) = self.ports.archives.remove(zip) {
+                tracing::warn!(operation = %id, error = %e, "could not remove the zip");
+            }
+        }
+        Outcome::Failed {
+            operation_id: id,
+            reason: reason.to_owned(),
         }
     }
 
@@ -549,7 +567,7 @@ impl ExportEngine {
                 )
                 .map_err(store)?;
             for message in &page {
-                let file = self.attached_file(message)?;
+                let file = self.attached_file(op, message)?;
                 let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms);
                 if full {
                     render_json_line(&rendered, &mut bytes);
@@ -604,31 +622,56 @@ impl ExportEngine {
         Ok(count)
     }
 
-    /// The upload a message carries, named for `assets/`.
-    fn attached_file(&self, message: &Message) -> anyhow::Result<Option<AttachedFile>> {
+    /// The upload a message carries, named for `assets/`. An upload this export may
+    /// not carry (see [`Upload::may_export`]) is named from the message alone and
+    /// later listed as unavailable, like one whose record is gone.
+    fn attached_file(
+        &self,
+        op: &ExportOperation,
+        message: &Message,
+    ) -> anyhow::Result<Option<AttachedFile>> {
         let Some(file_id) = &message.file_id else {
             return Ok(None);
         };
-        let (name, content_type) = match self.ports.reader.upload(file_id) {
-            Ok(upload) => (upload.name, upload.content_type),
-            Err(StoreError::NotFound) => {
+        let file = match self.exportable_upload(op, file_id)? {
+            Some(upload) => {
+                AttachedFile::new(file_id, &upload.name, upload.content_type.as_deref())
+            }
+            None => {
                 let title = message
                     .attachments
                     .as_ref()
                     .and_then(|a| a[0]["title"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| file_id.clone());
-                (title, None)
+                AttachedFile::new(file_id, &title, None)
             }
-            Err(other) => return Err(store(other)),
         };
-        Ok(Some(AttachedFile {
-            asset: asset_name(file_id, &name),
-            is_image: content_type
-                .as_deref()
-                .is_some_and(|t| t.starts_with("image/")),
-            id: file_id.clone(),
-            name,
-        }))
+        Ok(Some(file))
+    }
+
+    /// Upload `file_id`, if it exists and this export may carry it.
+    fn exportable_upload(
+        &self,
+        op: &ExportOperation,
+        file_id: &str,
+    ) -> anyhow::Result<Option<Upload>> {
+        match self.ports.reader.upload(file_id) {
+            Ok(upload)
+                if upload
+                    .may_export(&op.user_id, op.room_list.iter().map(|r| r.room_id.as_str())) =>
+            {
+                Ok(Some(upload))
+            }
+            Ok(upload) => {
+                tracing::warn!(
+                    operation = %op.id, file = %file_id, room = ?upload.room_id,
+                    "a message names an upload from outside the export's rooms; left out"
+                );
+                Ok(None)
+            }
+            Err(StoreError::NotFound) => Ok(None),
+            Err(other) => Err(store(other)),
+        }
     }
 
     /// Copies every upload met into `assets/`; missing ones are left out and reported.
@@ -645,7 +688,7 @@ impl ExportEngine {
             unavailable.push("avatar: none was available".to_owned());
         }
         for upload in self.ports.progress.files(&op.id).map_err(store)? {
-            match self.asset_blob(&upload)? {
+            match self.asset_blob(op, &upload)? {
                 Some((key, (size, sha256))) => assets.push((upload, key, size, sha256)),
                 None => unavailable.push(format!(
                     "upload {} ({}): the file was not available",
@@ -742,13 +785,12 @@ impl ExportEngine {
     /// The blob key, size and hash of an upload, or `None` when its bytes are gone.
     fn asset_blob(
         &self,
+        op: &ExportOperation,
         upload: &ExportFileRef,
     ) -> anyhow::Result<Option<(String, (u64, String))>> {
-        let key = match self.ports.reader.upload(&upload.file_id) {
-            Ok(found) => found.blob,
-            Err(StoreError::NotFound) => None,
-            Err(other) => return Err(store(other)),
-        };
+        let key = self
+            .exportable_upload(op, &upload.file_id)?
+            .and_then(|found| found.blob);
         let Some(key) = key else { return Ok(None) };
         Ok(self
             .ports
@@ -797,7 +839,10 @@ impl ExportEngine {
             sha256,
             path,
             created_at: now,
-            expires_at: Some(now + chrono::Duration::days(i64::from(self.config.retention_days))),
+            // Settings bound the days; a date past chrono's range just never expires.
+            expires_at: now.checked_add_signed(chrono::Duration::days(i64::from(
+                self.config.retention_days,
+            ))),
             removed_at: None,
         };
         run.check()?;

@@ -57,6 +57,29 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// Text fit for a mail header (a display name, a subject): control characters (line
+/// breaks, which would start a new header, included) and invisible format characters
+/// become spaces, runs of white space fold into one, and the ends are trimmed.
+///
+/// ```
+/// use udd_domain::render::header_text;
+/// assert_eq!(header_text("Alice\r\nBcc: mallory@example.com"), "Alice Bcc: mallory@example.com");
+/// assert_eq!(header_text("  Bob\t\u{202E}Builder "), "Bob Builder");
+/// ```
+pub fn header_text(raw: &str) -> String {
+    let spaced: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_control() || c.is_whitespace() || super::names::is_invisible_format(c) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn expiry(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -94,7 +117,7 @@ pub fn ready_mail(mail: &ReadyMail<'_>) -> MailContent {
         file = escape_html(mail.file_name),
     ));
     MailContent {
-        subject: format!("Your {kind} is ready"),
+        subject: header_text(&format!("Your {kind} is ready")),
         text,
         html,
     }
@@ -117,7 +140,7 @@ pub fn failed_mail(name: &str, full_export: bool) -> MailContent {
         name = escape_html(name),
     ));
     MailContent {
-        subject: format!("Your {kind} failed"),
+        subject: header_text(&format!("Your {kind} failed")),
         text,
         html,
     }
@@ -166,6 +189,23 @@ mod tests {
         let failed = failed_mail("<i>Bob</i>", true);
         assert_eq!(failed.subject, "Your full data export failed");
         assert!(failed.html.contains("&lt;i&gt;Bob"));
+    }
+
+    #[test]
+    fn header_text_never_carries_a_line_break() {
+        for raw in [
+            "a\nb",
+            "a\rb",
+            "a\r\n\r\nb",
+            "a\u{2028}b",
+            "a\u{0}b",
+            "a\u{85}b",
+        ] {
+            let clean = header_text(raw);
+            assert_eq!(clean, "a b", "{raw:?}");
+        }
+        assert_eq!(header_text("\n\n"), "");
+        assert_eq!(header_text("Zoë Ünal"), "Zoë Ünal");
     }
 
     #[test]

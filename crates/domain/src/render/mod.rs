@@ -12,10 +12,10 @@ mod pages;
 mod pseudonyms;
 
 pub use escape::{escape_html, escape_html_text};
-pub use mail::{failed_mail, human_size, ready_mail, MailContent, ReadyMail};
+pub use mail::{failed_mail, header_text, human_size, ready_mail, MailContent, ReadyMail};
 pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION};
 pub use message::{render_html, render_json_line, AttachedFile, RenderedMessage};
-pub use names::{asset_name, safe_file_name, zip_file_name, UniqueNames};
+pub use names::{asset_name, is_active_content, safe_file_name, zip_file_name, UniqueNames};
 pub use pages::{
     channels_json_line, index_html, room_page_footer, room_page_header, user_html, user_json,
     IndexRoom, CONTENT_SECURITY_POLICY,

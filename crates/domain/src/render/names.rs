@@ -14,12 +14,22 @@ const RESERVED: [&str; 22] = [
 ];
 
 /// A name safe to use as one path component on any common filesystem: path separators,
-/// control and reserved characters become `_`, leading dots and trailing dots and
-/// spaces go, Windows device names get a `_` prefix, the length is capped (keeping the
-/// extension), and an empty result becomes `fallback`.
+/// control and reserved characters become `_`, invisible format and separator characters
+/// (Unicode `Cf`, `Zl`, `Zp`: the right-to-left override that makes `invoice\u{202E}gpj.exe`
+/// look like a `.jpg`) are dropped, leading dots and trailing dots and spaces go, Windows
+/// device names get a `_` prefix, the length is capped (keeping the extension), and an
+/// empty result becomes `fallback`.
+///
+/// ```
+/// use udd_domain::render::safe_file_name;
+/// assert_eq!(safe_file_name("../../etc/passwd", "file"), "_.._etc_passwd");
+/// assert_eq!(safe_file_name("invoice\u{202E}gpj.exe", "file"), "invoicegpj.exe");
+/// assert_eq!(safe_file_name("...", "file"), "file");
+/// ```
 pub fn safe_file_name(raw: &str, fallback: &str) -> String {
     let mut name: String = raw
         .chars()
+        .filter(|&c| !is_invisible_format(c))
         .map(|c| match c {
             '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
             c if c.is_control() => '_',
@@ -37,7 +47,59 @@ pub fn safe_file_name(raw: &str, fallback: &str) -> String {
     if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
         name.insert(0, '_');
     }
-    truncate_keeping_extension(&name, MAX_NAME_BYTES)
+    // A cut can end on a dot or a space, which some filesystems drop.
+    let cut = truncate_keeping_extension(&name, MAX_NAME_BYTES);
+    match cut.trim_end_matches(['.', ' ']) {
+        "" => fallback.to_owned(),
+        trimmed => trimmed.to_owned(),
+    }
+}
+
+/// Unicode's format (`Cf`), line separator (`Zl`) and paragraph separator (`Zp`)
+/// characters (Unicode 15): they draw nothing, yet reorder or hide what a name shows.
+pub(super) fn is_invisible_format(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
+/// `text` without invisible format and separator characters, for showing a file name.
+pub(super) fn without_invisible(text: &str) -> String {
+    text.chars().filter(|&c| !is_invisible_format(c)).collect()
+}
+
+/// File types a browser runs rather than shows (markup and script): an archive links
+/// them for download only, and never under a name that would open them as such.
+const ACTIVE_EXTENSIONS: [&str; 7] = ["html", "htm", "xhtml", "svg", "svgz", "xml", "js"];
+
+/// Whether a file named `name` would run script if opened in a browser.
+pub fn is_active_content(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| {
+        ACTIVE_EXTENSIONS
+            .iter()
+            .any(|active| active.eq_ignore_ascii_case(ext.trim()))
+    })
 }
 
 fn truncate_keeping_extension(name: &str, max: usize) -> String {
@@ -96,15 +158,29 @@ impl UniqueNames {
 }
 
 /// The file an upload is copied to inside `assets/`: `<fileId>-<file name>`, both safe.
+/// Active content (see [`is_active_content`]) gets `.txt` added, so opening it from the
+/// archive shows its text instead of running it.
+///
+/// ```
+/// use udd_domain::render::asset_name;
+/// assert_eq!(asset_name("Q5y", "diagram.png"), "Q5y-diagram.png");
+/// assert_eq!(asset_name("Q5y", "page.html"), "Q5y-page.html.txt");
+/// ```
 pub fn asset_name(file_id: &str, file_name: &str) -> String {
-    safe_file_name(
+    let name = safe_file_name(
         &format!(
             "{}-{}",
             safe_file_name(file_id, "file"),
             safe_file_name(file_name, "file")
         ),
         "file",
-    )
+    );
+    if is_active_content(&name) {
+        let stem = truncate_keeping_extension(&name, MAX_NAME_BYTES - ".txt".len());
+        format!("{stem}.txt")
+    } else {
+        name
+    }
 }
 
 /// The download name of a finished export: `YYYY-MM-DD-<display name>[-data].zip`.
@@ -173,6 +249,41 @@ mod tests {
         assert_eq!(asset_name("Q5y", "../x.png"), "Q5y-_x.png");
     }
 
+    #[test]
+    fn invisible_format_characters_are_dropped_from_names() {
+        assert_eq!(
+            safe_file_name("invoice\u{202E}gpj.exe", "x"),
+            "invoicegpj.exe"
+        );
+        assert_eq!(safe_file_name("a\u{200B}b\u{2028}c\u{2029}d", "x"), "abcd");
+        assert_eq!(safe_file_name("\u{FEFF}\u{2066}", "x"), "x");
+        assert_eq!(safe_file_name("tag\u{E0041}s.txt", "x"), "tags.txt");
+        // Visible non-ASCII letters stay.
+        assert_eq!(safe_file_name("Ünïcödé 日本.txt", "x"), "Ünïcödé 日本.txt");
+    }
+
+    #[test]
+    fn active_content_is_never_stored_under_a_name_that_runs() {
+        for name in [
+            "x.html", "x.HTM", "x.xhtml", "x.svg", "x.xml", "x.js", "a.b.Svg",
+        ] {
+            assert!(is_active_content(name), "{name}");
+            let asset = asset_name("F1", name);
+            assert!(asset.ends_with(".txt"), "{asset}");
+            assert!(!is_active_content(&asset), "{asset}");
+        }
+        for name in ["x.png", "x.pdf", "html", "x.txt", "x.json"] {
+            assert!(!is_active_content(name), "{name}");
+            assert!(!asset_name("F1", name).ends_with(".txt") || name.ends_with(".txt"));
+        }
+        let long = format!("{}.html", "a".repeat(300));
+        let asset = asset_name("F1", &long);
+        assert!(
+            asset.len() <= MAX_NAME_BYTES && asset.ends_with(".html.txt"),
+            "{asset}"
+        );
+    }
+
     proptest! {
         #[test]
         fn safe_names_are_single_visible_components(raw in "\\PC{0,300}|[./\\\\:\\x00-\\x1f]{0,20}") {
@@ -183,6 +294,14 @@ mod tests {
             prop_assert!(!name.starts_with('.'));
             prop_assert!(name != "." && name != "..");
             prop_assert!(!name.chars().any(char::is_control));
+            prop_assert!(!name.chars().any(is_invisible_format));
+        }
+
+        #[test]
+        fn asset_names_are_safe_and_never_active(id in "\\PC{0,30}", raw in "\\PC{0,200}") {
+            let name = asset_name(&id, &raw);
+            prop_assert_eq!(safe_file_name(&name, "file"), name.clone());
+            prop_assert!(!is_active_content(&name));
         }
 
         #[test]

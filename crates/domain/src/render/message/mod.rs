@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::escape::{escape_html, escape_html_text};
+use super::names::{asset_name, is_active_content, without_invisible};
 use super::pseudonyms::Pseudonyms;
 use crate::time::iso_millis;
 use crate::workspace::Message;
@@ -20,6 +21,37 @@ pub struct AttachedFile {
     pub asset: String,
     /// Whether it is an image to show inline.
     pub is_image: bool,
+    /// Whether it is linked for download only: markup or script a browser would run.
+    pub download_only: bool,
+}
+
+impl AttachedFile {
+    /// The upload `id` named `name` with MIME type `content_type`: its asset name, and
+    /// whether it is shown inline (images that cannot carry script) or only offered
+    /// for download (see [`is_active_content`](super::is_active_content)).
+    ///
+    /// ```
+    /// use udd_domain::render::AttachedFile;
+    /// let png = AttachedFile::new("F1", "diagram.png", Some("image/png"));
+    /// assert!(png.is_image && !png.download_only);
+    /// let svg = AttachedFile::new("F2", "logo.svg", Some("image/svg+xml"));
+    /// assert!(!svg.is_image && svg.download_only);
+    /// assert_eq!(svg.asset, "F2-logo.svg.txt");
+    /// ```
+    pub fn new(id: &str, name: &str, content_type: Option<&str>) -> Self {
+        let active = is_active_content(name) || content_type.is_some_and(is_active_type);
+        let mut asset = asset_name(id, name);
+        if active && !asset.ends_with(".txt") {
+            asset.push_str(".txt");
+        }
+        Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            asset,
+            is_image: !active && content_type.is_some_and(|t| t.starts_with("image/")),
+            download_only: active,
+        }
+    }
 }
 
 /// A message after pseudonymisation and system-message rendering.
@@ -256,18 +288,46 @@ fn attachment_html(attachment: &Value, file: Option<&AttachedFile>) -> String {
     }
 }
 
+/// MIME types a browser renders as a document that can run script.
+fn is_active_type(content_type: &str) -> bool {
+    const ACTIVE: [&str; 7] = [
+        "text/html",
+        "text/xml",
+        "application/xml",
+        "text/javascript",
+        "application/javascript",
+        "text/ecmascript",
+        "application/ecmascript",
+    ];
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    ACTIVE.contains(&essence.as_str()) || essence.ends_with("+xml")
+}
+
 fn file_link(file: &AttachedFile, title: &str) -> String {
     let href = format!("./assets/{}", percent_encode(&file.asset));
+    // Active content is only ever saved, never opened in the archive's origin.
+    let download = if file.download_only {
+        format!(" download=\"{}\"", escape_html(&file.asset))
+    } else {
+        String::new()
+    };
+    // A file name is shown as it will be saved: no override reverses its extension.
+    let title = without_invisible(title);
     let mut html = format!(
-        "<br/>\n<a href=\"{}\">{}</a>",
+        "<br/>\n<a href=\"{}\"{download}>{}</a>",
         escape_html(&href),
-        escape_html(title)
+        escape_html(&title)
     );
     if file.is_image {
         html.push_str(&format!(
             "<br/>\n<img src=\"{}\" alt=\"{}\"/>",
             escape_html(&href),
-            escape_html(title)
+            escape_html(&title)
         ));
     }
     html

@@ -107,12 +107,7 @@ fn an_upload_links_to_its_asset_with_attachment_metadata_as_rocket_chat_writes_i
         "type": "file", "image_url": "/file-upload/Q5y/diagram.png", "image_type": "image/png", "image_size": 74,
         "internal": "dropped"
     }]));
-    let file = AttachedFile {
-        id: "Q5y".into(),
-        name: "dia<gram>.png".into(),
-        asset: "Q5y-dia_gram_.png".into(),
-        is_image: true,
-    };
+    let file = AttachedFile::new("Q5y", "dia<gram>.png", Some("image/png"));
     let mut p = Pseudonyms::new("alice", []);
     let rendered = RenderedMessage::new(&m, Some(&file), &mut p);
     let attachment = &rendered.attachments.as_ref().unwrap()[0];
@@ -184,4 +179,39 @@ fn the_author_of_a_quoted_message_is_pseudonymised_too() {
     assert_eq!(attachments[0]["author_name"], "User_2");
     assert_eq!(attachments[0]["text"], "quoted message");
     assert_eq!(attachments[1]["author_name"], "alice");
+}
+
+#[test]
+fn active_uploads_are_linked_for_download_only_and_never_shown_inline() {
+    let mut m = message("bob", "", None);
+    m.file_id = Some("F1".into());
+    let mut p = Pseudonyms::new("alice", []);
+    for (name, content_type) in [
+        ("evil.html", Some("text/html")),
+        ("logo.svg", Some("image/svg+xml")),
+        ("innocent.png", Some("image/svg+xml")),
+        ("feed", Some("application/atom+xml; charset=utf-8")),
+        ("app.js", None),
+    ] {
+        let file = AttachedFile::new("F1", name, content_type);
+        assert!(file.download_only && !file.is_image, "{name}");
+        let html = render_html(&RenderedMessage::new(&m, Some(&file), &mut p), Some(&file));
+        let asset = format!("./assets/{}", file.asset);
+        assert!(asset.ends_with(".txt"), "{asset}");
+        assert!(
+            html.contains(&format!("download=\"{}\"", file.asset)),
+            "{html}"
+        );
+        assert!(!html.contains("<img"), "{html}");
+    }
+    let docx = AttachedFile::new(
+        "F2",
+        "letter.docx",
+        Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    );
+    assert!(!docx.download_only);
+    assert!(
+        !render_html(&RenderedMessage::new(&m, Some(&docx), &mut p), Some(&docx))
+            .contains("download=")
+    );
 }
