@@ -15,6 +15,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use crate::fs::inside;
+use crate::owner_only;
 
 /// Zips written with deflate, entries in the given order and with fixed timestamps, so
 /// the same export folder always gives the same bytes, whatever the thread timing.
@@ -66,7 +67,8 @@ fn compress_part(
     part: &Path,
     stamp: zip::DateTime,
 ) -> anyhow::Result<()> {
-    let output = File::create(part).with_context(|| format!("creating {}", part.display()))?;
+    let output =
+        owner_only::create(part).with_context(|| format!("creating {}", part.display()))?;
     compress_into(
         input,
         size,
@@ -145,7 +147,7 @@ impl ZipArchiveStore {
             .len();
         let part = self.part_path(name, entry, len);
         if !part.is_file() {
-            std::fs::create_dir_all(self.parts_dir(name))?;
+            owner_only::create_dir_all(&self.parts_dir(name))?;
             let temporary = part.with_extension("partial");
             let mut input =
                 File::open(source).with_context(|| format!("reading {}", source.display()))?;
@@ -190,7 +192,7 @@ impl ZipArchiveStore {
                     )?;
                     return Ok(Part::Memory(buffer.into_inner()));
                 }
-                std::fs::create_dir_all(self.parts_dir(name))?;
+                owner_only::create_dir_all(&self.parts_dir(name))?;
                 let part = self.parts_dir(name).join(format!("blob-{index}.zip"));
                 let mut whole = head.as_slice().chain(input);
                 // The full size is unknown here; an upload over 4 GiB (not expected in a
@@ -272,7 +274,7 @@ impl ArchiveStore for ZipArchiveStore {
 
         let path = self.root.join(format!("{name}.zip"));
         let temporary = self.root.join(format!(".{name}.zip.partial"));
-        let file = File::create(&temporary)
+        let file = owner_only::create(&temporary)
             .with_context(|| format!("creating {}", temporary.display()))?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
         for part in parts {

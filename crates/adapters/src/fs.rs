@@ -33,7 +33,7 @@ impl ExportFolders for LocalExportFolders {
     }
 
     fn create(&self, paths: &ExportPaths) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&paths.assets_path)
+        crate::owner_only::create_dir_all(Path::new(&paths.assets_path))
             .with_context(|| format!("creating export folder {}", paths.assets_path))
     }
 }
@@ -111,7 +111,7 @@ pub(crate) fn write_atomically(
     use std::io::Write;
     let parent = path.parent().context("a file needs a folder")?;
     if !parent.is_dir() {
-        std::fs::create_dir_all(parent)
+        crate::owner_only::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let name = path
@@ -119,7 +119,7 @@ pub(crate) fn write_atomically(
         .context("a file needs a name")?
         .to_string_lossy();
     let temporary = parent.join(format!(".{name}.partial"));
-    let mut file = std::fs::File::create(&temporary)
+    let mut file = crate::owner_only::create(&temporary)
         .with_context(|| format!("creating {}", temporary.display()))?;
     let size = std::io::copy(content, &mut file)
         .with_context(|| format!("writing {}", temporary.display()))?;
@@ -149,10 +149,10 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         use std::io::{Seek, SeekFrom, Write};
         let path = inside(Path::new(&paths.export_path), name)?;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
+            crate::owner_only::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let mut file = std::fs::OpenOptions::new()
+        let mut file = crate::owner_only::options()
             .create(true)
             .write(true)
             .truncate(false)
@@ -193,11 +193,11 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         // A stat is far cheaper than a mkdir that fails, and exports write thousands of
         // uploads into the same folder.
         if let Some(parent) = path.parent().filter(|p| !p.is_dir()) {
-            std::fs::create_dir_all(parent)
+            crate::owner_only::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let mut file =
-            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut file = crate::owner_only::create(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
         std::io::copy(content, &mut file).with_context(|| format!("writing {}", path.display()))
     }
 

@@ -12,6 +12,7 @@
 //! - [`system`]: the system clock and Rocket.Chat-style random ids;
 //! - [`links`]: signed, expiring download links (HMAC-SHA256 with a server secret);
 //! - [`stored`]: what export operations left on disk, for retention;
+//! - [`owner_only`]: every folder and file created `0700`/`0600`, whatever the umask;
 //! - [`mail`]: sending mail over SMTP (rustls, no OpenSSL), or into an outbox folder of
 //!   `.eml` files when there is no mail server (with the `smtp-test-server` feature,
 //!   `smtp_test_server` adds a loopback SMTP server for tests).
@@ -24,6 +25,7 @@ pub mod blobs;
 pub mod fs;
 pub mod links;
 pub mod mail;
+pub mod owner_only;
 pub mod rocketchat;
 pub mod security;
 #[cfg(any(test, feature = "smtp-test-server"))]

@@ -52,7 +52,7 @@ impl HmacDownloadLinks {
     /// Errors: the file cannot be read or created, or holds a too-short secret.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
+            crate::owner_only::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         // Written whole under a temporary name, then linked into place: the link fails
@@ -62,11 +62,9 @@ impl HmacDownloadLinks {
         rand::rng().fill_bytes(&mut bytes);
         let temporary =
             path.with_extension(format!("{}.partial", crate::RandomIds::random_string(12)));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options
+        crate::owner_only::options()
+            .write(true)
+            .create_new(true)
             .open(&temporary)
             .and_then(|mut file| {
                 file.write_all(hex::encode(bytes).as_bytes())?;

@@ -2,7 +2,7 @@
 //! mail server (the download link then shows in the log).
 
 use std::fmt;
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -227,7 +227,7 @@ impl OutboxMailer {
 impl Mailer for OutboxMailer {
     fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let message = build_message(mail, &self.from)?;
-        fs::create_dir_all(&self.folder)
+        crate::owner_only::create_dir_all(&self.folder)
             .with_context(|| format!("creating the outbox {}", self.folder.display()))
             .map_err(MailError::Unavailable)?;
         let name = format!(
@@ -239,7 +239,7 @@ impl Mailer for OutboxMailer {
         // A hidden name in the same folder, renamed when complete: whoever watches the
         // outbox never sees half a message, and the rename cannot cross filesystems.
         let temporary = self.folder.join(format!(".{name}.tmp"));
-        let written = File::create(&temporary)
+        let written = crate::owner_only::create(&temporary)
             .and_then(|mut file| {
                 file.write_all(&message.formatted())?;
                 file.sync_all()

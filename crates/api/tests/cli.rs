@@ -473,3 +473,76 @@ fn the_readme_walkthrough_ends_with_the_zip_from_the_mailed_link() {
     assert!(archive.by_name("manifest.json").is_ok());
     stop(served);
 }
+
+/// Runs udd through a shell with `umask 000`, as a careless service manager would.
+fn udd_with_open_umask(dir: &tempfile::TempDir, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg("umask 000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_udd"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run udd")
+}
+
+/// Every folder and file under `dir`, with its permission bits.
+fn modes_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, bool, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        found.push((
+            entry.path(),
+            meta.is_dir(),
+            meta.permissions().mode() & 0o777,
+        ));
+        if meta.is_dir() {
+            found.extend(modes_under(&entry.path()));
+        }
+    }
+    found
+}
+
+#[test]
+fn everything_under_data_is_for_its_owner_only_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = udd_with_open_umask(&dir, &["demo", "--users", "3", "--messages", "50"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = udd_with_open_umask(&dir, &["export", "--user", "alice"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let data = dir.path().join("data");
+    let found = modes_under(&data);
+    let has = |what: &str| {
+        found
+            .iter()
+            .any(|(path, _, _)| path.to_string_lossy().contains(what))
+    };
+    for what in [
+        "udd.sqlite3",
+        "link-secret",
+        "blobs/avatars/",
+        "zipFiles/",
+        ".zip",
+        "outbox/",
+        ".eml",
+        "userData",
+    ] {
+        assert!(has(what), "{what} in {found:?}");
+    }
+    assert_eq!(
+        modes_under(dir.path())
+            .iter()
+            .find(|(path, ..)| *path == data)
+            .map(|(_, _, mode)| *mode),
+        Some(0o700),
+        "data/ itself"
+    );
+    for (path, is_dir, mode) in &found {
+        let expected = if *is_dir { 0o700 } else { 0o600 };
+        assert_eq!(*mode, expected, "{} is {mode:o}", path.display());
+    }
+}

@@ -81,8 +81,18 @@ impl Database {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent)
+            crate::owner_only::create_dir_all(parent)
                 .with_context(|| format!("creating the database folder {}", parent.display()))?;
+        }
+        // The file is made here, owner-only, before SQLite would create it after the
+        // umask; SQLite gives its -wal and -shm files the database file's mode.
+        if path != ":memory:" && !path.starts_with("file:") {
+            crate::owner_only::options()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .with_context(|| format!("creating the SQLite database {path}"))?;
         }
         // WAL is a property of the file. Setting it once here, before the pool opens its
         // connections together, spares them the exclusive lock the switch needs (SQLite
@@ -188,6 +198,24 @@ mod tests {
         let db = Database::open(&dir.path().join("nested/udd.sqlite3").to_string_lossy(), 2)?;
         assert!(db.migrate()? > 0);
         assert_eq!(db.migrate()?, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn the_database_and_its_wal_and_shm_files_are_for_the_owner_only() -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("data/udd.sqlite3");
+        let db = Database::open(&file.to_string_lossy(), 2)?;
+        db.migrate()?;
+        let mode = |path: &Path| -> anyhow::Result<u32> {
+            Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)
+        };
+        assert_eq!(mode(&dir.path().join("data"))?, 0o700);
+        for suffix in ["", "-wal", "-shm"] {
+            let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+            assert_eq!(mode(&path)?, 0o600, "{}", path.display());
+        }
         Ok(())
     }
 
