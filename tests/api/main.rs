@@ -16,3 +16,4 @@ mod health;
 mod import;
 mod login;
 mod request_data_download;
+mod robustness;

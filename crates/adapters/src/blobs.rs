@@ -36,11 +36,7 @@ impl LocalBlobStore {
 
 /// Ids become file names: only letters, digits, `-` and `_`, so no id can name a path.
 fn is_plain_name(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    udd_domain::is_plain_id(id)
 }
 
 impl BlobStore for LocalBlobStore {

@@ -104,8 +104,17 @@ pub struct UserAdd {
     pub name: Option<String>,
 }
 
+/// `udd import` loaded the dump but left documents out; the summary says which.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} document(s) of the dump were not imported (see the summary above)")]
+pub struct ImportIncomplete(pub u64);
+
+/// The exit code of an import that left documents out: not 1, so a script can tell a
+/// partial import from one that failed.
+pub const EXIT_IMPORT_INCOMPLETE: u8 = 2;
+
 /// Parses the process arguments, runs the command and turns errors into a message on
-/// stderr and exit code 1.
+/// stderr and exit code 1 (2 for an import that left documents out).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
@@ -113,7 +122,11 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            if err.downcast_ref::<ImportIncomplete>().is_some() {
+                ExitCode::from(EXIT_IMPORT_INCOMPLETE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -174,7 +187,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .import
                 .execute(&dump, crate::progress::for_stderr().as_ref())?;
             print_import_summary(&dir, &summary, started.elapsed());
-            Ok(())
+            match summary.not_imported() {
+                0 => Ok(()),
+                left_out => Err(ImportIncomplete(left_out).into()),
+            }
         }
         Command::Demo(args) => {
             let services = Services::build(&settings)?;
@@ -222,6 +238,18 @@ fn print_import_summary(dir: &std::path::Path, summary: &ImportSummary, took: st
             counts.malformed,
             counts.missing_blobs
         );
+    }
+    if !summary.moves.is_empty() {
+        println!(
+            "{} username(s) or e-mail address(es) changed hands:",
+            summary.moves.len()
+        );
+        for moved in summary.moves.iter().take(200) {
+            println!("  {moved}");
+        }
+        if summary.moves.len() > 200 {
+            println!("  … and {} more", summary.moves.len() - 200);
+        }
     }
     if summary.problem_count > 0 {
         println!("{} problem(s):", summary.problem_count);

@@ -294,7 +294,7 @@ fn serve_demo_seeds_once_prints_a_walkthrough_and_demo_users_can_log_in() {
 }
 
 #[test]
-fn import_prints_counts_per_collection_and_reports_broken_lines() {
+fn import_prints_counts_per_collection_reports_broken_lines_and_exits_2_when_it_left_any_out() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/rocketchat-mongoexport");
@@ -310,7 +310,12 @@ fn import_prints_counts_per_collection_and_reports_broken_lines() {
     )
     .unwrap();
     let out = udd(&dir, &["import", "dump"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a line left out is not a silent success: {}",
+        text(&out.stderr)
+    );
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("users") && stdout.contains("rooms"),
@@ -320,6 +325,16 @@ fn import_prints_counts_per_collection_and_reports_broken_lines() {
         stdout.contains("rocketchat_room.json:6: malformed"),
         "{stdout}"
     );
+    assert!(
+        text(&out.stderr).contains("1 document(s) of the dump were not imported"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Once the broken line is gone, the import is a success.
+    std::fs::write(dump.join("rocketchat_room.json"), rooms).unwrap();
+    let out = udd(&dir, &["import", "dump"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 
     let out = udd(&dir, &["import", "nowhere"]);
     assert_eq!(out.status.code(), Some(1));

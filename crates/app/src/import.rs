@@ -5,8 +5,8 @@ use std::sync::Arc;
 use thiserror::Error;
 use udd_domain::{Avatar, Message, Room, Subscription, Upload};
 use udd_ports::{
-    BlobKind, BlobStore, Collection, Document, DumpEntry, Progress, StoreError, WorkspaceDump,
-    WorkspaceUser, WorkspaceWriter,
+    BlobKind, BlobStore, Collection, Document, DumpEntry, Moved, Progress, StoreError,
+    WorkspaceDump, WorkspaceUser, WorkspaceWriter,
 };
 
 /// Documents written per transaction.
@@ -37,6 +37,8 @@ pub struct ImportSummary {
     pub problems: Vec<String>,
     /// How many problems there were in all.
     pub problem_count: u64,
+    /// Usernames and e-mail addresses that changed hands since the last import.
+    pub moves: Vec<Moved>,
 }
 
 impl ImportSummary {
@@ -47,6 +49,14 @@ impl ImportSummary {
             .find(|(c, _)| *c == collection)
             .map(|(_, counts)| *counts)
             .unwrap_or_default()
+    }
+
+    /// Documents not imported (skipped or malformed), across all collections.
+    pub fn not_imported(&self) -> u64 {
+        self.counts
+            .iter()
+            .map(|(_, counts)| counts.skipped + counts.malformed)
+            .sum()
     }
 
     fn problem(&mut self, text: String) {
@@ -101,10 +111,15 @@ impl Batch {
         }
     }
 
-    /// Writes what is pending and returns how many documents that was.
-    fn flush(&mut self, writer: &dyn WorkspaceWriter) -> Result<u64, StoreError> {
+    /// Writes what is pending and returns how many documents that was, adding the
+    /// usernames and addresses that changed hands to `moves`.
+    fn flush(
+        &mut self,
+        writer: &dyn WorkspaceWriter,
+        moves: &mut Vec<Moved>,
+    ) -> Result<u64, StoreError> {
         if !self.users.is_empty() {
-            writer.upsert_users(&self.users)?;
+            moves.extend(writer.upsert_users(&self.users)?);
         }
         if !self.rooms.is_empty() {
             writer.upsert_rooms(&self.rooms)?;
@@ -178,6 +193,15 @@ impl ImportWorkspace {
         let mut store_failure: Option<anyhow::Error> = None;
         let read = dump.read(collection, &mut |entry, bytes_read| {
             match entry {
+                DumpEntry::Document(document) if !has_plain_file_id(&document) => {
+                    // The dump reader refuses these already; a store key is never made
+                    // from one whatever the dump, and one such document stops nothing.
+                    counts.skipped += 1;
+                    summary.problem(format!(
+                        "{}: skipped: its id is not a plain name",
+                        describe(&document)
+                    ));
+                }
                 DumpEntry::Document(mut document) => {
                     if let Some(missing) = self.attach_blob(&mut document, dump).map_err(|e| {
                         store_failure = Some(e);
@@ -198,10 +222,12 @@ impl ImportWorkspace {
                 }
             }
             if batch.len >= self.batch_size {
-                counts.imported += batch.flush(self.writer.as_ref()).map_err(|e| {
-                    store_failure = Some(anyhow::Error::new(e));
-                    anyhow::anyhow!("store failed")
-                })?;
+                counts.imported += batch
+                    .flush(self.writer.as_ref(), &mut summary.moves)
+                    .map_err(|e| {
+                        store_failure = Some(anyhow::Error::new(e));
+                        anyhow::anyhow!("store failed")
+                    })?;
                 progress.set(bytes_read);
             }
             Ok(())
@@ -211,7 +237,7 @@ impl ImportWorkspace {
         }
         read.map_err(ImportError::Dump)?;
         counts.imported += batch
-            .flush(self.writer.as_ref())
+            .flush(self.writer.as_ref(), &mut summary.moves)
             .map_err(|e| ImportError::Store(anyhow::Error::new(e)))?;
         Ok(counts)
     }
@@ -247,5 +273,98 @@ impl ImportWorkspace {
                 "{what}: file missing from the dump; imported without it"
             ))),
         }
+    }
+}
+
+/// Whether an upload's or avatar's id can key its stored bytes (other documents store
+/// no bytes).
+fn has_plain_file_id(document: &Document) -> bool {
+    match document {
+        Document::Upload(upload) => udd_domain::is_plain_id(&upload.id),
+        Document::Avatar(avatar) => udd_domain::is_plain_id(&avatar.id),
+        _ => true,
+    }
+}
+
+/// An upload or avatar named for a problem line, its id escaped.
+fn describe(document: &Document) -> String {
+    match document {
+        Document::Upload(upload) => format!("upload {:?}", upload.id),
+        Document::Avatar(avatar) => format!("avatar {:?}", avatar.id),
+        _ => "document".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+    use std::io::Read;
+    use udd_ports::{MockBlobStore, MockWorkspaceWriter, NoProgress};
+
+    /// A dump of uploads only, whatever their ids, each with bytes.
+    struct Uploads(Vec<&'static str>);
+
+    impl WorkspaceDump for Uploads {
+        fn read(
+            &self,
+            collection: Collection,
+            visit: &mut dyn FnMut(DumpEntry, u64) -> anyhow::Result<()>,
+        ) -> anyhow::Result<()> {
+            if collection != Collection::Uploads {
+                return Ok(());
+            }
+            for id in &self.0 {
+                let upload = Upload {
+                    id: (*id).to_owned(),
+                    room_id: None,
+                    user_id: None,
+                    name: "x".into(),
+                    content_type: None,
+                    size: 1,
+                    blob: None,
+                    uploaded_at: DateTime::UNIX_EPOCH,
+                    updated_at: DateTime::UNIX_EPOCH,
+                };
+                visit(DumpEntry::Document(Document::Upload(upload)), 0)?;
+            }
+            Ok(())
+        }
+
+        fn size(&self, _: Collection) -> Option<u64> {
+            None
+        }
+
+        fn open_blob(&self, _: BlobKind, _: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
+            Ok(Some(Box::new(&b"x"[..])))
+        }
+    }
+
+    #[test]
+    fn an_upload_whose_id_is_not_a_plain_name_is_skipped_whatever_the_dump() {
+        let mut writer = MockWorkspaceWriter::new();
+        writer
+            .expect_upsert_uploads()
+            .withf(|uploads| uploads.len() == 1 && uploads[0].id == "F1")
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut blobs = MockBlobStore::new();
+        blobs
+            .expect_put()
+            .withf(|_, id, _| id == "F1")
+            .times(1)
+            .returning(|_, id, _| Ok(format!("uploads/{id}")));
+        blobs.expect_sync().returning(|| Ok(()));
+        let summary = ImportWorkspace::new(Arc::new(writer), Arc::new(blobs))
+            .execute(&Uploads(vec!["../x", "F1", "a b"]), &NoProgress)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let counts = summary.of(Collection::Uploads);
+        assert_eq!((counts.imported, counts.skipped), (1, 2));
+        assert_eq!(summary.not_imported(), 2);
+        assert!(
+            summary.problems[0].contains(r#"upload "../x""#),
+            "{:?}",
+            summary.problems
+        );
     }
 }

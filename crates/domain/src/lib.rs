@@ -25,4 +25,4 @@ pub use export::{
 };
 pub use policy::{RequestDecision, RequestPolicy};
 pub use user::{Email, User};
-pub use workspace::{Avatar, Message, MessageCursor, Room, Subscription, Upload};
+pub use workspace::{is_plain_id, Avatar, Message, MessageCursor, Room, Subscription, Upload};

@@ -114,6 +114,17 @@ impl Upload {
     }
 }
 
+/// Whether a document id can name a stored file: 1 to 128 ASCII letters, digits, `-`
+/// and `_`. Rocket.Chat's ids always are; anything else (`/`, `..`, NUL, spaces) could
+/// name a path, so an upload or avatar with such an id is not loaded.
+pub fn is_plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A user's avatar image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Avatar {
@@ -165,6 +176,26 @@ impl MessageCursor {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_plain_ids_can_name_a_stored_file() {
+        for good in ["nd6ssaJw6zJHrtFGs", "a", "A-b_9", &"x".repeat(128)] {
+            assert!(is_plain_id(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "..",
+            ".hidden",
+            "a b",
+            "nul\0",
+            "é",
+            &"x".repeat(129),
+        ] {
+            assert!(!is_plain_id(bad), "{bad:?}");
+        }
+    }
 
     fn message(ts: i64, id: &str) -> Message {
         Message {

@@ -32,8 +32,8 @@ pub use repositories::{
 };
 pub use services::{Clock, ExportFolders, IdGenerator, PasswordHasher, TokenIssuer};
 pub use workspace::{
-    BlobKind, BlobStore, Collection, Document, DumpEntry, DumpLocation, NoProgress, Progress,
-    WorkspaceDump, WorkspaceReader, WorkspaceUser, WorkspaceWriter,
+    BlobKind, BlobStore, Collection, Document, DumpEntry, DumpLocation, Moved, MovedKind,
+    NoProgress, Progress, WorkspaceDump, WorkspaceReader, WorkspaceUser, WorkspaceWriter,
 };
 
 #[cfg(feature = "mock")]

@@ -21,15 +21,57 @@ pub struct WorkspaceUser {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What changed hands between two loads of a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MovedKind {
+    /// A username.
+    Username,
+    /// An e-mail address.
+    Email,
+}
+
+/// A username or e-mail address that a user took over from another user who held it
+/// in the store (it was renamed or removed in Rocket.Chat between two dumps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// Which kind of value.
+    pub kind: MovedKind,
+    /// The value, as the new holder has it.
+    pub value: String,
+    /// The user id that held it.
+    pub from_user: String,
+    /// The user id that holds it now.
+    pub to_user: String,
+}
+
+impl std::fmt::Display for Moved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            MovedKind::Username => "username",
+            MovedKind::Email => "e-mail",
+        };
+        write!(
+            f,
+            "{kind} {:?} moved from user {} to user {}",
+            self.value, self.from_user, self.to_user
+        )
+    }
+}
+
 /// The workspace store, written in batches. Each call is one transaction; writing a
 /// document whose id exists replaces it, so loading the same data twice changes nothing.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait WorkspaceWriter: Send + Sync {
     /// Inserts or replaces users with their emails; their login tokens are added.
-    /// An email address already used by another user is dropped, not an error.
+    ///
+    /// A username or e-mail address that another user holds in the store moves to the
+    /// user written, in the order a database with unique usernames and addresses allows:
+    /// the old holder gives it up first (a username is replaced by a placeholder until
+    /// that user's own document is loaded), so loading a newer dump never stops on a
+    /// value that changed hands. Returns the moves made.
     ///
     /// Errors: `Unexpected` only.
-    fn upsert_users(&self, users: &[WorkspaceUser]) -> Result<(), StoreError>;
+    fn upsert_users(&self, users: &[WorkspaceUser]) -> Result<Vec<Moved>, StoreError>;
     /// Inserts or replaces rooms. Errors: `Unexpected` only.
     fn upsert_rooms(&self, rooms: &[Room]) -> Result<(), StoreError>;
     /// Inserts or replaces subscriptions (unique per user and room). Errors: `Unexpected` only.

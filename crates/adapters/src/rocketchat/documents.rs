@@ -184,8 +184,20 @@ fn uploaded_and_updated(doc: &Value) -> (DateTime<Utc>, DateTime<Utc>) {
     (uploaded_at, date(doc, "_updatedAt").unwrap_or(uploaded_at))
 }
 
-fn upload(doc: &Value) -> Result<Upload, String> {
+/// The `_id` of a document whose bytes are stored under it: it must be a plain name.
+fn file_id(doc: &Value) -> Result<String, String> {
     let id = required(doc, "_id")?;
+    if !udd_domain::is_plain_id(&id) {
+        return Err(format!(
+            "`_id` {:?} is not a plain name (letters, digits, `-`, `_`)",
+            id.chars().take(80).collect::<String>()
+        ));
+    }
+    Ok(id)
+}
+
+fn upload(doc: &Value) -> Result<Upload, String> {
+    let id = file_id(doc)?;
     let (uploaded_at, updated_at) = uploaded_and_updated(doc);
     Ok(Upload {
         name: text(doc, "name").unwrap_or_else(|| id.clone()),
@@ -203,7 +215,7 @@ fn upload(doc: &Value) -> Result<Upload, String> {
 fn avatar(doc: &Value) -> Result<Avatar, String> {
     let (uploaded_at, updated_at) = uploaded_and_updated(doc);
     Ok(Avatar {
-        id: required(doc, "_id")?,
+        id: file_id(doc)?,
         username: required(doc, "name")?,
         user_id: text(doc, "userId"),
         content_type: text(doc, "type"),
@@ -218,6 +230,18 @@ fn avatar(doc: &Value) -> Result<Avatar, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn uploads_and_avatars_whose_id_could_name_a_path_are_refused() {
+        for id in ["../../etc/passwd", "a/b", "nul\u{0}", ".."] {
+            for collection in [Collection::Uploads, Collection::Avatars] {
+                let doc = json!({"_id": id, "name": "x"});
+                let err = map(collection, &doc).unwrap_err();
+                assert!(err.contains("not a plain name"), "{id:?}: {err}");
+            }
+        }
+        assert!(map(Collection::Uploads, &json!({"_id": "F1", "name": "x"})).is_ok());
+    }
 
     #[test]
     fn a_user_keeps_profile_password_and_tokens_but_only_service_names() {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use udd_domain::time::to_millis;
 use udd_domain::{Avatar, Message, Room, Subscription, Upload};
-use udd_ports::{StoreError, WorkspaceUser, WorkspaceWriter};
+use udd_ports::{Moved, MovedKind, StoreError, WorkspaceUser, WorkspaceWriter};
 
 use super::schema::{
     avatars, login_tokens, messages, rooms, subscriptions, uploads, user_emails, users,
@@ -33,11 +33,11 @@ impl SqliteWorkspace {
     }
 
     /// Runs `write` in one immediate transaction.
-    fn write(
+    fn write<T>(
         &self,
         what: &str,
-        write: impl FnOnce(&mut SqliteConnection) -> QueryResult<()>,
-    ) -> Result<(), StoreError> {
+        write: impl FnOnce(&mut SqliteConnection) -> QueryResult<T>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.db.conn()?;
         conn.immediate_transaction(write).map_err(|e| {
             StoreError::Unexpected(anyhow::Error::new(e).context(format!("writing {what}")))
@@ -45,15 +45,71 @@ impl SqliteWorkspace {
     }
 }
 
+/// What a user whose username was taken by another holds until their own document
+/// is loaded: unique (it carries the id) and no valid Rocket.Chat username (`~`).
+fn placeholder_username(user_id: &str) -> String {
+    format!("~moved~{user_id}")
+}
+
+/// Frees `user`'s username and e-mail addresses from any other user holding them,
+/// returning the moves: the order a database with unique usernames and addresses
+/// allows, whichever order the dump lists the users in.
+fn take_over(conn: &mut SqliteConnection, item: &WorkspaceUser) -> QueryResult<Vec<Moved>> {
+    let user = &item.user;
+    let mut moves = Vec::new();
+    let holder: Option<String> = users::table
+        .filter(users::username.eq(&user.username))
+        .filter(users::id.ne(&user.id))
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    if let Some(holder) = holder {
+        diesel::update(users::table.find(&holder))
+            .set(users::username.eq(placeholder_username(&holder)))
+            .execute(conn)?;
+        moves.push(Moved {
+            kind: MovedKind::Username,
+            value: user.username.clone(),
+            from_user: holder,
+            to_user: user.id.clone(),
+        });
+    }
+    for email in &user.emails {
+        let lower = email.address.to_lowercase();
+        let holders: Vec<String> = user_emails::table
+            .filter(user_emails::address_lower.eq(&lower))
+            .filter(user_emails::user_id.ne(&user.id))
+            .select(user_emails::user_id)
+            .load(conn)?;
+        for holder in holders {
+            diesel::delete(
+                user_emails::table
+                    .filter(user_emails::address_lower.eq(&lower))
+                    .filter(user_emails::user_id.eq(&holder)),
+            )
+            .execute(conn)?;
+            moves.push(Moved {
+                kind: MovedKind::Email,
+                value: email.address.clone(),
+                from_user: holder,
+                to_user: user.id.clone(),
+            });
+        }
+    }
+    Ok(moves)
+}
+
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl WorkspaceWriter for SqliteWorkspace {
-    fn upsert_users(&self, batch: &[WorkspaceUser]) -> Result<(), StoreError> {
+    fn upsert_users(&self, batch: &[WorkspaceUser]) -> Result<Vec<Moved>, StoreError> {
         self.write("users", |conn| {
+            let mut moves = Vec::new();
             for item in batch {
                 let user = &item.user;
+                moves.extend(take_over(conn, item)?);
                 let row = (
                     users::id.eq(&user.id),
                     users::username.eq(&user.username),
@@ -97,7 +153,7 @@ impl WorkspaceWriter for SqliteWorkspace {
                         .execute(conn)?;
                 }
             }
-            Ok(())
+            Ok(moves)
         })
     }
 
@@ -271,5 +327,100 @@ impl WorkspaceWriter for SqliteWorkspace {
             .optional()
             .map_err(|e| super::store_error(e, "checking for users"))?;
         Ok(any.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::testing;
+    use crate::SqliteUsers;
+    use chrono::DateTime;
+    use udd_domain::{Email, User};
+    use udd_ports::Users;
+
+    fn user(id: &str, username: &str, email: &str) -> WorkspaceUser {
+        WorkspaceUser {
+            user: User {
+                id: id.into(),
+                username: username.into(),
+                name: None,
+                emails: vec![Email {
+                    address: email.into(),
+                    verified: true,
+                }],
+                roles: vec!["user".into()],
+                status_text: None,
+                services: vec!["password".into()],
+                active: true,
+                created_at: DateTime::UNIX_EPOCH,
+            },
+            password_bcrypt: None,
+            login_tokens: Vec::new(),
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn moved(kind: MovedKind, value: &str, from: &str, to: &str) -> Moved {
+        Moved {
+            kind,
+            value: value.into(),
+            from_user: from.into(),
+            to_user: to.into(),
+        }
+    }
+
+    #[test]
+    fn a_username_and_an_address_taken_over_before_the_old_holder_is_loaded_move(
+    ) -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db.clone());
+        let users = SqliteUsers::new(db);
+        assert!(workspace
+            .upsert_users(&[user("u1", "carol", "c@x.org"), user("u2", "bob", "b@x.org")])?
+            .is_empty());
+
+        // The next dump: bob took carol's name and address, and is listed first.
+        let moves = workspace.upsert_users(&[user("u2", "carol", "C@x.org")])?;
+        assert_eq!(
+            moves,
+            [
+                moved(MovedKind::Username, "carol", "u1", "u2"),
+                moved(MovedKind::Email, "C@x.org", "u1", "u2"),
+            ]
+        );
+        assert_eq!(users.get("u1")?.username, "~moved~u1");
+        assert!(users.get("u1")?.emails.is_empty());
+        assert!(workspace
+            .upsert_users(&[user("u1", "carol2", "c2@x.org")])?
+            .is_empty());
+        assert_eq!(users.credentials_by_login("carol")?.user.id, "u2");
+        assert_eq!(users.credentials_by_login("c@x.org")?.user.id, "u2");
+        assert_eq!(users.credentials_by_login("carol2")?.user.id, "u1");
+
+        // Loading the same again moves nothing.
+        assert!(workspace
+            .upsert_users(&[
+                user("u2", "carol", "C@x.org"),
+                user("u1", "carol2", "c2@x.org")
+            ])?
+            .is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn two_users_who_swapped_usernames_load_in_one_batch() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db.clone());
+        let users = SqliteUsers::new(db);
+        workspace.upsert_users(&[user("u1", "ann", "a@x.org"), user("u2", "ben", "b@x.org")])?;
+        let moves = workspace
+            .upsert_users(&[user("u1", "ben", "b@x.org"), user("u2", "ann", "a@x.org")])?;
+        assert_eq!(moves.len(), 2, "{moves:?}");
+        assert_eq!(users.get("u1")?.username, "ben");
+        assert_eq!(users.get("u1")?.emails[0].address, "b@x.org");
+        assert_eq!(users.get("u2")?.username, "ann");
+        assert_eq!(users.get("u2")?.emails[0].address, "a@x.org");
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Mutex;
 
-use udd_ports::{MockPasswordHasher, NoProgress};
+use udd_ports::{MockPasswordHasher, Moved, NoProgress};
 
 use super::*;
 
@@ -26,8 +26,8 @@ fn push<T: Clone>(into: &Mutex<Vec<T>>, items: &[T]) -> Result<(), StoreError> {
 }
 
 impl WorkspaceWriter for Recorder {
-    fn upsert_users(&self, users: &[WorkspaceUser]) -> Result<(), StoreError> {
-        push(&self.users, users)
+    fn upsert_users(&self, users: &[WorkspaceUser]) -> Result<Vec<Moved>, StoreError> {
+        push(&self.users, users).map(|()| Vec::new())
     }
     fn upsert_rooms(&self, rooms: &[Room]) -> Result<(), StoreError> {
         push(&self.rooms, rooms)
