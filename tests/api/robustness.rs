@@ -172,3 +172,24 @@ async fn uploads_and_avatars_whose_id_is_not_a_plain_name_are_skipped_and_counte
     assert_eq!(summary.of(Collection::Messages).imported, 24);
     assert!(app.services.reader.upload("with space").is_err());
 }
+
+#[tokio::test]
+async fn a_request_that_queued_an_operation_answers_with_it_even_when_its_folder_cannot_be_made() {
+    let app = spawn_app().await;
+    let alice = app.logged_in("alice").await;
+    // The working folders' root turns into a plain file after start-up.
+    let root = &app.settings.user_data.file_system_path;
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::write(root, b"not a folder").unwrap();
+
+    let (status, first) = app.request_download(&alice, None).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["requested"], true);
+    let (status, again) = app.request_download(&alice, None).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["requested"], false);
+    assert_eq!(
+        again["exportOperation"]["_id"], first["exportOperation"]["_id"],
+        "the first answer named the operation that was queued"
+    );
+}

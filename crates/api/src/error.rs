@@ -14,11 +14,12 @@ pub enum ApiError {
     /// A login with bad credentials.
     #[error("Unauthorized")]
     LoginFailed,
-    /// A malformed parameter or body.
-    #[error("{0}")]
+    /// A malformed parameter or body. The message may quote the client's input, so it
+    /// is displayed (and so logged) with control characters escaped.
+    #[error("{}", printable(.0))]
     InvalidParams(String),
     /// The feature is switched off or the action is not permitted.
-    #[error("{0}")]
+    #[error("{}", printable(.0))]
     NotAllowed(String),
     /// Anything else: logged with its cause chain, answered with a generic message.
     #[error("an unexpected error occurred")]
@@ -29,6 +30,20 @@ impl std::fmt::Debug for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         error_chain_fmt(self, f)
     }
+}
+
+/// `text` with control characters (line breaks, escape sequences) written as escapes:
+/// a message quoting a request can then never start a log line of its own.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Writes an error and every `source()` below it, one per line.

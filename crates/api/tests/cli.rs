@@ -140,6 +140,8 @@ struct Served {
     child: std::process::Child,
     port: u16,
     stdout: String,
+    /// Everything it logged (stderr) so far.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Served {
@@ -176,7 +178,15 @@ fn serve(dir: &tempfile::TempDir, args: &[&str]) -> Served {
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut kept = kept.lock().unwrap();
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
     let mut stdout = String::new();
     if args.contains(&"--demo") {
         let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -192,6 +202,7 @@ fn serve(dir: &tempfile::TempDir, args: &[&str]) -> Served {
         child,
         port,
         stdout,
+        log,
     }
 }
 
@@ -247,6 +258,7 @@ fn serve_still_stops_on_sigterm_after_whoever_read_its_logs_went_away() {
         child,
         port: 0,
         stdout: String::new(),
+        log: Default::default(),
     };
     stop(served);
 }
@@ -560,4 +572,52 @@ fn everything_under_data_is_for_its_owner_only_whatever_the_umask() {
         let expected = if *is_dir { 0o700 } else { 0o600 };
         assert_eq!(*mode, expected, "{} is {mode:o}", path.display());
     }
+}
+
+/// Logs in as the demo's alice: (user id, token).
+fn demo_login(port: u16) -> (String, String) {
+    let login = http_post_json(
+        port,
+        "/api/v1/login",
+        r#"{"user":"alice","password":"demo"}"#,
+    );
+    let login: serde_json::Value =
+        serde_json::from_slice(body_of(login.as_bytes())).expect("login json");
+    (
+        login["data"]["userId"].as_str().unwrap().to_owned(),
+        login["data"]["authToken"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn a_forged_full_export_value_cannot_write_a_line_of_its_own_into_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(&dir, &["--demo"]);
+    let (user_id, token) = demo_login(served.port);
+    let forged = "yes%0A1999-01-01T00:00:00.000000Z%20%20INFO%20udd_api%3A%20forged%20line";
+    let answer = http(
+        served.port,
+        &format!(
+            "GET /api/v1/users.requestDataDownload?fullExport={forged} HTTP/1.1\r\nHost: localhost\r\n\
+             X-User-Id: {user_id}\r\nX-Auth-Token: {token}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let log = served.log.clone();
+    let started = Instant::now();
+    while !log.lock().unwrap().contains("fullExport") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the refusal is logged: {}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(served);
+    let log = log.lock().unwrap().clone();
+    assert!(
+        !log.lines().any(|line| line.starts_with("1999-01-01")),
+        "a request wrote its own log line:\n{log}"
+    );
+    assert!(log.contains("yes\\n1999-01-01"), "{log}");
 }

@@ -112,9 +112,15 @@ impl RequestDataDownload {
             .operations
             .create_unless_recent(&candidate, policy, now)
             .map_err(anyhow::Error::new)?;
+        // From here on the operation is queued whatever happens: the answer names it,
+        // so a client never gets an error for a request that was nevertheless taken.
         let (requested, operation) = match outcome {
             RequestOutcome::Created(operation) => {
-                self.folders.create(&operation.paths)?;
+                // The worker creates whatever folder it writes into, so one that cannot
+                // be made now fails (and is retried) there, where it is recorded.
+                if let Err(e) = self.folders.create(&operation.paths) {
+                    tracing::warn!(operation = %operation.id, error = %format!("{e:#}"), "could not create the export folders; the worker will try again");
+                }
                 if let Some(wakeup) = &self.wakeup {
                     wakeup.notify();
                 }
@@ -123,10 +129,14 @@ impl RequestDataDownload {
             }
             RequestOutcome::Reused(operation) => (false, operation),
         };
-        let pending_before = self
-            .operations
-            .count_queued_before(&operation)
-            .map_err(anyhow::Error::new)?;
+        let pending_before = match self.operations.count_queued_before(&operation) {
+            Ok(count) => count,
+            Err(e) => {
+                // The position is advice; the operation is what the answer is for.
+                tracing::warn!(operation = %operation.id, error = %e, "could not count the operations queued before");
+                0
+            }
+        };
         Ok(DataDownloadRequest {
             requested,
             operation,
@@ -211,6 +221,32 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!answer.requested);
         assert_eq!(answer.operation.id, "OLD");
+    }
+
+    #[test]
+    fn a_created_operation_is_answered_even_when_its_folders_or_position_fail() {
+        let mut operations = MockExportOperations::new();
+        operations
+            .expect_create_unless_recent()
+            .returning(|op, _, _| Ok(RequestOutcome::Created(op.clone())));
+        operations
+            .expect_count_queued_before()
+            .returning(|_| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
+        let mut folders = MockExportFolders::new();
+        folders.expect_paths_for().returning(|id| ExportPaths {
+            export_path: format!("/data/{id}"),
+            assets_path: format!("/data/{id}/assets"),
+        });
+        folders
+            .expect_create()
+            .times(1)
+            .returning(|_| Err(anyhow::anyhow!("read-only file system")));
+        let answer = use_case(operations, folders, true)
+            .execute("u1", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(answer.requested);
+        assert_eq!(answer.operation.id, "OP1");
+        assert_eq!(answer.pending_before, 0);
     }
 
     #[test]

@@ -20,7 +20,7 @@ fn parse_full_export(value: Option<&str>) -> Result<bool, ApiError> {
         Some("true") => Ok(true),
         Some(other) => Err(ApiError::InvalidParams(format!(
             "The 'fullExport' param must be true or false, not '{}'",
-            other.chars().take(40).collect::<String>()
+            crate::error::printable(&other.chars().take(40).collect::<String>())
         ))),
     }
 }
@@ -46,6 +46,11 @@ mod tests {
         assert!(matches!(parse_full_export(None), Ok(false)));
         assert!(matches!(parse_full_export(Some("false")), Ok(false)));
         assert!(matches!(parse_full_export(Some("true")), Ok(true)));
+        let Err(forged) = parse_full_export(Some("yes\n2026-01-01T00:00:00Z INFO forged")) else {
+            panic!("refused")
+        };
+        assert!(!forged.to_string().contains('\n'), "{forged}");
+        assert!(forged.to_string().contains("yes\\n2026"), "{forged}");
         for bad in ["maybe", "", "TRUE", "1"] {
             assert!(
                 matches!(
