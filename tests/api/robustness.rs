@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use udd::ports::{Collection, MovedKind};
+use udd::ports::{Collection, DownloadLog, MovedKind};
 
-use crate::helpers::{copy_tree, fixture_dir, spawn_app};
+use crate::helpers::{copy_tree, fixture_dir, fixture_login, spawn_app, Login, TestApp};
 
 const ALICE: &str = "NBTm56xe8Rh5cF47X";
 const BOB: &str = "fq6g5jFboeXuNZhZR";
@@ -192,4 +192,96 @@ async fn a_request_that_queued_an_operation_answers_with_it_even_when_its_folder
         again["exportOperation"]["_id"], first["exportOperation"]["_id"],
         "the first answer named the operation that was queued"
     );
+}
+
+/// An app whose workers exported alice's data: the app, her login and the file's URL.
+async fn alices_export() -> (TestApp, Login, String) {
+    let app = TestApp::builder().with_workers().spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let url = done["exportOperation"]["url"].as_str().unwrap().to_owned();
+    (app, alice, url)
+}
+
+async fn ranged_get(
+    app: &TestApp,
+    login: &Login,
+    url: &str,
+    range: &str,
+    if_range: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .get(app.url(url))
+        .header("X-User-Id", &login.user_id)
+        .header("X-Auth-Token", &login.token)
+        .header("Range", range);
+    if let Some(condition) = if_range {
+        request = request.header("If-Range", condition);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_whose_if_range_names_another_version_of_the_file_gets_the_whole_file() {
+    let (app, alice, url) = alices_export().await;
+    let whole = app.get_as(&alice, &url).await;
+    assert_eq!(whole.status(), 200);
+    let etag = whole.headers()["etag"].to_str().unwrap().to_owned();
+    let modified = whole.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = whole.bytes().await.unwrap();
+
+    // The client's copy is of this very file: it gets the range.
+    for current in [etag.as_str(), modified.as_str()] {
+        let partial = ranged_get(&app, &alice, &url, "bytes=10-19", Some(current)).await;
+        assert_eq!(partial.status(), 206, "If-Range: {current}");
+        assert_eq!(partial.bytes().await.unwrap(), body.slice(10..20));
+    }
+    // It is of another version (or says so weakly): the whole file, as a 200.
+    for stale in [
+        "\"0:0:0:0\"".to_owned(),
+        format!("W/{etag}"),
+        "Mon, 01 Jan 2001 00:00:00 GMT".to_owned(),
+    ] {
+        let response = ranged_get(&app, &alice, &url, "bytes=10-19", Some(&stale)).await;
+        assert_eq!(response.status(), 200, "If-Range: {stale}");
+        assert!(!response.headers().contains_key("content-range"));
+        assert_eq!(response.headers()["etag"], etag.as_str());
+        assert_eq!(
+            response.headers()["content-length"],
+            body.len().to_string().as_str()
+        );
+        assert!(response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"));
+        assert_eq!(response.bytes().await.unwrap(), body, "If-Range: {stale}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_in_many_ranged_gets_is_logged_once() {
+    let (app, alice, url) = alices_export().await;
+    let file_id = url.rsplit('/').next().unwrap().to_owned();
+    let mut fetched = 0_u64;
+    for part in 0..30 {
+        let response = ranged_get(
+            &app,
+            &alice,
+            &url,
+            &format!("bytes={}-{}", part * 10, part * 10 + 9),
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), 206);
+        fetched += response.bytes().await.unwrap().len() as u64;
+    }
+    let log = udd::adapters::SqliteDownloadLog::new(app.services.database.clone());
+    let records = log.for_file(&file_id).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].bytes, fetched);
 }

@@ -161,10 +161,21 @@ pub struct DownloadRecord {
     pub by_link: bool,
 }
 
-/// The record of every download.
+/// How long one download lasts in the log: the ranged GETs of a client resuming or
+/// fetching in parts within this time of its first record are one download.
+pub const DOWNLOAD_SESSION_MINUTES: i64 = 60;
+
+/// The most records the log keeps for one file; later downloads add to the latest.
+pub const MAX_DOWNLOAD_RECORDS_PER_FILE: i64 = 1_000;
+
+/// The record of every download, bounded: a client that fetches a file in many ranged
+/// GETs adds one record, not one per request.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait DownloadLog: Send + Sync {
-    /// Adds a record.
+    /// Records a download. A record of the same file, client address and kind of
+    /// access (`by_link`) started at most [`DOWNLOAD_SESSION_MINUTES`] before
+    /// `record.at` takes the bytes instead of a new record; so does the file's latest
+    /// record once the file has [`MAX_DOWNLOAD_RECORDS_PER_FILE`].
     ///
     /// Errors: `Unexpected` only.
     fn record(&self, record: &DownloadRecord) -> Result<(), StoreError>;

@@ -20,6 +20,7 @@ mod workspace;
 pub use delivery::{
     DownloadLinks, DownloadLog, DownloadRecord, LinkError, MailError, Mailer, NoticeKind,
     NoticeOutcome, Notices, OutgoingMail, PendingNotice, StoredExports, StoredItem,
+    DOWNLOAD_SESSION_MINUTES, MAX_DOWNLOAD_RECORDS_PER_FILE,
 };
 pub use error::StoreError;
 pub use export::{

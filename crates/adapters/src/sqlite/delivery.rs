@@ -7,6 +7,7 @@ use udd_domain::time::{from_millis, to_millis};
 use udd_domain::ExportStatus;
 use udd_ports::{
     DownloadLog, DownloadRecord, NoticeKind, NoticeOutcome, Notices, PendingNotice, StoreError,
+    DOWNLOAD_SESSION_MINUTES, MAX_DOWNLOAD_RECORDS_PER_FILE,
 };
 
 use super::schema::{downloads, export_notices, export_operations};
@@ -245,17 +246,49 @@ struct DownloadRow {
 impl DownloadLog for SqliteDownloadLog {
     fn record(&self, record: &DownloadRecord) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        diesel::insert_into(downloads::table)
-            .values(DownloadRow {
-                file_id: record.file_id.clone(),
-                user_id: record.user_id.clone(),
-                at: to_millis(record.at),
-                bytes: i64::try_from(record.bytes).unwrap_or(i64::MAX),
-                client_address: record.client_address.clone(),
-                by_link: record.by_link,
-            })
-            .execute(&mut conn)
-            .map_err(|e| store_error(e, "recording a download"))?;
+        let at = to_millis(record.at);
+        let bytes = i64::try_from(record.bytes).unwrap_or(i64::MAX);
+        let session_start = at.saturating_sub(DOWNLOAD_SESSION_MINUTES * 60_000);
+        conn.immediate_transaction(|conn| {
+            let of_file = downloads::table.filter(downloads::file_id.eq(&record.file_id));
+            let same_session: Option<i32> = of_file
+                .filter(downloads::client_address.is(&record.client_address))
+                .filter(downloads::by_link.eq(record.by_link))
+                .filter(downloads::at.between(session_start, at))
+                .order((downloads::at.desc(), downloads::id.desc()))
+                .select(downloads::id)
+                .first(conn)
+                .optional()?;
+            let into = match same_session {
+                Some(id) => Some(id),
+                None if of_file.count().get_result::<i64>(conn)?
+                    >= MAX_DOWNLOAD_RECORDS_PER_FILE =>
+                {
+                    of_file
+                        .order((downloads::at.desc(), downloads::id.desc()))
+                        .select(downloads::id)
+                        .first(conn)
+                        .optional()?
+                }
+                None => None,
+            };
+            match into {
+                Some(id) => diesel::update(downloads::table.find(id))
+                    .set(downloads::bytes.eq(downloads::bytes + bytes))
+                    .execute(conn),
+                None => diesel::insert_into(downloads::table)
+                    .values(DownloadRow {
+                        file_id: record.file_id.clone(),
+                        user_id: record.user_id.clone(),
+                        at,
+                        bytes,
+                        client_address: record.client_address.clone(),
+                        by_link: record.by_link,
+                    })
+                    .execute(conn),
+            }
+        })
+        .map_err(|e| store_error(e, "recording a download"))?;
         Ok(())
     }
 
@@ -446,6 +479,67 @@ mod tests {
             vec![record(1, 2048, false), record(5, 100, true)]
         );
         assert!(log.for_file("F2")?.is_empty());
+        Ok(())
+    }
+
+    fn download(minute: i64, bytes: u64, client: Option<&str>) -> DownloadRecord {
+        DownloadRecord {
+            file_id: "F1".into(),
+            user_id: "u1".into(),
+            at: at(minute),
+            bytes,
+            client_address: client.map(str::to_owned),
+            by_link: false,
+        }
+    }
+
+    #[test]
+    fn ranged_gets_of_one_client_within_the_session_are_one_record() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let log = SqliteDownloadLog::new(db);
+        for minute in 0..50 {
+            log.record(&download(minute, 10, Some("10.0.0.1")))?;
+        }
+        log.record(&download(3, 7, Some("10.0.0.2")))?;
+        log.record(&download(4, 1, None))?;
+        log.record(&download(5, 1, None))?;
+        // A later download of the first client, past the session, is a new one.
+        log.record(&download(
+            DOWNLOAD_SESSION_MINUTES + 1,
+            10,
+            Some("10.0.0.1"),
+        ))?;
+        assert_eq!(
+            log.for_file("F1")?,
+            [
+                download(0, 500, Some("10.0.0.1")),
+                download(3, 7, Some("10.0.0.2")),
+                download(4, 2, None),
+                download(DOWNLOAD_SESSION_MINUTES + 1, 10, Some("10.0.0.1")),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_keeps_a_bounded_number_of_records() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let log = SqliteDownloadLog::new(db);
+        let clients = MAX_DOWNLOAD_RECORDS_PER_FILE + 20;
+        for client in 0..clients {
+            log.record(&download(
+                0,
+                1,
+                Some(&format!("10.0.{}.{}", client / 256, client % 256)),
+            ))?;
+        }
+        let records = log.for_file("F1")?;
+        assert_eq!(records.len() as i64, MAX_DOWNLOAD_RECORDS_PER_FILE);
+        assert_eq!(
+            records.iter().map(|r| r.bytes).sum::<u64>(),
+            clients as u64,
+            "no byte goes unrecorded"
+        );
         Ok(())
     }
 }

@@ -67,6 +67,101 @@ fn not_found() -> HttpResponse {
     )
 }
 
+/// Whether a ranged request may get its range: yes without `If-Range`; with one, only
+/// when it names the file as it is now (RFC 9110 §13.1.5): the same strong ETag, or
+/// exactly its Last-Modified date. A client holding the start of an older file must
+/// get the whole new one, not a piece of it to splice onto the old.
+fn if_range_holds(req: &HttpRequest, response: &HttpResponse) -> bool {
+    let Some(condition) = req.headers().get(header::IF_RANGE) else {
+        return true;
+    };
+    let current = |name| response.headers().get(name).map(|v| v.as_bytes());
+    let condition = condition.as_bytes();
+    if condition.starts_with(b"\"") {
+        current(header::ETAG) == Some(condition)
+    } else if condition.starts_with(b"W/") {
+        false
+    } else {
+        let date = |bytes: &[u8]| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| text.parse::<header::HttpDate>().ok())
+        };
+        match (
+            date(condition),
+            current(header::LAST_MODIFIED).and_then(date),
+        ) {
+            (Some(asked), Some(modified)) => asked == modified,
+            _ => false,
+        }
+    }
+}
+
+/// The whole file as a `200`, with the headers of the ranged response it replaces
+/// (type, disposition, validators). actix-files honours `Range` but not `If-Range`.
+async fn whole_file(path: &str, ranged: &HttpResponse) -> std::io::Result<HttpResponse> {
+    let file = tokio::fs::File::open(path).await?;
+    let size = file.metadata().await?.len();
+    let mut response = HttpResponse::Ok();
+    for (name, value) in ranged.headers() {
+        if name != header::CONTENT_RANGE && name != header::CONTENT_LENGTH {
+            response.append_header((name.clone(), value.clone()));
+        }
+    }
+    Ok(response.body(FileBody {
+        file,
+        size,
+        left: size,
+        buffer: vec![0; 64 * 1024].into_boxed_slice(),
+    }))
+}
+
+/// A file streamed as a response body of known length, read off the executor's
+/// threads by tokio's file type.
+struct FileBody {
+    file: tokio::fs::File,
+    size: u64,
+    left: u64,
+    buffer: Box<[u8]>,
+}
+
+impl MessageBody for FileBody {
+    type Error = std::io::Error;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.size)
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        use std::task::Poll;
+        use tokio::io::AsyncRead;
+        let this = self.get_mut();
+        if this.left == 0 {
+            return Poll::Ready(None);
+        }
+        let want = usize::try_from(this.left)
+            .unwrap_or(usize::MAX)
+            .min(this.buffer.len());
+        let mut read = tokio::io::ReadBuf::new(&mut this.buffer[..want]);
+        match std::pin::Pin::new(&mut this.file).poll_read(cx, &mut read) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Some(Err(
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file shrank"),
+            ))),
+            Poll::Ready(Ok(())) => {
+                this.left -= read.filled().len() as u64;
+                Poll::Ready(Some(Ok(actix_web::web::Bytes::copy_from_slice(
+                    read.filled(),
+                ))))
+            }
+        }
+    }
+}
+
 /// The query string: the signed token from the mail's link.
 #[derive(Debug, Deserialize)]
 pub struct LinkQuery {
@@ -163,6 +258,15 @@ pub async fn download(
         .use_last_modified(true)
         .use_etag(true)
         .into_response(&req);
+    if response.status() == StatusCode::PARTIAL_CONTENT && !if_range_holds(&req, &response) {
+        response = match whole_file(&file.path, &response).await {
+            Ok(whole) => whole,
+            Err(e) => {
+                tracing::error!(file = %file.id, path = %file.path, error = %e, "a recorded export is missing on disk");
+                return not_found();
+            }
+        };
+    }
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,
