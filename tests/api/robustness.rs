@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 use udd::ports::{Collection, DownloadLog, MovedKind};
 
-use crate::helpers::{copy_tree, fixture_dir, fixture_login, spawn_app, Login, TestApp};
+use crate::helpers::{copy_tree, fixture_dir, fixture_login, spawn_app, unzip, Login, TestApp};
 
 const ALICE: &str = "NBTm56xe8Rh5cF47X";
 const BOB: &str = "fq6g5jFboeXuNZhZR";
@@ -284,4 +284,38 @@ async fn a_download_in_many_ranged_gets_is_logged_once() {
     let records = log.for_file(&file_id).unwrap();
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].bytes, fetched);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_or_avatar_that_cannot_be_read_is_listed_as_unavailable_not_fatal() {
+    let app = TestApp::builder().with_workers().spawn().await;
+    app.import(&fixture_dir());
+    // Two stored blobs become unreadable (a folder where the bytes were: opening works,
+    // reading fails, whoever runs the test).
+    let blobs = &app.settings.storage.blob_path;
+    for key in ["uploads/Q5yA26ksJXC57nySc", "avatars/g9Gkkh5ghT5G4fzAL"] {
+        std::fs::remove_file(blobs.join(key)).unwrap();
+        std::fs::create_dir(blobs.join(key)).unwrap();
+    }
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let entries = unzip(Path::new(
+        done["exportOperation"]["generatedFile"].as_str().unwrap(),
+    ));
+    let manifest: Value = serde_json::from_slice(&entries["manifest.json"]).unwrap();
+    let unavailable = manifest["unavailable"].to_string();
+    assert!(
+        unavailable.contains("Q5yA26ksJXC57nySc") && unavailable.contains("avatar"),
+        "{unavailable}"
+    );
+    assert!(!entries
+        .keys()
+        .any(|name| name.contains("Q5yA26ksJXC57nySc")));
+    assert!(!entries.contains_key("avatar"));
+    let index = String::from_utf8_lossy(&entries["index.html"]).into_owned();
+    assert!(index.contains("Q5yA26ksJXC57nySc"), "{index}");
+    // The rest of her data is there.
+    assert!(entries
+        .keys()
+        .any(|name| name.ends_with(".html") && name != "index.html"));
 }

@@ -782,7 +782,9 @@ impl ExportEngine {
         Ok(zip)
     }
 
-    /// The blob key, size and hash of an upload, or `None` when its bytes are gone.
+    /// The blob key, size and hash of an upload, or `None` when its bytes are gone or
+    /// cannot be read: one unreadable file is listed as unavailable rather than failing
+    /// the whole export.
     fn asset_blob(
         &self,
         op: &ExportOperation,
@@ -792,11 +794,13 @@ impl ExportEngine {
             .exportable_upload(op, &upload.file_id)?
             .and_then(|found| found.blob);
         let Some(key) = key else { return Ok(None) };
-        Ok(self
-            .ports
-            .blobs
-            .describe(&key)?
-            .map(|described| (key, described)))
+        match self.ports.blobs.describe(&key) {
+            Ok(described) => Ok(described.map(|described| (key, described))),
+            Err(e) => {
+                tracing::warn!(operation = %op.id, file = %upload.file_id, error = %format!("{e:#}"), "an upload could not be read; listed as unavailable");
+                Ok(None)
+            }
+        }
     }
 
     fn copy_avatar(&self, op: &ExportOperation, user: &User) -> anyhow::Result<bool> {
@@ -806,7 +810,26 @@ impl ExportEngine {
         let Some(key) = avatar.blob else {
             return Ok(false);
         };
-        match self.ports.blobs.open(&key)? {
+        use std::io::Read as _;
+        let opened = self.ports.blobs.open(&key).and_then(|content| {
+            // Read whole before writing, so an unreadable avatar fails here, not
+            // half-way into the working folder.
+            content
+                .map(|mut content| {
+                    let mut bytes = Vec::new();
+                    content.read_to_end(&mut bytes).map(|_| bytes)
+                })
+                .transpose()
+                .map_err(anyhow::Error::new)
+        });
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::warn!(operation = %op.id, error = %format!("{e:#}"), "the avatar could not be read; listed as unavailable");
+                None
+            }
+        };
+        match opened.map(std::io::Cursor::new) {
             Some(mut content) => {
                 self.ports
                     .files
