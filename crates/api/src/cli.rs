@@ -87,15 +87,20 @@ pub enum UserCommand {
     Add(UserAdd),
 }
 
-/// `udd user add`
+/// `udd user add`: the password is asked for on the terminal, or read from standard
+/// input with `--password-stdin`.
 #[derive(Debug, Args)]
 pub struct UserAdd {
     /// Login name.
     #[arg(long)]
     pub username: String,
-    /// Password.
+    /// Read the password from the first line of standard input instead of asking.
     #[arg(long)]
-    pub password: String,
+    pub password_stdin: bool,
+    /// The password on the command line: visible to other users in the process list
+    /// and kept in shell history. Prefer the prompt or --password-stdin.
+    #[arg(long, conflicts_with = "password_stdin", hide = true)]
+    pub password: Option<String>,
     /// Email address (where download links are sent).
     #[arg(long)]
     pub email: Option<String>,
@@ -169,10 +174,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Add(add)) => {
+            let password = match (add.password, add.password_stdin) {
+                (Some(password), _) => {
+                    eprintln!(
+                        "warning: a password given with --password shows in the process list \
+                         and the shell history; leave it out to be asked, or use --password-stdin"
+                    );
+                    password
+                }
+                (None, true) => crate::password::from_reader(std::io::stdin().lock())?,
+                (None, false) => crate::password::prompt_twice()?,
+            };
+            udd_app::check_new_password(&password)?;
             let services = Services::build(&settings)?;
             let user = services.add_user.execute(NewAccount {
                 username: add.username,
-                password: add.password,
+                password,
                 email: add.email,
                 name: add.name,
             })?;

@@ -15,6 +15,29 @@ fn udd(dir: &tempfile::TempDir, args: &[&str]) -> Output {
         .expect("run udd")
 }
 
+/// Runs udd with `input` on its standard input, in a session of its own (no
+/// controlling terminal, whoever runs the tests).
+fn udd_with_input(dir: &tempfile::TempDir, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("setsid")
+        .arg(env!("CARGO_BIN_EXE_udd"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run udd");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("udd output")
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -22,18 +45,18 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn user_add_creates_a_user_under_the_default_data_folder_and_refuses_a_duplicate() {
     let dir = tempfile::tempdir().unwrap();
-    let out = udd(
+    let out = udd_with_input(
         &dir,
         &[
             "user",
             "add",
             "--username",
             "alice",
-            "--password",
-            "pw",
+            "--password-stdin",
             "--email",
             "a@x.org",
         ],
+        "correct horse\n",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -46,9 +69,10 @@ fn user_add_creates_a_user_under_the_default_data_folder_and_refuses_a_duplicate
         "defaults keep the database under ./data"
     );
 
-    let again = udd(
+    let again = udd_with_input(
         &dir,
-        &["user", "add", "--username", "alice", "--password", "pw"],
+        &["user", "add", "--username", "alice", "--password-stdin"],
+        "correct horse\n",
     );
     assert_eq!(again.status.code(), Some(1));
     assert!(
@@ -61,9 +85,10 @@ fn user_add_creates_a_user_under_the_default_data_folder_and_refuses_a_duplicate
 #[test]
 fn user_add_rejects_a_bad_username_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let out = udd(
+    let out = udd_with_input(
         &dir,
-        &["user", "add", "--username", "../evil", "--password", "pw"],
+        &["user", "add", "--username", "../evil", "--password-stdin"],
+        "correct horse\n",
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -620,4 +645,104 @@ fn a_forged_full_export_value_cannot_write_a_line_of_its_own_into_the_log() {
         "a request wrote its own log line:\n{log}"
     );
     assert!(log.contains("yes\\n1999-01-01"), "{log}");
+}
+
+#[test]
+fn user_add_takes_the_password_from_standard_input_with_a_minimum_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = |name: &str, extra: &[&str], input: &str| {
+        let mut args = vec!["user", "add", "--username", name];
+        args.extend_from_slice(extra);
+        udd_with_input(&dir, &args, input)
+    };
+
+    let short = add("alice", &["--password-stdin"], "1234567\n");
+    assert_eq!(short.status.code(), Some(1));
+    assert!(
+        text(&short.stderr).contains("at least 8 characters"),
+        "{}",
+        text(&short.stderr)
+    );
+    let on_the_command_line = add("alice", &["--password", "x"], "");
+    assert_eq!(on_the_command_line.status.code(), Some(1));
+    assert!(text(&on_the_command_line.stderr).contains("process list"));
+
+    // No terminal to ask on and no --password-stdin: a clear refusal, not a hang.
+    let nowhere = add("alice", &[], "correct horse\n");
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(
+        text(&nowhere.stderr).contains("--password-stdin"),
+        "{}",
+        text(&nowhere.stderr)
+    );
+
+    let out = add(
+        "alice",
+        &["--password-stdin", "--email", "a@x.org"],
+        "correct horse\nignored\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let served = serve(&dir, &[]);
+    let login = |password: &str| {
+        http_post_json(
+            served.port,
+            "/api/v1/login",
+            &format!(r#"{{"user":"alice","password":"{password}"}}"#),
+        )
+    };
+    assert!(login("correct horse").starts_with("HTTP/1.1 200"));
+    assert!(login("correct horse\\n").starts_with("HTTP/1.1 401"));
+    stop(served);
+}
+
+#[test]
+fn user_add_asks_for_the_password_twice_on_the_terminal_without_echo() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    // `script` gives udd a terminal of its own; its output is what that terminal showed.
+    let command = format!("{} user add --username alice", env!("CARGO_BIN_EXE_udd"));
+    let Ok(mut child) = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("no `script` command: the terminal prompt is not tested here");
+        return;
+    };
+    let mut input = child.stdin.take().unwrap();
+    let mut output = child.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    let mut wait_for = |what: &str, shown: &mut Vec<u8>| {
+        let started = Instant::now();
+        while !text(shown).contains(what) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{}",
+                text(shown)
+            );
+            let mut byte = [0_u8; 1];
+            if output.read(&mut byte).unwrap() == 0 {
+                break;
+            }
+            shown.push(byte[0]);
+        }
+    };
+    wait_for("Password: ", &mut shown);
+    input.write_all(b"tr0ub4dor&3x\n").unwrap();
+    wait_for("Repeat it: ", &mut shown);
+    input.write_all(b"tr0ub4dor&3x\n").unwrap();
+    wait_for("created user alice", &mut shown);
+    drop(input);
+    let status = child.wait().unwrap();
+    let shown = text(&shown);
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("created user alice"), "{shown}");
+    assert!(
+        !shown.contains("tr0ub4dor"),
+        "the password was echoed: {shown}"
+    );
 }

@@ -96,6 +96,23 @@ impl AddUser {
     }
 }
 
+/// The fewest characters a password chosen at `udd user add` may have.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// The rule for a password a person chooses for a new account: at least
+/// [`MIN_PASSWORD_CHARS`] characters. [`AddUser`] itself refuses only an empty
+/// password, so that code embedding it (and accounts imported with their Rocket.Chat
+/// password) keeps its own policy; `udd user add` applies this one.
+pub fn check_new_password(password: &str) -> Result<(), AddUserError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(AddUserError::Invalid(format!(
+            "the password must be at least {MIN_PASSWORD_CHARS} characters long, not {chars}"
+        )));
+    }
+    Ok(())
+}
+
 fn validate(account: &NewAccount) -> Result<(), AddUserError> {
     let username = &account.username;
     let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
@@ -204,6 +221,19 @@ mod tests {
             uc.execute(no_password),
             Err(AddUserError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_chosen_password_has_at_least_eight_characters() {
+        for short in ["", "p", "1234567", "ééééééé"] {
+            assert!(
+                matches!(check_new_password(short), Err(AddUserError::Invalid(m)) if m.contains("at least 8")),
+                "{short:?}"
+            );
+        }
+        for long_enough in ["12345678", "éééééééé", "correct horse battery staple"] {
+            assert!(check_new_password(long_enough).is_ok(), "{long_enough:?}");
+        }
     }
 
     #[test]

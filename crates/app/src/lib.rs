@@ -20,7 +20,7 @@ pub mod notify;
 pub mod request;
 pub mod retention;
 
-pub use accounts::{AddUser, AddUserError, NewAccount};
+pub use accounts::{check_new_password, AddUser, AddUserError, NewAccount, MIN_PASSWORD_CHARS};
 pub use auth::{AuthError, Authenticator, LoginError, Password, Session};
 pub use demo::{DemoError, DemoSpec, DemoSummary, SeedDemo, DEMO_PASSWORD};
 pub use download::{DownloadDataFile, DownloadError, Granted, Requester};
