@@ -11,7 +11,7 @@ use udd_app::{DemoSpec, DemoSummary, ImportSummary, NewAccount, DEMO_PASSWORD};
 
 use crate::server::Application;
 use crate::services::Services;
-use crate::settings::Settings;
+use crate::settings::{probe_folders, Settings};
 use crate::worker::Workers;
 
 /// udd — user data downloads for Rocket.Chat workspaces.
@@ -155,15 +155,22 @@ fn init_tracing() {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { demo } => serve(settings, demo),
+        Command::Serve { demo } => {
+            start_up_checks(&settings)?;
+            serve(settings, demo)
+        }
         Command::Worker => {
+            start_up_checks(&settings)?;
             let services = Services::build(&settings)?;
             let workers = Workers::start(&services, &settings);
             actix_web::rt::System::new().block_on(wait_for_signal())?;
             workers.shutdown();
             Ok(())
         }
-        Command::Export { user, full } => export_now(&settings, &user, full),
+        Command::Export { user, full } => {
+            start_up_checks(&settings)?;
+            export_now(&settings, &user, full)
+        }
         Command::Migrate => {
             let db = udd_adapters::Database::open(&settings.database.url, 1)?;
             let applied = db.migrate()?;
@@ -197,6 +204,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { dir } => {
+            probe_folders(&[("storage.blob_path", &settings.storage.blob_path)])?;
             let services = Services::build(&settings)?;
             let dump = MongoExportDump::open(&dir)?;
             let started = std::time::Instant::now();
@@ -210,6 +218,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Demo(args) => {
+            probe_folders(&[("storage.blob_path", &settings.storage.blob_path)])?;
             let services = Services::build(&settings)?;
             let spec = DemoSpec {
                 users: args.users,
@@ -238,6 +247,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What `serve`, `worker` and `export` need before they start: every folder they write
+/// into can be written, and whatever looks like a mistake is said once.
+fn start_up_checks(settings: &Settings) -> anyhow::Result<()> {
+    probe_folders(&settings.output_folders())?;
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
 }
 
 fn print_import_summary(dir: &std::path::Path, summary: &ImportSummary, took: std::time::Duration) {

@@ -276,12 +276,7 @@ impl Settings {
         if let Some(workers) = self.server.http_workers {
             within("server.http_workers", workers as u64, 1, 256)?;
         }
-        anyhow::ensure!(
-            matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls"),
-            "smtp.tls must be none, starttls or tls, not `{}`",
-            self.smtp.tls
-        );
-        within("smtp.max_attempts", self.smtp.max_attempts.into(), 1, 100)?;
+        self.smtp.validate()?;
         if let Some(secret) = &self.server.link_secret {
             let least = udd_adapters::links::MIN_SECRET_LEN;
             anyhow::ensure!(
@@ -291,6 +286,110 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+impl SmtpSettings {
+    /// Refuses SMTP settings that could never deliver a mail.
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            matches!(self.tls.as_str(), "none" | "starttls" | "tls"),
+            "smtp.tls must be none, starttls or tls, not `{}`",
+            self.tls
+        );
+        within("smtp.max_attempts", self.max_attempts.into(), 1, 100)?;
+        within("smtp.port", self.port.into(), 1, u64::from(u16::MAX))?;
+        if let Some(host) = &self.host {
+            anyhow::ensure!(
+                is_host_name(host),
+                "smtp.host `{}` is not a host name or IP address (write the port in smtp.port, \
+                 without a scheme)",
+                crate::error::printable(host)
+            );
+        }
+        let filled = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+        anyhow::ensure!(
+            filled(&self.username) || !filled(&self.password),
+            "smtp.password is set without smtp.username"
+        );
+        anyhow::ensure!(
+            !filled(&self.username) || filled(&self.password),
+            "smtp.username is set without smtp.password"
+        );
+        Ok(())
+    }
+}
+
+/// A DNS host name (letters, digits and `-` in dot-separated labels of at most 63
+/// characters, none starting or ending with `-`) or an IP address.
+fn is_host_name(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+impl Settings {
+    /// The folders `udd serve`, `udd worker` and `udd export` write into, with their
+    /// keys: working folders, zips, blobs, and the outbox when no SMTP host is set.
+    pub fn output_folders(&self) -> Vec<(&'static str, &Path)> {
+        let mut folders = vec![
+            (
+                "user_data.file_system_path",
+                self.user_data.file_system_path.as_path(),
+            ),
+            (
+                "user_data.file_system_zip_path",
+                self.user_data.file_system_zip_path.as_path(),
+            ),
+            ("storage.blob_path", self.storage.blob_path.as_path()),
+        ];
+        if self.smtp.host.is_none() {
+            folders.push(("smtp.outbox_path", self.smtp.outbox_path.as_path()));
+        }
+        folders
+    }
+
+    /// Things that work but are probably not what was meant, one sentence each.
+    pub fn warnings(&self) -> Vec<String> {
+        let defaults = ServerSettings::default();
+        let mut warnings = Vec::new();
+        if self.server.site_url == defaults.site_url && self.server.bind != defaults.bind {
+            warnings.push(format!(
+                "server.site_url is still the default {} while udd listens on {}: the links \
+                 in mails point there; set server.site_url to the address people open",
+                defaults.site_url, self.server.bind
+            ));
+        }
+        if self.smtp.host.is_none() {
+            warnings.push(format!(
+                "smtp.host is not set: mails are not sent but written as .eml files into {}",
+                self.smtp.outbox_path.display()
+            ));
+        }
+        warnings
+    }
+}
+
+/// Creates each folder that is missing and writes and removes a file in it, so one that
+/// cannot work stops the process at start-up with its key named, rather than the first
+/// export or mail failing later.
+pub fn probe_folders(folders: &[(&str, &Path)]) -> anyhow::Result<()> {
+    for (key, folder) in folders {
+        udd_adapters::owner_only::probe_writable(folder)
+            .with_context(|| format!("{key} `{}` cannot be used", folder.display()))?;
+    }
+    Ok(())
 }
 
 /// The most export workers one process runs: each holds a database connection and a
@@ -396,6 +495,25 @@ mod tests {
             ("[smtp]\nmax_attempts = 0\n", "smtp.max_attempts"),
             ("[smtp]\ntls = \"ssl\"\n", "smtp.tls"),
             (
+                "[smtp]\nport = 0\n",
+                "smtp.port must be between 1 and 65535",
+            ),
+            (
+                "[smtp]\nhost = \"smtp://mail.example.org\"\n",
+                "smtp.host `smtp://mail.example.org` is not a host name",
+            ),
+            ("[smtp]\nhost = \"mail.example.org:25\"\n", "smtp.host"),
+            ("[smtp]\nhost = \"-bad-.example.org\"\n", "smtp.host"),
+            ("[smtp]\nhost = \"\"\n", "smtp.host"),
+            (
+                "[smtp]\nhost = \"mail.example.org\"\nusername = \"udd\"\n",
+                "smtp.username is set without smtp.password",
+            ),
+            (
+                "[smtp]\npassword = \"secret\"\n",
+                "smtp.password is set without smtp.username",
+            ),
+            (
                 "[server]\nsite_url = \"chat.example.org\"\n",
                 "server.site_url",
             ),
@@ -404,6 +522,107 @@ mod tests {
             let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();
             assert!(format!("{err:#}").contains(key), "{key}: {err:#}");
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod start_up_tests {
+    use super::*;
+
+    #[test]
+    fn host_names_and_addresses_are_told_from_nonsense() {
+        for good in [
+            "localhost",
+            "mail.example.org",
+            "mail.example.org.",
+            "smtp-1.eu",
+            "127.0.0.1",
+            "::1",
+        ] {
+            assert!(is_host_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "smtp://x",
+            "x:25",
+            "a..b",
+            "-a.org",
+            "a-.org",
+            "with space",
+            "[::1]",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_host_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn complete_smtp_settings_are_accepted() -> anyhow::Result<()> {
+        let mut settings = Settings::default();
+        settings.smtp.host = Some("mail.example.org".into());
+        settings.smtp.port = 465;
+        settings.smtp.tls = "tls".into();
+        settings.smtp.username = Some("udd".into());
+        settings.smtp.password = Some("secret".into());
+        settings.validate()
+    }
+
+    #[test]
+    fn a_default_site_url_behind_another_address_and_the_outbox_are_warned_about() {
+        let settings = Settings::default();
+        assert_eq!(settings.warnings().len(), 1, "only the outbox by default");
+        assert!(settings.warnings()[0].contains("smtp.host is not set"));
+
+        let mut elsewhere = Settings::default();
+        elsewhere.server.bind = "0.0.0.0:8080".into();
+        elsewhere.smtp.host = Some("mail.example.org".into());
+        let warnings = elsewhere.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("server.site_url"), "{warnings:?}");
+
+        elsewhere.server.site_url = "https://chat.example.org".into();
+        assert!(elsewhere.warnings().is_empty());
+    }
+
+    #[test]
+    fn the_outbox_is_an_output_folder_only_without_an_smtp_host() {
+        let mut settings = Settings::default();
+        let keys = |s: &Settings| {
+            s.output_folders()
+                .iter()
+                .map(|(k, _)| *k)
+                .collect::<Vec<_>>()
+        };
+        assert!(keys(&settings).contains(&"smtp.outbox_path"));
+        settings.smtp.host = Some("mail.example.org".into());
+        assert_eq!(
+            keys(&settings),
+            [
+                "user_data.file_system_path",
+                "user_data.file_system_zip_path",
+                "storage.blob_path"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_written_is_named_by_its_key() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"x")?;
+        let good = dir.path().join("zips");
+        let bad = file.join("blobs");
+        probe_folders(&[("user_data.file_system_zip_path", &good)])?;
+        assert!(good.is_dir(), "a missing folder is created");
+        let err = probe_folders(&[
+            ("user_data.file_system_zip_path", good.as_path()),
+            ("storage.blob_path", bad.as_path()),
+        ])
+        .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.starts_with("storage.blob_path"), "{message}");
+        assert!(message.contains("plain-file/blobs"), "{message}");
         Ok(())
     }
 }

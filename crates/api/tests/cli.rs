@@ -191,8 +191,11 @@ fn serve(dir: &tempfile::TempDir, args: &[&str]) -> Served {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut early = String::new();
     let port = loop {
         let line = lines.next().expect("udd exited before serving").unwrap();
+        early.push_str(&line);
+        early.push('\n');
         if let Some(rest) = line.split("port=").nth(1) {
             break rest
                 .split_whitespace()
@@ -203,7 +206,7 @@ fn serve(dir: &tempfile::TempDir, args: &[&str]) -> Served {
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let log = std::sync::Arc::new(std::sync::Mutex::new(early));
     let kept = log.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
@@ -744,5 +747,105 @@ fn user_add_asks_for_the_password_twice_on_the_terminal_without_echo() {
     assert!(
         !shown.contains("tr0ub4dor"),
         "the password was echoed: {shown}"
+    );
+}
+
+/// Runs udd with extra environment; a command still running after 20 s (a server that
+/// started) is killed and the test fails.
+fn udd_refused(dir: &tempfile::TempDir, args: &[&str], envs: &[(&str, &str)]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_udd"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .env("UDD__SERVER__BIND", "127.0.0.1:0")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("udd {args:?} with {envs:?} started instead of refusing to");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "udd {args:?} with {envs:?}");
+    text(&out.stderr)
+}
+
+#[test]
+fn start_up_refuses_folders_it_cannot_write_and_smtp_settings_that_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plain-file"), b"x").unwrap();
+    for (key, env) in [
+        (
+            "user_data.file_system_path",
+            "UDD__USER_DATA__FILE_SYSTEM_PATH",
+        ),
+        (
+            "user_data.file_system_zip_path",
+            "UDD__USER_DATA__FILE_SYSTEM_ZIP_PATH",
+        ),
+        ("storage.blob_path", "UDD__STORAGE__BLOB_PATH"),
+        ("smtp.outbox_path", "UDD__SMTP__OUTBOX_PATH"),
+    ] {
+        for command in ["serve", "worker"] {
+            let stderr = udd_refused(&dir, &[command], &[(env, "plain-file/sub")]);
+            assert!(
+                stderr.contains(&format!("{key} `plain-file/sub` cannot be used")),
+                "{command}: {stderr}"
+            );
+        }
+    }
+    let stderr = udd_refused(
+        &dir,
+        &["import", "nowhere"],
+        &[("UDD__STORAGE__BLOB_PATH", "plain-file/sub")],
+    );
+    assert!(stderr.contains("storage.blob_path"), "{stderr}");
+
+    for (envs, says) in [
+        (
+            vec![("UDD__SMTP__HOST", "smtp://mail.example.org")],
+            "smtp.host",
+        ),
+        (
+            vec![("UDD__SMTP__HOST", "mail.example.org:587")],
+            "smtp.host",
+        ),
+        (vec![("UDD__SMTP__PORT", "0")], "smtp.port"),
+        (
+            vec![
+                ("UDD__SMTP__HOST", "mail.example.org"),
+                ("UDD__SMTP__USERNAME", "udd"),
+            ],
+            "smtp.username is set without smtp.password",
+        ),
+    ] {
+        let stderr = udd_refused(&dir, &["serve"], &envs);
+        assert!(stderr.contains(says), "{envs:?}: {stderr}");
+    }
+}
+
+#[test]
+fn serve_warns_when_links_would_name_the_default_site_and_mail_goes_to_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(&dir, &[]);
+    let log = served.log.clone();
+    stop(served);
+    let log = log.lock().unwrap().clone();
+    assert!(
+        log.contains("server.site_url is still the default http://localhost:3000 while udd listens on 127.0.0.1:0"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "smtp.host is not set: mails are not sent but written as .eml files into data/outbox"
+        ),
+        "{log}"
     );
 }
