@@ -14,5 +14,6 @@ mod export_faults;
 mod hardening;
 mod health;
 mod import;
+mod in_memory;
 mod login;
 mod request_data_download;

@@ -13,8 +13,13 @@
 //! - [`links`]: signed, expiring download links (HMAC-SHA256 with a server secret);
 //! - [`stored`]: what export operations left on disk, for retention;
 //! - [`mail`]: sending mail over SMTP (rustls, no OpenSSL), or into an outbox folder of
-//!   `.eml` files when there is no mail server (with the `smtp-test-server` feature,
-//!   `smtp_test_server` adds a loopback SMTP server for tests).
+//!   `.eml` files when there is no mail server;
+//! - [`memory`]: blobs, archives and mail kept in memory, for tests and embedding;
+//! - [`hashing`]: size and SHA-256 of a stream.
+//!
+//! With the `testing` feature, `smtp_test_server` adds a loopback SMTP server, and the
+//! SQLite adapters gain readers that only tests need (a notice's state, a file's
+//! download log, one message by id).
 //!
 //! Only this crate knows diesel, r2d2 and the filesystem layout. Row types and the
 //! schema stay private; everything crossing the boundary is a domain or port type.
@@ -22,11 +27,13 @@
 pub mod archive;
 pub mod blobs;
 pub mod fs;
+pub mod hashing;
 pub mod links;
 pub mod mail;
+pub mod memory;
 pub mod rocketchat;
 pub mod security;
-#[cfg(any(test, feature = "smtp-test-server"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod smtp_test_server;
 pub mod sqlite;
 pub mod stored;
@@ -34,12 +41,13 @@ pub mod system;
 
 pub use archive::ZipArchiveStore;
 pub use blobs::LocalBlobStore;
-pub use fs::{LocalExportFiles, LocalExportFolders};
+pub use fs::LocalExportFiles;
 pub use links::HmacDownloadLinks;
 pub use mail::{MailSettings, MailTls, OutboxMailer, SmtpMailer};
+pub use memory::{MemoryArchiveStore, MemoryBlobStore, RecordingMailer};
 pub use rocketchat::MongoExportDump;
 pub use security::{RocketChatPasswords, RocketChatTokens};
-#[cfg(any(test, feature = "smtp-test-server"))]
+#[cfg(any(test, feature = "testing"))]
 pub use smtp_test_server::{LoopbackSmtpServer, ReceivedMail};
 pub use sqlite::{
     Database, MailState, SqliteDownloadLog, SqliteExportOperations, SqliteLoginTokens,

@@ -30,10 +30,7 @@ impl LocalStoredExports {
 
 /// Operation ids are Rocket.Chat-style random ids; anything else is not ours.
 fn is_operation_id(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    crate::fs::is_plain_name(name)
 }
 
 /// Which operation a name in the zip folder belongs to, and whether it is a finished zip.

@@ -60,19 +60,9 @@ impl RequestPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::ExportPaths;
 
     fn created_at(at: DateTime<Utc>, full: bool) -> ExportOperation {
-        ExportOperation::new_pending(
-            "op".into(),
-            "u".into(),
-            full,
-            ExportPaths {
-                export_path: "e".into(),
-                assets_path: "e/assets".into(),
-            },
-            at,
-        )
+        ExportOperation::new_pending("op".into(), "u".into(), full, at)
     }
 
     fn now() -> DateTime<Utc> {

@@ -131,12 +131,14 @@ fn sqlite_path(url: &str) -> anyhow::Result<&str> {
 }
 
 /// Translates diesel's errors into the port's: not-found and unique violations become
-/// their own variants, the rest carries `what` as context.
+/// their own variants, the rest carries `what` as context. Which unique rule a
+/// violation broke is not read from the message: adapters that must tell (a username
+/// from an e-mail address) check before they write.
 fn store_error(err: DieselError, what: &str) -> StoreError {
     match err {
         DieselError::NotFound => StoreError::NotFound,
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            StoreError::Conflict(info.message().to_owned())
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            StoreError::AlreadyExists(what.to_owned())
         }
         other => StoreError::Unexpected(anyhow::Error::new(other).context(what.to_owned())),
     }
