@@ -26,5 +26,7 @@ mod messages;
 mod package;
 mod plan;
 mod retry;
+#[cfg(test)]
+mod tests;
 
 pub use engine::{EngineConfig, ExportEngine, ExportPorts, Outcome};
