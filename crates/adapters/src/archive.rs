@@ -65,6 +65,25 @@ impl ZipArchiveStore {
     }
 }
 
+/// The suffix of a zip being written (after a leading dot): it appears whole by rename.
+const PARTIAL: &str = ".zip.partial";
+/// The suffix of the folder of compressed parts of a zip being assembled.
+const PARTS: &str = ".parts";
+
+/// Which operation a name in the zip folder belongs to, and whether it is a finished
+/// zip (`<id>.zip`) rather than something left while writing one (`.<id>.zip.partial`,
+/// `.<id>.parts`). The one place that knows the folder's naming.
+pub(crate) fn zip_folder_entry(name: &str) -> Option<(&str, bool)> {
+    if let Some(id) = name.strip_suffix(".zip").filter(|id| !id.starts_with('.')) {
+        return Some((id, true));
+    }
+    let hidden = name.strip_prefix('.')?;
+    hidden
+        .strip_suffix(PARTIAL)
+        .or_else(|| hidden.strip_suffix(PARTS))
+        .map(|id| (id, false))
+}
+
 /// A zip timestamp for `at`.
 pub(crate) fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
     // Zip timestamps start in 1980 and have two-second resolution.
@@ -143,7 +162,7 @@ impl ZipArchiveStore {
     }
 
     fn parts_dir(&self, name: &str) -> PathBuf {
-        self.root.join(format!(".{name}.parts"))
+        self.root.join(format!(".{name}{PARTS}"))
     }
 
     /// The compressed part of `entry` as it is when `len` bytes long. Entries only ever
@@ -293,7 +312,7 @@ impl ArchiveStore for ZipArchiveStore {
         let parts = parts.into_inner().map_err(|_| lock_failed())?;
 
         let path = self.root.join(format!("{name}.zip"));
-        let temporary = self.root.join(format!(".{name}.zip.partial"));
+        let temporary = self.root.join(format!(".{name}{PARTIAL}"));
         let file = File::create(&temporary)
             .with_context(|| format!("creating {}", temporary.display()))?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));

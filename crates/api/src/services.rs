@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
     MailSettings, MemoryArchiveStore, MemoryBlobStore, OutboxMailer, RandomIds,
@@ -388,7 +389,7 @@ impl Services {
     /// The download link signer: the configured secret, or the one kept on disk.
     fn links(settings: &Settings) -> anyhow::Result<Arc<dyn DownloadLinks>> {
         Ok(Arc::new(match &settings.server.link_secret {
-            Some(secret) => HmacDownloadLinks::new(secret.as_bytes())?,
+            Some(secret) => HmacDownloadLinks::new(secret.expose_secret().as_bytes())?,
             None => HmacDownloadLinks::load_or_create(&settings.server.link_secret_file)?,
         }))
     }

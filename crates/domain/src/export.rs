@@ -72,6 +72,14 @@ impl ExportStatus {
     ///
     /// The work moves forward one stage at a time; the room-list stage is skipped by
     /// personal exports; any unfinished operation may be skipped or fail.
+    ///
+    /// ```
+    /// use udd_domain::ExportStatus::*;
+    /// assert!(Pending.can_move_to(Exporting));
+    /// assert!(Exporting.can_move_to(Failed));
+    /// assert!(!Exporting.can_move_to(Completed), "no stage is skipped");
+    /// assert!(!Completed.can_move_to(Failed), "nothing leaves a terminal status");
+    /// ```
     pub fn can_move_to(self, next: ExportStatus) -> bool {
         use ExportStatus::*;
         if self.is_terminal() {
@@ -300,6 +308,18 @@ impl ExportOperation {
     }
 
     /// Moves to `next` if the state machine allows it, stamping `updated_at`.
+    ///
+    /// ```
+    /// use chrono::{DateTime, Duration};
+    /// use udd_domain::{ExportOperation, ExportStatus};
+    ///
+    /// let at = DateTime::UNIX_EPOCH;
+    /// let mut op = ExportOperation::new_pending("OP1".into(), "alice".into(), false, at);
+    /// op.move_to(ExportStatus::Exporting, at + Duration::seconds(1)).unwrap();
+    /// assert_eq!(op.updated_at, at + Duration::seconds(1));
+    /// let refused = op.move_to(ExportStatus::Completed, at).unwrap_err();
+    /// assert_eq!(refused.to_string(), "an export operation cannot move from `exporting` to `completed`");
+    /// ```
     pub fn move_to(
         &mut self,
         next: ExportStatus,

@@ -13,6 +13,8 @@
 //! - [`time`]: the timestamp format the Rocket.Chat API speaks;
 //! - [`workspace`]: the rooms, memberships, messages, uploads and avatars an export reads.
 
+#![doc = include_str!("../README.md")]
+
 pub mod export;
 pub mod file;
 pub mod policy;

@@ -38,6 +38,21 @@ impl RequestPolicy {
     /// Decides for a request made at `now`, given the user's last operation of the same
     /// kind (`None` when there is none) and whether that operation's download is gone
     /// (its file expired or removed).
+    ///
+    /// ```
+    /// use chrono::{DateTime, Duration};
+    /// use udd_domain::{ExportOperation, ExportStatus, RequestDecision, RequestPolicy};
+    ///
+    /// let at = DateTime::UNIX_EPOCH;
+    /// let mut last = ExportOperation::new_pending("OP1".into(), "alice".into(), false, at);
+    /// let policy = RequestPolicy::default();
+    /// let soon = at + Duration::hours(1);
+    /// assert_eq!(policy.decide(Some(&last), false, soon), RequestDecision::Reuse);
+    /// assert_eq!(policy.decide(Some(&last), true, soon), RequestDecision::Create);
+    /// assert_eq!(policy.decide(None, false, soon), RequestDecision::Create);
+    /// last.status = ExportStatus::Failed;
+    /// assert_eq!(policy.decide(Some(&last), false, soon), RequestDecision::Create);
+    /// ```
     pub fn decide(
         &self,
         last_of_kind: Option<&ExportOperation>,
