@@ -120,7 +120,7 @@ pub trait ExportProgress: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Moves the operation to `status`, recording the zip's path when given.
+    /// Moves the operation to `status`, recording the archive's key when given.
     ///
     /// Errors: `LeaseLost` when the lease is lost; `Unexpected`.
     fn set_status(
@@ -128,7 +128,7 @@ pub trait ExportProgress: Send + Sync {
         operation_id: &str,
         owner: &str,
         status: ExportStatus,
-        generated_file: Option<String>,
+        archive_key: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
