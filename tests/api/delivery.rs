@@ -6,14 +6,14 @@ use sha2::{Digest, Sha256};
 use udd::adapters::{
     HmacDownloadLinks, LoopbackSmtpServer, SqliteDownloadLog, SqliteNotices, SqliteUserDataFiles,
 };
-use udd::ports::{DownloadLinks, DownloadLog, UserDataFile, UserDataFiles};
+use udd::ports::{DownloadLinks, UserDataFile, UserDataFiles};
 
 use crate::helpers::{
     fixture_dir, fixture_login, link_in, mail_text, Login, ManualClock, TestApp, TestAppBuilder,
 };
 
 fn recorded_file(app: &TestApp, file_id: &str) -> UserDataFile {
-    SqliteUserDataFiles::new(app.services.database.clone())
+    SqliteUserDataFiles::new(app.database.clone())
         .get(file_id)
         .unwrap()
 }
@@ -75,7 +75,7 @@ async fn the_owner_is_mailed_a_signed_link_that_downloads_without_login() {
         "{link}"
     );
     // The server has the mail a moment before the operation records it as sent.
-    let notices = SqliteNotices::new(app.services.database.clone());
+    let notices = SqliteNotices::new(app.database.clone());
     let started = std::time::Instant::now();
     let state = loop {
         let state = notices.state(op["_id"].as_str().unwrap()).unwrap();
@@ -105,7 +105,7 @@ async fn the_owner_is_mailed_a_signed_link_that_downloads_without_login() {
     assert_eq!(partial.bytes().await.unwrap(), body[100..200]);
 
     // Every download is on record: one client's GETs within the hour are one download.
-    let log = SqliteDownloadLog::new(app.services.database.clone())
+    let log = SqliteDownloadLog::new(app.database.clone())
         .for_file(file_id)
         .unwrap();
     assert_eq!(
@@ -162,7 +162,7 @@ async fn tampered_expired_and_borrowed_tokens_are_refused() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
     // Only the good download was recorded.
-    let log = SqliteDownloadLog::new(app.services.database.clone())
+    let log = SqliteDownloadLog::new(app.database.clone())
         .for_file(file_id)
         .unwrap();
     assert_eq!(log.len(), 1);
@@ -213,7 +213,7 @@ async fn a_mail_server_that_refuses_at_first_gets_the_mail_on_a_later_try() {
     )
     .await;
     let op_id = done["exportOperation"]["_id"].as_str().unwrap();
-    let notices = SqliteNotices::new(app.services.database.clone());
+    let notices = SqliteNotices::new(app.database.clone());
 
     // The first attempt is refused and a retry is scheduled a minute later.
     let started = std::time::Instant::now();
@@ -248,7 +248,7 @@ async fn an_expired_export_is_deleted_and_can_be_requested_again() {
         alices_export(TestApp::builder().with_clock(clock.clone()), None).await;
     let op = &done["exportOperation"];
     let file_id = op["fileId"].as_str().unwrap();
-    let zip = std::path::PathBuf::from(recorded_file(&app, file_id).path);
+    let zip = app.archive_path(&recorded_file(&app, file_id));
     assert!(zip.is_file());
 
     // Six days on, nothing expires.
@@ -284,7 +284,7 @@ async fn an_expired_export_is_deleted_and_can_be_requested_again() {
 async fn a_removed_download_is_requested_again_inside_the_day() {
     let (app, alice, done) = alices_export(TestApp::builder(), None).await;
     let op = &done["exportOperation"];
-    let files = SqliteUserDataFiles::new(app.services.database.clone());
+    let files = SqliteUserDataFiles::new(app.database.clone());
     files
         .mark_removed(op["fileId"].as_str().unwrap(), chrono::Utc::now())
         .unwrap();
@@ -306,9 +306,10 @@ async fn left_over_folders_and_zips_are_swept_and_live_ones_kept() {
     let clock = ManualClock::starting_now();
     let (app, _, done) = alices_export(TestApp::builder().with_clock(clock.clone()), None).await;
     let op_id = done["exportOperation"]["_id"].as_str().unwrap();
-    let zip = std::path::PathBuf::from(
-        recorded_file(&app, done["exportOperation"]["fileId"].as_str().unwrap()).path,
-    );
+    let zip = app.archive_path(&recorded_file(
+        &app,
+        done["exportOperation"]["fileId"].as_str().unwrap(),
+    ));
     let working = &app.settings.user_data.file_system_path;
     let zips = &app.settings.user_data.file_system_zip_path;
     // A crash right after completion left the working folder; a crash of an unknown
@@ -379,10 +380,11 @@ async fn an_export_abandoned_for_a_day_is_skipped_and_its_folder_swept() {
         matches!(outcome, Some(Outcome::Interrupted { .. })),
         "{outcome:?}"
     );
-    let operations = SqliteExportOperations::new(app.services.database.clone());
+    let operations = SqliteExportOperations::new(app.database.clone());
     let started = operations.get(&op_id).unwrap();
     assert_eq!(started.status, ExportStatus::Exporting);
-    assert!(std::path::Path::new(&started.paths.export_path).exists());
+    let folder = app.settings.user_data.file_system_path.join(&op_id);
+    assert!(folder.exists());
 
     // Nobody touches it for over a day: the next worker skips it, as Rocket.Chat does.
     clock.advance(chrono::Duration::hours(25));
@@ -403,7 +405,7 @@ async fn an_export_abandoned_for_a_day_is_skipped_and_its_folder_swept() {
 
     // Its working folder is left-over now, and the owner is not mailed about it.
     assert_eq!(app.services.retention.sweep().unwrap().orphans, 1);
-    assert!(!std::path::Path::new(&started.paths.export_path).exists());
+    assert!(!folder.exists());
     assert_eq!(app.services.notify.deliver_due().unwrap().sent, 0);
 
     // Asking again starts afresh.

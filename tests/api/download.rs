@@ -13,7 +13,7 @@ async fn the_owner_downloads_the_zip_and_nobody_else_does() {
     let file_id = op["fileId"].as_str().unwrap();
     let url = op["url"].as_str().unwrap();
     assert_eq!(url, format!("/data-export/{file_id}"));
-    let recorded = udd::adapters::SqliteUserDataFiles::new(app.services.database.clone())
+    let recorded = udd::adapters::SqliteUserDataFiles::new(app.database.clone())
         .get(file_id)
         .unwrap();
 

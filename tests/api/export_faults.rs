@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use udd::adapters::{
-    Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalExportFolders,
-    MongoExportDump, OutboxMailer, RandomIds, SqliteExportOperations, SqliteNotices, SqliteUsers,
+    Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, MongoExportDump, OutboxMailer,
+    RandomIds, SqliteExportOperations, SqliteNotices, SqliteUserDataFiles, SqliteUsers,
     SqliteWorkspace, ZipArchiveStore,
 };
 use udd::app::{
@@ -19,10 +19,10 @@ use udd::app::{
     RequestDataDownload,
 };
 use udd::domain::render::ManifestFile;
-use udd::domain::{ExportOperation, ExportPaths, ExportStatus, RequestPolicy};
+use udd::domain::{ExportOperation, ExportStatus, RequestPolicy};
 use udd::ports::{
-    ArchiveEntry, ArchiveStore, Clock, ExportBatch, ExportFileRef, ExportFiles, ExportOperations,
-    ExportProgress, NoProgress, StoreError, UserDataFile,
+    ArchiveEntry, ArchiveRead, ArchiveStore, ByteRange, Clock, ExportBatch, ExportFileRef,
+    ExportFiles, ExportOperations, ExportProgress, NoProgress, StoreError, UserDataFile,
 };
 
 use crate::helpers::{fixture_dir, unzip};
@@ -76,39 +76,39 @@ impl Faults {
     }
 }
 
-struct FaultyFiles(Arc<Faults>);
+struct FaultyFiles(Arc<Faults>, LocalExportFiles);
 
 impl ExportFiles for FaultyFiles {
+    fn prepare(&self, id: &str) -> anyhow::Result<()> {
+        self.1.prepare(id)
+    }
     fn append(
         &self,
-        paths: &ExportPaths,
+        id: &str,
         name: &str,
         committed_len: u64,
         bytes: &[u8],
     ) -> anyhow::Result<u64> {
         self.0
-            .around(|| LocalExportFiles.append(paths, name, committed_len, bytes))
+            .around(|| self.1.append(id, name, committed_len, bytes))
     }
-    fn write(&self, paths: &ExportPaths, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
-        self.0.around(|| LocalExportFiles.write(paths, name, bytes))
+    fn write(&self, id: &str, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        self.0.around(|| self.1.write(id, name, bytes))
     }
-    fn write_from(
-        &self,
-        paths: &ExportPaths,
-        name: &str,
-        content: &mut dyn Read,
-    ) -> anyhow::Result<u64> {
-        self.0
-            .around(|| LocalExportFiles.write_from(paths, name, content))
+    fn write_from(&self, id: &str, name: &str, content: &mut dyn Read) -> anyhow::Result<u64> {
+        self.0.around(|| self.1.write_from(id, name, content))
     }
-    fn sync(&self, paths: &ExportPaths) -> anyhow::Result<()> {
-        self.0.around(|| LocalExportFiles.sync(paths))
+    fn open(&self, id: &str, name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+        self.1.open(id, name)
     }
-    fn list(&self, paths: &ExportPaths) -> anyhow::Result<Vec<ManifestFile>> {
-        LocalExportFiles.list(paths)
+    fn sync(&self, id: &str) -> anyhow::Result<()> {
+        self.0.around(|| self.1.sync(id))
     }
-    fn remove_all(&self, paths: &ExportPaths) -> anyhow::Result<()> {
-        LocalExportFiles.remove_all(paths)
+    fn list(&self, id: &str) -> anyhow::Result<Vec<ManifestFile>> {
+        self.1.list(id)
+    }
+    fn remove_all(&self, id: &str) -> anyhow::Result<()> {
+        self.1.remove_all(id)
     }
 }
 
@@ -162,29 +162,24 @@ struct FaultyArchives(Arc<Faults>, ZipArchiveStore);
 impl ArchiveStore for FaultyArchives {
     fn store(
         &self,
-        paths: &ExportPaths,
+        id: &str,
         entries: &[ArchiveEntry],
-        name: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
-        self.0
-            .around(|| self.1.store(paths, entries, name, modified))
+        self.0.around(|| self.1.store(id, entries, modified))
     }
-    fn prepare(
-        &self,
-        paths: &ExportPaths,
-        entry: &str,
-        name: &str,
-        modified: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    fn prepare(&self, id: &str, entry: &str, modified: DateTime<Utc>) -> anyhow::Result<()> {
         // Runs on a background thread and may fail harmlessly: not a checkpoint.
-        self.1.prepare(paths, entry, name, modified)
+        self.1.prepare(id, entry, modified)
     }
-    fn describe(&self, path: &str) -> anyhow::Result<(u64, String)> {
-        self.1.describe(path)
+    fn describe(&self, key: &str) -> anyhow::Result<(u64, String)> {
+        self.1.describe(key)
     }
-    fn remove(&self, path: &str) -> anyhow::Result<()> {
-        self.1.remove(path)
+    fn open(&self, key: &str, range: Option<ByteRange>) -> anyhow::Result<Option<ArchiveRead>> {
+        self.1.open(key, range)
+    }
+    fn remove(&self, key: &str) -> anyhow::Result<()> {
+        self.1.remove(key)
     }
 }
 
@@ -206,6 +201,8 @@ struct Setup {
     clock: Arc<TestClock>,
     operation: String,
     operations: SqliteExportOperations,
+    archives: ZipArchiveStore,
+    working: LocalExportFiles,
 }
 
 fn setup(full_export: bool, faults: Arc<Faults>) -> Setup {
@@ -223,9 +220,12 @@ fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setu
         .unwrap();
     let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
     let operations = SqliteExportOperations::new(db.clone());
+    let working = LocalExportFiles::new(dir.path().join("userData"));
+    let archives = ZipArchiveStore::new(dir.path().join("zips"), working.clone(), blobs.clone());
     let request = RequestDataDownload::new(
         Arc::new(operations.clone()),
-        Arc::new(LocalExportFolders::new(dir.path().join("userData"))),
+        Arc::new(SqliteUserDataFiles::new(db.clone())),
+        Arc::new(working.clone()),
         Arc::new(RandomIds),
         clock.clone(),
         RequestPolicy::default(),
@@ -244,11 +244,8 @@ fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setu
             users: Arc::new(SqliteUsers::new(db.clone())),
             reader: workspace,
             blobs: blobs.clone(),
-            files: Arc::new(FaultyFiles(faults.clone())),
-            archives: Arc::new(FaultyArchives(
-                faults,
-                ZipArchiveStore::new(dir.path().join("zips"), blobs.clone()),
-            )),
+            files: Arc::new(FaultyFiles(faults.clone(), working.clone())),
+            archives: Arc::new(FaultyArchives(faults, archives.clone())),
             clock: clock.clone(),
             ids: Arc::new(RandomIds),
         },
@@ -268,6 +265,8 @@ fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setu
         clock,
         operation,
         operations: queue,
+        archives,
+        working,
     }
 }
 
@@ -287,7 +286,8 @@ fn run_to_completion(setup: &Setup) -> (BTreeMap<String, Vec<u8>>, String, u32) 
             .unwrap();
         match outcome {
             Some(Outcome::Completed { file, .. }) => {
-                return (unzip(Path::new(&file.path)), file.path, attempt)
+                let path = setup.archives.path_of(&file.key).unwrap();
+                return (unzip(&path), path.to_string_lossy().into_owned(), attempt);
             }
             Some(Outcome::Retrying { .. }) => {
                 setup.clock.0.fetch_add(3_600_000, Ordering::SeqCst);
@@ -296,7 +296,12 @@ fn run_to_completion(setup: &Setup) -> (BTreeMap<String, Vec<u8>>, String, u32) 
                 // A failure right after the completing commit: the operation is done.
                 let op = setup.operations.get(&setup.operation).unwrap();
                 if op.status == ExportStatus::Completed {
-                    let path = op.generated_file.unwrap();
+                    let path = setup
+                        .archives
+                        .path_of(&op.archive_key.unwrap())
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
                     return (unzip(Path::new(&path)), path, attempt);
                 }
                 setup.clock.0.fetch_add(3_600_000, Ordering::SeqCst);
@@ -414,7 +419,7 @@ fn an_export_that_keeps_failing_is_retried_a_bounded_number_of_times_then_failed
         "{reason}"
     );
     assert!(
-        !Path::new(&op.paths.export_path).exists(),
+        !setup.working.folder(&op.id).unwrap().exists(),
         "partial files are removed"
     );
     assert!(

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use udd::adapters::{MongoExportDump, TableFingerprint};
+use std::sync::Arc;
+
+use udd::adapters::{Database, MongoExportDump, SqliteWorkspace, TableFingerprint};
 use udd::api::worker::Workers;
-use udd::api::{Application, Services, Settings};
+use udd::api::{Application, Services, Settings, Storage};
 use udd::app::{ImportSummary, NewAccount};
-use udd::ports::{Clock, NoProgress};
+use udd::ports::{Clock, Mailer, NoProgress};
 
 /// The Rocket.Chat sample workspace shipped with the tests.
 pub fn fixture_dir() -> PathBuf {
@@ -52,6 +54,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub services: Services,
     pub settings: Settings,
+    /// The app's database, opened beside it, for tests to look into.
+    pub database: Database,
     _dir: tempfile::TempDir,
 }
 
@@ -70,7 +74,9 @@ pub struct TestAppBuilder {
     batch_size: Option<u32>,
     processing_seconds: Option<u64>,
     smtp_port: Option<u16>,
-    clock: Option<std::sync::Arc<dyn Clock>>,
+    clock: Option<Arc<dyn Clock>>,
+    mailer: Option<Arc<dyn Mailer>>,
+    in_memory_storage: bool,
 }
 
 impl TestAppBuilder {
@@ -98,8 +104,20 @@ impl TestAppBuilder {
     }
 
     /// Runs the app on this clock instead of the system's.
-    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Hands mail to `mailer` instead of SMTP or the outbox.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Keeps blobs and archives in memory instead of local folders.
+    pub fn with_storage_in_memory(mut self) -> Self {
+        self.in_memory_storage = true;
         self
     }
 
@@ -132,11 +150,18 @@ impl TestAppBuilder {
         }
         settings.user_data.processing_frequency_seconds =
             Some(self.processing_seconds.unwrap_or(1));
-        let services = match self.clock {
-            Some(clock) => Services::build_with_clock(&settings, clock),
-            None => Services::build(&settings),
+        let mut builder = Services::builder(&settings);
+        if let Some(clock) = self.clock {
+            builder = builder.with_clock(clock);
         }
-        .expect("services");
+        if let Some(mailer) = self.mailer {
+            builder = builder.with_mailer(mailer);
+        }
+        if self.in_memory_storage {
+            builder = builder.with_storage(Storage::in_memory(&settings));
+        }
+        let services = builder.build().expect("services");
+        let database = Database::open(&settings.database.url, 2).expect("database");
         let app = Application::build(&settings, services.clone()).expect("app");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
@@ -147,6 +172,7 @@ impl TestAppBuilder {
             client: reqwest::Client::new(),
             services,
             settings,
+            database,
             _dir: dir,
         }
     }
@@ -177,7 +203,19 @@ impl TestApp {
 
     /// The content fingerprint of every workspace table.
     pub fn fingerprint(&self) -> Vec<TableFingerprint> {
-        self.services.database.fingerprint().expect("fingerprint")
+        self.database.fingerprint().expect("fingerprint")
+    }
+
+    /// Where the local archive store keeps `file`.
+    pub fn archive_path(&self, file: &udd::ports::UserDataFile) -> PathBuf {
+        PathBuf::from(
+            udd::api::dto::WirePaths::from_settings(&self.settings).archive_location(&file.key),
+        )
+    }
+
+    /// The workspace as the app stored it.
+    pub fn workspace(&self) -> SqliteWorkspace {
+        SqliteWorkspace::new(self.database.clone())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -302,10 +340,21 @@ impl TestApp {
     }
 }
 
-/// The entries of a zip, by name, with their bytes.
+/// The entries of a zip file, by name, with their bytes.
 pub fn unzip(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    unzip_from(std::fs::File::open(path).expect("zip"))
+}
+
+/// The entries of a zip held in memory.
+pub fn unzip_bytes(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    unzip_from(std::io::Cursor::new(bytes.to_vec()))
+}
+
+fn unzip_from(
+    reader: impl std::io::Read + std::io::Seek,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
     use std::io::Read;
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).expect("zip")).expect("a zip");
+    let mut archive = zip::ZipArchive::new(reader).expect("a zip");
     let mut entries = std::collections::BTreeMap::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).expect("entry");

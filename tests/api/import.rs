@@ -3,7 +3,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use udd::domain::RoomType;
-use udd::ports::{Collection, StoreError};
+use udd::ports::{BlobStore, Collection, StoreError, WorkspaceReader};
 
 use crate::helpers::{copy_tree, fixture_dir, spawn_app, Login};
 
@@ -25,7 +25,7 @@ async fn the_sample_workspace_imports_completely() {
     assert_eq!(imported(Collection::Avatars), 4);
     assert_eq!(summary.problem_count, 0, "{:?}", summary.problems);
 
-    let reader = &app.services.reader;
+    let reader = app.workspace();
     let message = reader.message("Qw3J423rcfEcaHY8n").unwrap();
     assert_eq!(message.room_id, "GENERAL");
     assert_eq!(
@@ -61,8 +61,7 @@ async fn the_sample_workspace_imports_completely() {
     assert_eq!(upload.name, "report final (v2).pdf");
     assert_eq!(upload.size, 30);
     let mut stored = Vec::new();
-    app.services
-        .blobs
+    udd::adapters::LocalBlobStore::new(&app.settings.storage.blob_path)
         .open(upload.blob.as_deref().unwrap())
         .unwrap()
         .unwrap()
@@ -161,11 +160,7 @@ async fn a_newer_dump_updates_changed_documents() {
     std::fs::write(&path, text).unwrap();
     app.import(dir.path());
     assert_eq!(
-        app.services
-            .reader
-            .message("AkJdkXpt986MdhESJ")
-            .unwrap()
-            .msg,
+        app.workspace().message("AkJdkXpt986MdhESJ").unwrap().msg,
         "thanks all (edited)"
     );
     assert_eq!(
@@ -297,10 +292,10 @@ async fn broken_lines_missing_fields_and_missing_blobs_are_reported_and_the_rest
         "{problems}"
     );
 
-    let upload = app.services.reader.upload("kBHKXcNEuRvX3wtkT").unwrap();
+    let upload = app.workspace().upload("kBHKXcNEuRvX3wtkT").unwrap();
     assert_eq!(upload.blob, None, "imported without its file");
     assert!(matches!(
-        app.services.reader.message("broken"),
+        app.workspace().message("broken"),
         Err(StoreError::NotFound)
     ));
 }
@@ -317,7 +312,7 @@ async fn a_message_whose_room_or_upload_is_missing_is_still_imported() {
     let app = spawn_app().await;
     let summary = app.import(dir.path());
     assert_eq!(summary.of(Collection::Messages).imported, 1);
-    let message = app.services.reader.message("orphan").unwrap();
+    let message = app.workspace().message("orphan").unwrap();
     assert_eq!(message.room_id, "GONE");
     assert_eq!(message.file_id.as_deref(), Some("NOPE"));
 }

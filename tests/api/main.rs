@@ -14,6 +14,7 @@ mod export_faults;
 mod hardening;
 mod health;
 mod import;
+mod in_memory;
 mod login;
 mod request_data_download;
 mod robustness;

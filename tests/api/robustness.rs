@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use udd::ports::{Collection, DownloadLog, MovedKind};
+use udd::ports::{Collection, MovedKind, WorkspaceReader};
 
 use crate::helpers::{copy_tree, fixture_dir, fixture_login, spawn_app, unzip, Login, TestApp};
 
@@ -170,27 +170,27 @@ async fn uploads_and_avatars_whose_id_is_not_a_plain_name_are_skipped_and_counte
     );
     // The rest of the workspace is there.
     assert_eq!(summary.of(Collection::Messages).imported, 24);
-    assert!(app.services.reader.upload("with space").is_err());
+    assert!(app.workspace().upload("with space").is_err());
 }
 
 #[tokio::test]
-async fn a_request_that_queued_an_operation_answers_with_it_even_when_its_folder_cannot_be_made() {
+async fn a_request_answered_with_an_error_queued_nothing() {
     let app = spawn_app().await;
     let alice = app.logged_in("alice").await;
     // The working folders' root turns into a plain file after start-up.
-    let root = &app.settings.user_data.file_system_path;
-    let _ = std::fs::remove_dir_all(root);
-    std::fs::write(root, b"not a folder").unwrap();
+    let root = app.settings.user_data.file_system_path.clone();
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::write(&root, b"not a folder").unwrap();
 
+    // The folder is made before the operation is queued: refused, nothing queued.
     let (status, first) = app.request_download(&alice, None).await;
-    assert_eq!(status, 200, "{first}");
-    assert_eq!(first["requested"], true);
-    let (status, again) = app.request_download(&alice, None).await;
-    assert_eq!(status, 200, "{again}");
-    assert_eq!(again["requested"], false);
+    assert_eq!(status, 500, "{first}");
+    std::fs::remove_file(&root).unwrap();
+    let (status, next) = app.request_download(&alice, None).await;
+    assert_eq!(status, 200, "{next}");
     assert_eq!(
-        again["exportOperation"]["_id"], first["exportOperation"]["_id"],
-        "the first answer named the operation that was queued"
+        next["requested"], true,
+        "the failed request left no operation behind to reuse: {next}"
     );
 }
 
@@ -280,7 +280,7 @@ async fn a_download_in_many_ranged_gets_is_logged_once() {
         assert_eq!(response.status(), 206);
         fetched += response.bytes().await.unwrap().len() as u64;
     }
-    let log = udd::adapters::SqliteDownloadLog::new(app.services.database.clone());
+    let log = udd::adapters::SqliteDownloadLog::new(app.database.clone());
     let records = log.for_file(&file_id).unwrap();
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].bytes, fetched);

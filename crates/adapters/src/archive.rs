@@ -6,22 +6,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::sync::Arc;
-use udd_domain::ExportPaths;
-use udd_ports::{ArchiveEntry, ArchiveSource, ArchiveStore, BlobStore};
+use udd_ports::{ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, BlobStore, ByteRange};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::fs::inside;
+use crate::fs::{inside, is_plain_name, LocalExportFiles};
+use crate::hashing::sha256_of;
 use crate::owner_only;
 
 /// Zips written with deflate, entries in the given order and with fixed timestamps, so
 /// the same export folder always gives the same bytes, whatever the thread timing.
+/// Archives are keyed `exports/<operation id>.zip` and kept as `<root>/<operation id>.zip`.
 #[derive(Clone)]
 pub struct ZipArchiveStore {
     root: PathBuf,
+    working: LocalExportFiles,
     blobs: Arc<dyn BlobStore>,
 }
 
@@ -34,17 +35,58 @@ impl std::fmt::Debug for ZipArchiveStore {
 }
 
 impl ZipArchiveStore {
-    /// Zips under `root` (created on first write), taking upload bytes from `blobs`.
-    pub fn new(root: impl AsRef<Path>, blobs: Arc<dyn BlobStore>) -> Self {
+    /// Zips under `root` (created on first write), made from the working folders of
+    /// `working` and upload bytes from `blobs`.
+    pub fn new(
+        root: impl AsRef<Path>,
+        working: LocalExportFiles,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Self {
         let root = root.as_ref();
         Self {
             root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
+            working,
             blobs,
         }
     }
+
+    /// The key of operation `operation_id`'s archive.
+    pub fn key_for(operation_id: &str) -> String {
+        format!("exports/{operation_id}.zip")
+    }
+
+    /// The file behind `key`, provided the key is one this store makes.
+    pub fn path_of(&self, key: &str) -> anyhow::Result<PathBuf> {
+        let name = key
+            .strip_prefix("exports/")
+            .and_then(|rest| rest.strip_suffix(".zip"))
+            .filter(|name| is_plain_name(name))
+            .with_context(|| format!("`{key}` is not an archive key of this store"))?;
+        Ok(self.root.join(format!("{name}.zip")))
+    }
 }
 
-fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
+/// The suffix of a zip being written (after a leading dot): it appears whole by rename.
+const PARTIAL: &str = ".zip.partial";
+/// The suffix of the folder of compressed parts of a zip being assembled.
+const PARTS: &str = ".parts";
+
+/// Which operation a name in the zip folder belongs to, and whether it is a finished
+/// zip (`<id>.zip`) rather than something left while writing one (`.<id>.zip.partial`,
+/// `.<id>.parts`). The one place that knows the folder's naming.
+pub(crate) fn zip_folder_entry(name: &str) -> Option<(&str, bool)> {
+    if let Some(id) = name.strip_suffix(".zip").filter(|id| !id.starts_with('.')) {
+        return Some((id, true));
+    }
+    let hidden = name.strip_prefix('.')?;
+    hidden
+        .strip_suffix(PARTIAL)
+        .or_else(|| hidden.strip_suffix(PARTS))
+        .map(|id| (id, false))
+}
+
+/// A zip timestamp for `at`.
+pub(crate) fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
     // Zip timestamps start in 1980 and have two-second resolution.
     let clamp = |v: u32| u8::try_from(v).unwrap_or(0);
     zip::DateTime::from_date_and_time(
@@ -90,6 +132,16 @@ enum Part {
     Memory(Vec<u8>),
 }
 
+/// How every entry of an archive is written: deflated, stamped, readable by all.
+pub(crate) fn entry_options(stamp: zip::DateTime, size: u64) -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .last_modified_time(stamp)
+        .unix_permissions(0o644)
+        .large_file(size >= u64::from(u32::MAX))
+}
+
 fn compress_into<W: Write + std::io::Seek>(
     input: &mut dyn Read,
     size: u64,
@@ -98,13 +150,7 @@ fn compress_into<W: Write + std::io::Seek>(
     stamp: zip::DateTime,
 ) -> anyhow::Result<W> {
     let mut zip = ZipWriter::new(output);
-    let options = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(6))
-        .last_modified_time(stamp)
-        .unix_permissions(0o644)
-        .large_file(size >= u64::from(u32::MAX));
-    zip.start_file(entry, options)?;
+    zip.start_file(entry, entry_options(stamp, size))?;
     std::io::copy(input, &mut zip).with_context(|| format!("compressing {entry}"))?;
     let mut output = zip.finish()?;
     output.flush()?;
@@ -113,18 +159,12 @@ fn compress_into<W: Write + std::io::Seek>(
 
 impl ZipArchiveStore {
     fn check_name(name: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "refusing archive name `{name}`"
-        );
+        anyhow::ensure!(is_plain_name(name), "refusing archive name `{name}`");
         Ok(())
     }
 
     fn parts_dir(&self, name: &str) -> PathBuf {
-        self.root.join(format!(".{name}.parts"))
+        self.root.join(format!(".{name}{PARTS}"))
     }
 
     /// The compressed part of `entry` as it is when `len` bytes long. Entries only ever
@@ -160,7 +200,6 @@ impl ZipArchiveStore {
     /// Compresses one entry, from wherever its bytes are.
     fn part_for(
         &self,
-        paths: &ExportPaths,
         entry: &ArchiveEntry,
         name: &str,
         index: usize,
@@ -168,7 +207,7 @@ impl ZipArchiveStore {
     ) -> anyhow::Result<Part> {
         match &entry.source {
             ArchiveSource::Working(file) => {
-                let source = inside(Path::new(&paths.export_path), file)?;
+                let source = self.working.file(name, file)?;
                 self.ensure_part(name, &source, &entry.name, stamp)
                     .map(Part::File)
             }
@@ -209,31 +248,33 @@ impl ArchiveStore for ZipArchiveStore {
     /// part; the parts are then copied, still compressed, into the archive in order.
     fn prepare(
         &self,
-        paths: &ExportPaths,
+        operation_id: &str,
         entry: &str,
-        name: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<()> {
+        let name = operation_id;
         Self::check_name(name)?;
-        let source = inside(Path::new(&paths.export_path), entry)?;
+        let source = self.working.file(name, entry)?;
         self.ensure_part(name, &source, entry, zip_time(modified))
             .map(|_| ())
     }
 
     fn store(
         &self,
-        paths: &ExportPaths,
+        operation_id: &str,
         entries: &[ArchiveEntry],
-        name: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
+        let name = operation_id;
         Self::check_name(name)?;
         for entry in entries {
             // Entry names obey the working-folder rule: relative, no `..`, no hidden parts.
-            inside(Path::new(&paths.export_path), &entry.name)?;
+            inside(Path::new(""), &entry.name)?;
         }
         let size = |entry: &ArchiveEntry| match &entry.source {
-            ArchiveSource::Working(file) => inside(Path::new(&paths.export_path), file)
+            ArchiveSource::Working(file) => self
+                .working
+                .file(name, file)
                 .ok()
                 .and_then(|p| std::fs::metadata(p).ok())
                 .map_or(0, |m| m.len()),
@@ -259,7 +300,7 @@ impl ArchiveStore for ZipArchiveStore {
                             let Some(i) = next.lock().map_err(|_| lock_failed())?.next() else {
                                 return Ok(());
                             };
-                            let part = self.part_for(paths, &entries[i], name, i, stamp)?;
+                            let part = self.part_for(&entries[i], name, i, stamp)?;
                             parts.lock().map_err(|_| lock_failed())?[i] = Some(part);
                         }
                     })
@@ -273,7 +314,7 @@ impl ArchiveStore for ZipArchiveStore {
         let parts = parts.into_inner().map_err(|_| lock_failed())?;
 
         let path = self.root.join(format!("{name}.zip"));
-        let temporary = self.root.join(format!(".{name}.zip.partial"));
+        let temporary = self.root.join(format!(".{name}{PARTIAL}"));
         let file = owner_only::create(&temporary)
             .with_context(|| format!("creating {}", temporary.display()))?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
@@ -299,31 +340,55 @@ impl ArchiveStore for ZipArchiveStore {
         std::fs::rename(&temporary, &path)
             .with_context(|| format!("storing {}", path.display()))?;
         let _ = std::fs::remove_dir_all(self.parts_dir(name));
-        Ok(path.to_string_lossy().into_owned())
+        Ok(Self::key_for(name))
     }
 
-    fn describe(&self, path: &str) -> anyhow::Result<(u64, String)> {
-        let mut file = File::open(path).with_context(|| format!("opening {path}"))?;
-        let mut hasher = Sha256::new();
-        let size =
-            std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {path}"))?;
-        Ok((size, hex::encode(hasher.finalize())))
+    fn describe(&self, key: &str) -> anyhow::Result<(u64, String)> {
+        let path = self.path_of(key)?;
+        let mut file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        sha256_of(&mut file).with_context(|| format!("reading {}", path.display()))
     }
 
-    fn remove(&self, path: &str) -> anyhow::Result<()> {
-        // Only zips this store wrote: a path from a damaged record must not delete
-        // anything else.
+    fn open(&self, key: &str, range: Option<ByteRange>) -> anyhow::Result<Option<ArchiveRead>> {
+        use std::io::{Seek, SeekFrom};
+        let path = self.path_of(key)?;
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+        };
+        let total = file.metadata()?.len();
+        let range = range.unwrap_or(ByteRange {
+            start: 0,
+            len: total,
+        });
         anyhow::ensure!(
-            Path::new(path).parent() == Some(self.root.as_path()) && path.ends_with(".zip"),
-            "{path} is not a zip of {}",
-            self.root.display()
+            range
+                .start
+                .checked_add(range.len)
+                .is_some_and(|end| end <= total),
+            "bytes {}+{} lie outside {key} ({total} bytes)",
+            range.start,
+            range.len
         );
-        if let Some(name) = Path::new(path).file_stem().and_then(|n| n.to_str()) {
+        file.seek(SeekFrom::Start(range.start))?;
+        Ok(Some(ArchiveRead {
+            body: Box::new(file.take(range.len)),
+            len: range.len,
+            total,
+        }))
+    }
+
+    fn remove(&self, key: &str) -> anyhow::Result<()> {
+        // Only zips this store wrote: a key from a damaged record must not delete
+        // anything else.
+        let path = self.path_of(key)?;
+        if let Some(name) = path.file_stem().and_then(|n| n.to_str()) {
             let _ = std::fs::remove_dir_all(self.parts_dir(name));
         }
-        match std::fs::remove_file(path) {
+        match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("removing {path}"))
+                Err(e).with_context(|| format!("removing {}", path.display()))
             }
             _ => Ok(()),
         }
@@ -334,8 +399,7 @@ impl ArchiveStore for ZipArchiveStore {
 mod tests {
     use super::*;
     use crate::blobs::LocalBlobStore;
-    use crate::fs::{LocalExportFiles, LocalExportFolders};
-    use udd_ports::{BlobKind, ExportFiles, ExportFolders};
+    use udd_ports::{BlobKind, ExportFiles};
 
     fn working(name: &str) -> ArchiveEntry {
         ArchiveEntry {
@@ -344,21 +408,32 @@ mod tests {
         }
     }
 
-    fn store_in(dir: &tempfile::TempDir) -> (ZipArchiveStore, Arc<LocalBlobStore>) {
+    fn store_in(
+        dir: &tempfile::TempDir,
+    ) -> (ZipArchiveStore, LocalExportFiles, Arc<LocalBlobStore>) {
         let blobs = Arc::new(LocalBlobStore::new(dir.path().join("blobs")));
+        let files = LocalExportFiles::new(dir.path().join("work"));
         (
-            ZipArchiveStore::new(dir.path().join("zips"), blobs.clone()),
+            ZipArchiveStore::new(dir.path().join("zips"), files.clone(), blobs.clone()),
+            files,
             blobs,
         )
+    }
+
+    fn read_all(store: &ZipArchiveStore, key: &str, range: Option<ByteRange>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut read = store.open(key, range).unwrap().expect("stored");
+        read.body.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes.len() as u64, read.len);
+        bytes
     }
 
     #[test]
     fn the_same_entries_zip_to_the_same_bytes_in_order_from_folder_and_blobs() -> anyhow::Result<()>
     {
         let dir = tempfile::tempdir()?;
-        let paths = LocalExportFolders::new(dir.path().join("work")).paths_for("OP");
-        LocalExportFiles.write(&paths, "b.txt", b"bbb")?;
-        let (store, blobs) = store_in(&dir);
+        let (store, files, blobs) = store_in(&dir);
+        files.write("OP", "b.txt", b"bbb")?;
         let key = blobs.put(BlobKind::Upload, "F1", &mut &b"aaa"[..])?;
         let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
         let entries = vec![
@@ -368,13 +443,14 @@ mod tests {
                 source: ArchiveSource::Blob(key),
             },
         ];
-        let first = store.store(&paths, &entries, "OP", at)?;
+        let first = store.store("OP", &entries, at)?;
+        assert_eq!(first, "exports/OP.zip");
         let (size, sha) = store.describe(&first)?;
-        let second = store.store(&paths, &entries, "OP", at)?;
+        let second = store.store("OP", &entries, at)?;
         assert_eq!(store.describe(&second)?, (size, sha));
         assert!(!dir.path().join("zips/.OP.zip.partial").exists());
 
-        let mut archive = zip::ZipArchive::new(File::open(&first)?)?;
+        let mut archive = zip::ZipArchive::new(File::open(store.path_of(&first)?)?)?;
         assert_eq!(
             archive.file_names().collect::<Vec<_>>(),
             ["b.txt", "assets/F1-a.png"]
@@ -387,30 +463,67 @@ mod tests {
         store.remove(&first)?;
         store.remove(&first)?;
         assert!(store.describe(&first).is_err());
+        assert!(store.open(&first, None)?.is_none());
 
         // Nothing outside the store is removed, whatever a record says.
         let outside = dir.path().join("work/keep.zip");
         std::fs::write(&outside, "not ours")?;
-        assert!(store.remove(&outside.to_string_lossy()).is_err());
-        assert!(store
-            .remove(&dir.path().join("zips").to_string_lossy())
-            .is_err());
+        for key in [
+            outside.to_string_lossy().into_owned(),
+            "exports/../work/keep.zip".to_owned(),
+            "exports/.zip".to_owned(),
+            "uploads/F1".to_owned(),
+        ] {
+            assert!(store.remove(&key).is_err(), "{key}");
+            assert!(store.open(&key, None).is_err(), "{key}");
+        }
         assert!(outside.exists());
+        Ok(())
+    }
+
+    #[test]
+    fn an_archive_opens_whole_or_by_range_and_never_past_its_end() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (store, files, _) = store_in(&dir);
+        files.write("OP", "a.txt", &[7_u8; 5000])?;
+        let key = store.store("OP", &[working("a.txt")], DateTime::UNIX_EPOCH)?;
+        let whole = std::fs::read(store.path_of(&key)?)?;
+        assert_eq!(read_all(&store, &key, None), whole);
+        let range = ByteRange { start: 10, len: 20 };
+        assert_eq!(read_all(&store, &key, Some(range)), &whole[10..30]);
+        let total = whole.len() as u64;
+        let tail = ByteRange {
+            start: total - 1,
+            len: 1,
+        };
+        assert_eq!(
+            read_all(&store, &key, Some(tail)),
+            &whole[whole.len() - 1..]
+        );
+        let past = ByteRange {
+            start: total,
+            len: 1,
+        };
+        assert!(store.open(&key, Some(past)).is_err());
+        let huge = ByteRange {
+            start: 1,
+            len: u64::MAX,
+        };
+        assert!(store.open(&key, Some(huge)).is_err());
         Ok(())
     }
 
     #[test]
     fn a_prepared_entry_is_reused_only_while_the_file_is_unchanged() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
-        let paths = LocalExportFolders::new(dir.path().join("work")).paths_for("OP");
-        let (store, _) = store_in(&dir);
+        let (store, files, _) = store_in(&dir);
         let at = DateTime::UNIX_EPOCH;
-        LocalExportFiles.write(&paths, "room.json", b"first")?;
-        store.prepare(&paths, "room.json", "OP", at)?;
-        LocalExportFiles.write(&paths, "room.json", b"first, then more")?;
-        let zip = store.store(&paths, &[working("room.json")], "OP", at)?;
+        files.write("OP", "room.json", b"first")?;
+        store.prepare("OP", "room.json", at)?;
+        files.write("OP", "room.json", b"first, then more")?;
+        let zip = store.store("OP", &[working("room.json")], at)?;
         let mut text = String::new();
-        zip::ZipArchive::new(File::open(&zip)?)?
+        zip::ZipArchive::new(File::open(store.path_of(&zip)?)?)?
             .by_name("room.json")?
             .read_to_string(&mut text)?;
         assert_eq!(
@@ -427,18 +540,15 @@ mod tests {
     #[test]
     fn entries_and_names_outside_the_folder_are_refused() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
-        let paths = LocalExportFolders::new(dir.path()).paths_for("OP");
-        let (store, _) = store_in(&dir);
+        let (store, _, _) = store_in(&dir);
         let at = DateTime::UNIX_EPOCH;
-        assert!(store
-            .store(&paths, &[working("../secret")], "OP", at)
-            .is_err());
+        assert!(store.store("OP", &[working("../secret")], at).is_err());
         let escaping = ArchiveEntry {
             name: "../x".into(),
             source: ArchiveSource::Blob("uploads/F1".into()),
         };
-        assert!(store.store(&paths, &[escaping], "OP", at).is_err());
-        assert!(store.store(&paths, &[], "../OP", at).is_err());
+        assert!(store.store("OP", &[escaping], at).is_err());
+        assert!(store.store("../OP", &[], at).is_err());
         Ok(())
     }
 }

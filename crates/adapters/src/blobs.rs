@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use udd_ports::{BlobKind, BlobStore};
 
-use crate::fs::{sync_filesystem, write_atomically};
+use crate::fs::{is_plain_name, sync_filesystem, write_atomically};
+use crate::hashing::sha256_of;
 
 /// Blobs as files under one root folder.
 #[derive(Debug, Clone)]
@@ -34,11 +35,6 @@ impl LocalBlobStore {
     }
 }
 
-/// Ids become file names: only letters, digits, `-` and `_`, so no id can name a path.
-fn is_plain_name(id: &str) -> bool {
-    udd_domain::is_plain_id(id)
-}
-
 impl BlobStore for LocalBlobStore {
     fn put(&self, kind: BlobKind, id: &str, content: &mut dyn Read) -> anyhow::Result<String> {
         anyhow::ensure!(
@@ -62,14 +58,11 @@ impl BlobStore for LocalBlobStore {
     }
 
     fn describe(&self, key: &str) -> anyhow::Result<Option<(u64, String)>> {
-        use sha2::{Digest, Sha256};
         let Some(mut content) = self.open(key)? else {
             return Ok(None);
         };
-        let mut hasher = Sha256::new();
-        let size = std::io::copy(&mut content, &mut hasher)
-            .with_context(|| format!("reading blob {key}"))?;
-        Ok(Some((size, hex::encode(hasher.finalize()))))
+        let described = sha256_of(&mut content).with_context(|| format!("reading blob {key}"))?;
+        Ok(Some(described))
     }
 
     fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {

@@ -1,86 +1,45 @@
-//! Export working folders on the local filesystem.
+//! Export working folders on the local filesystem: the one place where a running
+//! export keeps files on the worker's own disk.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use udd_domain::render::ManifestFile;
-use udd_domain::ExportPaths;
-use udd_ports::ExportFolders;
 
-/// Keeps each operation's files under `<root>/<operation id>/`.
+/// Keeps each operation's working files under `<root>/<operation id>/`.
 #[derive(Debug, Clone)]
-pub struct LocalExportFolders {
+pub struct LocalExportFiles {
     root: PathBuf,
 }
 
-impl LocalExportFolders {
-    /// Folders under `root` (`user_data.file_system_path`). A relative root is made
-    /// absolute against the working directory, so recorded paths stay valid.
+impl LocalExportFiles {
+    /// Working folders under `root` (`user_data.file_system_path`). A relative root is
+    /// made absolute against the working directory.
     pub fn new(root: impl AsRef<Path>) -> Self {
         let root = root.as_ref();
         let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
         Self { root }
     }
-}
 
-impl ExportFolders for LocalExportFolders {
-    fn paths_for(&self, operation_id: &str) -> ExportPaths {
-        let export = self.root.join(operation_id);
-        ExportPaths {
-            export_path: export.to_string_lossy().into_owned(),
-            assets_path: export.join("assets").to_string_lossy().into_owned(),
-        }
-    }
-
-    fn create(&self, paths: &ExportPaths) -> anyhow::Result<()> {
-        crate::owner_only::create_dir_all(Path::new(&paths.assets_path))
-            .with_context(|| format!("creating export folder {}", paths.assets_path))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn creates_the_export_and_assets_folders_under_the_root() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let folders = LocalExportFolders::new(dir.path().join("userData"));
-        let paths = folders.paths_for("OP1");
-        assert_eq!(
-            Path::new(&paths.export_path),
-            dir.path().join("userData/OP1")
+    /// The working folder of `operation_id`, provided the id is a plain name.
+    pub fn folder(&self, operation_id: &str) -> anyhow::Result<PathBuf> {
+        anyhow::ensure!(
+            is_plain_name(operation_id),
+            "refusing operation id `{operation_id}`: not a plain name"
         );
-        assert_eq!(
-            Path::new(&paths.assets_path),
-            dir.path().join("userData/OP1/assets")
-        );
-        folders.create(&paths)?;
-        folders.create(&paths)?;
-        assert!(Path::new(&paths.assets_path).is_dir());
-        Ok(())
+        Ok(self.root.join(operation_id))
     }
 
-    #[test]
-    fn a_relative_root_is_recorded_as_an_absolute_path() {
-        let paths = LocalExportFolders::new("data/userData").paths_for("OP1");
-        assert!(Path::new(&paths.export_path).is_absolute());
-    }
-
-    #[test]
-    fn an_unwritable_root_is_an_error_not_a_panic() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let file = dir.path().join("plain-file");
-        std::fs::write(&file, b"x")?;
-        let folders = LocalExportFolders::new(&file);
-        assert!(folders.create(&folders.paths_for("OP1")).is_err());
-        Ok(())
+    /// `name` inside the working folder of `operation_id`.
+    pub(crate) fn file(&self, operation_id: &str, name: &str) -> anyhow::Result<PathBuf> {
+        inside(&self.folder(operation_id)?, name)
     }
 }
 
-/// The files of export working folders on the local filesystem.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LocalExportFiles;
+/// Ids become file names: only letters, digits, `-` and `_`, so no id can name a path.
+pub(crate) fn is_plain_name(id: &str) -> bool {
+    udd_domain::is_plain_id(id)
+}
 
 /// Resolves a relative name inside the export folder, refusing anything that could
 /// leave it (absolute paths, `..`, empty or hidden components).
@@ -139,15 +98,21 @@ pub(crate) fn sync_filesystem(folder: &Path) -> anyhow::Result<()> {
 }
 
 impl udd_ports::ExportFiles for LocalExportFiles {
+    fn prepare(&self, operation_id: &str) -> anyhow::Result<()> {
+        let assets = self.folder(operation_id)?.join("assets");
+        crate::owner_only::create_dir_all(&assets)
+            .with_context(|| format!("creating export folder {}", assets.display()))
+    }
+
     fn append(
         &self,
-        paths: &ExportPaths,
+        operation_id: &str,
         name: &str,
         committed_len: u64,
         bytes: &[u8],
     ) -> anyhow::Result<u64> {
         use std::io::{Seek, SeekFrom, Write};
-        let path = inside(Path::new(&paths.export_path), name)?;
+        let path = self.file(operation_id, name)?;
         if let Some(parent) = path.parent() {
             crate::owner_only::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
@@ -175,21 +140,22 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         Ok(committed_len + bytes.len() as u64)
     }
 
-    fn write(&self, paths: &ExportPaths, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    fn write(&self, operation_id: &str, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let mut content = bytes;
-        self.write_from(paths, name, &mut content).map(|_| ())
+        self.write_from(operation_id, name, &mut content)
+            .map(|_| ())
     }
 
     fn write_from(
         &self,
-        paths: &ExportPaths,
+        operation_id: &str,
         name: &str,
         content: &mut dyn std::io::Read,
     ) -> anyhow::Result<u64> {
         // No temporary name, rename or sync here: the engine rewrites whole files of the
         // working folder whenever it resumes a stage, and syncs them all before it
         // commits the stage, so a torn file never survives.
-        let path = inside(Path::new(&paths.export_path), name)?;
+        let path = self.file(operation_id, name)?;
         // A stat is far cheaper than a mkdir that fails, and exports write thousands of
         // uploads into the same folder.
         if let Some(parent) = path.parent().filter(|p| !p.is_dir()) {
@@ -201,24 +167,36 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         std::io::copy(content, &mut file).with_context(|| format!("writing {}", path.display()))
     }
 
-    fn sync(&self, paths: &ExportPaths) -> anyhow::Result<()> {
-        // One filesystem-wide flush instead of one per file: an export may hold
-        // thousands of uploads, and a sync each would dominate the time.
-        sync_filesystem(Path::new(&paths.export_path))
+    fn open(
+        &self,
+        operation_id: &str,
+        name: &str,
+    ) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
+        let path = self.file(operation_id, name)?;
+        let file =
+            std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Box::new(file))
     }
 
-    fn list(&self, paths: &ExportPaths) -> anyhow::Result<Vec<ManifestFile>> {
-        let root = Path::new(&paths.export_path);
+    fn sync(&self, operation_id: &str) -> anyhow::Result<()> {
+        // One filesystem-wide flush instead of one per file: an export may hold
+        // thousands of uploads, and a sync each would dominate the time.
+        sync_filesystem(&self.folder(operation_id)?)
+    }
+
+    fn list(&self, operation_id: &str) -> anyhow::Result<Vec<ManifestFile>> {
+        let root = self.folder(operation_id)?;
         let mut files = Vec::new();
-        collect(root, root, &mut files)?;
+        collect(&root, &root, &mut files)?;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
     }
 
-    fn remove_all(&self, paths: &ExportPaths) -> anyhow::Result<()> {
-        match std::fs::remove_dir_all(&paths.export_path) {
+    fn remove_all(&self, operation_id: &str) -> anyhow::Result<()> {
+        let folder = self.folder(operation_id)?;
+        match std::fs::remove_dir_all(&folder) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("removing {}", paths.export_path))
+                Err(e).with_context(|| format!("removing {}", folder.display()))
             }
             _ => Ok(()),
         }
@@ -228,7 +206,6 @@ impl udd_ports::ExportFiles for LocalExportFiles {
 /// Adds every visible file under `dir` with its size and SHA-256 (temporary `.partial`
 /// files and other hidden names are not part of an export).
 fn collect(root: &Path, dir: &Path, out: &mut Vec<ManifestFile>) -> anyhow::Result<()> {
-    use sha2::{Digest, Sha256};
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -242,8 +219,8 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<ManifestFile>) -> anyhow::Resu
         }
         let mut file =
             std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut hasher = Sha256::new();
-        let size = std::io::copy(&mut file, &mut hasher)?;
+        let (size, sha256) = crate::hashing::sha256_of(&mut file)
+            .with_context(|| format!("reading {}", path.display()))?;
         let relative = path
             .strip_prefix(root)
             .unwrap_or(&path)
@@ -252,39 +229,60 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<ManifestFile>) -> anyhow::Resu
         out.push(ManifestFile {
             path: relative,
             size,
-            sha256: hex::encode(hasher.finalize()),
+            sha256,
         });
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod file_tests {
+mod tests {
     use super::*;
     use udd_ports::ExportFiles;
 
-    fn paths(dir: &tempfile::TempDir) -> ExportPaths {
-        LocalExportFolders::new(dir.path()).paths_for("OP")
+    #[test]
+    fn prepare_creates_the_export_and_assets_folders_under_the_root() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let files = LocalExportFiles::new(dir.path().join("userData"));
+        assert_eq!(files.folder("OP1")?, dir.path().join("userData/OP1"));
+        files.prepare("OP1")?;
+        files.prepare("OP1")?;
+        assert!(dir.path().join("userData/OP1/assets").is_dir());
+        assert!(LocalExportFiles::new("data/userData")
+            .folder("OP1")?
+            .is_absolute());
+        for bad in ["", "..", "a/b", "a.b"] {
+            assert!(files.prepare(bad).is_err(), "{bad:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_unwritable_root_is_an_error_not_a_panic() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"x")?;
+        assert!(LocalExportFiles::new(&file).prepare("OP1").is_err());
+        Ok(())
     }
 
     #[test]
     fn append_cuts_back_to_the_committed_length_before_writing() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
-        let p = paths(&dir);
-        let files = LocalExportFiles;
-        let len = files.append(&p, "room.json", 0, b"one\n")?;
+        let files = LocalExportFiles::new(dir.path());
+        let len = files.append("OP", "room.json", 0, b"one\n")?;
         assert_eq!(len, 4);
         // A batch that was written but never committed…
-        files.append(&p, "room.json", 4, b"two\n")?;
+        files.append("OP", "room.json", 4, b"two\n")?;
         // …is replaced on resume, which starts again from the committed length.
-        let len = files.append(&p, "room.json", 4, b"TWO\n")?;
+        let len = files.append("OP", "room.json", 4, b"TWO\n")?;
         assert_eq!(len, 8);
         assert_eq!(
-            std::fs::read_to_string(Path::new(&p.export_path).join("room.json"))?,
+            std::fs::read_to_string(dir.path().join("OP/room.json"))?,
             "one\nTWO\n"
         );
         assert!(
-            files.append(&p, "room.json", 100, b"x").is_err(),
+            files.append("OP", "room.json", 100, b"x").is_err(),
             "a file shorter than committed is an error"
         );
         Ok(())
@@ -293,7 +291,7 @@ mod file_tests {
     #[test]
     fn names_that_leave_the_folder_are_refused() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
-        let p = paths(&dir);
+        let files = LocalExportFiles::new(dir.path());
         for name in [
             "../x",
             "/etc/passwd",
@@ -303,7 +301,7 @@ mod file_tests {
             "a//b",
             "a\\..\\b",
         ] {
-            assert!(LocalExportFiles.write(&p, name, b"x").is_err(), "{name:?}");
+            assert!(files.write("OP", name, b"x").is_err(), "{name:?}");
         }
         assert!(!dir.path().join("x").exists());
         Ok(())
@@ -312,12 +310,11 @@ mod file_tests {
     #[test]
     fn list_hashes_every_visible_file_sorted_and_skips_partials() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
-        let p = paths(&dir);
-        let files = LocalExportFiles;
-        files.write(&p, "user.json", b"{}")?;
-        files.write(&p, "assets/F1-a.png", b"png")?;
-        std::fs::write(Path::new(&p.export_path).join(".x.partial"), b"junk")?;
-        let listed = files.list(&p)?;
+        let files = LocalExportFiles::new(dir.path());
+        files.write("OP", "user.json", b"{}")?;
+        files.write("OP", "assets/F1-a.png", b"png")?;
+        std::fs::write(dir.path().join("OP/.x.partial"), b"junk")?;
+        let listed = files.list("OP")?;
         assert_eq!(
             listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
             ["assets/F1-a.png", "user.json"]
@@ -327,9 +324,9 @@ mod file_tests {
             listed[1].sha256,
             "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
-        files.remove_all(&p)?;
-        files.remove_all(&p)?;
-        assert!(!Path::new(&p.export_path).exists());
+        files.remove_all("OP")?;
+        files.remove_all("OP")?;
+        assert!(!dir.path().join("OP").exists());
         Ok(())
     }
 }

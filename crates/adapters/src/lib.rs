@@ -14,8 +14,13 @@
 //! - [`stored`]: what export operations left on disk, for retention;
 //! - [`owner_only`]: every folder and file created `0700`/`0600`, whatever the umask;
 //! - [`mail`]: sending mail over SMTP (rustls, no OpenSSL), or into an outbox folder of
-//!   `.eml` files when there is no mail server (with the `smtp-test-server` feature,
-//!   `smtp_test_server` adds a loopback SMTP server for tests).
+//!   `.eml` files when there is no mail server;
+//! - [`memory`]: blobs, archives and mail kept in memory, for tests and embedding;
+//! - [`hashing`]: size and SHA-256 of a stream.
+//!
+//! With the `testing` feature, `smtp_test_server` adds a loopback SMTP server, and the
+//! SQLite adapters gain readers that only tests need (a notice's state, a file's
+//! download log, one message by id).
 //!
 //! Only this crate knows diesel, r2d2 and the filesystem layout. Row types and the
 //! schema stay private; everything crossing the boundary is a domain or port type.
@@ -23,12 +28,14 @@
 pub mod archive;
 pub mod blobs;
 pub mod fs;
+pub mod hashing;
 pub mod links;
 pub mod mail;
+pub mod memory;
 pub mod owner_only;
 pub mod rocketchat;
 pub mod security;
-#[cfg(any(test, feature = "smtp-test-server"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod smtp_test_server;
 pub mod sqlite;
 pub mod stored;
@@ -36,12 +43,13 @@ pub mod system;
 
 pub use archive::ZipArchiveStore;
 pub use blobs::LocalBlobStore;
-pub use fs::{LocalExportFiles, LocalExportFolders};
+pub use fs::LocalExportFiles;
 pub use links::HmacDownloadLinks;
 pub use mail::{MailSettings, MailTls, OutboxMailer, SmtpMailer};
+pub use memory::{MemoryArchiveStore, MemoryBlobStore, RecordingMailer};
 pub use rocketchat::MongoExportDump;
 pub use security::{RocketChatPasswords, RocketChatTokens};
-#[cfg(any(test, feature = "smtp-test-server"))]
+#[cfg(any(test, feature = "testing"))]
 pub use smtp_test_server::{LoopbackSmtpServer, ReceivedMail};
 pub use sqlite::{
     Database, MailState, SqliteDownloadLog, SqliteExportOperations, SqliteLoginTokens,

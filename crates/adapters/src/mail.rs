@@ -12,6 +12,7 @@ use anyhow::{anyhow, Context};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, Message, SmtpTransport, Transport};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::RandomIds;
 use udd_ports::{MailError, Mailer, OutgoingMail};
@@ -64,8 +65,8 @@ impl FromStr for MailTls {
     }
 }
 
-/// Where and how to send mail over SMTP.
-#[derive(Clone, PartialEq, Eq)]
+/// Where and how to send mail over SMTP. The password prints as `[REDACTED]`.
+#[derive(Debug, Clone)]
 pub struct MailSettings {
     /// The SMTP server's host name (also the name its TLS certificate must carry).
     pub host: String,
@@ -76,23 +77,9 @@ pub struct MailSettings {
     /// The login, used only together with `password`.
     pub username: Option<String>,
     /// The password, used only together with `username`.
-    pub password: Option<String>,
+    pub password: Option<SecretString>,
     /// The sender, as `address` or `Name <address>`.
     pub from: String,
-}
-
-// By hand, so the password never reaches a log.
-impl fmt::Debug for MailSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MailSettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("from", &self.from)
-            .finish()
-    }
 }
 
 fn parse_from(from: &str) -> anyhow::Result<Mailbox> {
@@ -170,7 +157,10 @@ impl SmtpMailer {
         let mut builder = builder.port(settings.port).timeout(Some(SMTP_TIMEOUT));
         match (settings.username, settings.password) {
             (Some(username), Some(password)) => {
-                builder = builder.credentials(Credentials::new(username, password));
+                builder = builder.credentials(Credentials::new(
+                    username,
+                    password.expose_secret().to_owned(),
+                ));
             }
             (None, None) => {}
             _ => tracing::warn!(
@@ -471,7 +461,7 @@ mod tests {
             port: 587,
             tls: MailTls::StartTls,
             username: Some("exports".to_owned()),
-            password: Some("hunter2".to_owned()),
+            password: Some(SecretString::from("hunter2")),
             from: FROM.to_owned(),
         };
         assert!(!format!("{settings:?}").contains("hunter2"));

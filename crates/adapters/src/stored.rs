@@ -11,6 +11,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use udd_ports::{StoredExports, StoredItem};
 
+use crate::archive::zip_folder_entry;
+
 /// The local working and zip folders.
 #[derive(Debug, Clone)]
 pub struct LocalStoredExports {
@@ -30,22 +32,7 @@ impl LocalStoredExports {
 
 /// Operation ids are Rocket.Chat-style random ids; anything else is not ours.
 fn is_operation_id(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// Which operation a name in the zip folder belongs to, and whether it is a finished zip.
-fn zip_folder_entry(name: &str) -> Option<(&str, bool)> {
-    if let Some(id) = name.strip_suffix(".zip").filter(|id| !id.starts_with('.')) {
-        return Some((id, true));
-    }
-    let hidden = name.strip_prefix('.')?;
-    hidden
-        .strip_suffix(".zip.partial")
-        .or_else(|| hidden.strip_suffix(".parts"))
-        .map(|id| (id, false))
+    crate::fs::is_plain_name(name)
 }
 
 fn entries(folder: &Path) -> anyhow::Result<Vec<(String, PathBuf, DateTime<Utc>)>> {

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use udd_adapters::MongoExportDump;
 use udd_app::{DemoSpec, DemoSummary, ImportSummary, NewAccount, DEMO_PASSWORD};
 
+use crate::dto::WirePaths;
 use crate::server::Application;
 use crate::services::Services;
 use crate::settings::{probe_folders, Settings};
@@ -395,7 +396,10 @@ fn export_now(settings: &Settings, username: &str, full: bool) -> anyhow::Result
     }
     match outcome {
         Some(udd_app::Outcome::Completed { file, .. }) => {
-            println!("{}", file.path);
+            println!(
+                "{}",
+                WirePaths::from_settings(settings).archive_location(&file.key)
+            );
             Ok(())
         }
         Some(other) => anyhow::bail!("the export did not finish: {other:?}"),

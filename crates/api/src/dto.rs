@@ -1,9 +1,13 @@
 //! Response bodies, shaped exactly as Rocket.Chat's REST API shapes them.
 
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
 use udd_app::DataDownloadRequest;
 use udd_domain::time::iso_millis;
 use udd_domain::{Email, ExportOperation, RoomExport, User};
+
+use crate::settings::Settings;
 
 /// The user as `login` and `me` show them: profile only, never secrets.
 #[derive(Debug, Serialize)]
@@ -47,14 +51,47 @@ pub struct RequestDataDownloadResponse {
     success: bool,
 }
 
-impl From<DataDownloadRequest> for RequestDataDownloadResponse {
-    fn from(answer: DataDownloadRequest) -> Self {
+impl RequestDataDownloadResponse {
+    /// The answer to a request, with Rocket.Chat's path fields filled from `paths`.
+    pub fn new(answer: DataDownloadRequest, paths: &WirePaths) -> Self {
         Self {
             requested: answer.requested,
-            export_operation: ExportOperationDto::from(&answer.operation),
+            export_operation: ExportOperationDto::new(&answer.operation, paths),
             pending_operations_before_my_request: answer.pending_before,
             success: true,
         }
+    }
+}
+
+/// Rocket.Chat reports an operation's folders and zip as host paths (`exportPath`,
+/// `assetsPath`, `generatedFile`); udd addresses archives by key and keeps working
+/// folders to its workers, so these fields are filled here, from the configured
+/// folders, for clients that show them.
+#[derive(Debug, Clone)]
+pub struct WirePaths {
+    export_root: PathBuf,
+    zip_root: PathBuf,
+}
+
+impl WirePaths {
+    /// The folders `[user_data]` names, made absolute.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        Self {
+            export_root: absolute(&settings.user_data.file_system_path),
+            zip_root: absolute(&settings.user_data.file_system_zip_path),
+        }
+    }
+
+    fn export_path(&self, operation_id: &str) -> PathBuf {
+        self.export_root.join(operation_id)
+    }
+
+    /// Where the archive with `key` is kept, for people: a path under
+    /// `user_data.file_system_zip_path` (`exports/<id>.zip` is `<zip path>/<id>.zip`).
+    pub fn archive_location(&self, key: &str) -> String {
+        let name = key.strip_prefix("exports/").unwrap_or(key);
+        self.zip_root.join(name).to_string_lossy().into_owned()
     }
 }
 
@@ -84,18 +121,27 @@ pub struct ExportOperationDto {
     updated_at: String,
 }
 
-impl From<&ExportOperation> for ExportOperationDto {
-    fn from(op: &ExportOperation) -> Self {
+impl ExportOperationDto {
+    /// The operation as Rocket.Chat shows it.
+    pub fn new(op: &ExportOperation, paths: &WirePaths) -> Self {
+        let export_path = paths.export_path(&op.id);
         Self {
             id: op.id.clone(),
             created_at: iso_millis(op.created_at),
             user_id: op.user_id.clone(),
             room_list: op.room_list.iter().map(RoomDto::from).collect(),
             status: op.status.as_str(),
-            export_path: op.paths.export_path.clone(),
-            assets_path: op.paths.assets_path.clone(),
-            file_list: op.file_list.clone(),
-            generated_file: op.generated_file.clone(),
+            assets_path: export_path.join("assets").to_string_lossy().into_owned(),
+            export_path: export_path.to_string_lossy().into_owned(),
+            file_list: op
+                .file_list
+                .iter()
+                .map(|file| serde_json::json!({"_id": file.id, "name": file.name}))
+                .collect(),
+            generated_file: op
+                .archive_key
+                .as_deref()
+                .map(|key| paths.archive_location(key)),
             file_id: op.file_id.clone(),
             url: op
                 .file_id
@@ -142,20 +188,19 @@ impl From<&RoomExport> for RoomDto {
 mod tests {
     use super::*;
     use chrono::DateTime;
-    use udd_domain::{ExportPaths, RoomExportStatus, RoomType};
+    use udd_domain::{ListedFile, RoomExportStatus, RoomType};
+
+    fn paths() -> WirePaths {
+        WirePaths {
+            export_root: PathBuf::from("/d"),
+            zip_root: PathBuf::from("/zips"),
+        }
+    }
 
     #[test]
     fn an_operation_serialises_with_rocket_chat_names_and_types() {
-        let mut op = ExportOperation::new_pending(
-            "OP".into(),
-            "U".into(),
-            false,
-            ExportPaths {
-                export_path: "/d/OP".into(),
-                assets_path: "/d/OP/assets".into(),
-            },
-            DateTime::UNIX_EPOCH,
-        );
+        let mut op =
+            ExportOperation::new_pending("OP".into(), "U".into(), false, DateTime::UNIX_EPOCH);
         op.room_list.push(RoomExport {
             room_id: "GENERAL".into(),
             room_name: "general".into(),
@@ -168,7 +213,7 @@ mod tests {
             cursor: None,
             file_length: 0,
         });
-        let json = serde_json::to_value(ExportOperationDto::from(&op)).unwrap_or_default();
+        let json = serde_json::to_value(ExportOperationDto::new(&op, &paths())).unwrap_or_default();
         assert_eq!(json["_id"], "OP");
         assert_eq!(json["createdAt"], "1970-01-01T00:00:00.000Z");
         assert_eq!(json["_updatedAt"], "1970-01-01T00:00:00.000Z");
@@ -185,5 +230,24 @@ mod tests {
             "unknown strings are omitted, not null"
         );
         assert_eq!(json["fileList"], serde_json::json!([]));
+        assert_eq!(json["exportPath"], "/d/OP");
+        assert_eq!(json["assetsPath"], "/d/OP/assets");
+    }
+
+    #[test]
+    fn keys_and_files_are_shown_in_rocket_chats_fields() {
+        let mut op =
+            ExportOperation::new_pending("OP".into(), "U".into(), true, DateTime::UNIX_EPOCH);
+        op.archive_key = Some("exports/OP.zip".into());
+        op.file_list.push(ListedFile {
+            id: "F1".into(),
+            name: "a.png".into(),
+        });
+        let json = serde_json::to_value(ExportOperationDto::new(&op, &paths())).unwrap_or_default();
+        assert_eq!(json["generatedFile"], "/zips/OP.zip");
+        assert_eq!(
+            json["fileList"],
+            serde_json::json!([{"_id": "F1", "name": "a.png"}])
+        );
     }
 }

@@ -20,5 +20,5 @@ pub mod settings;
 pub mod worker;
 
 pub use server::Application;
-pub use services::Services;
+pub use services::{Repositories, Services, ServicesBuilder, Storage};
 pub use settings::Settings;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
+use crate::dto::WirePaths;
 use crate::routes;
 use crate::services::Services;
 use crate::settings::Settings;
@@ -52,10 +53,12 @@ impl Application {
             .context("reading the bound address")?
             .port();
         let services = web::Data::new(services);
+        let paths = web::Data::new(WirePaths::from_settings(settings));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(services.clone())
+                .app_data(paths.clone())
                 .configure(routes::configure)
         })
         .disable_signals()

@@ -1,13 +1,21 @@
 //! Composition: configuration in, adapters plugged into use cases out.
+//!
+//! [`Services::build`] wires the defaults that the settings ask for. Every outside
+//! dependency is a seam: [`Services::builder`] takes a replacement for any of them
+//! (storage, repositories, mail, clock, ids, links) before building, so a test or an
+//! embedding program swaps an adapter in one line, and a new backend is one adapter plus
+//! one line here.
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use udd_adapters::{
-    Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalExportFolders,
-    LocalStoredExports, LocalWakeup, MailSettings, OutboxMailer, RandomIds, RocketChatPasswords,
-    RocketChatTokens, SmtpMailer, SqliteDownloadLog, SqliteExportOperations, SqliteLoginTokens,
-    SqliteNotices, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, SystemClock, ZipArchiveStore,
+    Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
+    MailSettings, MemoryArchiveStore, MemoryBlobStore, OutboxMailer, RandomIds,
+    RocketChatPasswords, RocketChatTokens, SmtpMailer, SqliteDownloadLog, SqliteExportOperations,
+    SqliteLoginTokens, SqliteNotices, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace,
+    SystemClock, ZipArchiveStore,
 };
 use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, ExportEngine, ExportPorts,
@@ -15,11 +23,111 @@ use udd_app::{
 };
 use udd_domain::RequestPolicy;
 use udd_ports::{
-    BlobStore, Clock, DownloadLinks, ExportWakeup, Mailer, WorkspaceReader, WorkspaceWriter,
+    ArchiveStore, BlobStore, Clock, DownloadLinks, DownloadLog, ExportFiles, ExportOperations,
+    ExportProgress, ExportQueue, ExportWakeup, IdGenerator, LoginTokens, Mailer, Notices,
+    StoredExports, UserDataFiles, Users, WorkspaceReader, WorkspaceWriter,
 };
 
 use crate::settings::Settings;
 use crate::worker::WorkerHealth;
+
+/// Where bytes live: upload and avatar blobs, finished archives, the working folders of
+/// running exports, and what retention may find left over.
+#[derive(Clone)]
+pub struct Storage {
+    /// Upload and avatar bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Finished archives, by key.
+    pub archives: Arc<dyn ArchiveStore>,
+    /// The working folders of running exports (local to the worker by design).
+    pub working: Arc<dyn ExportFiles>,
+    /// Left-overs of operations, for retention to sweep.
+    pub stored: Arc<dyn StoredExports>,
+}
+
+impl Storage {
+    /// Everything in local folders, as `[user_data]` and `[storage]` name them.
+    pub fn local(settings: &Settings) -> Self {
+        let user_data = &settings.user_data;
+        let blobs = Arc::new(LocalBlobStore::new(&settings.storage.blob_path));
+        let working = LocalExportFiles::new(&user_data.file_system_path);
+        Self {
+            archives: Arc::new(ZipArchiveStore::new(
+                &user_data.file_system_zip_path,
+                working.clone(),
+                blobs.clone(),
+            )),
+            blobs,
+            working: Arc::new(working),
+            stored: Arc::new(LocalStoredExports::new(
+                &user_data.file_system_path,
+                &user_data.file_system_zip_path,
+            )),
+        }
+    }
+
+    /// Blobs and archives in memory; working folders under
+    /// `user_data.file_system_path`, as every export needs a place to append to.
+    pub fn in_memory(settings: &Settings) -> Self {
+        let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::new());
+        let working: Arc<dyn ExportFiles> =
+            Arc::new(LocalExportFiles::new(&settings.user_data.file_system_path));
+        Self {
+            archives: Arc::new(MemoryArchiveStore::new(working.clone(), blobs.clone())),
+            blobs,
+            working,
+            stored: Arc::new(LocalStoredExports::new(
+                &settings.user_data.file_system_path,
+                &settings.user_data.file_system_zip_path,
+            )),
+        }
+    }
+}
+
+/// Where records live: every repository the use cases read and write.
+#[derive(Clone)]
+pub struct Repositories {
+    /// Accounts.
+    pub users: Arc<dyn Users>,
+    /// Login tokens.
+    pub tokens: Arc<dyn LoginTokens>,
+    /// The workspace as exports read it.
+    pub reader: Arc<dyn WorkspaceReader>,
+    /// The workspace as imports and the demo write it.
+    pub writer: Arc<dyn WorkspaceWriter>,
+    /// Requests for exports.
+    pub operations: Arc<dyn ExportOperations>,
+    /// The work queue with its leases.
+    pub queue: Arc<dyn ExportQueue>,
+    /// Durable export progress.
+    pub progress: Arc<dyn ExportProgress>,
+    /// Finished archives' records.
+    pub files: Arc<dyn UserDataFiles>,
+    /// Mail owed to owners.
+    pub notices: Arc<dyn Notices>,
+    /// Every download.
+    pub downloads: Arc<dyn DownloadLog>,
+}
+
+impl Repositories {
+    /// Every repository on one SQLite database.
+    pub fn sqlite(db: &Database) -> Self {
+        let workspace = Arc::new(SqliteWorkspace::new(db.clone()));
+        let operations = Arc::new(SqliteExportOperations::new(db.clone()));
+        Self {
+            users: Arc::new(SqliteUsers::new(db.clone())),
+            tokens: Arc::new(SqliteLoginTokens::new(db.clone())),
+            reader: workspace.clone(),
+            writer: workspace,
+            operations: operations.clone(),
+            queue: operations.clone(),
+            progress: operations,
+            files: Arc::new(SqliteUserDataFiles::new(db.clone())),
+            notices: Arc::new(SqliteNotices::new(db.clone())),
+            downloads: Arc::new(SqliteDownloadLog::new(db.clone())),
+        }
+    }
+}
 
 /// The use cases the HTTP layer and the command line drive.
 #[derive(Clone)]
@@ -36,20 +144,16 @@ pub struct Services {
     pub demo: SeedDemo,
     /// The workspace store (to ask whether it is empty).
     pub workspace: Arc<dyn WorkspaceWriter>,
-    /// The workspace's read side.
-    pub reader: Arc<dyn WorkspaceReader>,
-    /// Upload and avatar bytes.
-    pub blobs: Arc<dyn BlobStore>,
-    /// The database, for diagnostics such as fingerprints.
-    pub database: Database,
     /// `GET /data-export/{fileId}`.
     pub download: DownloadDataFile,
+    /// Finished archives, for the download route to stream.
+    pub archives: Arc<dyn ArchiveStore>,
     /// Mailing owners when exports complete or fail.
     pub notify: NotifyOwners,
-    /// Deleting expired zips and left-over files.
+    /// Deleting expired archives and left-over files.
     pub retention: Retention,
     /// Workspace users.
-    pub users: Arc<dyn udd_ports::Users>,
+    pub users: Arc<dyn Users>,
     /// The export engine the workers run.
     pub engine: ExportEngine,
     /// Wakes this process's workers when an operation is requested.
@@ -58,7 +162,204 @@ pub struct Services {
     pub worker_health: Arc<WorkerHealth>,
 }
 
+/// Builds [`Services`], with any outside dependency replaced.
+pub struct ServicesBuilder<'a> {
+    settings: &'a Settings,
+    storage: Option<Storage>,
+    repositories: Option<Repositories>,
+    mailer: Option<Arc<dyn Mailer>>,
+    clock: Option<Arc<dyn Clock>>,
+    ids: Option<Arc<dyn IdGenerator>>,
+    links: Option<Arc<dyn DownloadLinks>>,
+}
+
+impl<'a> ServicesBuilder<'a> {
+    /// Blobs, archives and working folders from `storage` instead of local folders.
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Records from `repositories` instead of the configured database.
+    pub fn with_repositories(mut self, repositories: Repositories) -> Self {
+        self.repositories = Some(repositories);
+        self
+    }
+
+    /// Mail through `mailer` instead of SMTP or the outbox.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Ids from `ids` instead of random ones.
+    pub fn with_ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
+        self.ids = Some(ids);
+        self
+    }
+
+    /// Download links signed by `links` instead of the configured secret.
+    pub fn with_links(mut self, links: Arc<dyn DownloadLinks>) -> Self {
+        self.links = Some(links);
+        self
+    }
+
+    /// Wires every use case; opens and migrates the database unless repositories were
+    /// given.
+    ///
+    /// Errors: the database, the mail settings or the link secret failing.
+    pub fn build(self) -> anyhow::Result<Services> {
+        let settings = self.settings;
+        let repositories = match self.repositories {
+            Some(repositories) => repositories,
+            None => Repositories::sqlite(&Services::open_database(settings)?),
+        };
+        let storage = self.storage.unwrap_or_else(|| Storage::local(settings));
+        let mailer = match self.mailer {
+            Some(mailer) => mailer,
+            None => Services::mailer(settings)?,
+        };
+        let links = match self.links {
+            Some(links) => links,
+            None => Services::links(settings)?,
+        };
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let ids = self.ids.unwrap_or_else(|| Arc::new(RandomIds));
+        Ok(wire(
+            settings,
+            repositories,
+            storage,
+            mailer,
+            links,
+            clock,
+            ids,
+        ))
+    }
+}
+
+/// Plugs the adapters into the use cases.
+fn wire(
+    settings: &Settings,
+    repos: Repositories,
+    storage: Storage,
+    mailer: Arc<dyn Mailer>,
+    links: Arc<dyn DownloadLinks>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+) -> Services {
+    let user_data = &settings.user_data;
+    let passwords = Arc::new(RocketChatPasswords::default());
+    let wakeup: Arc<dyn ExportWakeup> = Arc::new(LocalWakeup::default());
+    let notify = NotifyOwners::new(
+        repos.notices.clone(),
+        repos.users.clone(),
+        mailer,
+        links.clone(),
+        clock.clone(),
+        &settings.server.site_url,
+        NotifyConfig {
+            max_attempts: settings.smtp.max_attempts,
+            ..NotifyConfig::default()
+        },
+    );
+    let retention = Retention::new(
+        repos.files.clone(),
+        repos.operations.clone(),
+        storage.archives.clone(),
+        storage.stored.clone(),
+        clock.clone(),
+        chrono::Duration::hours(1),
+    );
+    let engine = ExportEngine::new(
+        ExportPorts {
+            queue: repos.queue.clone(),
+            progress: repos.progress.clone(),
+            users: repos.users.clone(),
+            reader: repos.reader.clone(),
+            blobs: storage.blobs.clone(),
+            files: storage.working.clone(),
+            archives: storage.archives.clone(),
+            clock: clock.clone(),
+            ids: ids.clone(),
+        },
+        EngineConfig {
+            batch_size: user_data.message_limit_per_request,
+            lease: std::time::Duration::from_secs(user_data.lease_seconds),
+            max_attempts: user_data.max_attempts,
+            retention_days: user_data.retention_days,
+            ..EngineConfig::default()
+        },
+    );
+    Services {
+        download: DownloadDataFile::new(
+            repos.files.clone(),
+            links,
+            repos.downloads.clone(),
+            clock.clone(),
+            user_data.enable_download,
+        ),
+        archives: storage.archives.clone(),
+        notify,
+        retention,
+        users: repos.users.clone(),
+        engine,
+        import: ImportWorkspace::new(repos.writer.clone(), storage.blobs.clone()),
+        demo: SeedDemo::new(
+            repos.writer.clone(),
+            storage.blobs.clone(),
+            passwords.clone(),
+        ),
+        workspace: repos.writer.clone(),
+        auth: Authenticator::new(
+            repos.users.clone(),
+            repos.tokens.clone(),
+            passwords.clone(),
+            Arc::new(RocketChatTokens),
+            clock.clone(),
+        ),
+        request_download: RequestDataDownload::new(
+            repos.operations.clone(),
+            repos.files.clone(),
+            storage.working.clone(),
+            ids.clone(),
+            clock.clone(),
+            RequestPolicy::default(),
+            user_data.enable_download,
+        )
+        .with_wakeup(wakeup.clone()),
+        wakeup,
+        worker_health: Arc::default(),
+        add_user: AddUser::new(repos.users, passwords, ids, clock),
+    }
+}
+
 impl Services {
+    /// A builder on `settings`' defaults, any of which can be replaced.
+    pub fn builder(settings: &Settings) -> ServicesBuilder<'_> {
+        ServicesBuilder {
+            settings,
+            storage: None,
+            repositories: None,
+            mailer: None,
+            clock: None,
+            ids: None,
+            links: None,
+        }
+    }
+
+    /// Builds every use case on the adapters `settings` ask for.
+    ///
+    /// Errors: the database, the mail settings or the link secret failing.
+    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::builder(settings).build()
+    }
+
     /// Opens the database named in `settings` and migrates it.
     pub fn open_database(settings: &Settings) -> anyhow::Result<Database> {
         let db = Database::open(&settings.database.url, settings.database.pool_size)?;
@@ -88,115 +389,8 @@ impl Services {
     /// The download link signer: the configured secret, or the one kept on disk.
     fn links(settings: &Settings) -> anyhow::Result<Arc<dyn DownloadLinks>> {
         Ok(Arc::new(match &settings.server.link_secret {
-            Some(secret) => HmacDownloadLinks::new(secret.as_bytes())?,
+            Some(secret) => HmacDownloadLinks::new(secret.expose_secret().as_bytes())?,
             None => HmacDownloadLinks::load_or_create(&settings.server.link_secret_file)?,
         }))
-    }
-
-    /// Builds every use case on the real adapters and the system clock.
-    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, Arc::new(SystemClock))
-    }
-
-    /// Builds every use case on the real adapters with the given clock.
-    pub fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let db = Self::open_database(settings)?;
-        let users = Arc::new(SqliteUsers::new(db.clone()));
-        let passwords = Arc::new(RocketChatPasswords::default());
-        let ids = Arc::new(RandomIds);
-        let workspace = Arc::new(SqliteWorkspace::new(db.clone()));
-        let blobs = Arc::new(LocalBlobStore::new(&settings.storage.blob_path));
-        let operations = Arc::new(SqliteExportOperations::new(db.clone()));
-        let wakeup: Arc<dyn ExportWakeup> = Arc::new(LocalWakeup::default());
-        let user_data = &settings.user_data;
-        let files = Arc::new(SqliteUserDataFiles::new(db.clone()));
-        let archives = Arc::new(ZipArchiveStore::new(
-            &user_data.file_system_zip_path,
-            blobs.clone(),
-        ));
-        let links = Self::links(settings)?;
-        let notify = NotifyOwners::new(
-            Arc::new(SqliteNotices::new(db.clone())),
-            users.clone(),
-            Self::mailer(settings)?,
-            links.clone(),
-            clock.clone(),
-            &settings.server.site_url,
-            NotifyConfig {
-                max_attempts: settings.smtp.max_attempts,
-                ..NotifyConfig::default()
-            },
-        );
-        let retention = Retention::new(
-            files.clone(),
-            operations.clone(),
-            archives.clone(),
-            Arc::new(LocalStoredExports::new(
-                &user_data.file_system_path,
-                &user_data.file_system_zip_path,
-            )),
-            clock.clone(),
-            chrono::Duration::hours(1),
-        );
-        let engine = ExportEngine::new(
-            ExportPorts {
-                queue: operations.clone(),
-                progress: operations.clone(),
-                users: users.clone(),
-                reader: workspace.clone(),
-                blobs: blobs.clone(),
-                files: Arc::new(LocalExportFiles),
-                archives,
-                clock: clock.clone(),
-                ids: ids.clone(),
-            },
-            EngineConfig {
-                batch_size: user_data.message_limit_per_request,
-                lease: std::time::Duration::from_secs(user_data.lease_seconds),
-                max_attempts: user_data.max_attempts,
-                retention_days: user_data.retention_days,
-                ..EngineConfig::default()
-            },
-        );
-        Ok(Self {
-            download: DownloadDataFile::new(
-                files,
-                links,
-                Arc::new(SqliteDownloadLog::new(db.clone())),
-                clock.clone(),
-                settings.user_data.enable_download,
-            ),
-            notify,
-            retention,
-            users: users.clone(),
-            engine,
-            import: ImportWorkspace::new(workspace.clone(), blobs.clone()),
-            demo: SeedDemo::new(workspace.clone(), blobs.clone(), passwords.clone()),
-            reader: workspace.clone(),
-            workspace,
-            blobs,
-            database: db.clone(),
-            auth: Authenticator::new(
-                users.clone(),
-                Arc::new(SqliteLoginTokens::new(db.clone())),
-                passwords.clone(),
-                Arc::new(RocketChatTokens),
-                clock.clone(),
-            ),
-            request_download: RequestDataDownload::new(
-                operations,
-                Arc::new(LocalExportFolders::new(
-                    &settings.user_data.file_system_path,
-                )),
-                ids.clone(),
-                clock.clone(),
-                RequestPolicy::default(),
-                settings.user_data.enable_download,
-            )
-            .with_wakeup(wakeup.clone()),
-            wakeup,
-            worker_health: Arc::default(),
-            add_user: AddUser::new(users, passwords, ids, clock),
-        })
     }
 }

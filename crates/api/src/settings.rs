@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Everything udd can be configured with.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// The HTTP server.
@@ -46,7 +47,7 @@ impl Default for StorageSettings {
 }
 
 /// `[server]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     /// Address to listen on; port 0 picks a free port.
@@ -57,7 +58,7 @@ pub struct ServerSettings {
     pub http_workers: Option<usize>,
     /// The secret that signs download links (at least 16 bytes). When unset, one is
     /// generated into `link_secret_file` on first start and kept there.
-    pub link_secret: Option<String>,
+    pub link_secret: Option<SecretString>,
     /// Where the generated link secret is kept.
     pub link_secret_file: PathBuf,
 }
@@ -152,7 +153,7 @@ impl UserDataSettings {
 
 /// `[smtp]`: with no `host`, mail is written as `.eml` files to `outbox_path` instead
 /// of sent.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpSettings {
     /// SMTP server host name.
@@ -163,8 +164,8 @@ pub struct SmtpSettings {
     pub tls: String,
     /// Login user name.
     pub username: Option<String>,
-    /// Login password.
-    pub password: Option<String>,
+    /// Login password (shown as `[REDACTED]` in any debug output).
+    pub password: Option<SecretString>,
     /// The From: address.
     pub from: String,
     /// Where mail goes when no `host` is set.
@@ -280,7 +281,7 @@ impl Settings {
         if let Some(secret) = &self.server.link_secret {
             let least = udd_adapters::links::MIN_SECRET_LEN;
             anyhow::ensure!(
-                secret.len() >= least,
+                secret.expose_secret().len() >= least,
                 "server.link_secret must be at least {least} bytes long"
             );
         }
@@ -306,13 +307,17 @@ impl SmtpSettings {
                 crate::error::printable(host)
             );
         }
-        let filled = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+        let username = self.username.as_deref().is_some_and(|v| !v.is_empty());
+        let password = self
+            .password
+            .as_ref()
+            .is_some_and(|v| !v.expose_secret().is_empty());
         anyhow::ensure!(
-            filled(&self.username) || !filled(&self.password),
+            username || !password,
             "smtp.password is set without smtp.username"
         );
         anyhow::ensure!(
-            !filled(&self.username) || filled(&self.password),
+            !username || password,
             "smtp.username is set without smtp.password"
         );
         Ok(())
@@ -463,6 +468,30 @@ mod tests {
     }
 
     #[test]
+    fn secrets_never_show_in_debug_output() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("udd.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlink_secret = \"a link secret, long enough\"\n[smtp]\nhost = \"mail.example.org\"\nusername = \"u\"\npassword = \"hunter2-hunter2\"\n",
+        )?;
+        let s = Settings::load_from(Some(&file), env(&[]))?;
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("long enough"),
+            "{shown}"
+        );
+        assert_eq!(
+            s.smtp
+                .password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned()),
+            Some("hunter2-hunter2".to_owned())
+        );
+        Ok(())
+    }
+
+    #[test]
     fn bad_values_are_refused_with_the_key_named() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("udd.toml");
@@ -564,7 +593,7 @@ mod start_up_tests {
         settings.smtp.port = 465;
         settings.smtp.tls = "tls".into();
         settings.smtp.username = Some("udd".into());
-        settings.smtp.password = Some("secret".into());
+        settings.smtp.password = Some(SecretString::from("secret"));
         settings.validate()
     }
 

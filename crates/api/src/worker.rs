@@ -345,7 +345,7 @@ fn work(
 fn log(outcome: &Outcome) {
     match outcome {
         Outcome::Completed { operation_id, file } => {
-            tracing::info!(operation = %operation_id, zip = %file.path, "export finished")
+            tracing::info!(operation = %operation_id, archive = %file.key, "export finished")
         }
         Outcome::Retrying {
             operation_id,

@@ -79,7 +79,12 @@ impl AddUser {
         };
         match self.users.create(&new) {
             Ok(()) => {}
-            Err(StoreError::Conflict(what)) => return Err(AddUserError::Taken(what)),
+            Err(StoreError::DuplicateUsername(name)) => {
+                return Err(AddUserError::Taken(format!("username {name}")))
+            }
+            Err(StoreError::DuplicateEmail(address)) => {
+                return Err(AddUserError::Taken(format!("email {address}")))
+            }
             Err(other) => return Err(anyhow::Error::new(other).into()),
         }
         Ok(User {
@@ -241,7 +246,7 @@ mod tests {
         let mut users = MockUsers::new();
         users
             .expect_create()
-            .returning(|_| Err(StoreError::Conflict("username alice".into())));
+            .returning(|_| Err(StoreError::DuplicateUsername("alice".into())));
         let err = use_case(users).execute(account("alice", None)).unwrap_err();
         assert_eq!(err.to_string(), "username alice is already taken");
     }

@@ -140,7 +140,7 @@ mod tests {
             name: "2026-11-27-Alice.zip".into(),
             size: 10,
             sha256: "00".into(),
-            path: "/zips/OP.zip".into(),
+            key: "exports/OP.zip".into(),
             created_at: DateTime::UNIX_EPOCH,
             expires_at: Some(DateTime::UNIX_EPOCH + Duration::days(expires_in_days)),
             removed_at: None,

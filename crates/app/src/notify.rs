@@ -269,7 +269,7 @@ mod tests {
             name: "2026-11-27-Alice Liddell.zip".into(),
             size: 4096,
             sha256: "00".into(),
-            path: "/zips/OP.zip".into(),
+            key: "exports/OP.zip".into(),
             created_at: now(),
             expires_at: Some(now() + Days::days(7)),
             removed_at: None,

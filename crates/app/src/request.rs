@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use thiserror::Error;
-use udd_domain::{ExportOperation, RequestPolicy};
+use udd_domain::{ExportOperation, RequestDecision, RequestPolicy};
 use udd_ports::{
-    Clock, ExportFolders, ExportOperations, ExportWakeup, IdGenerator, RequestOutcome,
+    Clock, ExportFiles, ExportOperations, ExportWakeup, IdGenerator, StoreError, UserDataFiles,
 };
 
 /// The answer to a request.
@@ -30,11 +30,14 @@ pub enum RequestDownloadError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Queues data downloads under the once-a-day policy.
+/// Queues data downloads under the once-a-day policy. The policy is decided here, from
+/// the user's latest operation; the store only guarantees that of concurrent requests
+/// that saw the same latest operation, one creates.
 #[derive(Clone)]
 pub struct RequestDataDownload {
     operations: Arc<dyn ExportOperations>,
-    folders: Arc<dyn ExportFolders>,
+    files: Arc<dyn UserDataFiles>,
+    working: Arc<dyn ExportFiles>,
     ids: Arc<dyn IdGenerator>,
     clock: Arc<dyn Clock>,
     policy: RequestPolicy,
@@ -42,11 +45,19 @@ pub struct RequestDataDownload {
     wakeup: Option<Arc<dyn ExportWakeup>>,
 }
 
+/// How often a request re-reads and decides again when others created operations
+/// between its read and its insert; each round sees a newer operation, which the policy
+/// then reuses, so a second round is already rare.
+const MAX_ROUNDS: usize = 8;
+
 impl RequestDataDownload {
-    /// Builds the use case; `enabled` mirrors `user_data.enable_download`.
+    /// Builds the use case; `enabled` mirrors `user_data.enable_download`. `files`
+    /// tells whether the latest operation's download is gone; `working` prepares a new
+    /// operation's working folder.
     pub fn new(
         operations: Arc<dyn ExportOperations>,
-        folders: Arc<dyn ExportFolders>,
+        files: Arc<dyn UserDataFiles>,
+        working: Arc<dyn ExportFiles>,
         ids: Arc<dyn IdGenerator>,
         clock: Arc<dyn Clock>,
         policy: RequestPolicy,
@@ -54,7 +65,8 @@ impl RequestDataDownload {
     ) -> Self {
         Self {
             operations,
-            folders,
+            files,
+            working,
             ids,
             clock,
             policy,
@@ -99,36 +111,9 @@ impl RequestDataDownload {
         if !self.enabled {
             return Err(RequestDownloadError::Disabled);
         }
-        let now = self.clock.now();
-        let id = self.ids.new_id();
-        let candidate = ExportOperation::new_pending(
-            id.clone(),
-            user_id.to_owned(),
-            full_export,
-            self.folders.paths_for(&id),
-            now,
-        );
-        let outcome = self
-            .operations
-            .create_unless_recent(&candidate, policy, now)
-            .map_err(anyhow::Error::new)?;
-        // From here on the operation is queued whatever happens: the answer names it,
-        // so a client never gets an error for a request that was nevertheless taken.
-        let (requested, operation) = match outcome {
-            RequestOutcome::Created(operation) => {
-                // The worker creates whatever folder it writes into, so one that cannot
-                // be made now fails (and is retried) there, where it is recorded.
-                if let Err(e) = self.folders.create(&operation.paths) {
-                    tracing::warn!(operation = %operation.id, error = %format!("{e:#}"), "could not create the export folders; the worker will try again");
-                }
-                if let Some(wakeup) = &self.wakeup {
-                    wakeup.notify();
-                }
-                tracing::info!(operation = %operation.id, user = user_id, full_export, "export requested");
-                (true, operation)
-            }
-            RequestOutcome::Reused(operation) => (false, operation),
-        };
+        let (requested, operation) = self.create_or_reuse(user_id, full_export, policy)?;
+        // From here on the operation exists: the answer names it, so a client never
+        // gets an error for a request that was nevertheless queued.
         let pending_before = match self.operations.count_queued_before(&operation) {
             Ok(count) => count,
             Err(e) => {
@@ -143,42 +128,123 @@ impl RequestDataDownload {
             pending_before,
         })
     }
+
+    /// The operation that answers the request, and whether it was created for it.
+    fn create_or_reuse(
+        &self,
+        user_id: &str,
+        full_export: bool,
+        policy: &RequestPolicy,
+    ) -> Result<(bool, ExportOperation), RequestDownloadError> {
+        for _ in 0..MAX_ROUNDS {
+            let now = self.clock.now();
+            let latest = self
+                .operations
+                .latest(user_id, full_export)
+                .map_err(anyhow::Error::new)?;
+            let gone = self.download_gone(latest.as_ref(), now)?;
+            if let (Some(latest), RequestDecision::Reuse) =
+                (&latest, policy.decide(latest.as_ref(), gone, now))
+            {
+                return Ok((false, latest.clone()));
+            }
+            let candidate = ExportOperation::new_pending(
+                self.ids.new_id(),
+                user_id.to_owned(),
+                full_export,
+                now,
+            );
+            // The folder first: if it cannot be made, nothing is queued and the caller's
+            // error is the whole truth.
+            self.working.prepare(&candidate.id)?;
+            let expected = latest.as_ref().map(|op| op.id.as_str());
+            if self
+                .operations
+                .insert_if_latest(&candidate, expected)
+                .map_err(anyhow::Error::new)?
+            {
+                if let Some(wakeup) = &self.wakeup {
+                    wakeup.notify();
+                }
+                tracing::info!(operation = %candidate.id, user = user_id, full_export, "export requested");
+                return Ok((true, candidate));
+            }
+            // Another request got in first; its operation is the one to decide about.
+            if let Err(e) = self.working.remove_all(&candidate.id) {
+                tracing::warn!(operation = %candidate.id, error = %e, "could not remove an unused folder");
+            }
+        }
+        Err(anyhow::anyhow!("the export queue kept changing under this request; try again").into())
+    }
+
+    /// Whether the download of `latest` expired or was removed (so it is not reused).
+    fn download_gone(
+        &self,
+        latest: Option<&ExportOperation>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, RequestDownloadError> {
+        let Some(file_id) = latest.and_then(|op| op.file_id.as_deref()) else {
+            return Ok(false);
+        };
+        match self.files.get(file_id) {
+            Ok(file) => Ok(!file.is_available(now)),
+            Err(StoreError::NotFound) => Ok(true),
+            Err(other) => Err(anyhow::Error::new(other).into()),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::DateTime;
-    use udd_domain::ExportPaths;
+    use chrono::{DateTime, Duration};
+    use udd_domain::{ExportStatus, UserDataFile};
     use udd_ports::{
-        MockClock, MockExportFolders, MockExportOperations, MockIdGenerator, StoreError,
+        MockClock, MockExportFiles, MockExportOperations, MockIdGenerator, MockUserDataFiles,
     };
 
-    fn folders(expect_create: usize) -> MockExportFolders {
-        let mut folders = MockExportFolders::new();
-        folders.expect_paths_for().returning(|id| ExportPaths {
-            export_path: format!("/data/{id}"),
-            assets_path: format!("/data/{id}/assets"),
-        });
-        folders
-            .expect_create()
-            .times(expect_create)
+    fn now() -> DateTime<chrono::Utc> {
+        DateTime::UNIX_EPOCH + Duration::days(100)
+    }
+
+    fn working(prepared: usize, removed: usize) -> MockExportFiles {
+        let mut working = MockExportFiles::new();
+        working
+            .expect_prepare()
+            .times(prepared)
             .returning(|_| Ok(()));
-        folders
+        working
+            .expect_remove_all()
+            .times(removed)
+            .returning(|_| Ok(()));
+        working
+    }
+
+    fn existing(id: &str, created: DateTime<chrono::Utc>) -> ExportOperation {
+        let mut op = ExportOperation::new_pending(id.into(), "u1".into(), false, created);
+        op.status = ExportStatus::Completed;
+        op.file_id = Some(format!("F-{id}"));
+        op
     }
 
     fn use_case(
         operations: MockExportOperations,
-        folders: MockExportFolders,
+        files: MockUserDataFiles,
+        working: MockExportFiles,
         enabled: bool,
     ) -> RequestDataDownload {
         let mut ids = MockIdGenerator::new();
-        ids.expect_new_id().return_const("OP1".to_owned());
+        let mut n = 0;
+        ids.expect_new_id().returning(move || {
+            n += 1;
+            format!("OP{n}")
+        });
         let mut clock = MockClock::new();
-        clock.expect_now().return_const(DateTime::UNIX_EPOCH);
+        clock.expect_now().return_const(now());
         RequestDataDownload::new(
             Arc::new(operations),
-            Arc::new(folders),
+            Arc::new(files),
+            Arc::new(working),
             Arc::new(ids),
             Arc::new(clock),
             RequestPolicy::default(),
@@ -186,62 +252,51 @@ mod tests {
         )
     }
 
+    fn file(expires_at: DateTime<chrono::Utc>) -> UserDataFile {
+        UserDataFile {
+            id: "F-OLD".into(),
+            user_id: "u1".into(),
+            name: "x.zip".into(),
+            size: 1,
+            sha256: "00".into(),
+            key: "exports/OLD.zip".into(),
+            created_at: now(),
+            expires_at: Some(expires_at),
+            removed_at: None,
+        }
+    }
+
     #[test]
-    fn a_new_operation_is_pending_with_its_folders_created() {
+    fn a_first_request_creates_a_pending_operation_with_its_folder() {
         let mut operations = MockExportOperations::new();
+        operations.expect_latest().returning(|_, _| Ok(None));
         operations
-            .expect_create_unless_recent()
-            .withf(|op, _, _| {
-                op.id == "OP1" && op.full_export && op.paths.assets_path == "/data/OP1/assets"
-            })
-            .returning(|op, _, _| Ok(RequestOutcome::Created(op.clone())));
+            .expect_insert_if_latest()
+            .withf(|op, expected| op.id == "OP1" && op.full_export && expected.is_none())
+            .times(1)
+            .returning(|_, _| Ok(true));
         operations.expect_count_queued_before().returning(|_| Ok(3));
-        let answer = use_case(operations, folders(1), true)
+        let answer = use_case(operations, MockUserDataFiles::new(), working(1, 0), true)
             .execute("u1", true)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
-        assert_eq!(answer.operation.status, udd_domain::ExportStatus::Pending);
+        assert_eq!(answer.operation.status, ExportStatus::Pending);
         assert_eq!(answer.operation.user_id, "u1");
         assert_eq!(answer.pending_before, 3);
     }
 
     #[test]
-    fn a_reused_operation_is_answered_without_creating_folders() {
+    fn a_created_operation_is_answered_even_when_its_queue_position_fails() {
         let mut operations = MockExportOperations::new();
+        operations.expect_latest().returning(|_, _| Ok(None));
         operations
-            .expect_create_unless_recent()
-            .returning(|op, _, _| {
-                let mut existing = op.clone();
-                existing.id = "OLD".into();
-                Ok(RequestOutcome::Reused(existing))
-            });
-        operations.expect_count_queued_before().returning(|_| Ok(0));
-        let answer = use_case(operations, folders(0), true)
-            .execute("u1", false)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(!answer.requested);
-        assert_eq!(answer.operation.id, "OLD");
-    }
-
-    #[test]
-    fn a_created_operation_is_answered_even_when_its_folders_or_position_fail() {
-        let mut operations = MockExportOperations::new();
-        operations
-            .expect_create_unless_recent()
-            .returning(|op, _, _| Ok(RequestOutcome::Created(op.clone())));
+            .expect_insert_if_latest()
+            .times(1)
+            .returning(|_, _| Ok(true));
         operations
             .expect_count_queued_before()
             .returning(|_| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
-        let mut folders = MockExportFolders::new();
-        folders.expect_paths_for().returning(|id| ExportPaths {
-            export_path: format!("/data/{id}"),
-            assets_path: format!("/data/{id}/assets"),
-        });
-        folders
-            .expect_create()
-            .times(1)
-            .returning(|_| Err(anyhow::anyhow!("read-only file system")));
-        let answer = use_case(operations, folders, true)
+        let answer = use_case(operations, MockUserDataFiles::new(), working(1, 0), true)
             .execute("u1", false)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
@@ -250,10 +305,89 @@ mod tests {
     }
 
     #[test]
+    fn a_recent_operation_is_reused_without_a_folder_or_insert() {
+        let mut operations = MockExportOperations::new();
+        operations
+            .expect_latest()
+            .returning(|_, _| Ok(Some(existing("OLD", now() - Duration::hours(23)))));
+        operations.expect_insert_if_latest().never();
+        operations.expect_count_queued_before().returning(|_| Ok(0));
+        let mut files = MockUserDataFiles::new();
+        files
+            .expect_get()
+            .returning(|_| Ok(file(now() + Duration::days(6))));
+        let answer = use_case(operations, files, working(0, 0), true)
+            .execute("u1", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!answer.requested);
+        assert_eq!(answer.operation.id, "OLD");
+    }
+
+    #[test]
+    fn a_recent_operation_whose_file_expired_is_not_reused() {
+        let mut operations = MockExportOperations::new();
+        operations
+            .expect_latest()
+            .returning(|_, _| Ok(Some(existing("OLD", now() - Duration::hours(1)))));
+        operations
+            .expect_insert_if_latest()
+            .withf(|_, expected| *expected == Some("OLD"))
+            .returning(|_, _| Ok(true));
+        operations.expect_count_queued_before().returning(|_| Ok(0));
+        let mut files = MockUserDataFiles::new();
+        files.expect_get().returning(|_| Ok(file(now())));
+        let answer = use_case(operations, files, working(1, 0), true)
+            .execute("u1", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(answer.requested);
+    }
+
+    #[test]
+    fn losing_the_race_reads_again_and_reuses_the_winners_operation() {
+        let mut operations = MockExportOperations::new();
+        let mut reads = 0;
+        operations.expect_latest().returning(move |_, _| {
+            reads += 1;
+            // First nothing; then the operation another request just created.
+            Ok((reads > 1).then(|| {
+                let mut winner = existing("WINNER", now());
+                winner.status = ExportStatus::Pending;
+                winner.file_id = None;
+                winner
+            }))
+        });
+        operations
+            .expect_insert_if_latest()
+            .times(1)
+            .returning(|_, _| Ok(false));
+        operations.expect_count_queued_before().returning(|_| Ok(0));
+        let answer = use_case(operations, MockUserDataFiles::new(), working(1, 1), true)
+            .execute("u1", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!answer.requested);
+        assert_eq!(answer.operation.id, "WINNER");
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_made_queues_nothing() {
+        let mut operations = MockExportOperations::new();
+        operations.expect_latest().returning(|_, _| Ok(None));
+        operations.expect_insert_if_latest().never();
+        let mut working = MockExportFiles::new();
+        working
+            .expect_prepare()
+            .returning(|_| Err(anyhow::anyhow!("read-only filesystem")));
+        let err = use_case(operations, MockUserDataFiles::new(), working, true)
+            .execute("u1", false)
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("read-only"), "{err:#}");
+    }
+
+    #[test]
     fn a_disabled_feature_refuses_before_touching_storage() {
         let mut operations = MockExportOperations::new();
-        operations.expect_create_unless_recent().never();
-        let err = use_case(operations, folders(0), false)
+        operations.expect_latest().never();
+        let err = use_case(operations, MockUserDataFiles::new(), working(0, 0), false)
             .execute("u1", false)
             .unwrap_err();
         assert!(matches!(err, RequestDownloadError::Disabled));
@@ -263,9 +397,9 @@ mod tests {
     fn a_storage_failure_surfaces_as_unexpected() {
         let mut operations = MockExportOperations::new();
         operations
-            .expect_create_unless_recent()
-            .returning(|_, _, _| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
-        let err = use_case(operations, folders(0), true)
+            .expect_latest()
+            .returning(|_, _| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
+        let err = use_case(operations, MockUserDataFiles::new(), working(0, 0), true)
             .execute("u1", false)
             .unwrap_err();
         assert!(matches!(err, RequestDownloadError::Unexpected(_)));

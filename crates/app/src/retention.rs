@@ -80,8 +80,8 @@ impl Retention {
             let full_batch = expired.len() == BATCH as usize;
             let mut stuck = false;
             for file in expired {
-                if let Err(e) = self.archives.remove(&file.path) {
-                    tracing::warn!(file = %file.id, path = %file.path, error = %format!("{e:#}"), "could not delete an expired export");
+                if let Err(e) = self.archives.remove(&file.key) {
+                    tracing::warn!(file = %file.id, key = %file.key, error = %format!("{e:#}"), "could not delete an expired export");
                     stuck = true;
                     continue;
                 }
@@ -138,7 +138,7 @@ mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
     use std::sync::Mutex;
-    use udd_domain::{ExportOperation, ExportPaths};
+    use udd_domain::ExportOperation;
     use udd_ports::{
         MockArchiveStore, MockClock, MockExportOperations, MockStoredExports, MockUserDataFiles,
         UserDataFile,
@@ -158,16 +158,7 @@ mod tests {
     }
 
     fn operation(id: &str, status: ExportStatus) -> ExportOperation {
-        let mut op = ExportOperation::new_pending(
-            id.into(),
-            "u1".into(),
-            false,
-            ExportPaths {
-                export_path: format!("/data/{id}"),
-                assets_path: format!("/data/{id}/assets"),
-            },
-            now(),
-        );
+        let mut op = ExportOperation::new_pending(id.into(), "u1".into(), false, now());
         op.status = status;
         op
     }
@@ -179,7 +170,7 @@ mod tests {
             name: "x.zip".into(),
             size: 1,
             sha256: "00".into(),
-            path: format!("/zips/{id}.zip"),
+            key: format!("exports/{id}.zip"),
             created_at: now() - Duration::days(8),
             expires_at: Some(now() - Duration::days(1)),
             removed_at: None,
@@ -248,7 +239,7 @@ mod tests {
         let mut archives = MockArchiveStore::new();
         archives
             .expect_remove()
-            .withf(|path| path == "/zips/F1.zip" || path == "/zips/F2.zip")
+            .withf(|key| key == "exports/F1.zip" || key == "exports/F2.zip")
             .times(2)
             .returning(|_| Ok(()));
         let (report, _) = sweep(Fixture {

@@ -72,6 +72,14 @@ impl ExportStatus {
     ///
     /// The work moves forward one stage at a time; the room-list stage is skipped by
     /// personal exports; any unfinished operation may be skipped or fail.
+    ///
+    /// ```
+    /// use udd_domain::ExportStatus::*;
+    /// assert!(Pending.can_move_to(Exporting));
+    /// assert!(Exporting.can_move_to(Failed));
+    /// assert!(!Exporting.can_move_to(Completed), "no stage is skipped");
+    /// assert!(!Completed.can_move_to(Failed), "nothing leaves a terminal status");
+    /// ```
     pub fn can_move_to(self, next: ExportStatus) -> bool {
         use ExportStatus::*;
         if self.is_terminal() {
@@ -238,13 +246,13 @@ impl RoomExport {
     }
 }
 
-/// The folders an operation writes into.
+/// An upload an operation has met so far (Rocket.Chat's `fileList` entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportPaths {
-    /// `<UserData_FileSystemPath>/<operation id>`.
-    pub export_path: String,
-    /// `<export_path>/assets`.
-    pub assets_path: String,
+pub struct ListedFile {
+    /// The upload id.
+    pub id: String,
+    /// The original name (untrusted: shown, never used as a path).
+    pub name: String,
 }
 
 /// One request for a user's data and everything known about its progress.
@@ -260,12 +268,10 @@ pub struct ExportOperation {
     pub status: ExportStatus,
     /// The rooms to export, filled when processing starts.
     pub room_list: Vec<RoomExport>,
-    /// Files collected for the export (uploads), filled while processing.
-    pub file_list: Vec<serde_json::Value>,
-    /// The working folders.
-    pub paths: ExportPaths,
-    /// The zip's path once written.
-    pub generated_file: Option<String>,
+    /// Uploads met so far, filled while processing.
+    pub file_list: Vec<ListedFile>,
+    /// The finished archive's storage key (never a host path) once written.
+    pub archive_key: Option<String>,
     /// The user data file id once recorded.
     pub file_id: Option<String>,
     /// Why the operation failed, when it did.
@@ -283,13 +289,7 @@ pub struct ExportOperation {
 
 impl ExportOperation {
     /// A freshly requested operation, `pending` with empty lists.
-    pub fn new_pending(
-        id: String,
-        user_id: String,
-        full_export: bool,
-        paths: ExportPaths,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn new_pending(id: String, user_id: String, full_export: bool, now: DateTime<Utc>) -> Self {
         Self {
             id,
             user_id,
@@ -297,8 +297,7 @@ impl ExportOperation {
             status: ExportStatus::Pending,
             room_list: Vec::new(),
             file_list: Vec::new(),
-            paths,
-            generated_file: None,
+            archive_key: None,
             file_id: None,
             failure_reason: None,
             cutoff: None,
@@ -309,6 +308,18 @@ impl ExportOperation {
     }
 
     /// Moves to `next` if the state machine allows it, stamping `updated_at`.
+    ///
+    /// ```
+    /// use chrono::{DateTime, Duration};
+    /// use udd_domain::{ExportOperation, ExportStatus};
+    ///
+    /// let at = DateTime::UNIX_EPOCH;
+    /// let mut op = ExportOperation::new_pending("OP1".into(), "alice".into(), false, at);
+    /// op.move_to(ExportStatus::Exporting, at + Duration::seconds(1)).unwrap();
+    /// assert_eq!(op.updated_at, at + Duration::seconds(1));
+    /// let refused = op.move_to(ExportStatus::Completed, at).unwrap_err();
+    /// assert_eq!(refused.to_string(), "an export operation cannot move from `exporting` to `completed`");
+    /// ```
     pub fn move_to(
         &mut self,
         next: ExportStatus,
@@ -347,16 +358,7 @@ mod tests {
     use ExportStatus::*;
 
     fn op(full: bool) -> ExportOperation {
-        ExportOperation::new_pending(
-            "op1".into(),
-            "u1".into(),
-            full,
-            ExportPaths {
-                export_path: "/d/op1".into(),
-                assets_path: "/d/op1/assets".into(),
-            },
-            DateTime::UNIX_EPOCH,
-        )
+        ExportOperation::new_pending("op1".into(), "u1".into(), full, DateTime::UNIX_EPOCH)
     }
 
     #[test]

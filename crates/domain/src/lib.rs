@@ -6,13 +6,17 @@
 //!
 //! - [`export`]: export operations, their statuses and the state machine between them,
 //!   and the per-room progress entries;
+//! - [`file`]: the finished archive its owner downloads, and when it is available;
 //! - [`policy`]: when a new request reuses the last operation and when it creates one;
 //! - [`render`]: escaping, safe names, pseudonyms and every file an export writes;
 //! - [`user`]: the user profile that an export describes;
 //! - [`time`]: the timestamp format the Rocket.Chat API speaks;
 //! - [`workspace`]: the rooms, memberships, messages, uploads and avatars an export reads.
 
+#![doc = include_str!("../README.md")]
+
 pub mod export;
+pub mod file;
 pub mod policy;
 pub mod render;
 pub mod time;
@@ -20,9 +24,10 @@ pub mod user;
 pub mod workspace;
 
 pub use export::{
-    ExportOperation, ExportPaths, ExportStatus, IllegalTransition, RoomExport, RoomExportStatus,
+    ExportOperation, ExportStatus, IllegalTransition, ListedFile, RoomExport, RoomExportStatus,
     RoomType, UnknownStatus,
 };
+pub use file::UserDataFile;
 pub use policy::{RequestDecision, RequestPolicy};
 pub use user::{Email, User};
 pub use workspace::{is_plain_id, Avatar, Message, MessageCursor, Room, Subscription, Upload};

@@ -38,6 +38,21 @@ impl RequestPolicy {
     /// Decides for a request made at `now`, given the user's last operation of the same
     /// kind (`None` when there is none) and whether that operation's download is gone
     /// (its file expired or removed).
+    ///
+    /// ```
+    /// use chrono::{DateTime, Duration};
+    /// use udd_domain::{ExportOperation, ExportStatus, RequestDecision, RequestPolicy};
+    ///
+    /// let at = DateTime::UNIX_EPOCH;
+    /// let mut last = ExportOperation::new_pending("OP1".into(), "alice".into(), false, at);
+    /// let policy = RequestPolicy::default();
+    /// let soon = at + Duration::hours(1);
+    /// assert_eq!(policy.decide(Some(&last), false, soon), RequestDecision::Reuse);
+    /// assert_eq!(policy.decide(Some(&last), true, soon), RequestDecision::Create);
+    /// assert_eq!(policy.decide(None, false, soon), RequestDecision::Create);
+    /// last.status = ExportStatus::Failed;
+    /// assert_eq!(policy.decide(Some(&last), false, soon), RequestDecision::Create);
+    /// ```
     pub fn decide(
         &self,
         last_of_kind: Option<&ExportOperation>,
@@ -60,19 +75,9 @@ impl RequestPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::ExportPaths;
 
     fn created_at(at: DateTime<Utc>, full: bool) -> ExportOperation {
-        ExportOperation::new_pending(
-            "op".into(),
-            "u".into(),
-            full,
-            ExportPaths {
-                export_path: "e".into(),
-                assets_path: "e/assets".into(),
-            },
-            at,
-        )
+        ExportOperation::new_pending("op".into(), "u".into(), full, at)
     }
 
     fn now() -> DateTime<Utc> {

@@ -179,11 +179,6 @@ pub trait DownloadLog: Send + Sync {
     ///
     /// Errors: `Unexpected` only.
     fn record(&self, record: &DownloadRecord) -> Result<(), StoreError>;
-
-    /// The downloads of a file, oldest first.
-    ///
-    /// Errors: `Unexpected` only.
-    fn for_file(&self, file_id: &str) -> Result<Vec<DownloadRecord>, StoreError>;
 }
 
 /// Something left on disk by an operation: a working folder, or a zip with its

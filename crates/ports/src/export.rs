@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use udd_domain::render::ManifestFile;
-use udd_domain::{ExportOperation, ExportPaths, ExportStatus, RoomExport};
+use udd_domain::{ExportOperation, ExportStatus, RoomExport};
 
 use crate::{StoreError, UserDataFile};
 
@@ -87,7 +87,7 @@ pub trait ExportQueue: Send + Sync {
     /// why. A worker whose lease ran out cannot end an operation someone else took over
     /// (or finished).
     ///
-    /// Errors: `Conflict` when `owner` no longer holds an unfinished operation `id`;
+    /// Errors: `LeaseLost` when `owner` no longer holds an unfinished operation `id`;
     /// `Unexpected`.
     fn finish_unsuccessfully(
         &self,
@@ -100,18 +100,18 @@ pub trait ExportQueue: Send + Sync {
 }
 
 /// Durable progress of the operation a worker holds. Every write checks the lease:
-/// a worker that lost it gets `Conflict` and must stop.
+/// a worker that lost it gets `LeaseLost` and must stop.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait ExportProgress: Send + Sync {
     /// Stores the room list, the cutoff and the status chosen when processing starts.
     ///
-    /// Errors: `Conflict` when the lease is lost; `Unexpected`.
+    /// Errors: `LeaseLost` when the lease is lost; `Unexpected`.
     fn start(&self, operation: &ExportOperation, owner: &str) -> Result<(), StoreError>;
 
     /// Commits one batch, atomically: the room's progress (cursor, count, committed
     /// file length, status), the pseudonyms and uploads the batch introduced.
     ///
-    /// Errors: `Conflict` when the lease is lost; `Unexpected`.
+    /// Errors: `LeaseLost` when the lease is lost; `Unexpected`.
     fn commit_batch(
         &self,
         operation_id: &str,
@@ -120,15 +120,15 @@ pub trait ExportProgress: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Moves the operation to `status`, recording the zip's path when given.
+    /// Moves the operation to `status`, recording the archive's key when given.
     ///
-    /// Errors: `Conflict` when the lease is lost; `Unexpected`.
+    /// Errors: `LeaseLost` when the lease is lost; `Unexpected`.
     fn set_status(
         &self,
         operation_id: &str,
         owner: &str,
         status: ExportStatus,
-        generated_file: Option<String>,
+        archive_key: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
@@ -144,7 +144,7 @@ pub trait ExportProgress: Send + Sync {
 
     /// Records the finished zip and completes the operation, atomically.
     ///
-    /// Errors: `Conflict` when the lease is lost; `Unexpected`.
+    /// Errors: `LeaseLost` when the lease is lost; `Unexpected`.
     fn complete(
         &self,
         operation_id: &str,
@@ -154,17 +154,26 @@ pub trait ExportProgress: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// The working folder of an operation. Names are relative (`GENERAL.html`,
-/// `assets/F1-a.png`); a name that is absolute or climbs out with `..` is refused.
+/// The working folder of an operation, named by the operation's id. It is the one
+/// place where export data lives on the worker's own disk, while the export runs: it is
+/// local by design (appends, syncs and the compressing thread need a filesystem), and
+/// nothing outside the worker ever reads it. Names inside it are relative
+/// (`GENERAL.html`, `assets/F1-a.png`); a name that is absolute or climbs out with `..`
+/// is refused.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait ExportFiles: Send + Sync {
+    /// Creates the operation's folder (and its `assets/`); an existing one is kept.
+    ///
+    /// Errors: I/O failures; an id that is not a plain name.
+    fn prepare(&self, operation_id: &str) -> anyhow::Result<()>;
+
     /// Cuts `name` back to `committed_len` bytes (dropping what an uncommitted batch
     /// wrote), appends `bytes`, makes them durable, and returns the new length.
     ///
     /// Errors: I/O failures; a bad name.
     fn append(
         &self,
-        paths: &ExportPaths,
+        operation_id: &str,
         name: &str,
         committed_len: u64,
         bytes: &[u8],
@@ -175,7 +184,7 @@ pub trait ExportFiles: Send + Sync {
     /// durable before the stage is committed.
     ///
     /// Errors: I/O failures; a bad name.
-    fn write(&self, paths: &ExportPaths, name: &str, bytes: &[u8]) -> anyhow::Result<()>;
+    fn write(&self, operation_id: &str, name: &str, bytes: &[u8]) -> anyhow::Result<()>;
 
     /// Replaces `name` with what `content` yields, like [`ExportFiles::write`]; returns
     /// the size.
@@ -183,25 +192,30 @@ pub trait ExportFiles: Send + Sync {
     /// Errors: I/O failures; a bad name.
     fn write_from(
         &self,
-        paths: &ExportPaths,
+        operation_id: &str,
         name: &str,
         content: &mut dyn Read,
     ) -> anyhow::Result<u64>;
 
+    /// Reads `name` back (to put it into an archive).
+    ///
+    /// Errors: I/O failures, a missing file; a bad name.
+    fn open(&self, operation_id: &str, name: &str) -> anyhow::Result<Box<dyn Read + Send>>;
+
     /// Makes every file written so far durable, in one go.
     ///
     /// Errors: I/O failures.
-    fn sync(&self, paths: &ExportPaths) -> anyhow::Result<()>;
+    fn sync(&self, operation_id: &str) -> anyhow::Result<()>;
 
     /// Every file of the folder, with size and SHA-256, sorted by path.
     ///
     /// Errors: I/O failures.
-    fn list(&self, paths: &ExportPaths) -> anyhow::Result<Vec<ManifestFile>>;
+    fn list(&self, operation_id: &str) -> anyhow::Result<Vec<ManifestFile>>;
 
     /// Removes the whole working folder; a missing folder is not an error.
     ///
     /// Errors: I/O failures.
-    fn remove_all(&self, paths: &ExportPaths) -> anyhow::Result<()>;
+    fn remove_all(&self, operation_id: &str) -> anyhow::Result<()>;
 }
 
 /// Where the bytes of one archive entry come from.
@@ -223,44 +237,77 @@ pub struct ArchiveEntry {
     pub source: ArchiveSource,
 }
 
-/// Where finished zips are kept.
+/// A byte range of a stored archive: `len` bytes from `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// The first byte.
+    pub start: u64,
+    /// How many bytes.
+    pub len: u64,
+}
+
+/// An opened archive, or a range of it, ready to stream.
+pub struct ArchiveRead {
+    /// The bytes asked for.
+    pub body: Box<dyn Read + Send>,
+    /// How many bytes `body` yields.
+    pub len: u64,
+    /// The whole archive's size.
+    pub total: u64,
+}
+
+impl std::fmt::Debug for ArchiveRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveRead")
+            .field("len", &self.len)
+            .field("total", &self.total)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where finished archives are kept, by key (`exports/<operation id>.zip`): callers
+/// never see where that is.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait ArchiveStore: Send + Sync {
-    /// Zips `entries` of the working folder, in that order, into `<name>.zip`, with every
-    /// entry stamped `modified`, under a temporary name first so a half-written zip is
-    /// never visible. Returns the zip's path.
+    /// Zips `entries` (from the operation's working folder and the blob store), in that
+    /// order, with every entry stamped `modified`, and stores the archive so that it
+    /// appears whole or not at all. Returns its key.
     ///
     /// Errors: I/O failures; a bad name.
     fn store(
         &self,
-        paths: &ExportPaths,
+        operation_id: &str,
         entries: &[ArchiveEntry],
-        name: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String>;
 
-    /// Compresses one entry ahead of [`ArchiveStore::store`] (e.g. a room file as soon
-    /// as it is complete, while other rooms are still being exported); `store` reuses
-    /// the work as long as the file has not changed since.
+    /// Compresses one working-folder entry ahead of [`ArchiveStore::store`] (e.g. a room
+    /// file as soon as it is complete, while other rooms are still being exported);
+    /// `store` reuses the work as long as the file has not changed since.
     ///
     /// Errors: I/O failures; a bad name.
     fn prepare(
         &self,
-        paths: &ExportPaths,
+        operation_id: &str,
         entry: &str,
-        name: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<()>;
 
-    /// Size and SHA-256 of a stored zip.
+    /// Size and SHA-256 of a stored archive.
     ///
-    /// Errors: I/O failures (including a missing zip).
-    fn describe(&self, path: &str) -> anyhow::Result<(u64, String)>;
+    /// Errors: I/O failures (including a missing archive); a key this store does not make.
+    fn describe(&self, key: &str) -> anyhow::Result<(u64, String)>;
 
-    /// Deletes a stored zip; a missing one is not an error.
+    /// Opens the archive, or `range` of it (which must lie inside it); `None` when no
+    /// archive is stored under `key`.
     ///
-    /// Errors: I/O failures.
-    fn remove(&self, path: &str) -> anyhow::Result<()>;
+    /// Errors: I/O failures; a key this store does not make; a range past the end.
+    fn open(&self, key: &str, range: Option<ByteRange>) -> anyhow::Result<Option<ArchiveRead>>;
+
+    /// Deletes a stored archive and anything kept for it; a missing one is not an error.
+    ///
+    /// Errors: I/O failures; a key this store does not make.
+    fn remove(&self, key: &str) -> anyhow::Result<()>;
 }
 
 /// Wakes workers when there is new work, so a request does not wait for the next tick.

@@ -24,14 +24,15 @@ pub use delivery::{
 };
 pub use error::StoreError;
 pub use export::{
-    ArchiveEntry, ArchiveSource, ArchiveStore, ExportBatch, ExportFileRef, ExportFiles,
-    ExportProgress, ExportQueue, ExportWakeup,
+    ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, ByteRange, ExportBatch, ExportFileRef,
+    ExportFiles, ExportProgress, ExportQueue, ExportWakeup,
 };
 pub use repositories::{
-    ExportOperations, LoginTokens, NewUser, RequestOutcome, UserCredentials, UserDataFile,
-    UserDataFiles, Users,
+    ExportOperations, LoginTokens, NewUser, UserCredentials, UserDataFiles, Users,
 };
-pub use services::{Clock, ExportFolders, IdGenerator, PasswordHasher, TokenIssuer};
+pub use services::{Clock, IdGenerator, PasswordHasher, TokenIssuer};
+/// Re-exported: ports hand it around, the domain defines it.
+pub use udd_domain::UserDataFile;
 pub use workspace::{
     BlobKind, BlobStore, Collection, Document, DumpEntry, DumpLocation, Moved, MovedKind,
     NoProgress, Progress, WorkspaceDump, WorkspaceReader, WorkspaceUser, WorkspaceWriter,
@@ -48,8 +49,6 @@ pub use export::{
 #[cfg(feature = "mock")]
 pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles, MockUsers};
 #[cfg(feature = "mock")]
-pub use services::{
-    MockClock, MockExportFolders, MockIdGenerator, MockPasswordHasher, MockTokenIssuer,
-};
+pub use services::{MockClock, MockIdGenerator, MockPasswordHasher, MockTokenIssuer};
 #[cfg(feature = "mock")]
 pub use workspace::{MockBlobStore, MockWorkspaceReader, MockWorkspaceWriter};

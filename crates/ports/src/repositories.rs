@@ -1,24 +1,38 @@
 //! Repositories: where the core's records live.
 
 use chrono::{DateTime, Utc};
-use udd_domain::{Email, ExportOperation, RequestPolicy, User};
+use udd_domain::{Email, ExportOperation, User, UserDataFile};
 
 use crate::StoreError;
 
-/// Export operations and their room progress.
+/// Export operations as requests see them. The request policy (reuse a recent
+/// operation or create one) is the use case's; the store offers only the atomic
+/// primitive the policy needs, [`ExportOperations::insert_if_latest`], so no backend can
+/// get the rule wrong.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait ExportOperations: Send + Sync {
-    /// Atomically applies `policy` to the user's last operation of the same kind as
-    /// `candidate` and either returns that operation (`Reused`) or stores `candidate`
-    /// (`Created`). Concurrent calls for one user and kind create at most one operation.
+    /// The user's most recent operation of a kind (full or personal), if any.
     ///
     /// Errors: `Unexpected` only.
-    fn create_unless_recent(
+    fn latest(
+        &self,
+        user_id: &str,
+        full_export: bool,
+    ) -> Result<Option<ExportOperation>, StoreError>;
+
+    /// Stores `candidate` if, at that instant, the most recent operation of its user and
+    /// kind is still the one with id `expected_latest` (or there is none, for `None`);
+    /// returns whether it was stored. Check and insert are atomic, so of concurrent
+    /// requests that saw the same latest operation exactly one stores its candidate.
+    ///
+    /// Errors: `Unexpected` only.
+    // mockall cannot mock an elided lifetime inside `Option<&str>`.
+    #[allow(clippy::needless_lifetimes)]
+    fn insert_if_latest<'a>(
         &self,
         candidate: &ExportOperation,
-        policy: &RequestPolicy,
-        now: DateTime<Utc>,
-    ) -> Result<RequestOutcome, StoreError>;
+        expected_latest: Option<&'a str>,
+    ) -> Result<bool, StoreError>;
 
     /// The operation with this id.
     ///
@@ -30,45 +44,6 @@ pub trait ExportOperations: Send + Sync {
     ///
     /// Errors: `Unexpected` only.
     fn count_queued_before(&self, operation: &ExportOperation) -> Result<u64, StoreError>;
-}
-
-/// What [`ExportOperations::create_unless_recent`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestOutcome {
-    /// The candidate was stored.
-    Created(ExportOperation),
-    /// A recent operation of the same kind answers the request.
-    Reused(ExportOperation),
-}
-
-/// A finished zip recorded for its owner (Rocket.Chat's user data file).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserDataFile {
-    /// The file id used in download links.
-    pub id: String,
-    /// The owner.
-    pub user_id: String,
-    /// The download name, `YYYY-MM-DD-<display name>[-data].zip`.
-    pub name: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// SHA-256 of the content, lowercase hex.
-    pub sha256: String,
-    /// Where the zip is stored.
-    pub path: String,
-    /// When it was recorded.
-    pub created_at: DateTime<Utc>,
-    /// When it stops being downloadable, if ever.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When retention removed the zip; a removed file is gone for good.
-    pub removed_at: Option<DateTime<Utc>>,
-}
-
-impl UserDataFile {
-    /// Whether the file can still be downloaded at `now`.
-    pub fn is_available(&self, now: DateTime<Utc>) -> bool {
-        self.removed_at.is_none() && self.expires_at.is_none_or(|at| at > now)
-    }
 }
 
 /// Finished zips, as the download reads them. They are recorded together with the
@@ -126,7 +101,7 @@ pub struct NewUser {
 pub trait Users: Send + Sync {
     /// Creates a user with a password.
     ///
-    /// Errors: `Conflict` when the username or an email address is taken; `Unexpected`.
+    /// Errors: `DuplicateUsername`, `DuplicateEmail`; `Unexpected`.
     fn create(&self, user: &NewUser) -> Result<(), StoreError>;
 
     /// The user with this id.

@@ -1,7 +1,6 @@
 //! Services: the world outside the records (time, randomness, hashing, files).
 
 use chrono::{DateTime, Utc};
-use udd_domain::ExportPaths;
 
 /// The current time. Injected so rules that depend on it can be tested at any instant.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -42,16 +41,4 @@ pub trait TokenIssuer: Send + Sync {
 
     /// The stored form of a token (base64 of its SHA-256, as Rocket.Chat stores it).
     fn hash(&self, token: &str) -> String;
-}
-
-/// The working folders of export operations.
-#[cfg_attr(feature = "mock", mockall::automock)]
-pub trait ExportFolders: Send + Sync {
-    /// Where the operation `operation_id` writes: `<root>/<id>` and `<root>/<id>/assets`.
-    fn paths_for(&self, operation_id: &str) -> ExportPaths;
-
-    /// Creates both folders (and their parents); creating existing ones is not an error.
-    ///
-    /// Errors: the underlying I/O error.
-    fn create(&self, paths: &ExportPaths) -> anyhow::Result<()>;
 }

@@ -276,11 +276,6 @@ pub trait WorkspaceReader: Send + Sync {
     /// Errors: `NotFound`; `Unexpected`.
     fn room(&self, id: &str) -> Result<Room, StoreError>;
 
-    /// A message.
-    ///
-    /// Errors: `NotFound`; `Unexpected`.
-    fn message(&self, id: &str) -> Result<Message, StoreError>;
-
     /// Up to `limit` messages of `room_id` sent at or before `cutoff`, strictly after
     /// `after` in (`ts`, `id`) order (from the start when `None`), oldest first.
     ///

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use udd_domain::time::{from_millis, to_millis};
+use udd_domain::time::to_millis;
 use udd_domain::ExportStatus;
 use udd_ports::{
     DownloadLog, DownloadRecord, NoticeKind, NoticeOutcome, Notices, PendingNotice, StoreError,
@@ -181,7 +181,7 @@ pub(super) fn owe_notice(
         .execute(conn)
 }
 
-/// Whether and when an operation's mail went out.
+/// Whether and when an operation's mail went out (read by tests, with `testing`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailState {
     /// `pending`, `sent`, `no-address` or `gave-up`.
@@ -194,6 +194,7 @@ pub struct MailState {
     pub error: Option<String>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl SqliteNotices {
     /// The mail state of one operation.
     ///
@@ -213,7 +214,7 @@ impl SqliteNotices {
         Ok(MailState {
             status,
             attempts: u32::try_from(attempts).unwrap_or(0),
-            sent_at: sent_at.map(from_millis),
+            sent_at: sent_at.map(udd_domain::time::from_millis),
             error,
         })
     }
@@ -291,8 +292,14 @@ impl DownloadLog for SqliteDownloadLog {
         .map_err(|e| store_error(e, "recording a download"))?;
         Ok(())
     }
+}
 
-    fn for_file(&self, file_id: &str) -> Result<Vec<DownloadRecord>, StoreError> {
+#[cfg(any(test, feature = "testing"))]
+impl SqliteDownloadLog {
+    /// The downloads of a file, oldest first (tests check what was recorded).
+    ///
+    /// Errors: `Unexpected` only.
+    pub fn for_file(&self, file_id: &str) -> Result<Vec<DownloadRecord>, StoreError> {
         let mut conn = self.db.conn()?;
         let rows = downloads::table
             .filter(downloads::file_id.eq(file_id))
@@ -305,7 +312,7 @@ impl DownloadLog for SqliteDownloadLog {
             .map(|row| DownloadRecord {
                 file_id: row.file_id,
                 user_id: row.user_id,
-                at: from_millis(row.at),
+                at: udd_domain::time::from_millis(row.at),
                 bytes: u64::try_from(row.bytes).unwrap_or(0),
                 client_address: row.client_address,
                 by_link: row.by_link,
@@ -329,9 +336,9 @@ mod tests {
     fn ended(db: &Database, id: &str, status: &str, file: Option<&UserDataFile>) {
         let mut conn = db.conn().expect("conn");
         diesel::sql_query(
-            "INSERT INTO export_operations (id, user_id, full_export, status, export_path, \
-             assets_path, file_id, failure_reason, created_at, updated_at, lease_owner) \
-             VALUES (?, 'u1', 0, ?, 'e', 'e/assets', ?, 'disk full', 0, 0, 'w1')",
+            "INSERT INTO export_operations (id, user_id, full_export, status, \
+             file_id, failure_reason, created_at, updated_at, lease_owner) \
+             VALUES (?, 'u1', 0, ?, ?, 'disk full', 0, 0, 'w1')",
         )
         .bind::<diesel::sql_types::Text, _>(id)
         .bind::<diesel::sql_types::Text, _>(status)
@@ -351,7 +358,7 @@ mod tests {
             name: "2026-11-27-Alice.zip".into(),
             size: 2048,
             sha256: "00".into(),
-            path: "/zips/A.zip".into(),
+            key: "exports/A.zip".into(),
             created_at: at(0),
             expires_at: Some(at(60 * 24 * 7)),
             removed_at: None,
@@ -431,7 +438,7 @@ mod tests {
         // Only the lease holder ends an operation.
         assert!(matches!(
             queue.finish_unsuccessfully("FAILS", "w2", ExportStatus::Failed, "late", at(5)),
-            Err(StoreError::Conflict(_))
+            Err(StoreError::LeaseLost)
         ));
         queue.finish_unsuccessfully("FAILS", "w1", ExportStatus::Failed, "disk full", at(5))?;
         queue.finish_unsuccessfully("SKIPS", "w1", ExportStatus::Skipped, "stale", at(5))?;
@@ -453,7 +460,7 @@ mod tests {
         notices.record("DONE", &NoticeOutcome::Sent, at(6))?;
         assert!(matches!(
             queue.finish_unsuccessfully("DONE", "w1", ExportStatus::Failed, "late", at(7)),
-            Err(StoreError::Conflict(_))
+            Err(StoreError::LeaseLost)
         ));
         assert_eq!(notices.state("DONE")?.status, "sent");
         assert_eq!(notices.state("FAILS")?.status, "sent");

@@ -16,7 +16,7 @@ struct FileRow {
     name: String,
     size: i64,
     sha256: String,
-    path: String,
+    archive_key: String,
     created_at: i64,
     expires_at: Option<i64>,
     removed_at: Option<i64>,
@@ -30,7 +30,7 @@ impl FileRow {
             name: self.name,
             size: u64::try_from(self.size).unwrap_or(0),
             sha256: self.sha256,
-            path: self.path,
+            key: self.archive_key,
             created_at: from_millis(self.created_at),
             expires_at: self.expires_at.map(from_millis),
             removed_at: self.removed_at.map(from_millis),
@@ -59,7 +59,7 @@ pub(super) fn insert_file(conn: &mut SqliteConnection, file: &UserDataFile) -> Q
         name: file.name.clone(),
         size: i64::try_from(file.size).unwrap_or(i64::MAX),
         sha256: file.sha256.clone(),
-        path: file.path.clone(),
+        archive_key: file.key.clone(),
         created_at: to_millis(file.created_at),
         expires_at: file.expires_at.map(to_millis),
         removed_at: file.removed_at.map(to_millis),
@@ -142,14 +142,17 @@ mod tests {
             name: "2026-11-27-Alice-data.zip".into(),
             size: 1234,
             sha256: "ab".repeat(32),
-            path: "/zips/F1.zip".into(),
+            key: "exports/F1.zip".into(),
             created_at: DateTime::UNIX_EPOCH,
             expires_at: Some(DateTime::UNIX_EPOCH + chrono::Duration::days(7)),
             removed_at: None,
         };
         files.insert(&file)?;
         assert_eq!(files.get("F1")?, file);
-        assert!(matches!(files.insert(&file), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            files.insert(&file),
+            Err(StoreError::AlreadyExists(_))
+        ));
         assert!(matches!(files.get("F2"), Err(StoreError::NotFound)));
         Ok(())
     }
@@ -166,7 +169,7 @@ mod tests {
                 name: format!("{id}.zip"),
                 size: 1,
                 sha256: "00".into(),
-                path: format!("/zips/{id}.zip"),
+                key: format!("exports/{id}.zip"),
                 created_at: day(0),
                 expires_at: expires,
                 removed_at: None,

@@ -141,12 +141,14 @@ fn sqlite_path(url: &str) -> anyhow::Result<&str> {
 }
 
 /// Translates diesel's errors into the port's: not-found and unique violations become
-/// their own variants, the rest carries `what` as context.
+/// their own variants, the rest carries `what` as context. Which unique rule a
+/// violation broke is not read from the message: adapters that must tell (a username
+/// from an e-mail address) check before they write.
 fn store_error(err: DieselError, what: &str) -> StoreError {
     match err {
         DieselError::NotFound => StoreError::NotFound,
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            StoreError::Conflict(info.message().to_owned())
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            StoreError::AlreadyExists(what.to_owned())
         }
         other => StoreError::Unexpected(anyhow::Error::new(other).context(what.to_owned())),
     }
@@ -216,6 +218,48 @@ mod tests {
             let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
             assert_eq!(mode(&path)?, 0o600, "{}", path.display());
         }
+        Ok(())
+    }
+
+    #[test]
+    fn archive_paths_of_an_older_database_become_keys() -> anyhow::Result<()> {
+        use diesel::migration::MigrationSource;
+        use diesel::sqlite::Sqlite;
+        use diesel::{sql_query, RunQueryDsl};
+        use udd_ports::{ExportOperations, UserDataFiles};
+        let dir = tempfile::tempdir()?;
+        let db = Database::open(&dir.path().join("udd.sqlite3").to_string_lossy(), 2)?;
+        let mut conn = db.conn()?;
+        diesel::migration::MigrationConnection::setup(&mut *conn)?;
+        // Bring the database to the release before keys: every migration before it.
+        let migrations = MigrationSource::<Sqlite>::migrations(&MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for migration in &migrations {
+            if migration.name().to_string().contains("archive_keys") {
+                break;
+            }
+            conn.run_migration(migration)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        sql_query(
+            "INSERT INTO export_operations (id, user_id, full_export, status, export_path, \
+             assets_path, generated_file, file_id, created_at, updated_at, attempts) VALUES \
+             ('OP1', 'u1', 0, 'completed', '/srv/data/userData/OP1', \
+              '/srv/data/userData/OP1/assets', '/srv/data/zipFiles/OP1.zip', 'F1', 0, 0, 1)",
+        )
+        .execute(&mut conn)?;
+        sql_query(
+            "INSERT INTO user_data_files (id, user_id, name, size, sha256, path, created_at) \
+             VALUES ('F1', 'u1', 'a.zip', 1, '00', '/srv/data/zipFiles/OP1.zip', 0)",
+        )
+        .execute(&mut conn)?;
+        drop(conn);
+
+        assert!(db.migrate()? >= 1);
+        let op = SqliteExportOperations::new(db.clone()).get("OP1")?;
+        assert_eq!(op.archive_key.as_deref(), Some("exports/OP1.zip"));
+        let file = SqliteUserDataFiles::new(db).get("F1")?;
+        assert_eq!(file.key, "exports/OP1.zip");
         Ok(())
     }
 

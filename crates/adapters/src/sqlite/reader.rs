@@ -156,6 +156,22 @@ impl From<AvatarRow> for Avatar {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+impl SqliteWorkspace {
+    /// One message by id (tests check what an import stored).
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    pub fn message(&self, id: &str) -> Result<Message, StoreError> {
+        let mut conn = self.db().conn()?;
+        messages::table
+            .find(id)
+            .select(MessageRow::as_select())
+            .first(&mut conn)
+            .map(Message::from)
+            .map_err(|e| store_error(e, "loading a message"))
+    }
+}
+
 impl WorkspaceReader for SqliteWorkspace {
     fn subscriptions_of(&self, user_id: &str) -> Result<Vec<Subscription>, StoreError> {
         let mut conn = self.db().conn()?;
@@ -178,16 +194,6 @@ impl WorkspaceReader for SqliteWorkspace {
             .first(&mut conn)
             .map(Room::from)
             .map_err(|e| store_error(e, "loading a room"))
-    }
-
-    fn message(&self, id: &str) -> Result<Message, StoreError> {
-        let mut conn = self.db().conn()?;
-        messages::table
-            .find(id)
-            .select(MessageRow::as_select())
-            .first(&mut conn)
-            .map(Message::from)
-            .map_err(|e| store_error(e, "loading a message"))
     }
 
     fn messages_page(

@@ -112,25 +112,37 @@ impl Users for SqliteUsers {
                 verified: email.verified,
             })
             .collect();
-        conn.immediate_transaction(|conn| {
-            diesel::insert_into(users::table)
-                .values(&row)
-                .execute(conn)?;
-            diesel::insert_into(user_emails::table)
-                .values(&emails)
-                .execute(conn)?;
-            Ok(())
-        })
-        .map_err(|e| match store_error(e, "creating a user") {
-            StoreError::Conflict(what) if what.contains("user_emails") => {
-                StoreError::Conflict(format!(
-                    "email {}",
-                    user.emails.first().map_or("", |e| e.address.as_str())
-                ))
-            }
-            StoreError::Conflict(_) => StoreError::Conflict(format!("username {}", user.username)),
-            other => other,
-        })
+        // Checked inside the write transaction, so nobody can take the name or an
+        // address between the check and the insert: the answer says which one is taken
+        // without reading the database's error text.
+        let refused = conn
+            .immediate_transaction(|conn| -> QueryResult<Option<StoreError>> {
+                let name_taken: i64 = users::table
+                    .filter(users::username.eq(&user.username))
+                    .count()
+                    .get_result(conn)?;
+                if name_taken > 0 {
+                    return Ok(Some(StoreError::DuplicateUsername(user.username.clone())));
+                }
+                for email in &emails {
+                    let address_taken: i64 = user_emails::table
+                        .filter(user_emails::address_lower.eq(&email.address_lower))
+                        .count()
+                        .get_result(conn)?;
+                    if address_taken > 0 {
+                        return Ok(Some(StoreError::DuplicateEmail(email.address.clone())));
+                    }
+                }
+                diesel::insert_into(users::table)
+                    .values(&row)
+                    .execute(conn)?;
+                diesel::insert_into(user_emails::table)
+                    .values(&emails)
+                    .execute(conn)?;
+                Ok(None)
+            })
+            .map_err(|e| store_error(e, "creating a user"))?;
+        refused.map_or(Ok(()), Err)
     }
 
     fn get(&self, id: &str) -> Result<User, StoreError> {
@@ -212,17 +224,17 @@ mod tests {
     }
 
     #[test]
-    fn a_taken_username_or_email_is_a_conflict_that_says_which() -> anyhow::Result<()> {
+    fn a_taken_username_or_email_is_refused_saying_which() -> anyhow::Result<()> {
         let (_dir, db) = testing::database();
         let users = SqliteUsers::new(db);
         users.create(&new_user("u1", "alice", "a@x.org"))?;
         match users.create(&new_user("u2", "alice", "other@x.org")) {
-            Err(StoreError::Conflict(what)) => assert_eq!(what, "username alice"),
-            other => panic!("expected a conflict, got {other:?}"),
+            Err(StoreError::DuplicateUsername(name)) => assert_eq!(name, "alice"),
+            other => panic!("expected a duplicate username, got {other:?}"),
         }
         match users.create(&new_user("u3", "bob", "A@X.org")) {
-            Err(StoreError::Conflict(what)) => assert_eq!(what, "email A@X.org"),
-            other => panic!("expected a conflict, got {other:?}"),
+            Err(StoreError::DuplicateEmail(address)) => assert_eq!(address, "A@X.org"),
+            other => panic!("expected a duplicate e-mail, got {other:?}"),
         }
         // The failed inserts left nothing behind.
         assert!(matches!(users.get("u3"), Err(StoreError::NotFound)));

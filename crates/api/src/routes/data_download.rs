@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;
-use crate::dto::RequestDataDownloadResponse;
+use crate::dto::{RequestDataDownloadResponse, WirePaths};
 use crate::error::ApiError;
 use crate::services::Services;
 
@@ -27,6 +27,7 @@ fn parse_full_export(value: Option<&str>) -> Result<bool, ApiError> {
 
 pub async fn request(
     services: web::Data<Services>,
+    paths: web::Data<WirePaths>,
     current: CurrentUser,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
@@ -34,7 +35,7 @@ pub async fn request(
     let user_id = current.user.id;
     let answer =
         web::block(move || services.request_download.execute(&user_id, full_export)).await??;
-    Ok(HttpResponse::Ok().json(RequestDataDownloadResponse::from(answer)))
+    Ok(HttpResponse::Ok().json(RequestDataDownloadResponse::new(answer, &paths)))
 }
 
 #[cfg(test)]

@@ -1,15 +1,22 @@
 //! `GET|HEAD /data-export/{fileId}[?token=…]`: the owner downloads a finished export,
 //! logged in or through the signed link from the mail.
 
-use actix_files::NamedFile;
+use std::io::Read;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use actix_files::HttpRange;
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{
-    self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+    self, Charset, ContentDisposition, DispositionParam, DispositionType, EntityTag, ExtendedValue,
+    HeaderMap, HttpDate,
 };
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
 use udd_app::{AuthError, DownloadError, Requester};
+use udd_ports::{ArchiveRead, ByteRange, UserDataFile};
 
 use crate::auth::header;
 
@@ -67,111 +74,17 @@ fn not_found() -> HttpResponse {
     )
 }
 
-/// Whether a ranged request may get its range: yes without `If-Range`; with one, only
-/// when it names the file as it is now (RFC 9110 §13.1.5): the same strong ETag, or
-/// exactly its Last-Modified date. A client holding the start of an older file must
-/// get the whole new one, not a piece of it to splice onto the old.
-fn if_range_holds(req: &HttpRequest, response: &HttpResponse) -> bool {
-    let Some(condition) = req.headers().get(header::IF_RANGE) else {
-        return true;
-    };
-    let current = |name| response.headers().get(name).map(|v| v.as_bytes());
-    let condition = condition.as_bytes();
-    if condition.starts_with(b"\"") {
-        current(header::ETAG) == Some(condition)
-    } else if condition.starts_with(b"W/") {
-        false
-    } else {
-        let date = |bytes: &[u8]| {
-            std::str::from_utf8(bytes)
-                .ok()
-                .and_then(|text| text.parse::<header::HttpDate>().ok())
-        };
-        match (
-            date(condition),
-            current(header::LAST_MODIFIED).and_then(date),
-        ) {
-            (Some(asked), Some(modified)) => asked == modified,
-            _ => false,
-        }
-    }
-}
-
-/// The whole file as a `200`, with the headers of the ranged response it replaces
-/// (type, disposition, validators). actix-files honours `Range` but not `If-Range`.
-async fn whole_file(path: &str, ranged: &HttpResponse) -> std::io::Result<HttpResponse> {
-    let file = tokio::fs::File::open(path).await?;
-    let size = file.metadata().await?.len();
-    let mut response = HttpResponse::Ok();
-    for (name, value) in ranged.headers() {
-        if name != header::CONTENT_RANGE && name != header::CONTENT_LENGTH {
-            response.append_header((name.clone(), value.clone()));
-        }
-    }
-    Ok(response.body(FileBody {
-        file,
-        size,
-        left: size,
-        buffer: vec![0; 64 * 1024].into_boxed_slice(),
-    }))
-}
-
-/// A file streamed as a response body of known length, read off the executor's
-/// threads by tokio's file type.
-struct FileBody {
-    file: tokio::fs::File,
-    size: u64,
-    left: u64,
-    buffer: Box<[u8]>,
-}
-
-impl MessageBody for FileBody {
-    type Error = std::io::Error;
-
-    fn size(&self) -> BodySize {
-        BodySize::Sized(self.size)
-    }
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
-        use std::task::Poll;
-        use tokio::io::AsyncRead;
-        let this = self.get_mut();
-        if this.left == 0 {
-            return Poll::Ready(None);
-        }
-        let want = usize::try_from(this.left)
-            .unwrap_or(usize::MAX)
-            .min(this.buffer.len());
-        let mut read = tokio::io::ReadBuf::new(&mut this.buffer[..want]);
-        match std::pin::Pin::new(&mut this.file).poll_read(cx, &mut read) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Some(Err(
-                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file shrank"),
-            ))),
-            Poll::Ready(Ok(())) => {
-                this.left -= read.filled().len() as u64;
-                Poll::Ready(Some(Ok(actix_web::web::Bytes::copy_from_slice(
-                    read.filled(),
-                ))))
-            }
-        }
-    }
-}
-
 /// The query string: the signed token from the mail's link.
 #[derive(Debug, Deserialize)]
 pub struct LinkQuery {
     token: Option<String>,
 }
 
-/// Streams the zip (no whole-file buffering) with single-range support, an ETag and an
-/// attachment disposition carrying the `YYYY-MM-DD-<name>[-data].zip` name (RFC 6266,
-/// with the RFC 5987 form for non-ASCII names). Every GET that sends content is
-/// recorded.
+/// Streams the archive from the archive store (no whole-file buffering, no path on
+/// this host) with single-range support (`If-Range` honoured), a strong ETag (the
+/// archive's SHA-256), `If-None-Match`, and an attachment disposition carrying the
+/// `YYYY-MM-DD-<name>[-data].zip` name (RFC 6266, with the RFC 5987 form for non-ASCII
+/// names). Every GET that sends content is recorded.
 pub async fn download(
     req: HttpRequest,
     services: web::Data<Services>,
@@ -222,14 +135,89 @@ pub async fn download(
             return server_error();
         }
     };
-    let file = &granted.file;
-    let named = match NamedFile::open_async(&file.path).await {
-        Ok(named) => named,
-        Err(e) => {
-            tracing::error!(file = %file.id, path = %file.path, error = %e, "a recorded export is missing on disk");
+    let file = granted.file.clone();
+    let etag = EntityTag::new_strong(file.sha256.clone());
+    let last_modified = HttpDate::from(SystemTime::from(file.created_at));
+    let headers = req.headers();
+    if if_none_match(headers, &etag) {
+        return respond(StatusCode::NOT_MODIFIED, &file, &etag, last_modified).finish();
+    }
+    // One range at most, and only while the client's copy is this one (If-Range).
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(value) if if_range_holds(headers, &etag, last_modified) => {
+            match HttpRange::parse(value, file.size) {
+                Ok(ranges) => ranges.first().map(|r| ByteRange {
+                    start: r.start,
+                    len: r.length,
+                }),
+                Err(_) => {
+                    return respond(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        &file,
+                        &etag,
+                        last_modified,
+                    )
+                    .insert_header((header::CONTENT_RANGE, format!("bytes */{}", file.size)))
+                    .finish()
+                }
+            }
+        }
+        _ => None,
+    };
+    let head = req.method() == Method::HEAD;
+    let archives = services.archives.clone();
+    let key = file.key.clone();
+    let opened = match web::block(move || archives.open(&key, range)).await {
+        Ok(Ok(Some(read))) => read,
+        Ok(Ok(None)) => {
+            tracing::error!(file = %file.id, key = %file.key, "a recorded export is missing from storage");
             return not_found();
         }
+        Ok(Err(e)) => {
+            tracing::error!(file = %file.id, error = %format!("{e:#}"), "could not open an export");
+            return server_error();
+        }
+        Err(e) => {
+            tracing::error!(file = %file.id, error = %e, "could not open an export");
+            return server_error();
+        }
     };
+    let status = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = respond(status, &file, &etag, last_modified);
+    if let Some(range) = range {
+        response.insert_header((
+            header::CONTENT_RANGE,
+            format!(
+                "bytes {}-{}/{}",
+                range.start,
+                range.start + range.len.saturating_sub(1),
+                opened.total
+            ),
+        ));
+    }
+    let bytes = opened.len;
+    if head {
+        return response.body(ArchiveBody::empty(bytes));
+    }
+    let client = req.peer_addr().map(|addr| addr.ip().to_string());
+    let recorder = services.clone();
+    if let Err(e) = web::block(move || recorder.download.record(&granted, bytes, client)).await {
+        tracing::error!(error = %e, "could not record a download");
+    }
+    response.body(ArchiveBody::stream(opened))
+}
+
+/// The headers every answer about a file carries.
+fn respond(
+    status: StatusCode,
+    file: &UserDataFile,
+    etag: &EntityTag,
+    last_modified: HttpDate,
+) -> HttpResponseBuilder {
     let ascii: String = file
         .name
         .chars()
@@ -252,43 +240,105 @@ pub async fn download(
             }),
         ],
     };
-    let mut response = named
-        .set_content_type(actix_files::file_extension_to_mime("zip"))
-        .set_content_disposition(disposition)
-        .use_last_modified(true)
-        .use_etag(true)
-        .into_response(&req);
-    if response.status() == StatusCode::PARTIAL_CONTENT && !if_range_holds(&req, &response) {
-        response = match whole_file(&file.path, &response).await {
-            Ok(whole) => whole,
-            Err(e) => {
-                tracing::error!(file = %file.id, path = %file.path, error = %e, "a recorded export is missing on disk");
-                return not_found();
-            }
-        };
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type("application/zip")
+        .insert_header(disposition)
+        .insert_header(header::ETag(etag.clone()))
+        .insert_header(header::LastModified(last_modified))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    response
+}
+
+/// `If-None-Match` names this version (or `*`).
+fn if_none_match(headers: &HeaderMap, etag: &EntityTag) -> bool {
+    match headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(value) => value.split(',').any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.parse::<EntityTag>().is_ok_and(|tag| tag.weak_eq(etag))
+        }),
+        None => false,
     }
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("private, no-store"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::HeaderValue::from_static("nosniff"),
-    );
-    let sends_content = req.method() == actix_web::http::Method::GET
-        && matches!(response.status().as_u16(), 200 | 206);
-    if sends_content {
-        let bytes = match response.body().size() {
-            BodySize::Sized(n) => n,
-            _ => 0,
-        };
-        let client = req.peer_addr().map(|addr| addr.ip().to_string());
-        let services = services.clone();
-        if let Err(e) = web::block(move || services.download.record(&granted, bytes, client)).await
-        {
-            tracing::error!(error = %e, "could not record a download");
+}
+
+/// A `Range` applies unless `If-Range` names another version (RFC 9110 §13.1.5): a
+/// strong ETag must match exactly, a date must equal the last modification.
+fn if_range_holds(headers: &HeaderMap, etag: &EntityTag, last_modified: HttpDate) -> bool {
+    let Some(value) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let value = value.trim();
+    if let Ok(tag) = value.parse::<EntityTag>() {
+        return tag.strong_eq(etag);
+    }
+    value
+        .parse::<HttpDate>()
+        .is_ok_and(|date| date == last_modified)
+}
+
+/// A response body streamed from an opened archive, read on a blocking thread in
+/// chunks, so neither memory nor the async executor carries the file.
+struct ArchiveBody {
+    len: u64,
+    chunks: Option<tokio::sync::mpsc::Receiver<std::io::Result<web::Bytes>>>,
+}
+
+/// Bytes read at a time, and chunks buffered ahead of the client.
+const CHUNK: usize = 256 * 1024;
+const CHUNKS_AHEAD: usize = 4;
+
+impl ArchiveBody {
+    /// A body of `len` bytes that is never sent (answers to HEAD).
+    fn empty(len: u64) -> Self {
+        Self { len, chunks: None }
+    }
+
+    fn stream(opened: ArchiveRead) -> Self {
+        let (sender, chunks) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+        let len = opened.len;
+        let mut body = opened.body;
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut buffer = vec![0_u8; CHUNK];
+            loop {
+                let chunk = match body.read(&mut buffer) {
+                    Ok(0) => return,
+                    Ok(n) => Ok(web::Bytes::copy_from_slice(&buffer[..n])),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = chunk.is_err();
+                // A client that went away drops the receiver: stop reading.
+                if sender.blocking_send(chunk).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Self {
+            len,
+            chunks: Some(chunks),
         }
     }
-    response
+}
+
+impl MessageBody for ArchiveBody {
+    type Error = std::io::Error;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.len)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        match &mut self.get_mut().chunks {
+            Some(chunks) => chunks.poll_recv(cx),
+            None => Poll::Ready(None),
+        }
+    }
 }

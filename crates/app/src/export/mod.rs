@@ -1,5 +1,5 @@
-//! The export engine: takes a queued operation and runs it to a finished zip in one go,
-//! resumable at every batch, exactly once.
+//! The export engine: takes a queued operation and runs it to a finished archive in one
+//! go, resumable at every batch, exactly once.
 //!
 //! How exactly-once holds: each room file grows batch by batch. A batch is rendered,
 //! appended after the room's *committed* length and made durable, and only then are the
@@ -8,8 +8,25 @@
 //! committed length; the resumed run cuts them off and writes the same batch again from
 //! the same cursor with the same pseudonyms, so the result is byte-identical. Messages are
 //! read up to a cutoff fixed when processing starts, so a resumed run sees the same set.
+//!
+//! The parts, each small enough to read on its own:
+//! - `engine`: the engine, its ports and configuration, claiming an operation and the
+//!   stage loop;
+//! - `lease`: renewing the lease while a run works;
+//! - `retry`: the retry rule, and what a failed attempt leaves behind;
+//! - `plan`: the room list fixed when processing starts;
+//! - `messages`: rooms exported in committed batches;
+//! - `package`: the profile, index, manifest and archive, and its recording;
+//! - `error`: how a run stops early (`LeaseLost`, `Stopped`, `Failed`).
 
 mod engine;
+mod error;
+mod lease;
+mod messages;
+mod package;
 mod plan;
+mod retry;
+#[cfg(test)]
+mod tests;
 
 pub use engine::{EngineConfig, ExportEngine, ExportPorts, Outcome};

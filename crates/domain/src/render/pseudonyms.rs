@@ -4,6 +4,18 @@
 use std::collections::HashMap;
 
 /// The pseudonym table of one operation.
+///
+/// ```
+/// use udd_domain::render::Pseudonyms;
+/// let mut names = Pseudonyms::new("alice", []);
+/// assert_eq!(names.alias("bob"), "User_1");
+/// assert_eq!(names.alias("alice"), "alice");
+/// assert_eq!(names.alias("carol"), "User_2");
+/// assert_eq!(names.alias("bob"), "User_1");
+/// // A resumed export continues from what was stored.
+/// let mut resumed = Pseudonyms::new("alice", names.take_fresh());
+/// assert_eq!(resumed.alias("dave"), "User_3");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pseudonyms {
     requester: String,

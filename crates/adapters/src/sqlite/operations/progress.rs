@@ -1,0 +1,144 @@
+//! Durable progress of a leased operation: its plan, batch commits, status moves and
+//! completion, each fenced by the lease.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use udd_domain::time::to_millis;
+use udd_domain::{ExportOperation, ExportStatus};
+use udd_ports::{ExportBatch, ExportFileRef, ExportProgress, StoreError, UserDataFile};
+
+use super::rows::RoomRow;
+use super::{load_files, SqliteExportOperations};
+use crate::sqlite::schema::{export_files, export_operations, export_pseudonyms, export_rooms};
+use crate::sqlite::store_error;
+
+impl ExportProgress for SqliteExportOperations {
+    fn start(&self, operation: &ExportOperation, owner: &str) -> Result<(), StoreError> {
+        let rooms: Vec<RoomRow> = operation
+            .room_list
+            .iter()
+            .enumerate()
+            .map(|(position, room)| RoomRow::from_domain(&operation.id, position, room))
+            .collect();
+        self.fenced(&operation.id, owner, operation.updated_at, |conn| {
+            diesel::update(export_operations::table.find(&operation.id))
+                .set((
+                    export_operations::status.eq(operation.status.as_str()),
+                    export_operations::cutoff_at.eq(operation.cutoff.map(to_millis)),
+                ))
+                .execute(conn)?;
+            diesel::delete(
+                export_rooms::table.filter(export_rooms::operation_id.eq(&operation.id)),
+            )
+            .execute(conn)?;
+            for chunk in rooms.chunks(500) {
+                diesel::insert_into(export_rooms::table)
+                    .values(chunk)
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn commit_batch(
+        &self,
+        operation_id: &str,
+        owner: &str,
+        batch: &ExportBatch,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let row = RoomRow::from_domain(operation_id, batch.room_index, &batch.room);
+        self.fenced(operation_id, owner, now, |conn| {
+            diesel::update(export_rooms::table.find((operation_id, row.position)))
+                .set((
+                    export_rooms::exported_count.eq(row.exported_count),
+                    export_rooms::status.eq(&row.status),
+                    export_rooms::cursor_ts.eq(row.cursor_ts),
+                    export_rooms::cursor_id.eq(&row.cursor_id),
+                    export_rooms::file_length.eq(row.file_length),
+                ))
+                .execute(conn)?;
+            for (username, alias) in &batch.pseudonyms {
+                diesel::insert_into(export_pseudonyms::table)
+                    .values((
+                        export_pseudonyms::operation_id.eq(operation_id),
+                        export_pseudonyms::username.eq(username),
+                        export_pseudonyms::alias.eq(alias),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+            }
+            for file in &batch.files {
+                diesel::insert_into(export_files::table)
+                    .values((
+                        export_files::operation_id.eq(operation_id),
+                        export_files::file_id.eq(&file.file_id),
+                        export_files::name.eq(&file.name),
+                        export_files::asset.eq(&file.asset),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn set_status(
+        &self,
+        operation_id: &str,
+        owner: &str,
+        status: ExportStatus,
+        archive_key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.fenced(operation_id, owner, now, |conn| {
+            diesel::update(export_operations::table.find(operation_id))
+                .set(export_operations::status.eq(status.as_str()))
+                .execute(conn)?;
+            if let Some(key) = archive_key {
+                diesel::update(export_operations::table.find(operation_id))
+                    .set(export_operations::archive_key.eq(key))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn pseudonyms(&self, operation_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.db.conn()?;
+        export_pseudonyms::table
+            .filter(export_pseudonyms::operation_id.eq(operation_id))
+            .select((export_pseudonyms::username, export_pseudonyms::alias))
+            .load(&mut conn)
+            .map_err(|e| store_error(e, "loading pseudonyms"))
+    }
+
+    fn files(&self, operation_id: &str) -> Result<Vec<ExportFileRef>, StoreError> {
+        let mut conn = self.db.conn()?;
+        Ok(load_files(&mut conn, operation_id)?)
+    }
+
+    fn complete(
+        &self,
+        operation_id: &str,
+        owner: &str,
+        file: &UserDataFile,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.fenced(operation_id, owner, now, |conn| {
+            crate::sqlite::files::insert_file(conn, file)?;
+            diesel::update(export_operations::table.find(operation_id))
+                .set((
+                    export_operations::status.eq(ExportStatus::Completed.as_str()),
+                    export_operations::file_id.eq(&file.id),
+                    export_operations::archive_key.eq(&file.key),
+                    export_operations::lease_owner.eq(None::<String>),
+                    export_operations::lease_expires_at.eq(None::<i64>),
+                    export_operations::failure_reason.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            crate::sqlite::delivery::owe_notice(conn, operation_id, now)?;
+            Ok(())
+        })
+    }
+}

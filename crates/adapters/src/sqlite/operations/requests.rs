@@ -1,0 +1,94 @@
+//! Requests: the user's latest operation, and the atomic insert the request policy needs.
+
+use anyhow::Context;
+use diesel::prelude::*;
+use udd_domain::time::to_millis;
+use udd_domain::ExportOperation;
+use udd_ports::{ExportOperations, StoreError};
+
+use super::rows::OperationRow;
+use super::{load, unfinished, SqliteExportOperations};
+use crate::sqlite::schema::export_operations;
+use crate::sqlite::store_error;
+
+/// The user's most recent operation of a kind, inside a transaction.
+fn latest_of_kind(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    full_export: bool,
+) -> anyhow::Result<Option<ExportOperation>> {
+    export_operations::table
+        .filter(export_operations::user_id.eq(user_id))
+        .filter(export_operations::full_export.eq(full_export))
+        .order((
+            export_operations::created_at.desc(),
+            export_operations::id.desc(),
+        ))
+        .select(OperationRow::as_select())
+        .first(conn)
+        .optional()
+        .context("finding the user's last export operation")?
+        .map(|row| load(conn, row))
+        .transpose()
+}
+
+impl ExportOperations for SqliteExportOperations {
+    fn latest(
+        &self,
+        user_id: &str,
+        full_export: bool,
+    ) -> Result<Option<ExportOperation>, StoreError> {
+        let mut conn = self.db.conn()?;
+        Ok(latest_of_kind(&mut conn, user_id, full_export)?)
+    }
+
+    fn insert_if_latest(
+        &self,
+        candidate: &ExportOperation,
+        expected_latest: Option<&'_ str>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.db.conn()?;
+        // IMMEDIATE takes SQLite's write lock before the read, so two requests cannot
+        // both see the same latest operation and both insert.
+        conn.immediate_transaction(|conn| -> anyhow::Result<bool> {
+            let latest = latest_of_kind(conn, &candidate.user_id, candidate.full_export)?;
+            if latest.as_ref().map(|op| op.id.as_str()) != expected_latest {
+                return Ok(false);
+            }
+            diesel::insert_into(export_operations::table)
+                .values(OperationRow::from_domain(candidate))
+                .execute(conn)
+                .context("storing a new export operation")?;
+            Ok(true)
+        })
+        .map_err(StoreError::Unexpected)
+    }
+
+    fn get(&self, id: &str) -> Result<ExportOperation, StoreError> {
+        let mut conn = self.db.conn()?;
+        let row = export_operations::table
+            .find(id)
+            .select(OperationRow::as_select())
+            .first(&mut conn)
+            .map_err(|e| store_error(e, "loading an export operation"))?;
+        Ok(load(&mut conn, row)?)
+    }
+
+    fn count_queued_before(&self, operation: &ExportOperation) -> Result<u64, StoreError> {
+        let mut conn = self.db.conn()?;
+        let created_at = to_millis(operation.created_at);
+        let count: i64 = export_operations::table
+            .filter(export_operations::status.eq_any(unfinished()))
+            .filter(
+                export_operations::created_at
+                    .lt(created_at)
+                    .or(export_operations::created_at
+                        .eq(created_at)
+                        .and(export_operations::id.lt(&operation.id))),
+            )
+            .count()
+            .get_result(&mut conn)
+            .map_err(|e| store_error(e, "counting queued export operations"))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}

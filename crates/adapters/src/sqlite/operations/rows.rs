@@ -1,0 +1,151 @@
+//! Row structs of the operation tables, and their conversion to and from the domain.
+
+use anyhow::Context;
+use diesel::prelude::*;
+use udd_domain::time::{from_millis, to_millis};
+use udd_domain::{ExportOperation, ListedFile, MessageCursor, RoomExport, RoomType};
+use udd_ports::ExportFileRef;
+
+use crate::sqlite::schema::{export_operations, export_rooms};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = export_operations)]
+pub(super) struct OperationRow {
+    pub(super) id: String,
+    pub(super) user_id: String,
+    pub(super) full_export: bool,
+    pub(super) status: String,
+    pub(super) archive_key: Option<String>,
+    pub(super) file_id: Option<String>,
+    pub(super) failure_reason: Option<String>,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
+    pub(super) cutoff_at: Option<i64>,
+    pub(super) attempts: i32,
+    pub(super) lease_owner: Option<String>,
+    pub(super) lease_expires_at: Option<i64>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = export_rooms)]
+pub(super) struct RoomRow {
+    pub(super) operation_id: String,
+    pub(super) position: i32,
+    pub(super) room_id: String,
+    pub(super) room_name: String,
+    pub(super) user_id: Option<String>,
+    pub(super) exported_count: i64,
+    pub(super) status: String,
+    pub(super) room_type: String,
+    pub(super) target_file: String,
+    pub(super) total: i64,
+    pub(super) cursor_ts: Option<i64>,
+    pub(super) cursor_id: Option<String>,
+    pub(super) file_length: i64,
+}
+
+impl OperationRow {
+    pub(super) fn from_domain(op: &ExportOperation) -> Self {
+        Self {
+            id: op.id.clone(),
+            user_id: op.user_id.clone(),
+            full_export: op.full_export,
+            status: op.status.as_str().to_owned(),
+            archive_key: op.archive_key.clone(),
+            file_id: op.file_id.clone(),
+            failure_reason: op.failure_reason.clone(),
+            created_at: to_millis(op.created_at),
+            updated_at: to_millis(op.updated_at),
+            cutoff_at: op.cutoff.map(to_millis),
+            attempts: i32::try_from(op.attempts).unwrap_or(i32::MAX),
+            lease_owner: None,
+            lease_expires_at: None,
+        }
+    }
+
+    pub(super) fn into_domain(
+        self,
+        rooms: Vec<RoomRow>,
+        files: Vec<ExportFileRef>,
+    ) -> anyhow::Result<ExportOperation> {
+        let room_list = rooms
+            .into_iter()
+            .map(RoomRow::into_domain)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let file_list = files
+            .into_iter()
+            .map(|f| ListedFile {
+                id: f.file_id,
+                name: f.name,
+            })
+            .collect();
+        Ok(ExportOperation {
+            status: self
+                .status
+                .parse()
+                .with_context(|| format!("export operation {}", self.id))?,
+            id: self.id,
+            user_id: self.user_id,
+            full_export: self.full_export,
+            room_list,
+            file_list,
+            archive_key: self.archive_key,
+            file_id: self.file_id,
+            failure_reason: self.failure_reason,
+            cutoff: self.cutoff_at.map(from_millis),
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            created_at: from_millis(self.created_at),
+            updated_at: from_millis(self.updated_at),
+        })
+    }
+}
+
+impl RoomRow {
+    pub(super) fn into_domain(self) -> anyhow::Result<RoomExport> {
+        Ok(RoomExport {
+            status: self.status.parse().with_context(|| {
+                format!(
+                    "room {} of export operation {}",
+                    self.room_id, self.operation_id
+                )
+            })?,
+            room_id: self.room_id,
+            room_name: self.room_name,
+            user_id: self.user_id,
+            exported_count: u64::try_from(self.exported_count).unwrap_or(0),
+            room_type: RoomType::from_code(&self.room_type),
+            target_file: self.target_file,
+            total: u64::try_from(self.total).unwrap_or(0),
+            cursor: match (self.cursor_ts, self.cursor_id) {
+                (Some(ts), Some(id)) => Some(MessageCursor {
+                    ts: from_millis(ts),
+                    id,
+                }),
+                _ => None,
+            },
+            file_length: u64::try_from(self.file_length).unwrap_or(0),
+        })
+    }
+
+    pub(super) fn from_domain(operation_id: &str, position: usize, room: &RoomExport) -> Self {
+        Self {
+            operation_id: operation_id.to_owned(),
+            position: i32::try_from(position).unwrap_or(i32::MAX),
+            room_id: room.room_id.clone(),
+            room_name: room.room_name.clone(),
+            user_id: room.user_id.clone(),
+            exported_count: big(room.exported_count),
+            status: room.status.as_str().to_owned(),
+            room_type: room.room_type.code().to_owned(),
+            target_file: room.target_file.clone(),
+            total: big(room.total),
+            cursor_ts: room.cursor.as_ref().map(|c| to_millis(c.ts)),
+            cursor_id: room.cursor.as_ref().map(|c| c.id.clone()),
+            file_length: big(room.file_length),
+        }
+    }
+}
+
+pub(super) fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

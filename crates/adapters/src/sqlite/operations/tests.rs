@@ -1,0 +1,229 @@
+//! The operation adapter against real SQLite files.
+
+use std::sync::{Arc, Barrier};
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use udd_domain::time::from_millis;
+use udd_domain::{
+    ExportOperation, ExportStatus, MessageCursor, RoomExport, RoomExportStatus, RoomType,
+};
+use udd_ports::{ExportOperations, ExportProgress, ExportQueue, StoreError};
+
+use super::rows::{OperationRow, RoomRow};
+use super::SqliteExportOperations;
+use crate::sqlite::schema::{export_operations, export_rooms};
+use crate::sqlite::testing;
+
+fn op(id: &str, user: &str, full: bool, at: DateTime<Utc>) -> ExportOperation {
+    ExportOperation::new_pending(id.into(), user.into(), full, at)
+}
+
+fn t0() -> DateTime<Utc> {
+    from_millis(1_800_000_000_000)
+}
+
+/// Inserts `candidate` the way a request does: only over the latest operation seen.
+fn insert_over_latest(ops: &SqliteExportOperations, candidate: &ExportOperation) -> bool {
+    let latest = ops
+        .latest(&candidate.user_id, candidate.full_export)
+        .unwrap();
+    ops.insert_if_latest(candidate, latest.as_ref().map(|op| op.id.as_str()))
+        .unwrap()
+}
+
+#[test]
+fn latest_finds_the_users_newest_operation_of_a_kind() -> anyhow::Result<()> {
+    let (_dir, db) = testing::database();
+    let ops = SqliteExportOperations::new(db);
+    assert_eq!(ops.latest("u1", false)?, None);
+    assert!(insert_over_latest(&ops, &op("A", "u1", false, t0())));
+    assert!(insert_over_latest(
+        &ops,
+        &op("B", "u1", false, t0() + Duration::hours(25))
+    ));
+    assert!(insert_over_latest(
+        &ops,
+        &op("C", "u1", true, t0() + Duration::hours(26))
+    ));
+    assert!(insert_over_latest(
+        &ops,
+        &op("D", "u2", false, t0() + Duration::hours(27))
+    ));
+    assert_eq!(ops.latest("u1", false)?.map(|op| op.id), Some("B".into()));
+    assert_eq!(ops.latest("u1", true)?.map(|op| op.id), Some("C".into()));
+    assert_eq!(ops.get("A")?.id, "A");
+    assert!(matches!(ops.get("Z"), Err(StoreError::NotFound)));
+    Ok(())
+}
+
+#[test]
+fn an_insert_over_a_stale_view_of_the_latest_is_refused() -> anyhow::Result<()> {
+    let (_dir, db) = testing::database();
+    let ops = SqliteExportOperations::new(db);
+    assert!(ops.insert_if_latest(&op("A", "u1", false, t0()), None)?);
+    // Someone else inserted A since this caller looked: its insert does not happen.
+    assert!(!ops.insert_if_latest(&op("B", "u1", false, t0()), None)?);
+    assert!(matches!(ops.get("B"), Err(StoreError::NotFound)));
+    assert!(ops.insert_if_latest(&op("C", "u1", false, t0()), Some("A"))?);
+    assert!(!ops.insert_if_latest(&op("D", "u1", false, t0()), Some("A"))?);
+    // Another kind has its own latest.
+    assert!(ops.insert_if_latest(&op("E", "u1", true, t0()), None)?);
+    Ok(())
+}
+
+#[test]
+fn an_operation_round_trips_with_its_room_list() -> anyhow::Result<()> {
+    let (_dir, db) = testing::database();
+    let ops = SqliteExportOperations::new(db);
+    let mut stored = op("A", "u1", true, t0());
+    stored.status = ExportStatus::Exporting;
+    stored.archive_key = Some("exports/A.zip".into());
+    stored.room_list = vec![
+        RoomExport {
+            room_id: "GENERAL".into(),
+            room_name: "general".into(),
+            user_id: None,
+            exported_count: 8,
+            status: RoomExportStatus::Completed,
+            room_type: RoomType::Channel,
+            target_file: "general.json".into(),
+            total: 8,
+            cursor: Some(MessageCursor {
+                ts: from_millis(5),
+                id: "m8".into(),
+            }),
+            file_length: 812,
+        },
+        RoomExport {
+            room_id: "u1u2".into(),
+            room_name: "u1u2".into(),
+            user_id: Some("u2".into()),
+            exported_count: 0,
+            status: RoomExportStatus::Pending,
+            room_type: RoomType::Direct,
+            target_file: "u1u2.json".into(),
+            total: 0,
+            cursor: None,
+            file_length: 0,
+        },
+    ];
+    ops.insert_raw(&stored)?;
+    assert_eq!(ops.get("A")?, stored);
+    Ok(())
+}
+
+#[test]
+fn the_queue_position_counts_only_earlier_unfinished_operations() -> anyhow::Result<()> {
+    let (_dir, db) = testing::database();
+    let ops = SqliteExportOperations::new(db);
+    let mut done = op("A", "u1", false, t0());
+    done.status = ExportStatus::Completed;
+    ops.insert_raw(&done)?;
+    ops.insert_raw(&op("B", "u2", false, t0() + Duration::seconds(1)))?;
+    let mut running = op("C", "u3", true, t0() + Duration::seconds(2));
+    running.status = ExportStatus::Exporting;
+    ops.insert_raw(&running)?;
+    let mine = op("D", "u4", false, t0() + Duration::seconds(3));
+    ops.insert_raw(&mine)?;
+    ops.insert_raw(&op("E", "u5", false, t0() + Duration::seconds(4)))?;
+    assert_eq!(ops.count_queued_before(&mine)?, 2);
+    assert_eq!(ops.count_queued_before(&done)?, 0);
+    Ok(())
+}
+
+#[test]
+fn a_lease_keeps_other_workers_out_until_it_runs_out_and_fences_the_old_owner() -> anyhow::Result<()>
+{
+    let (_dir, db) = testing::database();
+    let ops = SqliteExportOperations::new(db);
+    assert!(insert_over_latest(&ops, &op("A", "u1", false, t0())));
+    let minute = Duration::minutes(1);
+
+    let first = ops.claim_next("w1", t0(), t0() + minute)?.expect("claimed");
+    assert_eq!(first.attempts, 1);
+    assert!(ops.claim_next("w2", t0(), t0() + minute)?.is_none(), "held");
+    assert!(!ops.renew("A", "w2", t0() + minute)?, "not w2's to renew");
+    assert!(ops.renew("A", "w1", t0() + minute * 2)?);
+
+    // w1 stops renewing; once the lease runs out w2 takes over.
+    let later = t0() + minute * 3;
+    let taken = ops
+        .claim_next("w2", later, later + minute)?
+        .expect("taken over");
+    assert_eq!(taken.attempts, 2);
+    assert!(matches!(
+        ops.set_status("A", "w1", ExportStatus::Exporting, None, later),
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(matches!(
+        ops.finish_unsuccessfully("A", "w1", ExportStatus::Failed, "late", later),
+        Err(StoreError::LeaseLost)
+    ));
+
+    // A shutdown gives the operation back at once, the attempt not counted.
+    ops.pause("A", "w2")?;
+    let resumed = ops
+        .claim_next("w3", later, later + minute)?
+        .expect("claimable");
+    assert_eq!(resumed.attempts, 2, "w2's paused run did not count");
+
+    // A failure gives it back for later.
+    ops.release("A", "w3", later + minute * 10, "disk full")?;
+    assert!(ops
+        .claim_next("w4", later + minute, later + minute * 2)?
+        .is_none());
+    let retried = ops.claim_next("w4", later + minute * 10, later + minute * 11)?;
+    assert_eq!(
+        retried.expect("due again").failure_reason.as_deref(),
+        Some("disk full")
+    );
+    Ok(())
+}
+
+#[test]
+fn concurrent_inserts_over_the_same_latest_store_exactly_one() -> anyhow::Result<()> {
+    let (_dir, db) = testing::database();
+    let ops = Arc::new(SqliteExportOperations::new(db));
+    let barrier = Arc::new(Barrier::new(16));
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let (ops, barrier) = (Arc::clone(&ops), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                ops.insert_if_latest(&op(&format!("OP{i}"), "u1", false, t0()), None)
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for handle in handles {
+        if handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("thread panicked"))??
+        {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1);
+    Ok(())
+}
+
+impl SqliteExportOperations {
+    /// Test-only: stores `op` with its room list as it is.
+    fn insert_raw(&self, op: &ExportOperation) -> anyhow::Result<()> {
+        let mut conn = self.db.conn()?;
+        diesel::insert_into(export_operations::table)
+            .values(OperationRow::from_domain(op))
+            .execute(&mut conn)?;
+        let rooms: Vec<RoomRow> = op
+            .room_list
+            .iter()
+            .enumerate()
+            .map(|(position, room)| RoomRow::from_domain(&op.id, position, room))
+            .collect();
+        diesel::insert_into(export_rooms::table)
+            .values(&rooms)
+            .execute(&mut conn)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! The messages stage: every room in keyset batches, each batch appended after the
+//! committed length, made durable, then committed with its cursor, count, pseudonyms and
+//! uploads in one transaction; finished room files are compressed on a second thread.
+
+use std::sync::mpsc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use udd_domain::render::{
+    render_html, render_json_line, room_page_footer, room_page_header, AttachedFile, Pseudonyms,
+    RenderedMessage,
+};
+use udd_domain::{ExportOperation, Message, MessageCursor, RoomExportStatus, Upload, User};
+use udd_ports::{ExportBatch, ExportFileRef, StoreError};
+
+use super::error::{Run, Step};
+use super::ExportEngine;
+
+impl ExportEngine {
+    /// Runs `work` with a second thread that compresses each room file sent to it, so
+    /// finished rooms are deflated while the next ones are exported and the uploads
+    /// copied; the zip stage then reuses that work. A failure on that thread costs only
+    /// time: the zip stage compresses whatever is not ready.
+    pub(super) fn compressing<T>(
+        &self,
+        id: &str,
+        cutoff: DateTime<Utc>,
+        work: impl FnOnce(&mpsc::Sender<String>) -> Step<T>,
+    ) -> Step<T> {
+        let archives = &self.ports.archives;
+        let (finished, to_compress) = mpsc::channel::<String>();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for entry in to_compress {
+                    if let Err(e) = archives.prepare(id, &entry, cutoff) {
+                        tracing::debug!(entry = %entry, error = %e, "compressing ahead failed");
+                    }
+                }
+            });
+            // The sender is dropped as soon as `work` ends, whichever way it ends, which
+            // lets the compressing thread finish and the scope close.
+            let sender = finished;
+            let result = work(&sender);
+            drop(sender);
+            result
+        })
+    }
+
+    /// Exports every room not yet complete, batch by batch, handing each finished room
+    /// file to the compressing thread.
+    pub(super) fn export_messages(
+        &self,
+        op: &mut ExportOperation,
+        user: &User,
+        run: &Run<'_>,
+        finished: &mpsc::Sender<String>,
+    ) -> Step<()> {
+        let (done, total) = op.message_progress();
+        run.progress.start("messages", Some(total));
+        run.progress.set(done);
+        let mut pseudonyms =
+            Pseudonyms::new(&user.username, self.ports.progress.pseudonyms(&op.id)?);
+        let mut written = done;
+        for index in 0..op.room_list.len() {
+            if op.room_list[index].status == RoomExportStatus::Completed {
+                continue;
+            }
+            while op.room_list[index].status != RoomExportStatus::Completed {
+                run.check()?;
+                written += self.export_batch(op, index, &mut pseudonyms, run)?;
+                run.progress.set(written);
+            }
+            let _ = finished.send(op.room_list[index].target_file.clone());
+        }
+        run.progress.finish(&format!(
+            "{written} messages in {} rooms",
+            op.room_list.len()
+        ));
+        Ok(())
+    }
+
+    /// Reads, writes and commits the next batches of room `index`: pages of
+    /// `batch_size` messages are rendered until `commit_bytes` of output (or the end of
+    /// the room), then appended, synced and committed together. Returns how many
+    /// messages were committed.
+    fn export_batch(
+        &self,
+        op: &mut ExportOperation,
+        index: usize,
+        pseudonyms: &mut Pseudonyms,
+        run: &Run<'_>,
+    ) -> Step<u64> {
+        let cutoff = op
+            .cutoff
+            .context("the cutoff is fixed before messages are exported")?;
+        let full = op.full_export;
+        let mut room = op.room_list[index].clone();
+        let mut bytes = String::new();
+        if !full && room.file_length == 0 && room.cursor.is_none() {
+            bytes.push_str(&room_page_header(&room.room_name));
+        }
+        let mut files = Vec::new();
+        let mut count = 0_u64;
+        loop {
+            run.check()?;
+            let page = self.ports.reader.messages_page(
+                &room.room_id,
+                cutoff,
+                room.cursor.clone(),
+                self.config.batch_size,
+            )?;
+            for message in &page {
+                let file = self.attached_file(op, message)?;
+                let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms);
+                if full {
+                    render_json_line(&rendered, &mut bytes);
+                } else {
+                    bytes.push_str(&render_html(&rendered, file.as_ref()));
+                }
+                if let Some(file) = file {
+                    files.push(ExportFileRef {
+                        file_id: file.id,
+                        name: file.name,
+                        asset: file.asset,
+                    });
+                }
+            }
+            count += page.len() as u64;
+            if let Some(last) = page.last() {
+                room.cursor = Some(MessageCursor::after(last));
+            }
+            if page.len() < self.config.batch_size as usize {
+                room.status = RoomExportStatus::Completed;
+                if !full {
+                    bytes.push_str(room_page_footer());
+                }
+                break;
+            }
+            room.status = RoomExportStatus::Exporting;
+            if bytes.len() >= self.config.commit_bytes {
+                break;
+            }
+        }
+        run.check()?;
+        room.file_length = self.ports.files.append(
+            &op.id,
+            &room.target_file,
+            room.file_length,
+            bytes.as_bytes(),
+        )?;
+        room.exported_count += count;
+        let now = self.ports.clock.now();
+        let batch = ExportBatch {
+            room_index: index,
+            room: room.clone(),
+            pseudonyms: pseudonyms.take_fresh(),
+            files,
+        };
+        self.ports
+            .progress
+            .commit_batch(&op.id, run.owner, &batch, now)?;
+        op.room_list[index] = room;
+        op.updated_at = now;
+        Ok(count)
+    }
+
+    /// The upload a message carries, named for `assets/`. An upload this export may
+    /// not carry (see [`Upload::may_export`]) is named from the message alone and
+    /// later listed as unavailable, like one whose record is gone.
+    fn attached_file(&self, op: &ExportOperation, message: &Message) -> Step<Option<AttachedFile>> {
+        let Some(file_id) = &message.file_id else {
+            return Ok(None);
+        };
+        let file = match self.exportable_upload(op, file_id)? {
+            Some(upload) => {
+                AttachedFile::new(file_id, &upload.name, upload.content_type.as_deref())
+            }
+            None => {
+                let title = message
+                    .attachments
+                    .as_ref()
+                    .and_then(|a| a[0]["title"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| file_id.clone());
+                AttachedFile::new(file_id, &title, None)
+            }
+        };
+        Ok(Some(file))
+    }
+
+    /// Upload `file_id`, if it exists and this export may carry it.
+    pub(super) fn exportable_upload(
+        &self,
+        op: &ExportOperation,
+        file_id: &str,
+    ) -> Step<Option<Upload>> {
+        match self.ports.reader.upload(file_id) {
+            Ok(upload)
+                if upload
+                    .may_export(&op.user_id, op.room_list.iter().map(|r| r.room_id.as_str())) =>
+            {
+                Ok(Some(upload))
+            }
+            Ok(upload) => {
+                tracing::warn!(
+                    operation = %op.id, file = %file_id, room = ?upload.room_id,
+                    "a message names an upload from outside the export's rooms; left out"
+                );
+                Ok(None)
+            }
+            Err(StoreError::NotFound) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+}

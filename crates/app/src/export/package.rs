@@ -1,0 +1,225 @@
+//! Packaging: the profile, avatar, index and manifest written beside the room files,
+//! the archive assembled from them and the uploads, and its recording as the owner's
+//! file.
+
+use anyhow::Context;
+use udd_domain::render::{
+    index_html, user_html, user_json, zip_file_name, IndexRoom, Manifest, ManifestFile,
+    ManifestRoom, MANIFEST_FORMAT_VERSION,
+};
+use udd_domain::{ExportOperation, User, UserDataFile};
+use udd_ports::{ArchiveEntry, ArchiveSource, ExportFileRef};
+
+use super::error::{Run, Step};
+use super::ExportEngine;
+
+impl ExportEngine {
+    /// Copies every upload met into `assets/`; missing ones are left out and reported.
+    /// Writes the profile files, the avatar, the index and the manifest, then the zip.
+    pub(super) fn compress(
+        &self,
+        op: &ExportOperation,
+        user: &User,
+        run: &Run<'_>,
+    ) -> Step<String> {
+        run.progress.start("zip", None);
+        let files = &self.ports.files;
+        let has_avatar = self.copy_avatar(op, user)?;
+        // Uploads go into the zip straight from the blob store; the manifest needs
+        // their size and hash, and the index which ones are there.
+        let mut assets = Vec::new();
+        let mut unavailable = Vec::new();
+        if !has_avatar {
+            unavailable.push("avatar: none was available".to_owned());
+        }
+        for upload in self.ports.progress.files(&op.id)? {
+            match self.asset_blob(op, &upload)? {
+                Some((key, (size, sha256))) => assets.push((upload, key, size, sha256)),
+                None => unavailable.push(format!(
+                    "upload {} ({}): the file was not available",
+                    upload.file_id, upload.name
+                )),
+            }
+        }
+        if op.full_export {
+            files.write(&op.id, "user.json", user_json(user).as_bytes())?;
+        } else {
+            files.write(&op.id, "user.html", user_html(user, has_avatar).as_bytes())?;
+            let rooms: Vec<IndexRoom> = op
+                .room_list
+                .iter()
+                .map(|r| IndexRoom {
+                    name: r.room_name.clone(),
+                    room_type: r.room_type.code().to_owned(),
+                    file: r.target_file.clone(),
+                    messages: r.exported_count,
+                })
+                .collect();
+            let images: Vec<(String, String)> = assets
+                .iter()
+                .filter(|(upload, ..)| is_image_name(&upload.asset))
+                .map(|(upload, ..)| (upload.asset.clone(), upload.name.clone()))
+                .collect();
+            let index = index_html(user, has_avatar, &rooms, &images, &unavailable);
+            files.write(&op.id, "index.html", index.as_bytes())?;
+        }
+        let cutoff = op
+            .cutoff
+            .context("the cutoff is fixed before compressing")?;
+        // A manifest left by an interrupted attempt is not part of its own listing.
+        let mut listed: Vec<(ManifestFile, ArchiveSource)> = files
+            .list(&op.id)?
+            .into_iter()
+            .filter(|f| f.path != "manifest.json")
+            .map(|f| {
+                let source = ArchiveSource::Working(f.path.clone());
+                (f, source)
+            })
+            .collect();
+        for (upload, key, size, sha256) in assets {
+            let file = ManifestFile {
+                path: format!("assets/{}", upload.asset),
+                size,
+                sha256,
+            };
+            listed.push((file, ArchiveSource::Blob(key)));
+        }
+        listed.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        let manifest = Manifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            kind: if op.full_export { "full" } else { "personal" },
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            cutoff: udd_domain::time::iso_millis(cutoff),
+            rooms: op
+                .room_list
+                .iter()
+                .map(|r| ManifestRoom {
+                    room_id: r.room_id.clone(),
+                    room_name: r.room_name.clone(),
+                    room_type: r.room_type.code().to_owned(),
+                    file: r.target_file.clone(),
+                    messages: r.exported_count,
+                })
+                .collect(),
+            files: listed.iter().map(|(f, _)| f.clone()).collect(),
+            unavailable,
+        };
+        files.write(&op.id, "manifest.json", manifest.to_json().as_bytes())?;
+        let mut entries = vec![ArchiveEntry {
+            name: "manifest.json".to_owned(),
+            source: ArchiveSource::Working("manifest.json".to_owned()),
+        }];
+        entries.extend(listed.into_iter().map(|(f, source)| ArchiveEntry {
+            name: f.path,
+            source,
+        }));
+        run.check()?;
+        let zip = self.ports.archives.store(&op.id, &entries, cutoff)?;
+        run.progress.finish("zip written");
+        Ok(zip)
+    }
+
+    /// The blob key, size and hash of an upload, or `None` when its bytes are gone or
+    /// cannot be read: one unreadable file is listed as unavailable rather than failing
+    /// the whole export.
+    fn asset_blob(
+        &self,
+        op: &ExportOperation,
+        upload: &ExportFileRef,
+    ) -> Step<Option<(String, (u64, String))>> {
+        let key = self
+            .exportable_upload(op, &upload.file_id)?
+            .and_then(|found| found.blob);
+        let Some(key) = key else { return Ok(None) };
+        match self.ports.blobs.describe(&key) {
+            Ok(described) => Ok(described.map(|described| (key, described))),
+            Err(e) => {
+                tracing::warn!(operation = %op.id, file = %upload.file_id, error = %format!("{e:#}"), "an upload could not be read; listed as unavailable");
+                Ok(None)
+            }
+        }
+    }
+
+    fn copy_avatar(&self, op: &ExportOperation, user: &User) -> Step<bool> {
+        let Some(avatar) = self.ports.reader.avatar_of(&user.username)? else {
+            return Ok(false);
+        };
+        let Some(key) = avatar.blob else {
+            return Ok(false);
+        };
+        use std::io::Read as _;
+        let opened = self.ports.blobs.open(&key).and_then(|content| {
+            // Read whole before writing, so an unreadable avatar fails here, not
+            // half-way into the working folder.
+            content
+                .map(|mut content| {
+                    let mut bytes = Vec::new();
+                    content.read_to_end(&mut bytes).map(|_| bytes)
+                })
+                .transpose()
+                .map_err(anyhow::Error::new)
+        });
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::warn!(operation = %op.id, error = %format!("{e:#}"), "the avatar could not be read; listed as unavailable");
+                None
+            }
+        };
+        match opened.map(std::io::Cursor::new) {
+            Some(mut content) => {
+                self.ports
+                    .files
+                    .write_from(&op.id, "avatar", &mut content)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Records the archive as the user's file, completes the operation, and removes the
+    /// working folder.
+    pub(super) fn upload(
+        &self,
+        op: &ExportOperation,
+        user: &User,
+        run: &Run<'_>,
+    ) -> Step<UserDataFile> {
+        let key = op
+            .archive_key
+            .clone()
+            .context("the archive is written before it is recorded")?;
+        let (size, sha256) = self.ports.archives.describe(&key)?;
+        let now = self.ports.clock.now();
+        let file = UserDataFile {
+            id: self.ports.ids.new_id(),
+            user_id: user.id.clone(),
+            name: zip_file_name(now, user.display_name(), op.full_export),
+            size,
+            sha256,
+            key,
+            created_at: now,
+            // Settings bound the days; a date past chrono's range just never expires.
+            expires_at: now.checked_add_signed(chrono::Duration::days(i64::from(
+                self.config.retention_days,
+            ))),
+            removed_at: None,
+        };
+        run.check()?;
+        self.ports
+            .progress
+            .complete(&op.id, run.owner, &file, now)?;
+        if let Err(e) = self.ports.files.remove_all(&op.id) {
+            tracing::warn!(operation = %op.id, error = %e, "could not remove the working folder");
+        }
+        Ok(file)
+    }
+}
+
+fn is_image_name(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    [".png", ".jpg", ".jpeg", ".gif", ".webp"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}

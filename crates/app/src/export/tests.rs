@@ -1,0 +1,375 @@
+//! The stage loop and its endings, against mocks: every port is a mockall mock whose
+//! calls the tests record or refuse.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use udd_domain::{ExportOperation, Message, Room, RoomType, Subscription, User};
+use udd_ports::{
+    MockArchiveStore, MockBlobStore, MockClock, MockExportFiles, MockExportProgress,
+    MockExportQueue, MockIdGenerator, MockUsers, MockWorkspaceReader, NoProgress, StoreError,
+};
+
+use super::{EngineConfig, ExportEngine, ExportPorts, Outcome};
+
+fn now() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH + Duration::days(20_000)
+}
+
+fn alice() -> User {
+    User {
+        id: "U1".into(),
+        username: "alice".into(),
+        name: Some("Alice".into()),
+        emails: Vec::new(),
+        roles: vec!["user".into()],
+        status_text: None,
+        services: Vec::new(),
+        active: true,
+        created_at: now(),
+    }
+}
+
+fn message(id: &str, minutes: i64) -> Message {
+    Message {
+        id: id.into(),
+        room_id: "GENERAL".into(),
+        ts: now() - Duration::minutes(minutes),
+        user_id: Some("U1".into()),
+        username: Some("alice".into()),
+        msg: format!("message {id}"),
+        message_type: None,
+        thread_id: None,
+        file_id: None,
+        attachments: None,
+        updated_at: now(),
+    }
+}
+
+/// A workspace with one room of two messages.
+fn reader() -> MockWorkspaceReader {
+    let mut reader = MockWorkspaceReader::new();
+    reader.expect_subscriptions_of().returning(|_| {
+        Ok(vec![Subscription {
+            id: "S1".into(),
+            user_id: "U1".into(),
+            room_id: "GENERAL".into(),
+            room_type: RoomType::Channel,
+            name: Some("general".into()),
+            created_at: now(),
+            updated_at: now(),
+        }])
+    });
+    reader.expect_room().returning(|_| {
+        Ok(Room {
+            id: "GENERAL".into(),
+            room_type: RoomType::Channel,
+            name: Some("general".into()),
+            fname: None,
+            member_ids: Vec::new(),
+            team_main: false,
+            created_at: now(),
+            updated_at: now(),
+        })
+    });
+    reader.expect_count_messages().returning(|_, _| Ok(2));
+    reader
+        .expect_messages_page()
+        .returning(|_, _, after, _| match after {
+            None => Ok(vec![message("m1", 2), message("m2", 1)]),
+            Some(_) => Ok(Vec::new()),
+        });
+    reader.expect_avatar_of().returning(|_| Ok(None));
+    reader
+}
+
+/// Working files that accept everything.
+fn files() -> MockExportFiles {
+    let mut files = MockExportFiles::new();
+    files
+        .expect_append()
+        .returning(|_, _, committed, bytes| Ok(committed + bytes.len() as u64));
+    files.expect_write().returning(|_, _, _| Ok(()));
+    files.expect_sync().returning(|_| Ok(()));
+    files.expect_list().returning(|_| Ok(Vec::new()));
+    files.expect_remove_all().returning(|_| Ok(()));
+    files
+}
+
+fn archives() -> MockArchiveStore {
+    let mut archives = MockArchiveStore::new();
+    archives.expect_prepare().returning(|_, _, _| Ok(()));
+    archives
+        .expect_store()
+        .returning(|id, _, _| Ok(format!("exports/{id}.zip")));
+    archives
+        .expect_describe()
+        .returning(|_| Ok((2048, "ab".into())));
+    archives.expect_remove().returning(|_| Ok(()));
+    archives
+}
+
+/// Progress that records every status it is told, and accepts every write.
+fn progress(statuses: &Arc<Mutex<Vec<String>>>) -> MockExportProgress {
+    let mut progress = MockExportProgress::new();
+    let seen = Arc::clone(statuses);
+    progress.expect_start().returning(move |op, _| {
+        seen.lock()
+            .expect("lock")
+            .push(format!("start:{}", op.status));
+        Ok(())
+    });
+    progress.expect_pseudonyms().returning(|_| Ok(Vec::new()));
+    progress.expect_files().returning(|_| Ok(Vec::new()));
+    let seen = Arc::clone(statuses);
+    progress
+        .expect_commit_batch()
+        .returning(move |_, _, batch, _| {
+            seen.lock()
+                .expect("lock")
+                .push(format!("batch:{}", batch.room.exported_count));
+            Ok(())
+        });
+    let seen = Arc::clone(statuses);
+    progress
+        .expect_set_status()
+        .returning(move |_, _, status, key, _| {
+            let key = key.map(|k| format!("+{k}")).unwrap_or_default();
+            seen.lock().expect("lock").push(format!("{status}{key}"));
+            Ok(())
+        });
+    let seen = Arc::clone(statuses);
+    progress.expect_complete().returning(move |_, _, file, _| {
+        seen.lock()
+            .expect("lock")
+            .push(format!("complete:{}", file.key));
+        Ok(())
+    });
+    progress
+}
+
+struct Ports {
+    queue: MockExportQueue,
+    progress: MockExportProgress,
+    users: MockUsers,
+    files: MockExportFiles,
+}
+
+fn engine(ports: Ports, max_attempts: u32) -> ExportEngine {
+    let mut clock = MockClock::new();
+    clock.expect_now().return_const(now());
+    let mut ids = MockIdGenerator::new();
+    ids.expect_new_id().return_const("FILE1".to_owned());
+    ExportEngine::new(
+        ExportPorts {
+            queue: Arc::new(ports.queue),
+            progress: Arc::new(ports.progress),
+            users: Arc::new(ports.users),
+            reader: Arc::new(reader()),
+            blobs: Arc::new(MockBlobStore::new()),
+            files: Arc::new(ports.files),
+            archives: Arc::new(archives()),
+            clock: Arc::new(clock),
+            ids: Arc::new(ids),
+        },
+        EngineConfig {
+            batch_size: 10,
+            max_attempts,
+            ..EngineConfig::default()
+        },
+    )
+}
+
+/// A queue that hands out `op` once (with `attempts` counted) and records what the
+/// engine ends it with.
+fn queue(attempts: u32, endings: &Arc<Mutex<Vec<String>>>) -> MockExportQueue {
+    let mut queue = MockExportQueue::new();
+    let mut op = ExportOperation::new_pending("OP1".into(), "U1".into(), false, now());
+    op.attempts = attempts;
+    queue
+        .expect_claim()
+        .returning(move |_, _, _, _| Ok(Some(op.clone())));
+    queue.expect_renew().returning(|_, _, _| Ok(true));
+    let seen = Arc::clone(endings);
+    queue.expect_release().returning(move |_, _, _, why| {
+        seen.lock().expect("lock").push(format!("release:{why}"));
+        Ok(())
+    });
+    let seen = Arc::clone(endings);
+    queue.expect_pause().returning(move |_, _| {
+        seen.lock().expect("lock").push("pause".into());
+        Ok(())
+    });
+    let seen = Arc::clone(endings);
+    queue
+        .expect_finish_unsuccessfully()
+        .returning(move |_, _, status, why, _| {
+            seen.lock().expect("lock").push(format!("{status}:{why}"));
+            Ok(())
+        });
+    queue
+}
+
+fn users() -> MockUsers {
+    let mut users = MockUsers::new();
+    users.expect_get().returning(|_| Ok(alice()));
+    users
+}
+
+fn run(engine: &ExportEngine, stop: bool) -> Option<Outcome> {
+    engine
+        .run_operation("OP1", "w1", &NoProgress, &AtomicBool::new(stop))
+        .expect("the queue answers")
+}
+
+fn log(entries: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
+    entries.lock().expect("lock").clone()
+}
+
+#[test]
+fn a_personal_export_walks_every_stage_in_order_to_a_recorded_archive() {
+    let (statuses, endings) = (Arc::default(), Arc::default());
+    let engine = engine(
+        Ports {
+            queue: queue(1, &endings),
+            progress: progress(&statuses),
+            users: users(),
+            files: files(),
+        },
+        3,
+    );
+    let outcome = run(&engine, false);
+    let Some(Outcome::Completed { file, .. }) = outcome else {
+        panic!("expected a completed export, got {outcome:?}");
+    };
+    assert_eq!(file.key, "exports/OP1.zip");
+    assert_eq!((file.size, file.sha256.as_str()), (2048, "ab"));
+    assert_eq!(file.expires_at, Some(now() + Duration::days(7)));
+    assert_eq!(
+        log(&statuses),
+        [
+            "start:exporting",
+            "batch:2",
+            "downloading",
+            "compressing",
+            "uploading+exports/OP1.zip",
+            "complete:exports/OP1.zip",
+        ]
+    );
+    assert!(log(&endings).is_empty(), "{:?}", log(&endings));
+}
+
+#[test]
+fn a_lost_lease_stops_the_run_without_touching_the_operation_again() {
+    let (statuses, endings) = (Arc::default(), Arc::default());
+    let mut progress = progress(&statuses);
+    progress.checkpoint();
+    progress
+        .expect_start()
+        .returning(|_, _| Err(StoreError::LeaseLost));
+    let engine = engine(
+        Ports {
+            queue: queue(1, &endings),
+            progress,
+            users: users(),
+            files: files(),
+        },
+        3,
+    );
+    assert!(matches!(
+        run(&engine, false),
+        Some(Outcome::LeaseLost { .. })
+    ));
+    assert!(log(&endings).is_empty(), "{:?}", log(&endings));
+}
+
+#[test]
+fn a_failed_attempt_is_released_for_a_retry_and_the_last_one_fails_for_good() {
+    let failing_files = || {
+        let mut files = files();
+        files.checkpoint();
+        files.expect_sync().returning(|_| Ok(()));
+        files.expect_remove_all().returning(|_| Ok(()));
+        files
+            .expect_append()
+            .returning(|_, _, _, _| Err(anyhow::anyhow!("No space left on device")));
+        files
+    };
+    let (statuses, endings) = (Arc::default(), Arc::default());
+    let first = engine(
+        Ports {
+            queue: queue(1, &endings),
+            progress: progress(&statuses),
+            users: users(),
+            files: failing_files(),
+        },
+        3,
+    );
+    assert!(matches!(run(&first, false), Some(Outcome::Retrying { .. })));
+    assert_eq!(log(&endings), ["release:No space left on device"]);
+
+    let endings = Arc::default();
+    let last = engine(
+        Ports {
+            queue: queue(3, &endings),
+            progress: progress(&statuses),
+            users: users(),
+            files: failing_files(),
+        },
+        3,
+    );
+    assert!(matches!(run(&last, false), Some(Outcome::Failed { .. })));
+    assert_eq!(
+        log(&endings),
+        ["failed:gave up after 3 attempts: No space left on device"]
+    );
+}
+
+#[test]
+fn a_stop_request_gives_the_operation_back_uncounted() {
+    let (statuses, endings) = (Arc::default(), Arc::default());
+    let engine = engine(
+        Ports {
+            queue: queue(1, &endings),
+            progress: progress(&statuses),
+            users: users(),
+            files: files(),
+        },
+        3,
+    );
+    assert!(matches!(
+        run(&engine, true),
+        Some(Outcome::Interrupted { .. })
+    ));
+    assert_eq!(log(&endings), ["pause"]);
+}
+
+#[test]
+fn a_panic_on_a_bad_record_fails_the_operation_at_once_and_the_engine_lives_on() {
+    let (statuses, endings) = (Arc::default(), Arc::default());
+    let mut users = MockUsers::new();
+    users
+        .expect_get()
+        .returning(|_| panic!("a Display implementation returned an error unexpectedly"));
+    let engine = engine(
+        Ports {
+            queue: queue(1, &endings),
+            progress: progress(&statuses),
+            users,
+            files: files(),
+        },
+        3,
+    );
+    let outcome = run(&engine, false);
+    assert!(
+        matches!(&outcome, Some(Outcome::Failed { reason, .. }) if reason.contains("Display implementation")),
+        "{outcome:?}"
+    );
+    let endings = log(&endings);
+    assert_eq!(endings.len(), 1);
+    assert!(
+        endings[0].starts_with("failed:internal error (panic:"),
+        "{endings:?}"
+    );
+}
