@@ -276,9 +276,11 @@ fn if_range_holds(headers: &HeaderMap, etag: &EntityTag, last_modified: HttpDate
     if let Ok(tag) = value.parse::<EntityTag>() {
         return tag.strong_eq(etag);
     }
+    // Dates have whole seconds on the wire, the record has milliseconds: compare what
+    // the client was sent.
     value
         .parse::<HttpDate>()
-        .is_ok_and(|date| date == last_modified)
+        .is_ok_and(|date| date.to_string() == last_modified.to_string())
 }
 
 /// A response body streamed from an opened archive, read on a blocking thread in
