@@ -35,17 +35,23 @@ impl LocalBlobStore {
     }
 }
 
+/// The key of blob `id` of `kind` (`uploads/<id>`, `avatars/<id>`), whatever the store:
+/// ids become names, so only plain ones are taken.
+pub(crate) fn blob_key(kind: BlobKind, id: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        is_plain_name(id),
+        "refusing blob id `{id}`: not a plain name"
+    );
+    let folder = match kind {
+        BlobKind::Upload => "uploads",
+        BlobKind::Avatar => "avatars",
+    };
+    Ok(format!("{folder}/{id}"))
+}
+
 impl BlobStore for LocalBlobStore {
     fn put(&self, kind: BlobKind, id: &str, content: &mut dyn Read) -> anyhow::Result<String> {
-        anyhow::ensure!(
-            is_plain_name(id),
-            "refusing blob id `{id}`: not a plain name"
-        );
-        let folder = match kind {
-            BlobKind::Upload => "uploads",
-            BlobKind::Avatar => "avatars",
-        };
-        let key = format!("{folder}/{id}");
+        let key = blob_key(kind, id)?;
         write_atomically(&self.path_of(&key)?, content)?;
         Ok(key)
     }

@@ -15,6 +15,7 @@ use udd_ports::{
 use zip::ZipWriter;
 
 use crate::archive::{entry_options, zip_time};
+use crate::blobs::blob_key;
 use crate::fs::is_plain_name;
 use crate::hashing::sha256_of;
 
@@ -80,17 +81,9 @@ impl MemoryBlobStore {
 
 impl BlobStore for MemoryBlobStore {
     fn put(&self, kind: BlobKind, id: &str, content: &mut dyn Read) -> anyhow::Result<String> {
-        anyhow::ensure!(
-            is_plain_name(id),
-            "refusing blob id `{id}`: not a plain name"
-        );
-        let folder = match kind {
-            BlobKind::Upload => "uploads",
-            BlobKind::Avatar => "avatars",
-        };
+        let key = blob_key(kind, id)?;
         let mut bytes = Vec::new();
         content.read_to_end(&mut bytes)?;
-        let key = format!("{folder}/{id}");
         self.blobs.put(key.clone(), bytes)?;
         Ok(key)
     }
@@ -211,15 +204,13 @@ impl ArchiveStore for MemoryArchiveStore {
             return Ok(None);
         };
         let total = bytes.len() as u64;
-        let range = range.unwrap_or(ByteRange {
-            start: 0,
-            len: total,
-        });
-        let end = range
-            .start
-            .checked_add(range.len)
-            .filter(|end| *end <= total)
-            .with_context(|| format!("bytes {}+{} lie outside {key}", range.start, range.len))?;
+        let range = range.unwrap_or(ByteRange::whole(total));
+        let end = range.end_within(total).with_context(|| {
+            format!(
+                "bytes {}+{} lie outside {key} ({total} bytes)",
+                range.start, range.len
+            )
+        })?;
         let (start, end) = (usize::try_from(range.start)?, usize::try_from(end)?);
         Ok(Some(ArchiveRead {
             body: reader(bytes, start, end),

@@ -246,6 +246,21 @@ pub struct ByteRange {
     pub len: u64,
 }
 
+impl ByteRange {
+    /// All of something `total` bytes long.
+    pub fn whole(total: u64) -> Self {
+        Self {
+            start: 0,
+            len: total,
+        }
+    }
+
+    /// Where the range ends (exclusive), if it lies inside something `total` bytes long.
+    pub fn end_within(&self, total: u64) -> Option<u64> {
+        self.start.checked_add(self.len).filter(|end| *end <= total)
+    }
+}
+
 /// An opened archive, or a range of it, ready to stream.
 pub struct ArchiveRead {
     /// The bytes asked for.

@@ -111,7 +111,7 @@ fn archives() -> MockArchiveStore {
 }
 
 /// Progress that records every status it is told, and accepts every write.
-fn progress(statuses: &Arc<Mutex<Vec<String>>>) -> MockExportProgress {
+fn progress(statuses: &Log) -> MockExportProgress {
     let mut progress = MockExportProgress::new();
     let seen = Arc::clone(statuses);
     progress.expect_start().returning(move |op, _| {
@@ -149,41 +149,48 @@ fn progress(statuses: &Arc<Mutex<Vec<String>>>) -> MockExportProgress {
     progress
 }
 
-struct Ports {
-    queue: MockExportQueue,
-    progress: MockExportProgress,
-    users: MockUsers,
-    files: MockExportFiles,
-}
+type Log = Arc<Mutex<Vec<String>>>;
 
-fn engine(ports: Ports, max_attempts: u32) -> ExportEngine {
+/// An engine on the standard mocks but `files` and `users`, `adjust` applied to its
+/// progress, and an operation that has had `attempts`; with the statuses it records
+/// and how it ends operations.
+fn setup(
+    attempts: u32,
+    files: MockExportFiles,
+    users: MockUsers,
+    adjust: impl FnOnce(&mut MockExportProgress),
+) -> (ExportEngine, Log, Log) {
+    let (statuses, endings): (Log, Log) = (Arc::default(), Arc::default());
+    let mut progress = progress(&statuses);
+    adjust(&mut progress);
     let mut clock = MockClock::new();
     clock.expect_now().return_const(now());
     let mut ids = MockIdGenerator::new();
     ids.expect_new_id().return_const("FILE1".to_owned());
-    ExportEngine::new(
+    let engine = ExportEngine::new(
         ExportPorts {
-            queue: Arc::new(ports.queue),
-            progress: Arc::new(ports.progress),
-            users: Arc::new(ports.users),
+            queue: Arc::new(queue(attempts, &endings)),
+            progress: Arc::new(progress),
+            users: Arc::new(users),
             reader: Arc::new(reader()),
             blobs: Arc::new(MockBlobStore::new()),
-            files: Arc::new(ports.files),
+            files: Arc::new(files),
             archives: Arc::new(archives()),
             clock: Arc::new(clock),
             ids: Arc::new(ids),
         },
         EngineConfig {
             batch_size: 10,
-            max_attempts,
+            max_attempts: 3,
             ..EngineConfig::default()
         },
-    )
+    );
+    (engine, statuses, endings)
 }
 
 /// A queue that hands out `op` once (with `attempts` counted) and records what the
 /// engine ends it with.
-fn queue(attempts: u32, endings: &Arc<Mutex<Vec<String>>>) -> MockExportQueue {
+fn queue(attempts: u32, endings: &Log) -> MockExportQueue {
     let mut queue = MockExportQueue::new();
     let mut op = ExportOperation::new_pending("OP1".into(), "U1".into(), false, now());
     op.attempts = attempts;
@@ -223,22 +230,13 @@ fn run(engine: &ExportEngine, stop: bool) -> Option<Outcome> {
         .expect("the queue answers")
 }
 
-fn log(entries: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
+fn log(entries: &Log) -> Vec<String> {
     entries.lock().expect("lock").clone()
 }
 
 #[test]
 fn a_personal_export_walks_every_stage_in_order_to_a_recorded_archive() {
-    let (statuses, endings) = (Arc::default(), Arc::default());
-    let engine = engine(
-        Ports {
-            queue: queue(1, &endings),
-            progress: progress(&statuses),
-            users: users(),
-            files: files(),
-        },
-        3,
-    );
+    let (engine, statuses, endings) = setup(1, files(), users(), |_| {});
     let outcome = run(&engine, false);
     let Some(Outcome::Completed { file, .. }) = outcome else {
         panic!("expected a completed export, got {outcome:?}");
@@ -262,21 +260,12 @@ fn a_personal_export_walks_every_stage_in_order_to_a_recorded_archive() {
 
 #[test]
 fn a_lost_lease_stops_the_run_without_touching_the_operation_again() {
-    let (statuses, endings) = (Arc::default(), Arc::default());
-    let mut progress = progress(&statuses);
-    progress.checkpoint();
-    progress
-        .expect_start()
-        .returning(|_, _| Err(StoreError::LeaseLost));
-    let engine = engine(
-        Ports {
-            queue: queue(1, &endings),
-            progress,
-            users: users(),
-            files: files(),
-        },
-        3,
-    );
+    let (engine, _, endings) = setup(1, files(), users(), |progress| {
+        progress.checkpoint();
+        progress
+            .expect_start()
+            .returning(|_, _| Err(StoreError::LeaseLost));
+    });
     assert!(matches!(
         run(&engine, false),
         Some(Outcome::LeaseLost { .. })
@@ -296,29 +285,11 @@ fn a_failed_attempt_is_released_for_a_retry_and_the_last_one_fails_for_good() {
             .returning(|_, _, _, _| Err(anyhow::anyhow!("No space left on device")));
         files
     };
-    let (statuses, endings) = (Arc::default(), Arc::default());
-    let first = engine(
-        Ports {
-            queue: queue(1, &endings),
-            progress: progress(&statuses),
-            users: users(),
-            files: failing_files(),
-        },
-        3,
-    );
+    let (first, _, endings) = setup(1, failing_files(), users(), |_| {});
     assert!(matches!(run(&first, false), Some(Outcome::Retrying { .. })));
     assert_eq!(log(&endings), ["release:No space left on device"]);
 
-    let endings = Arc::default();
-    let last = engine(
-        Ports {
-            queue: queue(3, &endings),
-            progress: progress(&statuses),
-            users: users(),
-            files: failing_files(),
-        },
-        3,
-    );
+    let (last, _, endings) = setup(3, failing_files(), users(), |_| {});
     assert!(matches!(run(&last, false), Some(Outcome::Failed { .. })));
     assert_eq!(
         log(&endings),
@@ -328,16 +299,7 @@ fn a_failed_attempt_is_released_for_a_retry_and_the_last_one_fails_for_good() {
 
 #[test]
 fn a_stop_request_gives_the_operation_back_uncounted() {
-    let (statuses, endings) = (Arc::default(), Arc::default());
-    let engine = engine(
-        Ports {
-            queue: queue(1, &endings),
-            progress: progress(&statuses),
-            users: users(),
-            files: files(),
-        },
-        3,
-    );
+    let (engine, _, endings) = setup(1, files(), users(), |_| {});
     assert!(matches!(
         run(&engine, true),
         Some(Outcome::Interrupted { .. })
@@ -347,20 +309,11 @@ fn a_stop_request_gives_the_operation_back_uncounted() {
 
 #[test]
 fn a_panic_on_a_bad_record_fails_the_operation_at_once_and_the_engine_lives_on() {
-    let (statuses, endings) = (Arc::default(), Arc::default());
     let mut users = MockUsers::new();
     users
         .expect_get()
         .returning(|_| panic!("a Display implementation returned an error unexpectedly"));
-    let engine = engine(
-        Ports {
-            queue: queue(1, &endings),
-            progress: progress(&statuses),
-            users,
-            files: files(),
-        },
-        3,
-    );
+    let (engine, _, endings) = setup(1, files(), users, |_| {});
     let outcome = run(&engine, false);
     assert!(
         matches!(&outcome, Some(Outcome::Failed { reason, .. }) if reason.contains("Display implementation")),
