@@ -12,6 +12,7 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 use crate::routes;
 use crate::services::Services;
 use crate::settings::Settings;
+use crate::throttle::Throttles;
 
 /// The span every request's log lines carry: method and path, never the query string,
 /// which holds the download links' tokens.
@@ -51,11 +52,13 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        let throttles = web::Data::new(Throttles::new(settings, services.clock.clone()));
         let services = web::Data::new(services);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(services.clone())
+                .app_data(throttles.clone())
                 .configure(routes::configure)
         })
         .disable_signals()

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use udd_adapters::SqliteLoginFailures;
 use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalExportFolders,
     LocalStoredExports, LocalWakeup, MailSettings, OutboxMailer, RandomIds, RocketChatPasswords,
@@ -56,6 +57,8 @@ pub struct Services {
     pub wakeup: Arc<dyn ExportWakeup>,
     /// Whether this process's export workers are alive (for `/health`).
     pub worker_health: Arc<WorkerHealth>,
+    /// The clock every use case reads (the rate limiter counts on it too).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Services {
@@ -161,6 +164,7 @@ impl Services {
         Ok(Self {
             download: DownloadDataFile::new(
                 files,
+                users.clone(),
                 links,
                 Arc::new(SqliteDownloadLog::new(db.clone())),
                 clock.clone(),
@@ -182,7 +186,12 @@ impl Services {
                 passwords.clone(),
                 Arc::new(RocketChatTokens),
                 clock.clone(),
-            ),
+            )
+            .with_protection(
+                Arc::new(SqliteLoginFailures::new(db.clone())),
+                settings.login.protection(),
+            )
+            .with_token_lifetime(settings.accounts.token_lifetime()),
             request_download: RequestDataDownload::new(
                 operations,
                 Arc::new(LocalExportFolders::new(
@@ -196,7 +205,8 @@ impl Services {
             .with_wakeup(wakeup.clone()),
             wakeup,
             worker_health: Arc::default(),
-            add_user: AddUser::new(users, passwords, ids, clock),
+            add_user: AddUser::new(users, passwords, ids, clock.clone()),
+            clock,
         })
     }
 }

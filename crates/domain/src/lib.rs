@@ -6,14 +6,18 @@
 //!
 //! - [`export`]: export operations, their statuses and the state machine between them,
 //!   and the per-room progress entries;
+//! - [`login`]: blocking after failed logins, and how long login tokens work;
 //! - [`policy`]: when a new request reuses the last operation and when it creates one;
+//! - [`rate`]: counting API calls in fixed windows (the REST rate limiter);
 //! - [`render`]: escaping, safe names, pseudonyms and every file an export writes;
 //! - [`user`]: the user profile that an export describes;
 //! - [`time`]: the timestamp format the Rocket.Chat API speaks;
 //! - [`workspace`]: the rooms, memberships, messages, uploads and avatars an export reads.
 
 pub mod export;
+pub mod login;
 pub mod policy;
+pub mod rate;
 pub mod render;
 pub mod time;
 pub mod user;
@@ -23,6 +27,8 @@ pub use export::{
     ExportOperation, ExportPaths, ExportStatus, IllegalTransition, RoomExport, RoomExportStatus,
     RoomType, UnknownStatus,
 };
+pub use login::{BlockRule, FailedLogins, LoginProtection, LoginSubject, TokenLifetime};
 pub use policy::{RequestDecision, RequestPolicy};
+pub use rate::{CallWindow, RateDecision, RateRule};
 pub use user::{Email, User};
 pub use workspace::{Avatar, Message, MessageCursor, Room, Subscription, Upload};

@@ -25,8 +25,10 @@ pub struct WorkspaceUser {
 /// document whose id exists replaces it, so loading the same data twice changes nothing.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait WorkspaceWriter: Send + Sync {
-    /// Inserts or replaces users with their emails; their login tokens are added.
-    /// An email address already used by another user is dropped, not an error.
+    /// Inserts or replaces users with their emails. Each user's imported login tokens
+    /// are replaced by the set the dump lists (an empty set revokes them all); tokens
+    /// issued by a login here stay. An email address already used by another user is
+    /// dropped, not an error.
     ///
     /// Errors: `Unexpected` only.
     fn upsert_users(&self, users: &[WorkspaceUser]) -> Result<(), StoreError>;
