@@ -71,6 +71,7 @@ pub struct TestAppBuilder {
     processing_seconds: Option<u64>,
     smtp_port: Option<u16>,
     clock: Option<std::sync::Arc<dyn Clock>>,
+    overrides: Vec<Box<dyn FnOnce(&mut Settings)>>,
 }
 
 impl TestAppBuilder {
@@ -108,6 +109,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Changes any setting before the app starts.
+    pub fn configure(mut self, change: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.overrides.push(Box::new(change));
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::default();
@@ -132,6 +139,12 @@ impl TestAppBuilder {
         }
         settings.user_data.processing_frequency_seconds =
             Some(self.processing_seconds.unwrap_or(1));
+        // The sample workspace's tokens were issued in 2024; tests not about expiry keep
+        // them working (the expiry tests set Rocket.Chat's 90 days back).
+        settings.accounts.login_expiration_days = 36_500;
+        for change in self.overrides {
+            change(&mut settings);
+        }
         let services = match self.clock {
             Some(clock) => Services::build_with_clock(&settings, clock),
             None => Services::build(&settings),
@@ -324,6 +337,11 @@ impl ManualClock {
     pub fn starting_now() -> std::sync::Arc<Self> {
         let now = udd::domain::time::from_millis(chrono::Utc::now().timestamp_millis());
         std::sync::Arc::new(Self(std::sync::Mutex::new(now)))
+    }
+
+    /// Starts at `at`.
+    pub fn starting_at(at: chrono::DateTime<chrono::Utc>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::Mutex::new(at)))
     }
 
     pub fn advance(&self, by: chrono::Duration) {

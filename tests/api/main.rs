@@ -15,4 +15,5 @@ mod hardening;
 mod health;
 mod import;
 mod login;
+mod login_hardening;
 mod request_data_download;
