@@ -61,7 +61,10 @@ fn parse_args() -> Args {
     for ip in [args.attacker_ip, args.victim_ip] {
         assert!(ip.is_loopback(), "only loopback addresses, not {ip}");
     }
-    assert!(!args.victim.0.is_empty(), "--victim USER:PASSWORD is required");
+    assert!(
+        !args.victim.0.is_empty(),
+        "--victim USER:PASSWORD is required"
+    );
     args
 }
 
@@ -145,7 +148,10 @@ fn victim(
         let http = client(from);
         let (_, answer, body) =
             log_in(http.clone(), url.clone(), user.clone(), password.clone()).await;
-        assert!(answer.starts_with("200"), "the victim cannot log in: {body}");
+        assert!(
+            answer.starts_with("200"),
+            "the victim cannot log in: {body}"
+        );
         let (id, token) = (
             body["data"]["userId"].as_str().unwrap().to_owned(),
             body["data"]["authToken"].as_str().unwrap().to_owned(),

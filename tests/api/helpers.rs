@@ -71,8 +71,11 @@ pub struct TestAppBuilder {
     processing_seconds: Option<u64>,
     smtp_port: Option<u16>,
     clock: Option<std::sync::Arc<dyn Clock>>,
-    overrides: Vec<Box<dyn FnOnce(&mut Settings)>>,
+    overrides: Vec<SettingsChange>,
 }
+
+/// A change to the settings, applied before the app starts.
+type SettingsChange = Box<dyn FnOnce(&mut Settings)>;
 
 impl TestAppBuilder {
     pub fn enable_download(mut self, enabled: bool) -> Self {

@@ -82,7 +82,10 @@ async fn thirty_wrong_passwords_then_the_right_one_is_blocked_until_the_block_li
         assert_eq!(status, 401, "{body}");
         errors.push(body["error"].as_str().unwrap().to_owned());
     }
-    assert!(errors[..10].iter().all(|e| e == "Unauthorized"), "{errors:?}");
+    assert!(
+        errors[..10].iter().all(|e| e == "Unauthorized"),
+        "{errors:?}"
+    );
     assert!(
         errors[10..]
             .iter()
@@ -242,7 +245,11 @@ async fn an_inactive_users_mailed_link_session_and_login_are_refused() {
     app.export_and_wait(&alice, None).await;
     let link = mailed_link(&app).await;
     let response = app.client.head(&link).send().await.unwrap();
-    assert_eq!(response.status(), 200, "the link works while alice is active");
+    assert_eq!(
+        response.status(),
+        200,
+        "the link works while alice is active"
+    );
     let session = session_of(&app, "alice", &fixture_password("alice")).await;
 
     let deactivated = dump_with_users(|user| {
@@ -253,7 +260,11 @@ async fn an_inactive_users_mailed_link_session_and_login_are_refused() {
     app.import(deactivated.path());
 
     let response = app.client.get(&link).send().await.unwrap();
-    assert_eq!(response.status(), 403, "the mailed link of an inactive user");
+    assert_eq!(
+        response.status(),
+        403,
+        "the mailed link of an inactive user"
+    );
     for login in [&session, &alice] {
         assert_eq!(
             me_status(&app, login).await,
@@ -320,7 +331,11 @@ async fn api_calls_past_the_rate_limit_get_a_429_with_rocket_chats_headers_and_b
         let response = app
             .get_as(&alice, "/api/v1/users.requestDataDownload")
             .await;
-        assert_eq!(response.status(), 200, "poll {n}: the polled route allows more");
+        assert_eq!(
+            response.status(),
+            200,
+            "poll {n}: the polled route allows more"
+        );
         assert_eq!(header_number(&response, "x-ratelimit-limit"), 1_200);
     }
 }
@@ -372,7 +387,10 @@ async fn a_login_storm_past_the_password_queue_is_refused_at_once() {
         .map(|(_, took)| *took)
         .collect();
     let checked = answers.iter().filter(|(status, _)| *status == 401).count();
-    assert!(checked >= 3, "the running and queued logins are checked: {answers:?}");
+    assert!(
+        checked >= 3,
+        "the running and queued logins are checked: {answers:?}"
+    );
     assert!(!refused.is_empty(), "the rest are refused: {answers:?}");
     assert_eq!(checked + refused.len(), answers.len(), "{answers:?}");
 }

@@ -631,8 +631,10 @@ mod tests {
             ..LoginSettings::default()
         };
         assert_eq!(off.protection(), LoginProtection::off());
-        let mut disabled = RateLimitSettings::default();
-        disabled.enabled = false;
+        let disabled = RateLimitSettings {
+            enabled: false,
+            ..RateLimitSettings::default()
+        };
         assert_eq!(disabled.rule_for("login"), None);
     }
 

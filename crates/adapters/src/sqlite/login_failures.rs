@@ -112,7 +112,7 @@ mod tests {
 
         store.record(&[alice.clone(), ip.clone()], at(1))?;
         store.record(&[alice.clone(), ip.clone()], at(3))?;
-        store.record(&[ip.clone()], at(4))?;
+        store.record(std::slice::from_ref(&ip), at(4))?;
         assert_eq!(
             store.of(&alice)?,
             Some(FailedLogins {
@@ -126,7 +126,7 @@ mod tests {
         );
         assert_eq!(store.of(&name)?, None, "a name is not the user of that id");
 
-        store.clear(&[alice.clone()])?;
+        store.clear(std::slice::from_ref(&alice))?;
         assert_eq!(store.of(&alice)?, None);
         assert_eq!(store.of(&ip)?.map(|f| f.count), Some(3));
         Ok(())
