@@ -302,6 +302,24 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn the_documented_example_loads() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let example = "[login]\nattempts_until_block_by_user = 5\n\
+            time_to_unblock_by_user_in_minutes = 15\nip_whitelist = [\"203.0.113.10\"]\n\
+            [rate_limit]\nroutes = [\n  { route = \"users.requestDataDownload\", calls = 1200 },\n\
+            \x20 { route = \"me\", calls = 60 },\n]\n[accounts]\nlogin_expiration_days = 30\n";
+        let s = Settings::load_from(Some(&write(&dir, example)?), env(&[]))?;
+        assert_eq!(
+            s.login.protection().by_user.map(|r| r.attempts_until_block),
+            Some(5)
+        );
+        assert_eq!(s.rate_limit.rule_for("me").map(|r| r.calls), Some(60));
+        assert_eq!(s.rate_limit.rule_for("logout").map(|r| r.calls), Some(10));
+        assert_eq!(s.accounts.login_expiration_days, 30);
+        Ok(())
+    }
+
     fn write(dir: &tempfile::TempDir, toml: &str) -> anyhow::Result<std::path::PathBuf> {
         let file = dir.path().join("udd.toml");
         std::fs::write(&file, toml)?;
