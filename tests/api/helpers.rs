@@ -77,7 +77,11 @@ pub struct TestAppBuilder {
     clock: Option<Arc<dyn Clock>>,
     mailer: Option<Arc<dyn Mailer>>,
     in_memory_storage: bool,
+    overrides: Vec<SettingsChange>,
 }
+
+/// A change to the settings, applied before the app starts.
+type SettingsChange = Box<dyn FnOnce(&mut Settings)>;
 
 impl TestAppBuilder {
     pub fn enable_download(mut self, enabled: bool) -> Self {
@@ -126,6 +130,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Changes any setting before the app starts.
+    pub fn configure(mut self, change: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.overrides.push(Box::new(change));
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::default();
@@ -150,6 +160,12 @@ impl TestAppBuilder {
         }
         settings.user_data.processing_frequency_seconds =
             Some(self.processing_seconds.unwrap_or(1));
+        // The sample workspace's tokens were issued in 2024; tests not about expiry keep
+        // them working (the expiry tests set Rocket.Chat's 90 days back).
+        settings.accounts.login_expiration_days = 36_500;
+        for change in self.overrides {
+            change(&mut settings);
+        }
         let mut builder = Services::builder(&settings);
         if let Some(clock) = self.clock {
             builder = builder.with_clock(clock);
@@ -373,6 +389,11 @@ impl ManualClock {
     pub fn starting_now() -> std::sync::Arc<Self> {
         let now = udd::domain::time::from_millis(chrono::Utc::now().timestamp_millis());
         std::sync::Arc::new(Self(std::sync::Mutex::new(now)))
+    }
+
+    /// Starts at `at`.
+    pub fn starting_at(at: chrono::DateTime<chrono::Utc>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::Mutex::new(at)))
     }
 
     pub fn advance(&self, by: chrono::Duration) {

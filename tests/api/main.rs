@@ -16,5 +16,6 @@ mod health;
 mod import;
 mod in_memory;
 mod login;
+mod login_hardening;
 mod request_data_download;
 mod robustness;

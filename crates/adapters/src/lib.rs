@@ -51,6 +51,7 @@ pub use rocketchat::MongoExportDump;
 pub use security::{RocketChatPasswords, RocketChatTokens};
 #[cfg(any(test, feature = "testing"))]
 pub use smtp_test_server::{LoopbackSmtpServer, ReceivedMail};
+pub use sqlite::SqliteLoginFailures;
 pub use sqlite::{
     Database, MailState, SqliteDownloadLog, SqliteExportOperations, SqliteLoginTokens,
     SqliteNotices, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, TableFingerprint,

@@ -14,6 +14,21 @@ pub enum ApiError {
     /// A login with bad credentials.
     #[error("Unauthorized")]
     LoginFailed,
+    /// Logins for this user are blocked for a while after repeated failures.
+    #[error("Login has been temporarily blocked For User")]
+    LoginBlockedForUser,
+    /// Logins from this address are blocked for a while after repeated failures.
+    #[error("Login has been temporarily blocked For IP")]
+    LoginBlockedForIp,
+    /// Too many calls: the rate limit of the route, or no room to check a password.
+    #[error(
+        "Error, too many requests. Please slow down. You must wait {wait_seconds} seconds \
+         before trying this endpoint again."
+    )]
+    TooManyRequests {
+        /// Seconds until a call may succeed (also sent as `Retry-After`).
+        wait_seconds: u64,
+    },
     /// A malformed parameter or body. The message may quote the client's input, so it
     /// is displayed (and so logged) with control characters escaped.
     #[error("{}", printable(.0))]
@@ -63,7 +78,11 @@ pub fn error_chain_fmt(
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::NotLoggedIn | Self::LoginFailed => StatusCode::UNAUTHORIZED,
+            Self::NotLoggedIn
+            | Self::LoginFailed
+            | Self::LoginBlockedForUser
+            | Self::LoginBlockedForIp => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidParams(_) | Self::NotAllowed(_) => StatusCode::BAD_REQUEST,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,6 +94,19 @@ impl ResponseError for ApiError {
             Self::LoginFailed => {
                 json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"})
             }
+            Self::LoginBlockedForUser => login_error("error-login-blocked-for-user", self),
+            Self::LoginBlockedForIp => login_error("error-login-blocked-for-ip", self),
+            Self::TooManyRequests { wait_seconds } => {
+                // Rocket.Chat's `API.v1.tooManyRequests(error.message)`: the Meteor
+                // error's message, which ends with the error type in brackets.
+                let body = json!({
+                    "success": false,
+                    "error": format!("{self} [error-too-many-requests]"),
+                });
+                return HttpResponse::build(self.status_code())
+                    .insert_header(("Retry-After", (*wait_seconds).max(1).to_string()))
+                    .json(body);
+            }
             Self::InvalidParams(message) => failure(message, "invalid-params"),
             Self::NotAllowed(message) => failure(message, "error-not-allowed"),
             Self::Unexpected(err) => {
@@ -84,6 +116,11 @@ impl ResponseError for ApiError {
         };
         HttpResponse::build(self.status_code()).json(body)
     }
+}
+
+/// Rocket.Chat's 401 body for a login its `validateLoginAttempt` refused.
+fn login_error(error: &str, err: &ApiError) -> serde_json::Value {
+    json!({"status": "error", "error": error, "message": err.to_string()})
 }
 
 /// Rocket.Chat's `API.v1.failure` body for a Meteor error: the message carries the
@@ -109,6 +146,8 @@ impl From<LoginError> for ApiError {
     fn from(err: LoginError) -> Self {
         match err {
             LoginError::InvalidCredentials => Self::LoginFailed,
+            LoginError::BlockedForUser => Self::LoginBlockedForUser,
+            LoginError::BlockedForIp => Self::LoginBlockedForIp,
             LoginError::Unexpected(e) => Self::Unexpected(e),
         }
     }
@@ -161,6 +200,45 @@ mod tests {
         assert_eq!(
             body["error"],
             "Data download is disabled [error-not-allowed]"
+        );
+    }
+
+    #[test]
+    fn blocked_logins_are_rocket_chats_401_bodies() {
+        assert_eq!(
+            body(LoginError::BlockedForUser.into()),
+            (
+                401,
+                json!({
+                    "status": "error",
+                    "error": "error-login-blocked-for-user",
+                    "message": "Login has been temporarily blocked For User"
+                })
+            )
+        );
+        let (status, body) = body(LoginError::BlockedForIp.into());
+        assert_eq!(status, 401);
+        assert_eq!(body["error"], "error-login-blocked-for-ip");
+        assert_eq!(body["message"], "Login has been temporarily blocked For IP");
+    }
+
+    #[test]
+    fn too_many_requests_is_rocket_chats_429_with_a_retry_after() {
+        let err = ApiError::TooManyRequests { wait_seconds: 42 };
+        let response = err.error_response();
+        let retry_after = response.headers().get("retry-after");
+        assert_eq!(retry_after.and_then(|v| v.to_str().ok()), Some("42"));
+        assert_eq!(
+            body(err),
+            (
+                429,
+                json!({
+                    "success": false,
+                    "error": "Error, too many requests. Please slow down. You must wait 42 \
+                              seconds before trying this endpoint again. \
+                              [error-too-many-requests]"
+                })
+            )
         );
     }
 

@@ -17,6 +17,7 @@ pub mod routes;
 pub mod server;
 pub mod services;
 pub mod settings;
+pub mod throttle;
 pub mod worker;
 
 pub use server::Application;

@@ -13,6 +13,7 @@ use crate::dto::WirePaths;
 use crate::routes;
 use crate::services::Services;
 use crate::settings::Settings;
+use crate::throttle::Throttles;
 
 /// The span every request's log lines carry: method and path, never the query string,
 /// which holds the download links' tokens.
@@ -52,6 +53,7 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        let throttles = web::Data::new(Throttles::new(settings, services.clock.clone()));
         let services = web::Data::new(services);
         let paths = web::Data::new(WirePaths::from_settings(settings));
         let mut server = HttpServer::new(move || {
@@ -59,6 +61,7 @@ impl Application {
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(services.clone())
                 .app_data(paths.clone())
+                .app_data(throttles.clone())
                 .configure(routes::configure)
         })
         .disable_signals()

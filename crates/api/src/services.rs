@@ -14,8 +14,8 @@ use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
     MailSettings, MemoryArchiveStore, MemoryBlobStore, OutboxMailer, RandomIds,
     RocketChatPasswords, RocketChatTokens, SmtpMailer, SqliteDownloadLog, SqliteExportOperations,
-    SqliteLoginTokens, SqliteNotices, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace,
-    SystemClock, ZipArchiveStore,
+    SqliteLoginFailures, SqliteLoginTokens, SqliteNotices, SqliteUserDataFiles, SqliteUsers,
+    SqliteWorkspace, SystemClock, ZipArchiveStore,
 };
 use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, ExportEngine, ExportPorts,
@@ -24,8 +24,8 @@ use udd_app::{
 use udd_domain::RequestPolicy;
 use udd_ports::{
     ArchiveStore, BlobStore, Clock, DownloadLinks, DownloadLog, ExportFiles, ExportOperations,
-    ExportProgress, ExportQueue, ExportWakeup, IdGenerator, LoginTokens, Mailer, Notices,
-    StoredExports, UserDataFiles, Users, WorkspaceReader, WorkspaceWriter,
+    ExportProgress, ExportQueue, ExportWakeup, IdGenerator, LoginFailures, LoginTokens, Mailer,
+    Notices, StoredExports, UserDataFiles, Users, WorkspaceReader, WorkspaceWriter,
 };
 
 use crate::settings::Settings;
@@ -107,6 +107,8 @@ pub struct Repositories {
     pub notices: Arc<dyn Notices>,
     /// Every download.
     pub downloads: Arc<dyn DownloadLog>,
+    /// Failed logins, for blocking.
+    pub login_failures: Arc<dyn LoginFailures>,
 }
 
 impl Repositories {
@@ -125,6 +127,7 @@ impl Repositories {
             files: Arc::new(SqliteUserDataFiles::new(db.clone())),
             notices: Arc::new(SqliteNotices::new(db.clone())),
             downloads: Arc::new(SqliteDownloadLog::new(db.clone())),
+            login_failures: Arc::new(SqliteLoginFailures::new(db.clone())),
         }
     }
 }
@@ -160,6 +163,8 @@ pub struct Services {
     pub wakeup: Arc<dyn ExportWakeup>,
     /// Whether this process's export workers are alive (for `/health`).
     pub worker_health: Arc<WorkerHealth>,
+    /// The clock every use case reads (the rate limiter counts on it too).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Builds [`Services`], with any outside dependency replaced.
@@ -299,6 +304,7 @@ fn wire(
     Services {
         download: DownloadDataFile::new(
             repos.files.clone(),
+            repos.users.clone(),
             links,
             repos.downloads.clone(),
             clock.clone(),
@@ -322,7 +328,9 @@ fn wire(
             passwords.clone(),
             Arc::new(RocketChatTokens),
             clock.clone(),
-        ),
+        )
+        .with_protection(repos.login_failures.clone(), settings.login.protection())
+        .with_token_lifetime(settings.accounts.token_lifetime()),
         request_download: RequestDataDownload::new(
             repos.operations.clone(),
             repos.files.clone(),
@@ -335,7 +343,8 @@ fn wire(
         .with_wakeup(wakeup.clone()),
         wakeup,
         worker_health: Arc::default(),
-        add_user: AddUser::new(repos.users, passwords, ids, clock),
+        add_user: AddUser::new(repos.users, passwords, ids, clock.clone()),
+        clock,
     }
 }
 

@@ -14,6 +14,10 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod login;
+
+pub use login::{AccountsSettings, LoginSettings, RateLimitSettings, RouteLimit};
+
 /// Everything udd can be configured with.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -28,6 +32,13 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     /// Where workspace files (upload and avatar bytes) are kept.
     pub storage: StorageSettings,
+    /// Blocking after failed logins (Rocket.Chat's `Block_Multiple_Failed_Logins_*`) and
+    /// the password-check pool.
+    pub login: LoginSettings,
+    /// The REST rate limiter (Rocket.Chat's `API_Enable_Rate_Limiter*`).
+    pub rate_limit: RateLimitSettings,
+    /// Accounts (Rocket.Chat's `Accounts_*`).
+    pub accounts: AccountsSettings,
 }
 
 /// `[storage]`
@@ -61,6 +72,11 @@ pub struct ServerSettings {
     pub link_secret: Option<SecretString>,
     /// Where the generated link secret is kept.
     pub link_secret_file: PathBuf,
+    /// Proxies in front of udd that append to `X-Forwarded-For` (Rocket.Chat's
+    /// `HTTP_FORWARDED_COUNT`): the client address is the entry this many from the end.
+    /// 0 (the default) uses the connection's peer address and ignores the header, which
+    /// a client could otherwise forge to dodge blocking and rate limits.
+    pub forwarded_count: usize,
 }
 
 impl Default for ServerSettings {
@@ -71,6 +87,7 @@ impl Default for ServerSettings {
             http_workers: None,
             link_secret: None,
             link_secret_file: PathBuf::from("data/link-secret"),
+            forwarded_count: 0,
         }
     }
 }
@@ -204,7 +221,13 @@ impl Settings {
         };
         let settings: Settings = config::Config::builder()
             .add_source(file_source.format(config::FileFormat::Toml))
-            .add_source(env.prefix_separator("__").separator("__").try_parsing(true))
+            .add_source(
+                env.prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("login.ip_whitelist"),
+            )
             .build()
             .context("reading the configuration")?
             .try_deserialize()
@@ -278,6 +301,13 @@ impl Settings {
             within("server.http_workers", workers as u64, 1, 256)?;
         }
         self.smtp.validate()?;
+        within(
+            "server.forwarded_count",
+            self.server.forwarded_count as u64,
+            0,
+            10,
+        )?;
+        self.validate_login()?;
         if let Some(secret) = &self.server.link_secret {
             let least = udd_adapters::links::MIN_SECRET_LEN;
             anyhow::ensure!(
@@ -415,7 +445,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn env(vars: &[(&str, &str)]) -> config::Environment {
+    pub(super) fn env(vars: &[(&str, &str)]) -> config::Environment {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -546,6 +576,32 @@ mod tests {
                 "[server]\nsite_url = \"chat.example.org\"\n",
                 "server.site_url",
             ),
+            (
+                "[login]\nattempts_until_block_by_user = 0\n",
+                "login.attempts_until_block_by_user",
+            ),
+            (
+                "[login]\ntime_to_unblock_by_ip_in_minutes = 1000000\n",
+                "login.time_to_unblock_by_ip_in_minutes must be between 1 and 10080",
+            ),
+            ("[login]\nip_whitelist = [\"nope\"]\n", "login.ip_whitelist"),
+            (
+                "[login]\npassword_check_threads = 0\n",
+                "login.password_check_threads",
+            ),
+            (
+                "[rate_limit]\nlimit_time_default_ms = 10\n",
+                "rate_limit.limit_time_default_ms",
+            ),
+            (
+                "[[rate_limit.routes]]\nroute = \"users.requestDataDownlod\"\ncalls = 5\n",
+                "users.requestDataDownlod",
+            ),
+            (
+                "[accounts]\nlogin_expiration_days = 100000\n",
+                "accounts.login_expiration_days must be between 1 and 36500",
+            ),
+            ("[server]\nforwarded_count = 99\n", "server.forwarded_count"),
         ] {
             std::fs::write(&file, toml)?;
             let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use thiserror::Error;
 use udd_ports::{
     Clock, DownloadLinks, DownloadLog, DownloadRecord, StoreError, UserDataFile, UserDataFiles,
+    Users,
 };
 
 /// Why a download is refused.
@@ -16,7 +17,8 @@ pub enum DownloadError {
     /// No such file, or it has expired.
     #[error("File not found")]
     NotFound,
-    /// The requester is not the file's owner (or not logged in).
+    /// The requester is not the file's owner (or not logged in), or the owner's account
+    /// is no longer active.
     #[error("You are not allowed to download this file")]
     Forbidden,
     /// The backend failed.
@@ -46,6 +48,7 @@ pub struct Granted {
 #[derive(Clone)]
 pub struct DownloadDataFile {
     files: Arc<dyn UserDataFiles>,
+    owners: Arc<dyn Users>,
     links: Arc<dyn DownloadLinks>,
     log: Arc<dyn DownloadLog>,
     clock: Arc<dyn Clock>,
@@ -53,9 +56,11 @@ pub struct DownloadDataFile {
 }
 
 impl DownloadDataFile {
-    /// Builds the use case; `enabled` mirrors `user_data.enable_download`.
+    /// Builds the use case; `owners` tells whether a file's owner is still active;
+    /// `enabled` mirrors `user_data.enable_download`.
     pub fn new(
         files: Arc<dyn UserDataFiles>,
+        owners: Arc<dyn Users>,
         links: Arc<dyn DownloadLinks>,
         log: Arc<dyn DownloadLog>,
         clock: Arc<dyn Clock>,
@@ -63,6 +68,7 @@ impl DownloadDataFile {
     ) -> Self {
         Self {
             files,
+            owners,
             links,
             log,
             clock,
@@ -71,7 +77,8 @@ impl DownloadDataFile {
     }
 
     /// The file `file_id` if it is still available and the requester is its owner,
-    /// by login or by a valid signed token for this file.
+    /// by login or by a valid signed token for this file, and the owner is still active
+    /// (a deactivated account's mailed links stop working).
     pub fn execute(
         &self,
         file_id: &str,
@@ -88,6 +95,14 @@ impl DownloadDataFile {
         let now = self.clock.now();
         if !file.is_available(now) {
             return Err(DownloadError::NotFound);
+        }
+        match self.owners.get(&file.user_id) {
+            Ok(owner) if owner.active => {}
+            Ok(_) | Err(StoreError::NotFound) => {
+                tracing::info!(file = %file.id, "download refused: the owner is not active");
+                return Err(DownloadError::Forbidden);
+            }
+            Err(other) => return Err(anyhow::Error::new(other).into()),
         }
         if requester.user_id == Some(file.user_id.as_str()) {
             return Ok(Granted {
@@ -131,7 +146,10 @@ impl DownloadDataFile {
 mod tests {
     use super::*;
     use chrono::{DateTime, Duration};
-    use udd_ports::{LinkError, MockClock, MockDownloadLinks, MockDownloadLog, MockUserDataFiles};
+    use udd_domain::User;
+    use udd_ports::{
+        LinkError, MockClock, MockDownloadLinks, MockDownloadLog, MockUserDataFiles, MockUsers,
+    };
 
     fn file(expires_in_days: i64) -> UserDataFile {
         UserDataFile {
@@ -147,7 +165,35 @@ mod tests {
         }
     }
 
+    fn owner(id: &str, active: bool) -> User {
+        User {
+            id: id.into(),
+            username: id.into(),
+            name: None,
+            emails: vec![],
+            roles: vec![],
+            status_text: None,
+            services: vec![],
+            active,
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
     fn use_case(stored: Option<UserDataFile>, enabled: bool) -> DownloadDataFile {
+        use_case_with_owner(stored, enabled, Some(true))
+    }
+
+    /// `owner_active`: `None` when the owner's account no longer exists.
+    fn use_case_with_owner(
+        stored: Option<UserDataFile>,
+        enabled: bool,
+        owner_active: Option<bool>,
+    ) -> DownloadDataFile {
+        let mut owners = MockUsers::new();
+        owners.expect_get().returning(move |id| match owner_active {
+            Some(active) => Ok(owner(id, active)),
+            None => Err(StoreError::NotFound),
+        });
         let mut files = MockUserDataFiles::new();
         files
             .expect_get()
@@ -168,6 +214,7 @@ mod tests {
         log.expect_record().returning(|_| Ok(()));
         DownloadDataFile::new(
             Arc::new(files),
+            Arc::new(owners),
             Arc::new(links),
             Arc::new(log),
             Arc::new(clock),
@@ -231,6 +278,22 @@ mod tests {
             token: Some("good"),
         };
         assert!(use_case(Some(file(7)), true).execute("F1", both).is_ok());
+    }
+
+    #[test]
+    fn an_inactive_or_deleted_owner_gets_nothing_by_login_or_by_link() {
+        for owner_active in [Some(false), None] {
+            for requester in [by_user("alice"), by_token("good")] {
+                assert!(
+                    matches!(
+                        use_case_with_owner(Some(file(7)), true, owner_active)
+                            .execute("F1", requester),
+                        Err(DownloadError::Forbidden)
+                    ),
+                    "{owner_active:?} {requester:?}"
+                );
+            }
+        }
     }
 
     #[test]

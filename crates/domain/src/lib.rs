@@ -7,7 +7,9 @@
 //! - [`export`]: export operations, their statuses and the state machine between them,
 //!   and the per-room progress entries;
 //! - [`file`]: the finished archive its owner downloads, and when it is available;
+//! - [`login`]: blocking after failed logins, and how long login tokens work;
 //! - [`policy`]: when a new request reuses the last operation and when it creates one;
+//! - [`rate`]: counting API calls in fixed windows (the REST rate limiter);
 //! - [`render`]: escaping, safe names, pseudonyms and every file an export writes;
 //! - [`user`]: the user profile that an export describes;
 //! - [`time`]: the timestamp format the Rocket.Chat API speaks;
@@ -17,7 +19,9 @@
 
 pub mod export;
 pub mod file;
+pub mod login;
 pub mod policy;
+pub mod rate;
 pub mod render;
 pub mod time;
 pub mod user;
@@ -28,6 +32,8 @@ pub use export::{
     RoomType, UnknownStatus,
 };
 pub use file::UserDataFile;
+pub use login::{BlockRule, FailedLogins, LoginProtection, LoginSubject, TokenLifetime};
 pub use policy::{RequestDecision, RequestPolicy};
+pub use rate::{CallWindow, RateDecision, RateRule};
 pub use user::{Email, User};
 pub use workspace::{is_plain_id, Avatar, Message, MessageCursor, Room, Subscription, Upload};

@@ -13,6 +13,7 @@
 mod delivery;
 mod error;
 mod export;
+mod login;
 mod repositories;
 mod services;
 mod workspace;
@@ -27,6 +28,7 @@ pub use export::{
     ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, ByteRange, ExportBatch, ExportFileRef,
     ExportFiles, ExportProgress, ExportQueue, ExportWakeup,
 };
+pub use login::LoginFailures;
 pub use repositories::{
     ExportOperations, LoginTokens, NewUser, UserCredentials, UserDataFiles, Users,
 };
@@ -46,6 +48,8 @@ pub use delivery::{
 pub use export::{
     MockArchiveStore, MockExportFiles, MockExportProgress, MockExportQueue, MockExportWakeup,
 };
+#[cfg(feature = "mock")]
+pub use login::MockLoginFailures;
 #[cfg(feature = "mock")]
 pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles, MockUsers};
 #[cfg(feature = "mock")]

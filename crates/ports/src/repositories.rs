@@ -119,7 +119,7 @@ pub trait Users: Send + Sync {
 /// Login tokens, stored hashed (base64 of SHA-256, as Rocket.Chat stores them).
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait LoginTokens: Send + Sync {
-    /// Stores a hashed token for the user.
+    /// Stores a hashed token issued by a login here (a re-import of the workspace keeps it).
     ///
     /// Errors: `Unexpected` only.
     fn insert(
@@ -129,10 +129,17 @@ pub trait LoginTokens: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// The user owning `hashed_token`, provided it is `user_id`.
+    /// The user owning `hashed_token`, provided it is `user_id` and the token was issued
+    /// at or after `issued_since` (older tokens have expired).
     ///
-    /// Errors: `NotFound` when the token is unknown or belongs to someone else; `Unexpected`.
-    fn user_for(&self, user_id: &str, hashed_token: &str) -> Result<User, StoreError>;
+    /// Errors: `NotFound` when the token is unknown, expired or belongs to someone else;
+    /// `Unexpected`.
+    fn user_for(
+        &self,
+        user_id: &str,
+        hashed_token: &str,
+        issued_since: DateTime<Utc>,
+    ) -> Result<User, StoreError>;
 
     /// Forgets a token; forgetting an unknown one is not an error.
     ///

@@ -62,7 +62,9 @@ impl std::fmt::Display for Moved {
 /// document whose id exists replaces it, so loading the same data twice changes nothing.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait WorkspaceWriter: Send + Sync {
-    /// Inserts or replaces users with their emails; their login tokens are added.
+    /// Inserts or replaces users with their emails. Each user's imported login tokens
+    /// are replaced by the set the dump lists (an empty set revokes them all); tokens
+    /// issued by a login here stay.
     ///
     /// A username or e-mail address that another user holds in the store moves to the
     /// user written, in the order a database with unique usernames and addresses allows:

@@ -6,6 +6,7 @@
 mod delivery;
 mod files;
 mod fingerprint;
+mod login_failures;
 mod operations;
 mod reader;
 mod schema;
@@ -27,6 +28,7 @@ use udd_ports::StoreError;
 pub use delivery::{MailState, SqliteDownloadLog, SqliteNotices};
 pub use files::SqliteUserDataFiles;
 pub use fingerprint::TableFingerprint;
+pub use login_failures::SqliteLoginFailures;
 pub use operations::SqliteExportOperations;
 pub use tokens::SqliteLoginTokens;
 pub use users::SqliteUsers;

@@ -30,6 +30,7 @@ diesel::table! {
         hashed_token -> Text,
         user_id -> Text,
         created_at -> BigInt,
+        imported -> Bool,
     }
 }
 
@@ -191,6 +192,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (scope, subject) {
+        scope -> Text,
+        subject -> Text,
+        failures -> Integer,
+        last_failure_at -> BigInt,
+    }
+}
+
 diesel::joinable!(user_emails -> users (user_id));
 diesel::joinable!(login_tokens -> users (user_id));
 diesel::joinable!(export_rooms -> export_operations (operation_id));
@@ -214,4 +224,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_data_files,
     export_notices,
     downloads,
+    login_failures,
 );

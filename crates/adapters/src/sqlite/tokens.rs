@@ -36,18 +36,25 @@ impl LoginTokens for SqliteLoginTokens {
                 login_tokens::hashed_token.eq(hashed_token),
                 login_tokens::user_id.eq(user_id),
                 login_tokens::created_at.eq(to_millis(at)),
+                login_tokens::imported.eq(false),
             ))
             .execute(&mut conn)
             .map_err(|e| store_error(e, "storing a login token"))?;
         Ok(())
     }
 
-    fn user_for(&self, user_id: &str, hashed_token: &str) -> Result<User, StoreError> {
+    fn user_for(
+        &self,
+        user_id: &str,
+        hashed_token: &str,
+        issued_since: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
         let mut conn = self.db.conn()?;
         let row = users::table
             .inner_join(login_tokens::table)
             .filter(login_tokens::hashed_token.eq(hashed_token))
             .filter(users::id.eq(user_id))
+            .filter(login_tokens::created_at.ge(to_millis(issued_since)))
             .select(UserRow::as_select())
             .first(&mut conn)
             .map_err(|e| store_error(e, "looking a login token up"))?;
@@ -75,6 +82,8 @@ mod tests {
     use udd_domain::Email;
     use udd_ports::{NewUser, Users};
 
+    const EPOCH: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
     fn user(id: &str, username: &str) -> NewUser {
         NewUser {
             id: id.into(),
@@ -100,28 +109,95 @@ mod tests {
         tokens.insert("u1", "HASH", DateTime::UNIX_EPOCH)?;
 
         assert_eq!(
-            tokens.user_for("u1", "HASH")?.emails[0].address,
+            tokens.user_for("u1", "HASH", EPOCH)?.emails[0].address,
             "alice@x.org"
         );
         assert!(matches!(
-            tokens.user_for("u2", "HASH"),
+            tokens.user_for("u2", "HASH", EPOCH),
             Err(StoreError::NotFound)
         ));
         assert!(matches!(
-            tokens.user_for("u1", "OTHER"),
+            tokens.user_for("u1", "OTHER", EPOCH),
             Err(StoreError::NotFound)
         ));
 
         tokens.delete("u2", "HASH")?;
         assert!(
-            tokens.user_for("u1", "HASH").is_ok(),
+            tokens.user_for("u1", "HASH", EPOCH).is_ok(),
             "another user cannot delete the token"
         );
         tokens.delete("u1", "HASH")?;
         assert!(matches!(
-            tokens.user_for("u1", "HASH"),
+            tokens.user_for("u1", "HASH", EPOCH),
             Err(StoreError::NotFound)
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_token_issued_before_the_cutoff_has_expired() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        SqliteUsers::new(db.clone()).create(&user("u1", "alice"))?;
+        let tokens = SqliteLoginTokens::new(db);
+        let issued = EPOCH + chrono::Duration::days(10);
+        tokens.insert("u1", "HASH", issued)?;
+        assert!(
+            tokens.user_for("u1", "HASH", issued).is_ok(),
+            "issued at the cutoff"
+        );
+        assert!(matches!(
+            tokens.user_for("u1", "HASH", issued + chrono::Duration::milliseconds(1)),
+            Err(StoreError::NotFound)
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_reimport_replaces_the_imported_tokens_and_keeps_those_of_logins_here() -> anyhow::Result<()>
+    {
+        use crate::sqlite::SqliteWorkspace;
+        use udd_ports::{WorkspaceUser, WorkspaceWriter};
+
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db.clone());
+        let dumped = |tokens: &[&str]| WorkspaceUser {
+            user: User {
+                id: "u1".into(),
+                username: "alice".into(),
+                name: None,
+                emails: vec![],
+                roles: vec![],
+                status_text: None,
+                services: vec![],
+                active: true,
+                created_at: EPOCH,
+            },
+            password_bcrypt: None,
+            login_tokens: tokens.iter().map(|t| ((*t).to_owned(), EPOCH)).collect(),
+            updated_at: EPOCH,
+        };
+        workspace.upsert_users(&[dumped(&["KEPT", "REVOKED"])])?;
+        let tokens = SqliteLoginTokens::new(db);
+        tokens.insert("u1", "LOGGED-IN", EPOCH)?;
+        for token in ["KEPT", "REVOKED", "LOGGED-IN"] {
+            assert!(tokens.user_for("u1", token, EPOCH).is_ok(), "{token}");
+        }
+
+        workspace.upsert_users(&[dumped(&["KEPT", "NEW"])])?;
+        for token in ["KEPT", "NEW", "LOGGED-IN"] {
+            assert!(tokens.user_for("u1", token, EPOCH).is_ok(), "{token}");
+        }
+        assert!(matches!(
+            tokens.user_for("u1", "REVOKED", EPOCH),
+            Err(StoreError::NotFound)
+        ));
+
+        workspace.upsert_users(&[dumped(&[])])?;
+        assert!(
+            tokens.user_for("u1", "KEPT", EPOCH).is_err(),
+            "none listed, none kept"
+        );
+        assert!(tokens.user_for("u1", "LOGGED-IN", EPOCH).is_ok());
         Ok(())
     }
 

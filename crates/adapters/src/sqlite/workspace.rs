@@ -142,12 +142,21 @@ impl WorkspaceWriter for SqliteWorkspace {
                         .on_conflict_do_nothing()
                         .execute(conn)?;
                 }
+                // The dump's set replaces the imported tokens: one it no longer lists
+                // was revoked in Rocket.Chat and must stop working here too.
+                diesel::delete(
+                    login_tokens::table
+                        .filter(login_tokens::user_id.eq(&user.id))
+                        .filter(login_tokens::imported.eq(true)),
+                )
+                .execute(conn)?;
                 for (hashed, when) in &item.login_tokens {
                     diesel::insert_into(login_tokens::table)
                         .values((
                             login_tokens::hashed_token.eq(hashed),
                             login_tokens::user_id.eq(&user.id),
                             login_tokens::created_at.eq(to_millis(*when)),
+                            login_tokens::imported.eq(true),
                         ))
                         .on_conflict_do_nothing()
                         .execute(conn)?;

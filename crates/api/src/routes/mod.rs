@@ -9,6 +9,9 @@ use actix_web::web;
 
 use crate::error::ApiError;
 
+/// The routes under `/api/v1/`, as the rate limiter names them.
+pub const API_ROUTES: [&str; 4] = ["login", "logout", "me", "users.requestDataDownload"];
+
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
@@ -18,6 +21,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/data-export/{file_id}", web::head().to(download::download))
         .service(
             web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(
+                    crate::throttle::limit_api_calls,
+                ))
                 .route("/login", web::post().to(session::login))
                 .route("/logout", web::post().to(session::logout))
                 .route("/me", web::get().to(session::me))

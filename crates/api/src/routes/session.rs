@@ -1,6 +1,6 @@
 //! `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/me`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -10,6 +10,7 @@ use crate::auth::CurrentUser;
 use crate::dto::Me;
 use crate::error::ApiError;
 use crate::services::Services;
+use crate::throttle::Throttles;
 
 /// The login body: Rocket.Chat accepts `user` or `username` for the login name (a
 /// username or an email address), and the password in clear or as
@@ -50,6 +51,8 @@ impl PasswordField {
 
 pub async fn login(
     services: web::Data<Services>,
+    throttles: web::Data<Throttles>,
+    req: HttpRequest,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody {
@@ -62,7 +65,11 @@ pub async fn login(
     else {
         return Err(ApiError::LoginFailed);
     };
-    let session = web::block(move || services.auth.login(&login, &password)).await??;
+    let client_ip = throttles.client_ip(&req);
+    let session = throttles
+        .logins
+        .run(move || services.auth.login(&login, &password, &client_ip))
+        .await??;
     Ok(HttpResponse::Ok().json(json!({
         "status": "success",
         "data": {
