@@ -175,6 +175,9 @@ impl ArchiveStore for FaultyArchives {
     fn describe(&self, key: &str) -> anyhow::Result<(u64, String)> {
         self.1.describe(key)
     }
+    fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
+        self.1.size(key)
+    }
     fn open(&self, key: &str, range: Option<ByteRange>) -> anyhow::Result<Option<ArchiveRead>> {
         self.1.open(key, range)
     }

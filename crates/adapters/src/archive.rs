@@ -349,6 +349,15 @@ impl ArchiveStore for ZipArchiveStore {
         sha256_of(&mut file).with_context(|| format!("reading {}", path.display()))
     }
 
+    fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
+        let path = self.path_of(key)?;
+        match std::fs::metadata(&path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
     fn open(&self, key: &str, range: Option<ByteRange>) -> anyhow::Result<Option<ArchiveRead>> {
         use std::io::{Seek, SeekFrom};
         let path = self.path_of(key)?;
@@ -488,6 +497,8 @@ mod tests {
         files.write("OP", "a.txt", &[7_u8; 5000])?;
         let key = store.store("OP", &[working("a.txt")], DateTime::UNIX_EPOCH)?;
         let whole = std::fs::read(store.path_of(&key)?)?;
+        assert_eq!(store.size(&key)?, Some(whole.len() as u64));
+        assert_eq!(store.size("exports/none.zip")?, None);
         assert_eq!(read_all(&store, &key, None), whole);
         let range = ByteRange { start: 10, len: 20 };
         assert_eq!(read_all(&store, &key, Some(range)), &whole[10..30]);

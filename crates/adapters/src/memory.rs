@@ -199,6 +199,10 @@ impl ArchiveStore for MemoryArchiveStore {
         Ok(sha256_of(&mut bytes.as_slice())?)
     }
 
+    fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
+        Ok(self.archive(key)?.map(|bytes| bytes.len() as u64))
+    }
+
     fn open(&self, key: &str, range: Option<ByteRange>) -> anyhow::Result<Option<ArchiveRead>> {
         let Some(bytes) = self.archive(key)? else {
             return Ok(None);
@@ -312,6 +316,7 @@ mod tests {
         zip.by_name("assets/F1-b.txt")?.read_to_string(&mut text)?;
         assert_eq!(text, "from a blob");
         assert_eq!(store.describe(&key)?.0, whole.len() as u64);
+        assert_eq!(store.size(&key)?, Some(whole.len() as u64));
 
         let mut part = Vec::new();
         let range = ByteRange { start: 2, len: 5 };

@@ -313,6 +313,11 @@ pub trait ArchiveStore: Send + Sync {
     /// Errors: I/O failures (including a missing archive); a key this store does not make.
     fn describe(&self, key: &str) -> anyhow::Result<(u64, String)>;
 
+    /// The size of the archive stored under `key`; `None` when there is none.
+    ///
+    /// Errors: I/O failures; a key this store does not make.
+    fn size(&self, key: &str) -> anyhow::Result<Option<u64>>;
+
     /// Opens the archive, or `range` of it (which must lie inside it); `None` when no
     /// archive is stored under `key`.
     ///

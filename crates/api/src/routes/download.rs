@@ -136,6 +136,25 @@ pub async fn download(
         }
     };
     let file = granted.file.clone();
+    // The stored archive must be the one recorded: a missing, truncated or replaced one
+    // is answered like an expired export (and logged), never served or ranged over.
+    let archives = services.archives.clone();
+    let key = file.key.clone();
+    match web::block(move || archives.size(&key)).await {
+        Ok(Ok(Some(size))) if size == file.size => {}
+        Ok(Ok(stored)) => {
+            tracing::error!(file = %file.id, key = %file.key, stored = ?stored, recorded = file.size, "a recorded export is missing from storage or does not match its record");
+            return not_found();
+        }
+        Ok(Err(e)) => {
+            tracing::error!(file = %file.id, error = %format!("{e:#}"), "could not look up an export");
+            return server_error();
+        }
+        Err(e) => {
+            tracing::error!(file = %file.id, error = %e, "could not look up an export");
+            return server_error();
+        }
+    }
     let etag = EntityTag::new_strong(file.sha256.clone());
     let last_modified = HttpDate::from(SystemTime::from(file.created_at));
     let headers = req.headers();
