@@ -13,6 +13,7 @@ pub mod dto;
 pub mod error;
 pub mod password;
 pub mod progress;
+pub mod ranges;
 pub mod routes;
 pub mod server;
 pub mod services;

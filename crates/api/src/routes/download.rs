@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use actix_files::HttpRange;
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, EntityTag, ExtendedValue,
@@ -16,9 +15,10 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
 use udd_app::{AuthError, DownloadError, Requester};
-use udd_ports::{ArchiveRead, ByteRange, UserDataFile};
+use udd_ports::{ArchiveRead, UserDataFile};
 
 use crate::auth::header;
+use crate::ranges::{content_range, range_answer, RangeAnswer};
 
 use crate::services::Services;
 
@@ -162,26 +162,23 @@ pub async fn download(
         return respond(StatusCode::NOT_MODIFIED, &file, &etag, last_modified).finish();
     }
     // One range at most, and only while the client's copy is this one (If-Range).
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(value) if if_range_holds(headers, &etag, last_modified) => {
-            match HttpRange::parse(value, file.size) {
-                Ok(ranges) => ranges.first().map(|r| ByteRange {
-                    start: r.start,
-                    len: r.length,
-                }),
-                Err(_) => {
-                    return respond(
-                        StatusCode::RANGE_NOT_SATISFIABLE,
-                        &file,
-                        &etag,
-                        last_modified,
-                    )
-                    .insert_header((header::CONTENT_RANGE, format!("bytes */{}", file.size)))
-                    .finish()
-                }
-            }
+    let asked = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| if_range_holds(headers, &etag, last_modified));
+    let range = match range_answer(asked, file.size) {
+        RangeAnswer::Whole => None,
+        RangeAnswer::Part(part) => Some(part),
+        RangeAnswer::Unsatisfiable => {
+            return respond(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                &file,
+                &etag,
+                last_modified,
+            )
+            .insert_header((header::CONTENT_RANGE, format!("bytes */{}", file.size)))
+            .finish()
         }
-        _ => None,
     };
     let head = req.method() == Method::HEAD;
     let archives = services.archives.clone();
@@ -208,15 +205,7 @@ pub async fn download(
     };
     let mut response = respond(status, &file, &etag, last_modified);
     if let Some(range) = range {
-        response.insert_header((
-            header::CONTENT_RANGE,
-            format!(
-                "bytes {}-{}/{}",
-                range.start,
-                range.start + range.len.saturating_sub(1),
-                opened.total
-            ),
-        ));
+        response.insert_header((header::CONTENT_RANGE, content_range(range, opened.total)));
     }
     let bytes = opened.len;
     if head {
