@@ -129,3 +129,32 @@ async fn downloads_are_refused_with_a_page_when_the_feature_is_off() {
         .unwrap()
         .contains("Data download is disabled"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_zip_on_disk_is_not_found_whatever_the_range() {
+    // Found by fuzzing the Range header (docs/fuzzing.md): a suffix range over an
+    // empty file made actix-files compute its last byte as 0 - 1.
+    let app = TestApp::builder().with_workers().spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let url = done["exportOperation"]["url"].as_str().unwrap();
+    let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
+    let recorded = udd::adapters::SqliteUserDataFiles::new(app.services.database.clone())
+        .get(file_id)
+        .unwrap();
+    std::fs::File::create(&recorded.path).unwrap();
+
+    for range in [Some("bytes=-8"), None, Some("bytes=0-")] {
+        let mut request = app
+            .client
+            .get(app.url(url))
+            .header("X-User-Id", &alice.user_id)
+            .header("X-Auth-Token", &alice.token);
+        if let Some(range) = range {
+            request = request.header("Range", range);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 404, "{range:?}");
+    }
+}

@@ -135,6 +135,13 @@ pub async fn download(
             return not_found();
         }
     };
+    // A zip is never empty, so an empty file is a damaged one; and actix-files cannot
+    // answer a range over it (a suffix range yields a zero-length range whose last
+    // byte it computes as 0 - 1).
+    if named.metadata().len() == 0 {
+        tracing::error!(file = %file.id, path = %file.path, "a recorded export is empty on disk");
+        return not_found();
+    }
     let ascii: String = file
         .name
         .chars()
