@@ -4,7 +4,8 @@
 //! without an extension.
 
 mod documents;
-mod extjson;
+#[doc(hidden)] // Public for the fuzz targets in fuzz/; not an API.
+pub mod extjson;
 
 use std::cell::Cell;
 use std::collections::HashMap;

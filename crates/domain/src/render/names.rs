@@ -140,8 +140,9 @@ impl UniqueNames {
         if self.taken.insert(name.to_lowercase()) {
             return name.to_owned();
         }
+        // An extension is at most 16 bytes (as when truncating), so the suffix fits.
         let (stem, ext) = match name.rfind('.') {
-            Some(dot) if dot > 0 => name.split_at(dot),
+            Some(dot) if dot > 0 && name.len() - dot <= 16 => name.split_at(dot),
             _ => (name, ""),
         };
         (2..)
@@ -229,6 +230,22 @@ mod tests {
         assert_eq!(names.claim("user.json"), "user-2.json");
         assert_eq!(names.claim("noext"), "noext");
         assert_eq!(names.claim("noext"), "noext-2");
+    }
+
+    #[test]
+    fn a_name_with_a_long_dotted_tail_is_numbered_within_the_cap() {
+        // A safe name of 120 bytes whose last dot is near its start: the part after
+        // that dot is no extension to keep, or the suffix would not fit before it.
+        let long = safe_file_name(&format!("a.{}", "b".repeat(118)), "x");
+        assert_eq!(long.len(), MAX_NAME_BYTES);
+        let mut names = UniqueNames::new();
+        assert_eq!(names.claim(&long), long);
+        let second = names.claim(&long);
+        assert!(
+            second.len() <= MAX_NAME_BYTES && second.ends_with("-2"),
+            "{second}"
+        );
+        assert_eq!(safe_file_name(&second, "x"), second);
     }
 
     #[test]
