@@ -50,20 +50,24 @@ impl ZipArchiveStore {
         }
     }
 
-    /// The key of operation `operation_id`'s archive.
-    pub fn key_for(operation_id: &str) -> String {
-        format!("exports/{operation_id}.zip")
-    }
-
     /// The file behind `key`, provided the key is one this store makes.
     pub fn path_of(&self, key: &str) -> anyhow::Result<PathBuf> {
-        let name = key
-            .strip_prefix("exports/")
-            .and_then(|rest| rest.strip_suffix(".zip"))
-            .filter(|name| is_plain_name(name))
+        let name = operation_of_key(key)
             .with_context(|| format!("`{key}` is not an archive key of this store"))?;
         Ok(self.root.join(format!("{name}.zip")))
     }
+}
+
+/// The key of operation `operation_id`'s archive, whatever the store keeps it in.
+pub fn archive_key(operation_id: &str) -> String {
+    format!("exports/{operation_id}.zip")
+}
+
+/// The operation an archive key names (`exports/<id>.zip`), if it is one.
+pub fn operation_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix("exports/")
+        .and_then(|rest| rest.strip_suffix(".zip"))
+        .filter(|name| is_plain_name(name))
 }
 
 /// The suffix of a zip being written (after a leading dot): it appears whole by rename.
@@ -340,7 +344,7 @@ impl ArchiveStore for ZipArchiveStore {
         std::fs::rename(&temporary, &path)
             .with_context(|| format!("storing {}", path.display()))?;
         let _ = std::fs::remove_dir_all(self.parts_dir(name));
-        Ok(Self::key_for(name))
+        Ok(archive_key(name))
     }
 
     fn describe(&self, key: &str) -> anyhow::Result<(u64, String)> {

@@ -14,7 +14,7 @@ use udd_ports::{
 };
 use zip::ZipWriter;
 
-use crate::archive::{entry_options, zip_time};
+use crate::archive::{archive_key, entry_options, operation_of_key, zip_time};
 use crate::blobs::blob_key;
 use crate::fs::is_plain_name;
 use crate::hashing::sha256_of;
@@ -140,9 +140,7 @@ impl MemoryArchiveStore {
 
     fn archive(&self, key: &str) -> anyhow::Result<Option<Arc<Vec<u8>>>> {
         anyhow::ensure!(
-            key.strip_prefix("exports/")
-                .and_then(|rest| rest.strip_suffix(".zip"))
-                .is_some_and(is_plain_name),
+            operation_of_key(key).is_some(),
             "`{key}` is not an archive key of this store"
         );
         self.archives.get(key)
@@ -177,7 +175,7 @@ impl ArchiveStore for MemoryArchiveStore {
         }
         let mut cursor = zip.finish().context("finishing the zip")?;
         cursor.flush()?;
-        let key = format!("exports/{operation_id}.zip");
+        let key = archive_key(operation_id);
         self.archives.put(key.clone(), cursor.into_inner())?;
         Ok(key)
     }

@@ -90,8 +90,12 @@ impl WirePaths {
     /// Where the archive with `key` is kept, for people: a path under
     /// `user_data.file_system_zip_path` (`exports/<id>.zip` is `<zip path>/<id>.zip`).
     pub fn archive_location(&self, key: &str) -> String {
-        let name = key.strip_prefix("exports/").unwrap_or(key);
-        self.zip_root.join(name).to_string_lossy().into_owned()
+        match udd_adapters::archive::operation_of_key(key) {
+            Some(operation) => self.zip_root.join(format!("{operation}.zip")),
+            None => self.zip_root.join(key),
+        }
+        .to_string_lossy()
+        .into_owned()
     }
 }
 

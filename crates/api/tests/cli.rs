@@ -15,18 +15,25 @@ fn udd(dir: &tempfile::TempDir, args: &[&str]) -> Output {
         .expect("run udd")
 }
 
-/// Runs udd with `input` on its standard input, in a session of its own (no
-/// controlling terminal, whoever runs the tests).
-fn udd_with_input(dir: &tempfile::TempDir, args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new("setsid")
-        .arg(env!("CARGO_BIN_EXE_udd"))
-        .args(args)
+/// `program` in `dir` with every standard stream piped to the test.
+fn piped(program: &str, dir: &tempfile::TempDir) -> Command {
+    let mut command = Command::new(program);
+    command
         .current_dir(dir.path())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs udd with `input` on its standard input, in a session of its own (no
+/// controlling terminal, whoever runs the tests).
+fn udd_with_input(dir: &tempfile::TempDir, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = piped("setsid", dir)
+        .arg(env!("CARGO_BIN_EXE_udd"))
+        .args(args)
         .spawn()
         .expect("run udd");
     child
@@ -705,13 +712,8 @@ fn user_add_asks_for_the_password_twice_on_the_terminal_without_echo() {
     // `script` gives udd a terminal of its own; its output is what that terminal showed.
     let command = format!("{} user add --username alice", env!("CARGO_BIN_EXE_udd"));
     // `script` is util-linux's, part of every Debian system (package bsdutils).
-    let mut child = Command::new("script")
+    let mut child = piped("script", &dir)
         .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("`script` gives the test a terminal");
     let mut input = child.stdin.take().unwrap();

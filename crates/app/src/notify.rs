@@ -286,6 +286,18 @@ mod tests {
         }
     }
 
+    /// A mailer that accepts exactly one mail, and what it was handed.
+    fn capturing_mailer() -> (MockMailer, Arc<Mutex<Vec<OutgoingMail>>>) {
+        let sent = Arc::new(Mutex::new(Vec::<OutgoingMail>::new()));
+        let sink = Arc::clone(&sent);
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().times(1).returning(move |mail| {
+            sink.lock().expect("lock").push(mail.clone());
+            Ok(())
+        });
+        (mailer, sent)
+    }
+
     /// The use case over one claimed notice, recording outcomes and sent mail.
     fn run(
         due: PendingNotice,
@@ -327,13 +339,7 @@ mod tests {
 
     #[test]
     fn a_completed_export_mails_the_first_address_a_signed_link() {
-        let sent = Arc::new(Mutex::new(Vec::<OutgoingMail>::new()));
-        let sink = Arc::clone(&sent);
-        let mut mailer = MockMailer::new();
-        mailer.expect_send().times(1).returning(move |mail| {
-            sink.lock().expect("lock").push(mail.clone());
-            Ok(())
-        });
+        let (mailer, sent) = capturing_mailer();
         let (report, outcomes) = run(
             notice(NoticeKind::Completed(file()), 1),
             user(&["alice@example.org", "other@example.org"]),
@@ -433,13 +439,7 @@ mod tests {
 
     #[test]
     fn a_name_with_line_breaks_reaches_the_mailer_as_one_clean_line() {
-        let sent = Arc::new(Mutex::new(Vec::<OutgoingMail>::new()));
-        let sink = Arc::clone(&sent);
-        let mut mailer = MockMailer::new();
-        mailer.expect_send().times(1).returning(move |mail| {
-            sink.lock().expect("lock").push(mail.clone());
-            Ok(())
-        });
+        let (mailer, sent) = capturing_mailer();
         let mut owner = user(&["alice@example.org"]);
         owner.name = Some("Alice\r\nBcc: mallory@example.org".into());
         let (_, outcomes) = run(notice(NoticeKind::Completed(file()), 1), owner, mailer);
