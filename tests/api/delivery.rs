@@ -1,6 +1,7 @@
 //! The mail, the signed link, the download log, and retention.
 
 use std::time::Duration;
+use udd::domain::OperationId;
 
 use sha2::{Digest, Sha256};
 use udd::adapters::{
@@ -14,7 +15,7 @@ use crate::helpers::{
 
 fn recorded_file(app: &TestApp, file_id: &str) -> UserDataFile {
     SqliteUserDataFiles::new(app.database.clone())
-        .get(file_id)
+        .get(&file_id.into())
         .unwrap()
 }
 
@@ -78,7 +79,7 @@ async fn the_owner_is_mailed_a_signed_link_that_downloads_without_login() {
     let notices = SqliteNotices::new(app.database.clone());
     let started = std::time::Instant::now();
     let state = loop {
-        let state = notices.state(op["_id"].as_str().unwrap()).unwrap();
+        let state = notices.state(&op["_id"].as_str().unwrap().into()).unwrap();
         if state.status != "pending" || started.elapsed() > Duration::from_secs(10) {
             break state;
         }
@@ -129,7 +130,7 @@ async fn tampered_expired_and_borrowed_tokens_are_refused() {
         async move { client.get(url).send().await.unwrap().status().as_u16() }
     };
 
-    let good = signer.sign(file_id, &file.user_id, file.expires_at.unwrap());
+    let good = signer.sign(&file_id.into(), &file.user_id, file.expires_at.unwrap());
     assert_eq!(status(good.clone()).await, 200);
     // One character of the signature changed (the first, so every bit of it counts).
     let dot = good.find('.').unwrap();
@@ -138,19 +139,19 @@ async fn tampered_expired_and_borrowed_tokens_are_refused() {
     tampered.replace_range(dot + 1..dot + 2, if first == "A" { "B" } else { "A" });
     assert_eq!(status(tampered).await, 403);
     let expired = signer.sign(
-        file_id,
+        &file_id.into(),
         &file.user_id,
         chrono::Utc::now() - chrono::Duration::minutes(1),
     );
     assert_eq!(status(expired).await, 403);
     let bobs = signer.sign(
-        file_id,
-        &fixture_login("bob").user_id,
+        &file_id.into(),
+        &fixture_login("bob").user_id.into(),
         file.expires_at.unwrap(),
     );
     assert_eq!(status(bobs).await, 403);
     let other_secret = HmacDownloadLinks::new(b"not the server's secret").unwrap();
-    let forged = other_secret.sign(file_id, &file.user_id, file.expires_at.unwrap());
+    let forged = other_secret.sign(&file_id.into(), &file.user_id, file.expires_at.unwrap());
     assert_eq!(status(forged).await, 403);
     assert_eq!(status("garbage".into()).await, 403);
     // The link of one file does not open another.
@@ -212,13 +213,13 @@ async fn a_mail_server_that_refuses_at_first_gets_the_mail_on_a_later_try() {
         None,
     )
     .await;
-    let op_id = done["exportOperation"]["_id"].as_str().unwrap();
+    let op_id = OperationId::from(done["exportOperation"]["_id"].as_str().unwrap());
     let notices = SqliteNotices::new(app.database.clone());
 
     // The first attempt is refused and a retry is scheduled a minute later.
     let started = std::time::Instant::now();
     let state = loop {
-        let state = notices.state(op_id).unwrap();
+        let state = notices.state(&op_id).unwrap();
         if state.attempts >= 1 && state.status == "pending" && state.error.is_some() {
             break state;
         }
@@ -234,11 +235,11 @@ async fn a_mail_server_that_refuses_at_first_gets_the_mail_on_a_later_try() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].recipients, ["alice@example.com"]);
     let started = std::time::Instant::now();
-    while notices.state(op_id).unwrap().status != "sent" {
+    while notices.state(&op_id).unwrap().status != "sent" {
         assert!(started.elapsed() < Duration::from_secs(10));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(notices.state(op_id).unwrap().attempts, 2);
+    assert_eq!(notices.state(&op_id).unwrap().attempts, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,7 +287,7 @@ async fn a_removed_download_is_requested_again_inside_the_day() {
     let op = &done["exportOperation"];
     let files = SqliteUserDataFiles::new(app.database.clone());
     files
-        .mark_removed(op["fileId"].as_str().unwrap(), chrono::Utc::now())
+        .mark_removed(&op["fileId"].as_str().unwrap().into(), chrono::Utc::now())
         .unwrap();
 
     let (_, again) = app.request_download(&alice, None).await;
@@ -305,7 +306,7 @@ async fn a_removed_download_is_requested_again_inside_the_day() {
 async fn left_over_folders_and_zips_are_swept_and_live_ones_kept() {
     let clock = ManualClock::starting_now();
     let (app, _, done) = alices_export(TestApp::builder().with_clock(clock.clone()), None).await;
-    let op_id = done["exportOperation"]["_id"].as_str().unwrap();
+    let op_id = OperationId::from(done["exportOperation"]["_id"].as_str().unwrap());
     let zip = app.archive_path(&recorded_file(
         &app,
         done["exportOperation"]["fileId"].as_str().unwrap(),
@@ -314,7 +315,7 @@ async fn left_over_folders_and_zips_are_swept_and_live_ones_kept() {
     let zips = &app.settings.user_data.file_system_zip_path;
     // A crash right after completion left the working folder; a crash of an unknown
     // operation left a folder and half a zip; something not ours sits beside them.
-    std::fs::create_dir_all(working.join(op_id).join("assets")).unwrap();
+    std::fs::create_dir_all(working.join(op_id.as_str()).join("assets")).unwrap();
     std::fs::create_dir_all(working.join("GhostOperation1").join("assets")).unwrap();
     std::fs::write(zips.join(".GhostOperation1.zip.partial"), b"half").unwrap();
     std::fs::write(working.join("keep-me.txt"), b"not an export").unwrap();
@@ -322,7 +323,7 @@ async fn left_over_folders_and_zips_are_swept_and_live_ones_kept() {
     // The unknown operation's files are young: kept for now.
     let first = app.services.retention.sweep().unwrap();
     assert_eq!(first.orphans, 1, "only the completed operation's folder");
-    assert!(!working.join(op_id).exists());
+    assert!(!working.join(op_id.as_str()).exists());
     assert!(working.join("GhostOperation1").exists());
 
     clock.advance(chrono::Duration::hours(2));
@@ -361,7 +362,7 @@ async fn an_export_abandoned_for_a_day_is_skipped_and_its_folder_swept() {
     app.import(&fixture_dir());
     let alice = fixture_login("alice");
     let (_, first) = app.request_download(&alice, None).await;
-    let op_id = first["exportOperation"]["_id"].as_str().unwrap().to_owned();
+    let op_id = OperationId::from(first["exportOperation"]["_id"].as_str().unwrap());
 
     // A worker starts the export and stops as soon as messages are being written, as
     // if it died mid-way.
@@ -383,7 +384,7 @@ async fn an_export_abandoned_for_a_day_is_skipped_and_its_folder_swept() {
     let operations = SqliteExportOperations::new(app.database.clone());
     let started = operations.get(&op_id).unwrap();
     assert_eq!(started.status, ExportStatus::Exporting);
-    let folder = app.settings.user_data.file_system_path.join(&op_id);
+    let folder = app.settings.user_data.file_system_path.join(op_id.as_str());
     assert!(folder.exists());
 
     // Nobody touches it for over a day: the next worker skips it, as Rocket.Chat does.

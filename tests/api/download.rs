@@ -14,7 +14,7 @@ async fn the_owner_downloads_the_zip_and_nobody_else_does() {
     let url = op["url"].as_str().unwrap();
     assert_eq!(url, format!("/data-export/{file_id}"));
     let recorded = udd::adapters::SqliteUserDataFiles::new(app.database.clone())
-        .get(file_id)
+        .get(&file_id.into())
         .unwrap();
 
     // The owner, by Rocket.Chat's headers.
@@ -141,7 +141,7 @@ async fn a_stored_export_that_no_longer_matches_its_record_is_not_found_whatever
     let url = done["exportOperation"]["url"].as_str().unwrap();
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
     let recorded = udd::adapters::SqliteUserDataFiles::new(app.database.clone())
-        .get(file_id)
+        .get(&file_id.into())
         .unwrap();
     let zip = app.archive_path(&recorded);
     for damage in [0_u64, recorded.size / 2] {

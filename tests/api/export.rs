@@ -1,4 +1,5 @@
 use std::path::Path;
+use udd::domain::OperationId;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -276,7 +277,7 @@ async fn exported_counts_show_progress_while_an_export_is_under_way() {
     app.import(&fixture_dir());
     let alice = fixture_login("alice");
     let (_, first) = app.request_download(&alice, Some("true")).await;
-    let op_id = first["exportOperation"]["_id"].as_str().unwrap().to_owned();
+    let op_id = OperationId::from(first["exportOperation"]["_id"].as_str().unwrap());
     let totals = |body: &Value| -> (u64, u64) {
         body["exportOperation"]["roomList"]
             .as_array()

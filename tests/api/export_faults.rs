@@ -19,7 +19,7 @@ use udd::app::{
     RequestDataDownload,
 };
 use udd::domain::render::ManifestFile;
-use udd::domain::{ExportOperation, ExportStatus, RequestPolicy};
+use udd::domain::{ExportOperation, ExportStatus, OperationId, RequestPolicy};
 use udd::ports::{
     ArchiveEntry, ArchiveRead, ArchiveStore, ByteRange, Clock, ExportBatch, ExportFileRef,
     ExportFiles, ExportOperations, ExportProgress, NoProgress, StoreError, UserDataFile,
@@ -79,12 +79,12 @@ impl Faults {
 struct FaultyFiles(Arc<Faults>, LocalExportFiles);
 
 impl ExportFiles for FaultyFiles {
-    fn prepare(&self, id: &str) -> anyhow::Result<()> {
+    fn prepare(&self, id: &OperationId) -> anyhow::Result<()> {
         self.1.prepare(id)
     }
     fn append(
         &self,
-        id: &str,
+        id: &OperationId,
         name: &str,
         committed_len: u64,
         bytes: &[u8],
@@ -92,22 +92,27 @@ impl ExportFiles for FaultyFiles {
         self.0
             .around(|| self.1.append(id, name, committed_len, bytes))
     }
-    fn write(&self, id: &str, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    fn write(&self, id: &OperationId, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
         self.0.around(|| self.1.write(id, name, bytes))
     }
-    fn write_from(&self, id: &str, name: &str, content: &mut dyn Read) -> anyhow::Result<u64> {
+    fn write_from(
+        &self,
+        id: &OperationId,
+        name: &str,
+        content: &mut dyn Read,
+    ) -> anyhow::Result<u64> {
         self.0.around(|| self.1.write_from(id, name, content))
     }
-    fn open(&self, id: &str, name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+    fn open(&self, id: &OperationId, name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
         self.1.open(id, name)
     }
-    fn sync(&self, id: &str) -> anyhow::Result<()> {
+    fn sync(&self, id: &OperationId) -> anyhow::Result<()> {
         self.0.around(|| self.1.sync(id))
     }
-    fn list(&self, id: &str) -> anyhow::Result<Vec<ManifestFile>> {
+    fn list(&self, id: &OperationId) -> anyhow::Result<Vec<ManifestFile>> {
         self.1.list(id)
     }
-    fn remove_all(&self, id: &str) -> anyhow::Result<()> {
+    fn remove_all(&self, id: &OperationId) -> anyhow::Result<()> {
         self.1.remove_all(id)
     }
 }
@@ -120,7 +125,7 @@ impl ExportProgress for FaultyProgress {
     }
     fn commit_batch(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         owner: &str,
         batch: &ExportBatch,
         now: DateTime<Utc>,
@@ -130,7 +135,7 @@ impl ExportProgress for FaultyProgress {
     }
     fn set_status(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         status: ExportStatus,
         zip: Option<String>,
@@ -139,15 +144,15 @@ impl ExportProgress for FaultyProgress {
         self.0
             .around_store(|| self.1.set_status(id, owner, status, zip, now))
     }
-    fn pseudonyms(&self, operation_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    fn pseudonyms(&self, operation_id: &OperationId) -> Result<Vec<(String, String)>, StoreError> {
         self.1.pseudonyms(operation_id)
     }
-    fn files(&self, operation_id: &str) -> Result<Vec<ExportFileRef>, StoreError> {
+    fn files(&self, operation_id: &OperationId) -> Result<Vec<ExportFileRef>, StoreError> {
         self.1.files(operation_id)
     }
     fn complete(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         file: &UserDataFile,
         now: DateTime<Utc>,
@@ -162,13 +167,18 @@ struct FaultyArchives(Arc<Faults>, ZipArchiveStore);
 impl ArchiveStore for FaultyArchives {
     fn store(
         &self,
-        id: &str,
+        id: &OperationId,
         entries: &[ArchiveEntry],
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
         self.0.around(|| self.1.store(id, entries, modified))
     }
-    fn prepare(&self, id: &str, entry: &str, modified: DateTime<Utc>) -> anyhow::Result<()> {
+    fn prepare(
+        &self,
+        id: &OperationId,
+        entry: &str,
+        modified: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         // Runs on a background thread and may fail harmlessly: not a checkpoint.
         self.1.prepare(id, entry, modified)
     }
@@ -202,7 +212,7 @@ struct Setup {
     db: Database,
     engine: ExportEngine,
     clock: Arc<TestClock>,
-    operation: String,
+    operation: OperationId,
     operations: SqliteExportOperations,
     archives: ZipArchiveStore,
     working: LocalExportFiles,
@@ -235,7 +245,7 @@ fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setu
         true,
     );
     let operation = request
-        .execute("NBTm56xe8Rh5cF47X", full_export)
+        .execute(&"NBTm56xe8Rh5cF47X".into(), full_export)
         .unwrap()
         .operation
         .id;

@@ -272,6 +272,7 @@ impl TestApp {
             })
             .expect("add user")
             .id
+            .to_string()
     }
 
     pub async fn post_login(&self, body: Value) -> reqwest::Response {

@@ -45,19 +45,24 @@ async fn the_sample_workspace_imports_completely() {
         "diagram.png"
     );
 
-    let direct = reader.room("NBTm56xe8Rh5cF47Xfq6g5jFboeXuNZhZR").unwrap();
+    let direct = reader
+        .room(&"NBTm56xe8Rh5cF47Xfq6g5jFboeXuNZhZR".into())
+        .unwrap();
     assert_eq!(direct.room_type, RoomType::Direct);
     assert_eq!(
         direct.member_ids,
         vec!["NBTm56xe8Rh5cF47X", "fq6g5jFboeXuNZhZR"]
     );
     assert_eq!(
-        reader.subscriptions_of("NBTm56xe8Rh5cF47X").unwrap().len(),
+        reader
+            .subscriptions_of(&"NBTm56xe8Rh5cF47X".into())
+            .unwrap()
+            .len(),
         4,
         "alice is in 4 of the 5 rooms"
     );
 
-    let upload = reader.upload("nd6ssaJw6zJHrtFGs").unwrap();
+    let upload = reader.upload(&"nd6ssaJw6zJHrtFGs".into()).unwrap();
     assert_eq!(upload.name, "report final (v2).pdf");
     assert_eq!(upload.size, 30);
     let mut stored = Vec::new();
@@ -72,7 +77,7 @@ async fn the_sample_workspace_imports_completely() {
         stored, original,
         "the blob without an extension is found and copied byte for byte"
     );
-    let png = reader.upload("Q5yA26ksJXC57nySc").unwrap();
+    let png = reader.upload(&"Q5yA26ksJXC57nySc".into()).unwrap();
     assert!(
         png.blob.is_some(),
         "the blob with an extension is found too"
@@ -292,7 +297,7 @@ async fn broken_lines_missing_fields_and_missing_blobs_are_reported_and_the_rest
         "{problems}"
     );
 
-    let upload = app.workspace().upload("kBHKXcNEuRvX3wtkT").unwrap();
+    let upload = app.workspace().upload(&"kBHKXcNEuRvX3wtkT".into()).unwrap();
     assert_eq!(upload.blob, None, "imported without its file");
     assert!(matches!(
         app.workspace().message("broken"),

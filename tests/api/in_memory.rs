@@ -56,7 +56,7 @@ async fn request_export_mail_and_download_run_on_in_memory_storage_and_a_recordi
     let bytes = response.bytes().await.unwrap();
     let recorded: udd::ports::UserDataFile = udd::ports::UserDataFiles::get(
         &udd::adapters::SqliteUserDataFiles::new(app.database.clone()),
-        file_id,
+        &file_id.into(),
     )
     .unwrap();
     assert_eq!(bytes.len() as u64, recorded.size);

@@ -90,13 +90,13 @@ async fn a_username_and_an_email_that_changed_hands_between_dumps_move_instead_o
     );
 
     let users = &app.services.users;
-    let bob = users.get(BOB).unwrap();
+    let bob = users.get(&BOB.into()).unwrap();
     assert_eq!(bob.username, "carol");
     assert_eq!(
         bob.emails[0].address, "carol@example.com",
         "bob keeps the address he took, so he is mailed"
     );
-    let carol = users.get(CAROL).unwrap();
+    let carol = users.get(&CAROL.into()).unwrap();
     assert_eq!(carol.username, "carol.old");
     assert_eq!(carol.emails[0].address, "carol.old@example.com");
     let passwords: Value = serde_json::from_str(
@@ -170,7 +170,7 @@ async fn uploads_and_avatars_whose_id_is_not_a_plain_name_are_skipped_and_counte
     );
     // The rest of the workspace is there.
     assert_eq!(summary.of(Collection::Messages).imported, 24);
-    assert!(app.workspace().upload("with space").is_err());
+    assert!(app.workspace().upload(&"with space".into()).is_err());
 }
 
 #[tokio::test]

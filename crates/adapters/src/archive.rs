@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use udd_domain::OperationId;
 
 use anyhow::Context;
 use chrono::{DateTime, Datelike, Timelike, Utc};
@@ -59,7 +60,7 @@ impl ZipArchiveStore {
 }
 
 /// The key of operation `operation_id`'s archive, whatever the store keeps it in.
-pub fn archive_key(operation_id: &str) -> String {
+pub fn archive_key(operation_id: &OperationId) -> String {
     format!("exports/{operation_id}.zip")
 }
 
@@ -205,7 +206,7 @@ impl ZipArchiveStore {
     fn part_for(
         &self,
         entry: &ArchiveEntry,
-        name: &str,
+        name: &OperationId,
         index: usize,
         stamp: zip::DateTime,
     ) -> anyhow::Result<Part> {
@@ -252,7 +253,7 @@ impl ArchiveStore for ZipArchiveStore {
     /// part; the parts are then copied, still compressed, into the archive in order.
     fn prepare(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         entry: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<()> {
@@ -265,7 +266,7 @@ impl ArchiveStore for ZipArchiveStore {
 
     fn store(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         entries: &[ArchiveEntry],
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
@@ -446,7 +447,7 @@ mod tests {
     {
         let dir = tempfile::tempdir()?;
         let (store, files, blobs) = store_in(&dir);
-        files.write("OP", "b.txt", b"bbb")?;
+        files.write(&"OP".into(), "b.txt", b"bbb")?;
         let key = blobs.put(BlobKind::Upload, "F1", &mut &b"aaa"[..])?;
         let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
         let entries = vec![
@@ -456,10 +457,10 @@ mod tests {
                 source: ArchiveSource::Blob(key),
             },
         ];
-        let first = store.store("OP", &entries, at)?;
+        let first = store.store(&"OP".into(), &entries, at)?;
         assert_eq!(first, "exports/OP.zip");
         let (size, sha) = store.describe(&first)?;
-        let second = store.store("OP", &entries, at)?;
+        let second = store.store(&"OP".into(), &entries, at)?;
         assert_eq!(store.describe(&second)?, (size, sha));
         assert!(!dir.path().join("zips/.OP.zip.partial").exists());
 
@@ -498,8 +499,8 @@ mod tests {
     fn an_archive_opens_whole_or_by_range_and_never_past_its_end() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let (store, files, _) = store_in(&dir);
-        files.write("OP", "a.txt", &[7_u8; 5000])?;
-        let key = store.store("OP", &[working("a.txt")], DateTime::UNIX_EPOCH)?;
+        files.write(&"OP".into(), "a.txt", &[7_u8; 5000])?;
+        let key = store.store(&"OP".into(), &[working("a.txt")], DateTime::UNIX_EPOCH)?;
         let whole = std::fs::read(store.path_of(&key)?)?;
         assert_eq!(store.size(&key)?, Some(whole.len() as u64));
         assert_eq!(store.size("exports/none.zip")?, None);
@@ -533,10 +534,10 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let (store, files, _) = store_in(&dir);
         let at = DateTime::UNIX_EPOCH;
-        files.write("OP", "room.json", b"first")?;
-        store.prepare("OP", "room.json", at)?;
-        files.write("OP", "room.json", b"first, then more")?;
-        let zip = store.store("OP", &[working("room.json")], at)?;
+        files.write(&"OP".into(), "room.json", b"first")?;
+        store.prepare(&"OP".into(), "room.json", at)?;
+        files.write(&"OP".into(), "room.json", b"first, then more")?;
+        let zip = store.store(&"OP".into(), &[working("room.json")], at)?;
         let mut text = String::new();
         zip::ZipArchive::new(File::open(store.path_of(&zip)?)?)?
             .by_name("room.json")?
@@ -557,13 +558,15 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let (store, _, _) = store_in(&dir);
         let at = DateTime::UNIX_EPOCH;
-        assert!(store.store("OP", &[working("../secret")], at).is_err());
+        assert!(store
+            .store(&"OP".into(), &[working("../secret")], at)
+            .is_err());
         let escaping = ArchiveEntry {
             name: "../x".into(),
             source: ArchiveSource::Blob("uploads/F1".into()),
         };
-        assert!(store.store("OP", &[escaping], at).is_err());
-        assert!(store.store("../OP", &[], at).is_err());
+        assert!(store.store(&"OP".into(), &[escaping], at).is_err());
+        assert!(store.store(&"../OP".into(), &[], at).is_err());
         Ok(())
     }
 }

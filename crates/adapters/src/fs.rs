@@ -2,6 +2,7 @@
 //! export keeps files on the worker's own disk.
 
 use std::path::{Path, PathBuf};
+use udd_domain::OperationId;
 
 use anyhow::Context;
 use udd_domain::render::ManifestFile;
@@ -22,16 +23,16 @@ impl LocalExportFiles {
     }
 
     /// The working folder of `operation_id`, provided the id is a plain name.
-    pub fn folder(&self, operation_id: &str) -> anyhow::Result<PathBuf> {
+    pub fn folder(&self, operation_id: &OperationId) -> anyhow::Result<PathBuf> {
         anyhow::ensure!(
             is_plain_name(operation_id),
             "refusing operation id `{operation_id}`: not a plain name"
         );
-        Ok(self.root.join(operation_id))
+        Ok(self.root.join(operation_id.as_str()))
     }
 
     /// `name` inside the working folder of `operation_id`.
-    pub(crate) fn file(&self, operation_id: &str, name: &str) -> anyhow::Result<PathBuf> {
+    pub(crate) fn file(&self, operation_id: &OperationId, name: &str) -> anyhow::Result<PathBuf> {
         inside(&self.folder(operation_id)?, name)
     }
 }
@@ -98,7 +99,7 @@ pub(crate) fn sync_filesystem(folder: &Path) -> anyhow::Result<()> {
 }
 
 impl udd_ports::ExportFiles for LocalExportFiles {
-    fn prepare(&self, operation_id: &str) -> anyhow::Result<()> {
+    fn prepare(&self, operation_id: &OperationId) -> anyhow::Result<()> {
         let assets = self.folder(operation_id)?.join("assets");
         crate::owner_only::create_dir_all(&assets)
             .with_context(|| format!("creating export folder {}", assets.display()))
@@ -106,7 +107,7 @@ impl udd_ports::ExportFiles for LocalExportFiles {
 
     fn append(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         name: &str,
         committed_len: u64,
         bytes: &[u8],
@@ -140,7 +141,7 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         Ok(committed_len + bytes.len() as u64)
     }
 
-    fn write(&self, operation_id: &str, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    fn write(&self, operation_id: &OperationId, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let mut content = bytes;
         self.write_from(operation_id, name, &mut content)
             .map(|_| ())
@@ -148,7 +149,7 @@ impl udd_ports::ExportFiles for LocalExportFiles {
 
     fn write_from(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         name: &str,
         content: &mut dyn std::io::Read,
     ) -> anyhow::Result<u64> {
@@ -169,7 +170,7 @@ impl udd_ports::ExportFiles for LocalExportFiles {
 
     fn open(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         name: &str,
     ) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
         let path = self.file(operation_id, name)?;
@@ -178,13 +179,13 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         Ok(Box::new(file))
     }
 
-    fn sync(&self, operation_id: &str) -> anyhow::Result<()> {
+    fn sync(&self, operation_id: &OperationId) -> anyhow::Result<()> {
         // One filesystem-wide flush instead of one per file: an export may hold
         // thousands of uploads, and a sync each would dominate the time.
         sync_filesystem(&self.folder(operation_id)?)
     }
 
-    fn list(&self, operation_id: &str) -> anyhow::Result<Vec<ManifestFile>> {
+    fn list(&self, operation_id: &OperationId) -> anyhow::Result<Vec<ManifestFile>> {
         let root = self.folder(operation_id)?;
         let mut files = Vec::new();
         collect(&root, &root, &mut files)?;
@@ -192,7 +193,7 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         Ok(files)
     }
 
-    fn remove_all(&self, operation_id: &str) -> anyhow::Result<()> {
+    fn remove_all(&self, operation_id: &OperationId) -> anyhow::Result<()> {
         let folder = self.folder(operation_id)?;
         match std::fs::remove_dir_all(&folder) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -244,15 +245,18 @@ mod tests {
     fn prepare_creates_the_export_and_assets_folders_under_the_root() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let files = LocalExportFiles::new(dir.path().join("userData"));
-        assert_eq!(files.folder("OP1")?, dir.path().join("userData/OP1"));
-        files.prepare("OP1")?;
-        files.prepare("OP1")?;
+        assert_eq!(
+            files.folder(&"OP1".into())?,
+            dir.path().join("userData/OP1")
+        );
+        files.prepare(&"OP1".into())?;
+        files.prepare(&"OP1".into())?;
         assert!(dir.path().join("userData/OP1/assets").is_dir());
         assert!(LocalExportFiles::new("data/userData")
-            .folder("OP1")?
+            .folder(&"OP1".into())?
             .is_absolute());
         for bad in ["", "..", "a/b", "a.b"] {
-            assert!(files.prepare(bad).is_err(), "{bad:?}");
+            assert!(files.prepare(&(*bad).into()).is_err(), "{bad:?}");
         }
         Ok(())
     }
@@ -262,7 +266,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("plain-file");
         std::fs::write(&file, b"x")?;
-        assert!(LocalExportFiles::new(&file).prepare("OP1").is_err());
+        assert!(LocalExportFiles::new(&file).prepare(&"OP1".into()).is_err());
         Ok(())
     }
 
@@ -270,19 +274,19 @@ mod tests {
     fn append_cuts_back_to_the_committed_length_before_writing() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let files = LocalExportFiles::new(dir.path());
-        let len = files.append("OP", "room.json", 0, b"one\n")?;
+        let len = files.append(&"OP".into(), "room.json", 0, b"one\n")?;
         assert_eq!(len, 4);
         // A batch that was written but never committed…
-        files.append("OP", "room.json", 4, b"two\n")?;
+        files.append(&"OP".into(), "room.json", 4, b"two\n")?;
         // …is replaced on resume, which starts again from the committed length.
-        let len = files.append("OP", "room.json", 4, b"TWO\n")?;
+        let len = files.append(&"OP".into(), "room.json", 4, b"TWO\n")?;
         assert_eq!(len, 8);
         assert_eq!(
             std::fs::read_to_string(dir.path().join("OP/room.json"))?,
             "one\nTWO\n"
         );
         assert!(
-            files.append("OP", "room.json", 100, b"x").is_err(),
+            files.append(&"OP".into(), "room.json", 100, b"x").is_err(),
             "a file shorter than committed is an error"
         );
         Ok(())
@@ -301,7 +305,7 @@ mod tests {
             "a//b",
             "a\\..\\b",
         ] {
-            assert!(files.write("OP", name, b"x").is_err(), "{name:?}");
+            assert!(files.write(&"OP".into(), name, b"x").is_err(), "{name:?}");
         }
         assert!(!dir.path().join("x").exists());
         Ok(())
@@ -311,10 +315,10 @@ mod tests {
     fn list_hashes_every_visible_file_sorted_and_skips_partials() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let files = LocalExportFiles::new(dir.path());
-        files.write("OP", "user.json", b"{}")?;
-        files.write("OP", "assets/F1-a.png", b"png")?;
+        files.write(&"OP".into(), "user.json", b"{}")?;
+        files.write(&"OP".into(), "assets/F1-a.png", b"png")?;
         std::fs::write(dir.path().join("OP/.x.partial"), b"junk")?;
-        let listed = files.list("OP")?;
+        let listed = files.list(&"OP".into())?;
         assert_eq!(
             listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
             ["assets/F1-a.png", "user.json"]
@@ -324,8 +328,8 @@ mod tests {
             listed[1].sha256,
             "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
-        files.remove_all("OP")?;
-        files.remove_all("OP")?;
+        files.remove_all(&"OP".into())?;
+        files.remove_all(&"OP".into())?;
         assert!(!dir.path().join("OP").exists());
         Ok(())
     }

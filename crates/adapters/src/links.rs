@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use udd_domain::{FileId, UserId};
 
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -104,7 +105,7 @@ impl HmacDownloadLinks {
 }
 
 impl DownloadLinks for HmacDownloadLinks {
-    fn sign(&self, file_id: &str, owner: &str, expires_at: DateTime<Utc>) -> String {
+    fn sign(&self, file_id: &FileId, owner: &UserId, expires_at: DateTime<Utc>) -> String {
         let expires = expires_at.timestamp();
         let tag = self.mac(file_id, owner, expires).finalize().into_bytes();
         format!("{expires}.{}", URL_SAFE_NO_PAD.encode(tag))
@@ -113,8 +114,8 @@ impl DownloadLinks for HmacDownloadLinks {
     fn verify(
         &self,
         token: &str,
-        file_id: &str,
-        owner: &str,
+        file_id: &FileId,
+        owner: &UserId,
         now: DateTime<Utc>,
     ) -> Result<(), LinkError> {
         let (expires, tag) = token.split_once('.').ok_or(LinkError::Invalid)?;
@@ -148,10 +149,18 @@ mod tests {
 
     #[test]
     fn a_signed_token_opens_its_file_until_it_expires() {
-        let token = links().sign("F1", "alice", now() + Duration::days(7));
-        assert_eq!(links().verify(&token, "F1", "alice", now()), Ok(()));
+        let token = links().sign(&"F1".into(), &"alice".into(), now() + Duration::days(7));
         assert_eq!(
-            links().verify(&token, "F1", "alice", now() + Duration::days(7)),
+            links().verify(&token, &"F1".into(), &"alice".into(), now()),
+            Ok(())
+        );
+        assert_eq!(
+            links().verify(
+                &token,
+                &"F1".into(),
+                &"alice".into(),
+                now() + Duration::days(7)
+            ),
             Err(LinkError::Expired)
         );
     }
@@ -159,29 +168,29 @@ mod tests {
     #[test]
     fn a_token_is_bound_to_its_file_owner_expiry_and_secret() {
         let expires = now() + Duration::days(7);
-        let token = links().sign("F1", "alice", expires);
+        let token = links().sign(&"F1".into(), &"alice".into(), expires);
         assert_eq!(
-            links().verify(&token, "F2", "alice", now()),
+            links().verify(&token, &"F2".into(), &"alice".into(), now()),
             Err(LinkError::Invalid)
         );
         assert_eq!(
-            links().verify(&token, "F1", "bob", now()),
+            links().verify(&token, &"F1".into(), &"bob".into(), now()),
             Err(LinkError::Invalid)
         );
         // Pushing the expiry forward breaks the signature.
         let (_, tag) = token.split_once('.').expect("dot");
         let extended = format!("{}.{tag}", (expires + Duration::days(30)).timestamp());
         assert_eq!(
-            links().verify(&extended, "F1", "alice", now()),
+            links().verify(&extended, &"F1".into(), &"alice".into(), now()),
             Err(LinkError::Invalid)
         );
         let other = HmacDownloadLinks::new(b"another-secret-of-length").expect("secret");
         assert_eq!(
-            other.verify(&token, "F1", "alice", now()),
+            other.verify(&token, &"F1".into(), &"alice".into(), now()),
             Err(LinkError::Invalid)
         );
         // Moving a character between the id and the owner changes the input.
-        let shifted = links().sign("F1a", "lice", expires);
+        let shifted = links().sign(&"F1a".into(), &"lice".into(), expires);
         assert_ne!(shifted, token);
     }
 
@@ -198,7 +207,7 @@ mod tests {
             "1.%%%",
         ] {
             assert_eq!(
-                links().verify(token, "F1", "alice", now()),
+                links().verify(token, &"F1".into(), &"alice".into(), now()),
                 Err(LinkError::Invalid),
                 "{token}"
             );
@@ -218,9 +227,12 @@ mod tests {
                 .map(|t| t.join().expect("thread"))
                 .collect::<anyhow::Result<_>>()
         })?;
-        let token = signers[0].sign("F1", "alice", now() + Duration::days(1));
+        let token = signers[0].sign(&"F1".into(), &"alice".into(), now() + Duration::days(1));
         for signer in &signers {
-            assert_eq!(signer.verify(&token, "F1", "alice", now()), Ok(()));
+            assert_eq!(
+                signer.verify(&token, &"F1".into(), &"alice".into(), now()),
+                Ok(())
+            );
         }
         let leftovers = std::fs::read_dir(dir.path())?.count();
         assert_eq!(leftovers, 1, "no temporary files left");
@@ -232,9 +244,12 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("data/link-secret");
         let first = HmacDownloadLinks::load_or_create(&path)?;
-        let token = first.sign("F1", "alice", now() + Duration::days(1));
+        let token = first.sign(&"F1".into(), &"alice".into(), now() + Duration::days(1));
         let again = HmacDownloadLinks::load_or_create(&path)?;
-        assert_eq!(again.verify(&token, "F1", "alice", now()), Ok(()));
+        assert_eq!(
+            again.verify(&token, &"F1".into(), &"alice".into(), now()),
+            Ok(())
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::{Cursor, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
+use udd_domain::OperationId;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -150,7 +151,7 @@ impl MemoryArchiveStore {
 impl ArchiveStore for MemoryArchiveStore {
     fn store(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         entries: &[ArchiveEntry],
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
@@ -182,7 +183,7 @@ impl ArchiveStore for MemoryArchiveStore {
 
     fn prepare(
         &self,
-        _operation_id: &str,
+        _operation_id: &OperationId,
         _entry: &str,
         _modified: DateTime<Utc>,
     ) -> anyhow::Result<()> {
@@ -285,7 +286,7 @@ mod tests {
     fn an_archive_holds_working_files_and_blobs_and_opens_by_range() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let working = Arc::new(LocalExportFiles::new(dir.path()));
-        working.write("OP", "a.txt", b"from the folder")?;
+        working.write(&"OP".into(), "a.txt", b"from the folder")?;
         let blobs = Arc::new(MemoryBlobStore::new());
         let blob = blobs.put(BlobKind::Upload, "F1", &mut &b"from a blob"[..])?;
         let store = MemoryArchiveStore::new(working, blobs);
@@ -299,7 +300,7 @@ mod tests {
                 source: ArchiveSource::Blob(blob),
             },
         ];
-        let key = store.store("OP", &entries, DateTime::UNIX_EPOCH)?;
+        let key = store.store(&"OP".into(), &entries, DateTime::UNIX_EPOCH)?;
         assert_eq!(key, "exports/OP.zip");
         assert_eq!(store.keys()?, vec![key.clone()]);
 

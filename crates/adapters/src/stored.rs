@@ -64,7 +64,7 @@ impl StoredExports for LocalStoredExports {
         for (name, path, modified) in entries(&self.working)? {
             if is_operation_id(&name) && path.is_dir() {
                 items.push(StoredItem {
-                    operation_id: name,
+                    operation_id: name.into(),
                     path: path.to_string_lossy().into_owned(),
                     finished_zip: false,
                     modified,
@@ -76,7 +76,7 @@ impl StoredExports for LocalStoredExports {
                 zip_folder_entry(&name).filter(|(id, _)| is_operation_id(id))
             {
                 items.push(StoredItem {
-                    operation_id: id.to_owned(),
+                    operation_id: id.to_owned().into(),
                     path: path.to_string_lossy().into_owned(),
                     finished_zip,
                     modified,
@@ -128,7 +128,7 @@ mod tests {
         let listed: Vec<(String, bool)> = stored
             .list()?
             .into_iter()
-            .map(|i| (i.operation_id, i.finished_zip))
+            .map(|i| (i.operation_id.into_string(), i.finished_zip))
             .collect();
         assert_eq!(
             listed,

@@ -35,7 +35,7 @@ impl FromRequest for CurrentUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user_id = header(req, "X-User-Id");
+        let user_id = udd_domain::UserId::from(header(req, "X-User-Id"));
         let token = header(req, "X-Auth-Token");
         let services = req.app_data::<web::Data<Services>>().cloned();
         Box::pin(async move {

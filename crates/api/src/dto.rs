@@ -29,7 +29,7 @@ pub struct Me {
 impl From<&User> for Me {
     fn from(user: &User) -> Self {
         Self {
-            id: user.id.clone(),
+            id: user.id.to_string(),
             username: user.username.clone(),
             name: user.name.clone(),
             emails: user.emails.clone(),
@@ -130,9 +130,9 @@ impl ExportOperationDto {
     pub fn new(op: &ExportOperation, paths: &WirePaths) -> Self {
         let export_path = paths.export_path(&op.id);
         Self {
-            id: op.id.clone(),
+            id: op.id.to_string(),
             created_at: iso_millis(op.created_at),
-            user_id: op.user_id.clone(),
+            user_id: op.user_id.to_string(),
             room_list: op.room_list.iter().map(RoomDto::from).collect(),
             status: op.status.as_str(),
             assets_path: export_path.join("assets").to_string_lossy().into_owned(),
@@ -146,7 +146,7 @@ impl ExportOperationDto {
                 .archive_key
                 .as_deref()
                 .map(|key| paths.archive_location(key)),
-            file_id: op.file_id.clone(),
+            file_id: op.file_id.clone().map(Into::into),
             url: op
                 .file_id
                 .as_ref()
@@ -176,9 +176,9 @@ pub struct RoomDto {
 impl From<&RoomExport> for RoomDto {
     fn from(room: &RoomExport) -> Self {
         Self {
-            room_id: room.room_id.clone(),
+            room_id: room.room_id.to_string(),
             room_name: room.room_name.clone(),
-            user_id: room.user_id.clone(),
+            user_id: room.user_id.clone().map(Into::into),
             exported_count: room.exported_count,
             status: room.status.as_str(),
             target_file: room.target_file.clone(),

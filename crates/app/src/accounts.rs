@@ -62,7 +62,7 @@ impl AddUser {
     pub fn execute(&self, account: NewAccount) -> Result<User, AddUserError> {
         validate(&account)?;
         let new = NewUser {
-            id: self.ids.new_id(),
+            id: self.ids.new_id().into(),
             username: account.username,
             name: account.name.filter(|n| !n.trim().is_empty()),
             emails: account

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use thiserror::Error;
+use udd_domain::{FileId, UserId};
 use udd_ports::{
     Clock, DownloadLinks, DownloadLog, DownloadRecord, StoreError, UserDataFile, UserDataFiles,
     Users,
@@ -30,7 +31,7 @@ pub enum DownloadError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Requester<'a> {
     /// The logged-in user's id, if the request carried a valid login.
-    pub user_id: Option<&'a str>,
+    pub user_id: Option<&'a UserId>,
     /// The signed token from the mail's link, if any.
     pub token: Option<&'a str>,
 }
@@ -81,7 +82,7 @@ impl DownloadDataFile {
     /// (a deactivated account's mailed links stop working).
     pub fn execute(
         &self,
-        file_id: &str,
+        file_id: &FileId,
         requester: Requester<'_>,
     ) -> Result<Granted, DownloadError> {
         if !self.enabled {
@@ -104,7 +105,7 @@ impl DownloadDataFile {
             }
             Err(other) => return Err(anyhow::Error::new(other).into()),
         }
-        if requester.user_id == Some(file.user_id.as_str()) {
+        if requester.user_id == Some(&file.user_id) {
             return Ok(Granted {
                 file,
                 by_link: false,
@@ -222,7 +223,7 @@ mod tests {
         )
     }
 
-    fn by_user(user_id: &str) -> Requester<'_> {
+    fn by_user(user_id: &UserId) -> Requester<'_> {
         Requester {
             user_id: Some(user_id),
             token: None,
@@ -238,56 +239,59 @@ mod tests {
 
     #[test]
     fn only_the_owner_gets_an_unexpired_file() {
-        let granted = use_case(Some(file(7)), true).execute("F1", by_user("alice"));
+        let granted = use_case(Some(file(7)), true).execute(&"F1".into(), by_user(&"alice".into()));
         assert!(matches!(granted, Ok(Granted { by_link: false, .. })));
         assert!(matches!(
-            use_case(Some(file(7)), true).execute("F1", by_user("bob")),
+            use_case(Some(file(7)), true).execute(&"F1".into(), by_user(&"bob".into())),
             Err(DownloadError::Forbidden)
         ));
         assert!(matches!(
-            use_case(Some(file(7)), true).execute("F1", Requester::default()),
+            use_case(Some(file(7)), true).execute(&"F1".into(), Requester::default()),
             Err(DownloadError::Forbidden)
         ));
         assert!(matches!(
-            use_case(Some(file(2)), true).execute("F1", by_user("alice")),
+            use_case(Some(file(2)), true).execute(&"F1".into(), by_user(&"alice".into())),
             Err(DownloadError::NotFound)
         ));
         assert!(matches!(
-            use_case(None, true).execute("F9", by_user("alice")),
+            use_case(None, true).execute(&"F9".into(), by_user(&"alice".into())),
             Err(DownloadError::NotFound)
         ));
         assert!(matches!(
-            use_case(Some(file(7)), false).execute("F1", by_user("alice")),
+            use_case(Some(file(7)), false).execute(&"F1".into(), by_user(&"alice".into())),
             Err(DownloadError::Disabled)
         ));
     }
 
     #[test]
     fn a_valid_signed_token_stands_in_for_the_login() {
-        let granted = use_case(Some(file(7)), true).execute("F1", by_token("good"));
+        let granted = use_case(Some(file(7)), true).execute(&"F1".into(), by_token("good"));
         assert!(matches!(granted, Ok(Granted { by_link: true, .. })));
         for bad in ["tampered", "old"] {
             assert!(matches!(
-                use_case(Some(file(7)), true).execute("F1", by_token(bad)),
+                use_case(Some(file(7)), true).execute(&"F1".into(), by_token(bad)),
                 Err(DownloadError::Forbidden)
             ));
         }
         // Another user's login does not spoil a good token.
+        let bob = UserId::from("bob");
         let both = Requester {
-            user_id: Some("bob"),
+            user_id: Some(&bob),
             token: Some("good"),
         };
-        assert!(use_case(Some(file(7)), true).execute("F1", both).is_ok());
+        assert!(use_case(Some(file(7)), true)
+            .execute(&"F1".into(), both)
+            .is_ok());
     }
 
     #[test]
     fn an_inactive_or_deleted_owner_gets_nothing_by_login_or_by_link() {
         for owner_active in [Some(false), None] {
-            for requester in [by_user("alice"), by_token("good")] {
+            for requester in [by_user(&"alice".into()), by_token("good")] {
                 assert!(
                     matches!(
                         use_case_with_owner(Some(file(7)), true, owner_active)
-                            .execute("F1", requester),
+                            .execute(&"F1".into(), requester),
                         Err(DownloadError::Forbidden)
                     ),
                     "{owner_active:?} {requester:?}"
@@ -301,7 +305,7 @@ mod tests {
         let mut removed = file(7);
         removed.removed_at = Some(DateTime::UNIX_EPOCH + Duration::days(1));
         assert!(matches!(
-            use_case(Some(removed), true).execute("F1", by_user("alice")),
+            use_case(Some(removed), true).execute(&"F1".into(), by_user(&"alice".into())),
             Err(DownloadError::NotFound)
         ));
     }

@@ -252,7 +252,7 @@ impl ImportWorkspace {
         let (kind, id, blob, what) = match document {
             Document::Upload(upload) => (
                 BlobKind::Upload,
-                upload.id.clone(),
+                upload.id.to_string(),
                 &mut upload.blob,
                 format!("upload {} ({})", upload.id, upload.name),
             ),
@@ -316,7 +316,7 @@ mod tests {
             }
             for id in &self.0 {
                 let upload = Upload {
-                    id: (*id).to_owned(),
+                    id: (*id).into(),
                     room_id: None,
                     user_id: None,
                     name: "x".into(),

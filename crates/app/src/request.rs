@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use thiserror::Error;
-use udd_domain::{ExportOperation, RequestDecision, RequestPolicy};
+use udd_domain::{ExportOperation, RequestDecision, RequestPolicy, UserId};
 use udd_ports::{
     Clock, ExportFiles, ExportOperations, ExportWakeup, IdGenerator, StoreError, UserDataFiles,
 };
@@ -84,7 +84,7 @@ impl RequestDataDownload {
     /// Creates a new operation whatever the once-a-day policy says (`udd export`).
     pub fn execute_now(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         full_export: bool,
     ) -> Result<DataDownloadRequest, RequestDownloadError> {
         let always = RequestPolicy {
@@ -96,7 +96,7 @@ impl RequestDataDownload {
     /// Requests a full or personal export of `user_id`'s data.
     pub fn execute(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         full_export: bool,
     ) -> Result<DataDownloadRequest, RequestDownloadError> {
         self.request(user_id, full_export, &self.policy)
@@ -104,7 +104,7 @@ impl RequestDataDownload {
 
     fn request(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         full_export: bool,
         policy: &RequestPolicy,
     ) -> Result<DataDownloadRequest, RequestDownloadError> {
@@ -132,7 +132,7 @@ impl RequestDataDownload {
     /// The operation that answers the request, and whether it was created for it.
     fn create_or_reuse(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         full_export: bool,
         policy: &RequestPolicy,
     ) -> Result<(bool, ExportOperation), RequestDownloadError> {
@@ -149,15 +149,15 @@ impl RequestDataDownload {
                 return Ok((false, latest.clone()));
             }
             let candidate = ExportOperation::new_pending(
-                self.ids.new_id(),
-                user_id.to_owned(),
+                self.ids.new_id().into(),
+                user_id.clone(),
                 full_export,
                 now,
             );
             // The folder first: if it cannot be made, nothing is queued and the caller's
             // error is the whole truth.
             self.working.prepare(&candidate.id)?;
-            let expected = latest.as_ref().map(|op| op.id.as_str());
+            let expected = latest.as_ref().map(|op| &op.id);
             if self
                 .operations
                 .insert_if_latest(&candidate, expected)
@@ -166,7 +166,7 @@ impl RequestDataDownload {
                 if let Some(wakeup) = &self.wakeup {
                     wakeup.notify();
                 }
-                tracing::info!(operation = %candidate.id, user = user_id, full_export, "export requested");
+                tracing::info!(operation = %candidate.id, user = %user_id, full_export, "export requested");
                 return Ok((true, candidate));
             }
             // Another request got in first; its operation is the one to decide about.
@@ -183,7 +183,7 @@ impl RequestDataDownload {
         latest: Option<&ExportOperation>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, RequestDownloadError> {
-        let Some(file_id) = latest.and_then(|op| op.file_id.as_deref()) else {
+        let Some(file_id) = latest.and_then(|op| op.file_id.as_ref()) else {
             return Ok(false);
         };
         match self.files.get(file_id) {
@@ -223,7 +223,7 @@ mod tests {
     fn existing(id: &str, created: DateTime<chrono::Utc>) -> ExportOperation {
         let mut op = ExportOperation::new_pending(id.into(), "u1".into(), false, created);
         op.status = ExportStatus::Completed;
-        op.file_id = Some(format!("F-{id}"));
+        op.file_id = Some(format!("F-{id}").into());
         op
     }
 
@@ -277,7 +277,7 @@ mod tests {
             .returning(|_, _| Ok(true));
         operations.expect_count_queued_before().returning(|_| Ok(3));
         let answer = use_case(operations, MockUserDataFiles::new(), working(1, 0), true)
-            .execute("u1", true)
+            .execute(&"u1".into(), true)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
         assert_eq!(answer.operation.status, ExportStatus::Pending);
@@ -297,7 +297,7 @@ mod tests {
             .expect_count_queued_before()
             .returning(|_| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
         let answer = use_case(operations, MockUserDataFiles::new(), working(1, 0), true)
-            .execute("u1", false)
+            .execute(&"u1".into(), false)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
         assert_eq!(answer.operation.id, "OP1");
@@ -317,7 +317,7 @@ mod tests {
             .expect_get()
             .returning(|_| Ok(file(now() + Duration::days(6))));
         let answer = use_case(operations, files, working(0, 0), true)
-            .execute("u1", false)
+            .execute(&"u1".into(), false)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!answer.requested);
         assert_eq!(answer.operation.id, "OLD");
@@ -331,13 +331,13 @@ mod tests {
             .returning(|_, _| Ok(Some(existing("OLD", now() - Duration::hours(1)))));
         operations
             .expect_insert_if_latest()
-            .withf(|_, expected| *expected == Some("OLD"))
+            .withf(|_, expected| expected.map(|id| id.as_str()) == Some("OLD"))
             .returning(|_, _| Ok(true));
         operations.expect_count_queued_before().returning(|_| Ok(0));
         let mut files = MockUserDataFiles::new();
         files.expect_get().returning(|_| Ok(file(now())));
         let answer = use_case(operations, files, working(1, 0), true)
-            .execute("u1", false)
+            .execute(&"u1".into(), false)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
     }
@@ -362,7 +362,7 @@ mod tests {
             .returning(|_, _| Ok(false));
         operations.expect_count_queued_before().returning(|_| Ok(0));
         let answer = use_case(operations, MockUserDataFiles::new(), working(1, 1), true)
-            .execute("u1", false)
+            .execute(&"u1".into(), false)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!answer.requested);
         assert_eq!(answer.operation.id, "WINNER");
@@ -378,7 +378,7 @@ mod tests {
             .expect_prepare()
             .returning(|_| Err(anyhow::anyhow!("read-only filesystem")));
         let err = use_case(operations, MockUserDataFiles::new(), working, true)
-            .execute("u1", false)
+            .execute(&"u1".into(), false)
             .unwrap_err();
         assert!(format!("{err:#}").contains("read-only"), "{err:#}");
     }
@@ -388,7 +388,7 @@ mod tests {
         let mut operations = MockExportOperations::new();
         operations.expect_latest().never();
         let err = use_case(operations, MockUserDataFiles::new(), working(0, 0), false)
-            .execute("u1", false)
+            .execute(&"u1".into(), false)
             .unwrap_err();
         assert!(matches!(err, RequestDownloadError::Disabled));
     }
@@ -400,7 +400,7 @@ mod tests {
             .expect_latest()
             .returning(|_, _| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
         let err = use_case(operations, MockUserDataFiles::new(), working(0, 0), true)
-            .execute("u1", false)
+            .execute(&"u1".into(), false)
             .unwrap_err();
         assert!(matches!(err, RequestDownloadError::Unexpected(_)));
     }

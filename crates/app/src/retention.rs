@@ -191,7 +191,7 @@ mod tests {
         operations.expect_get().returning(move |id| {
             known
                 .iter()
-                .find(|op| op.id == id)
+                .find(|op| op.id == *id)
                 .cloned()
                 .ok_or(StoreError::NotFound)
         });
@@ -233,7 +233,7 @@ mod tests {
             .returning(|_, _| Ok(vec![expired_file("F1"), expired_file("F2")]));
         files
             .expect_mark_removed()
-            .withf(|id, at| ["F1", "F2"].contains(&id) && *at == now())
+            .withf(|id, at| ["F1", "F2"].contains(&id.as_str()) && *at == now())
             .times(2)
             .returning(|_, _| Ok(()));
         let mut archives = MockArchiveStore::new();

@@ -119,7 +119,7 @@ fn message(id: &str, username: &str, text: &str, ts: DateTime<Utc>) -> Message {
         id: id.into(),
         room_id: "GENERAL".into(),
         ts,
-        user_id: Some(format!("id-{username}")),
+        user_id: Some(format!("id-{username}").into()),
         username: Some(username.into()),
         msg: text.into(),
         message_type: None,

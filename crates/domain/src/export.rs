@@ -7,6 +7,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
+use crate::ids::{FileId, OperationId, RoomId, UploadId, UserId};
+
 /// Where an operation stands, named as Rocket.Chat names it, plus `failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExportStatus {
@@ -209,11 +211,11 @@ impl FromStr for RoomExportStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomExport {
     /// The room's id.
-    pub room_id: String,
+    pub room_id: RoomId,
     /// The room's name, or its id for direct rooms.
     pub room_name: String,
     /// For direct rooms, the other member; otherwise none.
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// Messages written so far.
     pub exported_count: u64,
     /// Progress of this room.
@@ -250,7 +252,7 @@ impl RoomExport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedFile {
     /// The upload id.
-    pub id: String,
+    pub id: UploadId,
     /// The original name (untrusted: shown, never used as a path).
     pub name: String,
 }
@@ -259,9 +261,9 @@ pub struct ListedFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportOperation {
     /// The operation id (Rocket.Chat's `_id`).
-    pub id: String,
+    pub id: OperationId,
     /// The user whose data is exported.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Full (JSON, machine-readable) or personal (HTML, human-readable) export.
     pub full_export: bool,
     /// Where the operation stands.
@@ -273,7 +275,7 @@ pub struct ExportOperation {
     /// The finished archive's storage key (never a host path) once written.
     pub archive_key: Option<String>,
     /// The user data file id once recorded.
-    pub file_id: Option<String>,
+    pub file_id: Option<FileId>,
     /// Why the operation failed, when it did.
     pub failure_reason: Option<String>,
     /// The snapshot instant: messages sent after it are not exported. Fixed when
@@ -289,7 +291,12 @@ pub struct ExportOperation {
 
 impl ExportOperation {
     /// A freshly requested operation, `pending` with empty lists.
-    pub fn new_pending(id: String, user_id: String, full_export: bool, now: DateTime<Utc>) -> Self {
+    pub fn new_pending(
+        id: OperationId,
+        user_id: UserId,
+        full_export: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             id,
             user_id,

@@ -2,13 +2,15 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::ids::{FileId, UserId};
+
 /// A finished archive recorded for its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserDataFile {
     /// The file id used in download links.
-    pub id: String,
+    pub id: FileId,
     /// The owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The download name, `YYYY-MM-DD-<display name>[-data].zip`.
     pub name: String,
     /// Size in bytes.

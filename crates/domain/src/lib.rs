@@ -7,6 +7,7 @@
 //! - [`export`]: export operations, their statuses and the state machine between them,
 //!   and the per-room progress entries;
 //! - [`file`]: the finished archive its owner downloads, and when it is available;
+//! - [`ids`]: typed ids (operation, user, file, room, upload) for what crosses a port;
 //! - [`login`]: blocking after failed logins, and how long login tokens work;
 //! - [`policy`]: when a new request reuses the last operation and when it creates one;
 //! - [`rate`]: counting API calls in fixed windows (the REST rate limiter);
@@ -19,6 +20,7 @@
 
 pub mod export;
 pub mod file;
+pub mod ids;
 pub mod login;
 pub mod policy;
 pub mod rate;
@@ -32,6 +34,7 @@ pub use export::{
     RoomType, UnknownStatus,
 };
 pub use file::UserDataFile;
+pub use ids::{FileId, OperationId, RoomId, UploadId, UserId};
 pub use login::{BlockRule, FailedLogins, LoginProtection, LoginSubject, TokenLifetime};
 pub use policy::{RequestDecision, RequestPolicy};
 pub use rate::{CallWindow, RateDecision, RateRule};

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::UserId;
+
 /// One of a user's email addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Email {
@@ -17,7 +19,7 @@ pub struct Email {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Rocket.Chat's `_id`.
-    pub id: String,
+    pub id: UserId,
     /// The unique login name.
     pub username: String,
     /// The display name, when set.

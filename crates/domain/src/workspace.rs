@@ -5,12 +5,13 @@
 use chrono::{DateTime, Utc};
 
 use crate::export::RoomType;
+use crate::ids::{RoomId, UploadId, UserId};
 
 /// A room (channel, private group, direct conversation, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Room {
     /// Rocket.Chat's `_id`.
-    pub id: String,
+    pub id: RoomId,
     /// `t`.
     pub room_type: RoomType,
     /// `name`: the unique, URL-friendly name; absent for direct rooms.
@@ -18,7 +19,7 @@ pub struct Room {
     /// `fname`: the display name.
     pub fname: Option<String>,
     /// `uids`: the members of a direct room.
-    pub member_ids: Vec<String>,
+    pub member_ids: Vec<UserId>,
     /// `teamMain`: the room is a team's main room.
     pub team_main: bool,
     /// `ts`.
@@ -33,9 +34,9 @@ pub struct Subscription {
     /// Rocket.Chat's `_id`.
     pub id: String,
     /// `u._id`.
-    pub user_id: String,
+    pub user_id: UserId,
     /// `rid`.
-    pub room_id: String,
+    pub room_id: RoomId,
     /// `t`.
     pub room_type: RoomType,
     /// `name`: the room name as the member sees it.
@@ -52,11 +53,11 @@ pub struct Message {
     /// Rocket.Chat's `_id`.
     pub id: String,
     /// `rid`.
-    pub room_id: String,
+    pub room_id: RoomId,
     /// `ts`: when it was sent; messages are exported in (`ts`, `id`) order.
     pub ts: DateTime<Utc>,
     /// `u._id`.
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// `u.username`.
     pub username: Option<String>,
     /// `msg`: the text (for system messages, the subject, e.g. a username).
@@ -66,7 +67,7 @@ pub struct Message {
     /// `tmid`: the thread parent.
     pub thread_id: Option<String>,
     /// `file._id`: the upload this message carries.
-    pub file_id: Option<String>,
+    pub file_id: Option<UploadId>,
     /// `attachments`, as plain JSON (Extended JSON already relaxed).
     pub attachments: Option<serde_json::Value>,
     /// `_updatedAt`.
@@ -77,11 +78,11 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
     /// Rocket.Chat's `_id`.
-    pub id: String,
+    pub id: UploadId,
     /// `rid`.
-    pub room_id: Option<String>,
+    pub room_id: Option<RoomId>,
     /// `userId`: the uploader.
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// `name`: the original file name — untrusted, never a path.
     pub name: String,
     /// `type`: the MIME type.
@@ -133,7 +134,7 @@ pub struct Avatar {
     /// `name`: the username the avatar belongs to.
     pub username: String,
     /// `userId`.
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// `type`: the MIME type.
     pub content_type: Option<String>,
     /// `size` in bytes.
@@ -216,8 +217,8 @@ mod tests {
     fn upload(room: Option<&str>, uploader: Option<&str>) -> Upload {
         Upload {
             id: "F1".into(),
-            room_id: room.map(str::to_owned),
-            user_id: uploader.map(str::to_owned),
+            room_id: room.map(RoomId::from),
+            user_id: uploader.map(UserId::from),
             name: "secret.pdf".into(),
             content_type: None,
             size: 1,

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::{StoreError, UserDataFile};
+use udd_domain::{FileId, OperationId, UserId};
 
 /// A message ready to go to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +64,9 @@ pub enum NoticeKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingNotice {
     /// The operation.
-    pub operation_id: String,
+    pub operation_id: OperationId,
     /// Its owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Full or personal export.
     pub full_export: bool,
     /// What to say.
@@ -107,7 +108,7 @@ pub trait Notices: Send + Sync {
     /// Errors: `NotFound` for an unknown operation; `Unexpected`.
     fn record(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         outcome: &NoticeOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -129,7 +130,7 @@ pub enum LinkError {
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait DownloadLinks: Send + Sync {
     /// A token for `file_id` owned by `owner`, valid until `expires_at`.
-    fn sign(&self, file_id: &str, owner: &str, expires_at: DateTime<Utc>) -> String;
+    fn sign(&self, file_id: &FileId, owner: &UserId, expires_at: DateTime<Utc>) -> String;
 
     /// Checks a token against the file and owner at `now`.
     ///
@@ -138,8 +139,8 @@ pub trait DownloadLinks: Send + Sync {
     fn verify(
         &self,
         token: &str,
-        file_id: &str,
-        owner: &str,
+        file_id: &FileId,
+        owner: &UserId,
         now: DateTime<Utc>,
     ) -> Result<(), LinkError>;
 }
@@ -148,9 +149,9 @@ pub trait DownloadLinks: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadRecord {
     /// The file.
-    pub file_id: String,
+    pub file_id: FileId,
     /// The file's owner (the downloader: only the owner may download).
-    pub user_id: String,
+    pub user_id: UserId,
     /// When the download started.
     pub at: DateTime<Utc>,
     /// Bytes in the response body (the range's length for a partial download).
@@ -186,7 +187,7 @@ pub trait DownloadLog: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredItem {
     /// The operation it belongs to (its name on disk).
-    pub operation_id: String,
+    pub operation_id: OperationId,
     /// The path, as the store's `remove` takes it.
     pub path: String,
     /// Whether it is a finished zip (as opposed to a folder or a temporary file).

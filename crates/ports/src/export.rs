@@ -9,12 +9,13 @@ use udd_domain::render::ManifestFile;
 use udd_domain::{ExportOperation, ExportStatus, RoomExport};
 
 use crate::{StoreError, UserDataFile};
+use udd_domain::{OperationId, UploadId};
 
 /// An upload an export copies into `assets/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportFileRef {
     /// The upload id.
-    pub file_id: String,
+    pub file_id: UploadId,
     /// The original name (untrusted; shown, never used as a path).
     pub name: String,
     /// The safe name inside `assets/`.
@@ -55,7 +56,7 @@ pub trait ExportQueue: Send + Sync {
     /// Errors: `NotFound`; `Unexpected`.
     fn claim(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -64,14 +65,19 @@ pub trait ExportQueue: Send + Sync {
     /// Extends `owner`'s lease; `false` when the lease is no longer theirs.
     ///
     /// Errors: `Unexpected` only.
-    fn renew(&self, id: &str, owner: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    fn renew(
+        &self,
+        id: &OperationId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// Gives the operation up after a failure, to be retried not before `retry_at`.
     ///
     /// Errors: `Unexpected` only.
     fn release(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         retry_at: DateTime<Utc>,
         reason: &str,
@@ -81,7 +87,7 @@ pub trait ExportQueue: Send + Sync {
     /// failure); it can be claimed again at once.
     ///
     /// Errors: `Unexpected` only.
-    fn pause(&self, id: &str, owner: &str) -> Result<(), StoreError>;
+    fn pause(&self, id: &OperationId, owner: &str) -> Result<(), StoreError>;
 
     /// Ends the operation `owner` holds in `status` (`failed` or `skipped`), recording
     /// why. A worker whose lease ran out cannot end an operation someone else took over
@@ -91,7 +97,7 @@ pub trait ExportQueue: Send + Sync {
     /// `Unexpected`.
     fn finish_unsuccessfully(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         status: ExportStatus,
         reason: &str,
@@ -114,7 +120,7 @@ pub trait ExportProgress: Send + Sync {
     /// Errors: `LeaseLost` when the lease is lost; `Unexpected`.
     fn commit_batch(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         owner: &str,
         batch: &ExportBatch,
         now: DateTime<Utc>,
@@ -125,7 +131,7 @@ pub trait ExportProgress: Send + Sync {
     /// Errors: `LeaseLost` when the lease is lost; `Unexpected`.
     fn set_status(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         owner: &str,
         status: ExportStatus,
         archive_key: Option<String>,
@@ -135,19 +141,19 @@ pub trait ExportProgress: Send + Sync {
     /// The pseudonyms assigned so far, as (username, alias).
     ///
     /// Errors: `Unexpected` only.
-    fn pseudonyms(&self, operation_id: &str) -> Result<Vec<(String, String)>, StoreError>;
+    fn pseudonyms(&self, operation_id: &OperationId) -> Result<Vec<(String, String)>, StoreError>;
 
     /// The uploads met so far, sorted by asset name.
     ///
     /// Errors: `Unexpected` only.
-    fn files(&self, operation_id: &str) -> Result<Vec<ExportFileRef>, StoreError>;
+    fn files(&self, operation_id: &OperationId) -> Result<Vec<ExportFileRef>, StoreError>;
 
     /// Records the finished zip and completes the operation, atomically.
     ///
     /// Errors: `LeaseLost` when the lease is lost; `Unexpected`.
     fn complete(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         owner: &str,
         file: &UserDataFile,
         now: DateTime<Utc>,
@@ -165,7 +171,7 @@ pub trait ExportFiles: Send + Sync {
     /// Creates the operation's folder (and its `assets/`); an existing one is kept.
     ///
     /// Errors: I/O failures; an id that is not a plain name.
-    fn prepare(&self, operation_id: &str) -> anyhow::Result<()>;
+    fn prepare(&self, operation_id: &OperationId) -> anyhow::Result<()>;
 
     /// Cuts `name` back to `committed_len` bytes (dropping what an uncommitted batch
     /// wrote), appends `bytes`, makes them durable, and returns the new length.
@@ -173,7 +179,7 @@ pub trait ExportFiles: Send + Sync {
     /// Errors: I/O failures; a bad name.
     fn append(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         name: &str,
         committed_len: u64,
         bytes: &[u8],
@@ -184,7 +190,7 @@ pub trait ExportFiles: Send + Sync {
     /// durable before the stage is committed.
     ///
     /// Errors: I/O failures; a bad name.
-    fn write(&self, operation_id: &str, name: &str, bytes: &[u8]) -> anyhow::Result<()>;
+    fn write(&self, operation_id: &OperationId, name: &str, bytes: &[u8]) -> anyhow::Result<()>;
 
     /// Replaces `name` with what `content` yields, like [`ExportFiles::write`]; returns
     /// the size.
@@ -192,7 +198,7 @@ pub trait ExportFiles: Send + Sync {
     /// Errors: I/O failures; a bad name.
     fn write_from(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         name: &str,
         content: &mut dyn Read,
     ) -> anyhow::Result<u64>;
@@ -200,22 +206,22 @@ pub trait ExportFiles: Send + Sync {
     /// Reads `name` back (to put it into an archive).
     ///
     /// Errors: I/O failures, a missing file; a bad name.
-    fn open(&self, operation_id: &str, name: &str) -> anyhow::Result<Box<dyn Read + Send>>;
+    fn open(&self, operation_id: &OperationId, name: &str) -> anyhow::Result<Box<dyn Read + Send>>;
 
     /// Makes every file written so far durable, in one go.
     ///
     /// Errors: I/O failures.
-    fn sync(&self, operation_id: &str) -> anyhow::Result<()>;
+    fn sync(&self, operation_id: &OperationId) -> anyhow::Result<()>;
 
     /// Every file of the folder, with size and SHA-256, sorted by path.
     ///
     /// Errors: I/O failures.
-    fn list(&self, operation_id: &str) -> anyhow::Result<Vec<ManifestFile>>;
+    fn list(&self, operation_id: &OperationId) -> anyhow::Result<Vec<ManifestFile>>;
 
     /// Removes the whole working folder; a missing folder is not an error.
     ///
     /// Errors: I/O failures.
-    fn remove_all(&self, operation_id: &str) -> anyhow::Result<()>;
+    fn remove_all(&self, operation_id: &OperationId) -> anyhow::Result<()>;
 }
 
 /// Where the bytes of one archive entry come from.
@@ -291,7 +297,7 @@ pub trait ArchiveStore: Send + Sync {
     /// Errors: I/O failures; a bad name.
     fn store(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         entries: &[ArchiveEntry],
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String>;
@@ -303,7 +309,7 @@ pub trait ArchiveStore: Send + Sync {
     /// Errors: I/O failures; a bad name.
     fn prepare(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         entry: &str,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<()>;

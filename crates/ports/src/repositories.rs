@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use udd_domain::{Email, ExportOperation, User, UserDataFile};
 
 use crate::StoreError;
+use udd_domain::{FileId, OperationId, UserId};
 
 /// Export operations as requests see them. The request policy (reuse a recent
 /// operation or create one) is the use case's; the store offers only the atomic
@@ -16,7 +17,7 @@ pub trait ExportOperations: Send + Sync {
     /// Errors: `Unexpected` only.
     fn latest(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         full_export: bool,
     ) -> Result<Option<ExportOperation>, StoreError>;
 
@@ -31,13 +32,13 @@ pub trait ExportOperations: Send + Sync {
     fn insert_if_latest<'a>(
         &self,
         candidate: &ExportOperation,
-        expected_latest: Option<&'a str>,
+        expected_latest: Option<&'a OperationId>,
     ) -> Result<bool, StoreError>;
 
     /// The operation with this id.
     ///
     /// Errors: `NotFound` when there is none; `Unexpected`.
-    fn get(&self, id: &str) -> Result<ExportOperation, StoreError>;
+    fn get(&self, id: &OperationId) -> Result<ExportOperation, StoreError>;
 
     /// How many unfinished operations were requested before `operation` (its place in
     /// the queue).
@@ -53,7 +54,7 @@ pub trait UserDataFiles: Send + Sync {
     /// The file with this id.
     ///
     /// Errors: `NotFound`; `Unexpected`.
-    fn get(&self, id: &str) -> Result<UserDataFile, StoreError>;
+    fn get(&self, id: &FileId) -> Result<UserDataFile, StoreError>;
 
     /// Files past their expiry at `now` whose zip has not been removed yet, oldest
     /// first, at most `limit`.
@@ -64,7 +65,7 @@ pub trait UserDataFiles: Send + Sync {
     /// Records that the file's zip was removed.
     ///
     /// Errors: `NotFound`; `Unexpected`.
-    fn mark_removed(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    fn mark_removed(&self, id: &FileId, at: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// A user together with the secret needed to check a password login.
@@ -81,7 +82,7 @@ pub struct UserCredentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUser {
     /// The new user's id.
-    pub id: String,
+    pub id: UserId,
     /// Unique login name.
     pub username: String,
     /// Display name.
@@ -107,7 +108,7 @@ pub trait Users: Send + Sync {
     /// The user with this id.
     ///
     /// Errors: `NotFound`; `Unexpected`.
-    fn get(&self, id: &str) -> Result<User, StoreError>;
+    fn get(&self, id: &UserId) -> Result<User, StoreError>;
 
     /// The user whose username or email address is `login` (case-insensitive for
     /// email), with their password hash.
@@ -124,7 +125,7 @@ pub trait LoginTokens: Send + Sync {
     /// Errors: `Unexpected` only.
     fn insert(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         hashed_token: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -136,7 +137,7 @@ pub trait LoginTokens: Send + Sync {
     /// `Unexpected`.
     fn user_for(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         hashed_token: &str,
         issued_since: DateTime<Utc>,
     ) -> Result<User, StoreError>;
@@ -144,5 +145,5 @@ pub trait LoginTokens: Send + Sync {
     /// Forgets a token; forgetting an unknown one is not an error.
     ///
     /// Errors: `Unexpected` only.
-    fn delete(&self, user_id: &str, hashed_token: &str) -> Result<(), StoreError>;
+    fn delete(&self, user_id: &UserId, hashed_token: &str) -> Result<(), StoreError>;
 }

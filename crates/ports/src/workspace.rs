@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use udd_domain::{Avatar, Message, Room, Subscription, Upload, User};
 
 use crate::StoreError;
+use udd_domain::{RoomId, UploadId, UserId};
 
 /// A user as a workspace dump carries them, secrets included, for storage only.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,12 +272,12 @@ pub trait WorkspaceReader: Send + Sync {
     /// The user's subscriptions, oldest first.
     ///
     /// Errors: `Unexpected` only.
-    fn subscriptions_of(&self, user_id: &str) -> Result<Vec<Subscription>, StoreError>;
+    fn subscriptions_of(&self, user_id: &UserId) -> Result<Vec<Subscription>, StoreError>;
 
     /// A room.
     ///
     /// Errors: `NotFound`; `Unexpected`.
-    fn room(&self, id: &str) -> Result<Room, StoreError>;
+    fn room(&self, id: &RoomId) -> Result<Room, StoreError>;
 
     /// Up to `limit` messages of `room_id` sent at or before `cutoff`, strictly after
     /// `after` in (`ts`, `id`) order (from the start when `None`), oldest first.
@@ -284,7 +285,7 @@ pub trait WorkspaceReader: Send + Sync {
     /// Errors: `Unexpected` only.
     fn messages_page(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         cutoff: DateTime<Utc>,
         after: Option<udd_domain::MessageCursor>,
         limit: u32,
@@ -293,12 +294,12 @@ pub trait WorkspaceReader: Send + Sync {
     /// How many messages of `room_id` were sent at or before `cutoff`.
     ///
     /// Errors: `Unexpected` only.
-    fn count_messages(&self, room_id: &str, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+    fn count_messages(&self, room_id: &RoomId, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// An upload's metadata.
     ///
     /// Errors: `NotFound`; `Unexpected`.
-    fn upload(&self, id: &str) -> Result<Upload, StoreError>;
+    fn upload(&self, id: &UploadId) -> Result<Upload, StoreError>;
 
     /// The newest avatar of `username`, if any.
     ///

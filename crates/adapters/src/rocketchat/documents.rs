@@ -105,7 +105,7 @@ fn user(doc: &Value) -> Result<WorkspaceUser, String> {
         .unwrap_or_default();
     Ok(WorkspaceUser {
         user: User {
-            id,
+            id: id.into(),
             username,
             name: text(doc, "name"),
             emails,
@@ -130,11 +130,11 @@ fn created_and_updated(doc: &Value) -> (DateTime<Utc>, DateTime<Utc>) {
 fn room(doc: &Value) -> Result<Room, String> {
     let (created_at, updated_at) = created_and_updated(doc);
     Ok(Room {
-        id: required(doc, "_id")?,
+        id: required(doc, "_id")?.into(),
         room_type: RoomType::from_code(&required(doc, "t")?),
         name: text(doc, "name"),
         fname: text(doc, "fname"),
-        member_ids: strings(doc, "uids"),
+        member_ids: strings(doc, "uids").into_iter().map(Into::into).collect(),
         team_main: doc["teamMain"].as_bool().unwrap_or(false),
         created_at,
         updated_at,
@@ -145,8 +145,8 @@ fn subscription(doc: &Value) -> Result<Subscription, String> {
     let (created_at, updated_at) = created_and_updated(doc);
     Ok(Subscription {
         id: required(doc, "_id")?,
-        user_id: required(doc, "u._id")?,
-        room_id: required(doc, "rid")?,
+        user_id: required(doc, "u._id")?.into(),
+        room_id: required(doc, "rid")?.into(),
         room_type: RoomType::from_code(&required(doc, "t")?),
         name: text(doc, "name"),
         created_at,
@@ -162,14 +162,14 @@ fn message(doc: &Value) -> Result<Message, String> {
     };
     Ok(Message {
         id: required(doc, "_id")?,
-        room_id: required(doc, "rid")?,
+        room_id: required(doc, "rid")?.into(),
         ts,
-        user_id: text(doc, "u._id"),
+        user_id: text(doc, "u._id").map(Into::into),
         username: text(doc, "u.username"),
         msg: doc["msg"].as_str().unwrap_or_default().to_owned(),
         message_type: text(doc, "t"),
         thread_id: text(doc, "tmid"),
-        file_id: text(doc, "file._id"),
+        file_id: text(doc, "file._id").map(Into::into),
         attachments,
         updated_at: date(doc, "_updatedAt").unwrap_or(ts),
     })
@@ -201,9 +201,9 @@ fn upload(doc: &Value) -> Result<Upload, String> {
     let (uploaded_at, updated_at) = uploaded_and_updated(doc);
     Ok(Upload {
         name: text(doc, "name").unwrap_or_else(|| id.clone()),
-        id,
-        room_id: text(doc, "rid"),
-        user_id: text(doc, "userId"),
+        id: id.into(),
+        room_id: text(doc, "rid").map(Into::into),
+        user_id: text(doc, "userId").map(Into::into),
         content_type: text(doc, "type"),
         size: size(doc),
         blob: None,
@@ -217,7 +217,7 @@ fn avatar(doc: &Value) -> Result<Avatar, String> {
     Ok(Avatar {
         id: file_id(doc)?,
         username: required(doc, "name")?,
-        user_id: text(doc, "userId"),
+        user_id: text(doc, "userId").map(Into::into),
         content_type: text(doc, "type"),
         size: size(doc),
         blob: None,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::to_millis;
 use udd_domain::ExportStatus;
+use udd_domain::OperationId;
 use udd_ports::{
     DownloadLog, DownloadRecord, NoticeKind, NoticeOutcome, Notices, PendingNotice, StoreError,
     DOWNLOAD_SESSION_MINUTES, MAX_DOWNLOAD_RECORDS_PER_FILE,
@@ -78,7 +79,7 @@ impl Notices for SqliteNotices {
                 .context("finding notices due")?;
             let mut claimed = Vec::with_capacity(rows.len());
             for row in rows {
-                diesel::update(export_notices::table.find(&row.id))
+                diesel::update(export_notices::table.find(row.id.as_str()))
                     .set((
                         export_notices::due_at.eq(to_millis(hold_until)),
                         export_notices::attempts.eq(row.attempts + 1),
@@ -107,8 +108,8 @@ impl Notices for SqliteNotices {
                     }
                 };
                 claimed.push(PendingNotice {
-                    operation_id: row.id,
-                    user_id: row.user_id,
+                    operation_id: row.id.into(),
+                    user_id: row.user_id.into(),
                     full_export: row.full_export,
                     kind,
                     attempts: u32::try_from(row.attempts + 1).unwrap_or(u32::MAX),
@@ -121,7 +122,7 @@ impl Notices for SqliteNotices {
 
     fn record(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         outcome: &NoticeOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -199,10 +200,10 @@ impl SqliteNotices {
     /// The mail state of one operation.
     ///
     /// Errors: `NotFound` when the operation owes no mail (yet); `Unexpected`.
-    pub fn state(&self, operation_id: &str) -> Result<MailState, StoreError> {
+    pub fn state(&self, operation_id: &OperationId) -> Result<MailState, StoreError> {
         let mut conn = self.db.conn()?;
         let (status, attempts, sent_at, error) = export_notices::table
-            .find(operation_id)
+            .find(operation_id.as_str())
             .select((
                 export_notices::status,
                 export_notices::attempts,
@@ -251,7 +252,7 @@ impl DownloadLog for SqliteDownloadLog {
         let bytes = i64::try_from(record.bytes).unwrap_or(i64::MAX);
         let session_start = at.saturating_sub(DOWNLOAD_SESSION_MINUTES * 60_000);
         conn.immediate_transaction(|conn| {
-            let of_file = downloads::table.filter(downloads::file_id.eq(&record.file_id));
+            let of_file = downloads::table.filter(downloads::file_id.eq(record.file_id.as_str()));
             let same_session: Option<i32> = of_file
                 .filter(downloads::client_address.is(&record.client_address))
                 .filter(downloads::by_link.eq(record.by_link))
@@ -279,8 +280,8 @@ impl DownloadLog for SqliteDownloadLog {
                     .execute(conn),
                 None => diesel::insert_into(downloads::table)
                     .values(DownloadRow {
-                        file_id: record.file_id.clone(),
-                        user_id: record.user_id.clone(),
+                        file_id: record.file_id.to_string(),
+                        user_id: record.user_id.to_string(),
                         at,
                         bytes,
                         client_address: record.client_address.clone(),
@@ -310,8 +311,8 @@ impl SqliteDownloadLog {
         Ok(rows
             .into_iter()
             .map(|row| DownloadRecord {
-                file_id: row.file_id,
-                user_id: row.user_id,
+                file_id: row.file_id.into(),
+                user_id: row.user_id.into(),
                 at: udd_domain::time::from_millis(row.at),
                 bytes: u64::try_from(row.bytes).unwrap_or(0),
                 client_address: row.client_address,
@@ -342,7 +343,9 @@ mod tests {
         )
         .bind::<diesel::sql_types::Text, _>(id)
         .bind::<diesel::sql_types::Text, _>(status)
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(file.map(|f| &f.id))
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
+            file.map(|f| f.id.as_str()),
+        )
         .execute(&mut conn)
         .expect("insert operation");
         if let Some(file) = file {
@@ -398,23 +401,30 @@ mod tests {
         }
         let notices = SqliteNotices::new(db);
         assert_eq!(notices.claim_due(at(0), at(1), 10)?.len(), 4);
-        notices.record("SENT", &NoticeOutcome::Sent, at(1))?;
-        notices.record("NONE", &NoticeOutcome::NoAddress, at(1))?;
+        notices.record(&"SENT".into(), &NoticeOutcome::Sent, at(1))?;
+        notices.record(&"NONE".into(), &NoticeOutcome::NoAddress, at(1))?;
         notices.record(
-            "RETRY",
+            &"RETRY".into(),
             &NoticeOutcome::RetryAt(at(30), "451".into()),
             at(1),
         )?;
-        notices.record("GIVE", &NoticeOutcome::GaveUp("refused".into()), at(1))?;
+        notices.record(
+            &"GIVE".into(),
+            &NoticeOutcome::GaveUp("refused".into()),
+            at(1),
+        )?;
         assert!(matches!(
-            notices.record("NOPE", &NoticeOutcome::Sent, at(1)),
+            notices.record(&"NOPE".into(), &NoticeOutcome::Sent, at(1)),
             Err(StoreError::NotFound)
         ));
 
-        let sent = notices.state("SENT")?;
+        let sent = notices.state(&"SENT".into())?;
         assert_eq!((sent.status.as_str(), sent.sent_at), ("sent", Some(at(1))));
-        assert_eq!(notices.state("NONE")?.status, "no-address");
-        assert_eq!(notices.state("GIVE")?.error.as_deref(), Some("refused"));
+        assert_eq!(notices.state(&"NONE".into())?.status, "no-address");
+        assert_eq!(
+            notices.state(&"GIVE".into())?.error.as_deref(),
+            Some("refused")
+        );
 
         assert!(notices.claim_due(at(29), at(40), 10)?.is_empty());
         let retried = notices.claim_due(at(30), at(40), 10)?;
@@ -437,14 +447,29 @@ mod tests {
         let queue = crate::sqlite::SqliteExportOperations::new(db.clone());
         // Only the lease holder ends an operation.
         assert!(matches!(
-            queue.finish_unsuccessfully("FAILS", "w2", ExportStatus::Failed, "late", at(5)),
+            queue.finish_unsuccessfully(&"FAILS".into(), "w2", ExportStatus::Failed, "late", at(5)),
             Err(StoreError::LeaseLost)
         ));
-        queue.finish_unsuccessfully("FAILS", "w1", ExportStatus::Failed, "disk full", at(5))?;
-        queue.finish_unsuccessfully("SKIPS", "w1", ExportStatus::Skipped, "stale", at(5))?;
+        queue.finish_unsuccessfully(
+            &"FAILS".into(),
+            "w1",
+            ExportStatus::Failed,
+            "disk full",
+            at(5),
+        )?;
+        queue.finish_unsuccessfully(
+            &"SKIPS".into(),
+            "w1",
+            ExportStatus::Skipped,
+            "stale",
+            at(5),
+        )?;
         let notices = SqliteNotices::new(db.clone());
-        assert_eq!(notices.state("FAILS")?.status, "pending");
-        assert!(matches!(notices.state("SKIPS"), Err(StoreError::NotFound)));
+        assert_eq!(notices.state(&"FAILS".into())?.status, "pending");
+        assert!(matches!(
+            notices.state(&"SKIPS".into()),
+            Err(StoreError::NotFound)
+        ));
         let due = notices.claim_due(at(5), at(10), 10)?;
         assert_eq!(due.len(), 1);
         assert_eq!(
@@ -453,17 +478,17 @@ mod tests {
                 reason: "disk full".into()
             }
         );
-        notices.record("FAILS", &NoticeOutcome::Sent, at(6))?;
+        notices.record(&"FAILS".into(), &NoticeOutcome::Sent, at(6))?;
 
         // A completed operation cannot be failed afterwards, nor mailed twice.
         ended(&db, "DONE", "completed", Some(&file()));
-        notices.record("DONE", &NoticeOutcome::Sent, at(6))?;
+        notices.record(&"DONE".into(), &NoticeOutcome::Sent, at(6))?;
         assert!(matches!(
-            queue.finish_unsuccessfully("DONE", "w1", ExportStatus::Failed, "late", at(7)),
+            queue.finish_unsuccessfully(&"DONE".into(), "w1", ExportStatus::Failed, "late", at(7)),
             Err(StoreError::LeaseLost)
         ));
-        assert_eq!(notices.state("DONE")?.status, "sent");
-        assert_eq!(notices.state("FAILS")?.status, "sent");
+        assert_eq!(notices.state(&"DONE".into())?.status, "sent");
+        assert_eq!(notices.state(&"FAILS".into())?.status, "sent");
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::{from_millis, to_millis};
+use udd_domain::FileId;
 use udd_ports::{StoreError, UserDataFile, UserDataFiles};
 
 use super::schema::user_data_files;
@@ -25,8 +26,8 @@ struct FileRow {
 impl FileRow {
     fn into_domain(self) -> UserDataFile {
         UserDataFile {
-            id: self.id,
-            user_id: self.user_id,
+            id: self.id.into(),
+            user_id: self.user_id.into(),
             name: self.name,
             size: u64::try_from(self.size).unwrap_or(0),
             sha256: self.sha256,
@@ -54,8 +55,8 @@ impl SqliteUserDataFiles {
 /// Inserts a user data file record; shared by the completion of an export.
 pub(super) fn insert_file(conn: &mut SqliteConnection, file: &UserDataFile) -> QueryResult<usize> {
     let row = FileRow {
-        id: file.id.clone(),
-        user_id: file.user_id.clone(),
+        id: file.id.to_string(),
+        user_id: file.user_id.to_string(),
         name: file.name.clone(),
         size: i64::try_from(file.size).unwrap_or(i64::MAX),
         sha256: file.sha256.clone(),
@@ -93,7 +94,7 @@ impl SqliteUserDataFiles {
 }
 
 impl UserDataFiles for SqliteUserDataFiles {
-    fn get(&self, id: &str) -> Result<UserDataFile, StoreError> {
+    fn get(&self, id: &FileId) -> Result<UserDataFile, StoreError> {
         let mut conn = self.db.conn()?;
         load_file(&mut conn, id)
             .map_err(|e| store_error(e, "loading a user data file"))?
@@ -113,9 +114,9 @@ impl UserDataFiles for SqliteUserDataFiles {
         Ok(rows.into_iter().map(FileRow::into_domain).collect())
     }
 
-    fn mark_removed(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    fn mark_removed(&self, id: &FileId, at: DateTime<Utc>) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        let changed = diesel::update(user_data_files::table.find(id))
+        let changed = diesel::update(user_data_files::table.find(id.as_str()))
             .set(user_data_files::removed_at.eq(to_millis(at)))
             .execute(&mut conn)
             .map_err(|e| store_error(e, "marking a user data file removed"))?;
@@ -148,12 +149,12 @@ mod tests {
             removed_at: None,
         };
         files.insert(&file)?;
-        assert_eq!(files.get("F1")?, file);
+        assert_eq!(files.get(&"F1".into())?, file);
         assert!(matches!(
             files.insert(&file),
             Err(StoreError::AlreadyExists(_))
         ));
-        assert!(matches!(files.get("F2"), Err(StoreError::NotFound)));
+        assert!(matches!(files.get(&"F2".into()), Err(StoreError::NotFound)));
         Ok(())
     }
 
@@ -181,13 +182,13 @@ mod tests {
         assert_eq!(ids(files.expired(day(30), 10)?), ["OLD", "NEW"]);
         assert_eq!(ids(files.expired(day(30), 1)?), ["OLD"]);
 
-        files.mark_removed("OLD", day(3))?;
+        files.mark_removed(&"OLD".into(), day(3))?;
         assert_eq!(ids(files.expired(day(30), 10)?), ["NEW"]);
-        let removed = files.get("OLD")?;
+        let removed = files.get(&"OLD".into())?;
         assert_eq!(removed.removed_at, Some(day(3)));
         assert!(!removed.is_available(day(0)));
         assert!(matches!(
-            files.mark_removed("NOPE", day(3)),
+            files.mark_removed(&"NOPE".into(), day(3)),
             Err(StoreError::NotFound)
         ));
         Ok(())

@@ -258,9 +258,9 @@ mod tests {
         drop(conn);
 
         assert!(db.migrate()? >= 1);
-        let op = SqliteExportOperations::new(db.clone()).get("OP1")?;
+        let op = SqliteExportOperations::new(db.clone()).get(&"OP1".into())?;
         assert_eq!(op.archive_key.as_deref(), Some("exports/OP1.zip"));
-        let file = SqliteUserDataFiles::new(db).get("F1")?;
+        let file = SqliteUserDataFiles::new(db).get(&"F1".into())?;
         assert_eq!(file.key, "exports/OP1.zip");
         Ok(())
     }

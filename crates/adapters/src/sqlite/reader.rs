@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{Avatar, Message, MessageCursor, Room, RoomType, Subscription, Upload};
+use udd_domain::{RoomId, UploadId, UserId};
 use udd_ports::{StoreError, WorkspaceReader};
 
 use super::schema::{avatars, messages, rooms, subscriptions, uploads};
@@ -26,11 +27,18 @@ struct RoomRow {
 impl From<RoomRow> for Room {
     fn from(r: RoomRow) -> Self {
         Room {
-            id: r.id,
+            id: r.id.into(),
             room_type: RoomType::from_code(&r.room_type),
             name: r.name,
             fname: r.fname,
-            member_ids: r.member_ids.as_deref().map(json_list).unwrap_or_default(),
+            member_ids: r
+                .member_ids
+                .as_deref()
+                .map(json_list)
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             team_main: r.team_main,
             created_at: from_millis(r.created_at),
             updated_at: from_millis(r.updated_at),
@@ -54,8 +62,8 @@ impl From<SubscriptionRow> for Subscription {
     fn from(s: SubscriptionRow) -> Self {
         Subscription {
             id: s.id,
-            user_id: s.user_id,
-            room_id: s.room_id,
+            user_id: s.user_id.into(),
+            room_id: s.room_id.into(),
             room_type: RoomType::from_code(&s.room_type),
             name: s.name,
             created_at: from_millis(s.created_at),
@@ -84,14 +92,14 @@ impl From<MessageRow> for Message {
     fn from(m: MessageRow) -> Self {
         Message {
             id: m.id,
-            room_id: m.room_id,
+            room_id: m.room_id.into(),
             ts: from_millis(m.ts),
-            user_id: m.user_id,
+            user_id: m.user_id.map(Into::into),
             username: m.username,
             msg: m.msg,
             message_type: m.message_type,
             thread_id: m.thread_id,
-            file_id: m.file_id,
+            file_id: m.file_id.map(Into::into),
             attachments: m.attachments.and_then(|a| serde_json::from_str(&a).ok()),
             updated_at: from_millis(m.updated_at),
         }
@@ -115,9 +123,9 @@ struct UploadRow {
 impl From<UploadRow> for Upload {
     fn from(u: UploadRow) -> Self {
         Upload {
-            id: u.id,
-            room_id: u.room_id,
-            user_id: u.user_id,
+            id: u.id.into(),
+            room_id: u.room_id.map(Into::into),
+            user_id: u.user_id.map(Into::into),
             name: u.name,
             content_type: u.content_type,
             size: u64::try_from(u.size).unwrap_or(0),
@@ -146,7 +154,7 @@ impl From<AvatarRow> for Avatar {
         Avatar {
             id: a.id,
             username: a.username,
-            user_id: a.user_id,
+            user_id: a.user_id.map(Into::into),
             content_type: a.content_type,
             size: u64::try_from(a.size).unwrap_or(0),
             blob: a.blob_path,
@@ -173,10 +181,10 @@ impl SqliteWorkspace {
 }
 
 impl WorkspaceReader for SqliteWorkspace {
-    fn subscriptions_of(&self, user_id: &str) -> Result<Vec<Subscription>, StoreError> {
+    fn subscriptions_of(&self, user_id: &UserId) -> Result<Vec<Subscription>, StoreError> {
         let mut conn = self.db().conn()?;
         Ok(subscriptions::table
-            .filter(subscriptions::user_id.eq(user_id))
+            .filter(subscriptions::user_id.eq(user_id.as_str()))
             .order((subscriptions::created_at.asc(), subscriptions::id.asc()))
             .select(SubscriptionRow::as_select())
             .load(&mut conn)
@@ -186,10 +194,10 @@ impl WorkspaceReader for SqliteWorkspace {
             .collect())
     }
 
-    fn room(&self, id: &str) -> Result<Room, StoreError> {
+    fn room(&self, id: &RoomId) -> Result<Room, StoreError> {
         let mut conn = self.db().conn()?;
         rooms::table
-            .find(id)
+            .find(id.as_str())
             .select(RoomRow::as_select())
             .first(&mut conn)
             .map(Room::from)
@@ -198,14 +206,14 @@ impl WorkspaceReader for SqliteWorkspace {
 
     fn messages_page(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         cutoff: DateTime<Utc>,
         after: Option<MessageCursor>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
         let mut conn = self.db().conn()?;
         let mut query = messages::table
-            .filter(messages::room_id.eq(room_id))
+            .filter(messages::room_id.eq(room_id.as_str()))
             .filter(messages::ts.le(to_millis(cutoff)))
             .into_boxed();
         if let Some(cursor) = after {
@@ -229,10 +237,10 @@ impl WorkspaceReader for SqliteWorkspace {
             .collect())
     }
 
-    fn count_messages(&self, room_id: &str, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    fn count_messages(&self, room_id: &RoomId, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut conn = self.db().conn()?;
         let n: i64 = messages::table
-            .filter(messages::room_id.eq(room_id))
+            .filter(messages::room_id.eq(room_id.as_str()))
             .filter(messages::ts.le(to_millis(cutoff)))
             .count()
             .get_result(&mut conn)
@@ -240,10 +248,10 @@ impl WorkspaceReader for SqliteWorkspace {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    fn upload(&self, id: &str) -> Result<Upload, StoreError> {
+    fn upload(&self, id: &UploadId) -> Result<Upload, StoreError> {
         let mut conn = self.db().conn()?;
         uploads::table
-            .find(id)
+            .find(id.as_str())
             .select(UploadRow::as_select())
             .first(&mut conn)
             .map(Upload::from)
@@ -297,18 +305,23 @@ mod tests {
             message("x", "OTHER", 1),
         ])?;
         let cutoff = from_millis(20);
-        let first = ws.messages_page("R", cutoff, None, 2)?;
+        let first = ws.messages_page(&"R".into(), cutoff, None, 2)?;
         assert_eq!(
             first.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
             ["c", "a"]
         );
-        let rest = ws.messages_page("R", cutoff, Some(MessageCursor::after(&first[1])), 10)?;
+        let rest = ws.messages_page(
+            &"R".into(),
+            cutoff,
+            Some(MessageCursor::after(&first[1])),
+            10,
+        )?;
         assert_eq!(
             rest.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
             ["b"],
             "d is after the cutoff"
         );
-        assert_eq!(ws.count_messages("R", cutoff)?, 3);
+        assert_eq!(ws.count_messages(&"R".into(), cutoff)?, 3);
         assert_eq!(
             first[0].attachments,
             Some(serde_json::json!([{"title": "t"}]))
@@ -324,7 +337,7 @@ mod tests {
         let mut edited = message("a", "R", 1);
         edited.msg = "edited".into();
         ws.upsert_messages(&[edited])?;
-        assert_eq!(ws.count_messages("R", from_millis(100))?, 1);
+        assert_eq!(ws.count_messages(&"R".into(), from_millis(100))?, 1);
         assert_eq!(ws.message("a")?.msg, "edited");
         assert!(matches!(ws.message("zz"), Err(StoreError::NotFound)));
         Ok(())

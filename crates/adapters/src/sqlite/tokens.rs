@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::to_millis;
 use udd_domain::User;
+use udd_domain::UserId;
 use udd_ports::{LoginTokens, StoreError};
 
 use super::schema::{login_tokens, users};
@@ -26,7 +27,7 @@ impl SqliteLoginTokens {
 impl LoginTokens for SqliteLoginTokens {
     fn insert(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         hashed_token: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -34,7 +35,7 @@ impl LoginTokens for SqliteLoginTokens {
         diesel::insert_into(login_tokens::table)
             .values((
                 login_tokens::hashed_token.eq(hashed_token),
-                login_tokens::user_id.eq(user_id),
+                login_tokens::user_id.eq(user_id.as_str()),
                 login_tokens::created_at.eq(to_millis(at)),
                 login_tokens::imported.eq(false),
             ))
@@ -45,7 +46,7 @@ impl LoginTokens for SqliteLoginTokens {
 
     fn user_for(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         hashed_token: &str,
         issued_since: DateTime<Utc>,
     ) -> Result<User, StoreError> {
@@ -53,7 +54,7 @@ impl LoginTokens for SqliteLoginTokens {
         let row = users::table
             .inner_join(login_tokens::table)
             .filter(login_tokens::hashed_token.eq(hashed_token))
-            .filter(users::id.eq(user_id))
+            .filter(users::id.eq(user_id.as_str()))
             .filter(login_tokens::created_at.ge(to_millis(issued_since)))
             .select(UserRow::as_select())
             .first(&mut conn)
@@ -61,12 +62,12 @@ impl LoginTokens for SqliteLoginTokens {
         Ok(load_credentials(&mut conn, row)?.user)
     }
 
-    fn delete(&self, user_id: &str, hashed_token: &str) -> Result<(), StoreError> {
+    fn delete(&self, user_id: &UserId, hashed_token: &str) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         diesel::delete(
             login_tokens::table
                 .filter(login_tokens::hashed_token.eq(hashed_token))
-                .filter(login_tokens::user_id.eq(user_id)),
+                .filter(login_tokens::user_id.eq(user_id.as_str())),
         )
         .execute(&mut conn)
         .map_err(|e| store_error(e, "deleting a login token"))?;
@@ -106,29 +107,29 @@ mod tests {
         users.create(&user("u1", "alice"))?;
         users.create(&user("u2", "bob"))?;
         let tokens = SqliteLoginTokens::new(db);
-        tokens.insert("u1", "HASH", DateTime::UNIX_EPOCH)?;
+        tokens.insert(&"u1".into(), "HASH", DateTime::UNIX_EPOCH)?;
 
         assert_eq!(
-            tokens.user_for("u1", "HASH", EPOCH)?.emails[0].address,
+            tokens.user_for(&"u1".into(), "HASH", EPOCH)?.emails[0].address,
             "alice@x.org"
         );
         assert!(matches!(
-            tokens.user_for("u2", "HASH", EPOCH),
+            tokens.user_for(&"u2".into(), "HASH", EPOCH),
             Err(StoreError::NotFound)
         ));
         assert!(matches!(
-            tokens.user_for("u1", "OTHER", EPOCH),
+            tokens.user_for(&"u1".into(), "OTHER", EPOCH),
             Err(StoreError::NotFound)
         ));
 
-        tokens.delete("u2", "HASH")?;
+        tokens.delete(&"u2".into(), "HASH")?;
         assert!(
-            tokens.user_for("u1", "HASH", EPOCH).is_ok(),
+            tokens.user_for(&"u1".into(), "HASH", EPOCH).is_ok(),
             "another user cannot delete the token"
         );
-        tokens.delete("u1", "HASH")?;
+        tokens.delete(&"u1".into(), "HASH")?;
         assert!(matches!(
-            tokens.user_for("u1", "HASH", EPOCH),
+            tokens.user_for(&"u1".into(), "HASH", EPOCH),
             Err(StoreError::NotFound)
         ));
         Ok(())
@@ -140,13 +141,17 @@ mod tests {
         SqliteUsers::new(db.clone()).create(&user("u1", "alice"))?;
         let tokens = SqliteLoginTokens::new(db);
         let issued = EPOCH + chrono::Duration::days(10);
-        tokens.insert("u1", "HASH", issued)?;
+        tokens.insert(&"u1".into(), "HASH", issued)?;
         assert!(
-            tokens.user_for("u1", "HASH", issued).is_ok(),
+            tokens.user_for(&"u1".into(), "HASH", issued).is_ok(),
             "issued at the cutoff"
         );
         assert!(matches!(
-            tokens.user_for("u1", "HASH", issued + chrono::Duration::milliseconds(1)),
+            tokens.user_for(
+                &"u1".into(),
+                "HASH",
+                issued + chrono::Duration::milliseconds(1)
+            ),
             Err(StoreError::NotFound)
         ));
         Ok(())
@@ -178,26 +183,32 @@ mod tests {
         };
         workspace.upsert_users(&[dumped(&["KEPT", "REVOKED"])])?;
         let tokens = SqliteLoginTokens::new(db);
-        tokens.insert("u1", "LOGGED-IN", EPOCH)?;
+        tokens.insert(&"u1".into(), "LOGGED-IN", EPOCH)?;
         for token in ["KEPT", "REVOKED", "LOGGED-IN"] {
-            assert!(tokens.user_for("u1", token, EPOCH).is_ok(), "{token}");
+            assert!(
+                tokens.user_for(&"u1".into(), token, EPOCH).is_ok(),
+                "{token}"
+            );
         }
 
         workspace.upsert_users(&[dumped(&["KEPT", "NEW"])])?;
         for token in ["KEPT", "NEW", "LOGGED-IN"] {
-            assert!(tokens.user_for("u1", token, EPOCH).is_ok(), "{token}");
+            assert!(
+                tokens.user_for(&"u1".into(), token, EPOCH).is_ok(),
+                "{token}"
+            );
         }
         assert!(matches!(
-            tokens.user_for("u1", "REVOKED", EPOCH),
+            tokens.user_for(&"u1".into(), "REVOKED", EPOCH),
             Err(StoreError::NotFound)
         ));
 
         workspace.upsert_users(&[dumped(&[])])?;
         assert!(
-            tokens.user_for("u1", "KEPT", EPOCH).is_err(),
+            tokens.user_for(&"u1".into(), "KEPT", EPOCH).is_err(),
             "none listed, none kept"
         );
-        assert!(tokens.user_for("u1", "LOGGED-IN", EPOCH).is_ok());
+        assert!(tokens.user_for(&"u1".into(), "LOGGED-IN", EPOCH).is_ok());
         Ok(())
     }
 
@@ -206,7 +217,7 @@ mod tests {
         let (_dir, db) = testing::database();
         let tokens = SqliteLoginTokens::new(db);
         assert!(tokens
-            .insert("ghost", "HASH", DateTime::UNIX_EPOCH)
+            .insert(&"ghost".into(), "HASH", DateTime::UNIX_EPOCH)
             .is_err());
     }
 }

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 use udd_domain::time::{from_millis, to_millis};
+use udd_domain::UserId;
 use udd_domain::{Email, User};
 use udd_ports::{NewUser, StoreError, UserCredentials, Users};
 
@@ -38,7 +39,7 @@ impl UserRow {
         UserCredentials {
             password_bcrypt: self.password_bcrypt,
             user: User {
-                id: self.id,
+                id: self.id.into(),
                 username: self.username,
                 name: self.name,
                 emails,
@@ -89,7 +90,7 @@ impl Users for SqliteUsers {
     fn create(&self, user: &NewUser) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         let row = UserRow {
-            id: user.id.clone(),
+            id: user.id.to_string(),
             username: user.username.clone(),
             name: user.name.clone(),
             status_text: None,
@@ -105,7 +106,7 @@ impl Users for SqliteUsers {
             .iter()
             .zip(0..)
             .map(|(email, position)| EmailRow {
-                user_id: user.id.clone(),
+                user_id: user.id.to_string(),
                 position,
                 address: email.address.clone(),
                 address_lower: email.address.to_lowercase(),
@@ -145,10 +146,10 @@ impl Users for SqliteUsers {
         refused.map_or(Ok(()), Err)
     }
 
-    fn get(&self, id: &str) -> Result<User, StoreError> {
+    fn get(&self, id: &UserId) -> Result<User, StoreError> {
         let mut conn = self.db.conn()?;
         let row = users::table
-            .find(id)
+            .find(id.as_str())
             .select(UserRow::as_select())
             .first(&mut conn)
             .map_err(|e| store_error(e, "loading a user"))?;
@@ -203,7 +204,7 @@ mod tests {
         let users = SqliteUsers::new(db);
         users.create(&new_user("u1", "alice", "Alice@Example.org"))?;
 
-        let user = users.get("u1")?;
+        let user = users.get(&"u1".into())?;
         assert_eq!(user.username, "alice");
         assert_eq!(user.emails[0].address, "Alice@Example.org");
         assert_eq!(user.roles, vec!["user"]);
@@ -219,7 +220,10 @@ mod tests {
             users.credentials_by_login("bob"),
             Err(StoreError::NotFound)
         ));
-        assert!(matches!(users.get("nope"), Err(StoreError::NotFound)));
+        assert!(matches!(
+            users.get(&"nope".into()),
+            Err(StoreError::NotFound)
+        ));
         Ok(())
     }
 
@@ -237,7 +241,7 @@ mod tests {
             other => panic!("expected a duplicate e-mail, got {other:?}"),
         }
         // The failed inserts left nothing behind.
-        assert!(matches!(users.get("u3"), Err(StoreError::NotFound)));
+        assert!(matches!(users.get(&"u3".into()), Err(StoreError::NotFound)));
         Ok(())
     }
 }

@@ -59,7 +59,7 @@ fn take_over(conn: &mut SqliteConnection, item: &WorkspaceUser) -> QueryResult<V
     let mut moves = Vec::new();
     let holder: Option<String> = users::table
         .filter(users::username.eq(&user.username))
-        .filter(users::id.ne(&user.id))
+        .filter(users::id.ne(user.id.as_str()))
         .select(users::id)
         .first(conn)
         .optional()?;
@@ -71,14 +71,14 @@ fn take_over(conn: &mut SqliteConnection, item: &WorkspaceUser) -> QueryResult<V
             kind: MovedKind::Username,
             value: user.username.clone(),
             from_user: holder,
-            to_user: user.id.clone(),
+            to_user: user.id.to_string(),
         });
     }
     for email in &user.emails {
         let lower = email.address.to_lowercase();
         let holders: Vec<String> = user_emails::table
             .filter(user_emails::address_lower.eq(&lower))
-            .filter(user_emails::user_id.ne(&user.id))
+            .filter(user_emails::user_id.ne(user.id.as_str()))
             .select(user_emails::user_id)
             .load(conn)?;
         for holder in holders {
@@ -92,7 +92,7 @@ fn take_over(conn: &mut SqliteConnection, item: &WorkspaceUser) -> QueryResult<V
                 kind: MovedKind::Email,
                 value: email.address.clone(),
                 from_user: holder,
-                to_user: user.id.clone(),
+                to_user: user.id.to_string(),
             });
         }
     }
@@ -111,7 +111,7 @@ impl WorkspaceWriter for SqliteWorkspace {
                 let user = &item.user;
                 moves.extend(take_over(conn, item)?);
                 let row = (
-                    users::id.eq(&user.id),
+                    users::id.eq(user.id.as_str()),
                     users::username.eq(&user.username),
                     users::name.eq(&user.name),
                     users::status_text.eq(&user.status_text),
@@ -128,12 +128,14 @@ impl WorkspaceWriter for SqliteWorkspace {
                     .do_update()
                     .set(row)
                     .execute(conn)?;
-                diesel::delete(user_emails::table.filter(user_emails::user_id.eq(&user.id)))
-                    .execute(conn)?;
+                diesel::delete(
+                    user_emails::table.filter(user_emails::user_id.eq(user.id.as_str())),
+                )
+                .execute(conn)?;
                 for (position, email) in (0..).zip(&user.emails) {
                     diesel::insert_into(user_emails::table)
                         .values((
-                            user_emails::user_id.eq(&user.id),
+                            user_emails::user_id.eq(user.id.as_str()),
                             user_emails::position.eq(position),
                             user_emails::address.eq(&email.address),
                             user_emails::address_lower.eq(email.address.to_lowercase()),
@@ -146,7 +148,7 @@ impl WorkspaceWriter for SqliteWorkspace {
                 // was revoked in Rocket.Chat and must stop working here too.
                 diesel::delete(
                     login_tokens::table
-                        .filter(login_tokens::user_id.eq(&user.id))
+                        .filter(login_tokens::user_id.eq(user.id.as_str()))
                         .filter(login_tokens::imported.eq(true)),
                 )
                 .execute(conn)?;
@@ -154,7 +156,7 @@ impl WorkspaceWriter for SqliteWorkspace {
                     diesel::insert_into(login_tokens::table)
                         .values((
                             login_tokens::hashed_token.eq(hashed),
-                            login_tokens::user_id.eq(&user.id),
+                            login_tokens::user_id.eq(user.id.as_str()),
                             login_tokens::created_at.eq(to_millis(*when)),
                             login_tokens::imported.eq(true),
                         ))
@@ -173,7 +175,7 @@ impl WorkspaceWriter for SqliteWorkspace {
                     .iter()
                     .map(|r| {
                         (
-                            rooms::id.eq(&r.id),
+                            rooms::id.eq(r.id.as_str()),
                             rooms::room_type.eq(r.room_type.code()),
                             rooms::name.eq(&r.name),
                             rooms::fname.eq(&r.fname),
@@ -210,15 +212,15 @@ impl WorkspaceWriter for SqliteWorkspace {
                 // Unique by id and by (user, room): a re-created subscription replaces the old.
                 diesel::delete(
                     subscriptions::table
-                        .filter(subscriptions::user_id.eq(&s.user_id))
-                        .filter(subscriptions::room_id.eq(&s.room_id))
-                        .filter(subscriptions::id.ne(&s.id)),
+                        .filter(subscriptions::user_id.eq(s.user_id.as_str()))
+                        .filter(subscriptions::room_id.eq(s.room_id.as_str()))
+                        .filter(subscriptions::id.ne(s.id.as_str())),
                 )
                 .execute(conn)?;
                 let row = (
-                    subscriptions::id.eq(&s.id),
-                    subscriptions::user_id.eq(&s.user_id),
-                    subscriptions::room_id.eq(&s.room_id),
+                    subscriptions::id.eq(s.id.as_str()),
+                    subscriptions::user_id.eq(s.user_id.as_str()),
+                    subscriptions::room_id.eq(s.room_id.as_str()),
                     subscriptions::room_type.eq(s.room_type.code()),
                     subscriptions::name.eq(&s.name),
                     subscriptions::created_at.eq(to_millis(s.created_at)),
@@ -242,15 +244,15 @@ impl WorkspaceWriter for SqliteWorkspace {
                     .iter()
                     .map(|m| {
                         (
-                            messages::id.eq(&m.id),
-                            messages::room_id.eq(&m.room_id),
+                            messages::id.eq(m.id.as_str()),
+                            messages::room_id.eq(m.room_id.as_str()),
                             messages::ts.eq(to_millis(m.ts)),
-                            messages::user_id.eq(&m.user_id),
+                            messages::user_id.eq(m.user_id.as_deref()),
                             messages::username.eq(&m.username),
                             messages::msg.eq(&m.msg),
                             messages::message_type.eq(&m.message_type),
                             messages::thread_id.eq(&m.thread_id),
-                            messages::file_id.eq(&m.file_id),
+                            messages::file_id.eq(m.file_id.as_deref()),
                             messages::attachments
                                 .eq(m.attachments.as_ref().map(ToString::to_string)),
                             messages::updated_at.eq(to_millis(m.updated_at)),
@@ -283,9 +285,9 @@ impl WorkspaceWriter for SqliteWorkspace {
         self.write("uploads", |conn| {
             for u in batch {
                 let row = (
-                    uploads::id.eq(&u.id),
-                    uploads::room_id.eq(&u.room_id),
-                    uploads::user_id.eq(&u.user_id),
+                    uploads::id.eq(u.id.as_str()),
+                    uploads::room_id.eq(u.room_id.as_deref()),
+                    uploads::user_id.eq(u.user_id.as_deref()),
                     uploads::name.eq(&u.name),
                     uploads::content_type.eq(&u.content_type),
                     uploads::size.eq(count(u.size)),
@@ -308,9 +310,9 @@ impl WorkspaceWriter for SqliteWorkspace {
         self.write("avatars", |conn| {
             for a in batch {
                 let row = (
-                    avatars::id.eq(&a.id),
+                    avatars::id.eq(a.id.as_str()),
                     avatars::username.eq(&a.username),
-                    avatars::user_id.eq(&a.user_id),
+                    avatars::user_id.eq(a.user_id.as_deref()),
                     avatars::content_type.eq(&a.content_type),
                     avatars::size.eq(count(a.size)),
                     avatars::blob_path.eq(&a.blob),
@@ -398,8 +400,8 @@ mod tests {
                 moved(MovedKind::Email, "C@x.org", "u1", "u2"),
             ]
         );
-        assert_eq!(users.get("u1")?.username, "~moved~u1");
-        assert!(users.get("u1")?.emails.is_empty());
+        assert_eq!(users.get(&"u1".into())?.username, "~moved~u1");
+        assert!(users.get(&"u1".into())?.emails.is_empty());
         assert!(workspace
             .upsert_users(&[user("u1", "carol2", "c2@x.org")])?
             .is_empty());
@@ -426,10 +428,10 @@ mod tests {
         let moves = workspace
             .upsert_users(&[user("u1", "ben", "b@x.org"), user("u2", "ann", "a@x.org")])?;
         assert_eq!(moves.len(), 2, "{moves:?}");
-        assert_eq!(users.get("u1")?.username, "ben");
-        assert_eq!(users.get("u1")?.emails[0].address, "b@x.org");
-        assert_eq!(users.get("u2")?.username, "ann");
-        assert_eq!(users.get("u2")?.emails[0].address, "a@x.org");
+        assert_eq!(users.get(&"u1".into())?.username, "ben");
+        assert_eq!(users.get(&"u1".into())?.emails[0].address, "b@x.org");
+        assert_eq!(users.get(&"u2".into())?.username, "ann");
+        assert_eq!(users.get(&"u2".into())?.emails[0].address, "a@x.org");
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
 use udd_app::{AuthError, DownloadError, Requester};
+use udd_domain::{FileId, UserId};
 use udd_ports::{ArchiveRead, UserDataFile};
 
 use crate::auth::header;
@@ -28,7 +29,7 @@ use crate::services::Services;
 async fn requester(
     req: &HttpRequest,
     services: &web::Data<Services>,
-) -> Result<Option<String>, anyhow::Error> {
+) -> Result<Option<UserId>, anyhow::Error> {
     let cookie = |name: &str| req.cookie(name).map(|c| c.value().to_owned());
     let (user_id, token) = match (header(req, "X-User-Id"), header(req, "X-Auth-Token")) {
         (user_id, token) if !user_id.is_empty() && !token.is_empty() => (user_id, token),
@@ -38,6 +39,7 @@ async fn requester(
         },
     };
     let services = services.clone();
+    let user_id = UserId::from(user_id);
     match web::block(move || services.auth.authenticate(&user_id, &token)).await? {
         Ok(user) => Ok(Some(user.id)),
         Err(AuthError::NotLoggedIn) => Ok(None),
@@ -102,10 +104,12 @@ pub async fn download(
     let use_case = services.clone();
     let decided = web::block(move || {
         let requester = Requester {
-            user_id: user_id.as_deref(),
+            user_id: user_id.as_ref(),
             token: token.as_deref(),
         };
-        use_case.download.execute(&file_id, requester)
+        use_case
+            .download
+            .execute(&FileId::from(file_id.into_inner()), requester)
     })
     .await;
     let granted = match decided {

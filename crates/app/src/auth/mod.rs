@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
-use udd_domain::{LoginProtection, LoginSubject, TokenLifetime, User};
+use udd_domain::{LoginProtection, LoginSubject, TokenLifetime, User, UserId};
 use udd_ports::{
     Clock, LoginFailures, LoginTokens, PasswordHasher, StoreError, TokenIssuer, UserCredentials,
     Users,
@@ -167,7 +167,7 @@ impl Authenticator {
         };
         let user = credentials.as_ref().map_or_else(
             || LoginSubject::unknown_login(login),
-            |c| LoginSubject::User(c.user.id.clone()),
+            |c| LoginSubject::User(c.user.id.to_string()),
         );
         let user = self.protection.by_user.as_ref().map(|rule| (rule, user));
         if let Some((rule, subject)) = &user {
@@ -270,7 +270,7 @@ impl Authenticator {
 
     /// The user that `user_id` and `token` (the `X-User-Id` / `X-Auth-Token` pair)
     /// identify, provided the token has not expired and the user is active.
-    pub fn authenticate(&self, user_id: &str, token: &str) -> Result<User, AuthError> {
+    pub fn authenticate(&self, user_id: &UserId, token: &str) -> Result<User, AuthError> {
         if user_id.is_empty() || token.is_empty() {
             return Err(AuthError::NotLoggedIn);
         }
@@ -286,7 +286,7 @@ impl Authenticator {
     }
 
     /// Ends the session of `token`; the token stops working at once.
-    pub fn logout(&self, user_id: &str, token: &str) -> Result<(), AuthError> {
+    pub fn logout(&self, user_id: &UserId, token: &str) -> Result<(), AuthError> {
         self.authenticate(user_id, token)?;
         self.tokens
             .delete(user_id, &self.issuer.hash(token))

@@ -177,7 +177,7 @@ fn a_good_password_stores_the_hashed_token_and_returns_the_clear_one() {
         .tokens
         .expect_insert()
         .with(
-            eq("u1"),
+            eq(UserId::from("u1")),
             eq("hashed(clear-token)"),
             eq(DateTime::UNIX_EPOCH),
         )
@@ -445,7 +445,7 @@ fn authentication_looks_the_token_up_by_its_hash_within_its_lifetime() {
         .tokens
         .expect_user_for()
         .with(
-            eq("u1"),
+            eq(UserId::from("u1")),
             eq("hashed(tok)"),
             eq(DateTime::UNIX_EPOCH + Duration::days(70)),
         )
@@ -453,7 +453,7 @@ fn authentication_looks_the_token_up_by_its_hash_within_its_lifetime() {
     let user = mocks
         .build()
         .with_token_lifetime(TokenLifetime(Duration::days(30)))
-        .authenticate("u1", "tok")
+        .authenticate(&"u1".into(), "tok")
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(user.username, "alice");
 }
@@ -466,7 +466,7 @@ fn an_inactive_users_session_is_not_logged_in() {
         .expect_user_for()
         .returning(|_, _, _| Ok(alice(false)));
     assert!(matches!(
-        mocks.build().authenticate("u1", "tok"),
+        mocks.build().authenticate(&"u1".into(), "tok"),
         Err(AuthError::NotLoggedIn)
     ));
 }
@@ -480,15 +480,15 @@ fn empty_or_unknown_credentials_are_not_logged_in() {
         .returning(|_, _, _| Err(StoreError::NotFound));
     let auth = mocks.build();
     assert!(matches!(
-        auth.authenticate("", "tok"),
+        auth.authenticate(&"".into(), "tok"),
         Err(AuthError::NotLoggedIn)
     ));
     assert!(matches!(
-        auth.authenticate("u1", ""),
+        auth.authenticate(&"u1".into(), ""),
         Err(AuthError::NotLoggedIn)
     ));
     assert!(matches!(
-        auth.authenticate("u1", "tok"),
+        auth.authenticate(&"u1".into(), "tok"),
         Err(AuthError::NotLoggedIn)
     ));
 }
@@ -503,11 +503,11 @@ fn logout_deletes_the_token_of_the_session() {
     mocks
         .tokens
         .expect_delete()
-        .with(eq("u1"), eq("hashed(tok)"))
+        .with(eq(UserId::from("u1")), eq("hashed(tok)"))
         .times(1)
         .returning(|_, _| Ok(()));
     mocks
         .build()
-        .logout("u1", "tok")
+        .logout(&"u1".into(), "tok")
         .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -173,7 +173,7 @@ impl SeedDemo {
             };
             let created_at = base - Duration::days(rng.below(300) as i64 + 30);
             let user = User {
-                id: rng.id(),
+                id: rng.id().into(),
                 name: Some(format!("{} {last}", capitalise(first))),
                 emails: vec![Email {
                     address: format!("{username}@example.org"),
@@ -242,7 +242,7 @@ impl SeedDemo {
             let room_type = state.room_type.clone();
             let created_at = base + Duration::days(rng.below(20) as i64);
             room_rows.push(Room {
-                id: state.id.clone(),
+                id: state.id.clone().into(),
                 room_type: room_type.clone(),
                 name: state.name.clone(),
                 fname: state.name.as_ref().map(|n| display_name(n)),
@@ -270,7 +270,7 @@ impl SeedDemo {
                 subscriptions.push(Subscription {
                     id: rng.id(),
                     user_id: users[member].id.clone(),
-                    room_id: state.id.clone(),
+                    room_id: state.id.clone().into(),
                     room_type: room_type.clone(),
                     name: Some(name),
                     created_at,
@@ -308,7 +308,7 @@ impl SeedDemo {
                 + Duration::milliseconds(step_ms * i as i64 + rng.below(step_ms as usize) as i64);
             let mut message = Message {
                 id: rng.id(),
-                room_id: room.id.clone(),
+                room_id: room.id.clone().into(),
                 ts,
                 user_id: Some(author.id.clone()),
                 username: Some(author.username.clone()),
@@ -394,8 +394,8 @@ impl SeedDemo {
             .blobs
             .put(BlobKind::Upload, &id, &mut bytes.as_slice())?;
         Ok(Upload {
-            id,
-            room_id: Some(room.id.clone()),
+            id: id.into(),
+            room_id: Some(room.id.clone().into()),
             user_id: Some(author.id.clone()),
             name,
             content_type: Some(content_type.to_owned()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use udd_domain::render::channels_json_line;
-use udd_domain::{ExportOperation, ExportStatus, User};
+use udd_domain::{ExportOperation, ExportStatus, OperationId, User};
 use udd_ports::{
     ArchiveStore, BlobStore, Clock, ExportFiles, ExportProgress, ExportQueue, IdGenerator,
     Progress, StoreError, UserDataFile, Users, WorkspaceReader,
@@ -76,38 +76,38 @@ pub enum Outcome {
     /// The zip is recorded and downloadable.
     Completed {
         /// The operation.
-        operation_id: String,
+        operation_id: OperationId,
         /// The user data file.
         file: UserDataFile,
     },
     /// A failure; the operation will be retried later.
     Retrying {
         /// The operation.
-        operation_id: String,
+        operation_id: OperationId,
         /// What went wrong.
         reason: String,
     },
     /// The operation gave up for good; its partial files are removed.
     Failed {
         /// The operation.
-        operation_id: String,
+        operation_id: OperationId,
         /// Why.
         reason: String,
     },
     /// Started long ago and abandoned (Rocket.Chat's `skipped`).
     Skipped {
         /// The operation.
-        operation_id: String,
+        operation_id: OperationId,
     },
     /// Another worker took the operation over; this one stopped touching it.
     LeaseLost {
         /// The operation.
-        operation_id: String,
+        operation_id: OperationId,
     },
     /// Stopped on request (shutdown) between two batches; resumes later.
     Interrupted {
         /// The operation.
-        operation_id: String,
+        operation_id: OperationId,
     },
 }
 
@@ -140,7 +140,7 @@ impl ExportEngine {
     /// is already finished.
     pub fn run_operation(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         progress: &dyn Progress,
         stop: &AtomicBool,

@@ -5,6 +5,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use udd_domain::OperationId;
 
 use super::ExportEngine;
 
@@ -18,7 +19,7 @@ impl ExportEngine {
     /// if renewal fails, so the work stops before its next write.
     pub(super) fn with_heartbeat<T>(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         lost: &AtomicBool,
         work: impl FnOnce() -> T,
@@ -37,7 +38,7 @@ impl ExportEngine {
                         }
                         // A failed renewal is not yet a lost lease; try again next tick.
                         Err(e) => {
-                            tracing::warn!(operation = id, error = %e, "lease renewal failed")
+                            tracing::warn!(operation = %id, error = %e, "lease renewal failed")
                         }
                     }
                 }

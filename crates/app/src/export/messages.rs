@@ -10,7 +10,9 @@ use udd_domain::render::{
     render_html, render_json_line, room_page_footer, room_page_header, AttachedFile, Pseudonyms,
     RenderedMessage,
 };
-use udd_domain::{ExportOperation, Message, MessageCursor, RoomExportStatus, Upload, User};
+use udd_domain::{
+    ExportOperation, Message, MessageCursor, OperationId, RoomExportStatus, Upload, UploadId, User,
+};
 use udd_ports::{ExportBatch, ExportFileRef, StoreError};
 
 use super::error::{Run, Step};
@@ -23,7 +25,7 @@ impl ExportEngine {
     /// time: the zip stage compresses whatever is not ready.
     pub(super) fn compressing<T>(
         &self,
-        id: &str,
+        id: &OperationId,
         cutoff: DateTime<Utc>,
         work: impl FnOnce(&mpsc::Sender<String>) -> Step<T>,
     ) -> Step<T> {
@@ -119,7 +121,7 @@ impl ExportEngine {
                 }
                 if let Some(file) = file {
                     files.push(ExportFileRef {
-                        file_id: file.id,
+                        file_id: file.id.into(),
                         name: file.name,
                         asset: file.asset,
                     });
@@ -180,7 +182,7 @@ impl ExportEngine {
                     .attachments
                     .as_ref()
                     .and_then(|a| a[0]["title"].as_str().map(str::to_owned))
-                    .unwrap_or_else(|| file_id.clone());
+                    .unwrap_or_else(|| file_id.to_string());
                 AttachedFile::new(file_id, &title, None)
             }
         };
@@ -191,7 +193,7 @@ impl ExportEngine {
     pub(super) fn exportable_upload(
         &self,
         op: &ExportOperation,
-        file_id: &str,
+        file_id: &UploadId,
     ) -> Step<Option<Upload>> {
         match self.ports.reader.upload(file_id) {
             Ok(upload)

@@ -88,14 +88,14 @@ impl ExportEngine {
         let manifest = Manifest {
             format_version: MANIFEST_FORMAT_VERSION,
             kind: if op.full_export { "full" } else { "personal" },
-            user_id: user.id.clone(),
+            user_id: user.id.to_string(),
             username: user.username.clone(),
             cutoff: udd_domain::time::iso_millis(cutoff),
             rooms: op
                 .room_list
                 .iter()
                 .map(|r| ManifestRoom {
-                    room_id: r.room_id.clone(),
+                    room_id: r.room_id.to_string(),
                     room_name: r.room_name.clone(),
                     room_type: r.room_type.code().to_owned(),
                     file: r.target_file.clone(),
@@ -193,7 +193,7 @@ impl ExportEngine {
         let (size, sha256) = self.ports.archives.describe(&key)?;
         let now = self.ports.clock.now();
         let file = UserDataFile {
-            id: self.ports.ids.new_id(),
+            id: self.ports.ids.new_id().into(),
             user_id: user.id.clone(),
             name: zip_file_name(now, user.display_name(), op.full_export),
             size,

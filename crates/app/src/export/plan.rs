@@ -40,12 +40,12 @@ pub fn room_list(
             .map_or_else(|| subscription.room_type.clone(), |r| r.room_type.clone());
         let direct = room_type == RoomType::Direct;
         let room_name = if direct {
-            subscription.room_id.clone()
+            subscription.room_id.to_string()
         } else {
             room.as_ref()
                 .and_then(|r| r.name.clone())
                 .or_else(|| subscription.name.clone())
-                .unwrap_or_else(|| subscription.room_id.clone())
+                .unwrap_or_else(|| subscription.room_id.to_string())
         };
         let user_id = if direct {
             room.as_ref()

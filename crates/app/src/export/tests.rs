@@ -226,7 +226,7 @@ fn users() -> MockUsers {
 
 fn run(engine: &ExportEngine, stop: bool) -> Option<Outcome> {
     engine
-        .run_operation("OP1", "w1", &NoProgress, &AtomicBool::new(stop))
+        .run_operation(&"OP1".into(), "w1", &NoProgress, &AtomicBool::new(stop))
         .expect("the queue answers")
 }
 

@@ -37,7 +37,7 @@ impl SqliteExportOperations {
 
 fn load(conn: &mut SqliteConnection, row: OperationRow) -> anyhow::Result<ExportOperation> {
     let rooms = export_rooms::table
-        .filter(export_rooms::operation_id.eq(&row.id))
+        .filter(export_rooms::operation_id.eq(row.id.as_str()))
         .order(export_rooms::position.asc())
         .select(RoomRow::as_select())
         .load(conn)
@@ -62,7 +62,7 @@ fn load_files(
         .context("loading an export operation's files")?
         .into_iter()
         .map(|(file_id, name, asset)| ExportFileRef {
-            file_id,
+            file_id: file_id.into(),
             name,
             asset,
         })

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::to_millis;
+use udd_domain::OperationId;
 use udd_domain::{ExportOperation, ExportStatus};
 use udd_ports::{ExportBatch, ExportFileRef, ExportProgress, StoreError, UserDataFile};
 
@@ -21,14 +22,14 @@ impl ExportProgress for SqliteExportOperations {
             .map(|(position, room)| RoomRow::from_domain(&operation.id, position, room))
             .collect();
         self.fenced(&operation.id, owner, operation.updated_at, |conn| {
-            diesel::update(export_operations::table.find(&operation.id))
+            diesel::update(export_operations::table.find(operation.id.as_str()))
                 .set((
                     export_operations::status.eq(operation.status.as_str()),
                     export_operations::cutoff_at.eq(operation.cutoff.map(to_millis)),
                 ))
                 .execute(conn)?;
             diesel::delete(
-                export_rooms::table.filter(export_rooms::operation_id.eq(&operation.id)),
+                export_rooms::table.filter(export_rooms::operation_id.eq(operation.id.as_str())),
             )
             .execute(conn)?;
             for chunk in rooms.chunks(500) {
@@ -42,14 +43,14 @@ impl ExportProgress for SqliteExportOperations {
 
     fn commit_batch(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         owner: &str,
         batch: &ExportBatch,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let row = RoomRow::from_domain(operation_id, batch.room_index, &batch.room);
         self.fenced(operation_id, owner, now, |conn| {
-            diesel::update(export_rooms::table.find((operation_id, row.position)))
+            diesel::update(export_rooms::table.find((operation_id.as_str(), row.position)))
                 .set((
                     export_rooms::exported_count.eq(row.exported_count),
                     export_rooms::status.eq(&row.status),
@@ -61,7 +62,7 @@ impl ExportProgress for SqliteExportOperations {
             for (username, alias) in &batch.pseudonyms {
                 diesel::insert_into(export_pseudonyms::table)
                     .values((
-                        export_pseudonyms::operation_id.eq(operation_id),
+                        export_pseudonyms::operation_id.eq(operation_id.as_str()),
                         export_pseudonyms::username.eq(username),
                         export_pseudonyms::alias.eq(alias),
                     ))
@@ -71,8 +72,8 @@ impl ExportProgress for SqliteExportOperations {
             for file in &batch.files {
                 diesel::insert_into(export_files::table)
                     .values((
-                        export_files::operation_id.eq(operation_id),
-                        export_files::file_id.eq(&file.file_id),
+                        export_files::operation_id.eq(operation_id.as_str()),
+                        export_files::file_id.eq(file.file_id.as_str()),
                         export_files::name.eq(&file.name),
                         export_files::asset.eq(&file.asset),
                     ))
@@ -85,18 +86,18 @@ impl ExportProgress for SqliteExportOperations {
 
     fn set_status(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         owner: &str,
         status: ExportStatus,
         archive_key: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.fenced(operation_id, owner, now, |conn| {
-            diesel::update(export_operations::table.find(operation_id))
+            diesel::update(export_operations::table.find(operation_id.as_str()))
                 .set(export_operations::status.eq(status.as_str()))
                 .execute(conn)?;
             if let Some(key) = archive_key {
-                diesel::update(export_operations::table.find(operation_id))
+                diesel::update(export_operations::table.find(operation_id.as_str()))
                     .set(export_operations::archive_key.eq(key))
                     .execute(conn)?;
             }
@@ -104,33 +105,33 @@ impl ExportProgress for SqliteExportOperations {
         })
     }
 
-    fn pseudonyms(&self, operation_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    fn pseudonyms(&self, operation_id: &OperationId) -> Result<Vec<(String, String)>, StoreError> {
         let mut conn = self.db.conn()?;
         export_pseudonyms::table
-            .filter(export_pseudonyms::operation_id.eq(operation_id))
+            .filter(export_pseudonyms::operation_id.eq(operation_id.as_str()))
             .select((export_pseudonyms::username, export_pseudonyms::alias))
             .load(&mut conn)
             .map_err(|e| store_error(e, "loading pseudonyms"))
     }
 
-    fn files(&self, operation_id: &str) -> Result<Vec<ExportFileRef>, StoreError> {
+    fn files(&self, operation_id: &OperationId) -> Result<Vec<ExportFileRef>, StoreError> {
         let mut conn = self.db.conn()?;
         Ok(load_files(&mut conn, operation_id)?)
     }
 
     fn complete(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         owner: &str,
         file: &UserDataFile,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.fenced(operation_id, owner, now, |conn| {
             crate::sqlite::files::insert_file(conn, file)?;
-            diesel::update(export_operations::table.find(operation_id))
+            diesel::update(export_operations::table.find(operation_id.as_str()))
                 .set((
                     export_operations::status.eq(ExportStatus::Completed.as_str()),
-                    export_operations::file_id.eq(&file.id),
+                    export_operations::file_id.eq(file.id.as_str()),
                     export_operations::archive_key.eq(&file.key),
                     export_operations::lease_owner.eq(None::<String>),
                     export_operations::lease_expires_at.eq(None::<i64>),

@@ -5,6 +5,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::to_millis;
+use udd_domain::OperationId;
 use udd_domain::{ExportOperation, ExportStatus};
 use udd_ports::{ExportOperations, ExportQueue, StoreError};
 
@@ -17,7 +18,7 @@ use crate::sqlite::store_error;
 macro_rules! leased_to {
     ($id:expr, $owner:expr) => {
         export_operations::id
-            .eq($id)
+            .eq($id.as_str())
             .and(export_operations::lease_owner.eq($owner))
     };
 }
@@ -57,7 +58,7 @@ impl SqliteExportOperations {
             else {
                 return Ok(None);
             };
-            diesel::update(export_operations::table.find(&row.id))
+            diesel::update(export_operations::table.find(row.id.as_str()))
                 .set((
                     export_operations::lease_owner.eq(owner),
                     export_operations::lease_expires_at.eq(to_millis(until)),
@@ -76,7 +77,7 @@ impl SqliteExportOperations {
     /// (and stamping `updated_at`).
     pub(super) fn fenced(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         now: DateTime<Utc>,
         write: impl FnOnce(&mut SqliteConnection) -> QueryResult<()>,
@@ -113,7 +114,7 @@ impl ExportQueue for SqliteExportOperations {
 
     fn claim(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -122,7 +123,12 @@ impl ExportQueue for SqliteExportOperations {
         self.claim_where(Some(id), owner, now, until)
     }
 
-    fn renew(&self, id: &str, owner: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
+    fn renew(
+        &self,
+        id: &OperationId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.db.conn()?;
         let held = diesel::update(export_operations::table.filter(leased_to!(id, owner)))
             .set(export_operations::lease_expires_at.eq(to_millis(until)))
@@ -133,7 +139,7 @@ impl ExportQueue for SqliteExportOperations {
 
     fn release(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         retry_at: DateTime<Utc>,
         reason: &str,
@@ -150,7 +156,7 @@ impl ExportQueue for SqliteExportOperations {
         Ok(())
     }
 
-    fn pause(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+    fn pause(&self, id: &OperationId, owner: &str) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         diesel::update(export_operations::table.filter(leased_to!(id, owner)))
             .set((
@@ -165,7 +171,7 @@ impl ExportQueue for SqliteExportOperations {
 
     fn finish_unsuccessfully(
         &self,
-        id: &str,
+        id: &OperationId,
         owner: &str,
         status: ExportStatus,
         reason: &str,

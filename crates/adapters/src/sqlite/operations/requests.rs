@@ -4,6 +4,7 @@ use anyhow::Context;
 use diesel::prelude::*;
 use udd_domain::time::to_millis;
 use udd_domain::ExportOperation;
+use udd_domain::{OperationId, UserId};
 use udd_ports::{ExportOperations, StoreError};
 
 use super::rows::OperationRow;
@@ -14,11 +15,11 @@ use crate::sqlite::store_error;
 /// The user's most recent operation of a kind, inside a transaction.
 fn latest_of_kind(
     conn: &mut SqliteConnection,
-    user_id: &str,
+    user_id: &UserId,
     full_export: bool,
 ) -> anyhow::Result<Option<ExportOperation>> {
     export_operations::table
-        .filter(export_operations::user_id.eq(user_id))
+        .filter(export_operations::user_id.eq(user_id.as_str()))
         .filter(export_operations::full_export.eq(full_export))
         .order((
             export_operations::created_at.desc(),
@@ -35,7 +36,7 @@ fn latest_of_kind(
 impl ExportOperations for SqliteExportOperations {
     fn latest(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         full_export: bool,
     ) -> Result<Option<ExportOperation>, StoreError> {
         let mut conn = self.db.conn()?;
@@ -45,14 +46,14 @@ impl ExportOperations for SqliteExportOperations {
     fn insert_if_latest(
         &self,
         candidate: &ExportOperation,
-        expected_latest: Option<&'_ str>,
+        expected_latest: Option<&'_ OperationId>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.db.conn()?;
         // IMMEDIATE takes SQLite's write lock before the read, so two requests cannot
         // both see the same latest operation and both insert.
         conn.immediate_transaction(|conn| -> anyhow::Result<bool> {
             let latest = latest_of_kind(conn, &candidate.user_id, candidate.full_export)?;
-            if latest.as_ref().map(|op| op.id.as_str()) != expected_latest {
+            if latest.as_ref().map(|op| &op.id) != expected_latest {
                 return Ok(false);
             }
             diesel::insert_into(export_operations::table)
@@ -64,10 +65,10 @@ impl ExportOperations for SqliteExportOperations {
         .map_err(StoreError::Unexpected)
     }
 
-    fn get(&self, id: &str) -> Result<ExportOperation, StoreError> {
+    fn get(&self, id: &OperationId) -> Result<ExportOperation, StoreError> {
         let mut conn = self.db.conn()?;
         let row = export_operations::table
-            .find(id)
+            .find(id.as_str())
             .select(OperationRow::as_select())
             .first(&mut conn)
             .map_err(|e| store_error(e, "loading an export operation"))?;
@@ -84,7 +85,7 @@ impl ExportOperations for SqliteExportOperations {
                     .lt(created_at)
                     .or(export_operations::created_at
                         .eq(created_at)
-                        .and(export_operations::id.lt(&operation.id))),
+                        .and(export_operations::id.lt(operation.id.as_str()))),
             )
             .count()
             .get_result(&mut conn)

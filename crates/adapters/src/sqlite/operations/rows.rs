@@ -47,12 +47,12 @@ pub(super) struct RoomRow {
 impl OperationRow {
     pub(super) fn from_domain(op: &ExportOperation) -> Self {
         Self {
-            id: op.id.clone(),
-            user_id: op.user_id.clone(),
+            id: op.id.to_string(),
+            user_id: op.user_id.to_string(),
             full_export: op.full_export,
             status: op.status.as_str().to_owned(),
             archive_key: op.archive_key.clone(),
-            file_id: op.file_id.clone(),
+            file_id: op.file_id.clone().map(Into::into),
             failure_reason: op.failure_reason.clone(),
             created_at: to_millis(op.created_at),
             updated_at: to_millis(op.updated_at),
@@ -84,13 +84,13 @@ impl OperationRow {
                 .status
                 .parse()
                 .with_context(|| format!("export operation {}", self.id))?,
-            id: self.id,
-            user_id: self.user_id,
+            id: self.id.into(),
+            user_id: self.user_id.into(),
             full_export: self.full_export,
             room_list,
             file_list,
             archive_key: self.archive_key,
-            file_id: self.file_id,
+            file_id: self.file_id.map(Into::into),
             failure_reason: self.failure_reason,
             cutoff: self.cutoff_at.map(from_millis),
             attempts: u32::try_from(self.attempts).unwrap_or(0),
@@ -109,9 +109,9 @@ impl RoomRow {
                     self.room_id, self.operation_id
                 )
             })?,
-            room_id: self.room_id,
+            room_id: self.room_id.into(),
             room_name: self.room_name,
-            user_id: self.user_id,
+            user_id: self.user_id.map(Into::into),
             exported_count: u64::try_from(self.exported_count).unwrap_or(0),
             room_type: RoomType::from_code(&self.room_type),
             target_file: self.target_file,
@@ -131,9 +131,9 @@ impl RoomRow {
         Self {
             operation_id: operation_id.to_owned(),
             position: i32::try_from(position).unwrap_or(i32::MAX),
-            room_id: room.room_id.clone(),
+            room_id: room.room_id.to_string(),
             room_name: room.room_name.clone(),
-            user_id: room.user_id.clone(),
+            user_id: room.user_id.clone().map(Into::into),
             exported_count: big(room.exported_count),
             status: room.status.as_str().to_owned(),
             room_type: room.room_type.code().to_owned(),

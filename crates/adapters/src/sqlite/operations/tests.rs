@@ -28,7 +28,7 @@ fn insert_over_latest(ops: &SqliteExportOperations, candidate: &ExportOperation)
     let latest = ops
         .latest(&candidate.user_id, candidate.full_export)
         .unwrap();
-    ops.insert_if_latest(candidate, latest.as_ref().map(|op| op.id.as_str()))
+    ops.insert_if_latest(candidate, latest.as_ref().map(|op| &op.id))
         .unwrap()
 }
 
@@ -36,7 +36,7 @@ fn insert_over_latest(ops: &SqliteExportOperations, candidate: &ExportOperation)
 fn latest_finds_the_users_newest_operation_of_a_kind() -> anyhow::Result<()> {
     let (_dir, db) = testing::database();
     let ops = SqliteExportOperations::new(db);
-    assert_eq!(ops.latest("u1", false)?, None);
+    assert_eq!(ops.latest(&"u1".into(), false)?, None);
     assert!(insert_over_latest(&ops, &op("A", "u1", false, t0())));
     assert!(insert_over_latest(
         &ops,
@@ -50,10 +50,16 @@ fn latest_finds_the_users_newest_operation_of_a_kind() -> anyhow::Result<()> {
         &ops,
         &op("D", "u2", false, t0() + Duration::hours(27))
     ));
-    assert_eq!(ops.latest("u1", false)?.map(|op| op.id), Some("B".into()));
-    assert_eq!(ops.latest("u1", true)?.map(|op| op.id), Some("C".into()));
-    assert_eq!(ops.get("A")?.id, "A");
-    assert!(matches!(ops.get("Z"), Err(StoreError::NotFound)));
+    assert_eq!(
+        ops.latest(&"u1".into(), false)?.map(|op| op.id),
+        Some("B".into())
+    );
+    assert_eq!(
+        ops.latest(&"u1".into(), true)?.map(|op| op.id),
+        Some("C".into())
+    );
+    assert_eq!(ops.get(&"A".into())?.id, "A");
+    assert!(matches!(ops.get(&"Z".into()), Err(StoreError::NotFound)));
     Ok(())
 }
 
@@ -64,9 +70,9 @@ fn an_insert_over_a_stale_view_of_the_latest_is_refused() -> anyhow::Result<()> 
     assert!(ops.insert_if_latest(&op("A", "u1", false, t0()), None)?);
     // Someone else inserted A since this caller looked: its insert does not happen.
     assert!(!ops.insert_if_latest(&op("B", "u1", false, t0()), None)?);
-    assert!(matches!(ops.get("B"), Err(StoreError::NotFound)));
-    assert!(ops.insert_if_latest(&op("C", "u1", false, t0()), Some("A"))?);
-    assert!(!ops.insert_if_latest(&op("D", "u1", false, t0()), Some("A"))?);
+    assert!(matches!(ops.get(&"B".into()), Err(StoreError::NotFound)));
+    assert!(ops.insert_if_latest(&op("C", "u1", false, t0()), Some(&"A".into()))?);
+    assert!(!ops.insert_if_latest(&op("D", "u1", false, t0()), Some(&"A".into()))?);
     // Another kind has its own latest.
     assert!(ops.insert_if_latest(&op("E", "u1", true, t0()), None)?);
     Ok(())
@@ -109,7 +115,7 @@ fn an_operation_round_trips_with_its_room_list() -> anyhow::Result<()> {
         },
     ];
     ops.insert_raw(&stored)?;
-    assert_eq!(ops.get("A")?, stored);
+    assert_eq!(ops.get(&"A".into())?, stored);
     Ok(())
 }
 
@@ -143,8 +149,11 @@ fn a_lease_keeps_other_workers_out_until_it_runs_out_and_fences_the_old_owner() 
     let first = ops.claim_next("w1", t0(), t0() + minute)?.expect("claimed");
     assert_eq!(first.attempts, 1);
     assert!(ops.claim_next("w2", t0(), t0() + minute)?.is_none(), "held");
-    assert!(!ops.renew("A", "w2", t0() + minute)?, "not w2's to renew");
-    assert!(ops.renew("A", "w1", t0() + minute * 2)?);
+    assert!(
+        !ops.renew(&"A".into(), "w2", t0() + minute)?,
+        "not w2's to renew"
+    );
+    assert!(ops.renew(&"A".into(), "w1", t0() + minute * 2)?);
 
     // w1 stops renewing; once the lease runs out w2 takes over.
     let later = t0() + minute * 3;
@@ -153,23 +162,23 @@ fn a_lease_keeps_other_workers_out_until_it_runs_out_and_fences_the_old_owner() 
         .expect("taken over");
     assert_eq!(taken.attempts, 2);
     assert!(matches!(
-        ops.set_status("A", "w1", ExportStatus::Exporting, None, later),
+        ops.set_status(&"A".into(), "w1", ExportStatus::Exporting, None, later),
         Err(StoreError::LeaseLost)
     ));
     assert!(matches!(
-        ops.finish_unsuccessfully("A", "w1", ExportStatus::Failed, "late", later),
+        ops.finish_unsuccessfully(&"A".into(), "w1", ExportStatus::Failed, "late", later),
         Err(StoreError::LeaseLost)
     ));
 
     // A shutdown gives the operation back at once, the attempt not counted.
-    ops.pause("A", "w2")?;
+    ops.pause(&"A".into(), "w2")?;
     let resumed = ops
         .claim_next("w3", later, later + minute)?
         .expect("claimable");
     assert_eq!(resumed.attempts, 2, "w2's paused run did not count");
 
     // A failure gives it back for later.
-    ops.release("A", "w3", later + minute * 10, "disk full")?;
+    ops.release(&"A".into(), "w3", later + minute * 10, "disk full")?;
     assert!(ops
         .claim_next("w4", later + minute, later + minute * 2)?
         .is_none());

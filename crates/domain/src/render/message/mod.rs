@@ -196,7 +196,7 @@ fn attachment_data(
     );
     data.insert("remote".to_owned(), Value::Bool(message.file_id.is_none()));
     if let Some(file_id) = &message.file_id {
-        data.insert("fileId".to_owned(), Value::String(file_id.clone()));
+        data.insert("fileId".to_owned(), Value::String(file_id.to_string()));
         let name = file
             .map(|f| f.name.clone())
             .or_else(|| attachment["title"].as_str().map(str::to_owned));

@@ -8,7 +8,7 @@ fn message(username: &str, msg: &str, kind: Option<&str>) -> Message {
         id: "m1".into(),
         room_id: "GENERAL".into(),
         ts: from_millis(1_709_283_952_431),
-        user_id: Some(format!("id-{username}")),
+        user_id: Some(format!("id-{username}").into()),
         username: Some(username.into()),
         msg: msg.into(),
         message_type: kind.map(str::to_owned),
