@@ -15,6 +15,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
 use udd_adapters::HmacDownloadLinks;
+use udd_domain::{FileId, UserId};
 use udd_ports::{DownloadLinks, LinkError};
 
 const SECRET: &[u8] = b"fuzzing-secret-0123456789abcdef";
@@ -64,8 +65,8 @@ fn instant(secs: i64) -> DateTime<Utc> {
 fn assert_genuine(
     links: &HmacDownloadLinks,
     token: &str,
-    file_id: &str,
-    owner: &str,
+    file_id: &FileId,
+    owner: &UserId,
     now: DateTime<Utc>,
     result: Result<(), LinkError>,
 ) {
@@ -128,20 +129,25 @@ fuzz_target!(|input: Input| {
     let other = HmacDownloadLinks::new(OTHER_SECRET).unwrap_or_else(|e| panic!("{e}"));
     let now = instant(input.now);
     let expires = instant(input.expires);
+    let (file_id, owner) = (FileId::from(&input.file_id), UserId::from(&input.owner));
+    let (other_file_id, other_owner) = (
+        FileId::from(&input.other_file_id),
+        UserId::from(&input.other_owner),
+    );
 
     // A token made up from nothing: never a panic, accepted only if it is genuine.
-    let result = links.verify(&input.token, &input.file_id, &input.owner, now);
+    let result = links.verify(&input.token, &file_id, &owner, now);
     assert_genuine(
         &links,
         &input.token,
-        &input.file_id,
-        &input.owner,
+        &file_id,
+        &owner,
         now,
         result,
     );
 
     // A signed token opens its own file until it expires, in its one canonical form.
-    let token = links.sign(&input.file_id, &input.owner, expires);
+    let token = links.sign(&file_id, &owner, expires);
     let (expiry, tag) = token.split_once('.').unwrap_or_else(|| panic!("{token:?}"));
     assert_eq!(expiry, expires.timestamp().to_string());
     assert_eq!(
@@ -155,15 +161,15 @@ fuzz_target!(|input: Input| {
         Err(LinkError::Expired)
     };
     assert_eq!(
-        links.verify(&token, &input.file_id, &input.owner, now),
+        links.verify(&token, &file_id, &owner, now),
         expected,
         "{token:?} at {now}"
     );
 
     // Nowhere else: another file, another owner, another secret.
-    if (&input.other_file_id, &input.other_owner) != (&input.file_id, &input.owner) {
+    if (&other_file_id, &other_owner) != (&file_id, &owner) {
         assert_eq!(
-            links.verify(&token, &input.other_file_id, &input.other_owner, now),
+            links.verify(&token, &other_file_id, &other_owner, now),
             Err(LinkError::Invalid),
             "{token:?} for {:?}/{:?} opened {:?}/{:?}",
             input.file_id,
@@ -173,12 +179,12 @@ fuzz_target!(|input: Input| {
         );
     }
     assert_eq!(
-        other.verify(&token, &input.file_id, &input.owner, now),
+        other.verify(&token, &file_id, &owner, now),
         Err(LinkError::Invalid)
     );
 
     // A changed token still names the same file, owner and expiry, or is refused.
     let changed = edited(&token, &input.edit);
-    let result = links.verify(&changed, &input.file_id, &input.owner, now);
-    assert_genuine(&links, &changed, &input.file_id, &input.owner, now, result);
+    let result = links.verify(&changed, &file_id, &owner, now);
+    assert_genuine(&links, &changed, &file_id, &owner, now, result);
 });

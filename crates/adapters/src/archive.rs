@@ -132,7 +132,7 @@ fn compress_part(
 const IN_MEMORY_PART: u64 = 4 << 20;
 
 /// A compressed single-entry zip, on disk or in memory.
-enum Part {
+pub(crate) enum Part {
     File(PathBuf),
     Memory(Vec<u8>),
 }
@@ -160,6 +160,74 @@ fn compress_into<W: Write + std::io::Seek>(
     let mut output = zip.finish()?;
     output.flush()?;
     Ok(output)
+}
+
+/// Writes the archive of `parts`, in order, into `output`: each part's entry is copied
+/// still compressed, then the central directory. Only appends: `output` is never
+/// sought backwards, so it may be a stream (see [`AppendOnly`]).
+pub(crate) fn assemble<W: Write + std::io::Seek>(parts: Vec<Part>, output: W) -> anyhow::Result<W> {
+    let mut zip = ZipWriter::new(output);
+    for part in parts {
+        match part {
+            Part::File(path) => {
+                let mut single = zip::ZipArchive::new(File::open(&path)?)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                zip.raw_copy_file(single.by_index_raw(0)?)?;
+            }
+            Part::Memory(bytes) => {
+                let mut single = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
+                zip.raw_copy_file(single.by_index_raw(0)?)?;
+            }
+        }
+    }
+    let mut output = zip.finish().context("finishing the zip")?;
+    output.flush()?;
+    Ok(output)
+}
+
+/// A writer that can only append, with the `Seek` a zip writer asks for: it answers
+/// where it is, and refuses any move. Lets an archive be written straight into an
+/// upload.
+pub(crate) struct AppendOnly<W> {
+    inner: W,
+    position: u64,
+}
+
+impl<W: Write> AppendOnly<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        Self { inner, position: 0 }
+    }
+
+    pub(crate) fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for AppendOnly<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.position += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W> std::io::Seek for AppendOnly<W> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        use std::io::SeekFrom;
+        match to {
+            // Nothing lies past the end of what was appended.
+            SeekFrom::Current(0) | SeekFrom::End(0) => Ok(self.position),
+            SeekFrom::Start(at) if at == self.position => Ok(self.position),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "an archive being uploaded can only be appended to",
+            )),
+        }
+    }
 }
 
 impl ZipArchiveStore {
@@ -200,6 +268,73 @@ impl ZipArchiveStore {
             std::fs::rename(&temporary, &part)?;
         }
         Ok(part)
+    }
+
+    /// Compresses every entry into its own single-entry part, in parallel (one thread
+    /// per core, largest entries first), reusing parts made ahead by `prepare`; the
+    /// parts come back in entry order, ready for [`assemble`].
+    pub(crate) fn compress(
+        &self,
+        operation_id: &OperationId,
+        entries: &[ArchiveEntry],
+        modified: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Part>> {
+        let name = operation_id;
+        Self::check_name(name)?;
+        for entry in entries {
+            // Entry names obey the working-folder rule: relative, no `..`, no hidden parts.
+            inside(Path::new(""), &entry.name)?;
+        }
+        let size = |entry: &ArchiveEntry| match &entry.source {
+            ArchiveSource::Working(file) => self
+                .working
+                .file(name, file)
+                .ok()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map_or(0, |m| m.len()),
+            ArchiveSource::Blob(_) => 0,
+        };
+        let stamp = zip_time(modified);
+
+        // Largest first, handed out one at a time, so the cores finish together.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(size(&entries[i])));
+        let next = std::sync::Mutex::new(order.into_iter());
+        let parts: std::sync::Mutex<Vec<Option<Part>>> =
+            std::sync::Mutex::new((0..entries.len()).map(|_| None).collect());
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(entries.len().max(1));
+        let lock_failed = || anyhow::anyhow!("a compressing thread panicked");
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| -> anyhow::Result<()> {
+                        loop {
+                            let Some(i) = next.lock().map_err(|_| lock_failed())?.next() else {
+                                return Ok(());
+                            };
+                            let part = self.part_for(&entries[i], name, i, stamp)?;
+                            parts.lock().map_err(|_| lock_failed())?[i] = Some(part);
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().map_err(|_| lock_failed())??;
+            }
+            Ok(())
+        })?;
+        let parts = parts.into_inner().map_err(|_| lock_failed())?;
+        parts
+            .into_iter()
+            .map(|part| part.context("an entry was not compressed"))
+            .collect()
+    }
+
+    /// Removes the parts kept for `name` (its archive is stored, or given up).
+    pub(crate) fn forget_parts(&self, name: &str) {
+        let _ = std::fs::remove_dir_all(self.parts_dir(name));
     }
 
     /// Compresses one entry, from wherever its bytes are.
@@ -271,80 +406,19 @@ impl ArchiveStore for ZipArchiveStore {
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
         let name = operation_id;
-        Self::check_name(name)?;
-        for entry in entries {
-            // Entry names obey the working-folder rule: relative, no `..`, no hidden parts.
-            inside(Path::new(""), &entry.name)?;
-        }
-        let size = |entry: &ArchiveEntry| match &entry.source {
-            ArchiveSource::Working(file) => self
-                .working
-                .file(name, file)
-                .ok()
-                .and_then(|p| std::fs::metadata(p).ok())
-                .map_or(0, |m| m.len()),
-            ArchiveSource::Blob(_) => 0,
-        };
-        let stamp = zip_time(modified);
-
-        // Largest first, handed out one at a time, so the cores finish together.
-        let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(size(&entries[i])));
-        let next = std::sync::Mutex::new(order.into_iter());
-        let parts: std::sync::Mutex<Vec<Option<Part>>> =
-            std::sync::Mutex::new((0..entries.len()).map(|_| None).collect());
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(entries.len().max(1));
-        let lock_failed = || anyhow::anyhow!("a compressing thread panicked");
-        std::thread::scope(|scope| -> anyhow::Result<()> {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| -> anyhow::Result<()> {
-                        loop {
-                            let Some(i) = next.lock().map_err(|_| lock_failed())?.next() else {
-                                return Ok(());
-                            };
-                            let part = self.part_for(&entries[i], name, i, stamp)?;
-                            parts.lock().map_err(|_| lock_failed())?[i] = Some(part);
-                        }
-                    })
-                })
-                .collect();
-            for worker in workers {
-                worker.join().map_err(|_| lock_failed())??;
-            }
-            Ok(())
-        })?;
-        let parts = parts.into_inner().map_err(|_| lock_failed())?;
-
+        let parts = self.compress(name, entries, modified)?;
         let path = self.root.join(format!("{name}.zip"));
         let temporary = self.root.join(format!(".{name}{PARTIAL}"));
         let file = owner_only::create(&temporary)
             .with_context(|| format!("creating {}", temporary.display()))?;
-        let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
-        for part in parts {
-            match part.context("an entry was not compressed")? {
-                Part::File(path) => {
-                    let mut single = zip::ZipArchive::new(File::open(&path)?)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    zip.raw_copy_file(single.by_index_raw(0)?)?;
-                }
-                Part::Memory(bytes) => {
-                    let mut single = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
-                    zip.raw_copy_file(single.by_index_raw(0)?)?;
-                }
-            }
-        }
-        let mut writer = zip.finish().context("finishing the zip")?;
-        writer.flush()?;
+        let writer = assemble(parts, BufWriter::with_capacity(1 << 20, file))?;
         let file = writer
             .into_inner()
             .map_err(|e| anyhow::anyhow!("flushing the zip: {e}"))?;
         file.sync_all()?;
         std::fs::rename(&temporary, &path)
             .with_context(|| format!("storing {}", path.display()))?;
-        let _ = std::fs::remove_dir_all(self.parts_dir(name));
+        self.forget_parts(name);
         Ok(archive_key(name))
     }
 

@@ -32,6 +32,7 @@ pub mod hashing;
 pub mod links;
 pub mod mail;
 pub mod memory;
+pub mod object;
 pub mod owner_only;
 pub mod rocketchat;
 pub mod security;
@@ -47,6 +48,7 @@ pub use fs::LocalExportFiles;
 pub use links::HmacDownloadLinks;
 pub use mail::{MailSettings, MailTls, OutboxMailer, SmtpMailer};
 pub use memory::{MemoryArchiveStore, MemoryBlobStore, RecordingMailer};
+pub use object::{ObjectArchiveStore, ObjectBlobStore, ObjectStorage, S3Config};
 pub use rocketchat::MongoExportDump;
 pub use security::{RocketChatPasswords, RocketChatTokens};
 #[cfg(any(test, feature = "testing"))]
