@@ -48,7 +48,9 @@ pub use fs::LocalExportFiles;
 pub use links::HmacDownloadLinks;
 pub use mail::{MailSettings, MailTls, OutboxMailer, SmtpMailer};
 pub use memory::{MemoryArchiveStore, MemoryBlobStore, RecordingMailer};
-pub use object::{ObjectArchiveStore, ObjectBlobStore, ObjectStorage, S3Config};
+pub use object::{
+    ObjectArchiveStore, ObjectBlobStore, ObjectStorage, ObjectStoredExports, S3Config,
+};
 pub use rocketchat::MongoExportDump;
 pub use security::{RocketChatPasswords, RocketChatTokens};
 #[cfg(any(test, feature = "testing"))]

@@ -23,12 +23,16 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMulti
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use udd_domain::OperationId;
-use udd_ports::{ArchiveEntry, ArchiveRead, ArchiveStore, BlobKind, BlobStore, ByteRange};
+use udd_ports::{
+    ArchiveEntry, ArchiveRead, ArchiveStore, BlobKind, BlobStore, ByteRange, StoredExports,
+    StoredItem,
+};
 
 use crate::archive::{archive_key, assemble, operation_of_key, AppendOnly, ZipArchiveStore};
 use crate::blobs::blob_key;
 use crate::fs::is_plain_name;
 use crate::hashing::sha256_of;
+use crate::stored::LocalStoredExports;
 
 /// How many parts of one upload are in flight at once.
 const UPLOADS_IN_FLIGHT: usize = 4;
@@ -500,6 +504,51 @@ impl ArchiveStore for ObjectArchiveStore {
         self.parts.forget_parts(name);
         self.described().remove(key);
         self.objects.delete(key)
+    }
+}
+
+/// What operations left behind, for retention: the local working folders and parts
+/// (as [`LocalStoredExports`] lists them) and the archives in the bucket. Only
+/// `exports/<operation>.zip` objects under the prefix are listed, so nothing else in the
+/// bucket is ever removed.
+#[derive(Debug, Clone)]
+pub struct ObjectStoredExports {
+    local: LocalStoredExports,
+    objects: ObjectStorage,
+}
+
+/// How a listed archive's key is told apart from a local path.
+const OBJECT_ITEM: &str = "object:";
+
+impl ObjectStoredExports {
+    /// Local left-overs from `local`, archives from `objects`.
+    pub fn new(local: LocalStoredExports, objects: ObjectStorage) -> Self {
+        Self { local, objects }
+    }
+}
+
+impl StoredExports for ObjectStoredExports {
+    fn list(&self) -> anyhow::Result<Vec<StoredItem>> {
+        let mut items = self.local.list()?;
+        for object in self.objects.list("exports")? {
+            if let Some(id) = operation_of_key(&object.key) {
+                items.push(StoredItem {
+                    operation_id: id.into(),
+                    path: format!("{OBJECT_ITEM}{}", object.key),
+                    finished_zip: true,
+                    modified: object.modified,
+                });
+            }
+        }
+        Ok(items)
+    }
+
+    fn remove(&self, item: &StoredItem) -> anyhow::Result<()> {
+        match item.path.strip_prefix(OBJECT_ITEM) {
+            Some(key) if operation_of_key(key).is_some() => self.objects.delete(key),
+            Some(other) => anyhow::bail!("`{other}` is not an archive key"),
+            None => self.local.remove(item),
+        }
     }
 }
 

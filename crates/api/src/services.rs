@@ -12,7 +12,8 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
-    MailSettings, MemoryArchiveStore, MemoryBlobStore, OutboxMailer, RandomIds,
+    MailSettings, MemoryArchiveStore, MemoryBlobStore, ObjectArchiveStore, ObjectBlobStore,
+    ObjectStorage, ObjectStoredExports, OutboxMailer, RandomIds, S3Config,
     RocketChatPasswords, RocketChatTokens, SmtpMailer, SqliteDownloadLog, SqliteExportOperations,
     SqliteLoginFailures, SqliteLoginTokens, SqliteNotices, SqliteUserDataFiles, SqliteUsers,
     SqliteWorkspace, SystemClock, ZipArchiveStore,
@@ -28,7 +29,7 @@ use udd_ports::{
     Notices, StoredExports, UserDataFiles, Users, WorkspaceReader, WorkspaceWriter,
 };
 
-use crate::settings::Settings;
+use crate::settings::{Settings, StorageKind};
 use crate::worker::WorkerHealth;
 
 /// Where bytes live: upload and avatar blobs, finished archives, the working folders of
@@ -63,6 +64,47 @@ impl Storage {
                 &user_data.file_system_path,
                 &user_data.file_system_zip_path,
             )),
+        }
+    }
+
+    /// Blobs and archives in the S3-compatible bucket `[storage]` names; working
+    /// folders (and the compressed parts of an archive being made) stay local.
+    pub fn s3(settings: &Settings) -> anyhow::Result<Self> {
+        let storage = &settings.storage;
+        let objects = ObjectStorage::s3(&S3Config {
+            bucket: storage.bucket.clone(),
+            endpoint: storage.endpoint.clone(),
+            region: storage.region.clone(),
+            prefix: storage.prefix.clone(),
+            path_style: storage.path_style,
+            access_key_id: storage.access_key_id.clone(),
+            secret_access_key: storage.secret_access_key.clone(),
+        })?;
+        let user_data = &settings.user_data;
+        let blobs: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::new(objects.clone()));
+        let working = LocalExportFiles::new(&user_data.file_system_path);
+        let parts = ZipArchiveStore::new(
+            &user_data.file_system_zip_path,
+            working.clone(),
+            blobs.clone(),
+        );
+        let local = LocalStoredExports::new(
+            &user_data.file_system_path,
+            &user_data.file_system_zip_path,
+        );
+        Ok(Self {
+            archives: Arc::new(ObjectArchiveStore::new(parts, objects.clone())),
+            blobs,
+            working: Arc::new(working),
+            stored: Arc::new(ObjectStoredExports::new(local, objects)),
+        })
+    }
+
+    /// What `storage.kind` asks for.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        match settings.storage.kind {
+            StorageKind::Local => Ok(Self::local(settings)),
+            StorageKind::S3 => Self::s3(settings),
         }
     }
 
@@ -225,7 +267,10 @@ impl<'a> ServicesBuilder<'a> {
             Some(repositories) => repositories,
             None => Repositories::sqlite(&Services::open_database(settings)?),
         };
-        let storage = self.storage.unwrap_or_else(|| Storage::local(settings));
+        let storage = match self.storage {
+            Some(storage) => storage,
+            None => Storage::from_settings(settings)?,
+        };
         let mailer = match self.mailer {
             Some(mailer) => mailer,
             None => Services::mailer(settings)?,

@@ -41,19 +41,80 @@ pub struct Settings {
     pub accounts: AccountsSettings,
 }
 
-/// `[storage]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// `[storage]`: where upload and avatar bytes and finished archives are kept.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
-    /// Folder of upload and avatar bytes, filled by `udd import` and `udd demo`.
+    /// `local` (folders on this machine, the default) or `s3` (an S3-compatible bucket).
+    pub kind: StorageKind,
+    /// With `local`: the folder of upload and avatar bytes, filled by `udd import` and
+    /// `udd demo`.
     pub blob_path: PathBuf,
+    /// With `s3`: the bucket.
+    pub bucket: String,
+    /// With `s3`: the service's address for anything but AWS (`http://127.0.0.1:9000`).
+    pub endpoint: Option<String>,
+    /// With `s3`: the region.
+    pub region: String,
+    /// With `s3`: every object's name starts with this (`udd`); nothing outside it is
+    /// ever touched.
+    pub prefix: String,
+    /// With `s3`: address the bucket in the path rather than the host name (MinIO, Ceph
+    /// and most self-hosted services want this).
+    pub path_style: bool,
+    /// With `s3`: the access key; unset to take credentials from the environment.
+    pub access_key_id: Option<String>,
+    /// With `s3`: the secret key (shown as `[REDACTED]` in logs).
+    pub secret_access_key: Option<SecretString>,
+}
+
+/// Where bytes are kept.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// Local folders.
+    #[default]
+    Local,
+    /// An S3-compatible object store.
+    S3,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
+            kind: StorageKind::Local,
             blob_path: PathBuf::from("data/blobs"),
+            bucket: String::new(),
+            endpoint: None,
+            region: "us-east-1".to_owned(),
+            prefix: String::new(),
+            path_style: false,
+            access_key_id: None,
+            secret_access_key: None,
         }
+    }
+}
+
+impl StorageSettings {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.kind != StorageKind::S3 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            !self.bucket.trim().is_empty(),
+            "storage.bucket must be set when storage.kind is \"s3\""
+        );
+        if let Some(endpoint) = &self.endpoint {
+            anyhow::ensure!(
+                endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+                "storage.endpoint `{endpoint}` must be an http:// or https:// URL"
+            );
+        }
+        anyhow::ensure!(
+            self.access_key_id.is_some() == self.secret_access_key.is_some(),
+            "storage.access_key_id and storage.secret_access_key go together"
+        );
+        Ok(())
     }
 }
 
@@ -238,6 +299,7 @@ impl Settings {
 
     /// Rejects values that would only fail later, with a message naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.storage.validate()?;
         self.server.bind.parse::<SocketAddr>().with_context(|| {
             format!(
                 "server.bind `{}` is not an address like 127.0.0.1:3000",

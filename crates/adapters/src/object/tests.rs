@@ -171,3 +171,42 @@ fn a_failed_archive_leaves_no_object() -> anyhow::Result<()> {
     s.files.remove_all(&op)?;
     Ok(())
 }
+
+#[test]
+fn retention_sees_the_archives_in_the_bucket_and_removes_only_those() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let memory = Arc::new(InMemory::new());
+    let objects = storage(&memory, "udd");
+    objects.put("exports/OLD.zip", &mut &b"zip"[..])?;
+    objects.put("uploads/F1", &mut &b"upload"[..])?;
+    // Outside the prefix: never listed.
+    storage(&memory, "other").put("exports/ELSEWHERE.zip", &mut &b"zip"[..])?;
+    std::fs::create_dir_all(dir.path().join("work/RUNNING"))?;
+    let stored = ObjectStoredExports::new(
+        LocalStoredExports::new(dir.path().join("work"), dir.path().join("zips")),
+        objects.clone(),
+    );
+    let items = stored.list()?;
+    let names: Vec<(&str, bool)> = items
+        .iter()
+        .map(|i| (i.operation_id.as_str(), i.finished_zip))
+        .collect();
+    assert_eq!(names, [("RUNNING", false), ("OLD", true)]);
+    for item in &items {
+        stored.remove(item)?;
+    }
+    assert_eq!(objects.size("exports/OLD.zip")?, None);
+    assert_eq!(objects.size("uploads/F1")?, Some(6));
+    assert!(!dir.path().join("work/RUNNING").exists());
+    assert_eq!(
+        storage(&memory, "other").size("exports/ELSEWHERE.zip")?,
+        Some(3)
+    );
+    let forged = StoredItem {
+        path: "object:uploads/F1".into(),
+        ..items[1].clone()
+    };
+    assert!(stored.remove(&forged).is_err());
+    assert_eq!(objects.size("uploads/F1")?, Some(6));
+    Ok(())
+}
