@@ -17,5 +17,6 @@ mod import;
 mod in_memory;
 mod login;
 mod login_hardening;
+mod object_storage;
 mod request_data_download;
 mod robustness;

@@ -62,7 +62,29 @@ pub struct S3Config {
 pub struct ObjectStorage {
     store: Arc<dyn ObjectStore>,
     prefix: String,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<OwnRuntime>,
+}
+
+/// The runtime behind the blocking calls. It is shut down without waiting when the
+/// last handle goes, which may be inside another runtime's task (where waiting would
+/// panic).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnRuntime {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        match &self.0 {
+            Some(runtime) => runtime.handle(),
+            None => unreachable!("the runtime lives until the handle is dropped"),
+        }
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for ObjectStorage {
@@ -129,13 +151,25 @@ impl ObjectStorage {
         Ok(Self {
             store,
             prefix: prefix.to_owned(),
-            runtime: Arc::new(runtime),
+            runtime: Arc::new(OwnRuntime(Some(runtime))),
         })
     }
 
-    /// Runs `work` to completion on this storage's runtime.
-    fn block<F: Future>(&self, work: F) -> F::Output {
-        self.runtime.handle().block_on(work)
+    /// Runs `work` to completion on this storage's runtime and waits for it. Safe from
+    /// any thread, in or out of another runtime (the wait is a plain channel), though a
+    /// caller in an async task blocks that task's thread meanwhile.
+    fn block<F>(&self, work: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (done, outcome) = std::sync::mpsc::sync_channel(1);
+        self.runtime.handle().spawn(async move {
+            let _ = done.send(work.await);
+        });
+        outcome
+            .recv()
+            .unwrap_or_else(|_| panic!("the object store's runtime stopped"))
     }
 
     /// The object behind `key`: every part of the key a plain name, under the prefix.
@@ -155,13 +189,15 @@ impl ObjectStorage {
     /// [`ObjectWriter::finish`], and [`ObjectWriter::abort`] (or a drop) leaves nothing.
     pub fn writer(&self, key: &str) -> anyhow::Result<ObjectWriter> {
         let location = self.location(key)?;
+        let store = self.store.clone();
         let upload = self
-            .block(self.store.put_multipart(&location))
+            .block(async move { store.put_multipart(&location).await })
             .with_context(|| format!("starting the upload of {key}"))?;
         Ok(ObjectWriter {
             storage: self.clone(),
             key: key.to_owned(),
             upload: Some(WriteMultipart::new(upload)),
+            buffer: Vec::with_capacity(WRITE_BUFFER),
             hasher: Sha256::new(),
             size: 0,
         })
@@ -182,7 +218,8 @@ impl ObjectStorage {
     /// The size of `key`, or `None` when there is no such object.
     pub fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
         let location = self.location(key)?;
-        match self.block(self.store.head(&location)) {
+        let store = self.store.clone();
+        match self.block(async move { store.head(&location).await }) {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("looking up {key}")),
@@ -200,22 +237,24 @@ impl ObjectStorage {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
         };
-        let result = match self.block(self.store.get_opts(&location, options)) {
+        let store = self.store.clone();
+        let result = match self.block(async move { store.get_opts(&location, options).await }) {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {key}")),
         };
         Ok(Some(Box::new(StreamReader {
             storage: self.clone(),
-            stream: result.into_stream(),
-            chunk: bytes_empty(),
+            stream: Some(result.into_stream()),
+            chunk: bytes::Bytes::new(),
         })))
     }
 
     /// Deletes `key`; deleting a missing object is not an error.
     pub fn delete(&self, key: &str) -> anyhow::Result<()> {
         let location = self.location(key)?;
-        match self.block(self.store.delete(&location)) {
+        let store = self.store.clone();
+        match self.block(async move { store.delete(&location).await }) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e).with_context(|| format!("deleting {key}")),
         }
@@ -229,9 +268,11 @@ impl ObjectStorage {
         } else {
             self.prefix.len() + 1
         };
-        self.block(async {
+        let store = self.store.clone();
+        let under = under.to_owned();
+        self.block(async move {
             let mut listed = Vec::new();
-            let mut objects = self.store.list(Some(&folder));
+            let mut objects = store.list(Some(&folder));
             while let Some(meta) = objects.next().await {
                 let meta = meta.with_context(|| format!("listing {under}"))?;
                 let key = meta.location.as_ref().get(skip..).unwrap_or_default();
@@ -252,15 +293,15 @@ fn is_key_part(part: &str) -> bool {
     is_plain_name(part.strip_suffix(".zip").unwrap_or(part))
 }
 
-fn bytes_empty() -> bytes::Bytes {
-    bytes::Bytes::new()
-}
+/// How many bytes a writer gathers before handing them to the upload.
+const WRITE_BUFFER: usize = 1 << 20;
 
 /// An object being uploaded; see [`ObjectStorage::writer`].
 pub struct ObjectWriter {
     storage: ObjectStorage,
     key: String,
     upload: Option<WriteMultipart>,
+    buffer: Vec<u8>,
     hasher: Sha256,
     size: u64,
 }
@@ -268,9 +309,9 @@ pub struct ObjectWriter {
 impl ObjectWriter {
     /// Completes the upload: the object appears whole. Returns its size and SHA-256.
     pub fn finish(mut self) -> anyhow::Result<(u64, String)> {
+        self.hand_over()?;
         let upload = self.upload.take().context("the upload has ended")?;
-        let storage = self.storage.clone();
-        if let Err(e) = storage.block(upload.finish()) {
+        if let Err(e) = self.storage.block(upload.finish()) {
             return Err(e).with_context(|| format!("completing the upload of {}", self.key));
         }
         let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
@@ -289,6 +330,28 @@ impl ObjectWriter {
             }
         }
     }
+
+    /// Gives the gathered bytes to the upload, which sends them in parts from the
+    /// storage's runtime, once fewer than [`UPLOADS_IN_FLIGHT`] parts are on their way.
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let mut upload = self
+            .upload
+            .take()
+            .ok_or_else(|| std::io::Error::other("the upload has ended"))?;
+        let bytes = std::mem::replace(&mut self.buffer, Vec::with_capacity(WRITE_BUFFER));
+        let (upload, sent) = self.storage.block(async move {
+            let sent = upload.wait_for_capacity(UPLOADS_IN_FLIGHT).await;
+            if sent.is_ok() {
+                upload.write(&bytes);
+            }
+            (upload, sent)
+        });
+        self.upload = Some(upload);
+        sent.map_err(std::io::Error::other)
+    }
 }
 
 impl Drop for ObjectWriter {
@@ -299,23 +362,20 @@ impl Drop for ObjectWriter {
 
 impl Write for ObjectWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let storage = self.storage.clone();
-        let upload = self
-            .upload
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("the upload has ended"))?;
-        // Parts are sent by tasks of the storage's runtime; wait while too many are out.
-        let _entered = storage.runtime.enter();
-        storage
-            .block(upload.wait_for_capacity(UPLOADS_IN_FLIGHT))
-            .map_err(std::io::Error::other)?;
-        upload.write(buf);
+        if self.upload.is_none() {
+            return Err(std::io::Error::other("the upload has ended"));
+        }
+        self.buffer.extend_from_slice(buf);
         self.hasher.update(buf);
         self.size += buf.len() as u64;
+        if self.buffer.len() >= WRITE_BUFFER {
+            self.hand_over()?;
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
+        // Nothing is durable before `finish`; flushing early would only cut parts short.
         Ok(())
     }
 }
@@ -323,15 +383,25 @@ impl Write for ObjectWriter {
 /// An object's byte stream as a blocking reader.
 struct StreamReader {
     storage: ObjectStorage,
-    stream: BoxStream<'static, object_store::Result<bytes::Bytes>>,
+    stream: Option<BoxStream<'static, object_store::Result<bytes::Bytes>>>,
     chunk: bytes::Bytes,
 }
 
 impl Read for StreamReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.chunk.is_empty() {
-            match self.storage.block(self.stream.next()) {
-                Some(Ok(chunk)) => self.chunk = chunk,
+            let Some(mut stream) = self.stream.take() else {
+                return Ok(0);
+            };
+            let (stream, next) = self.storage.block(async move {
+                let next = stream.next().await;
+                (stream, next)
+            });
+            match next {
+                Some(Ok(chunk)) => {
+                    self.stream = Some(stream);
+                    self.chunk = chunk;
+                }
                 Some(Err(e)) => return Err(std::io::Error::other(e)),
                 None => return Ok(0),
             }

@@ -13,8 +13,8 @@ use secrecy::ExposeSecret;
 use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
     MailSettings, MemoryArchiveStore, MemoryBlobStore, ObjectArchiveStore, ObjectBlobStore,
-    ObjectStorage, ObjectStoredExports, OutboxMailer, RandomIds, S3Config,
-    RocketChatPasswords, RocketChatTokens, SmtpMailer, SqliteDownloadLog, SqliteExportOperations,
+    ObjectStorage, ObjectStoredExports, OutboxMailer, RandomIds, RocketChatPasswords,
+    RocketChatTokens, S3Config, SmtpMailer, SqliteDownloadLog, SqliteExportOperations,
     SqliteLoginFailures, SqliteLoginTokens, SqliteNotices, SqliteUserDataFiles, SqliteUsers,
     SqliteWorkspace, SystemClock, ZipArchiveStore,
 };
@@ -88,10 +88,8 @@ impl Storage {
             working.clone(),
             blobs.clone(),
         );
-        let local = LocalStoredExports::new(
-            &user_data.file_system_path,
-            &user_data.file_system_zip_path,
-        );
+        let local =
+            LocalStoredExports::new(&user_data.file_system_path, &user_data.file_system_zip_path);
         Ok(Self {
             archives: Arc::new(ObjectArchiveStore::new(parts, objects.clone())),
             blobs,

@@ -1,0 +1,232 @@
+//! The whole story on a real S3 server (s3s-fs, a complete S3 protocol implementation
+//! over a folder): uploads imported into the bucket, the archive uploaded in parts,
+//! downloaded through udd whole and by range, and deleted from the bucket by retention.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use udd::api::settings::StorageKind;
+
+use crate::helpers::{fixture_dir, fixture_login, unzip_bytes, ManualClock, TestApp};
+
+const BUCKET: &str = "exports-test";
+const ACCESS_KEY: &str = "udd-test-access";
+const SECRET_KEY: &str = "udd-test-secret-key";
+
+/// The s3s-fs binary, installed by the project's script when missing. A server that
+/// cannot be installed fails the test: it is never skipped.
+fn s3s_fs() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    BINARY
+        .get_or_init(|| {
+            let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-s3s-fs.sh");
+            let output = Command::new("bash")
+                .arg(&script)
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("running scripts/ensure-s3s-fs.sh");
+            assert!(
+                output.status.success(),
+                "the S3 test server could not be installed"
+            );
+            PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+        })
+        .clone()
+}
+
+/// A running s3s-fs on a free loopback port, with one bucket; stopped when dropped.
+pub struct S3Server {
+    child: Child,
+    pub endpoint: String,
+    pub root: tempfile::TempDir,
+}
+
+impl S3Server {
+    pub fn start() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(s3s_fs())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting s3s-fs");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "s3s-fs did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            root,
+        }
+    }
+
+    /// Where the server keeps object `key` of the bucket.
+    pub fn object(&self, key: &str) -> PathBuf {
+        self.root.path().join(BUCKET).join(key)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn files_under(folder: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(folder) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(files_under(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
+    let s3 = S3Server::start();
+    let endpoint = s3.endpoint.clone();
+    let clock = ManualClock::starting_now();
+    let app = TestApp::builder()
+        .with_workers()
+        .with_clock(clock.clone())
+        .configure(move |settings| {
+            let storage = &mut settings.storage;
+            storage.kind = StorageKind::S3;
+            storage.bucket = BUCKET.into();
+            storage.endpoint = Some(endpoint);
+            storage.prefix = "udd".into();
+            storage.path_style = true;
+            storage.access_key_id = Some(ACCESS_KEY.into());
+            storage.secret_access_key = Some(SecretString::from(SECRET_KEY));
+        })
+        .spawn()
+        .await;
+    let summary = app.import(&fixture_dir());
+    assert!(summary.problems.is_empty(), "{:?}", summary.problems);
+
+    // The uploads went to the bucket, under the prefix, byte for byte.
+    let upload = std::fs::read(s3.object("udd/uploads/Q5yA26ksJXC57nySc")).unwrap();
+    let original = files_under(&fixture_dir())
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("Q5yA26ksJXC57nySc"))
+        .map(|p| std::fs::read(p).unwrap())
+        .expect("the fixture holds the upload");
+    assert_eq!(upload, original);
+
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let op = &done["exportOperation"];
+    let op_id = op["_id"].as_str().unwrap();
+    let file_id = op["fileId"].as_str().unwrap();
+    let object = s3.object(&format!("udd/exports/{op_id}.zip"));
+    assert!(object.is_file(), "the archive is in the bucket");
+    for folder in [
+        &app.settings.user_data.file_system_zip_path,
+        &app.settings.storage.blob_path,
+    ] {
+        assert!(
+            files_under(folder).is_empty(),
+            "{} holds {:?}",
+            folder.display(),
+            files_under(folder)
+        );
+    }
+
+    // Downloaded through udd: the bytes in the bucket, whole and by range.
+    let path = format!("/data-export/{file_id}");
+    let response = app.get_as(&alice, &path).await;
+    assert_eq!(response.status(), 200);
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes, std::fs::read(&object).unwrap());
+    let recorded = udd::ports::UserDataFiles::get(
+        &udd::adapters::SqliteUserDataFiles::new(app.database.clone()),
+        &file_id.into(),
+    )
+    .unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), recorded.sha256);
+    let entries = unzip_bytes(&bytes);
+    assert!(
+        entries.iter().any(
+            |(name, content)| name.starts_with("assets/Q5yA26ksJXC57nySc-") && *content == original
+        ),
+        "the upload is in the archive: {:?}",
+        entries.keys()
+    );
+    let partial = app
+        .client
+        .get(app.url(&path))
+        .header("X-User-Id", &alice.user_id)
+        .header("X-Auth-Token", &alice.token)
+        .header("Range", "bytes=100-1099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), 206);
+    assert_eq!(partial.bytes().await.unwrap(), bytes.slice(100..1100));
+
+    // A week and a minute on, retention deletes the archive from the bucket; the
+    // uploads stay.
+    clock.advance(chrono::Duration::days(7) + chrono::Duration::minutes(1));
+    assert_eq!(app.services.retention.sweep().unwrap().expired, 1);
+    assert!(!object.exists());
+    assert!(s3.object("udd/uploads/Q5yA26ksJXC57nySc").is_file());
+    assert_eq!(app.get_as(&alice, &path).await.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_refuses_the_keys_fails_the_import_clearly() {
+    let s3 = S3Server::start();
+    let endpoint = s3.endpoint.clone();
+    let app = TestApp::builder()
+        .configure(move |settings| {
+            let storage = &mut settings.storage;
+            storage.kind = StorageKind::S3;
+            storage.bucket = BUCKET.into();
+            storage.endpoint = Some(endpoint);
+            storage.path_style = true;
+            storage.access_key_id = Some(ACCESS_KEY.into());
+            storage.secret_access_key = Some(SecretString::from("not the secret"));
+        })
+        .spawn()
+        .await;
+    let services = app.services.clone();
+    let failed = tokio::task::spawn_blocking(move || {
+        services.import.execute(
+            &udd::adapters::MongoExportDump::open(&fixture_dir()).unwrap(),
+            &udd::ports::NoProgress,
+        )
+    })
+    .await
+    .unwrap();
+    let failed = anyhow::Error::from(failed.expect_err("the bucket refuses the keys"));
+    let message = format!("{failed:#}");
+    assert!(message.contains("uploads/"), "{message}");
+    assert!(files_under(&s3.root.path().join(BUCKET)).is_empty());
+}
