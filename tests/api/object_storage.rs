@@ -219,7 +219,7 @@ async fn a_bucket_that_refuses_the_keys_fails_the_import_clearly() {
     let services = app.services.clone();
     let failed = tokio::task::spawn_blocking(move || {
         services.import.execute(
-            &udd::adapters::MongoExportDump::open(&fixture_dir()).unwrap(),
+            &udd::adapters::MongoExportDump::open(fixture_dir()).unwrap(),
             &udd::ports::NoProgress,
         )
     })
