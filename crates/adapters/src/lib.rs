@@ -8,8 +8,10 @@
 //! - [`blobs`]: upload and avatar bytes in a local folder;
 //! - [`archive`]: finished zips, written deterministically and atomically;
 //! - [`rocketchat`]: reading a Rocket.Chat `mongoexport` dump;
+//! - [`remote_sessions`]: checking a Rocket.Chat login token with the workspace itself
+//!   (`GET /api/v1/me`, rustls);
 //! - [`security`]: Rocket.Chat-compatible password hashing and login tokens;
-//! - [`system`]: the system clock and Rocket.Chat-style random ids;
+//! - [`system`]: the system clock, Rocket.Chat-style random ids and one-time codes;
 //! - [`links`]: signed, expiring download links (HMAC-SHA256 with a server secret);
 //! - [`stored`]: what export operations left on disk, for retention;
 //! - [`owner_only`]: every folder and file created `0700`/`0600`, whatever the umask;
@@ -33,6 +35,7 @@ pub mod links;
 pub mod mail;
 pub mod memory;
 pub mod owner_only;
+pub mod remote_sessions;
 pub mod rocketchat;
 pub mod security;
 #[cfg(any(test, feature = "testing"))]
@@ -57,4 +60,5 @@ pub use sqlite::{
     SqliteNotices, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, TableFingerprint,
 };
 pub use stored::LocalStoredExports;
-pub use system::{LocalWakeup, RandomIds, SystemClock};
+pub use remote_sessions::RocketChatSessions;
+pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock};
