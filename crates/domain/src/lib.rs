@@ -34,7 +34,9 @@ pub use export::{
     RoomType, UnknownStatus,
 };
 pub use file::UserDataFile;
-pub use login::{BlockRule, FailedLogins, LoginProtection, LoginSubject, TokenLifetime};
+pub use login::{
+    token_fingerprint, BlockRule, FailedLogins, LoginProtection, LoginSubject, TokenLifetime,
+};
 pub use policy::{RequestDecision, RequestPolicy};
 pub use rate::{CallWindow, RateDecision, RateRule};
 pub use two_factor::{
