@@ -5,6 +5,7 @@
 
 mod helpers;
 mod openapi;
+mod stand_in;
 
 mod delivery;
 mod demo;
@@ -19,3 +20,5 @@ mod login;
 mod login_hardening;
 mod request_data_download;
 mod robustness;
+mod rocketchat_sessions;
+mod two_factor;

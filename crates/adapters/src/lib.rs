@@ -50,6 +50,7 @@ pub use fs::LocalExportFiles;
 pub use links::HmacDownloadLinks;
 pub use mail::{MailSettings, MailTls, OutboxMailer, SmtpMailer};
 pub use memory::{MemoryArchiveStore, MemoryBlobStore, RecordingMailer};
+pub use remote_sessions::RocketChatSessions;
 pub use rocketchat::MongoExportDump;
 pub use security::{RocketChatPasswords, RocketChatTokens};
 #[cfg(any(test, feature = "testing"))]
@@ -60,5 +61,4 @@ pub use sqlite::{
     SqliteNotices, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, TableFingerprint,
 };
 pub use stored::LocalStoredExports;
-pub use remote_sessions::RocketChatSessions;
 pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock};

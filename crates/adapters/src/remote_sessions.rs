@@ -97,7 +97,12 @@ fn remote_user(me: &Value) -> Option<RemoteUser> {
         .unwrap_or_default();
     let roles = me["roles"]
         .as_array()
-        .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     Some(RemoteUser {
         // A user who has not picked a username yet (possible after an SSO sign-up) is
@@ -137,8 +142,9 @@ impl RemoteSessions for RocketChatSessions {
             .take(MAX_BODY)
             .read_to_end(&mut body)
             .map_err(|e| self.unavailable(anyhow::Error::new(e).context("reading the answer")))?;
-        let me: Value = serde_json::from_slice(&body)
-            .map_err(|e| self.unavailable(anyhow::Error::new(e).context("the answer is not JSON")))?;
+        let me: Value = serde_json::from_slice(&body).map_err(|e| {
+            self.unavailable(anyhow::Error::new(e).context("the answer is not JSON"))
+        })?;
         let Some(user) = remote_user(&me) else {
             return Err(self.unavailable(anyhow!(
                 "the answer has no `_id`: is this Rocket.Chat's URL?"

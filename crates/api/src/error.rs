@@ -311,7 +311,9 @@ mod tests {
             code_expires: None,
         };
         assert_eq!(
-            body(ApiError::SecondFactor(SecondFactorError::Required(challenge.clone()))),
+            body(ApiError::SecondFactor(SecondFactorError::Required(
+                challenge.clone()
+            ))),
             (
                 401,
                 json!({
@@ -340,10 +342,15 @@ mod tests {
 
     #[test]
     fn an_unreachable_rocket_chat_is_a_503_never_a_401() {
-        let err = ApiError::from(AuthError::Unavailable(anyhow::anyhow!("connection refused")));
+        let err = ApiError::from(AuthError::Unavailable(anyhow::anyhow!(
+            "connection refused"
+        )));
         let response = err.error_response();
         assert_eq!(
-            response.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
             Some("5")
         );
         let (status, body) = body(err);

@@ -13,9 +13,9 @@ use secrecy::ExposeSecret;
 use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
     MailSettings, MemoryArchiveStore, MemoryBlobStore, OutboxMailer, RandomCodes, RandomIds,
-    RocketChatPasswords, RocketChatSessions, RocketChatTokens, SmtpMailer, SqliteDownloadLog, SqliteExportOperations,
-    SqliteLoginFailures, SqliteLoginTokens, SqliteNotices, SqliteUserDataFiles, SqliteUsers,
-    SqliteWorkspace, SystemClock, ZipArchiveStore,
+    RocketChatPasswords, RocketChatSessions, RocketChatTokens, SmtpMailer, SqliteDownloadLog,
+    SqliteExportOperations, SqliteLoginFailures, SqliteLoginTokens, SqliteNotices,
+    SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, SystemClock, ZipArchiveStore,
 };
 use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, ExportEngine, ExportPorts,

@@ -59,8 +59,8 @@ pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles,
 #[cfg(feature = "mock")]
 pub use second_factor::{MockOneTimeCodes, MockSecondFactorStore};
 #[cfg(feature = "mock")]
-pub use sessions::{MockRemoteSessions, MockUserProfiles};
-#[cfg(feature = "mock")]
 pub use services::{MockClock, MockIdGenerator, MockPasswordHasher, MockTokenIssuer};
+#[cfg(feature = "mock")]
+pub use sessions::{MockRemoteSessions, MockUserProfiles};
 #[cfg(feature = "mock")]
 pub use workspace::{MockBlobStore, MockWorkspaceReader, MockWorkspaceWriter};

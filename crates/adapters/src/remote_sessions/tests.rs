@@ -43,7 +43,10 @@ fn sessions(url: &str) -> RocketChatSessions {
 #[test]
 fn a_token_rocket_chat_accepts_gives_its_user_and_the_headers_are_forwarded() {
     let (url, head) = serve_once(ME, Duration::ZERO);
-    let user = sessions(&format!("{url}/")).verify("u1", "tok-1").unwrap().unwrap();
+    let user = sessions(&format!("{url}/"))
+        .verify("u1", "tok-1")
+        .unwrap()
+        .unwrap();
     assert_eq!(user.username, "alice");
     assert_eq!(user.name.as_deref(), Some("Alice"));
     assert_eq!(user.emails[0].address, "a@example.org");
@@ -107,7 +110,11 @@ fn a_server_that_is_down_or_too_slow_is_unavailable() {
         sessions(&url).verify("u1", "tok"),
         Err(SessionError::Unavailable(_))
     ));
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

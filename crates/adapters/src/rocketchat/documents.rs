@@ -306,7 +306,10 @@ mod tests {
         assert_eq!(secret, Some("GEZDGNBVGY3TQOJQ"));
         assert!(user.second_factors.email);
         assert_eq!(user.backup_codes, ["h1", "h2"]);
-        assert!(!format!("{user:?}").contains("GEZD"), "the secret stays out of logs");
+        assert!(
+            !format!("{user:?}").contains("GEZD"),
+            "the secret stays out of logs"
+        );
 
         let off = json!({"_id": "u2", "username": "bob",
             "services": {"totp": {"enabled": false, "secret": "GEZDGNBVGY3TQOJQ", "hashedBackup": ["h"]}}});

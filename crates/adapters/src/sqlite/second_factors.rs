@@ -32,7 +32,10 @@ impl SecondFactorStore for SqliteUsers {
         let mut conn = self.db().conn()?;
         let row: Option<(Option<String>, bool)> = user_second_factors::table
             .find(user_id)
-            .select((user_second_factors::totp_secret, user_second_factors::email2fa_enabled))
+            .select((
+                user_second_factors::totp_secret,
+                user_second_factors::email2fa_enabled,
+            ))
             .first(&mut conn)
             .optional()
             .map_err(|e| unexpected(e, "loading a user's second factors"))?;
@@ -73,7 +76,10 @@ impl SecondFactorStore for SqliteUsers {
         conn.immediate_transaction(|conn| {
             let row: Option<(String, String)> = user_second_factors::table
                 .find(user_id)
-                .select((user_second_factors::totp_backup_codes, user_second_factors::totp_backup_used))
+                .select((
+                    user_second_factors::totp_backup_codes,
+                    user_second_factors::totp_backup_used,
+                ))
                 .first(conn)
                 .optional()?;
             let Some((codes, used)) = row else {
@@ -160,7 +166,10 @@ impl SecondFactorStore for SqliteUsers {
                 EmailCodeCheck::Invalid | EmailCodeCheck::TooManyAttempts => {
                     let attempts = code.failed_attempts.saturating_add(1).min(max_attempts);
                     diesel::update(target)
-                        .set(user_second_factors::email_code_attempts.eq(i32::try_from(attempts).unwrap_or(i32::MAX)))
+                        .set(
+                            user_second_factors::email_code_attempts
+                                .eq(i32::try_from(attempts).unwrap_or(i32::MAX)),
+                        )
                         .execute(conn)?;
                 }
             }

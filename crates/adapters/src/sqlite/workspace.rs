@@ -120,7 +120,10 @@ fn write_second_factors(conn: &mut SqliteConnection, item: &WorkspaceUser) -> Qu
         return Ok(());
     }
     diesel::insert_into(user_second_factors::table)
-        .values((user_second_factors::user_id.eq(&item.user.id), imported.clone()))
+        .values((
+            user_second_factors::user_id.eq(&item.user.id),
+            imported.clone(),
+        ))
         .on_conflict(user_second_factors::user_id)
         .do_update()
         .set(imported)

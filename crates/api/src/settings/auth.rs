@@ -138,8 +138,18 @@ impl Settings {
         )?;
         let rc = &self.rocketchat;
         within("rocketchat.timeout_seconds", rc.timeout_seconds, 1, 60)?;
-        within("rocketchat.cache_valid_seconds", rc.cache_valid_seconds, 0, 3_600)?;
-        within("rocketchat.cache_refused_seconds", rc.cache_refused_seconds, 0, 3_600)?;
+        within(
+            "rocketchat.cache_valid_seconds",
+            rc.cache_valid_seconds,
+            0,
+            3_600,
+        )?;
+        within(
+            "rocketchat.cache_refused_seconds",
+            rc.cache_refused_seconds,
+            0,
+            3_600,
+        )?;
         within(
             "rocketchat.cache_capacity",
             rc.cache_capacity as u64,
@@ -176,7 +186,10 @@ mod tests {
         let defaults = Settings::default();
         assert_eq!(defaults.auth.mode, AuthMode::Local);
         assert!(defaults.auth.two_factor);
-        assert_eq!(defaults.rocketchat.cache_config(), SessionCacheConfig::default());
+        assert_eq!(
+            defaults.rocketchat.cache_config(),
+            SessionCacheConfig::default()
+        );
 
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("udd.toml");
@@ -184,11 +197,20 @@ mod tests {
             &file,
             "[auth]\nmode = \"rocketchat\"\n[rocketchat]\nurl = \"https://chat.example.com\"\ncache_valid_seconds = 30\n",
         )?;
-        let s = Settings::load_from(Some(&file), env(&[("UDD__ROCKETCHAT__TIMEOUT_SECONDS", "2")]))?;
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[("UDD__ROCKETCHAT__TIMEOUT_SECONDS", "2")]),
+        )?;
         assert_eq!(s.auth.mode, AuthMode::Rocketchat);
-        assert_eq!(s.rocketchat.url.as_deref(), Some("https://chat.example.com"));
+        assert_eq!(
+            s.rocketchat.url.as_deref(),
+            Some("https://chat.example.com")
+        );
         assert_eq!(s.rocketchat.timeout(), Duration::from_secs(2));
-        assert_eq!(s.rocketchat.cache_config().valid_for, chrono::Duration::seconds(30));
+        assert_eq!(
+            s.rocketchat.cache_config().valid_for,
+            chrono::Duration::seconds(30)
+        );
         Ok(())
     }
 
@@ -199,10 +221,22 @@ mod tests {
         for (toml, key) in [
             ("[auth]\nmode = \"rocketchat\"\n", "rocketchat.url"),
             ("[auth]\nmode = \"ldap\"\n", "ldap"),
-            ("[rocketchat]\nurl = \"chat.example.com\"\n", "rocketchat.url"),
-            ("[rocketchat]\ntimeout_seconds = 0\n", "rocketchat.timeout_seconds"),
-            ("[rocketchat]\ncache_capacity = 0\n", "rocketchat.cache_capacity"),
-            ("[auth]\nemail_code_max_attempts = 0\n", "auth.email_code_max_attempts"),
+            (
+                "[rocketchat]\nurl = \"chat.example.com\"\n",
+                "rocketchat.url",
+            ),
+            (
+                "[rocketchat]\ntimeout_seconds = 0\n",
+                "rocketchat.timeout_seconds",
+            ),
+            (
+                "[rocketchat]\ncache_capacity = 0\n",
+                "rocketchat.cache_capacity",
+            ),
+            (
+                "[auth]\nemail_code_max_attempts = 0\n",
+                "auth.email_code_max_attempts",
+            ),
             ("[auth]\ntotp_max_delta = 99\n", "auth.totp_max_delta"),
             ("[rocketchat]\nurll = \"https://x\"\n", "urll"),
         ] {

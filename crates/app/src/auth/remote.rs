@@ -68,7 +68,14 @@ impl<V: Clone> Expiring<V> {
         }
     }
 
-    fn put(&mut self, key: Key, value: V, until: DateTime<Utc>, now: DateTime<Utc>, capacity: usize) {
+    fn put(
+        &mut self,
+        key: Key,
+        value: V,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        capacity: usize,
+    ) {
         if capacity == 0 {
             return;
         }
@@ -182,9 +189,13 @@ impl RemoteSessionCheck {
         let mut cache = self.cache();
         match user {
             Some(user) if user.active => {
-                cache
-                    .valid
-                    .put(key, user.clone(), now + self.config.valid_for, now, capacity);
+                cache.valid.put(
+                    key,
+                    user.clone(),
+                    now + self.config.valid_for,
+                    now,
+                    capacity,
+                );
                 Ok(user)
             }
             _ => {

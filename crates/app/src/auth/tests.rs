@@ -516,8 +516,8 @@ mod layers {
     use super::*;
     use udd_domain::{SecondFactors, TotpSecret};
     use udd_ports::{
-        MockMailer, MockOneTimeCodes, MockRemoteSessions, MockSecondFactorStore,
-        MockUserProfiles, RemoteUser,
+        MockMailer, MockOneTimeCodes, MockRemoteSessions, MockSecondFactorStore, MockUserProfiles,
+        RemoteUser,
     };
 
     fn second_factor(clock: Arc<TestClock>) -> SecondFactorCheck {
@@ -544,7 +544,11 @@ mod layers {
         let mut mocks = Mocks::new();
         with_user(&mut mocks, true);
         mocks.passwords.expect_verify().return_const(true);
-        mocks.tokens.expect_insert().times(1).returning(|_, _, _| Ok(()));
+        mocks
+            .tokens
+            .expect_insert()
+            .times(1)
+            .returning(|_, _, _| Ok(()));
         let clock = mocks.clock.clone();
         let failures = Arc::new(MemoryFailures::default());
         let auth = mocks
@@ -607,8 +611,15 @@ mod layers {
             auth.login("alice", &plain("pw"), IP),
             Err(LoginError::PasswordLoginDisabled)
         ));
-        assert_eq!(auth.authenticate("u1", "rc-token").map(|u| u.id).ok().as_deref(), Some("u1"));
-        auth.logout("u1", "rc-token").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            auth.authenticate("u1", "rc-token")
+                .map(|u| u.id)
+                .ok()
+                .as_deref(),
+            Some("u1")
+        );
+        auth.logout("u1", "rc-token")
+            .unwrap_or_else(|e| panic!("{e}"));
         // Forgotten: the next request asks Rocket.Chat again (the second verify).
         assert!(auth.authenticate("u1", "rc-token").is_ok());
     }

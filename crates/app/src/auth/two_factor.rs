@@ -134,7 +134,11 @@ impl SecondFactorCheck {
                         .use_backup_code(&user.id, &backup_code_hash(code))
                         .map_err(unexpected)?
                 } else {
-                    match self.config.totp.matching_step(&secret, code, self.clock.now()) {
+                    match self
+                        .config
+                        .totp
+                        .matching_step(&secret, code, self.clock.now())
+                    {
                         // A code works once: its step must be later than any used before.
                         Some(step) => self
                             .store
@@ -171,7 +175,9 @@ impl SecondFactorCheck {
                     EmailCodeCheck::Invalid | EmailCodeCheck::NoCode => {
                         Err(SecondFactorError::Invalid(challenge))
                     }
-                    EmailCodeCheck::TooManyAttempts => Err(SecondFactorError::MaxAttempts(challenge)),
+                    EmailCodeCheck::TooManyAttempts => {
+                        Err(SecondFactorError::MaxAttempts(challenge))
+                    }
                 }
             }
         }
@@ -179,7 +185,11 @@ impl SecondFactorCheck {
 
     /// Sends a new code unless one that still works was sent already (as Rocket.Chat
     /// does, so asking twice does not flood the mailbox).
-    fn send_or_reuse_code(&self, user: &User, challenge: &mut Challenge) -> Result<(), SecondFactorError> {
+    fn send_or_reuse_code(
+        &self,
+        user: &User,
+        challenge: &mut Challenge,
+    ) -> Result<(), SecondFactorError> {
         let now = self.clock.now();
         let max = self.config.email_code_max_attempts;
         if let Some(pending) = self.store.email_code(&user.id).map_err(unexpected)? {
@@ -195,7 +205,9 @@ impl SecondFactorCheck {
             expires_at: now + self.config.email_code_lifetime,
             failed_attempts: 0,
         };
-        self.store.put_email_code(&user.id, &stored).map_err(unexpected)?;
+        self.store
+            .put_email_code(&user.id, &stored)
+            .map_err(unexpected)?;
         for address in user.emails.iter().filter(|e| e.verified) {
             if let Err(e) = self.mailer.send(&code_mail(&address.address, user, &code)) {
                 // Nobody can enter a code that never arrived: kill it, so the next

@@ -123,7 +123,12 @@ impl EmailCode {
     }
 
     /// Checks `presented_hash` at `now`.
-    pub fn check(&self, presented_hash: &str, now: DateTime<Utc>, max_attempts: u32) -> EmailCodeCheck {
+    pub fn check(
+        &self,
+        presented_hash: &str,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> EmailCodeCheck {
         if now >= self.expires_at {
             EmailCodeCheck::NoCode
         } else if self.failed_attempts >= max_attempts {
@@ -177,9 +182,18 @@ mod tests {
 
     #[test]
     fn email_code_hashes_depend_on_user_and_digits_only() {
-        assert_eq!(email_code_hash("u1", "123-456"), email_code_hash("u1", "123456"));
-        assert_ne!(email_code_hash("u1", "123456"), email_code_hash("u2", "123456"));
-        assert_ne!(email_code_hash("u1", "123456"), email_code_hash("u1", "123457"));
+        assert_eq!(
+            email_code_hash("u1", "123-456"),
+            email_code_hash("u1", "123456")
+        );
+        assert_ne!(
+            email_code_hash("u1", "123456"),
+            email_code_hash("u2", "123456")
+        );
+        assert_ne!(
+            email_code_hash("u1", "123456"),
+            email_code_hash("u1", "123457")
+        );
         assert!(!email_code_hash("u1", "123456").contains("123456"));
     }
 

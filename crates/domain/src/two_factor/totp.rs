@@ -138,7 +138,12 @@ impl TotpRule {
     /// The step whose code `code` is, among the current step at `now` and `max_delta`
     /// steps either side; `None` when it is none of them. Spaces and dashes in `code`
     /// are ignored. The caller must still refuse a step already used (replay).
-    pub fn matching_step(&self, secret: &TotpSecret, code: &str, now: DateTime<Utc>) -> Option<u64> {
+    pub fn matching_step(
+        &self,
+        secret: &TotpSecret,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Option<u64> {
         let code: String = code.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         if code.len() != self.digits as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -149,15 +154,17 @@ impl TotpRule {
         // which step (if any) matched.
         (current.saturating_sub(delta)..=current.saturating_add(delta))
             .map(|step| (step, same(&self.code_at_step(secret, step), &code)))
-            .fold(None, |found, (step, equal)| if equal { Some(step) } else { found })
+            .fold(
+                None,
+                |found, (step, equal)| if equal { Some(step) } else { found },
+            )
     }
 }
 
 /// Compares two texts without stopping at the first difference.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |diff, (x, y)| diff | (x ^ y))
             == 0
@@ -239,8 +246,14 @@ mod tests {
         let step = rule.step_at(now);
         let code = |s: u64| rule.code_at_step(&secret(), s);
         assert_eq!(rule.matching_step(&secret(), &code(step), now), Some(step));
-        assert_eq!(rule.matching_step(&secret(), &code(step - 1), now), Some(step - 1));
-        assert_eq!(rule.matching_step(&secret(), &code(step + 1), now), Some(step + 1));
+        assert_eq!(
+            rule.matching_step(&secret(), &code(step - 1), now),
+            Some(step - 1)
+        );
+        assert_eq!(
+            rule.matching_step(&secret(), &code(step + 1), now),
+            Some(step + 1)
+        );
         // Five minutes ago is ten steps back: refused.
         assert_eq!(rule.matching_step(&secret(), &code(step - 10), now), None);
         assert_eq!(rule.matching_step(&secret(), &code(step - 2), now), None);
@@ -258,6 +271,9 @@ mod tests {
         assert!(!shown.contains("GEZD"), "{shown}");
         assert_eq!(secret().expose_base32(), RFC_SECRET);
         assert_eq!(TotpSecret::from_base32("").unwrap_err(), InvalidSecret);
-        assert_eq!(TotpSecret::from_base32("not base32!").unwrap_err(), InvalidSecret);
+        assert_eq!(
+            TotpSecret::from_base32("not base32!").unwrap_err(),
+            InvalidSecret
+        );
     }
 }

@@ -50,7 +50,10 @@ fn imported_factors_are_read_back_and_unknown_users_have_none() -> anyhow::Resul
         totp: None,
         email: true,
     };
-    workspace.upsert_users(&[dumped("u1", "alice", totp(), &[]), dumped("u2", "bob", email.clone(), &[])])?;
+    workspace.upsert_users(&[
+        dumped("u1", "alice", totp(), &[]),
+        dumped("u2", "bob", email.clone(), &[]),
+    ])?;
     assert_eq!(users.of("u1")?, totp());
     assert_eq!(users.of("u1")?.totp.unwrap().expose_base32(), SECRET);
     assert_eq!(users.of("u2")?, email);
@@ -86,7 +89,10 @@ fn a_backup_code_works_once_even_after_a_reimport() -> anyhow::Result<()> {
     assert!(!users.use_backup_code("u1", &code)?);
     assert!(!users.use_backup_code("u1", &backup_code_hash("zzzz9999"))?);
     workspace.upsert_users(&[item])?;
-    assert!(!users.use_backup_code("u1", &code)?, "used here, still used");
+    assert!(
+        !users.use_backup_code("u1", &code)?,
+        "used here, still used"
+    );
     assert!(users.use_backup_code("u1", &backup_code_hash("efgh5678"))?);
     Ok(())
 }
@@ -99,7 +105,10 @@ fn an_emailed_code_is_single_use_counts_wrong_tries_and_expires() -> anyhow::Res
     let now = DateTime::UNIX_EPOCH + Duration::days(20_000);
     let right = email_code_hash("u1", "123456");
     let wrong = email_code_hash("u1", "654321");
-    assert_eq!(users.check_email_code("u1", &right, now, 5)?, EmailCodeCheck::NoCode);
+    assert_eq!(
+        users.check_email_code("u1", &right, now, 5)?,
+        EmailCodeCheck::NoCode
+    );
     let code = EmailCode {
         hash: right.clone(),
         expires_at: now + Duration::minutes(10),
@@ -107,19 +116,34 @@ fn an_emailed_code_is_single_use_counts_wrong_tries_and_expires() -> anyhow::Res
     };
     users.put_email_code("u1", &code)?;
     assert_eq!(users.email_code("u1")?, Some(code.clone()));
-    assert_eq!(users.check_email_code("u1", &wrong, now, 5)?, EmailCodeCheck::Invalid);
+    assert_eq!(
+        users.check_email_code("u1", &wrong, now, 5)?,
+        EmailCodeCheck::Invalid
+    );
     assert_eq!(users.email_code("u1")?.map(|c| c.failed_attempts), Some(1));
-    assert_eq!(users.check_email_code("u1", &right, now, 5)?, EmailCodeCheck::Accepted);
-    assert_eq!(users.check_email_code("u1", &right, now, 5)?, EmailCodeCheck::NoCode);
+    assert_eq!(
+        users.check_email_code("u1", &right, now, 5)?,
+        EmailCodeCheck::Accepted
+    );
+    assert_eq!(
+        users.check_email_code("u1", &right, now, 5)?,
+        EmailCodeCheck::NoCode
+    );
     assert_eq!(users.email_code("u1")?, None);
 
     users.put_email_code("u1", &code)?;
     let later = now + Duration::minutes(10);
-    assert_eq!(users.check_email_code("u1", &right, later, 5)?, EmailCodeCheck::NoCode);
+    assert_eq!(
+        users.check_email_code("u1", &right, later, 5)?,
+        EmailCodeCheck::NoCode
+    );
 
     users.put_email_code("u1", &code)?;
     for _ in 0..4 {
-        assert_eq!(users.check_email_code("u1", &wrong, now, 5)?, EmailCodeCheck::Invalid);
+        assert_eq!(
+            users.check_email_code("u1", &wrong, now, 5)?,
+            EmailCodeCheck::Invalid
+        );
     }
     assert_eq!(
         users.check_email_code("u1", &wrong, now, 5)?,
@@ -171,7 +195,11 @@ fn a_user_rocket_chat_vouches_for_is_created_or_refreshed_keeping_the_rest() -> 
     assert_eq!(refreshed.username, "alice2");
     assert_eq!(refreshed.emails[0].address, "alice2@example.org");
     assert!(!refreshed.active);
-    assert_eq!(refreshed.created_at, DateTime::UNIX_EPOCH, "creation date kept");
+    assert_eq!(
+        refreshed.created_at,
+        DateTime::UNIX_EPOCH,
+        "creation date kept"
+    );
     assert_eq!(refreshed.services, ["password", "totp"], "services kept");
     let credentials = users.credentials_by_login("alice2")?;
     assert_eq!(credentials.password_bcrypt.as_deref(), Some("$2b$10$hash"));

@@ -64,7 +64,9 @@ impl RemoteSessions for Workspace {
     fn verify(&self, user_id: &str, token: &str) -> Result<Option<RemoteUser>, SessionError> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         if *self.down.lock().unwrap() {
-            return Err(SessionError::Unavailable(anyhow::anyhow!("connection refused")));
+            return Err(SessionError::Unavailable(anyhow::anyhow!(
+                "connection refused"
+            )));
         }
         Ok(self
             .valid
@@ -121,7 +123,11 @@ fn a_valid_token_is_asked_once_per_cache_time_and_its_user_kept() {
     f.clock.advance(Duration::seconds(59));
     assert_eq!(f.check.authenticate("u1", "good").unwrap().id, "u1");
     assert_eq!(f.asked(), 1, "answered from the cache");
-    assert_eq!(f.refreshes.load(Ordering::SeqCst), 1, "no write per request");
+    assert_eq!(
+        f.refreshes.load(Ordering::SeqCst),
+        1,
+        "no write per request"
+    );
     f.clock.advance(Duration::seconds(1));
     f.check.authenticate("u1", "good").unwrap();
     assert_eq!(f.asked(), 2, "asked again after 60 s");
@@ -193,8 +199,14 @@ fn an_inactive_user_is_refused_and_empty_credentials_are_not_asked_about() {
         f.check.authenticate("u2", "tok"),
         Err(AuthError::NotLoggedIn)
     ));
-    assert!(matches!(f.check.authenticate("", "x"), Err(AuthError::NotLoggedIn)));
-    assert!(matches!(f.check.authenticate("u1", ""), Err(AuthError::NotLoggedIn)));
+    assert!(matches!(
+        f.check.authenticate("", "x"),
+        Err(AuthError::NotLoggedIn)
+    ));
+    assert!(matches!(
+        f.check.authenticate("u1", ""),
+        Err(AuthError::NotLoggedIn)
+    ));
     assert_eq!(f.asked(), 1);
 }
 

@@ -170,7 +170,9 @@ fn a_totp_user_must_give_a_code_and_each_code_works_once() {
         Err(SecondFactorError::Invalid(_))
     ));
     *clock.0.lock().unwrap() += Duration::seconds(30);
-    assert!(check.check(&alice, Some(&code_at(now() + Duration::seconds(30)))).is_ok());
+    assert!(check
+        .check(&alice, Some(&code_at(now() + Duration::seconds(30))))
+        .is_ok());
 }
 
 #[test]
@@ -235,12 +237,17 @@ fn an_email_user_is_sent_one_code_which_then_logs_them_in_once() {
 #[test]
 fn email_codes_need_a_verified_address_and_a_failed_mail_kills_the_code() {
     let (check, _) = check_with(email_user_store(), no_mail());
-    assert!(check.check(&user(false), None).is_ok(), "no address to send to");
+    assert!(
+        check.check(&user(false), None).is_ok(),
+        "no address to send to"
+    );
 
     let mut mailer = MockMailer::new();
-    mailer
-        .expect_send()
-        .returning(|_| Err(MailError::Unavailable(anyhow::anyhow!("connection refused"))));
+    mailer.expect_send().returning(|_| {
+        Err(MailError::Unavailable(anyhow::anyhow!(
+            "connection refused"
+        )))
+    });
     let store = email_user_store();
     let (check, _) = check_with(store.clone(), mailer);
     assert!(matches!(
