@@ -83,7 +83,7 @@ fn a_backup_code_works_once_even_after_a_reimport() -> anyhow::Result<()> {
     let workspace = SqliteWorkspace::new(db.clone());
     let users = SqliteUsers::new(db);
     let item = dumped("u1", "alice", totp(), &["abcd1234", "efgh5678"]);
-    workspace.upsert_users(&[item.clone()])?;
+    workspace.upsert_users(std::slice::from_ref(&item))?;
     let code = backup_code_hash("abcd1234");
     assert!(users.use_backup_code("u1", &code)?);
     assert!(!users.use_backup_code("u1", &code)?);
