@@ -5,6 +5,7 @@
 
 mod helpers;
 mod openapi;
+mod stand_in;
 
 mod delivery;
 mod demo;
@@ -20,3 +21,5 @@ mod login_hardening;
 mod object_storage;
 mod request_data_download;
 mod robustness;
+mod rocketchat_sessions;
+mod two_factor;

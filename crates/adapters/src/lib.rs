@@ -8,8 +8,10 @@
 //! - [`blobs`]: upload and avatar bytes in a local folder;
 //! - [`archive`]: finished zips, written deterministically and atomically;
 //! - [`rocketchat`]: reading a Rocket.Chat `mongoexport` dump;
+//! - [`remote_sessions`]: checking a Rocket.Chat login token with the workspace itself
+//!   (`GET /api/v1/me`, rustls);
 //! - [`security`]: Rocket.Chat-compatible password hashing and login tokens;
-//! - [`system`]: the system clock and Rocket.Chat-style random ids;
+//! - [`system`]: the system clock, Rocket.Chat-style random ids and one-time codes;
 //! - [`links`]: signed, expiring download links (HMAC-SHA256 with a server secret);
 //! - [`stored`]: what export operations left on disk, for retention;
 //! - [`owner_only`]: every folder and file created `0700`/`0600`, whatever the umask;
@@ -34,6 +36,7 @@ pub mod mail;
 pub mod memory;
 pub mod object;
 pub mod owner_only;
+pub mod remote_sessions;
 pub mod rocketchat;
 pub mod security;
 #[cfg(any(test, feature = "testing"))]
@@ -51,6 +54,7 @@ pub use memory::{MemoryArchiveStore, MemoryBlobStore, RecordingMailer};
 pub use object::{
     ObjectArchiveStore, ObjectBlobStore, ObjectStorage, ObjectStoredExports, S3Config,
 };
+pub use remote_sessions::RocketChatSessions;
 pub use rocketchat::MongoExportDump;
 pub use security::{RocketChatPasswords, RocketChatTokens};
 #[cfg(any(test, feature = "testing"))]
@@ -61,4 +65,4 @@ pub use sqlite::{
     SqliteNotices, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, TableFingerprint,
 };
 pub use stored::LocalStoredExports;
-pub use system::{LocalWakeup, RandomIds, SystemClock};
+pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock};

@@ -1,8 +1,8 @@
-//! The system clock and random ids.
+//! The system clock, random ids and random one-time codes.
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use udd_ports::{Clock, IdGenerator};
+use udd_ports::{Clock, IdGenerator, OneTimeCodes};
 
 /// The real time.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,10 +37,31 @@ impl IdGenerator for RandomIds {
     }
 }
 
+/// Six-digit codes from the thread-local cryptographic generator (ChaCha, seeded by the
+/// operating system), for codes sent by e-mail.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomCodes;
+
+impl OneTimeCodes for RandomCodes {
+    fn six_digits(&self) -> String {
+        format!("{:06}", rand::rng().random_range(0..1_000_000u32))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn one_time_codes_are_six_digits_and_vary() {
+        let codes: HashSet<String> = (0..200).map(|_| RandomCodes.six_digits()).collect();
+        assert!(codes.len() > 190, "{} distinct of 200", codes.len());
+        for code in &codes {
+            assert_eq!(code.len(), 6, "{code}");
+            assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+        }
+    }
 
     #[test]
     fn ids_have_rocket_chat_shape_and_do_not_repeat() {

@@ -1,4 +1,6 @@
-//! The logged-in user, recognised from Rocket.Chat's `X-User-Id` / `X-Auth-Token` headers.
+//! The logged-in user, recognised from Rocket.Chat's `X-User-Id` / `X-Auth-Token` headers
+//! and, where sessions are Rocket.Chat's (`auth.mode = "rocketchat"`), from the
+//! `rc_uid` / `rc_token` cookies its web client sets. Headers win when both are there.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,22 +32,44 @@ pub(crate) fn header(req: &HttpRequest, name: &str) -> String {
         .to_owned()
 }
 
+/// The user id and token a request presents: its headers, or (when `cookies` allows it)
+/// the `rc_uid`/`rc_token` cookies; `None` when neither pair is complete.
+pub(crate) fn presented_session(req: &HttpRequest, cookies: bool) -> Option<(String, String)> {
+    let (user_id, token) = (header(req, "X-User-Id"), header(req, "X-Auth-Token"));
+    if !user_id.is_empty() && !token.is_empty() {
+        return Some((user_id, token));
+    }
+    if !cookies {
+        return None;
+    }
+    let cookie = |name: &str| {
+        req.cookie(name)
+            .map(|c| c.value().trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    Some((cookie("rc_uid")?, cookie("rc_token")?))
+}
+
 impl FromRequest for CurrentUser {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user_id = udd_domain::UserId::from(header(req, "X-User-Id"));
-        let token = header(req, "X-Auth-Token");
         let services = req.app_data::<web::Data<Services>>().cloned();
+        // Rocket.Chat's web client keeps its session in cookies; udd's own tokens travel
+        // in headers only, as before.
+        let presented = services
+            .as_ref()
+            .and_then(|s| presented_session(req, s.auth.is_remote()));
         Box::pin(async move {
             let services =
                 services.ok_or_else(|| anyhow::anyhow!("services missing from the app"))?;
-            if user_id.is_empty() || token.is_empty() {
+            let Some((user_id, token)) = presented else {
                 return Err(ApiError::NotLoggedIn);
-            }
+            };
             let checked = token.clone();
-            let user = web::block(move || services.auth.authenticate(&user_id, &checked)).await??;
+            let user =
+                web::block(move || services.auth.authenticate(&user_id.into(), &checked)).await??;
             Ok(Self { user, token })
         })
     }

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
-use udd_app::{AuthError, LoginError, RequestDownloadError};
+use udd_app::{AuthError, Challenge, LoginError, RequestDownloadError, SecondFactorError};
 
 /// Everything a handler can fail with.
 #[derive(thiserror::Error)]
@@ -20,6 +20,16 @@ pub enum ApiError {
     /// Logins from this address are blocked for a while after repeated failures.
     #[error("Login has been temporarily blocked For IP")]
     LoginBlockedForIp,
+    /// The password matched; the second factor is missing, wrong or spent.
+    #[error(transparent)]
+    SecondFactor(SecondFactorError),
+    /// Sessions are Rocket.Chat's (`auth.mode = "rocketchat"`): no password logins here.
+    #[error("Password login is disabled: sign in to Rocket.Chat and use its session")]
+    PasswordLoginDisabled,
+    /// Rocket.Chat, which owns sessions, cannot be reached to check one. Not a 401: a
+    /// client must not log its user out over an outage.
+    #[error("Rocket.Chat cannot be reached to check the session; try again shortly")]
+    SessionsUnavailable(#[source] anyhow::Error),
     /// Too many calls: the rate limit of the route, or no room to check a password.
     #[error(
         "Error, too many requests. Please slow down. You must wait {wait_seconds} seconds \
@@ -81,7 +91,10 @@ impl ResponseError for ApiError {
             Self::NotLoggedIn
             | Self::LoginFailed
             | Self::LoginBlockedForUser
-            | Self::LoginBlockedForIp => StatusCode::UNAUTHORIZED,
+            | Self::LoginBlockedForIp
+            | Self::SecondFactor(_)
+            | Self::PasswordLoginDisabled => StatusCode::UNAUTHORIZED,
+            Self::SessionsUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidParams(_) | Self::NotAllowed(_) => StatusCode::BAD_REQUEST,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -96,6 +109,14 @@ impl ResponseError for ApiError {
             }
             Self::LoginBlockedForUser => login_error("error-login-blocked-for-user", self),
             Self::LoginBlockedForIp => login_error("error-login-blocked-for-ip", self),
+            Self::SecondFactor(err) => second_factor_error(err),
+            Self::PasswordLoginDisabled => login_error("error-password-login-disabled", self),
+            Self::SessionsUnavailable(cause) => {
+                tracing::warn!(error = ?cause, "Rocket.Chat could not check a session");
+                return HttpResponse::build(self.status_code())
+                    .insert_header(("Retry-After", "5"))
+                    .json(failure(&self.to_string(), "error-rocketchat-unavailable"));
+            }
             Self::TooManyRequests { wait_seconds } => {
                 // Rocket.Chat's `API.v1.tooManyRequests(error.message)`: the Meteor
                 // error's message, which ends with the error type in brackets.
@@ -123,6 +144,39 @@ fn login_error(error: &str, err: &ApiError) -> serde_json::Value {
     json!({"status": "error", "error": error, "message": err.to_string()})
 }
 
+/// Rocket.Chat's 401 body for a login its second-factor check refused: the Meteor error
+/// (`totp-required`, `totp-invalid`, `totp-max-attempts`) with its `details`.
+fn second_factor_error(err: &SecondFactorError) -> serde_json::Value {
+    let (error, challenge) = match err {
+        SecondFactorError::Required(c) => ("totp-required", Some(c)),
+        SecondFactorError::Invalid(c) => ("totp-invalid", Some(c)),
+        SecondFactorError::MaxAttempts(c) => ("totp-max-attempts", Some(c)),
+        SecondFactorError::Unexpected(_) => ("error-unexpected", None),
+    };
+    let mut body = json!({"status": "error", "error": error, "message": err.to_string()});
+    if let Some(challenge) = challenge {
+        body["details"] = challenge_details(challenge);
+    }
+    body
+}
+
+fn challenge_details(challenge: &Challenge) -> serde_json::Value {
+    let mut details = json!({
+        "method": challenge.method.name(),
+        "availableMethods": challenge.available.iter().map(|m| m.name()).collect::<Vec<_>>(),
+    });
+    if let Some(who) = &challenge.email_or_username {
+        details["emailOrUsername"] = json!(who);
+    }
+    if let Some(generated) = challenge.code_generated {
+        details["codeGenerated"] = json!(generated);
+    }
+    if let Some(expires) = challenge.code_expires {
+        details["codeExpires"] = json!(udd_domain::time::iso_millis(expires));
+    }
+    details
+}
+
 /// Rocket.Chat's `API.v1.failure` body for a Meteor error: the message carries the
 /// error type in brackets.
 fn failure(message: &str, error_type: &str) -> serde_json::Value {
@@ -137,6 +191,7 @@ impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
             AuthError::NotLoggedIn => Self::NotLoggedIn,
+            AuthError::Unavailable(e) => Self::SessionsUnavailable(e),
             AuthError::Unexpected(e) => Self::Unexpected(e),
         }
     }
@@ -148,6 +203,9 @@ impl From<LoginError> for ApiError {
             LoginError::InvalidCredentials => Self::LoginFailed,
             LoginError::BlockedForUser => Self::LoginBlockedForUser,
             LoginError::BlockedForIp => Self::LoginBlockedForIp,
+            LoginError::SecondFactor(SecondFactorError::Unexpected(e)) => Self::Unexpected(e),
+            LoginError::SecondFactor(err) => Self::SecondFactor(err),
+            LoginError::PasswordLoginDisabled => Self::PasswordLoginDisabled,
             LoginError::Unexpected(e) => Self::Unexpected(e),
         }
     }
@@ -240,6 +298,73 @@ mod tests {
                 })
             )
         );
+    }
+
+    #[test]
+    fn second_factor_errors_are_rocket_chats_401_with_details() {
+        use udd_domain::SecondFactorMethod;
+        let challenge = Challenge {
+            method: SecondFactorMethod::Totp,
+            available: vec![SecondFactorMethod::Totp],
+            email_or_username: None,
+            code_generated: None,
+            code_expires: None,
+        };
+        assert_eq!(
+            body(ApiError::SecondFactor(SecondFactorError::Required(
+                challenge.clone()
+            ))),
+            (
+                401,
+                json!({
+                    "status": "error",
+                    "error": "totp-required",
+                    "message": "TOTP Required",
+                    "details": {"method": "totp", "availableMethods": ["totp"]}
+                })
+            )
+        );
+        let (status, invalid) = body(ApiError::SecondFactor(SecondFactorError::Invalid(
+            Challenge {
+                method: SecondFactorMethod::Email,
+                email_or_username: Some("alice".into()),
+                code_generated: Some(true),
+                ..challenge
+            },
+        )));
+        assert_eq!(status, 401);
+        assert_eq!(invalid["error"], "totp-invalid");
+        assert_eq!(invalid["message"], "TOTP Invalid");
+        assert_eq!(invalid["details"]["method"], "email");
+        assert_eq!(invalid["details"]["emailOrUsername"], "alice");
+        assert_eq!(invalid["details"]["codeGenerated"], true);
+    }
+
+    #[test]
+    fn an_unreachable_rocket_chat_is_a_503_never_a_401() {
+        let err = ApiError::from(AuthError::Unavailable(anyhow::anyhow!(
+            "connection refused"
+        )));
+        let response = err.error_response();
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("5")
+        );
+        let (status, body) = body(err);
+        assert_eq!(status, 503);
+        assert_eq!(body["success"], false);
+        assert_eq!(body["errorType"], "error-rocketchat-unavailable");
+        assert!(!body.to_string().contains("connection refused"));
+        let (status, body) = body_of_login_disabled();
+        assert_eq!(status, 401);
+        assert_eq!(body["error"], "error-password-login-disabled");
+    }
+
+    fn body_of_login_disabled() -> (u16, serde_json::Value) {
+        body(LoginError::PasswordLoginDisabled.into())
     }
 
     #[test]

@@ -13,23 +13,25 @@ use secrecy::ExposeSecret;
 use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
     MailSettings, MemoryArchiveStore, MemoryBlobStore, ObjectArchiveStore, ObjectBlobStore,
-    ObjectStorage, ObjectStoredExports, OutboxMailer, RandomIds, RocketChatPasswords,
-    RocketChatTokens, S3Config, SmtpMailer, SqliteDownloadLog, SqliteExportOperations,
-    SqliteLoginFailures, SqliteLoginTokens, SqliteNotices, SqliteUserDataFiles, SqliteUsers,
-    SqliteWorkspace, SystemClock, ZipArchiveStore,
+    ObjectStorage, ObjectStoredExports, OutboxMailer, RandomCodes, RandomIds, RocketChatPasswords,
+    RocketChatSessions, RocketChatTokens, S3Config, SmtpMailer, SqliteDownloadLog,
+    SqliteExportOperations, SqliteLoginFailures, SqliteLoginTokens, SqliteNotices,
+    SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, SystemClock, ZipArchiveStore,
 };
 use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, ExportEngine, ExportPorts,
-    ImportWorkspace, NotifyConfig, NotifyOwners, RequestDataDownload, Retention, SeedDemo,
+    ImportWorkspace, NotifyConfig, NotifyOwners, RemoteSessionCheck, RequestDataDownload,
+    Retention, SecondFactorCheck, SeedDemo,
 };
 use udd_domain::RequestPolicy;
 use udd_ports::{
     ArchiveStore, BlobStore, Clock, DownloadLinks, DownloadLog, ExportFiles, ExportOperations,
     ExportProgress, ExportQueue, ExportWakeup, IdGenerator, LoginFailures, LoginTokens, Mailer,
-    Notices, StoredExports, UserDataFiles, Users, WorkspaceReader, WorkspaceWriter,
+    Notices, RemoteSessions, SecondFactorStore, StoredExports, UserDataFiles, UserProfiles, Users,
+    WorkspaceReader, WorkspaceWriter,
 };
 
-use crate::settings::{Settings, StorageKind};
+use crate::settings::{AuthMode, Settings, StorageKind};
 use crate::worker::WorkerHealth;
 
 /// Where bytes live: upload and avatar blobs, finished archives, the working folders of
@@ -149,6 +151,10 @@ pub struct Repositories {
     pub downloads: Arc<dyn DownloadLog>,
     /// Failed logins, for blocking.
     pub login_failures: Arc<dyn LoginFailures>,
+    /// Users' second factors and their single-use state.
+    pub second_factors: Arc<dyn SecondFactorStore>,
+    /// Users as Rocket.Chat vouches for them (`auth.mode = "rocketchat"`).
+    pub profiles: Arc<dyn UserProfiles>,
 }
 
 impl Repositories {
@@ -156,8 +162,11 @@ impl Repositories {
     pub fn sqlite(db: &Database) -> Self {
         let workspace = Arc::new(SqliteWorkspace::new(db.clone()));
         let operations = Arc::new(SqliteExportOperations::new(db.clone()));
+        let users = Arc::new(SqliteUsers::new(db.clone()));
         Self {
-            users: Arc::new(SqliteUsers::new(db.clone())),
+            second_factors: users.clone(),
+            profiles: users.clone(),
+            users,
             tokens: Arc::new(SqliteLoginTokens::new(db.clone())),
             reader: workspace.clone(),
             writer: workspace,
@@ -216,9 +225,17 @@ pub struct ServicesBuilder<'a> {
     clock: Option<Arc<dyn Clock>>,
     ids: Option<Arc<dyn IdGenerator>>,
     links: Option<Arc<dyn DownloadLinks>>,
+    remote_sessions: Option<Arc<dyn RemoteSessions>>,
 }
 
 impl<'a> ServicesBuilder<'a> {
+    /// Sessions checked with `sessions` instead of the workspace at `rocketchat.url`
+    /// (only used in `auth.mode = "rocketchat"`).
+    pub fn with_remote_sessions(mut self, sessions: Arc<dyn RemoteSessions>) -> Self {
+        self.remote_sessions = Some(sessions);
+        self
+    }
+
     /// Blobs, archives and working folders from `storage` instead of local folders.
     pub fn with_storage(mut self, storage: Storage) -> Self {
         self.storage = Some(storage);
@@ -279,15 +296,29 @@ impl<'a> ServicesBuilder<'a> {
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let ids = self.ids.unwrap_or_else(|| Arc::new(RandomIds));
-        Ok(wire(
+        let remote = match (settings.auth.mode, self.remote_sessions) {
+            (AuthMode::Local, _) => None,
+            (AuthMode::Rocketchat, Some(sessions)) => Some(sessions),
+            (AuthMode::Rocketchat, None) => Some(Services::remote_sessions(settings)?),
+        };
+        let mut services = wire(
             settings,
-            repositories,
+            repositories.clone(),
             storage,
             mailer,
             links,
-            clock,
+            clock.clone(),
             ids,
-        ))
+        );
+        if let Some(sessions) = remote {
+            services.auth = services.auth.with_remote_sessions(RemoteSessionCheck::new(
+                sessions,
+                repositories.profiles,
+                clock,
+                settings.rocketchat.cache_config(),
+            ));
+        }
+        Ok(services)
     }
 }
 
@@ -304,6 +335,13 @@ fn wire(
     let user_data = &settings.user_data;
     let passwords = Arc::new(RocketChatPasswords::default());
     let wakeup: Arc<dyn ExportWakeup> = Arc::new(LocalWakeup::default());
+    let second_factor = SecondFactorCheck::new(
+        repos.second_factors.clone(),
+        Arc::new(RandomCodes),
+        mailer.clone(),
+        clock.clone(),
+        settings.auth.two_factor_config(),
+    );
     let notify = NotifyOwners::new(
         repos.notices.clone(),
         repos.users.clone(),
@@ -373,7 +411,8 @@ fn wire(
             clock.clone(),
         )
         .with_protection(repos.login_failures.clone(), settings.login.protection())
-        .with_token_lifetime(settings.accounts.token_lifetime()),
+        .with_token_lifetime(settings.accounts.token_lifetime())
+        .with_second_factor(second_factor),
         request_download: RequestDataDownload::new(
             repos.operations.clone(),
             repos.files.clone(),
@@ -402,6 +441,7 @@ impl Services {
             clock: None,
             ids: None,
             links: None,
+            remote_sessions: None,
         }
     }
 
@@ -436,6 +476,19 @@ impl Services {
             })?),
             None => Arc::new(OutboxMailer::new(&smtp.outbox_path, smtp.from.clone())?),
         })
+    }
+
+    /// The Rocket.Chat workspace `[rocketchat]` names, to check its sessions with.
+    fn remote_sessions(settings: &Settings) -> anyhow::Result<Arc<dyn RemoteSessions>> {
+        let url = settings
+            .rocketchat
+            .url
+            .as_deref()
+            .context("auth.mode = \"rocketchat\" needs rocketchat.url")?;
+        Ok(Arc::new(RocketChatSessions::new(
+            url,
+            settings.rocketchat.timeout(),
+        )?))
     }
 
     /// The download link signer: the configured secret, or the one kept on disk.

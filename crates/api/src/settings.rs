@@ -14,8 +14,10 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod auth;
 mod login;
 
+pub use auth::{AuthMode, AuthSettings, RocketChatSettings};
 pub use login::{AccountsSettings, LoginSettings, RateLimitSettings, RouteLimit};
 
 /// Everything udd can be configured with.
@@ -39,6 +41,10 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Accounts (Rocket.Chat's `Accounts_*`).
     pub accounts: AccountsSettings,
+    /// Who owns sessions, and the second factor of password logins.
+    pub auth: AuthSettings,
+    /// The Rocket.Chat workspace that owns sessions in `auth.mode = "rocketchat"`.
+    pub rocketchat: RocketChatSettings,
 }
 
 /// `[storage]`: where upload and avatar bytes and finished archives are kept.
@@ -370,6 +376,7 @@ impl Settings {
             10,
         )?;
         self.validate_login()?;
+        self.validate_auth()?;
         if let Some(secret) = &self.server.link_secret {
             let least = udd_adapters::links::MIN_SECRET_LEN;
             anyhow::ensure!(

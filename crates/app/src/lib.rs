@@ -21,7 +21,10 @@ pub mod request;
 pub mod retention;
 
 pub use accounts::{check_new_password, AddUser, AddUserError, NewAccount, MIN_PASSWORD_CHARS};
-pub use auth::{AuthError, Authenticator, LoginError, Password, Session};
+pub use auth::{
+    AuthError, Authenticator, Challenge, LoginError, Password, RemoteSessionCheck,
+    SecondFactorCheck, SecondFactorError, Session, SessionCacheConfig, TwoFactorConfig,
+};
 pub use demo::{DemoError, DemoSpec, DemoSummary, SeedDemo, DEMO_PASSWORD};
 pub use download::{DownloadDataFile, DownloadError, Granted, Requester};
 pub use export::{EngineConfig, ExportEngine, ExportPorts, Outcome};

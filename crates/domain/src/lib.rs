@@ -14,6 +14,7 @@
 //! - [`render`]: escaping, safe names, pseudonyms and every file an export writes;
 //! - [`user`]: the user profile that an export describes;
 //! - [`time`]: the timestamp format the Rocket.Chat API speaks;
+//! - [`two_factor`]: second factors at login: TOTP (RFC 6238), backup codes, e-mailed codes;
 //! - [`workspace`]: the rooms, memberships, messages, uploads and avatars an export reads.
 
 #![doc = include_str!("../README.md")]
@@ -26,6 +27,7 @@ pub mod policy;
 pub mod rate;
 pub mod render;
 pub mod time;
+pub mod two_factor;
 pub mod user;
 pub mod workspace;
 
@@ -35,8 +37,13 @@ pub use export::{
 };
 pub use file::UserDataFile;
 pub use ids::{FileId, OperationId, RoomId, UploadId, UserId};
-pub use login::{BlockRule, FailedLogins, LoginProtection, LoginSubject, TokenLifetime};
+pub use login::{
+    token_fingerprint, BlockRule, FailedLogins, LoginProtection, LoginSubject, TokenLifetime,
+};
 pub use policy::{RequestDecision, RequestPolicy};
 pub use rate::{CallWindow, RateDecision, RateRule};
+pub use two_factor::{
+    EmailCode, EmailCodeCheck, SecondFactorMethod, SecondFactors, TotpRule, TotpSecret,
+};
 pub use user::{Email, User};
 pub use workspace::{is_plain_id, Avatar, Message, MessageCursor, Room, Subscription, Upload};

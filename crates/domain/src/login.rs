@@ -147,9 +147,23 @@ impl TokenLifetime {
     }
 }
 
+/// A token's SHA-256, to key what is remembered about it (a cache of sessions checked
+/// with Rocket.Chat) without ever keeping the token itself, even in memory.
+pub fn token_fingerprint(token: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_fingerprints_tell_tokens_apart_without_holding_them() {
+        assert_eq!(token_fingerprint("abc"), token_fingerprint("abc"));
+        assert_ne!(token_fingerprint("abc"), token_fingerprint("abd"));
+        assert!(!token_fingerprint("abc").windows(3).any(|w| w == b"abc"));
+    }
 
     fn at(minutes: i64) -> DateTime<Utc> {
         DateTime::UNIX_EPOCH + Duration::minutes(minutes)

@@ -15,7 +15,9 @@ mod error;
 mod export;
 mod login;
 mod repositories;
+mod second_factor;
 mod services;
+mod sessions;
 mod workspace;
 
 pub use delivery::{
@@ -32,7 +34,9 @@ pub use login::LoginFailures;
 pub use repositories::{
     ExportOperations, LoginTokens, NewUser, UserCredentials, UserDataFiles, Users,
 };
+pub use second_factor::{OneTimeCodes, SecondFactorStore};
 pub use services::{Clock, IdGenerator, PasswordHasher, TokenIssuer};
+pub use sessions::{RemoteSessions, RemoteUser, SessionError, UserProfiles};
 /// Re-exported: ports hand it around, the domain defines it.
 pub use udd_domain::UserDataFile;
 pub use workspace::{
@@ -53,6 +57,10 @@ pub use login::MockLoginFailures;
 #[cfg(feature = "mock")]
 pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles, MockUsers};
 #[cfg(feature = "mock")]
+pub use second_factor::{MockOneTimeCodes, MockSecondFactorStore};
+#[cfg(feature = "mock")]
 pub use services::{MockClock, MockIdGenerator, MockPasswordHasher, MockTokenIssuer};
+#[cfg(feature = "mock")]
+pub use sessions::{MockRemoteSessions, MockUserProfiles};
 #[cfg(feature = "mock")]
 pub use workspace::{MockBlobStore, MockWorkspaceReader, MockWorkspaceWriter};

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use chrono::{DateTime, Utc};
-use udd_domain::{Avatar, Message, Room, Subscription, Upload, User};
+use udd_domain::{Avatar, Message, Room, SecondFactors, Subscription, Upload, User};
 
 use crate::StoreError;
 use udd_domain::{RoomId, UploadId, UserId};
@@ -20,6 +20,11 @@ pub struct WorkspaceUser {
     pub login_tokens: Vec<(String, DateTime<Utc>)>,
     /// `_updatedAt`.
     pub updated_at: DateTime<Utc>,
+    /// `services.totp` (enabled, with its base32 `secret`) and `services.email2fa`
+    /// (enabled): the second factors the user turned on.
+    pub second_factors: SecondFactors,
+    /// `services.totp.hashedBackup`: hex SHA-256 of each backup code.
+    pub backup_codes: Vec<String>,
 }
 
 /// What changed hands between two loads of a workspace.

@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use udd_domain::time::from_millis;
-use udd_domain::{Avatar, Email, Message, Room, RoomType, Subscription, Upload, User};
+use udd_domain::{
+    Avatar, Email, Message, Room, RoomType, SecondFactors, Subscription, TotpSecret, Upload, User,
+};
 use udd_ports::{Collection, Document, WorkspaceUser};
 
 use super::extjson::millis;
@@ -103,6 +105,7 @@ fn user(doc: &Value) -> Result<WorkspaceUser, String> {
                 .collect()
         })
         .unwrap_or_default();
+    let (second_factors, backup_codes) = second_factors(doc)?;
     Ok(WorkspaceUser {
         user: User {
             id: id.into(),
@@ -118,7 +121,30 @@ fn user(doc: &Value) -> Result<WorkspaceUser, String> {
         password_bcrypt: text(doc, "services.password.bcrypt"),
         login_tokens,
         updated_at: date(doc, "_updatedAt").unwrap_or(created_at),
+        second_factors,
+        backup_codes,
     })
+}
+
+/// `services.totp` and `services.email2fa`, with the hashed backup codes. A user whose
+/// TOTP is on but whose secret cannot be read is refused rather than imported without
+/// the factor Rocket.Chat asks of them.
+fn second_factors(doc: &Value) -> Result<(SecondFactors, Vec<String>), String> {
+    let totp = match at(doc, "services.totp.enabled").as_bool() {
+        Some(true) => {
+            let secret = required(doc, "services.totp.secret")?;
+            Some(TotpSecret::from_base32(&secret).map_err(|_| {
+                "`services.totp.secret` is not base32 while TOTP is enabled".to_owned()
+            })?)
+        }
+        _ => None,
+    };
+    let backup_codes = match totp {
+        Some(_) => strings(doc, "services.totp.hashedBackup"),
+        None => Vec::new(),
+    };
+    let email = at(doc, "services.email2fa.enabled").as_bool() == Some(true);
+    Ok((SecondFactors { totp, email }, backup_codes))
 }
 
 /// `ts`, and `_updatedAt` falling back to it: the two dates of rooms and subscriptions.
@@ -262,6 +288,41 @@ mod tests {
         assert_eq!(user.password_bcrypt.as_deref(), Some("$2b$10$x"));
         assert_eq!(user.login_tokens.len(), 1);
         assert_eq!(user.login_tokens[0].0, "H=");
+    }
+
+    #[test]
+    fn a_user_keeps_the_second_factors_rocket_chat_asks_for() {
+        let doc = json!({
+            "_id": "u1", "username": "alice",
+            "services": {
+                "totp": {"enabled": true, "secret": "GEZDGNBVGY3TQOJQ", "hashedBackup": ["h1", "h2"]},
+                "email2fa": {"enabled": true}
+            }
+        });
+        let Ok(Document::User(user)) = map(Collection::Users, &doc) else {
+            panic!("not a user")
+        };
+        let secret = user.second_factors.totp.as_ref().map(|s| s.expose_base32());
+        assert_eq!(secret, Some("GEZDGNBVGY3TQOJQ"));
+        assert!(user.second_factors.email);
+        assert_eq!(user.backup_codes, ["h1", "h2"]);
+        assert!(
+            !format!("{user:?}").contains("GEZD"),
+            "the secret stays out of logs"
+        );
+
+        let off = json!({"_id": "u2", "username": "bob",
+            "services": {"totp": {"enabled": false, "secret": "GEZDGNBVGY3TQOJQ", "hashedBackup": ["h"]}}});
+        let Ok(Document::User(user)) = map(Collection::Users, &off) else {
+            panic!("not a user")
+        };
+        assert_eq!(user.second_factors, SecondFactors::default());
+        assert!(user.backup_codes.is_empty());
+
+        let broken = json!({"_id": "u3", "username": "carol",
+            "services": {"totp": {"enabled": true, "secret": "not base32!"}}});
+        let err = map(Collection::Users, &broken).err().unwrap_or_default();
+        assert!(err.contains("services.totp.secret"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod login_failures;
 mod operations;
 mod reader;
 mod schema;
+mod second_factors;
 mod tokens;
 mod users;
 mod workspace;

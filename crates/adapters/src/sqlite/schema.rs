@@ -16,6 +16,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_second_factors (user_id) {
+        user_id -> Text,
+        totp_secret -> Nullable<Text>,
+        totp_backup_codes -> Text,
+        totp_backup_used -> Text,
+        totp_last_step -> Nullable<BigInt>,
+        email2fa_enabled -> Bool,
+        email_code_hash -> Nullable<Text>,
+        email_code_expires_at -> Nullable<BigInt>,
+        email_code_attempts -> Integer,
+    }
+}
+
+diesel::table! {
     user_emails (user_id, position) {
         user_id -> Text,
         position -> Integer,
@@ -202,6 +216,7 @@ diesel::table! {
 }
 
 diesel::joinable!(user_emails -> users (user_id));
+diesel::joinable!(user_second_factors -> users (user_id));
 diesel::joinable!(login_tokens -> users (user_id));
 diesel::joinable!(export_rooms -> export_operations (operation_id));
 diesel::joinable!(export_pseudonyms -> export_operations (operation_id));
@@ -210,6 +225,7 @@ diesel::joinable!(export_notices -> export_operations (operation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    user_second_factors,
     user_emails,
     login_tokens,
     rooms,

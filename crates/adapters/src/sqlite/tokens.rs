@@ -180,6 +180,8 @@ mod tests {
             password_bcrypt: None,
             login_tokens: tokens.iter().map(|t| ((*t).to_owned(), EPOCH)).collect(),
             updated_at: EPOCH,
+            second_factors: Default::default(),
+            backup_codes: Vec::new(),
         };
         workspace.upsert_users(&[dumped(&["KEPT", "REVOKED"])])?;
         let tokens = SqliteLoginTokens::new(db);

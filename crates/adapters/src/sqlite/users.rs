@@ -64,6 +64,10 @@ impl SqliteUsers {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
+
+    pub(super) fn db(&self) -> &Database {
+        &self.db
+    }
 }
 
 /// Loads a user row and its emails into credentials.

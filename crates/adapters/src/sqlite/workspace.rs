@@ -4,11 +4,12 @@
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use udd_domain::time::to_millis;
-use udd_domain::{Avatar, Message, Room, Subscription, Upload};
+use udd_domain::{Avatar, Message, Room, Subscription, Upload, User};
 use udd_ports::{Moved, MovedKind, StoreError, WorkspaceUser, WorkspaceWriter};
 
 use super::schema::{
-    avatars, login_tokens, messages, rooms, subscriptions, uploads, user_emails, users,
+    avatars, login_tokens, messages, rooms, subscriptions, uploads, user_emails,
+    user_second_factors, users,
 };
 use super::{to_json, Database};
 
@@ -54,8 +55,7 @@ fn placeholder_username(user_id: &str) -> String {
 /// Frees `user`'s username and e-mail addresses from any other user holding them,
 /// returning the moves: the order a database with unique usernames and addresses
 /// allows, whichever order the dump lists the users in.
-fn take_over(conn: &mut SqliteConnection, item: &WorkspaceUser) -> QueryResult<Vec<Moved>> {
-    let user = &item.user;
+pub(super) fn take_over(conn: &mut SqliteConnection, user: &User) -> QueryResult<Vec<Moved>> {
     let mut moves = Vec::new();
     let holder: Option<String> = users::table
         .filter(users::username.eq(&user.username))
@@ -99,6 +99,38 @@ fn take_over(conn: &mut SqliteConnection, item: &WorkspaceUser) -> QueryResult<V
     Ok(moves)
 }
 
+/// The dump's second factors replace the imported ones; what udd keeps around them (the
+/// last TOTP step, backup codes used here, an e-mailed code) stays.
+fn write_second_factors(conn: &mut SqliteConnection, item: &WorkspaceUser) -> QueryResult<()> {
+    let factors = &item.second_factors;
+    let secret = factors
+        .totp
+        .as_ref()
+        .map(|secret| secret.expose_base32().to_owned());
+    let imported = (
+        user_second_factors::totp_secret.eq(secret),
+        user_second_factors::totp_backup_codes.eq(to_json(&item.backup_codes)),
+        user_second_factors::email2fa_enabled.eq(factors.email),
+    );
+    if factors.totp.is_none() && !factors.email {
+        // Nothing to ask for: turn off what an earlier dump turned on, if anything.
+        diesel::update(user_second_factors::table.find(item.user.id.as_str()))
+            .set(imported)
+            .execute(conn)?;
+        return Ok(());
+    }
+    diesel::insert_into(user_second_factors::table)
+        .values((
+            user_second_factors::user_id.eq(item.user.id.as_str()),
+            imported.clone(),
+        ))
+        .on_conflict(user_second_factors::user_id)
+        .do_update()
+        .set(imported)
+        .execute(conn)?;
+    Ok(())
+}
+
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -109,7 +141,7 @@ impl WorkspaceWriter for SqliteWorkspace {
             let mut moves = Vec::new();
             for item in batch {
                 let user = &item.user;
-                moves.extend(take_over(conn, item)?);
+                moves.extend(take_over(conn, user)?);
                 let row = (
                     users::id.eq(user.id.as_str()),
                     users::username.eq(&user.username),
@@ -128,6 +160,7 @@ impl WorkspaceWriter for SqliteWorkspace {
                     .do_update()
                     .set(row)
                     .execute(conn)?;
+                write_second_factors(conn, item)?;
                 diesel::delete(
                     user_emails::table.filter(user_emails::user_id.eq(user.id.as_str())),
                 )
@@ -369,6 +402,8 @@ mod tests {
             password_bcrypt: None,
             login_tokens: Vec::new(),
             updated_at: DateTime::UNIX_EPOCH,
+            second_factors: Default::default(),
+            backup_codes: Vec::new(),
         }
     }
 

@@ -18,7 +18,7 @@ use udd_app::{AuthError, DownloadError, Requester};
 use udd_domain::{FileId, UserId};
 use udd_ports::{ArchiveRead, UserDataFile};
 
-use crate::auth::header;
+use crate::auth::presented_session;
 use crate::ranges::{content_range, range_answer, RangeAnswer};
 
 use crate::services::Services;
@@ -29,21 +29,31 @@ use crate::services::Services;
 async fn requester(
     req: &HttpRequest,
     services: &web::Data<Services>,
-) -> Result<Option<UserId>, anyhow::Error> {
-    let cookie = |name: &str| req.cookie(name).map(|c| c.value().to_owned());
-    let (user_id, token) = match (header(req, "X-User-Id"), header(req, "X-Auth-Token")) {
-        (user_id, token) if !user_id.is_empty() && !token.is_empty() => (user_id, token),
-        _ => match (cookie("rc_uid"), cookie("rc_token")) {
-            (Some(user_id), Some(token)) => (user_id, token),
-            _ => return Ok(None),
-        },
+) -> Result<Option<UserId>, Unchecked> {
+    let Some((user_id, token)) = presented_session(req, true) else {
+        return Ok(None);
     };
     let services = services.clone();
     let user_id = UserId::from(user_id);
     match web::block(move || services.auth.authenticate(&user_id, &token)).await? {
         Ok(user) => Ok(Some(user.id)),
         Err(AuthError::NotLoggedIn) => Ok(None),
-        Err(AuthError::Unexpected(e)) => Err(e),
+        Err(AuthError::Unavailable(e)) => Err(Unchecked::Unavailable(e)),
+        Err(AuthError::Unexpected(e)) => Err(Unchecked::Failed(e)),
+    }
+}
+
+/// Why the requester could not be told.
+enum Unchecked {
+    /// Rocket.Chat, which owns the session, cannot be reached.
+    Unavailable(anyhow::Error),
+    /// Anything else.
+    Failed(anyhow::Error),
+}
+
+impl From<actix_web::error::BlockingError> for Unchecked {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        Self::Failed(anyhow::anyhow!("blocking task failed: {err}"))
     }
 }
 
@@ -93,14 +103,28 @@ pub async fn download(
     file_id: web::Path<String>,
     query: web::Query<LinkQuery>,
 ) -> HttpResponse {
+    let token = query.into_inner().token;
     let user_id = match requester(&req, &services).await {
         Ok(user_id) => user_id,
-        Err(e) => {
+        // The mailed link needs no session: an outage of Rocket.Chat must not stop it.
+        Err(Unchecked::Unavailable(e)) if token.is_some() => {
+            tracing::warn!(error = ?e, "Rocket.Chat could not check a session; the link decides");
+            None
+        }
+        Err(Unchecked::Unavailable(e)) => {
+            tracing::warn!(error = ?e, "Rocket.Chat could not check a session");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again shortly",
+                "Your session cannot be checked right now because the chat server cannot be \
+                 reached. You are not logged out: reload this page in a moment.",
+            );
+        }
+        Err(Unchecked::Failed(e)) => {
             tracing::error!(error = ?e, "could not check the requester's login");
             return server_error();
         }
     };
-    let token = query.into_inner().token;
     let use_case = services.clone();
     let decided = web::block(move || {
         let requester = Requester {

@@ -20,6 +20,8 @@ pub struct LoginBody {
     user: Option<String>,
     username: Option<String>,
     password: Option<PasswordField>,
+    /// The second factor (a TOTP, backup or e-mailed code), when the user has one.
+    code: Option<String>,
 }
 
 /// The two shapes of `password`.
@@ -59,7 +61,16 @@ pub async fn login(
         user,
         username,
         password,
+        code,
     } = body.into_inner();
+    if services.auth.is_remote() {
+        // Whatever the body holds: passwords are Rocket.Chat's to check.
+        return Err(ApiError::PasswordLoginDisabled);
+    }
+    // Rocket.Chat also takes the code from the `X-2fa-Code` header.
+    let code = code
+        .filter(|c| !c.trim().is_empty())
+        .or_else(|| Some(crate::auth::header(&req, "X-2fa-Code")).filter(|c| !c.is_empty()));
     let login = user.or(username).filter(|l| !l.is_empty());
     let (Some(login), Some(password)) = (login, password.and_then(PasswordField::into_password))
     else {
@@ -68,7 +79,11 @@ pub async fn login(
     let client_ip = throttles.client_ip(&req);
     let session = throttles
         .logins
-        .run(move || services.auth.login(&login, &password, &client_ip))
+        .run(move || {
+            services
+                .auth
+                .login_with_code(&login, &password, code.as_deref(), &client_ip)
+        })
         .await??;
     Ok(HttpResponse::Ok().json(json!({
         "status": "success",

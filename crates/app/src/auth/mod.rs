@@ -6,6 +6,14 @@
 //! known one (against a decoy hash), so neither the answer nor its timing tells which
 //! names exist; tokens expire ([`TokenLifetime`]); an inactive user can neither log in
 //! nor use a session.
+//!
+//! Two more layers sit on top: a second factor after the password ([`two_factor`]), and,
+//! when udd runs beside a Rocket.Chat workspace, sessions owned by Rocket.Chat
+//! ([`remote`]): tokens are checked with the workspace and udd's own password login is
+//! off.
+
+pub mod remote;
+pub mod two_factor;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -17,6 +25,9 @@ use udd_ports::{
     Clock, LoginFailures, LoginTokens, PasswordHasher, StoreError, TokenIssuer, UserCredentials,
     Users,
 };
+
+pub use remote::{RemoteSessionCheck, SessionCacheConfig};
+pub use two_factor::{Challenge, SecondFactorCheck, SecondFactorError, TwoFactorConfig};
 
 /// A successful login: the user and the token to send with every request.
 #[derive(Debug, Clone)]
@@ -50,9 +61,24 @@ pub enum LoginError {
     /// Too many failed logins from this client address lately.
     #[error("Login has been temporarily blocked For IP")]
     BlockedForIp,
+    /// The password matched; the second factor is missing, wrong or spent.
+    #[error(transparent)]
+    SecondFactor(SecondFactorError),
+    /// Sessions are Rocket.Chat's: udd does not check passwords.
+    #[error("Password login is disabled: sign in to Rocket.Chat and use its session")]
+    PasswordLoginDisabled,
     /// The backend failed.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<SecondFactorError> for LoginError {
+    fn from(err: SecondFactorError) -> Self {
+        match err {
+            SecondFactorError::Unexpected(e) => Self::Unexpected(e),
+            other => Self::SecondFactor(other),
+        }
+    }
 }
 
 /// Why a request could not be tied to a user.
@@ -61,6 +87,10 @@ pub enum AuthError {
     /// Missing, unknown, expired or mismatched user id and token, or an inactive user.
     #[error("You must be logged in to do this.")]
     NotLoggedIn,
+    /// The token cannot be checked now: Rocket.Chat, which owns it, cannot be reached.
+    /// Not a refusal: the client must not drop its session over it.
+    #[error("Rocket.Chat cannot check sessions now")]
+    Unavailable(#[source] anyhow::Error),
     /// The backend failed.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -95,6 +125,10 @@ pub struct Authenticator {
     decoy: Arc<OnceLock<String>>,
     /// When old failure counts were last forgotten (epoch milliseconds).
     last_forgotten: Arc<AtomicI64>,
+    /// The second factor asked after the password, if any.
+    second_factor: Option<SecondFactorCheck>,
+    /// When set, sessions are Rocket.Chat's and passwords are not checked here.
+    remote: Option<RemoteSessionCheck>,
 }
 
 impl Authenticator {
@@ -118,7 +152,27 @@ impl Authenticator {
             token_lifetime: TokenLifetime::default(),
             decoy: Arc::default(),
             last_forgotten: Arc::default(),
+            second_factor: None,
+            remote: None,
         }
+    }
+
+    /// Asks the second factor `check` requires after a matching password.
+    pub fn with_second_factor(mut self, check: SecondFactorCheck) -> Self {
+        self.second_factor = Some(check);
+        self
+    }
+
+    /// Leaves sessions to Rocket.Chat: tokens are checked with `check`, and password
+    /// logins here are refused ([`LoginError::PasswordLoginDisabled`]).
+    pub fn with_remote_sessions(mut self, check: RemoteSessionCheck) -> Self {
+        self.remote = Some(check);
+        self
+    }
+
+    /// Whether sessions are Rocket.Chat's.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
     }
 
     /// Counts failed logins in `failures` and blocks as `protection` says.
@@ -150,6 +204,22 @@ impl Authenticator {
         password: &Password,
         client_ip: &str,
     ) -> Result<Session, LoginError> {
+        self.login_with_code(login, password, None, client_ip)
+    }
+
+    /// [`Authenticator::login`] with the second factor's `code` (the login body's
+    /// `code`), for users who have one. A wrong code counts as a failed login, for
+    /// blocking; a missing one (the ordinary first step) does not.
+    pub fn login_with_code(
+        &self,
+        login: &str,
+        password: &Password,
+        code: Option<&str>,
+        client_ip: &str,
+    ) -> Result<Session, LoginError> {
+        if self.remote.is_some() {
+            return Err(LoginError::PasswordLoginDisabled);
+        }
         let now = self.clock.now();
         let ip = self
             .protection
@@ -184,6 +254,16 @@ impl Authenticator {
             self.count_failure(&counted, now)?;
             return Err(LoginError::InvalidCredentials);
         };
+        if let Some(second_factor) = &self.second_factor {
+            match second_factor.check(&credentials.user, code) {
+                Ok(()) => {}
+                Err(err @ (SecondFactorError::Invalid(_) | SecondFactorError::MaxAttempts(_))) => {
+                    self.count_failure(&counted, now)?;
+                    return Err(err.into());
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
         if let Some(failures) = &self.failures {
             failures.clear(&counted).map_err(unexpected)?;
         }
@@ -271,6 +351,9 @@ impl Authenticator {
     /// The user that `user_id` and `token` (the `X-User-Id` / `X-Auth-Token` pair)
     /// identify, provided the token has not expired and the user is active.
     pub fn authenticate(&self, user_id: &UserId, token: &str) -> Result<User, AuthError> {
+        if let Some(remote) = &self.remote {
+            return remote.authenticate(user_id, token);
+        }
         if user_id.is_empty() || token.is_empty() {
             return Err(AuthError::NotLoggedIn);
         }
@@ -286,8 +369,16 @@ impl Authenticator {
     }
 
     /// Ends the session of `token`; the token stops working at once.
+    ///
+    /// With Rocket.Chat's sessions the token is Rocket.Chat's, and its web client may
+    /// still be using it: udd only forgets what it cached about it (the next request
+    /// with it asks Rocket.Chat again). Logging out of Rocket.Chat ends it everywhere.
     pub fn logout(&self, user_id: &UserId, token: &str) -> Result<(), AuthError> {
         self.authenticate(user_id, token)?;
+        if let Some(remote) = &self.remote {
+            remote.forget(user_id, token);
+            return Ok(());
+        }
         self.tokens
             .delete(user_id, &self.issuer.hash(token))
             .map_err(|e| unexpected(e).into())

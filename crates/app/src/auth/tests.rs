@@ -511,3 +511,116 @@ fn logout_deletes_the_token_of_the_session() {
         .logout(&"u1".into(), "tok")
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+mod layers {
+    use super::*;
+    use udd_domain::{SecondFactors, TotpSecret};
+    use udd_ports::{
+        MockMailer, MockOneTimeCodes, MockRemoteSessions, MockSecondFactorStore, MockUserProfiles,
+        RemoteUser,
+    };
+
+    fn second_factor(clock: Arc<TestClock>) -> SecondFactorCheck {
+        let mut store = MockSecondFactorStore::new();
+        store.expect_of().returning(|_| {
+            Ok(SecondFactors {
+                totp: TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").ok(),
+                email: false,
+            })
+        });
+        // At the epoch the RFC secret's codes are 755224 (step 0) and 287082 (step 1).
+        store.expect_claim_totp_step().returning(|_, _| Ok(true));
+        SecondFactorCheck::new(
+            Arc::new(store),
+            Arc::new(MockOneTimeCodes::new()),
+            Arc::new(MockMailer::new()),
+            clock,
+            TwoFactorConfig::default(),
+        )
+    }
+
+    #[test]
+    fn a_wrong_second_factor_counts_as_a_failed_login_and_a_missing_one_does_not() {
+        let mut mocks = Mocks::new();
+        with_user(&mut mocks, true);
+        mocks.passwords.expect_verify().return_const(true);
+        mocks
+            .tokens
+            .expect_insert()
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let clock = mocks.clock.clone();
+        let failures = Arc::new(MemoryFailures::default());
+        let auth = mocks
+            .build()
+            .with_protection(failures.clone(), LoginProtection::default())
+            .with_second_factor(second_factor(clock));
+        let user = LoginSubject::User("u1".into());
+
+        let missing = auth.login_with_code("alice", &plain("pw"), None, IP);
+        assert!(matches!(
+            missing,
+            Err(LoginError::SecondFactor(SecondFactorError::Required(_)))
+        ));
+        assert_eq!(failures.count(&user), 0);
+
+        let wrong = auth.login_with_code("alice", &plain("pw"), Some("000000"), IP);
+        assert!(matches!(
+            wrong,
+            Err(LoginError::SecondFactor(SecondFactorError::Invalid(_)))
+        ));
+        assert_eq!(failures.count(&user), 1);
+
+        let session = auth
+            .login_with_code("alice", &plain("pw"), Some("755224"), IP)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(session.user.id, "u1");
+        assert_eq!(failures.count(&user), 0, "a full login clears the count");
+    }
+
+    #[test]
+    fn with_rocket_chats_sessions_passwords_are_not_checked_and_logout_only_forgets() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_credentials_by_login().never();
+        mocks.tokens.expect_user_for().never();
+        mocks.tokens.expect_delete().never();
+        let clock = mocks.clock.clone();
+        let mut sessions = MockRemoteSessions::new();
+        sessions.expect_verify().times(2).returning(|id, _| {
+            Ok(Some(RemoteUser {
+                id: id.to_owned().to_string(),
+                username: "alice".into(),
+                name: None,
+                emails: vec![],
+                active: true,
+                roles: vec![],
+                language: None,
+            }))
+        });
+        let mut profiles = MockUserProfiles::new();
+        profiles.expect_refresh().returning(|_, _| Ok(alice(true)));
+        let remote = RemoteSessionCheck::new(
+            Arc::new(sessions),
+            Arc::new(profiles),
+            clock,
+            SessionCacheConfig::default(),
+        );
+        let auth = mocks.build().with_remote_sessions(remote);
+        assert!(auth.is_remote());
+        assert!(matches!(
+            auth.login("alice", &plain("pw"), IP),
+            Err(LoginError::PasswordLoginDisabled)
+        ));
+        assert_eq!(
+            auth.authenticate(&"u1".into(), "rc-token")
+                .map(|u| u.id)
+                .ok()
+                .as_deref(),
+            Some("u1")
+        );
+        auth.logout(&"u1".into(), "rc-token")
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Forgotten: the next request asks Rocket.Chat again (the second verify).
+        assert!(auth.authenticate(&"u1".into(), "rc-token").is_ok());
+    }
+}

@@ -214,6 +214,8 @@ impl SeedDemo {
                 password_bcrypt: Some(hash.clone()),
                 login_tokens: Vec::new(),
                 updated_at: created_at,
+                second_factors: Default::default(),
+                backup_codes: Vec::new(),
             });
             users.push(user);
             if batch.len() >= BATCH {

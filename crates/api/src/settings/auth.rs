@@ -1,0 +1,249 @@
+//! `[auth]` and `[rocketchat]`: who owns sessions (udd, or the Rocket.Chat workspace
+//! beside it), and the second factor of udd's own password logins (Rocket.Chat's
+//! `Accounts_TwoFactorAuthentication_*` settings).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use udd_app::{SessionCacheConfig, TwoFactorConfig};
+use udd_domain::TotpRule;
+
+use super::{within, Settings};
+
+/// Who owns sessions.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// udd: password logins here (with the second factor imported users have), tokens
+    /// issued here or imported.
+    #[default]
+    Local,
+    /// The Rocket.Chat workspace at `rocketchat.url`: its tokens are checked with it,
+    /// and udd's own password login is off.
+    Rocketchat,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `local` (the default) or `rocketchat`.
+    pub mode: AuthMode,
+    /// `Accounts_TwoFactorAuthentication_Enabled`: off, password logins here need no
+    /// second factor even for users who have one.
+    pub two_factor: bool,
+    /// `Accounts_TwoFactorAuthentication_MaxDelta`: 30-second steps either side of now
+    /// whose TOTP codes are accepted.
+    pub totp_max_delta: u32,
+    /// `Accounts_TwoFactorAuthentication_By_Email_Code_Expiration`: seconds an e-mailed
+    /// code works.
+    pub email_code_expiration_seconds: u64,
+    /// `Accounts_TwoFactorAuthentication_Max_Invalid_Email_Code_Attempts`.
+    pub email_code_max_attempts: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Local,
+            two_factor: true,
+            totp_max_delta: 1,
+            // Rocket.Chat keeps e-mailed codes for an hour; ten minutes is plenty to
+            // copy a code out of a mail and gives a guessed code less time.
+            email_code_expiration_seconds: 600,
+            email_code_max_attempts: 5,
+        }
+    }
+}
+
+impl AuthSettings {
+    /// The second-factor rules these settings describe.
+    pub fn two_factor_config(&self) -> TwoFactorConfig {
+        TwoFactorConfig {
+            enabled: self.two_factor,
+            totp: TotpRule {
+                max_delta: self.totp_max_delta,
+                ..TotpRule::default()
+            },
+            email_code_lifetime: chrono::Duration::seconds(
+                i64::try_from(self.email_code_expiration_seconds).unwrap_or(i64::MAX),
+            ),
+            email_code_max_attempts: self.email_code_max_attempts,
+        }
+    }
+}
+
+/// `[rocketchat]`: the workspace that owns sessions in `auth.mode = "rocketchat"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RocketChatSettings {
+    /// The workspace's base URL, e.g. `https://chat.example.com`.
+    pub url: Option<String>,
+    /// Seconds to wait for it to connect and to answer, each.
+    pub timeout_seconds: u64,
+    /// Seconds a token it accepted is taken as valid without asking again (a token
+    /// revoked there stops working here within this time).
+    pub cache_valid_seconds: u64,
+    /// Seconds a token it refused is refused without asking again.
+    pub cache_refused_seconds: u64,
+    /// Answers of each kind (accepted, refused) kept at most.
+    pub cache_capacity: usize,
+}
+
+impl Default for RocketChatSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout_seconds: 5,
+            cache_valid_seconds: 60,
+            cache_refused_seconds: 5,
+            cache_capacity: 10_000,
+        }
+    }
+}
+
+impl RocketChatSettings {
+    /// How long to wait for the workspace.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_seconds)
+    }
+
+    /// The answer cache these settings describe.
+    pub fn cache_config(&self) -> SessionCacheConfig {
+        let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        SessionCacheConfig {
+            valid_for: seconds(self.cache_valid_seconds),
+            refused_for: seconds(self.cache_refused_seconds),
+            capacity: self.cache_capacity,
+        }
+    }
+}
+
+impl Settings {
+    /// The `[auth]` and `[rocketchat]` bounds, and a URL when sessions are Rocket.Chat's.
+    pub(super) fn validate_auth(&self) -> anyhow::Result<()> {
+        let auth = &self.auth;
+        within("auth.totp_max_delta", auth.totp_max_delta.into(), 0, 10)?;
+        within(
+            "auth.email_code_expiration_seconds",
+            auth.email_code_expiration_seconds,
+            30,
+            86_400,
+        )?;
+        within(
+            "auth.email_code_max_attempts",
+            auth.email_code_max_attempts.into(),
+            1,
+            100,
+        )?;
+        let rc = &self.rocketchat;
+        within("rocketchat.timeout_seconds", rc.timeout_seconds, 1, 60)?;
+        within(
+            "rocketchat.cache_valid_seconds",
+            rc.cache_valid_seconds,
+            0,
+            3_600,
+        )?;
+        within(
+            "rocketchat.cache_refused_seconds",
+            rc.cache_refused_seconds,
+            0,
+            3_600,
+        )?;
+        within(
+            "rocketchat.cache_capacity",
+            rc.cache_capacity as u64,
+            1,
+            1_000_000,
+        )?;
+        if let Some(url) = &rc.url {
+            anyhow::ensure!(
+                (url.starts_with("http://") || url.starts_with("https://"))
+                    && !url.contains(char::is_whitespace)
+                    && url.len() > "https://".len(),
+                "rocketchat.url `{}` must be an http:// or https:// URL",
+                crate::error::printable(url)
+            );
+        }
+        if auth.mode == AuthMode::Rocketchat {
+            anyhow::ensure!(
+                rc.url.is_some(),
+                "auth.mode = \"rocketchat\" needs rocketchat.url, the workspace's address \
+                 (e.g. https://chat.example.com)"
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::tests::env;
+
+    #[test]
+    fn local_is_the_default_and_rocketchat_needs_a_url() -> anyhow::Result<()> {
+        let defaults = Settings::default();
+        assert_eq!(defaults.auth.mode, AuthMode::Local);
+        assert!(defaults.auth.two_factor);
+        assert_eq!(
+            defaults.rocketchat.cache_config(),
+            SessionCacheConfig::default()
+        );
+
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("udd.toml");
+        std::fs::write(
+            &file,
+            "[auth]\nmode = \"rocketchat\"\n[rocketchat]\nurl = \"https://chat.example.com\"\ncache_valid_seconds = 30\n",
+        )?;
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[("UDD__ROCKETCHAT__TIMEOUT_SECONDS", "2")]),
+        )?;
+        assert_eq!(s.auth.mode, AuthMode::Rocketchat);
+        assert_eq!(
+            s.rocketchat.url.as_deref(),
+            Some("https://chat.example.com")
+        );
+        assert_eq!(s.rocketchat.timeout(), Duration::from_secs(2));
+        assert_eq!(
+            s.rocketchat.cache_config().valid_for,
+            chrono::Duration::seconds(30)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_auth_values_are_refused_with_the_key_named() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("udd.toml");
+        for (toml, key) in [
+            ("[auth]\nmode = \"rocketchat\"\n", "rocketchat.url"),
+            ("[auth]\nmode = \"ldap\"\n", "ldap"),
+            (
+                "[rocketchat]\nurl = \"chat.example.com\"\n",
+                "rocketchat.url",
+            ),
+            (
+                "[rocketchat]\ntimeout_seconds = 0\n",
+                "rocketchat.timeout_seconds",
+            ),
+            (
+                "[rocketchat]\ncache_capacity = 0\n",
+                "rocketchat.cache_capacity",
+            ),
+            (
+                "[auth]\nemail_code_max_attempts = 0\n",
+                "auth.email_code_max_attempts",
+            ),
+            ("[auth]\ntotp_max_delta = 99\n", "auth.totp_max_delta"),
+            ("[rocketchat]\nurll = \"https://x\"\n", "urll"),
+        ] {
+            std::fs::write(&file, toml)?;
+            let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();
+            assert!(format!("{err:#}").contains(key), "{key}: {err:#}");
+        }
+        Ok(())
+    }
+}
