@@ -1,6 +1,6 @@
 //! `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/me`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -9,6 +9,7 @@ use udd_app::Password;
 use crate::auth::CurrentUser;
 use crate::dto::Me;
 use crate::error::ApiError;
+use crate::proxy::ClientAddr;
 use crate::services::Services;
 use crate::throttle::Throttles;
 
@@ -52,7 +53,7 @@ impl PasswordField {
 pub async fn login(
     services: web::Data<Services>,
     throttles: web::Data<Throttles>,
-    req: HttpRequest,
+    client: ClientAddr,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody {
@@ -65,7 +66,7 @@ pub async fn login(
     else {
         return Err(ApiError::LoginFailed);
     };
-    let client_ip = throttles.client_ip(&req);
+    let client_ip = client.0.address();
     let session = throttles
         .logins
         .run(move || services.auth.login(&login, &password, &client_ip))
