@@ -17,5 +17,7 @@ mod import;
 mod in_memory;
 mod login;
 mod login_hardening;
+mod method_call;
+mod proxies;
 mod request_data_download;
 mod robustness;
