@@ -6,6 +6,7 @@
 mod helpers;
 mod openapi;
 
+mod behind_nginx;
 mod delivery;
 mod demo;
 mod download;
