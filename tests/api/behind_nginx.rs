@@ -461,3 +461,63 @@ async fn wait_for_link(app: &TestApp) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The `${NAME}` placeholders of the template's configuration lines (not its comments).
+fn placeholders(template: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in template
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+    {
+        let mut rest = line;
+        while let Some(start) = rest.find("${") {
+            let after = &rest[start + 2..];
+            let end = after.find('}').expect("a closed placeholder");
+            names.push(after[..end].to_owned());
+            rest = &after[end..];
+        }
+    }
+    names
+}
+
+#[test]
+fn the_compose_files_nginx_runs_the_tested_configuration_with_every_placeholder_set() {
+    let template = std::fs::read_to_string(repo_file("deploy/nginx/udd.conf.template")).unwrap();
+    let names = placeholders(&template);
+    assert_eq!(
+        names,
+        [
+            "UDD_UPSTREAM",
+            "ROCKETCHAT_UPSTREAM",
+            "NGINX_LISTEN",
+            "NGINX_SERVER_NAME",
+            "UDD_LOCATIONS"
+        ],
+        "the names the test fills and the docs list"
+    );
+    let compose = std::fs::read_to_string(repo_file("deploy/compose.yaml")).unwrap();
+    let nginx = &compose[compose.find("\n  nginx:\n").expect("an nginx service")..];
+    let nginx = &nginx[..nginx[1..].find("\n  postgres:").expect("the next service")];
+    assert!(
+        nginx.contains("- ./nginx/udd.conf.template:/etc/nginx/templates/udd.conf.template:ro"),
+        "{nginx}"
+    );
+    assert!(
+        nginx.contains("- ./nginx/udd-locations.conf:/etc/nginx/snippets/udd-locations.conf:ro"),
+        "{nginx}"
+    );
+    for name in &names {
+        assert!(
+            nginx.contains(&format!("      {name}: ")),
+            "{name} is set: {nginx}"
+        );
+    }
+    assert!(nginx.contains("UDD_LOCATIONS: \"/etc/nginx/snippets/udd-locations.conf\""));
+    // udd trusts nginx's fixed address, and nothing else.
+    let address = "172.30.0.10";
+    assert!(
+        nginx.contains(&format!("ipv4_address: {address}")),
+        "{nginx}"
+    );
+    assert!(compose.contains(&format!("UDD__SERVER__TRUSTED_PROXIES: \"{address}\"")));
+}
