@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::helpers::{fixture_dir, fixture_login, spawn_app, Login, TestApp};
+use crate::openapi::OpenApi;
 
 const CALL: &str = "/api/v1/method.call/requestDataDownload";
 const CALL_ANON: &str = "/api/v1/method.callAnon/requestDataDownload";
@@ -48,6 +49,7 @@ async fn post_message(
 fn as_the_client_reads_it(body: &str, call_id: &str) -> Result<Value, Value> {
     let outer: Value = serde_json::from_str(body).expect("a JSON body");
     assert_eq!(outer["success"], true, "{outer}");
+    OpenApi::project().assert_response(CALL, "post", 200, &outer);
     let message: Value =
         serde_json::from_str(outer["message"].as_str().expect("message is DDP text"))
             .expect("the DDP text is JSON");
@@ -245,6 +247,8 @@ async fn a_call_without_a_login_gets_the_same_401_as_every_route() {
     for login in [None, Some(&forged)] {
         let (status, body) = post_message(&app, CALL, login, &ddp_call("2", false)).await;
         assert_eq!((status, body.as_str()), (401, NOT_LOGGED_IN));
+        let body: Value = serde_json::from_str(&body).unwrap();
+        OpenApi::project().assert_response(CALL, "post", 401, &body);
     }
     // Even with a body that is not a call: the login is checked first.
     let response = app
@@ -292,6 +296,7 @@ async fn malformed_calls_get_a_clear_error_and_create_nothing() {
     ] {
         let (status, answer) = send(body.clone()).await;
         assert_eq!(status, 400, "{body}: {answer}");
+        OpenApi::project().assert_response(CALL, "post", 400, &answer);
         assert_eq!(answer["success"], false);
         assert_eq!(answer["errorType"], "invalid-params");
         let error = answer["error"].as_str().unwrap();
