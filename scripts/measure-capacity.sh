@@ -25,17 +25,17 @@ db_bytes=$(stat -c %s "$db")
 uploads=$(q 'SELECT count(*) FROM uploads')
 upload_bytes=$(q 'SELECT coalesce(sum(size), 0) FROM uploads')
 upload_rows=$(q "SELECT sum(pgsize) FROM dbstat WHERE name IN ('uploads', 'uploads_by_user')")
-blob_bytes=$(du -sb data/blobs/uploads | cut -f1)
+blob_bytes=$(find data/blobs/uploads -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 
 per() { echo "scale=1; $1 / $2" | bc; }
 echo "workspace: udd demo --users 50 --rooms 40 --messages $messages"
 printf 'messages:           %d, text %d bytes (%s per message)\n' "$count" "$text" "$(per "$text" "$count")"
 printf 'messages table:     %d bytes + id index %d bytes = %s bytes per message\n' \
-  "$table" "$index" "$(per "$table + $index" "$count")"
+  "$table" "$index" "$(per "($table + $index)" "$count")"
 printf 'whole database:     %d bytes (%s per message, everything included)\n' "$db_bytes" "$(per "$db_bytes" "$count")"
 printf 'uploads:            %d, %d bytes of files (%s per upload), rows %s bytes per upload\n' \
   "$uploads" "$upload_bytes" "$(per "$upload_bytes" "$uploads")" "$(per "$upload_rows" "$uploads")"
-printf 'blob folder:        %d bytes for the uploads (files are stored as they are)\n' "$blob_bytes"
+printf 'blob files:         %d bytes for the uploads (stored as they are)\n' "$blob_bytes"
 
 sqlite3 "$db" ".backup backup.sqlite3"
 printf 'sqlite3 .backup:    %d bytes\n' "$(stat -c %s backup.sqlite3)"
