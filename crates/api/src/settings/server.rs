@@ -123,6 +123,8 @@ impl ServerSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::tests::env;
+    use crate::settings::Settings;
 
     fn site(url: &str) -> ServerSettings {
         ServerSettings {
@@ -187,5 +189,37 @@ mod tests {
             err.contains("server.trusted_proxies") && err.contains("proxy.local"),
             "{err}"
         );
+    }
+
+    /// The TOML blocks of a document under docs/.
+    fn toml_blocks(doc: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs")
+            .join(doc);
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.split("```toml\n")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_server_examples_load_and_trust_the_local_nginx() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("udd.toml");
+        let mut checked = 0;
+        for doc in ["deploy.md", "configuration.md"] {
+            for block in toml_blocks(doc).iter().filter(|b| b.contains("[server]")) {
+                std::fs::write(&file, block)?;
+                let settings = Settings::load_from(Some(&file), env(&[]))
+                    .map_err(|e| anyhow::anyhow!("{doc}: {e:#}\n{block}"))?;
+                let proxies = settings.server.proxies()?;
+                assert!(proxies.trusts("127.0.0.1".parse()?), "{doc}");
+                assert!(!proxies.trusts("127.0.0.2".parse()?), "{doc}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 2, "one example in each document");
+        Ok(())
     }
 }
