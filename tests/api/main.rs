@@ -7,6 +7,7 @@ mod helpers;
 mod openapi;
 mod stand_in;
 
+mod behind_nginx;
 mod delivery;
 mod demo;
 mod download;
@@ -18,7 +19,9 @@ mod import;
 mod in_memory;
 mod login;
 mod login_hardening;
+mod method_call;
 mod object_storage;
+mod proxies;
 mod request_data_download;
 mod robustness;
 mod rocketchat_sessions;

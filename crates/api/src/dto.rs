@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use udd_app::DataDownloadRequest;
 use udd_domain::time::iso_millis;
@@ -63,24 +64,61 @@ impl RequestDataDownloadResponse {
     }
 }
 
+/// The result of the Meteor method `requestDataDownload`, as Rocket.Chat's method
+/// returns it to its web client: the operation with EJSON dates, and `url` (the
+/// download path, under the site's path) once the operation is completed, else null.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestDataDownloadResult {
+    requested: bool,
+    export_operation: ExportOperationDto<EjsonDate>,
+    url: Option<String>,
+    pending_operations_before_my_request: u64,
+}
+
+impl RequestDataDownloadResult {
+    /// The method's result for `answer`.
+    pub fn new(answer: &DataDownloadRequest, paths: &WirePaths) -> Self {
+        Self {
+            requested: answer.requested,
+            export_operation: ExportOperationDto::ejson(&answer.operation, paths),
+            url: completed_download(&answer.operation, paths),
+            pending_operations_before_my_request: answer.pending_before,
+        }
+    }
+}
+
 /// Rocket.Chat reports an operation's folders and zip as host paths (`exportPath`,
 /// `assetsPath`, `generatedFile`); udd addresses archives by key and keeps working
 /// folders to its workers, so these fields are filled here, from the configured
 /// folders, for clients that show them.
+///
+/// It also holds the path prefix of `server.site_url`, which starts the download paths
+/// udd gives out, so a site at `https://chat.example.org/udd` answers
+/// `/udd/data-export/<fileId>`.
 #[derive(Debug, Clone)]
 pub struct WirePaths {
     export_root: PathBuf,
     zip_root: PathBuf,
+    site_path: String,
 }
 
 impl WirePaths {
-    /// The folders `[user_data]` names, made absolute.
+    /// The folders `[user_data]` names, made absolute, and the path of
+    /// `server.site_url` (none when the URL is invalid, which validation refuses first).
     pub fn from_settings(settings: &Settings) -> Self {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         Self {
             export_root: absolute(&settings.user_data.file_system_path),
             zip_root: absolute(&settings.user_data.file_system_zip_path),
+            site_path: settings.server.site_path().unwrap_or_default(),
         }
+    }
+
+    /// The path a file is downloaded at, under the site's path:
+    /// `/data-export/<fileId>`, or `/udd/data-export/<fileId>` for a site at `…/udd`.
+    pub fn download_path(&self, file_id: &str) -> String {
+        format!("{}{}", self.site_path, udd_app::download_path(file_id))
     }
 
     fn export_path(&self, operation_id: &str) -> PathBuf {
@@ -100,13 +138,15 @@ impl WirePaths {
 }
 
 /// An export operation as Rocket.Chat returns it. Fields not known yet are omitted
-/// rather than null, as the schema types them as strings.
+/// rather than null, as the schema types them as strings. Dates are `D`: ISO-8601
+/// strings over REST ([`ExportOperationDto::new`]), EJSON dates in a Meteor method's
+/// result ([`ExportOperationDto::ejson`]).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExportOperationDto {
+pub struct ExportOperationDto<D = String> {
     #[serde(rename = "_id")]
     id: String,
-    created_at: String,
+    created_at: D,
     user_id: String,
     room_list: Vec<RoomDto>,
     status: &'static str,
@@ -117,21 +157,50 @@ pub struct ExportOperationDto {
     generated_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     file_id: Option<String>,
-    /// The download path of a completed export, as Rocket.Chat's method returns it.
+    /// The download path of a completed export (under the site's path), as Rocket.Chat's
+    /// method returns it.
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
     full_export: bool,
     #[serde(rename = "_updatedAt")]
-    updated_at: String,
+    updated_at: D,
 }
 
-impl ExportOperationDto {
-    /// The operation as Rocket.Chat shows it.
+/// A date as Meteor's EJSON writes it: `{"$date": <milliseconds since the epoch>}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EjsonDate {
+    #[serde(rename = "$date")]
+    millis: i64,
+}
+
+impl From<DateTime<Utc>> for EjsonDate {
+    fn from(at: DateTime<Utc>) -> Self {
+        Self {
+            millis: at.timestamp_millis(),
+        }
+    }
+}
+
+impl ExportOperationDto<String> {
+    /// The operation as Rocket.Chat's REST API shows it (ISO-8601 dates).
     pub fn new(op: &ExportOperation, paths: &WirePaths) -> Self {
+        Self::build(op, paths, iso_millis)
+    }
+}
+
+impl ExportOperationDto<EjsonDate> {
+    /// The operation as a Meteor method returns it over DDP (EJSON dates).
+    pub fn ejson(op: &ExportOperation, paths: &WirePaths) -> Self {
+        Self::build(op, paths, EjsonDate::from)
+    }
+}
+
+impl<D> ExportOperationDto<D> {
+    fn build(op: &ExportOperation, paths: &WirePaths, date: impl Fn(DateTime<Utc>) -> D) -> Self {
         let export_path = paths.export_path(&op.id);
         Self {
             id: op.id.to_string(),
-            created_at: iso_millis(op.created_at),
+            created_at: date(op.created_at),
             user_id: op.user_id.to_string(),
             room_list: op.room_list.iter().map(RoomDto::from).collect(),
             status: op.status.as_str(),
@@ -147,15 +216,19 @@ impl ExportOperationDto {
                 .as_deref()
                 .map(|key| paths.archive_location(key)),
             file_id: op.file_id.clone().map(Into::into),
-            url: op
-                .file_id
-                .as_ref()
-                .filter(|_| op.status == udd_domain::ExportStatus::Completed)
-                .map(|id| udd_app::download_path(id)),
+            url: completed_download(op, paths),
             full_export: op.full_export,
-            updated_at: iso_millis(op.updated_at),
+            updated_at: date(op.updated_at),
         }
     }
+}
+
+/// The download path of `op`'s file, once the operation is completed.
+pub fn completed_download(op: &ExportOperation, paths: &WirePaths) -> Option<String> {
+    op.file_id
+        .as_ref()
+        .filter(|_| op.status == udd_domain::ExportStatus::Completed)
+        .map(|id| paths.download_path(id))
 }
 
 /// One `roomList` entry; `userId` is always present, null when there is none.
@@ -198,6 +271,7 @@ mod tests {
         WirePaths {
             export_root: PathBuf::from("/d"),
             zip_root: PathBuf::from("/zips"),
+            site_path: "/udd".into(),
         }
     }
 
@@ -236,6 +310,44 @@ mod tests {
         assert_eq!(json["fileList"], serde_json::json!([]));
         assert_eq!(json["exportPath"], "/d/OP");
         assert_eq!(json["assetsPath"], "/d/OP/assets");
+    }
+
+    #[test]
+    fn the_method_result_carries_ejson_dates_and_the_download_path_under_the_site() {
+        let at = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap_or_default();
+        let mut op = ExportOperation::new_pending("OP".into(), "U".into(), false, at);
+        op.updated_at = at + chrono::Duration::milliseconds(5);
+        let answer = DataDownloadRequest {
+            requested: true,
+            operation: op.clone(),
+            pending_before: 2,
+        };
+        let json = serde_json::to_value(RequestDataDownloadResult::new(&answer, &paths()))
+            .unwrap_or_default();
+        assert_eq!(json["requested"], true);
+        assert_eq!(
+            json["exportOperation"]["createdAt"],
+            serde_json::json!({"$date": 1_700_000_000_123_i64})
+        );
+        assert_eq!(
+            json["exportOperation"]["_updatedAt"],
+            serde_json::json!({"$date": 1_700_000_000_128_i64})
+        );
+        assert!(json["url"].is_null(), "null until completed: {json}");
+        assert!(json.as_object().is_some_and(|o| o.contains_key("url")));
+        assert_eq!(json["pendingOperationsBeforeMyRequest"], 2);
+
+        op.status = udd_domain::ExportStatus::Completed;
+        op.file_id = Some("F1".into());
+        let done = DataDownloadRequest {
+            requested: false,
+            operation: op,
+            pending_before: 0,
+        };
+        let json = serde_json::to_value(RequestDataDownloadResult::new(&done, &paths()))
+            .unwrap_or_default();
+        assert_eq!(json["url"], "/udd/data-export/F1");
+        assert_eq!(json["exportOperation"]["url"], "/udd/data-export/F1");
     }
 
     #[test]

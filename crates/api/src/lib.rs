@@ -9,10 +9,12 @@
 
 pub mod auth;
 pub mod cli;
+pub mod ddp;
 pub mod dto;
 pub mod error;
 pub mod password;
 pub mod progress;
+pub mod proxy;
 pub mod ranges;
 pub mod routes;
 pub mod server;

@@ -3,6 +3,7 @@
 use std::net::TcpListener;
 
 use actix_web::body::MessageBody;
+use actix_web::dev::Service;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -10,21 +11,26 @@ use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
 use crate::dto::WirePaths;
+use crate::proxy::{SitePath, TrustedProxies};
 use crate::routes;
 use crate::services::Services;
 use crate::settings::Settings;
 use crate::throttle::Throttles;
 
-/// The span every request's log lines carry: method and path, never the query string,
-/// which holds the download links' tokens.
+/// The span every request's log lines carry: method, path (never the query string,
+/// which holds the download links' tokens), and the client's address and scheme as the
+/// trusted proxies report them.
 struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        let client = TrustedProxies::client_of_request(request.request());
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
             http.path = %request.path(),
+            http.client_ip = %client.address(),
+            http.scheme = client.scheme,
             http.status_code = tracing::field::Empty,
         )
     }
@@ -56,12 +62,21 @@ impl Application {
         let throttles = web::Data::new(Throttles::new(settings, services.clock.clone()));
         let services = web::Data::new(services);
         let paths = web::Data::new(WirePaths::from_settings(settings));
+        let proxies = web::Data::new(settings.server.proxies()?);
+        let site_path = SitePath::new(&settings.server.site_path()?);
         let mut server = HttpServer::new(move || {
+            let site_path = site_path.clone();
             App::new()
+                // Registered first, so it runs last: the span sees the path as sent.
+                .wrap_fn(move |mut req, service| {
+                    site_path.unprefix(&mut req);
+                    service.call(req)
+                })
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(services.clone())
                 .app_data(paths.clone())
                 .app_data(throttles.clone())
+                .app_data(proxies.clone())
                 .configure(routes::configure)
         })
         .disable_signals()

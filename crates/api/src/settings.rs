@@ -6,7 +6,6 @@
 //! `user_data.file_system_path`, …). The defaults keep everything under `./data/`, so a
 //! fresh checkout runs with no setup.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,9 +15,11 @@ use serde::Deserialize;
 
 mod auth;
 mod login;
+mod server;
 
 pub use auth::{AuthMode, AuthSettings, RocketChatSettings};
 pub use login::{AccountsSettings, LoginSettings, RateLimitSettings, RouteLimit};
+pub use server::ServerSettings;
 
 /// Everything udd can be configured with.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -121,41 +122,6 @@ impl StorageSettings {
             "storage.access_key_id and storage.secret_access_key go together"
         );
         Ok(())
-    }
-}
-
-/// `[server]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerSettings {
-    /// Address to listen on; port 0 picks a free port.
-    pub bind: String,
-    /// The public base URL used in links (e-mails, download paths).
-    pub site_url: String,
-    /// HTTP worker threads; by default one per core.
-    pub http_workers: Option<usize>,
-    /// The secret that signs download links (at least 16 bytes). When unset, one is
-    /// generated into `link_secret_file` on first start and kept there.
-    pub link_secret: Option<SecretString>,
-    /// Where the generated link secret is kept.
-    pub link_secret_file: PathBuf,
-    /// Proxies in front of udd that append to `X-Forwarded-For` (Rocket.Chat's
-    /// `HTTP_FORWARDED_COUNT`): the client address is the entry this many from the end.
-    /// 0 (the default) uses the connection's peer address and ignores the header, which
-    /// a client could otherwise forge to dodge blocking and rate limits.
-    pub forwarded_count: usize,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:3000".to_owned(),
-            site_url: "http://localhost:3000".to_owned(),
-            http_workers: None,
-            link_secret: None,
-            link_secret_file: PathBuf::from("data/link-secret"),
-            forwarded_count: 0,
-        }
     }
 }
 
@@ -293,7 +259,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("login.ip_whitelist"),
+                    .with_list_parse_key("login.ip_whitelist")
+                    .with_list_parse_key("server.trusted_proxies"),
             )
             .build()
             .context("reading the configuration")?
@@ -306,18 +273,7 @@ impl Settings {
     /// Rejects values that would only fail later, with a message naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.storage.validate()?;
-        self.server.bind.parse::<SocketAddr>().with_context(|| {
-            format!(
-                "server.bind `{}` is not an address like 127.0.0.1:3000",
-                self.server.bind
-            )
-        })?;
-        let site = &self.server.site_url;
-        anyhow::ensure!(
-            (site.starts_with("http://") || site.starts_with("https://"))
-                && !site.contains(char::is_whitespace),
-            "server.site_url `{site}` must be an http:// or https:// URL (it starts the links in mails)"
-        );
+        self.server.validate()?;
         let user_data = &self.user_data;
         within(
             "user_data.message_limit_per_request",
@@ -365,25 +321,9 @@ impl Settings {
             10_080,
         )?;
         within("database.pool_size", self.database.pool_size.into(), 1, 256)?;
-        if let Some(workers) = self.server.http_workers {
-            within("server.http_workers", workers as u64, 1, 256)?;
-        }
         self.smtp.validate()?;
-        within(
-            "server.forwarded_count",
-            self.server.forwarded_count as u64,
-            0,
-            10,
-        )?;
         self.validate_login()?;
         self.validate_auth()?;
-        if let Some(secret) = &self.server.link_secret {
-            let least = udd_adapters::links::MIN_SECRET_LEN;
-            anyhow::ensure!(
-                secret.expose_secret().len() >= least,
-                "server.link_secret must be at least {least} bytes long"
-            );
-        }
         Ok(())
     }
 }
@@ -567,6 +507,25 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_come_as_a_list_from_a_file_or_comma_separated_from_the_environment(
+    ) -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("udd.toml");
+        std::fs::write(
+            &file,
+            "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n",
+        )?;
+        let s = Settings::load_from(Some(&file), env(&[]))?;
+        assert_eq!(s.server.trusted_proxies, ["127.0.0.1", "10.0.0.0/8"]);
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[("UDD__SERVER__TRUSTED_PROXIES", "::1,192.168.0.0/16")]),
+        )?;
+        assert_eq!(s.server.trusted_proxies, ["::1", "192.168.0.0/16"]);
+        Ok(())
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("udd.toml");
@@ -670,7 +629,11 @@ mod tests {
                 "[accounts]\nlogin_expiration_days = 100000\n",
                 "accounts.login_expiration_days must be between 1 and 36500",
             ),
-            ("[server]\nforwarded_count = 99\n", "server.forwarded_count"),
+            ("[server]\nforwarded_count = 1\n", "server.trusted_proxies"),
+            (
+                "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+                "server.trusted_proxies",
+            ),
         ] {
             std::fs::write(&file, toml)?;
             let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();

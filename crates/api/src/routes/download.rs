@@ -239,7 +239,10 @@ pub async fn download(
     if head {
         return response.body(ArchiveBody::empty(bytes));
     }
-    let client = req.peer_addr().map(|addr| addr.ip().to_string());
+    // The client as the trusted proxies report it, not the proxy's own address.
+    let client = crate::proxy::TrustedProxies::client_of_request(&req)
+        .ip
+        .map(|ip| ip.to_string());
     let recorder = services.clone();
     if let Err(e) = web::block(move || recorder.download.record(&granted, bytes, client)).await {
         tracing::error!(error = %e, "could not record a download");

@@ -3,6 +3,7 @@
 mod data_download;
 mod download;
 mod health;
+mod method_call;
 mod session;
 
 use actix_web::web;
@@ -10,12 +11,20 @@ use actix_web::web;
 use crate::error::ApiError;
 
 /// The routes under `/api/v1/`, as the rate limiter names them.
-pub const API_ROUTES: [&str; 4] = ["login", "logout", "me", "users.requestDataDownload"];
+pub const API_ROUTES: [&str; 6] = [
+    "login",
+    "logout",
+    "me",
+    "users.requestDataDownload",
+    "method.call/requestDataDownload",
+    "method.callAnon/requestDataDownload",
+];
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
         .app_data(query_config())
+        .app_data(web::PayloadConfig::new(BODY_LIMIT))
         .route("/health", web::get().to(health::health))
         .route("/data-export/{file_id}", web::get().to(download::download))
         .route("/data-export/{file_id}", web::head().to(download::download))
@@ -30,14 +39,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/users.requestDataDownload",
                     web::get().to(data_download::request),
+                )
+                .route(
+                    "/method.call/requestDataDownload",
+                    web::post().to(method_call::call),
+                )
+                .route(
+                    "/method.callAnon/requestDataDownload",
+                    web::post().to(method_call::call_anon),
                 ),
         );
 }
 
+/// The largest request body read (logins and method calls are a few hundred bytes).
+const BODY_LIMIT: usize = 64 * 1024;
+
 /// Malformed JSON bodies get Rocket.Chat's `invalid-params` error, not actix's plain text.
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(64 * 1024)
+        .limit(BODY_LIMIT)
         .error_handler(|err, _req| {
             ApiError::InvalidParams(format!("Invalid request body: {err}")).into()
         })

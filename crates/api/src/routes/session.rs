@@ -9,6 +9,7 @@ use udd_app::Password;
 use crate::auth::CurrentUser;
 use crate::dto::Me;
 use crate::error::ApiError;
+use crate::proxy::ClientAddr;
 use crate::services::Services;
 use crate::throttle::Throttles;
 
@@ -54,6 +55,7 @@ impl PasswordField {
 pub async fn login(
     services: web::Data<Services>,
     throttles: web::Data<Throttles>,
+    client: ClientAddr,
     req: HttpRequest,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -76,7 +78,7 @@ pub async fn login(
     else {
         return Err(ApiError::LoginFailed);
     };
-    let client_ip = throttles.client_ip(&req);
+    let client_ip = client.0.address();
     let session = throttles
         .logins
         .run(move || {

@@ -107,9 +107,8 @@ pub async fn limit_api_calls(
     let decision = throttles.as_ref().and_then(|throttles| {
         let route = req.path().strip_prefix(API_PREFIX)?;
         let user = crate::auth::header(req.request(), "X-User-Id");
-        throttles
-            .limiter
-            .check(route, &throttles.client_ip(req.request()), &user)
+        let client = crate::proxy::TrustedProxies::client_of_request(req.request());
+        throttles.limiter.check(route, &client.address(), &user)
     });
     let (Some(decision), Some(throttles)) = (decision, throttles) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
