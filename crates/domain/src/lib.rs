@@ -30,8 +30,8 @@ pub mod user;
 pub mod workspace;
 
 pub use export::{
-    ExportOperation, ExportStatus, IllegalTransition, ListedFile, RoomExport, RoomExportStatus,
-    RoomType, UnknownStatus,
+    ExportOperation, ExportStatus, IllegalTransition, ListedFile, RequestedBy, RoomExport,
+    RoomExportStatus, RoomType, UnknownRequester, UnknownStatus,
 };
 pub use file::UserDataFile;
 pub use ids::{FileId, OperationId, RoomId, UploadId, UserId};

@@ -3,12 +3,14 @@
 //! The queries stay within what PostgreSQL also runs (timestamps as BIGINT milliseconds,
 //! lists as JSON text, no SQLite-only functions), so a PostgreSQL backend can reuse them.
 
+mod audit;
 mod delivery;
 mod files;
 mod fingerprint;
 mod login_failures;
 mod operations;
 mod reader;
+mod records;
 mod schema;
 mod tokens;
 mod users;
@@ -25,11 +27,13 @@ use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use udd_ports::StoreError;
 
+pub use audit::SqliteDownloadAudit;
 pub use delivery::{MailState, SqliteDownloadLog, SqliteNotices};
 pub use files::SqliteUserDataFiles;
 pub use fingerprint::TableFingerprint;
 pub use login_failures::SqliteLoginFailures;
 pub use operations::SqliteExportOperations;
+pub use records::SqliteOperationRecords;
 pub use tokens::SqliteLoginTokens;
 pub use users::SqliteUsers;
 pub use workspace::SqliteWorkspace;

@@ -117,6 +117,7 @@ diesel::table! {
         attempts -> Integer,
         lease_owner -> Nullable<Text>,
         lease_expires_at -> Nullable<BigInt>,
+        requested_by -> Text,
     }
 }
 
