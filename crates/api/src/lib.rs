@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod dto;
 pub mod error;
+pub mod officer;
 pub mod password;
 pub mod progress;
 pub mod ranges;

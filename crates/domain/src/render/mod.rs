@@ -3,6 +3,7 @@
 //! manifest and the owner's mails. Everything here is a pure function of its inputs, so a resumed export
 //! renders exactly the bytes an uninterrupted one would.
 
+mod csv;
 mod escape;
 mod mail;
 mod manifest;
@@ -11,6 +12,7 @@ mod names;
 mod pages;
 mod pseudonyms;
 
+pub use csv::{csv_field, csv_record};
 pub use escape::{escape_html, escape_html_text};
 pub use mail::{failed_mail, header_text, human_size, ready_mail, MailContent, ReadyMail};
 pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION};
