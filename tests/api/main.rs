@@ -15,6 +15,7 @@ mod hardening;
 mod health;
 mod import;
 mod in_memory;
+mod link_login;
 mod login;
 mod login_hardening;
 mod request_data_download;

@@ -14,20 +14,34 @@ use udd_ports::{AuditEntry, AuditQuery, StoreError};
 
 use crate::services::Services;
 
-/// The user named by a username (or e-mail address) or a user id.
+/// The user named by a username (or e-mail address) or a user id, if any.
 ///
-/// Errors: nobody answers to `login`; the store failing.
-pub fn find_user(services: &Services, login: &str) -> anyhow::Result<User> {
+/// Errors: the store failing.
+fn lookup(services: &Services, login: &str) -> anyhow::Result<Option<User>> {
     match services.users.credentials_by_login(login) {
-        Ok(credentials) => return Ok(credentials.user),
+        Ok(credentials) => return Ok(Some(credentials.user)),
         Err(StoreError::NotFound) => {}
         Err(other) => return Err(other.into()),
     }
     match services.users.get(&UserId::from(login)) {
-        Ok(user) => Ok(user),
-        Err(StoreError::NotFound) => bail!("no user `{login}` (neither a username nor a user id)"),
+        Ok(user) => Ok(Some(user)),
+        Err(StoreError::NotFound) => Ok(None),
         Err(other) => Err(other.into()),
     }
+}
+
+/// The user named by a username (or e-mail address) or a user id.
+///
+/// Errors: nobody answers to `login`; the store failing.
+pub fn find_user(services: &Services, login: &str) -> anyhow::Result<User> {
+    lookup(services, login)?
+        .with_context(|| format!("no user `{login}` (neither a username nor a user id)"))
+}
+
+/// The id of the user `login` names; a name nobody answers to is taken as the id of a
+/// deleted account (whose records and downloads are kept under its id).
+fn user_id_of(services: &Services, login: &str) -> anyhow::Result<UserId> {
+    Ok(lookup(services, login)?.map_or_else(|| UserId::from(login), |user| user.id))
 }
 
 /// Where the archive goes, checked before any work is done: an existing file is kept
@@ -148,11 +162,7 @@ fn wait_for(services: &Services, id: &OperationId) -> anyhow::Result<String> {
 
 /// `udd ops delete`: erases a user's exports and prints what went.
 pub fn delete_user_exports(services: &Services, login: &str, force: bool) -> anyhow::Result<()> {
-    // A deleted account's records are erased by id.
-    let user_id = match find_user(services, login) {
-        Ok(user) => user.id,
-        Err(_) => UserId::from(login),
-    };
+    let user_id = user_id_of(services, login)?;
     let erasure = services.erase.execute(&user_id, force)?;
     if erasure.is_empty() {
         println!("nothing to delete for {login}");
@@ -216,14 +226,11 @@ pub fn audit(
     format: AuditFormat,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let user_id = match &filter.user {
-        // A deleted account's downloads stay in the log under its id.
-        Some(login) => Some(match find_user(services, login) {
-            Ok(user) => user.id,
-            Err(_) => UserId::from(login.as_str()),
-        }),
-        None => None,
-    };
+    let user_id = filter
+        .user
+        .as_deref()
+        .map(|login| user_id_of(services, login))
+        .transpose()?;
     let query = AuditQuery {
         user_id,
         file_id: filter.file.as_deref().map(Into::into),
