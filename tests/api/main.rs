@@ -18,5 +18,6 @@ mod in_memory;
 mod link_login;
 mod login;
 mod login_hardening;
+mod mail_words;
 mod request_data_download;
 mod robustness;

@@ -287,7 +287,8 @@ fn wire(
             max_attempts: settings.smtp.max_attempts,
             ..NotifyConfig::default()
         },
-    );
+    )
+    .with_site_name(&settings.server.site_name);
     let retention = Retention::new(
         repos.files.clone(),
         repos.operations.clone(),

@@ -193,6 +193,7 @@ mod tests {
             status_text: None,
             services: vec![],
             active,
+            language: None,
             created_at: DateTime::UNIX_EPOCH,
         }
     }

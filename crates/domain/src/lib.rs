@@ -20,6 +20,7 @@
 
 pub mod export;
 pub mod file;
+pub mod i18n;
 pub mod ids;
 pub mod login;
 pub mod policy;

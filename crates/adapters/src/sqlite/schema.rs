@@ -12,6 +12,7 @@ diesel::table! {
         active -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        language -> Nullable<Text>,
     }
 }
 

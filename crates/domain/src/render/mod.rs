@@ -14,7 +14,9 @@ mod pseudonyms;
 
 pub use csv::{csv_field, csv_record};
 pub use escape::{escape_html, escape_html_text};
-pub use mail::{failed_mail, header_text, human_size, ready_mail, MailContent, ReadyMail};
+pub use mail::{
+    failed_mail, header_text, human_size, ready_mail, FailedMail, MailContent, ReadyMail,
+};
 pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION};
 pub use message::{render_html, render_json_line, AttachedFile, RenderedMessage};
 pub use names::{asset_name, is_active_content, safe_file_name, zip_file_name, UniqueNames};
