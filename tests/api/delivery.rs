@@ -50,7 +50,7 @@ async fn the_owner_is_mailed_a_signed_link_that_downloads_without_login() {
     assert_eq!(mail.recipients, ["alice@example.com"]);
     let text = mail_text(&mail.data);
     assert!(
-        text.contains("Subject: Your personal data export is ready"),
+        text.contains("Subject: [Rocket.Chat] Your personal data export is ready"),
         "{text}"
     );
     let expiry = file
@@ -189,7 +189,7 @@ async fn with_no_smtp_server_the_mail_lands_in_the_outbox() {
         "{text}"
     );
     assert!(
-        text.contains("Subject: Your full data export is ready"),
+        text.contains("Subject: [Rocket.Chat] Your full data export is ready"),
         "{text}"
     );
     let link = link_in(&outbox[0]);

@@ -468,7 +468,7 @@ fn an_export_that_keeps_failing_is_retried_a_bounded_number_of_times_then_failed
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("alice@example.com"), "{}", mails[0]);
     assert!(
-        mails[0].contains("Subject: Your personal data export failed"),
+        mails[0].contains("Subject: [Rocket.Chat] Your personal data export failed"),
         "{}",
         mails[0]
     );

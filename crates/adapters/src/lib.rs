@@ -61,8 +61,9 @@ pub use security::{RocketChatPasswords, RocketChatTokens};
 pub use smtp_test_server::{LoopbackSmtpServer, ReceivedMail};
 pub use sqlite::SqliteLoginFailures;
 pub use sqlite::{
-    Database, MailState, SqliteDownloadLog, SqliteExportOperations, SqliteLoginTokens,
-    SqliteNotices, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, TableFingerprint,
+    Database, MailState, SqliteDownloadAudit, SqliteDownloadLog, SqliteExportOperations,
+    SqliteLoginTokens, SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers,
+    SqliteWorkspace, TableFingerprint,
 };
 pub use stored::LocalStoredExports;
 pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock};

@@ -95,6 +95,7 @@ fn build_message(mail: &OutgoingMail, from: &Mailbox) -> Result<Message, MailErr
     })?;
     for (header, value) in [
         ("recipient name", mail.to_name.as_deref()),
+        ("sender name", mail.from_name.as_deref()),
         ("subject", Some(&mail.subject)),
     ] {
         if value.is_some_and(|v| v.chars().any(char::is_control)) {
@@ -104,6 +105,10 @@ fn build_message(mail: &OutgoingMail, from: &Mailbox) -> Result<Message, MailErr
         }
     }
     let to = Mailbox::new(mail.to_name.clone(), address);
+    let from = match &mail.from_name {
+        Some(name) => Mailbox::new(Some(name.clone()), from.email.clone()),
+        None => from.clone(),
+    };
     // The sender's domain rather than lettre's default of this machine's host name,
     // which is often not a public name and would leak the server's.
     let message_id = format!("<{}@{}>", RandomIds::random_string(24), from.email.domain());
@@ -265,6 +270,7 @@ mod tests {
 
     fn mail(to: &str) -> OutgoingMail {
         OutgoingMail {
+            from_name: None,
             to: to.to_owned(),
             to_name: Some("Alice Example".to_owned()),
             subject: "Your data export is ready".to_owned(),
@@ -354,6 +360,29 @@ mod tests {
             .data
             .contains("Subject: Your data export is ready"));
         assert!(received[0].data.contains(LINK), "{}", received[0].data);
+    }
+
+    #[test]
+    fn the_senders_name_can_be_the_workspaces_while_the_address_stays() {
+        let server = LoopbackSmtpServer::start().unwrap();
+        let mailer = smtp_to(&server);
+        let mut named = mail("alice@example.com");
+        named.from_name = Some("Acme Chat".into());
+        mailer.send(&named).unwrap();
+        let received = server.wait_for(1, Duration::from_secs(5));
+        assert_eq!(received[0].from, "noreply@example.org");
+        assert!(
+            received[0]
+                .data
+                .contains("From: \"Acme Chat\" <noreply@example.org>")
+                || received[0]
+                    .data
+                    .contains("From: Acme Chat <noreply@example.org>"),
+            "{}",
+            received[0].data
+        );
+        named.from_name = Some("Acme\r\nBcc: x@evil.org".into());
+        assert!(matches!(mailer.send(&named), Err(MailError::Rejected(_))));
     }
 
     #[test]

@@ -343,6 +343,7 @@ mod tests {
         let mail = OutgoingMail {
             to: "alice@example.org".into(),
             to_name: None,
+            from_name: None,
             subject: "Ready".into(),
             text: "t".into(),
             html: "h".into(),

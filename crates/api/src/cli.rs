@@ -43,12 +43,43 @@ pub enum Command {
     Worker,
     /// Export one user's data now, in the foreground, and print the zip's path.
     Export {
-        /// The user's username.
+        /// The user's username (or, with --no-mail, user id).
         #[arg(long)]
         user: String,
         /// A full (JSON) export instead of a personal (HTML) one.
         #[arg(long)]
         full: bool,
+        /// A subject-access export for the data protection officer: nobody is mailed,
+        /// and the user's own requests neither reuse nor wait for it. Needs --out.
+        #[arg(long, requires = "out")]
+        no_mail: bool,
+        /// Write the finished archive to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Replace FILE when it exists.
+        #[arg(long, requires = "out")]
+        force: bool,
+    },
+    /// Export records of users.
+    #[command(subcommand)]
+    Ops(OpsCommand),
+    /// Who downloaded what, when and from where (the download log).
+    Audit {
+        /// Only this user's downloads (username or user id).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only downloads of this file id.
+        #[arg(long)]
+        file: Option<String>,
+        /// From this day (2026-11-30) or time (RFC 3339), inclusive.
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to this time, or to the end of this day.
+        #[arg(long)]
+        until: Option<String>,
+        /// The output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::officer::AuditFormat,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -62,6 +93,21 @@ pub enum Command {
     },
     /// Generate a deterministic demo workspace.
     Demo(DemoArgs),
+}
+
+/// `udd ops …`
+#[derive(Debug, Subcommand)]
+pub enum OpsCommand {
+    /// Delete a user's archives and export records (operations, archive records, mail
+    /// notices); the download log is kept. Refused while an export of theirs is running.
+    Delete {
+        /// The user (username or user id; a deleted account by its id).
+        #[arg(long)]
+        user: String,
+        /// Delete even while one of their exports is running (its worker then fails).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `udd demo`
@@ -168,9 +214,42 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             workers.shutdown();
             Ok(())
         }
-        Command::Export { user, full } => {
+        Command::Export {
+            user,
+            full,
+            no_mail,
+            out,
+            force,
+        } => {
             start_up_checks(&settings)?;
-            export_now(&settings, &user, full)
+            match out {
+                Some(out) if no_mail => {
+                    let services = Services::build(&settings)?;
+                    crate::officer::export_for_officer(&services, &user, full, &out, force)
+                }
+                out => export_now(&settings, &user, full, out.as_deref(), force),
+            }
+        }
+        Command::Ops(OpsCommand::Delete { user, force }) => {
+            let services = Services::build(&settings)?;
+            crate::officer::delete_user_exports(&services, &user, force)
+        }
+        Command::Audit {
+            user,
+            file,
+            since,
+            until,
+            format,
+        } => {
+            let services = Services::build(&settings)?;
+            let filter = crate::officer::AuditFilter {
+                user,
+                file,
+                since,
+                until,
+            };
+            let mut stdout = std::io::stdout().lock();
+            crate::officer::audit(&services, &filter, format, &mut stdout)
         }
         Command::Migrate => {
             let db = udd_adapters::Database::open(&settings.database.url, 1)?;
@@ -367,7 +446,16 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn export_now(settings: &Settings, username: &str, full: bool) -> anyhow::Result<()> {
+fn export_now(
+    settings: &Settings,
+    username: &str,
+    full: bool,
+    out: Option<&std::path::Path>,
+    force: bool,
+) -> anyhow::Result<()> {
+    if let Some(out) = out {
+        crate::officer::check_destination(out, force)?;
+    }
     let services = Services::build(settings)?;
     let user = match services.users.credentials_by_login(username) {
         Ok(credentials) => credentials.user,
@@ -396,6 +484,11 @@ fn export_now(settings: &Settings, username: &str, full: bool) -> anyhow::Result
     }
     match outcome {
         Some(udd_app::Outcome::Completed { file, .. }) => {
+            if let Some(out) = out {
+                crate::officer::write_archive(&services, &file.key, out, force)?;
+                println!("{}", out.display());
+                return Ok(());
+            }
             println!(
                 "{}",
                 WirePaths::from_settings(settings).archive_location(&file.key)

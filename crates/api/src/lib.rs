@@ -12,6 +12,7 @@ pub mod cli;
 pub mod ddp;
 pub mod dto;
 pub mod error;
+pub mod officer;
 pub mod password;
 pub mod progress;
 pub mod proxy;

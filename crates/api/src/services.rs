@@ -14,21 +14,22 @@ use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
     MailSettings, MemoryArchiveStore, MemoryBlobStore, ObjectArchiveStore, ObjectBlobStore,
     ObjectStorage, ObjectStoredExports, OutboxMailer, RandomCodes, RandomIds, RocketChatPasswords,
-    RocketChatSessions, RocketChatTokens, S3Config, SmtpMailer, SqliteDownloadLog,
-    SqliteExportOperations, SqliteLoginFailures, SqliteLoginTokens, SqliteNotices,
-    SqliteUserDataFiles, SqliteUsers, SqliteWorkspace, SystemClock, ZipArchiveStore,
+    RocketChatSessions, RocketChatTokens, S3Config, SmtpMailer, SqliteDownloadAudit,
+    SqliteDownloadLog, SqliteExportOperations, SqliteLoginFailures, SqliteLoginTokens,
+    SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace,
+    SystemClock, ZipArchiveStore,
 };
 use udd_app::{
-    AddUser, Authenticator, DownloadDataFile, EngineConfig, ExportEngine, ExportPorts,
-    ImportWorkspace, NotifyConfig, NotifyOwners, RemoteSessionCheck, RequestDataDownload,
-    Retention, SecondFactorCheck, SeedDemo,
+    AddUser, Authenticator, DownloadDataFile, EngineConfig, EraseUserExports, ExportEngine,
+    ExportPorts, ImportWorkspace, NotifyConfig, NotifyOwners, RecordsRetention, RemoteSessionCheck,
+    RequestDataDownload, Retention, SecondFactorCheck, SeedDemo,
 };
 use udd_domain::RequestPolicy;
 use udd_ports::{
-    ArchiveStore, BlobStore, Clock, DownloadLinks, DownloadLog, ExportFiles, ExportOperations,
-    ExportProgress, ExportQueue, ExportWakeup, IdGenerator, LoginFailures, LoginTokens, Mailer,
-    Notices, RemoteSessions, SecondFactorStore, StoredExports, UserDataFiles, UserProfiles, Users,
-    WorkspaceReader, WorkspaceWriter,
+    ArchiveStore, BlobStore, Clock, DownloadAudit, DownloadLinks, DownloadLog, ExportFiles,
+    ExportOperations, ExportProgress, ExportQueue, ExportWakeup, IdGenerator, LoginFailures,
+    LoginTokens, Mailer, Notices, OperationRecords, RemoteSessions, SecondFactorStore,
+    StoredExports, UserDataFiles, UserProfiles, Users, WorkspaceReader, WorkspaceWriter,
 };
 
 use crate::settings::{AuthMode, Settings, StorageKind};
@@ -155,6 +156,10 @@ pub struct Repositories {
     pub second_factors: Arc<dyn SecondFactorStore>,
     /// Users as Rocket.Chat vouches for them (`auth.mode = "rocketchat"`).
     pub profiles: Arc<dyn UserProfiles>,
+    /// Operation records for erasure and retention.
+    pub records: Arc<dyn OperationRecords>,
+    /// The download log read back.
+    pub audit: Arc<dyn DownloadAudit>,
 }
 
 impl Repositories {
@@ -177,6 +182,8 @@ impl Repositories {
             notices: Arc::new(SqliteNotices::new(db.clone())),
             downloads: Arc::new(SqliteDownloadLog::new(db.clone())),
             login_failures: Arc::new(SqliteLoginFailures::new(db.clone())),
+            records: Arc::new(SqliteOperationRecords::new(db.clone())),
+            audit: Arc::new(SqliteDownloadAudit::new(db.clone())),
         }
     }
 }
@@ -214,6 +221,12 @@ pub struct Services {
     pub worker_health: Arc<WorkerHealth>,
     /// The clock every use case reads (the rate limiter counts on it too).
     pub clock: Arc<dyn Clock>,
+    /// `udd ops delete`.
+    pub erase: EraseUserExports,
+    /// `udd audit`.
+    pub audit: Arc<dyn DownloadAudit>,
+    /// The operation store (`udd export` watches an operation another worker took).
+    pub operations: Arc<dyn ExportOperations>,
 }
 
 /// Builds [`Services`], with any outside dependency replaced.
@@ -353,7 +366,8 @@ fn wire(
             max_attempts: settings.smtp.max_attempts,
             ..NotifyConfig::default()
         },
-    );
+    )
+    .with_site_name(&settings.server.site_name);
     let retention = Retention::new(
         repos.files.clone(),
         repos.operations.clone(),
@@ -361,7 +375,12 @@ fn wire(
         storage.stored.clone(),
         clock.clone(),
         chrono::Duration::hours(1),
-    );
+    )
+    .with_records(RecordsRetention {
+        records: repos.records.clone(),
+        downloads: repos.audit.clone(),
+        keep: chrono::Duration::days(user_data.records_retention_days.into()),
+    });
     let engine = ExportEngine::new(
         ExportPorts {
             queue: repos.queue.clone(),
@@ -390,7 +409,16 @@ fn wire(
             repos.downloads.clone(),
             clock.clone(),
             user_data.enable_download,
+        )
+        .with_login_required(user_data.link_requires_login),
+        erase: EraseUserExports::new(
+            repos.records.clone(),
+            storage.archives.clone(),
+            storage.working.clone(),
+            clock.clone(),
         ),
+        audit: repos.audit.clone(),
+        operations: repos.operations.clone(),
         archives: storage.archives.clone(),
         notify,
         retention,

@@ -171,6 +171,12 @@ pub struct UserDataSettings {
     pub max_attempts: u32,
     /// Minutes between retention sweeps (expired zips, left-over folders).
     pub retention_sweep_minutes: u64,
+    /// Days the records of a finished operation (once its zip is gone) and download log
+    /// entries are kept; the retention sweep deletes older ones.
+    pub records_retention_days: u32,
+    /// When on, the mailed link alone does not download: someone not logged in is asked
+    /// to sign in first and open the link again.
+    pub link_requires_login: bool,
 }
 
 impl Default for UserDataSettings {
@@ -187,6 +193,8 @@ impl Default for UserDataSettings {
             lease_seconds: 60,
             max_attempts: 3,
             retention_sweep_minutes: 10,
+            records_retention_days: 365,
+            link_requires_login: false,
         }
     }
 }
@@ -299,6 +307,12 @@ impl Settings {
         within(
             "user_data.retention_days",
             user_data.retention_days.into(),
+            1,
+            3_650,
+        )?;
+        within(
+            "user_data.records_retention_days",
+            user_data.records_retention_days.into(),
             1,
             3_650,
         )?;
@@ -569,6 +583,10 @@ mod tests {
             (
                 "[user_data]\nretention_days = 1000000000\n",
                 "user_data.retention_days must be between 1 and 3650",
+            ),
+            (
+                "[user_data]\nrecords_retention_days = 0\n",
+                "user_data.records_retention_days must be between 1 and 3650",
             ),
             (
                 "[user_data]\nworkers = 100000\n",

@@ -96,6 +96,7 @@ impl AddUser {
             status_text: None,
             services: vec!["password".to_owned()],
             active: true,
+            language: None,
             created_at: new.created_at,
         })
     }

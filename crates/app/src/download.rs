@@ -22,6 +22,10 @@ pub enum DownloadError {
     /// is no longer active.
     #[error("You are not allowed to download this file")]
     Forbidden,
+    /// `user_data.link_requires_login` is on and the requester is not logged in: the
+    /// link alone does not download.
+    #[error("Sign in first, then open the link again")]
+    LoginRequired,
     /// The backend failed.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -54,6 +58,7 @@ pub struct DownloadDataFile {
     log: Arc<dyn DownloadLog>,
     clock: Arc<dyn Clock>,
     enabled: bool,
+    link_requires_login: bool,
 }
 
 impl DownloadDataFile {
@@ -74,7 +79,15 @@ impl DownloadDataFile {
             log,
             clock,
             enabled,
+            link_requires_login: false,
         }
+    }
+
+    /// With `required`, the signed link alone no longer downloads: only the owner,
+    /// logged in, does (`user_data.link_requires_login`).
+    pub fn with_login_required(mut self, required: bool) -> Self {
+        self.link_requires_login = required;
+        self
     }
 
     /// The file `file_id` if it is still available and the requester is its owner,
@@ -87,6 +100,10 @@ impl DownloadDataFile {
     ) -> Result<Granted, DownloadError> {
         if !self.enabled {
             return Err(DownloadError::Disabled);
+        }
+        // Asked before the file is looked up: the answer says nothing about the file.
+        if self.link_requires_login && requester.user_id.is_none() {
+            return Err(DownloadError::LoginRequired);
         }
         let file = match self.files.get(file_id) {
             Ok(file) => file,
@@ -111,7 +128,7 @@ impl DownloadDataFile {
                 by_link: false,
             });
         }
-        let Some(token) = requester.token else {
+        let Some(token) = requester.token.filter(|_| !self.link_requires_login) else {
             return Err(DownloadError::Forbidden);
         };
         match self.links.verify(token, &file.id, &file.user_id, now) {
@@ -176,6 +193,7 @@ mod tests {
             status_text: None,
             services: vec![],
             active,
+            language: None,
             created_at: DateTime::UNIX_EPOCH,
         }
     }
@@ -307,6 +325,40 @@ mod tests {
         assert!(matches!(
             use_case(Some(removed), true).execute(&"F1".into(), by_user(&"alice".into())),
             Err(DownloadError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn when_the_link_requires_login_the_token_alone_asks_for_a_sign_in() {
+        let strict = || use_case(Some(file(7)), true).with_login_required(true);
+        assert!(matches!(
+            strict().execute(&"F1".into(), by_token("good")),
+            Err(DownloadError::LoginRequired)
+        ));
+        assert!(matches!(
+            strict().execute(&"F1".into(), Requester::default()),
+            Err(DownloadError::LoginRequired)
+        ));
+        let alice = UserId::from("alice");
+        for token in [None, Some("good")] {
+            let owner = Requester {
+                user_id: Some(&alice),
+                token,
+            };
+            assert!(matches!(
+                strict().execute(&"F1".into(), owner),
+                Ok(Granted { by_link: false, .. })
+            ));
+        }
+        // Logged in as someone else, a good token no longer lets them in.
+        let bob = UserId::from("bob");
+        let both = Requester {
+            user_id: Some(&bob),
+            token: Some("good"),
+        };
+        assert!(matches!(
+            strict().execute(&"F1".into(), both),
+            Err(DownloadError::Forbidden)
         ));
     }
 }

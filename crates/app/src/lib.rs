@@ -17,6 +17,7 @@ pub mod export;
 pub mod guard;
 pub mod import;
 pub mod notify;
+pub mod records;
 pub mod request;
 pub mod retention;
 
@@ -31,5 +32,6 @@ pub use export::{EngineConfig, ExportEngine, ExportPorts, Outcome};
 pub use guard::catch_panic;
 pub use import::{CollectionCounts, ImportError, ImportSummary, ImportWorkspace};
 pub use notify::{download_path, DeliveryReport, NotifyConfig, NotifyOwners};
+pub use records::{EraseError, EraseUserExports, Erasure};
 pub use request::{DataDownloadRequest, RequestDataDownload, RequestDownloadError};
-pub use retention::{Retention, SweepReport};
+pub use retention::{RecordsRetention, Retention, SweepReport};

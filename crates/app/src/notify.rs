@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use udd_domain::render::{failed_mail, header_text, ready_mail, MailContent, ReadyMail};
+use udd_domain::render::{
+    failed_mail, header_text, ready_mail, FailedMail, MailContent, ReadyMail,
+};
 use udd_domain::time::retry_delay;
 use udd_ports::{
     Clock, DownloadLinks, MailError, Mailer, NoticeKind, NoticeOutcome, Notices, OutgoingMail,
@@ -67,12 +69,16 @@ pub struct NotifyOwners {
     links: Arc<dyn DownloadLinks>,
     clock: Arc<dyn Clock>,
     site_url: String,
+    site_name: String,
     config: NotifyConfig,
 }
 
 fn duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1))
 }
+
+/// The workspace's name when none is configured.
+pub const DEFAULT_SITE_NAME: &str = "Rocket.Chat";
 
 /// The path of a file's download, as `users.requestDataDownload` reports it.
 pub fn download_path(file_id: &str) -> String {
@@ -97,8 +103,19 @@ impl NotifyOwners {
             links,
             clock,
             site_url: site_url.trim_end_matches('/').to_owned(),
+            site_name: DEFAULT_SITE_NAME.to_owned(),
             config,
         }
+    }
+
+    /// Names the workspace `site_name` in subjects, texts and the sender's name
+    /// (`server.site_name`; [`DEFAULT_SITE_NAME`] otherwise).
+    pub fn with_site_name(mut self, site_name: &str) -> Self {
+        let name = header_text(site_name);
+        if !name.is_empty() {
+            self.site_name = name;
+        }
+        self
     }
 
     /// The signed link to `file`, valid until the file expires.
@@ -172,10 +189,20 @@ impl NotifyOwners {
                     file_name: &file.name,
                     size: file.size,
                     expires_at: link_expiry(file),
+                    site_name: &self.site_name,
+                    language: user.language.as_deref(),
                 });
                 (content, Some(link))
             }
-            NoticeKind::Failed { .. } => (failed_mail(&greeting, notice.full_export), None),
+            NoticeKind::Failed { .. } => (
+                failed_mail(&FailedMail {
+                    name: &greeting,
+                    full_export: notice.full_export,
+                    site_name: &self.site_name,
+                    language: user.language.as_deref(),
+                }),
+                None,
+            ),
         };
         let MailContent {
             subject,
@@ -184,6 +211,7 @@ impl NotifyOwners {
         } = content;
         let mail = OutgoingMail {
             to: address.to_owned(),
+            from_name: Some(self.site_name.clone()),
             // Names are the users' own text: no line break may reach a header.
             to_name: user
                 .name
@@ -258,6 +286,7 @@ mod tests {
             status_text: None,
             services: vec!["password".into()],
             active: true,
+            language: None,
             created_at: now(),
         }
     }
@@ -331,7 +360,8 @@ mod tests {
             Arc::new(clock),
             "https://chat.example/",
             NotifyConfig::default(),
-        );
+        )
+        .with_site_name("Acme\nChat");
         let report = use_case.deliver_due().expect("deliver");
         let outcomes = recorded.lock().expect("lock").clone();
         (report, outcomes)
@@ -355,6 +385,64 @@ mod tests {
         assert_eq!(mail.link.as_deref(), Some(link.as_str()));
         assert!(mail.text.contains(&link));
         assert!(mail.text.contains("4.0 KB"));
+    }
+
+    #[test]
+    fn the_workspace_name_is_the_sender_and_in_the_subject() {
+        let (mailer, sent) = capturing_mailer();
+        run(
+            notice(NoticeKind::Completed(file()), 1),
+            user(&["alice@example.org"]),
+            mailer,
+        );
+        let mail = sent.lock().expect("lock")[0].clone();
+        assert_eq!(
+            mail.from_name.as_deref(),
+            Some("Acme Chat"),
+            "one header line"
+        );
+        assert_eq!(
+            mail.subject,
+            "[Acme Chat] Your personal data export is ready"
+        );
+        assert!(mail
+            .text
+            .contains("Did not ask for this? Tell your administrator."));
+    }
+
+    #[test]
+    fn an_owner_who_reads_german_gets_the_mail_in_german() {
+        let (mailer, sent) = capturing_mailer();
+        let mut owner = user(&["alice@example.org"]);
+        owner.language = Some("de-AT".into());
+        run(notice(NoticeKind::Completed(file()), 1), owner, mailer);
+        let mail = sent.lock().expect("lock")[0].clone();
+        assert_eq!(
+            mail.subject,
+            "[Acme Chat] Ihr persönlicher Datenexport ist fertig"
+        );
+        assert!(
+            mail.text.starts_with("Hallo Alice Liddell,"),
+            "{}",
+            mail.text
+        );
+        assert!(mail.html.contains("Hallo Alice Liddell,"), "{}", mail.html);
+
+        let mut mailer = MockMailer::new();
+        mailer
+            .expect_send()
+            .withf(|mail| {
+                mail.subject == "[Acme Chat] Ihr persönlicher Datenexport ist fehlgeschlagen"
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut owner = user(&["alice@example.org"]);
+        owner.language = Some("de".into());
+        let kind = NoticeKind::Failed {
+            reason: "disk full".into(),
+        };
+        let (report, _) = run(notice(kind, 1), owner, mailer);
+        assert_eq!(report.sent, 1);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use thiserror::Error;
-use udd_domain::{ExportOperation, RequestDecision, RequestPolicy, UserId};
+use udd_domain::{ExportOperation, RequestDecision, RequestPolicy, RequestedBy, UserId};
 use udd_ports::{
     Clock, ExportFiles, ExportOperations, ExportWakeup, IdGenerator, StoreError, UserDataFiles,
 };
@@ -91,6 +91,36 @@ impl RequestDataDownload {
             reuse_window: chrono::Duration::zero(),
         };
         self.request(user_id, full_export, &always)
+    }
+
+    /// Queues an export of `user_id`'s data for the data protection officer: always a
+    /// new operation, recorded as the officer's, so its end mails nobody and the
+    /// owner's own requests neither reuse it nor count it. It is allowed with
+    /// `user_data.enable_download` off: that switch governs the users' own requests, not
+    /// the officer's duty to answer a subject-access request.
+    ///
+    /// Errors: the working folder or the store failing.
+    pub fn execute_for_officer(
+        &self,
+        user_id: &UserId,
+        full_export: bool,
+    ) -> Result<ExportOperation, RequestDownloadError> {
+        let operation = ExportOperation::new_pending(
+            self.ids.new_id().into(),
+            user_id.clone(),
+            full_export,
+            self.clock.now(),
+        )
+        .asked_by(RequestedBy::Officer);
+        self.working.prepare(&operation.id)?;
+        if let Err(e) = self.operations.insert(&operation) {
+            if let Err(cleanup) = self.working.remove_all(&operation.id) {
+                tracing::warn!(operation = %operation.id, error = %cleanup, "could not remove an unused folder");
+            }
+            return Err(anyhow::Error::new(e).into());
+        }
+        tracing::info!(operation = %operation.id, user = %user_id, full_export, "export requested by the data protection officer");
+        Ok(operation)
     }
 
     /// Requests a full or personal export of `user_id`'s data.
@@ -403,5 +433,34 @@ mod tests {
             .execute(&"u1".into(), false)
             .unwrap_err();
         assert!(matches!(err, RequestDownloadError::Unexpected(_)));
+    }
+
+    #[test]
+    fn an_officers_request_always_stores_a_new_operation_marked_as_the_officers() {
+        let mut operations = MockExportOperations::new();
+        operations.expect_latest().never();
+        operations
+            .expect_insert()
+            .withf(|op| {
+                op.requested_by == RequestedBy::Officer && op.user_id == "u1" && op.full_export
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let use_case = use_case(operations, MockUserDataFiles::new(), working(1, 0), false);
+        let op = use_case
+            .execute_for_officer(&"u1".into(), true)
+            .expect("queued although self-service downloads are off");
+        assert_eq!(op.id, "OP1");
+        assert_eq!(op.requested_by, RequestedBy::Officer);
+    }
+
+    #[test]
+    fn an_officers_request_that_cannot_be_stored_leaves_no_folder_behind() {
+        let mut operations = MockExportOperations::new();
+        operations
+            .expect_insert()
+            .returning(|_| Err(StoreError::AlreadyExists("OP1".into())));
+        let use_case = use_case(operations, MockUserDataFiles::new(), working(1, 1), true);
+        assert!(use_case.execute_for_officer(&"u1".into(), false).is_err());
     }
 }

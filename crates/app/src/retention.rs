@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use udd_domain::ExportStatus;
 use udd_ports::{
-    ArchiveStore, Clock, ExportOperations, StoreError, StoredExports, StoredItem, UserDataFiles,
+    ArchiveStore, Clock, DownloadAudit, ExportOperations, OperationRecords, StoreError,
+    StoredExports, StoredItem, UserDataFiles,
 };
 
 /// What one sweep did.
@@ -17,6 +18,21 @@ pub struct SweepReport {
     /// Working folders, zips and temporary files of finished or unknown operations
     /// removed.
     pub orphans: u32,
+    /// Finished operations deleted for their age.
+    pub records: u64,
+    /// Download log records deleted for their age.
+    pub downloads: u64,
+}
+
+/// How long records of finished operations and the download log are kept.
+#[derive(Clone)]
+pub struct RecordsRetention {
+    /// The operation records.
+    pub records: Arc<dyn OperationRecords>,
+    /// The download log.
+    pub downloads: Arc<dyn DownloadAudit>,
+    /// Their age limit.
+    pub keep: Duration,
 }
 
 /// Deletes what is no longer needed.
@@ -28,6 +44,7 @@ pub struct Retention {
     stored: Arc<dyn StoredExports>,
     clock: Arc<dyn Clock>,
     grace: Duration,
+    records: Option<RecordsRetention>,
 }
 
 /// Expired files handled per query.
@@ -52,7 +69,15 @@ impl Retention {
             stored,
             clock,
             grace,
+            records: None,
         }
+    }
+
+    /// Also deletes finished operations' records and download log records older than
+    /// `retention.keep`.
+    pub fn with_records(mut self, retention: RecordsRetention) -> Self {
+        self.records = Some(retention);
+        self
     }
 
     /// One sweep: expired files first, then orphans. A file or item that cannot be
@@ -63,10 +88,13 @@ impl Retention {
         let mut report = SweepReport::default();
         self.remove_expired(&mut report)?;
         self.remove_orphans(&mut report)?;
+        self.remove_old_records(&mut report)?;
         if report != SweepReport::default() {
             tracing::info!(
                 expired = report.expired,
                 orphans = report.orphans,
+                records = report.records,
+                downloads = report.downloads,
                 "retention sweep"
             );
         }
@@ -95,6 +123,24 @@ impl Retention {
                 return Ok(());
             }
         }
+    }
+
+    /// Records past their age: finished operations whose archive is gone (the expiry
+    /// pass above removes archives first), and the download log.
+    fn remove_old_records(&self, report: &mut SweepReport) -> anyhow::Result<()> {
+        let Some(retention) = &self.records else {
+            return Ok(());
+        };
+        let before = self.clock.now() - retention.keep;
+        loop {
+            let deleted = retention.records.remove_finished_before(before, BATCH)?;
+            report.records += deleted.operations;
+            if deleted.operations < u64::from(BATCH) {
+                break;
+            }
+        }
+        report.downloads += retention.downloads.remove_before(before)?;
+        Ok(())
     }
 
     fn remove_orphans(&self, report: &mut SweepReport) -> anyhow::Result<()> {
@@ -302,5 +348,79 @@ mod tests {
             ]
         );
         assert_eq!(report.orphans, 4);
+    }
+
+    fn records_retention(
+        records: udd_ports::MockOperationRecords,
+        downloads: udd_ports::MockDownloadAudit,
+    ) -> Retention {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        let mut stored = MockStoredExports::new();
+        stored.expect_list().returning(|| Ok(Vec::new()));
+        Retention::new(
+            Arc::new(no_expired_files()),
+            Arc::new(MockExportOperations::new()),
+            Arc::new(MockArchiveStore::new()),
+            Arc::new(stored),
+            Arc::new(clock),
+            Duration::hours(1),
+        )
+        .with_records(RecordsRetention {
+            records: Arc::new(records),
+            downloads: Arc::new(downloads),
+            keep: Duration::days(365),
+        })
+    }
+
+    #[test]
+    fn records_and_downloads_past_their_age_are_deleted_batch_after_batch() {
+        let mut records = udd_ports::MockOperationRecords::new();
+        let mut batches = vec![BATCH, BATCH, 3].into_iter();
+        records
+            .expect_remove_finished_before()
+            .withf(|before, limit| *before == now() - Duration::days(365) && *limit == BATCH)
+            .times(3)
+            .returning(move |_, _| {
+                Ok(udd_ports::DeletedRecords {
+                    operations: u64::from(batches.next().unwrap_or(0)),
+                    files: 0,
+                    notices: 0,
+                })
+            });
+        let mut downloads = udd_ports::MockDownloadAudit::new();
+        downloads
+            .expect_remove_before()
+            .withf(|before| *before == now() - Duration::days(365))
+            .times(1)
+            .returning(|_| Ok(7));
+        let report = records_retention(records, downloads)
+            .sweep()
+            .expect("sweep");
+        assert_eq!(report.records, u64::from(2 * BATCH + 3));
+        assert_eq!(report.downloads, 7);
+    }
+
+    #[test]
+    fn a_failing_record_store_fails_the_sweep() {
+        let mut records = udd_ports::MockOperationRecords::new();
+        records
+            .expect_remove_finished_before()
+            .returning(|_, _| Err(StoreError::Unexpected(anyhow::anyhow!("disk I/O error"))));
+        let mut downloads = udd_ports::MockDownloadAudit::new();
+        downloads.expect_remove_before().never();
+        assert!(records_retention(records, downloads).sweep().is_err());
+    }
+
+    #[test]
+    fn without_records_retention_no_record_is_touched() {
+        // The mocks have no expectations: any call would panic.
+        let (report, _) = sweep(Fixture {
+            files: no_expired_files(),
+            archives: MockArchiveStore::new(),
+            stored: Vec::new(),
+            operations: Vec::new(),
+        });
+        assert_eq!((report.records, report.downloads), (0, 0));
     }
 }

@@ -283,11 +283,59 @@ pub struct ExportOperation {
     pub cutoff: Option<DateTime<Utc>>,
     /// How many times a worker has taken the operation up.
     pub attempts: u32,
+    /// Who asked for it: the owner is mailed when it ends, the data protection officer's
+    /// subject-access export is handed over by hand and mails nobody.
+    pub requested_by: RequestedBy,
     /// When the request was made.
     pub created_at: DateTime<Utc>,
     /// When the operation last changed.
     pub updated_at: DateTime<Utc>,
 }
+
+/// Who asked for an export operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RequestedBy {
+    /// The user, through `users.requestDataDownload`: mailed a link when it ends, and
+    /// subject to the request policy (one operation of a kind a day).
+    #[default]
+    Owner,
+    /// The data protection officer, through `udd export --no-mail`: the archive is
+    /// written where the officer says, nobody is mailed, and the owner's own requests
+    /// neither reuse it nor wait for it.
+    Officer,
+}
+
+impl RequestedBy {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Officer => "officer",
+        }
+    }
+
+    /// Whether the end of such an operation owes its owner a mail.
+    pub fn owes_notice(self) -> bool {
+        self == Self::Owner
+    }
+}
+
+impl std::str::FromStr for RequestedBy {
+    type Err = UnknownRequester;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "owner" => Ok(Self::Owner),
+            "officer" => Ok(Self::Officer),
+            other => Err(UnknownRequester(other.to_owned())),
+        }
+    }
+}
+
+/// A stored requester that is neither `owner` nor `officer`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown requester `{0}`")]
+pub struct UnknownRequester(pub String);
 
 impl ExportOperation {
     /// A freshly requested operation, `pending` with empty lists.
@@ -309,9 +357,16 @@ impl ExportOperation {
             failure_reason: None,
             cutoff: None,
             attempts: 0,
+            requested_by: RequestedBy::Owner,
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// The same operation, asked for by `requested_by`.
+    pub fn asked_by(mut self, requested_by: RequestedBy) -> Self {
+        self.requested_by = requested_by;
+        self
     }
 
     /// Moves to `next` if the state machine allows it, stamping `updated_at`.

@@ -21,6 +21,7 @@
 
 pub mod export;
 pub mod file;
+pub mod i18n;
 pub mod ids;
 pub mod login;
 pub mod policy;
@@ -32,8 +33,8 @@ pub mod user;
 pub mod workspace;
 
 pub use export::{
-    ExportOperation, ExportStatus, IllegalTransition, ListedFile, RoomExport, RoomExportStatus,
-    RoomType, UnknownStatus,
+    ExportOperation, ExportStatus, IllegalTransition, ListedFile, RequestedBy, RoomExport,
+    RoomExportStatus, RoomType, UnknownRequester, UnknownStatus,
 };
 pub use file::UserDataFile;
 pub use ids::{FileId, OperationId, RoomId, UploadId, UserId};

@@ -34,6 +34,9 @@ pub struct User {
     pub services: Vec<String>,
     /// Whether the account may log in.
     pub active: bool,
+    /// The Rocket.Chat `language` preference (`de`, `pt-BR`), when set: the language of
+    /// the mails the user gets.
+    pub language: Option<String>,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
 }
@@ -67,6 +70,7 @@ mod tests {
             status_text: None,
             services: vec![],
             active: true,
+            language: None,
             created_at: DateTime::UNIX_EPOCH,
         }
     }

@@ -13,6 +13,9 @@ pub struct OutgoingMail {
     pub to: String,
     /// The recipient's display name, if any.
     pub to_name: Option<String>,
+    /// The sender's display name (the workspace's name), replacing the configured
+    /// From name while keeping its address; `None` keeps the configured one.
+    pub from_name: Option<String>,
     /// The subject line.
     pub subject: String,
     /// The plain-text part.

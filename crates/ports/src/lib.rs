@@ -14,6 +14,7 @@ mod delivery;
 mod error;
 mod export;
 mod login;
+mod records;
 mod repositories;
 mod second_factor;
 mod services;
@@ -31,6 +32,10 @@ pub use export::{
     ExportFiles, ExportProgress, ExportQueue, ExportWakeup,
 };
 pub use login::LoginFailures;
+pub use records::{
+    AuditEntry, AuditQuery, DeletedRecords, DownloadAudit, OperationRecords, OperationSummary,
+    UserRecords,
+};
 pub use repositories::{
     ExportOperations, LoginTokens, NewUser, UserCredentials, UserDataFiles, Users,
 };
@@ -54,6 +59,8 @@ pub use export::{
 };
 #[cfg(feature = "mock")]
 pub use login::MockLoginFailures;
+#[cfg(feature = "mock")]
+pub use records::{MockDownloadAudit, MockOperationRecords};
 #[cfg(feature = "mock")]
 pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles, MockUsers};
 #[cfg(feature = "mock")]

@@ -12,7 +12,8 @@ use udd_domain::{FileId, OperationId, UserId};
 /// get the rule wrong.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait ExportOperations: Send + Sync {
-    /// The user's most recent operation of a kind (full or personal), if any.
+    /// The user's most recent operation of a kind (full or personal) that the user asked
+    /// for ([`udd_domain::RequestedBy::Owner`]), if any.
     ///
     /// Errors: `Unexpected` only.
     fn latest(
@@ -21,8 +22,8 @@ pub trait ExportOperations: Send + Sync {
         full_export: bool,
     ) -> Result<Option<ExportOperation>, StoreError>;
 
-    /// Stores `candidate` if, at that instant, the most recent operation of its user and
-    /// kind is still the one with id `expected_latest` (or there is none, for `None`);
+    /// Stores `candidate` if, at that instant, the most recent operation of its user,
+    /// kind and requester is still the one with id `expected_latest` (or there is none, for `None`);
     /// returns whether it was stored. Check and insert are atomic, so of concurrent
     /// requests that saw the same latest operation exactly one stores its candidate.
     ///
@@ -34,6 +35,12 @@ pub trait ExportOperations: Send + Sync {
         candidate: &ExportOperation,
         expected_latest: Option<&'a OperationId>,
     ) -> Result<bool, StoreError>;
+
+    /// Stores an operation that no request policy applies to (the data protection
+    /// officer's).
+    ///
+    /// Errors: `AlreadyExists` for a taken id; `Unexpected`.
+    fn insert(&self, operation: &ExportOperation) -> Result<(), StoreError>;
 
     /// The operation with this id.
     ///

@@ -116,6 +116,7 @@ fn user(doc: &Value) -> Result<WorkspaceUser, String> {
             status_text: text(doc, "statusText"),
             services,
             active: doc["active"].as_bool().unwrap_or(true),
+            language: text(doc, "language"),
             created_at,
         },
         password_bcrypt: text(doc, "services.password.bcrypt"),
@@ -367,5 +368,14 @@ mod tests {
         assert_eq!(m.file_id.as_deref(), Some("f1"));
         assert_eq!(m.attachments, Some(json!([{"title": "x.png"}])));
         assert_eq!(m.updated_at, m.ts);
+    }
+
+    #[test]
+    fn a_users_language_preference_is_imported() {
+        let doc = json!({"_id": "u1", "username": "jorg", "language": "de"});
+        let Ok(Document::User(user)) = map(Collection::Users, &doc) else {
+            panic!("not a user")
+        };
+        assert_eq!(user.user.language.as_deref(), Some("de"));
     }
 }

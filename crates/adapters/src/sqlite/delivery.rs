@@ -4,8 +4,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::to_millis;
-use udd_domain::ExportStatus;
 use udd_domain::OperationId;
+use udd_domain::{ExportStatus, RequestedBy};
 use udd_ports::{
     DownloadLog, DownloadRecord, NoticeKind, NoticeOutcome, Notices, PendingNotice, StoreError,
     DOWNLOAD_SESSION_MINUTES, MAX_DOWNLOAD_RECORDS_PER_FILE,
@@ -164,12 +164,24 @@ fn set_outcome(
 }
 
 /// Records that an operation owes its owner a mail, due at once; part of the
-/// transaction that completes or fails it.
+/// transaction that completes or fails it. An operation the owner did not ask for (the
+/// data protection officer's) owes nothing and gets no notice row.
 pub(super) fn owe_notice(
     conn: &mut SqliteConnection,
     operation_id: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
+    let requested_by: Option<String> = export_operations::table
+        .find(operation_id)
+        .select(export_operations::requested_by)
+        .first(conn)
+        .optional()?;
+    let owes = requested_by
+        .and_then(|by| by.parse::<RequestedBy>().ok())
+        .is_some_and(RequestedBy::owes_notice);
+    if !owes {
+        return Ok(0);
+    }
     // An operation ends once; should it somehow end again, the first notice stands
     // (and is not sent twice).
     diesel::insert_or_ignore_into(export_notices::table)

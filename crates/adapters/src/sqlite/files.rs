@@ -83,6 +83,21 @@ pub(super) fn load_file(
         .map(FileRow::into_domain))
 }
 
+/// Every file record of a user, oldest first.
+pub(super) fn files_of_user(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+) -> QueryResult<Vec<UserDataFile>> {
+    Ok(user_data_files::table
+        .filter(user_data_files::user_id.eq(user_id))
+        .order((user_data_files::created_at, user_data_files::id))
+        .select(FileRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(FileRow::into_domain)
+        .collect())
+}
+
 #[cfg(test)]
 impl SqliteUserDataFiles {
     /// Test-only: records a file outside an export.

@@ -3,12 +3,14 @@
 //! The queries stay within what PostgreSQL also runs (timestamps as BIGINT milliseconds,
 //! lists as JSON text, no SQLite-only functions), so a PostgreSQL backend can reuse them.
 
+mod audit;
 mod delivery;
 mod files;
 mod fingerprint;
 mod login_failures;
 mod operations;
 mod reader;
+mod records;
 mod schema;
 mod second_factors;
 mod tokens;
@@ -26,11 +28,13 @@ use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use udd_ports::StoreError;
 
+pub use audit::SqliteDownloadAudit;
 pub use delivery::{MailState, SqliteDownloadLog, SqliteNotices};
 pub use files::SqliteUserDataFiles;
 pub use fingerprint::TableFingerprint;
 pub use login_failures::SqliteLoginFailures;
 pub use operations::SqliteExportOperations;
+pub use records::SqliteOperationRecords;
 pub use tokens::SqliteLoginTokens;
 pub use users::SqliteUsers;
 pub use workspace::SqliteWorkspace;
@@ -182,6 +186,27 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// diesel knows a migration by the version its folder name starts with: two folders
+    /// with one version would leave the second unapplied on every database.
+    #[test]
+    fn every_migration_has_its_own_version() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut versions: Vec<String> = std::fs::read_dir(&folder)
+            .expect("the migrations folder")
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| !name.starts_with('.'))
+            .map(|name| name.split('_').next().unwrap_or_default().to_owned())
+            .collect();
+        let count = versions.len();
+        versions.sort();
+        versions.dedup();
+        assert_eq!(
+            versions.len(),
+            count,
+            "a version is used twice: {versions:?}"
+        );
+    }
 
     #[test]
     fn urls_name_a_file_with_or_without_scheme() {

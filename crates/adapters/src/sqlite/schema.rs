@@ -12,6 +12,7 @@ diesel::table! {
         active -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        language -> Nullable<Text>,
     }
 }
 
@@ -131,6 +132,7 @@ diesel::table! {
         attempts -> Integer,
         lease_owner -> Nullable<Text>,
         lease_expires_at -> Nullable<BigInt>,
+        requested_by -> Text,
     }
 }
 

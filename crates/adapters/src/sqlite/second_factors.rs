@@ -192,6 +192,7 @@ impl UserProfiles for SqliteUsers {
             services: Vec::new(),
             active: profile.active,
             created_at: at,
+            language: profile.language.clone(),
         };
         let mut conn = self.db().conn()?;
         let row = conn
@@ -205,6 +206,7 @@ impl UserProfiles for SqliteUsers {
                         users::roles.eq(to_json(&user.roles)),
                         users::services.eq(to_json(&user.services)),
                         users::active.eq(user.active),
+                        users::language.eq(&user.language),
                         users::created_at.eq(to_millis(at)),
                         users::updated_at.eq(to_millis(at)),
                     ))
@@ -215,6 +217,7 @@ impl UserProfiles for SqliteUsers {
                         users::name.eq(&user.name),
                         users::roles.eq(to_json(&user.roles)),
                         users::active.eq(user.active),
+                        users::language.eq(&user.language),
                         users::updated_at.eq(to_millis(at)),
                     ))
                     .execute(conn)?;

@@ -175,6 +175,7 @@ mod tests {
                 status_text: None,
                 services: vec![],
                 active: true,
+                language: None,
                 created_at: EPOCH,
             },
             password_bcrypt: None,

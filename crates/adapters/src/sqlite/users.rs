@@ -22,6 +22,7 @@ pub(super) struct UserRow {
     active: bool,
     created_at: i64,
     updated_at: i64,
+    language: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -47,6 +48,7 @@ impl UserRow {
                 status_text: self.status_text,
                 services: json_list(&self.services),
                 active: self.active,
+                language: self.language,
                 created_at: from_millis(self.created_at),
             },
         }
@@ -104,6 +106,7 @@ impl Users for SqliteUsers {
             active: true,
             created_at: to_millis(user.created_at),
             updated_at: to_millis(user.created_at),
+            language: None,
         };
         let emails: Vec<EmailRow> = user
             .emails

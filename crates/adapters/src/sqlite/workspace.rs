@@ -153,6 +153,7 @@ impl WorkspaceWriter for SqliteWorkspace {
                     users::active.eq(user.active),
                     users::created_at.eq(to_millis(user.created_at)),
                     users::updated_at.eq(to_millis(item.updated_at)),
+                    users::language.eq(&user.language),
                 );
                 diesel::insert_into(users::table)
                     .values(row.clone())
@@ -397,6 +398,7 @@ mod tests {
                 status_text: None,
                 services: vec!["password".into()],
                 active: true,
+                language: None,
                 created_at: DateTime::UNIX_EPOCH,
             },
             password_bcrypt: None,
@@ -467,6 +469,22 @@ mod tests {
         assert_eq!(users.get(&"u1".into())?.emails[0].address, "b@x.org");
         assert_eq!(users.get(&"u2".into())?.username, "ann");
         assert_eq!(users.get(&"u2".into())?.emails[0].address, "a@x.org");
+        Ok(())
+    }
+
+    #[test]
+    fn a_users_language_is_stored_and_updated_by_the_next_import() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db.clone());
+        let users = SqliteUsers::new(db);
+        let mut german = user("u1", "jorg", "j@x.org");
+        german.user.language = Some("de-DE".into());
+        workspace.upsert_users(&[german.clone(), user("u2", "ann", "a@x.org")])?;
+        assert_eq!(users.get(&"u1".into())?.language.as_deref(), Some("de-DE"));
+        assert_eq!(users.get(&"u2".into())?.language, None);
+        german.user.language = None;
+        workspace.upsert_users(&[german])?;
+        assert_eq!(users.get(&"u1".into())?.language, None, "unset again");
         Ok(())
     }
 }

@@ -146,6 +146,14 @@ pub async fn download(
             )
         }
         Ok(Err(DownloadError::NotFound)) => return not_found(),
+        Ok(Err(DownloadError::LoginRequired)) => {
+            return page(
+                StatusCode::UNAUTHORIZED,
+                "Sign in first",
+                "To download your data, sign in to Rocket.Chat in this browser first, \
+                 then open the link from your email again.",
+            )
+        }
         Ok(Err(DownloadError::Forbidden)) => {
             return page(
                 StatusCode::FORBIDDEN,

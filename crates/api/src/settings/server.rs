@@ -21,6 +21,9 @@ pub struct ServerSettings {
     /// path (`https://chat.example.org/udd`): every URL udd gives out then starts with
     /// that path, and udd serves its routes both with and without it.
     pub site_url: String,
+    /// The workspace's name (Rocket.Chat's `Site_Name`), in mail subjects, texts and
+    /// the sender's display name.
+    pub site_name: String,
     /// HTTP worker threads; by default one per core.
     pub http_workers: Option<usize>,
     /// The secret that signs download links (at least 16 bytes). When unset, one is
@@ -44,6 +47,7 @@ impl Default for ServerSettings {
         Self {
             bind: "127.0.0.1:3000".to_owned(),
             site_url: "http://localhost:3000".to_owned(),
+            site_name: "Rocket.Chat".to_owned(),
             http_workers: None,
             link_secret: None,
             link_secret_file: PathBuf::from("data/link-secret"),

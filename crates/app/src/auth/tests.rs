@@ -18,6 +18,7 @@ fn alice(active: bool) -> User {
         status_text: None,
         services: vec!["password".into()],
         active,
+        language: None,
         created_at: DateTime::UNIX_EPOCH,
     }
 }

@@ -10,6 +10,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use udd_domain::i18n::Catalogue;
+use udd_domain::render::escape_html;
 use udd_domain::two_factor::{backup_code_hash, email_code_hash, is_backup_code};
 use udd_domain::{EmailCode, EmailCodeCheck, SecondFactorMethod, TotpRule, User};
 use udd_ports::{Clock, Mailer, OneTimeCodes, OutgoingMail, SecondFactorStore, StoreError};
@@ -229,25 +231,29 @@ impl SecondFactorCheck {
     }
 }
 
-/// The mail carrying a login code, worded as Rocket.Chat words it (`123-456`).
+/// The mail carrying a login code, worded as Rocket.Chat words it (`123-456`), in the
+/// user's language.
 fn code_mail(to: &str, user: &User, code: &str) -> OutgoingMail {
     let shown = if code.len() == 6 {
         format!("{}-{}", &code[..3], &code[3..])
     } else {
         code.to_owned()
     };
+    let words = Catalogue::for_language(user.language.as_deref());
+    let [intro, keep, not_you] =
+        ["code.intro", "code.keep", "code.not_you"].map(|key| words.text(key, &[]));
     OutgoingMail {
         to: to.to_owned(),
         to_name: user.name.clone(),
-        subject: "Authentication code".to_owned(),
-        text: format!(
-            "Here is your authentication code:\n\n{shown}\n\nDo not provide this code to anyone.\n\
-             If you didn't try to login in your account please ignore this email.\n"
-        ),
+        from_name: None,
+        subject: words.text("code.subject", &[]),
+        text: format!("{intro}\n\n{shown}\n\n{keep}\n{not_you}\n"),
         html: format!(
-            "<p>Here is your authentication code:</p><p style=\"font-size: 30px;\"><b>{shown}</b></p>\
-             <p>Do not provide this code to anyone.</p>\
-             <p>If you didn't try to login in your account please ignore this email.</p>"
+            "<p>{}</p><p style=\"font-size: 30px;\"><b>{}</b></p><p>{}</p><p>{}</p>",
+            escape_html(&intro),
+            escape_html(&shown),
+            escape_html(&keep),
+            escape_html(&not_you)
         ),
         link: None,
     }

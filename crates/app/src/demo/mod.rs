@@ -191,6 +191,7 @@ impl SeedDemo {
                 },
                 services: vec!["password".into(), "resume".into()],
                 active: true,
+                language: None,
                 created_at,
                 username,
             };

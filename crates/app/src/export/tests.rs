@@ -27,6 +27,7 @@ fn alice() -> User {
         status_text: None,
         services: Vec::new(),
         active: true,
+        language: None,
         created_at: now(),
     }
 }

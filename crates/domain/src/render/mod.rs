@@ -3,6 +3,7 @@
 //! manifest and the owner's mails. Everything here is a pure function of its inputs, so a resumed export
 //! renders exactly the bytes an uninterrupted one would.
 
+mod csv;
 mod escape;
 mod mail;
 mod manifest;
@@ -11,8 +12,11 @@ mod names;
 mod pages;
 mod pseudonyms;
 
+pub use csv::{csv_field, csv_record};
 pub use escape::{escape_html, escape_html_text};
-pub use mail::{failed_mail, header_text, human_size, ready_mail, MailContent, ReadyMail};
+pub use mail::{
+    failed_mail, header_text, human_size, ready_mail, FailedMail, MailContent, ReadyMail,
+};
 pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION};
 pub use message::{render_html, render_json_line, AttachedFile, RenderedMessage};
 pub use names::{asset_name, is_active_content, safe_file_name, zip_file_name, UniqueNames};

@@ -166,6 +166,7 @@ mod tests {
             status_text: Some("\"hi\"".into()),
             services: vec!["password".into()],
             active: true,
+            language: None,
             created_at: DateTime::UNIX_EPOCH,
         }
     }

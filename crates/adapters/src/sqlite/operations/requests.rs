@@ -3,7 +3,7 @@
 use anyhow::Context;
 use diesel::prelude::*;
 use udd_domain::time::to_millis;
-use udd_domain::ExportOperation;
+use udd_domain::{ExportOperation, RequestedBy};
 use udd_domain::{OperationId, UserId};
 use udd_ports::{ExportOperations, StoreError};
 
@@ -12,15 +12,18 @@ use super::{load, unfinished, SqliteExportOperations};
 use crate::sqlite::schema::export_operations;
 use crate::sqlite::store_error;
 
-/// The user's most recent operation of a kind, inside a transaction.
+/// The user's most recent operation of a kind asked for by `requested_by`, inside a
+/// transaction.
 fn latest_of_kind(
     conn: &mut SqliteConnection,
     user_id: &UserId,
     full_export: bool,
+    requested_by: RequestedBy,
 ) -> anyhow::Result<Option<ExportOperation>> {
     export_operations::table
         .filter(export_operations::user_id.eq(user_id.as_str()))
         .filter(export_operations::full_export.eq(full_export))
+        .filter(export_operations::requested_by.eq(requested_by.as_str()))
         .order((
             export_operations::created_at.desc(),
             export_operations::id.desc(),
@@ -40,7 +43,12 @@ impl ExportOperations for SqliteExportOperations {
         full_export: bool,
     ) -> Result<Option<ExportOperation>, StoreError> {
         let mut conn = self.db.conn()?;
-        Ok(latest_of_kind(&mut conn, user_id, full_export)?)
+        Ok(latest_of_kind(
+            &mut conn,
+            user_id,
+            full_export,
+            RequestedBy::Owner,
+        )?)
     }
 
     fn insert_if_latest(
@@ -52,7 +60,12 @@ impl ExportOperations for SqliteExportOperations {
         // IMMEDIATE takes SQLite's write lock before the read, so two requests cannot
         // both see the same latest operation and both insert.
         conn.immediate_transaction(|conn| -> anyhow::Result<bool> {
-            let latest = latest_of_kind(conn, &candidate.user_id, candidate.full_export)?;
+            let latest = latest_of_kind(
+                conn,
+                &candidate.user_id,
+                candidate.full_export,
+                candidate.requested_by,
+            )?;
             if latest.as_ref().map(|op| &op.id) != expected_latest {
                 return Ok(false);
             }
@@ -63,6 +76,15 @@ impl ExportOperations for SqliteExportOperations {
             Ok(true)
         })
         .map_err(StoreError::Unexpected)
+    }
+
+    fn insert(&self, operation: &ExportOperation) -> Result<(), StoreError> {
+        let mut conn = self.db.conn()?;
+        diesel::insert_into(export_operations::table)
+            .values(OperationRow::from_domain(operation))
+            .execute(&mut conn)
+            .map_err(|e| store_error(e, &format!("export operation {}", operation.id)))?;
+        Ok(())
     }
 
     fn get(&self, id: &OperationId) -> Result<ExportOperation, StoreError> {

@@ -24,6 +24,7 @@ pub(super) struct OperationRow {
     pub(super) attempts: i32,
     pub(super) lease_owner: Option<String>,
     pub(super) lease_expires_at: Option<i64>,
+    pub(super) requested_by: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -60,6 +61,7 @@ impl OperationRow {
             attempts: i32::try_from(op.attempts).unwrap_or(i32::MAX),
             lease_owner: None,
             lease_expires_at: None,
+            requested_by: op.requested_by.as_str().to_owned(),
         }
     }
 
@@ -79,7 +81,12 @@ impl OperationRow {
                 name: f.name,
             })
             .collect();
+        let requested_by = self
+            .requested_by
+            .parse()
+            .with_context(|| format!("export operation {}", self.id))?;
         Ok(ExportOperation {
+            requested_by,
             status: self
                 .status
                 .parse()
@@ -94,6 +101,7 @@ impl OperationRow {
             failure_reason: self.failure_reason,
             cutoff: self.cutoff_at.map(from_millis),
             attempts: u32::try_from(self.attempts).unwrap_or(0),
+
             created_at: from_millis(self.created_at),
             updated_at: from_millis(self.updated_at),
         })

@@ -25,6 +25,7 @@ fn dumped(id: &str, username: &str, factors: SecondFactors, backup: &[&str]) -> 
             services: vec!["password".into(), "totp".into()],
             active: true,
             created_at: DateTime::UNIX_EPOCH,
+            language: None,
         },
         password_bcrypt: Some("$2b$10$hash".into()),
         login_tokens: Vec::new(),

@@ -46,6 +46,7 @@ fn profiles(refreshes: Arc<AtomicUsize>) -> Arc<dyn UserProfiles> {
             services: vec![],
             active: remote.active,
             created_at: at,
+            language: None,
         })
     });
     Arc::new(profiles)

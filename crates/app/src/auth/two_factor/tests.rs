@@ -88,6 +88,7 @@ fn user(verified: bool) -> User {
         services: vec![],
         active: true,
         created_at: DateTime::UNIX_EPOCH,
+        language: None,
     }
 }
 

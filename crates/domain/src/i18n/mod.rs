@@ -1,0 +1,154 @@
+//! The words users read, in their language. One file per language holds every string
+//! under the same keys as English ([`en`]); adding a language is adding its file and
+//! one line in [`LANGUAGES`]. A test holds each language to English's keys exactly.
+
+mod de;
+mod en;
+
+/// Languages by primary subtag (`de` also answers `de-DE`, `de_AT`), English first.
+const LANGUAGES: &[(&str, &[(&str, &str)])] = &[("en", en::MESSAGES), ("de", de::MESSAGES)];
+
+/// The strings of one language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Catalogue {
+    code: &'static str,
+    messages: &'static [(&'static str, &'static str)],
+}
+
+impl Catalogue {
+    /// English, the fallback.
+    pub fn english() -> Self {
+        Self {
+            code: LANGUAGES[0].0,
+            messages: LANGUAGES[0].1,
+        }
+    }
+
+    /// The catalogue for a Rocket.Chat `language` value (`de`, `de-DE`, `pt_BR`):
+    /// matched on its primary subtag, case-insensitively; English when unset or unknown.
+    ///
+    /// ```
+    /// use udd_domain::i18n::Catalogue;
+    /// assert_eq!(Catalogue::for_language(Some("de-DE")).code(), "de");
+    /// assert_eq!(Catalogue::for_language(Some("xx")).code(), "en");
+    /// assert_eq!(Catalogue::for_language(None).code(), "en");
+    /// ```
+    pub fn for_language(tag: Option<&str>) -> Self {
+        let primary = tag
+            .and_then(|tag| tag.trim().split(['-', '_']).next())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        LANGUAGES
+            .iter()
+            .find(|(code, _)| *code == primary)
+            .map_or_else(Self::english, |(code, messages)| Self { code, messages })
+    }
+
+    /// The language's code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The string for `key`, with each `{name}` replaced by its value from `args`.
+    /// A key this language lacks (the test forbids it) falls back to English, and one
+    /// English lacks reads as the key itself, so a mail never fails to render.
+    pub fn text(&self, key: &str, args: &[(&str, &str)]) -> String {
+        let template = lookup(self.messages, key)
+            .or_else(|| lookup(en::MESSAGES, key))
+            .unwrap_or(key);
+        fill(template, args)
+    }
+}
+
+fn lookup(messages: &'static [(&str, &str)], key: &str) -> Option<&'static str> {
+    messages.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// Replaces `{name}` placeholders of `template` with their values from `args` in one
+/// pass, so a value that itself contains `{other}` is never expanded; a placeholder
+/// without a value stays as it is.
+pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').map(|close| (&after[..close], close)) {
+            Some((name, close)) => match args.iter().find(|(k, _)| *k == name) {
+                Some((_, value)) => {
+                    out.push_str(value);
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push('{');
+                    rest = after;
+                }
+            },
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn keys(messages: &[(&str, &str)]) -> BTreeSet<String> {
+        messages.iter().map(|(k, _)| (*k).to_owned()).collect()
+    }
+
+    fn placeholders(text: &str) -> BTreeSet<String> {
+        text.split('{')
+            .skip(1)
+            .filter_map(|part| part.split_once('}').map(|(name, _)| name.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_language_has_exactly_the_keys_and_placeholders_of_english() {
+        let english = keys(en::MESSAGES);
+        assert_eq!(english.len(), en::MESSAGES.len(), "English repeats a key");
+        for (code, messages) in LANGUAGES {
+            assert_eq!(keys(messages), english, "{code} differs from English");
+            assert_eq!(keys(messages).len(), messages.len(), "{code} repeats a key");
+            for (key, text) in *messages {
+                let reference = lookup(en::MESSAGES, key).unwrap_or_default();
+                assert_eq!(placeholders(text), placeholders(reference), "{code}: {key}");
+                assert!(!text.trim().is_empty(), "{code}: {key} is empty");
+            }
+        }
+    }
+
+    #[test]
+    fn languages_match_on_their_primary_subtag_and_fall_back_to_english() {
+        for (tag, code) in [
+            (Some("de"), "de"),
+            (Some("de-DE"), "de"),
+            (Some("DE_at"), "de"),
+            (Some("en-GB"), "en"),
+            (Some("pt-BR"), "en"),
+            (Some(""), "en"),
+            (None, "en"),
+        ] {
+            assert_eq!(Catalogue::for_language(tag).code(), code, "{tag:?}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_filled_once_and_unknown_ones_are_left_alone() {
+        let de = Catalogue::for_language(Some("de"));
+        assert_eq!(de.text("greeting", &[("name", "Jörg")]), "Hallo Jörg,");
+        assert_eq!(
+            Catalogue::english().text("greeting", &[("name", "{site}")]),
+            "Hello {site},"
+        );
+        assert_eq!(fill("a {x} {y} {", &[("x", "1")]), "a 1 {y} {");
+        assert_eq!(Catalogue::english().text("no.such.key", &[]), "no.such.key");
+    }
+}
