@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
-use udd::api::settings::StorageKind;
+use udd::api::settings::{DownloadMode, StorageKind};
 
 use crate::helpers::{fixture_dir, fixture_login, unzip_bytes, ManualClock, TestApp};
 
@@ -198,6 +198,91 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
     assert!(!object.exists());
     assert!(s3.object("udd/uploads/Q5yA26ksJXC57nySc").is_file());
     assert_eq!(app.get_as(&alice, &path).await.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucket() {
+    let s3 = S3Server::start();
+    let endpoint = s3.endpoint.clone();
+    let app = TestApp::builder()
+        .with_workers()
+        .configure(move |settings| {
+            let storage = &mut settings.storage;
+            storage.kind = StorageKind::S3;
+            storage.bucket = BUCKET.into();
+            storage.endpoint = Some(endpoint);
+            storage.prefix = "udd".into();
+            storage.path_style = true;
+            storage.access_key_id = Some(ACCESS_KEY.into());
+            storage.secret_access_key = Some(SecretString::from(SECRET_KEY));
+            storage.download = DownloadMode::Redirect;
+            storage.presign_seconds = 2;
+        })
+        .spawn()
+        .await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let op = &done["exportOperation"];
+    let file_id = op["fileId"].as_str().unwrap();
+    let object = s3.object(&format!("udd/exports/{}.zip", op["_id"].as_str().unwrap()));
+
+    let direct = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = direct
+        .get(app.url(&format!("/data-export/{file_id}")))
+        .header("X-User-Id", &alice.user_id)
+        .header("X-Auth-Token", &alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 302);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&s3.endpoint), "{location}");
+    let recorded = udd::ports::UserDataFiles::get(
+        &udd::adapters::SqliteUserDataFiles::new(app.database.clone()),
+        &file_id.into(),
+    )
+    .unwrap();
+    let encoded_name = recorded.name.replace(' ', "%20");
+    assert!(
+        location.contains("response-content-disposition=attachment")
+            && location.contains(&encoded_name),
+        "the link names the download {encoded_name}: {location}"
+    );
+    // The store checks the signature: the link fetches the archive, a changed one does not.
+    let fetched = direct.get(&location).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(
+        fetched.bytes().await.unwrap(),
+        std::fs::read(&object).unwrap()
+    );
+    let forged = location.replace("udd/exports/", "udd/uploads/Q5yA26ksJXC57nySc?x=");
+    assert_ne!(direct.get(&forged).send().await.unwrap().status(), 200);
+    // HEAD is answered by udd itself.
+    let head = direct
+        .head(app.url(&format!("/data-export/{file_id}")))
+        .header("X-User-Id", &alice.user_id)
+        .header("X-Auth-Token", &alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    // Past its lifetime the link is refused by the store.
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    assert_eq!(direct.get(&location).send().await.unwrap().status(), 403);
+    // Someone else still gets nothing from udd.
+    let bob = fixture_login("bob");
+    let refused = direct
+        .get(app.url(&format!("/data-export/{file_id}")))
+        .header("X-User-Id", &bob.user_id)
+        .header("X-Auth-Token", &bob.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

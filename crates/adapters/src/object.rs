@@ -34,6 +34,9 @@ use crate::fs::is_plain_name;
 use crate::hashing::sha256_of;
 use crate::stored::LocalStoredExports;
 
+mod presign;
+use presign::Presigner;
+
 /// How many parts of one upload are in flight at once.
 const UPLOADS_IN_FLIGHT: usize = 4;
 
@@ -63,6 +66,8 @@ pub struct ObjectStorage {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     runtime: Arc<OwnRuntime>,
+    /// Signs direct links, when the store has a static key to sign with.
+    presigner: Option<Presigner>,
 }
 
 /// The runtime behind the blocking calls. It is shut down without waiting when the
@@ -129,7 +134,18 @@ impl ObjectStorage {
         let store = builder
             .build()
             .with_context(|| format!("configuring the S3 bucket `{}`", config.bucket))?;
-        Self::new(Arc::new(store), &config.prefix)
+        let mut storage = Self::new(Arc::new(store), &config.prefix)?;
+        if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
+            storage.presigner = Some(Presigner::new(
+                config.endpoint.as_deref(),
+                &config.bucket,
+                &config.region,
+                config.path_style,
+                id,
+                secret.clone(),
+            )?);
+        }
+        Ok(storage)
     }
 
     /// Objects of `store` under `prefix` (any store: tests use `object_store`'s
@@ -152,6 +168,7 @@ impl ObjectStorage {
             store,
             prefix: prefix.to_owned(),
             runtime: Arc::new(OwnRuntime(Some(runtime))),
+            presigner: None,
         })
     }
 
@@ -183,6 +200,21 @@ impl ObjectStorage {
         } else {
             ObjectPath::from(format!("{}/{key}", self.prefix))
         })
+    }
+
+    /// A link that fetches `key` straight from the store for `valid_for`, answered with
+    /// `disposition` as its `Content-Disposition`; `None` when this store cannot sign
+    /// links (no static key).
+    pub fn presigned_get(
+        &self,
+        key: &str,
+        disposition: &str,
+        valid_for: std::time::Duration,
+    ) -> anyhow::Result<Option<String>> {
+        let location = self.location(key)?;
+        Ok(self.presigner.as_ref().map(|signer| {
+            signer.get_url(location.as_ref(), Some(disposition), valid_for, Utc::now())
+        }))
     }
 
     /// Starts writing `key`: bytes go up in parts as they come; nothing is visible until
@@ -460,6 +492,8 @@ impl BlobStore for ObjectBlobStore {
 pub struct ObjectArchiveStore {
     parts: ZipArchiveStore,
     objects: ObjectStorage,
+    /// How long a download link to the store lasts, when downloads are redirected there.
+    redirect_for: Option<std::time::Duration>,
     /// Size and SHA-256 of archives stored by this process, so describing one just
     /// written does not download it again.
     described: Mutex<HashMap<String, (u64, String)>>,
@@ -472,8 +506,16 @@ impl ObjectArchiveStore {
         Self {
             parts,
             objects,
+            redirect_for: None,
             described: Mutex::default(),
         }
+    }
+
+    /// Sends downloads to the store itself, with links valid for `valid_for`, instead
+    /// of streaming them through udd (see [`ArchiveStore::redirect_location`]).
+    pub fn redirecting(mut self, valid_for: std::time::Duration) -> Self {
+        self.redirect_for = Some(valid_for);
+        self
     }
 
     fn check_key(key: &str) -> anyhow::Result<()> {
@@ -566,6 +608,14 @@ impl ArchiveStore for ObjectArchiveStore {
             len: range.len,
             total,
         }))
+    }
+
+    fn redirect_location(&self, key: &str, disposition: &str) -> anyhow::Result<Option<String>> {
+        Self::check_key(key)?;
+        match self.redirect_for {
+            Some(valid_for) => self.objects.presigned_get(key, disposition, valid_for),
+            None => Ok(None),
+        }
     }
 
     fn remove(&self, key: &str) -> anyhow::Result<()> {

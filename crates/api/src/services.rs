@@ -32,7 +32,7 @@ use udd_ports::{
     StoredExports, UserDataFiles, UserProfiles, Users, WorkspaceReader, WorkspaceWriter,
 };
 
-use crate::settings::{AuthMode, Settings, StorageKind};
+use crate::settings::{AuthMode, DownloadMode, Settings, StorageKind};
 use crate::worker::WorkerHealth;
 
 /// Where bytes live: upload and avatar blobs, finished archives, the working folders of
@@ -93,8 +93,16 @@ impl Storage {
         );
         let local =
             LocalStoredExports::new(&user_data.file_system_path, &user_data.file_system_zip_path);
+        let mut archives = ObjectArchiveStore::new(parts, objects.clone());
+        if storage.download == DownloadMode::Redirect {
+            if storage.access_key_id.is_none() {
+                tracing::warn!("storage.download = \"redirect\" needs storage.access_key_id and storage.secret_access_key to sign links; downloads are streamed through udd");
+            }
+            archives =
+                archives.redirecting(std::time::Duration::from_secs(storage.presign_seconds));
+        }
         Ok(Self {
-            archives: Arc::new(ObjectArchiveStore::new(parts, objects.clone())),
+            archives: Arc::new(archives),
             blobs,
             working: Arc::new(working),
             stored: Arc::new(ObjectStoredExports::new(local, objects)),

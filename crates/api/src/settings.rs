@@ -73,6 +73,22 @@ pub struct StorageSettings {
     pub access_key_id: Option<String>,
     /// With `s3`: the secret key (shown as `[REDACTED]` in logs).
     pub secret_access_key: Option<SecretString>,
+    /// How archives reach the downloader: `proxy` streams them through udd; `redirect`
+    /// (with `s3` and keys) answers `302` to a link straight to the store.
+    pub download: DownloadMode,
+    /// With `redirect`: how long the link to the store lasts.
+    pub presign_seconds: u64,
+}
+
+/// How a download is served.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DownloadMode {
+    /// Streamed through udd, from any store.
+    #[default]
+    Proxy,
+    /// A redirect to a presigned link (object storage only; the local store proxies).
+    Redirect,
 }
 
 /// Where bytes are kept.
@@ -98,12 +114,15 @@ impl Default for StorageSettings {
             path_style: false,
             access_key_id: None,
             secret_access_key: None,
+            download: DownloadMode::Proxy,
+            presign_seconds: 60,
         }
     }
 }
 
 impl StorageSettings {
     fn validate(&self) -> anyhow::Result<()> {
+        within("storage.presign_seconds", self.presign_seconds, 1, 604_800)?;
         if self.kind != StorageKind::S3 {
             return Ok(());
         }

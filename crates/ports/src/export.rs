@@ -330,6 +330,17 @@ pub trait ArchiveStore: Send + Sync {
     /// Errors: I/O failures; a key this store does not make; a range past the end.
     fn open(&self, key: &str, range: Option<ByteRange>) -> anyhow::Result<Option<ArchiveRead>>;
 
+    /// Where a client can fetch the archive itself (a time-limited link straight to the
+    /// store, answered with `disposition` as its `Content-Disposition`), when downloads
+    /// are redirected there; `None` when udd streams the archive itself, as every store
+    /// but a redirecting object store does.
+    ///
+    /// Errors: a key this store does not make; a link that cannot be made.
+    fn redirect_location(&self, key: &str, disposition: &str) -> anyhow::Result<Option<String>> {
+        let _ = (key, disposition);
+        Ok(None)
+    }
+
     /// Deletes a stored archive and anything kept for it; a missing one is not an error.
     ///
     /// Errors: I/O failures; a key this store does not make.

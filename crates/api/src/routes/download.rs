@@ -191,6 +191,40 @@ pub async fn download(
             return server_error();
         }
     }
+    // With `storage.download = "redirect"` the store serves the bytes: a short-lived
+    // link straight to it, carrying the same download name. HEAD stays here (a link is
+    // signed for GET only).
+    if req.method() == Method::GET {
+        let archives = services.archives.clone();
+        let (key, named) = (file.key.clone(), disposition(&file).to_string());
+        match web::block(move || archives.redirect_location(&key, &named)).await {
+            Ok(Ok(Some(location))) => {
+                let client = crate::proxy::TrustedProxies::client_of_request(&req)
+                    .ip
+                    .map(|ip| ip.to_string());
+                let recorder = services.clone();
+                let size = file.size;
+                if let Err(e) =
+                    web::block(move || recorder.download.record(&granted, size, client)).await
+                {
+                    tracing::error!(error = %e, "could not record a download");
+                }
+                return HttpResponse::Found()
+                    .insert_header((header::LOCATION, location))
+                    .insert_header((header::CACHE_CONTROL, "private, no-store"))
+                    .finish();
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(file = %file.id, error = %format!("{e:#}"), "could not sign a link to an export");
+                return server_error();
+            }
+            Err(e) => {
+                tracing::error!(file = %file.id, error = %e, "could not sign a link to an export");
+                return server_error();
+            }
+        }
+    }
     let etag = EntityTag::new_strong(file.sha256.clone());
     let last_modified = HttpDate::from(SystemTime::from(file.created_at));
     let headers = req.headers();
@@ -258,13 +292,9 @@ pub async fn download(
     response.body(ArchiveBody::stream(opened))
 }
 
-/// The headers every answer about a file carries.
-fn respond(
-    status: StatusCode,
-    file: &UserDataFile,
-    etag: &EntityTag,
-    last_modified: HttpDate,
-) -> HttpResponseBuilder {
+/// The attachment disposition naming the download `YYYY-MM-DD-<name>[-data].zip`
+/// (RFC 6266, with the RFC 5987 form for non-ASCII names).
+fn disposition(file: &UserDataFile) -> ContentDisposition {
     let ascii: String = file
         .name
         .chars()
@@ -276,7 +306,7 @@ fn respond(
             }
         })
         .collect();
-    let disposition = ContentDisposition {
+    ContentDisposition {
         disposition: DispositionType::Attachment,
         parameters: vec![
             DispositionParam::Filename(ascii),
@@ -286,7 +316,17 @@ fn respond(
                 value: file.name.clone().into_bytes(),
             }),
         ],
-    };
+    }
+}
+
+/// The headers every answer about a file carries.
+fn respond(
+    status: StatusCode,
+    file: &UserDataFile,
+    etag: &EntityTag,
+    last_modified: HttpDate,
+) -> HttpResponseBuilder {
+    let disposition = disposition(file);
     let mut response = HttpResponse::build(status);
     response
         .content_type("application/zip")
