@@ -7,7 +7,7 @@
 //! - [`fs`]: the export working folders on the local filesystem;
 //! - [`blobs`]: upload and avatar bytes in a local folder;
 //! - [`archive`]: finished zips, written deterministically and atomically;
-//! - [`rocketchat`]: reading a Rocket.Chat `mongoexport` dump;
+//! - [`rocketchat`]: reading a Rocket.Chat dump (mongoexport, mongodump, archive, GridFS);
 //! - [`security`]: Rocket.Chat-compatible password hashing and login tokens;
 //! - [`system`]: the system clock and Rocket.Chat-style random ids;
 //! - [`links`]: signed, expiring download links (HMAC-SHA256 with a server secret);
@@ -47,7 +47,7 @@ pub use fs::LocalExportFiles;
 pub use links::HmacDownloadLinks;
 pub use mail::{MailSettings, MailTls, OutboxMailer, SmtpMailer};
 pub use memory::{MemoryArchiveStore, MemoryBlobStore, RecordingMailer};
-pub use rocketchat::MongoExportDump;
+pub use rocketchat::{MongoExportDump, RocketChatDump};
 pub use security::{RocketChatPasswords, RocketChatTokens};
 #[cfg(any(test, feature = "testing"))]
 pub use smtp_test_server::{LoopbackSmtpServer, ReceivedMail};
