@@ -3,6 +3,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod dumps;
 mod helpers;
 mod openapi;
 
@@ -14,6 +15,8 @@ mod export_faults;
 mod hardening;
 mod health;
 mod import;
+mod import_gridfs;
+mod import_mongodump;
 mod in_memory;
 mod login;
 mod login_hardening;

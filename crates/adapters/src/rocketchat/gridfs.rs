@@ -19,6 +19,7 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use ::bson::raw::RawBsonRef;
 use anyhow::Context;
 use base64::Engine as _;
 use md5::{Digest, Md5};
@@ -100,11 +101,11 @@ enum Data<'a> {
 fn chunk_doc(raw: RawDoc<'_>) -> Result<ChunkDoc<'_>, String> {
     match raw {
         RawDoc::Json(value) => {
-            let data = json_binary(&value["data"]).ok_or("missing or invalid `data`")?;
+            let data = json_binary(&value["data"]).ok_or("no `data` in base64")?;
             let value = extjson::relax(value);
             Ok(ChunkDoc {
-                files_id: id_text(&value["files_id"]).ok_or("missing `files_id`")?,
-                n: number(&value["n"]).ok_or("missing `n`")?,
+                files_id: id_text(&value["files_id"]).ok_or("no `files_id`")?,
+                n: number(&value["n"]).ok_or("no `n`")?,
                 data: Data::Decoded(data.into()),
             })
         }
@@ -112,16 +113,19 @@ fn chunk_doc(raw: RawDoc<'_>) -> Result<ChunkDoc<'_>, String> {
             let field = |key: &str| -> Result<Value, String> {
                 match doc.get(key) {
                     Ok(Some(value)) => bson::value_to_plain(value),
-                    Ok(None) => Err(format!("missing `{key}`")),
+                    Ok(None) => Err(format!("no `{key}`")),
                     Err(e) => Err(format!("invalid BSON: {e}")),
                 }
             };
-            let files_id =
-                id_text(&field("files_id")?).ok_or("`files_id` is not a string or object id")?;
-            let n = number(&field("n")?).ok_or("`n` is not a number")?;
-            let binary = doc
-                .get_binary("data")
-                .map_err(|e| format!("missing or invalid `data` ({e})"))?;
+            let files_id = id_text(&field("files_id")?)
+                .ok_or("a `files_id` that is not a string or object id")?;
+            let n = number(&field("n")?).ok_or("an `n` that is not a number")?;
+            let binary = match doc.get("data") {
+                Ok(Some(RawBsonRef::Binary(binary))) => binary,
+                Ok(Some(_)) => return Err("`data` that is not binary".into()),
+                Ok(None) => return Err("no `data`".into()),
+                Err(e) => return Err(format!("invalid BSON ({e})")),
+            };
             let data = match file_offset {
                 Some(start) => {
                     // The offset of the bytes inside the document, from where the
