@@ -365,15 +365,18 @@ pub(crate) struct ChunkReader {
 
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(chunk) = self.chunks.get(self.next).copied() else {
-            return Ok(0);
-        };
-        let left = (chunk.len - self.done) as usize;
-        if left == 0 {
+        // Past the chunks that are done (a chunk may hold nothing at all).
+        let (chunk, left) = loop {
+            let Some(chunk) = self.chunks.get(self.next).copied() else {
+                return Ok(0);
+            };
+            let left = (chunk.len - self.done) as usize;
+            if left > 0 {
+                break (chunk, left);
+            }
             self.next += 1;
             self.done = 0;
-            return self.read(buf);
-        }
+        };
         let want = left.min(buf.len());
         let read = match chunk.at {
             At::Spool(offset) => {

@@ -174,7 +174,7 @@ impl RocketChatDump {
                 "{} is neither a folder nor a mongodump archive (mongodump --archive)",
                 path.display()
             );
-            return Ok(Self::with(Source::Archive(Archive::open(path, db)?), &[]));
+            return Self::with(Source::Archive(Archive::open(path, db)?), &[]);
         }
         anyhow::ensure!(
             path.is_dir(),
@@ -189,9 +189,14 @@ impl RocketChatDump {
             (Some(folder), None) => folder,
             (None, db) => database_folder(path, db)?,
         };
-        let blob_folders = [path.to_path_buf(), folder.dir().to_path_buf()];
-        let dump = Self::with(Source::Folder(folder), &blob_folders);
-        Ok(dump)
+        // The blob folders may sit beside the collection files or, for mongodump's
+        // output folder, beside the database folder.
+        let mut blob_folders = vec![path];
+        let dir = folder.dir().to_path_buf();
+        if dir != path {
+            blob_folders.push(&dir);
+        }
+        Self::with(Source::Folder(folder), &blob_folders)
     }
 
     /// One collection (its Rocket.Chat name: `users`, `rocketchat_message`, …) of
@@ -202,13 +207,12 @@ impl RocketChatDump {
             "unknown collection {collection:?}: one of {}",
             COLLECTION_NAMES.join(", ")
         );
-        Ok(Self::with(
-            Source::Stdin(StandardInput::new(collection)),
-            &[],
-        ))
+        Self::with(Source::Stdin(StandardInput::new(collection)), &[])
     }
 
-    fn with(source: Source, blob_folders: &[PathBuf]) -> Self {
+    /// The dump reading `source`, with FileSystem blobs from the `uploads/` and
+    /// `avatars/` folders of `blob_folders` (a later folder's file wins).
+    fn with(source: Source, blob_folders: &[&Path]) -> anyhow::Result<Self> {
         let mut dump = Self {
             source,
             uploads: HashMap::new(),
@@ -216,12 +220,10 @@ impl RocketChatDump {
             buckets: RefCell::default(),
         };
         for folder in blob_folders {
-            dump.uploads
-                .extend(index_blobs(&folder.join("uploads")).unwrap_or_default());
-            dump.avatars
-                .extend(index_blobs(&folder.join("avatars")).unwrap_or_default());
+            dump.uploads.extend(index_blobs(&folder.join("uploads"))?);
+            dump.avatars.extend(index_blobs(&folder.join("avatars"))?);
         }
-        dump
+        Ok(dump)
     }
 
     /// Which form the dump has, for the summary: `mongoexport folder`, `mongodump
