@@ -40,7 +40,7 @@ pub(crate) struct Archive {
 
 /// Whether the file at `path` is an archive (plain or gzipped).
 pub(crate) fn is_archive(path: &Path) -> anyhow::Result<bool> {
-    let Some(mut stream) = Stream::open(path)? else {
+    let Some(mut stream) = Stream::open(path, None)? else {
         return Ok(false);
     };
     let mut magic = Vec::with_capacity(4);
@@ -77,7 +77,7 @@ fn header(doc: &RawDocument) -> Result<Header, String> {
 fn open_past_prelude(path: &Path) -> anyhow::Result<(Framer, Vec<(String, String)>)> {
     let not_archive = || format!("{} is not a mongodump archive", path.display());
     let mut stream =
-        Stream::open(path)?.with_context(|| format!("{} not found", path.display()))?;
+        Stream::open(path, None)?.with_context(|| format!("{} not found", path.display()))?;
     let mut magic = [0_u8; 4];
     stream.read_exact(&mut magic).with_context(not_archive)?;
     anyhow::ensure!(u32::from_le_bytes(magic) == MAGIC, not_archive());

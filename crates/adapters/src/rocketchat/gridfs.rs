@@ -415,3 +415,50 @@ impl Read for ChunkReader {
         Ok(read)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn extended_json_binaries_decode_in_both_forms() {
+        let v2 = json!({"$binary": {"base64": "aGVsbG8=", "subType": "00"}});
+        let legacy = json!({"$binary": "aGVsbG8=", "$type": "00"});
+        assert_eq!(json_binary(&v2).as_deref(), Some(&b"hello"[..]));
+        assert_eq!(json_binary(&legacy).as_deref(), Some(&b"hello"[..]));
+        assert_eq!(json_binary(&json!({"$binary": {"base64": "!!"}})), None);
+        assert_eq!(json_binary(&json!("aGVsbG8=")), None);
+    }
+
+    #[test]
+    fn a_reader_passes_over_empty_chunks_and_reads_the_rest_in_order() -> anyhow::Result<()> {
+        let mut spool = tempfile::tempfile()?;
+        spool.write_all(b"worldhello ")?;
+        let chunk = |n, len, offset| Chunk {
+            n,
+            len,
+            at: At::Spool(offset),
+        };
+        let mut bucket = Bucket {
+            spool: Some(Arc::new(Mutex::new(spool))),
+            ..Bucket::default()
+        };
+        bucket.chunks.insert(
+            "f".into(),
+            vec![
+                chunk(2, 5, 0),
+                chunk(0, 6, 5),
+                chunk(1, 0, 0),
+                chunk(3, 0, 0),
+            ],
+        );
+        let mut text = String::new();
+        bucket
+            .open("f")
+            .ok_or_else(|| anyhow::anyhow!("unusable"))?
+            .read_to_string(&mut text)?;
+        assert_eq!(text, "hello world");
+        Ok(())
+    }
+}

@@ -23,7 +23,7 @@ pub(crate) enum Format {
 }
 
 /// The collection a file holds, and its format: `users.json`, `users.json.gz`,
-/// `users.bson`, `users.bson.gz` (gzip is recognised by content, not by name).
+/// `users.bson`, `users.bson.gz` (gzipped).
 fn collection_of(file_name: &str) -> Option<(&str, Format)> {
     let name = file_name.strip_suffix(".gz").unwrap_or(file_name);
     if let Some(collection) = name.strip_suffix(".json") {
@@ -127,7 +127,8 @@ impl Source {
                 let Some((path, format)) = folder.files.get(collection) else {
                     return Ok(());
                 };
-                let Some(stream) = Stream::open(path)? else {
+                let gzipped = path.extension().is_some_and(|e| e == "gz");
+                let Some(stream) = Stream::open(path, Some(gzipped))? else {
                     return Ok(());
                 };
                 read_stream(stream, *format, visit)

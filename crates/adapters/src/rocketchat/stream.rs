@@ -1,5 +1,5 @@
-//! Opening a dump file as a byte stream: plain or gzipped (detected by its first
-//! bytes, not its name), counting the bytes read for progress, and turning a damaged
+//! Opening a dump file as a byte stream: plain or gzipped (by its name, or by its first
+//! bytes where there is no telling name), counting the bytes read for progress, and turning a damaged
 //! or truncated gzip stream into a clean end plus a note, so that the documents before
 //! the damage are still read and the damage is reported where it happened.
 
@@ -87,8 +87,9 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    /// Opens `path`; `Ok(None)` when it does not exist.
-    pub(crate) fn open(path: &Path) -> anyhow::Result<Option<Self>> {
+    /// Opens `path`, gzipped or not as `gzip` says, or as its first two bytes say when
+    /// `gzip` is `None`; `Ok(None)` when it does not exist.
+    pub(crate) fn open(path: &Path, gzip: Option<bool>) -> anyhow::Result<Option<Self>> {
         let file = match File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -96,8 +97,14 @@ impl Stream {
         };
         let read = |e| anyhow::Error::new(e).context(format!("reading {}", path.display()));
         let mut file = file;
-        let gzipped = head(&mut file).map_err(read)? == GZIP_MAGIC;
-        file.seek(SeekFrom::Start(0)).map_err(read)?;
+        let gzipped = match gzip {
+            Some(gzip) => gzip,
+            None => {
+                let gzipped = head(&mut file).map_err(read)? == GZIP_MAGIC;
+                file.seek(SeekFrom::Start(0)).map_err(read)?;
+                gzipped
+            }
+        };
         let len = file.metadata().map_err(read)?.len();
         let bytes = Rc::new(Cell::new(0));
         let reader = BufReader::with_capacity(
@@ -243,28 +250,29 @@ mod tests {
     }
 
     #[test]
-    fn a_gzipped_file_is_decompressed_whatever_its_name_and_a_plain_one_is_not() {
+    fn gzip_is_taken_from_the_name_when_given_and_else_from_the_first_bytes() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let plain = dir.path().join("a.json.gz");
+        let plain = dir.path().join("a");
         std::fs::write(&plain, b"{\"a\":1}\n").unwrap_or_else(|e| panic!("{e}"));
-        let zipped = dir.path().join("b.json");
+        let zipped = dir.path().join("b");
         std::fs::write(&zipped, gzip(b"{\"b\":2}\n")).unwrap_or_else(|e| panic!("{e}"));
-        for (path, want, gz) in [
-            (&plain, "{\"a\":1}\n", false),
-            (&zipped, "{\"b\":2}\n", true),
-        ] {
-            let mut stream = Stream::open(path)
+        let read = |path: &Path, gzip: Option<bool>| {
+            let mut stream = Stream::open(path, gzip)
                 .unwrap_or_else(|e| panic!("{e}"))
                 .unwrap_or_else(|| panic!("missing"));
-            let mut text = String::new();
+            let mut bytes = Vec::new();
             stream
-                .read_to_string(&mut text)
+                .read_to_end(&mut bytes)
                 .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(text, want);
-            assert_eq!(stream.is_plain_file(), !gz);
-            assert_eq!(stream.damage(), None);
-        }
-        assert!(Stream::open(&dir.path().join("none"))
+            (bytes, stream.is_plain_file(), stream.damage().is_some())
+        };
+        assert_eq!(read(&plain, None), (b"{\"a\":1}\n".to_vec(), true, false));
+        assert_eq!(read(&zipped, None), (b"{\"b\":2}\n".to_vec(), false, false));
+        assert_eq!(read(&zipped, Some(true)).0, b"{\"b\":2}\n");
+        assert_eq!(read(&zipped, Some(false)).0, gzip(b"{\"b\":2}\n"));
+        // Named gzip but not gzip: damage, reported by whoever reads the stream.
+        assert_eq!(read(&plain, Some(true)), (Vec::new(), false, true));
+        assert!(Stream::open(&dir.path().join("none"), None)
             .unwrap_or_else(|e| panic!("{e}"))
             .is_none());
     }
@@ -290,7 +298,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").unwrap_or_else(|e| panic!("{e}"));
-        let mut stream = Stream::open(&path)
+        let mut stream = Stream::open(&path, Some(false))
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("missing"));
         let mut two = [0_u8; 2];
