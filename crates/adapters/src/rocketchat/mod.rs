@@ -68,7 +68,7 @@ pub(crate) const KNOWN_FILES: [&str; 10] = [
 ];
 
 /// The Rocket.Chat name of a collection.
-pub fn collection_name(collection: Collection) -> &'static str {
+fn collection_name(collection: Collection) -> &'static str {
     match collection {
         Collection::Users => "users",
         Collection::Rooms => "rocketchat_room",
@@ -77,13 +77,6 @@ pub fn collection_name(collection: Collection) -> &'static str {
         Collection::Uploads => "rocketchat_uploads",
         Collection::Avatars => "rocketchat_avatars",
     }
-}
-
-/// The collection of a Rocket.Chat collection name (`rocketchat_message`).
-pub fn collection_named(name: &str) -> Option<Collection> {
-    Collection::ALL
-        .into_iter()
-        .find(|c| collection_name(*c) == name)
 }
 
 /// The GridFS bucket that holds the bytes of `kind`.
