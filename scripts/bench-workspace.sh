@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks filling a workspace: `udd demo` at two sizes (time and peak memory, to show
-# memory stays flat) and `udd import` of a synthetic mongoexport dump (throughput).
+# memory stays flat) and `udd import` of a synthetic dump (throughput), in its mongoexport
+# form and in the mongodump forms (.bson, .bson.gz, --archive, --archive --gzip).
 # Usage: scripts/bench-workspace.sh [MESSAGES]   (default 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-1000000}
 small=$((messages / 5))
-cargo build --release --bin udd >/dev/null
+cargo build --release --bin udd --example mongodump_from_export >/dev/null
 udd=$PWD/target/release/udd
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -28,3 +29,14 @@ size=$(du -m "$work/dump/rocketchat_message.json" | cut -f1)
 mkdir "$work/import"
 (cd "$work/import" && measure "udd import ($messages messages, ${size} MiB)" "$udd" import "$work/dump")
 (cd "$work/import" && measure "udd import again (idempotent)" "$udd" import "$work/dump")
+
+convert=$PWD/target/release/examples/mongodump_from_export
+"$convert" "$work/dump" "$work/bson"
+"$convert" "$work/dump" "$work/bsongz" --gzip
+"$convert" "$work/dump" "$work/dump.archive" --archive
+"$convert" "$work/dump" "$work/dump.archive.gz" --archive --gzip
+for form in bson bsongz dump.archive dump.archive.gz; do
+  rm -rf "$work/import"; mkdir "$work/import"
+  size=$(du -m "$work/$form" | tail -1 | cut -f1)
+  (cd "$work/import" && measure "udd import $form (${size} MiB)" "$udd" import "$work/$form")
+done

@@ -3,6 +3,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod dumps;
 mod helpers;
 mod openapi;
 mod stand_in;
@@ -16,6 +17,8 @@ mod export_faults;
 mod hardening;
 mod health;
 mod import;
+mod import_gridfs;
+mod import_mongodump;
 mod in_memory;
 mod link_login;
 mod login;

@@ -7,7 +7,9 @@
 //! - [`fs`]: the export working folders on the local filesystem;
 //! - [`blobs`]: upload and avatar bytes in a local folder;
 //! - [`archive`]: finished zips, written deterministically and atomically;
-//! - [`rocketchat`]: reading a Rocket.Chat `mongoexport` dump;
+//! - [`object`]: upload and avatar bytes and finished archives in an S3-compatible
+//!   bucket (object_store), with presigned download links;
+//! - [`rocketchat`]: reading a Rocket.Chat dump (mongoexport, mongodump, archive, GridFS);
 //! - [`remote_sessions`]: checking a Rocket.Chat login token with the workspace itself
 //!   (`GET /api/v1/me`, rustls);
 //! - [`security`]: Rocket.Chat-compatible password hashing and login tokens;
@@ -55,7 +57,7 @@ pub use object::{
     ObjectArchiveStore, ObjectBlobStore, ObjectStorage, ObjectStoredExports, S3Config,
 };
 pub use remote_sessions::RocketChatSessions;
-pub use rocketchat::MongoExportDump;
+pub use rocketchat::{MongoExportDump, RocketChatDump};
 pub use security::{RocketChatPasswords, RocketChatTokens};
 #[cfg(any(test, feature = "testing"))]
 pub use smtp_test_server::{LoopbackSmtpServer, ReceivedMail};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use udd_adapters::MongoExportDump;
+use udd_adapters::RocketChatDump;
 use udd_app::{DemoSpec, DemoSummary, ImportSummary, NewAccount, DEMO_PASSWORD};
 
 use crate::dto::WirePaths;
@@ -86,10 +86,25 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Load a Rocket.Chat workspace dumped with mongoexport (run it again to update).
+    /// Load a Rocket.Chat workspace from a mongoexport or mongodump dump (run it again
+    /// to update).
     Import {
-        /// The dump folder: users.json, rocketchat_*.json, uploads/, avatars/.
+        /// The dump: a folder of mongoexport files (users.json, rocketchat_*.json,
+        /// optionally gzipped) or mongodump files (users.bson, rocketchat_*.bson, or
+        /// .bson.gz), mongodump's output folder, a mongodump --archive file (plain or
+        /// gzipped), or `-` for one collection of mongoexport JSON on standard input.
+        /// Upload and avatar files come from the dump's GridFS collections or from
+        /// uploads/ and avatars/ beside the collection files.
         dir: PathBuf,
+        /// With `-`: which collection standard input holds (users, rocketchat_room,
+        /// rocketchat_subscription, rocketchat_message, rocketchat_uploads,
+        /// rocketchat_avatars).
+        #[arg(long, value_name = "NAME")]
+        collection: Option<String>,
+        /// The database to read when an archive or mongodump's output folder holds
+        /// Rocket.Chat collections in several.
+        #[arg(long, value_name = "NAME")]
+        db: Option<String>,
     },
     /// Generate a deterministic demo workspace.
     Demo(DemoArgs),
@@ -283,15 +298,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created user {} (id {})", user.username, user.id);
             Ok(())
         }
-        Command::Import { dir } => {
+        Command::Import {
+            dir,
+            collection,
+            db,
+        } => {
             probe_folders(&[("storage.blob_path", &settings.storage.blob_path)])?;
+            let dump = open_dump(&dir, collection.as_deref(), db.as_deref())?;
             let services = Services::build(&settings)?;
-            let dump = MongoExportDump::open(&dir)?;
             let started = std::time::Instant::now();
             let summary = services
                 .import
                 .execute(&dump, crate::progress::for_stderr().as_ref())?;
-            print_import_summary(&dir, &summary, started.elapsed());
+            print_import_summary(&dir, dump.form(), &summary, started.elapsed());
             match summary.not_imported() {
                 0 => Ok(()),
                 left_out => Err(ImportIncomplete(left_out).into()),
@@ -339,8 +358,40 @@ fn start_up_checks(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_import_summary(dir: &std::path::Path, summary: &ImportSummary, took: std::time::Duration) {
-    println!("imported {} in {:.1}s", dir.display(), took.as_secs_f64());
+/// Opens the dump `udd import` names: `-` is standard input, with `--collection`.
+fn open_dump(
+    path: &std::path::Path,
+    collection: Option<&str>,
+    db: Option<&str>,
+) -> anyhow::Result<RocketChatDump> {
+    if path.as_os_str() == "-" {
+        let collection = collection.context(
+            "reading standard input needs --collection NAME (users, rocketchat_message, …)",
+        )?;
+        anyhow::ensure!(
+            db.is_none(),
+            "--db chooses a database of an archive or a dump folder, not of standard input"
+        );
+        return RocketChatDump::stdin(collection);
+    }
+    anyhow::ensure!(
+        collection.is_none(),
+        "--collection names what standard input holds: use it with `-`"
+    );
+    RocketChatDump::open_database(path, db)
+}
+
+fn print_import_summary(
+    dir: &std::path::Path,
+    form: &str,
+    summary: &ImportSummary,
+    took: std::time::Duration,
+) {
+    println!(
+        "imported {} ({form}) in {:.1}s",
+        dir.display(),
+        took.as_secs_f64()
+    );
     println!(
         "  {:<14} {:>10} {:>8} {:>10} {:>14}",
         "collection", "imported", "skipped", "malformed", "missing files"

@@ -392,6 +392,110 @@ fn import_prints_counts_per_collection_reports_broken_lines_and_exits_2_when_it_
     );
 }
 
+/// Runs udd with `input` (bytes) on its standard input.
+fn udd_fed(dir: &tempfile::TempDir, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = piped(env!("CARGO_BIN_EXE_udd"), dir)
+        .args(args)
+        .spawn()
+        .expect("run udd");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().expect("udd output")
+}
+
+/// The counts `udd import` printed for `collection`: imported, skipped, malformed.
+fn counts_of(stdout: &str, collection: &str) -> Vec<u64> {
+    stdout
+        .lines()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(collection))
+                .then(|| words.take(3).map(|w| w.parse().unwrap()).collect())
+        })
+        .unwrap_or_else(|| panic!("no {collection} row in {stdout}"))
+}
+
+#[test]
+fn import_reads_one_collection_from_standard_input_plain_or_gzipped() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/rocketchat-mongoexport");
+    let users = std::fs::read(fixture.join("users.json")).unwrap();
+    let out = udd_fed(&dir, &["import", "-", "--collection", "users"], &users);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("(standard input)"), "{stdout}");
+    assert_eq!(counts_of(&stdout, "users"), [4, 0, 0]);
+    assert_eq!(counts_of(&stdout, "rooms"), [0, 0, 0]);
+
+    // `mongoexport … | gzip | udd import -` works too.
+    let rooms = std::fs::read(fixture.join("rocketchat_room.json")).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&rooms).unwrap();
+    let zipped = encoder.finish().unwrap();
+    let out = udd_fed(
+        &dir,
+        &["import", "-", "--collection", "rocketchat_room"],
+        &zipped,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(counts_of(&text(&out.stdout), "rooms"), [5, 0, 0]);
+
+    // A line left out makes the exit code 2; a gzip stream cut short too.
+    let broken = [&rooms[..], b"{not json\n"].concat();
+    let out = udd_fed(
+        &dir,
+        &["import", "-", "--collection", "rocketchat_room"],
+        &broken,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("standard input (rocketchat_room):6: malformed"),
+        "{}",
+        text(&out.stdout)
+    );
+    let cut = &zipped[..zipped.len() - 6];
+    let out = udd_fed(
+        &dir,
+        &["import", "-", "--collection", "rocketchat_room"],
+        cut,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("the gzip stream is damaged or cut short"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    for (args, says) in [
+        (&["import", "-"][..], "needs --collection"),
+        (
+            &["import", "-", "--collection", "rocketchat_nope"][..],
+            "unknown collection \"rocketchat_nope\"",
+        ),
+        (
+            &["import", "dump", "--collection", "users"][..],
+            "use it with `-`",
+        ),
+    ] {
+        let out = udd_fed(&dir, args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    }
+
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    let out = udd(&dir, &["import", "notes.txt"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("notes.txt is neither a folder nor a mongodump archive"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 fn http_get(port: u16, path: &str) -> String {
     http(
         port,

@@ -189,18 +189,45 @@ pub enum Document {
     Avatar(Avatar),
 }
 
-/// Where in a dump file something was found: `users.json:12`.
+/// Where in a dump file something was found: `users.json:12` in a text file,
+/// `users.bson: document 12 at byte 3071` in a binary one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpLocation {
-    /// The file name.
+    /// The file name (for an archive, the archive and the collection).
     pub file: String,
-    /// The 1-based line.
+    /// The 1-based line of a text file, or the 1-based document number of a binary one.
     pub line: u64,
+    /// In a binary file, the offset of the document's first byte (in the uncompressed
+    /// stream when the file is gzipped); `None` in a text file.
+    pub byte: Option<u64>,
+}
+
+impl DumpLocation {
+    /// A line of a text file.
+    pub fn line(file: impl Into<String>, line: u64) -> Self {
+        Self {
+            file: file.into(),
+            line,
+            byte: None,
+        }
+    }
+
+    /// A document of a binary file, starting at `byte`.
+    pub fn document(file: impl Into<String>, number: u64, byte: u64) -> Self {
+        Self {
+            file: file.into(),
+            line: number,
+            byte: Some(byte),
+        }
+    }
 }
 
 impl std::fmt::Display for DumpLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        match self.byte {
+            None => write!(f, "{}:{}", self.file, self.line),
+            Some(byte) => write!(f, "{}: document {} at byte {byte}", self.file, self.line),
+        }
     }
 }
 
@@ -212,14 +239,15 @@ impl std::fmt::Display for DumpLocation {
 pub enum DumpEntry {
     /// A usable document.
     Document(Document),
-    /// Valid JSON that lacks a field the model requires; skipped.
+    /// A well-formed document that lacks a field the model requires, or whose file is
+    /// damaged; skipped.
     Skipped {
         /// Where.
         at: DumpLocation,
-        /// Which field was missing or wrong.
+        /// Which field was missing or wrong, or what is wrong with its file.
         reason: String,
     },
-    /// Not JSON at all.
+    /// Not a document at all: not JSON, not BSON, or cut short.
     Malformed {
         /// Where.
         at: DumpLocation,
@@ -232,8 +260,10 @@ pub enum DumpEntry {
 pub trait WorkspaceDump {
     /// Calls `visit` for every entry of `collection`, in file order, holding at most one
     /// document in memory; the second argument is the number of bytes read so far. A
-    /// missing file is an empty collection. A syntax error that makes the rest of the
-    /// file unreadable (inside a JSON array) is reported as a last `Malformed` entry.
+    /// missing file is an empty collection. Damage that makes the rest of the file
+    /// unreadable (a syntax error inside a JSON array, a broken BSON length, a gzip
+    /// stream cut short) is reported as a last `Malformed` entry, after the documents
+    /// that came before it.
     ///
     /// Errors: I/O failures, or an error returned by `visit`.
     fn read(

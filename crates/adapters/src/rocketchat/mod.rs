@@ -1,62 +1,281 @@
-//! Reading a Rocket.Chat workspace dumped with `mongoexport`: one file per collection
-//! (JSON lines or one JSON array, relaxed or canonical Extended JSON) and the blobs of a
-//! FileSystem store under `uploads/` and `avatars/`, named by document id with or
-//! without an extension.
+//! Reading a Rocket.Chat workspace from a database dump, in any of the forms admins
+//! have:
+//!
+//! - a folder of `mongoexport` files (`users.json`, `rocketchat_message.json`, …: JSON
+//!   lines or one JSON array, relaxed or canonical Extended JSON), plain or gzipped;
+//! - a folder of `mongodump` files (`users.bson`, …, or `.bson.gz` from `--gzip`), or
+//!   mongodump's output folder holding one database folder of them;
+//! - a `mongodump --archive` file, plain or gzipped;
+//! - one collection of mongoexport JSON on standard input.
+//!
+//! Every form is decoded into plain JSON documents (BSON through [`bson`], Extended
+//! JSON through [`extjson`]) and mapped by the same code ([`documents`]), so a
+//! document is accepted or refused for the same reasons whatever the form.
+//!
+//! Upload and avatar bytes come from a FileSystem store's folders (`uploads/`,
+//! `avatars/` next to the collection files, named by document id with or without an
+//! extension) or from the GridFS buckets in the dump itself ([`gridfs`]).
 
+mod archive;
+mod bson;
 mod documents;
 #[doc(hidden)] // Public for the fuzz targets in fuzz/; not an API.
 pub mod extjson;
+mod gridfs;
+mod json;
+mod source;
+mod stream;
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use ::bson::raw::RawDocument;
 use anyhow::Context;
-use serde::de::{self, Deserializer as _, SeqAccess, Visitor};
 use serde_json::Value;
-use udd_ports::{BlobKind, Collection, DumpEntry, DumpLocation, WorkspaceDump};
+use udd_ports::{BlobKind, Collection, Document, DumpEntry, DumpLocation, WorkspaceDump};
 
-/// A mongoexport dump in a folder.
-#[derive(Debug)]
-pub struct MongoExportDump {
-    dir: PathBuf,
-    uploads: HashMap<String, PathBuf>,
-    avatars: HashMap<String, PathBuf>,
-}
+use self::archive::Archive;
+use self::gridfs::Bucket;
+use self::source::{Folder, Source, StandardInput};
 
-/// The file a collection is exported to.
-fn file_name(collection: Collection) -> &'static str {
+/// The collections a dump is read from, by their Rocket.Chat names.
+pub(crate) const COLLECTION_NAMES: [&str; 6] = [
+    "users",
+    "rocketchat_room",
+    "rocketchat_subscription",
+    "rocketchat_message",
+    "rocketchat_uploads",
+    "rocketchat_avatars",
+];
+
+/// Every collection file a folder is searched for: the collections and the GridFS
+/// buckets of uploads and avatars.
+pub(crate) const KNOWN_FILES: [&str; 10] = [
+    "users",
+    "rocketchat_room",
+    "rocketchat_subscription",
+    "rocketchat_message",
+    "rocketchat_uploads",
+    "rocketchat_avatars",
+    "rocketchat_uploads.files",
+    "rocketchat_uploads.chunks",
+    "rocketchat_avatars.files",
+    "rocketchat_avatars.chunks",
+];
+
+/// The Rocket.Chat name of a collection.
+fn collection_name(collection: Collection) -> &'static str {
     match collection {
-        Collection::Users => "users.json",
-        Collection::Rooms => "rocketchat_room.json",
-        Collection::Subscriptions => "rocketchat_subscription.json",
-        Collection::Messages => "rocketchat_message.json",
-        Collection::Uploads => "rocketchat_uploads.json",
-        Collection::Avatars => "rocketchat_avatars.json",
+        Collection::Users => "users",
+        Collection::Rooms => "rocketchat_room",
+        Collection::Subscriptions => "rocketchat_subscription",
+        Collection::Messages => "rocketchat_message",
+        Collection::Uploads => "rocketchat_uploads",
+        Collection::Avatars => "rocketchat_avatars",
     }
 }
 
-impl MongoExportDump {
-    /// Opens the dump in `dir`, indexing its blob folders.
-    pub fn open(dir: impl AsRef<Path>) -> anyhow::Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
-        anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
-        let found = Collection::ALL
-            .iter()
-            .any(|c| dir.join(file_name(*c)).is_file());
+/// The GridFS bucket that holds the bytes of `kind`.
+fn bucket_name(kind: BlobKind) -> &'static str {
+    match kind {
+        BlobKind::Upload => "rocketchat_uploads",
+        BlobKind::Avatar => "rocketchat_avatars",
+    }
+}
+
+/// Where a document was found in its file: a line (JSON) or a document number and
+/// byte offset (BSON).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pos {
+    pub(crate) number: u64,
+    pub(crate) byte: Option<u64>,
+}
+
+impl Pos {
+    pub(crate) fn location(self, file: &str) -> DumpLocation {
+        match self.byte {
+            None => DumpLocation::line(file, self.number),
+            Some(byte) => DumpLocation::document(file, self.number, byte),
+        }
+    }
+}
+
+/// A document as its file holds it, before mapping.
+pub(crate) enum RawDoc<'a> {
+    /// A mongoexport document, still in Extended JSON.
+    Json(Value),
+    /// A mongodump document; `file_offset` is where it starts in its file when that
+    /// file is plain (not gzipped), so that its bytes can be read again later.
+    Bson {
+        doc: &'a RawDocument,
+        file_offset: Option<u64>,
+    },
+}
+
+impl RawDoc<'_> {
+    /// The document as plain JSON. Errors: the inside of a BSON document is invalid.
+    pub(crate) fn into_plain(self) -> Result<Value, String> {
+        match self {
+            Self::Json(value) => Ok(extjson::relax(value)),
+            Self::Bson { doc, .. } => bson::to_plain(doc),
+        }
+    }
+}
+
+/// What the file readers find: a document, or something that is not one.
+pub(crate) enum Item<'a> {
+    Doc(RawDoc<'a>, Pos),
+    Malformed(Pos, String),
+}
+
+/// Where a file reader hands its items.
+pub(crate) type Emit<'a> = dyn FnMut(Item<'_>) -> anyhow::Result<()> + 'a;
+/// Where a source hands its items, with the bytes read so far.
+pub(crate) type Visit<'a> = dyn FnMut(Item<'_>, u64) -> anyhow::Result<()> + 'a;
+
+/// A Rocket.Chat dump in any of the forms of this module.
+#[derive(Debug)]
+pub struct RocketChatDump {
+    source: Source,
+    uploads: HashMap<String, PathBuf>,
+    avatars: HashMap<String, PathBuf>,
+    /// GridFS buckets, indexed when first needed.
+    buckets: RefCell<HashMap<BlobKind, Rc<Bucket>>>,
+}
+
+/// The name this reader had when it read mongoexport folders only.
+pub type MongoExportDump = RocketChatDump;
+
+impl RocketChatDump {
+    /// Opens the dump at `path`: a folder of collection files, mongodump's output
+    /// folder holding one database folder, or a mongodump archive.
+    pub fn open(path: impl AsRef<Path>) -> anyhow::Result<Self> {
+        Self::open_database(path, None)
+    }
+
+    /// Opens the dump at `path` as [`open`](Self::open) does; `db` chooses the database
+    /// of an archive or of mongodump's output folder holding several.
+    pub fn open_database(path: impl AsRef<Path>, db: Option<&str>) -> anyhow::Result<Self> {
+        let path = path.as_ref();
+        if path.is_file() {
+            anyhow::ensure!(
+                archive::is_archive(path)?,
+                "{} is neither a folder nor a mongodump archive (mongodump --archive)",
+                path.display()
+            );
+            return Self::with(Source::Archive(Archive::open(path, db)?), &[]);
+        }
         anyhow::ensure!(
-            found,
-            "{} holds none of users.json, rocketchat_room.json, rocketchat_message.json, …: is it a mongoexport dump?",
-            dir.display()
+            path.is_dir(),
+            "{} is not a folder or an archive file",
+            path.display()
         );
-        Ok(Self {
-            uploads: index_blobs(&dir.join("uploads"))?,
-            avatars: index_blobs(&dir.join("avatars"))?,
-            dir,
-        })
+        let folder = match (Folder::index(path)?, db) {
+            (Some(_), Some(db)) => anyhow::bail!(
+                "{} holds collection files itself: --db {db} chooses among database folders or in an archive",
+                path.display()
+            ),
+            (Some(folder), None) => folder,
+            (None, db) => database_folder(path, db)?,
+        };
+        // The blob folders may sit beside the collection files or, for mongodump's
+        // output folder, beside the database folder.
+        let mut blob_folders = vec![path];
+        let dir = folder.dir().to_path_buf();
+        if dir != path {
+            blob_folders.push(&dir);
+        }
+        Self::with(Source::Folder(folder), &blob_folders)
+    }
+
+    /// One collection (its Rocket.Chat name: `users`, `rocketchat_message`, …) of
+    /// mongoexport JSON, plain or gzipped, on standard input.
+    pub fn stdin(collection: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            COLLECTION_NAMES.contains(&collection),
+            "unknown collection {collection:?}: one of {}",
+            COLLECTION_NAMES.join(", ")
+        );
+        Self::with(Source::Stdin(StandardInput::new(collection)), &[])
+    }
+
+    /// The dump reading `source`, with FileSystem blobs from the `uploads/` and
+    /// `avatars/` folders of `blob_folders` (a later folder's file wins).
+    fn with(source: Source, blob_folders: &[&Path]) -> anyhow::Result<Self> {
+        let mut dump = Self {
+            source,
+            uploads: HashMap::new(),
+            avatars: HashMap::new(),
+            buckets: RefCell::default(),
+        };
+        for folder in blob_folders {
+            dump.uploads.extend(index_blobs(&folder.join("uploads"))?);
+            dump.avatars.extend(index_blobs(&folder.join("avatars"))?);
+        }
+        Ok(dump)
+    }
+
+    /// Which form the dump has, for the summary: `mongoexport folder`, `mongodump
+    /// archive`, …
+    pub fn form(&self) -> &'static str {
+        match &self.source {
+            Source::Folder(folder) if folder.has_bson() => "mongodump folder",
+            Source::Folder(_) => "mongoexport folder",
+            Source::Archive(_) => "mongodump archive",
+            Source::Stdin(_) => "standard input",
+        }
+    }
+
+    /// The GridFS bucket of `kind`, indexed on first use.
+    fn bucket(&self, kind: BlobKind) -> anyhow::Result<Rc<Bucket>> {
+        if let Some(bucket) = self.buckets.borrow().get(&kind) {
+            return Ok(Rc::clone(bucket));
+        }
+        let bucket = Rc::new(Bucket::load(&self.source, bucket_name(kind))?);
+        self.buckets.borrow_mut().insert(kind, Rc::clone(&bucket));
+        Ok(bucket)
+    }
+}
+
+/// The one database folder of mongodump's output folder (`dump/<db>/*.bson`), or the
+/// one named `db`.
+fn database_folder(path: &Path, db: Option<&str>) -> anyhow::Result<Folder> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(path).with_context(|| format!("listing {}", path.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", path.display()))?;
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if db.is_some_and(|db| db != name) {
+            continue;
+        }
+        if let Some(folder) = Folder::index(&entry.path())? {
+            found.push((name, folder));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    match (found.len(), db) {
+        (1, _) => Ok(found.remove(0).1),
+        (0, Some(db)) => anyhow::bail!(
+            "{} holds no database folder {db} with Rocket.Chat collections",
+            path.display()
+        ),
+        (0, None) => anyhow::bail!(
+            "{} holds none of users.json, rocketchat_room.json, rocketchat_message.json, … \
+             (mongoexport) or users.bson, rocketchat_message.bson, … (mongodump): is it a dump?",
+            path.display()
+        ),
+        _ => anyhow::bail!(
+            "{} holds several database folders with Rocket.Chat collections ({}): choose one with --db",
+            path.display(),
+            found.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -86,68 +305,76 @@ fn index_blobs(folder: &Path) -> anyhow::Result<HashMap<String, PathBuf>> {
     Ok(index)
 }
 
-impl WorkspaceDump for MongoExportDump {
+/// The id an upload's or avatar's bytes are stored under.
+fn blob_of(document: &Document) -> Option<(BlobKind, &str)> {
+    match document {
+        Document::Upload(upload) => Some((BlobKind::Upload, &upload.id)),
+        Document::Avatar(avatar) => Some((BlobKind::Avatar, &avatar.id)),
+        _ => None,
+    }
+}
+
+impl WorkspaceDump for RocketChatDump {
     fn read(
         &self,
         collection: Collection,
         visit: &mut dyn FnMut(DumpEntry, u64) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let name = file_name(collection);
-        let path = self.dir.join(name);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+        let name = collection_name(collection);
+        let bucket = match collection {
+            Collection::Uploads => Some(self.bucket(BlobKind::Upload)?),
+            Collection::Avatars => Some(self.bucket(BlobKind::Avatar)?),
+            _ => None,
         };
-        let bytes = Rc::new(Cell::new(0_u64));
-        let mut reader = BufReader::with_capacity(
-            256 * 1024,
-            Counting {
-                inner: file,
-                bytes: Rc::clone(&bytes),
-            },
-        );
-        let mut emit = |raw: Raw| {
-            let entry = match raw {
-                Raw::Document(value, line) => {
-                    match documents::map(collection, &extjson::relax(value)) {
-                        Ok(document) => DumpEntry::Document(document),
-                        Err(reason) => DumpEntry::Skipped {
-                            at: DumpLocation {
-                                file: name.to_owned(),
-                                line,
-                            },
-                            reason,
+        if let Some(bucket) = &bucket {
+            for problem in bucket.take_problems() {
+                visit(problem, 0)?;
+            }
+        }
+        let label = self.source.label(name);
+        self.source.read(name, &mut |item, bytes| {
+            let entry = match item {
+                Item::Doc(raw, pos) => {
+                    let at = pos.location(&label);
+                    match raw.into_plain() {
+                        Err(error) => DumpEntry::Malformed { at, error },
+                        Ok(value) => match documents::map(collection, &value) {
+                            Err(reason) => DumpEntry::Skipped { at, reason },
+                            Ok(document) => {
+                                let damaged = match (&bucket, blob_of(&document)) {
+                                    (Some(bucket), Some((_, id))) if bucket.holds(id) => {
+                                        bucket.check(id)?.err()
+                                    }
+                                    _ => None,
+                                };
+                                match damaged {
+                                    Some(reason) => DumpEntry::Skipped { at, reason },
+                                    None => DumpEntry::Document(document),
+                                }
+                            }
                         },
                     }
                 }
-                Raw::Malformed(line, error) => DumpEntry::Malformed {
-                    at: DumpLocation {
-                        file: name.to_owned(),
-                        line,
-                    },
+                Item::Malformed(pos, error) => DumpEntry::Malformed {
+                    at: pos.location(&label),
                     error,
                 },
             };
-            visit(entry, bytes.get())
-        };
-        let array = starts_with_array(&mut reader)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let result = if array {
-            read_array(reader, &mut emit)
-        } else {
-            read_lines(reader, &mut emit)
-        };
-        result.with_context(|| format!("reading {}", path.display()))
+            visit(entry, bytes)
+        })
     }
 
     fn size(&self, collection: Collection) -> Option<u64> {
-        std::fs::metadata(self.dir.join(file_name(collection)))
-            .ok()
-            .map(|m| m.len())
+        self.source.size(collection_name(collection))
     }
 
     fn open_blob(&self, kind: BlobKind, id: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
+        let bucket = self.bucket(kind)?;
+        if bucket.holds(id) {
+            return Ok(bucket
+                .open(id)
+                .map(|reader| Box::new(reader) as Box<dyn Read + Send>));
+        }
         let index = match kind {
             BlobKind::Upload => &self.uploads,
             BlobKind::Avatar => &self.avatars,
@@ -157,136 +384,6 @@ impl WorkspaceDump for MongoExportDump {
         };
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         Ok(Some(Box::new(file)))
-    }
-}
-
-/// What the file readers find, before mapping: a JSON value or a syntax error, each
-/// with its 1-based line.
-enum Raw {
-    Document(Value, u64),
-    Malformed(u64, String),
-}
-
-type Emit<'a> = dyn FnMut(Raw) -> anyhow::Result<()> + 'a;
-
-/// Counts the bytes read from the file, for progress.
-struct Counting<R> {
-    inner: R,
-    bytes: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes.set(self.bytes.get() + n as u64);
-        Ok(n)
-    }
-}
-
-/// Whether the first non-blank byte is `[` (a JSON array rather than JSON lines).
-fn starts_with_array(reader: &mut impl BufRead) -> std::io::Result<bool> {
-    loop {
-        let buffer = reader.fill_buf()?;
-        if buffer.is_empty() {
-            return Ok(false);
-        }
-        match buffer.iter().position(|b| !b.is_ascii_whitespace()) {
-            Some(i) => return Ok(buffer[i] == b'['),
-            None => {
-                let len = buffer.len();
-                reader.consume(len);
-            }
-        }
-    }
-}
-
-/// One document per line; blank lines are ignored, a bad line is reported and the
-/// next one read.
-fn read_lines(mut reader: impl BufRead, emit: &mut Emit<'_>) -> anyhow::Result<()> {
-    let mut line = Vec::with_capacity(4096);
-    let mut number = 0_u64;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        number += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice::<Value>(&line) {
-            Ok(value) => emit(Raw::Document(value, number))?,
-            Err(error) => emit(Raw::Malformed(number, error.to_string()))?,
-        }
-    }
-}
-
-/// Tracks the line the JSON parser has reached inside an array, byte by byte as
-/// serde_json consumes them.
-struct LineCounting<R> {
-    inner: R,
-    line: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for LineCounting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let newlines = buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
-        self.line.set(self.line.get() + newlines);
-        Ok(n)
-    }
-}
-
-/// One JSON array, streamed element by element. A syntax error ends the file (nothing
-/// after it can be trusted) and is reported as a last `Malformed` entry.
-fn read_array(reader: impl BufRead, emit: &mut Emit<'_>) -> anyhow::Result<()> {
-    let line = Rc::new(Cell::new(1_u64));
-    // serde_json reads its input one byte at a time through `bytes()`, so the line
-    // counter below is exact at each element's end.
-    let counting = LineCounting {
-        inner: reader,
-        line: Rc::clone(&line),
-    };
-    let mut deserializer = serde_json::Deserializer::from_reader(counting);
-    let mut stopped: Option<anyhow::Error> = None;
-    let result = deserializer.deserialize_seq(ArrayVisitor {
-        emit,
-        line: &line,
-        stopped: &mut stopped,
-    });
-    if let Some(err) = stopped {
-        return Err(err);
-    }
-    match result.and_then(|()| deserializer.end()) {
-        Ok(()) => Ok(()),
-        Err(error) => emit(Raw::Malformed(
-            error.line() as u64,
-            format!("{error}; the rest of the file was not read"),
-        )),
-    }
-}
-
-struct ArrayVisitor<'a, 'b> {
-    emit: &'a mut Emit<'b>,
-    line: &'a Cell<u64>,
-    stopped: &'a mut Option<anyhow::Error>,
-}
-
-impl<'de> Visitor<'de> for ArrayVisitor<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON array of documents")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(value) = seq.next_element::<Value>()? {
-            if let Err(err) = (self.emit)(Raw::Document(value, self.line.get())) {
-                *self.stopped = Some(err);
-                return Err(de::Error::custom("import stopped"));
-            }
-        }
-        Ok(())
     }
 }
 
