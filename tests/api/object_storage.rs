@@ -179,6 +179,25 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
         "the upload is in the archive: {:?}",
         entries.keys()
     );
+    // The same export made on local disk holds the same files, hash for hash.
+    let local = TestApp::builder().with_workers().spawn().await;
+    local.import(&fixture_dir());
+    let local_done = local.export_and_wait(&alice, None).await;
+    let local_path = format!(
+        "/data-export/{}",
+        local_done["exportOperation"]["fileId"].as_str().unwrap()
+    );
+    let local_bytes = local.get_as(&alice, &local_path).await.bytes().await.unwrap();
+    let manifest_files = |entries: &std::collections::BTreeMap<String, Vec<u8>>| {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&entries["manifest.json"]).unwrap();
+        manifest["files"].clone()
+    };
+    let local_entries = unzip_bytes(&local_bytes);
+    assert!(manifest_files(&entries).as_array().is_some_and(|f| f.len() > 3));
+    assert_eq!(manifest_files(&entries), manifest_files(&local_entries));
+    drop(local);
+
     let partial = app
         .client
         .get(app.url(&path))
@@ -285,33 +304,100 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
     assert_eq!(refused.status(), 403);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bucket_that_refuses_the_keys_fails_the_import_clearly() {
+fn s3_settings(s3: &S3Server, bucket: &str, secret: &str) -> udd::api::Settings {
+    let mut settings = udd::api::Settings::default();
+    let dir = s3.root.path();
+    settings.database.url = dir.join("udd.sqlite3").to_string_lossy().into_owned();
+    settings.user_data.file_system_path = dir.join("userData");
+    settings.user_data.file_system_zip_path = dir.join("zipFiles");
+    settings.server.link_secret_file = dir.join("link-secret");
+    let storage = &mut settings.storage;
+    storage.kind = StorageKind::S3;
+    storage.bucket = bucket.into();
+    storage.endpoint = Some(s3.endpoint.clone());
+    storage.path_style = true;
+    storage.access_key_id = Some(ACCESS_KEY.into());
+    storage.secret_access_key = Some(SecretString::from(secret.to_owned()));
+    settings
+}
+
+#[test]
+fn a_bucket_that_cannot_be_used_stops_the_start_with_the_settings_to_check() {
     let s3 = S3Server::start();
+    for (bucket, secret) in [(BUCKET, "not the secret"), ("no-such-bucket", SECRET_KEY)] {
+        let settings = s3_settings(&s3, bucket, secret);
+        let refused = udd::api::Services::builder(&settings)
+            .build()
+            .err()
+            .expect("the start is refused");
+        let message = format!("{refused:#}");
+        assert!(
+            message.contains(&format!("the S3 bucket `{bucket}`"))
+                && message.contains("storage.access_key_id"),
+            "{message}"
+        );
+    }
+    let settings = s3_settings(&s3, BUCKET, SECRET_KEY);
+    assert!(udd::api::Services::builder(&settings).build().is_ok());
+    let unreachable = {
+        let mut settings = s3_settings(&s3, BUCKET, SECRET_KEY);
+        settings.storage.endpoint = Some("http://127.0.0.1:9".into());
+        settings
+    };
+    assert!(udd::api::Services::builder(&unreachable).build().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_installation_grows_into_the_bucket_with_udd_storage_copy() {
+    let s3 = S3Server::start();
+    // One machine, local folders: the sample workspace and alice's export.
+    let local = TestApp::builder().with_workers().spawn().await;
+    local.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = local.export_and_wait(&alice, None).await;
+    let file_id = done["exportOperation"]["fileId"].as_str().unwrap().to_owned();
+    let path = format!("/data-export/{file_id}");
+    let before = local.get_as(&alice, &path).await.bytes().await.unwrap();
+
+    // The same configuration, now naming the bucket; the local folders are still there.
+    let mut settings = local.settings.clone();
     let endpoint = s3.endpoint.clone();
-    let app = TestApp::builder()
+    {
+        let storage = &mut settings.storage;
+        storage.kind = StorageKind::S3;
+        storage.bucket = BUCKET.into();
+        storage.endpoint = Some(endpoint);
+        storage.prefix = "udd".into();
+        storage.path_style = true;
+        storage.access_key_id = Some(ACCESS_KEY.into());
+        storage.secret_access_key = Some(SecretString::from(SECRET_KEY));
+    }
+    let copying = settings.clone();
+    tokio::task::spawn_blocking(move || udd::api::storage_copy::copy_to_bucket(&copying))
+        .await
+        .unwrap()
+        .expect("copied");
+    assert!(s3.object("udd/uploads/Q5yA26ksJXC57nySc").is_file());
+    // Again: nothing left to copy, nothing broken.
+    let again = settings.clone();
+    tokio::task::spawn_blocking(move || udd::api::storage_copy::copy_to_bucket(&again))
+        .await
+        .unwrap()
+        .expect("copied again");
+
+    // A udd on the bucket, with the same database and empty local folders, serves the
+    // archive made before the move, byte for byte.
+    let database = settings.database.url.clone();
+    let storage = settings.storage.clone();
+    let moved = TestApp::builder()
         .configure(move |settings| {
-            let storage = &mut settings.storage;
-            storage.kind = StorageKind::S3;
-            storage.bucket = BUCKET.into();
-            storage.endpoint = Some(endpoint);
-            storage.path_style = true;
-            storage.access_key_id = Some(ACCESS_KEY.into());
-            storage.secret_access_key = Some(SecretString::from("not the secret"));
+            settings.database.url = database;
+            settings.storage = storage;
         })
         .spawn()
         .await;
-    let services = app.services.clone();
-    let failed = tokio::task::spawn_blocking(move || {
-        services.import.execute(
-            &udd::adapters::MongoExportDump::open(fixture_dir()).unwrap(),
-            &udd::ports::NoProgress,
-        )
-    })
-    .await
-    .unwrap();
-    let failed = anyhow::Error::from(failed.expect_err("the bucket refuses the keys"));
-    let message = format!("{failed:#}");
-    assert!(message.contains("uploads/"), "{message}");
-    assert!(files_under(&s3.root.path().join(BUCKET)).is_empty());
+    let response = moved.get_as(&alice, &path).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap(), before);
+    assert!(files_under(&moved.settings.user_data.file_system_zip_path).is_empty());
 }

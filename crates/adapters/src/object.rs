@@ -34,7 +34,9 @@ use crate::fs::is_plain_name;
 use crate::hashing::sha256_of;
 use crate::stored::LocalStoredExports;
 
+mod copy;
 mod presign;
+pub use copy::{copy_local_store, local_objects, CopyReport};
 use presign::Presigner;
 
 /// How many parts of one upload are in flight at once.
@@ -200,6 +202,16 @@ impl ObjectStorage {
         } else {
             ObjectPath::from(format!("{}/{key}", self.prefix))
         })
+    }
+
+    /// Lists the prefix once, so a wrong bucket, endpoint or key shows at start-up rather
+    /// than in the middle of the first export.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        let prefix = (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()));
+        self.block(async move { store.list_with_delimiter(prefix.as_ref()).await })
+            .map(|_| ())
+            .map_err(anyhow::Error::new)
     }
 
     /// A link that fetches `key` straight from the store for `valid_for`, answered with

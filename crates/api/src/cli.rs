@@ -83,6 +83,9 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage where bytes are kept.
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -108,6 +111,14 @@ pub enum Command {
     },
     /// Generate a deterministic demo workspace.
     Demo(DemoArgs),
+}
+
+/// `udd storage …`
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Copy the local store (storage.blob_path, user_data.file_system_zip_path) into the
+    /// bucket of `[storage] kind = "s3"`, under the same keys; safe to run again.
+    Copy,
 }
 
 /// `udd ops …`
@@ -266,6 +277,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let mut stdout = std::io::stdout().lock();
             crate::officer::audit(&services, &filter, format, &mut stdout)
         }
+        Command::Storage(StorageCommand::Copy) => crate::storage_copy::copy_to_bucket(&settings),
         Command::Migrate => {
             let db = udd_adapters::Database::open(&settings.database.url, 1)?;
             let applied = db.migrate()?;

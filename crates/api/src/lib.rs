@@ -21,6 +21,7 @@ pub mod routes;
 pub mod server;
 pub mod services;
 pub mod settings;
+pub mod storage_copy;
 pub mod throttle;
 pub mod worker;
 

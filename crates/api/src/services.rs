@@ -74,15 +74,7 @@ impl Storage {
     /// folders (and the compressed parts of an archive being made) stay local.
     pub fn s3(settings: &Settings) -> anyhow::Result<Self> {
         let storage = &settings.storage;
-        let objects = ObjectStorage::s3(&S3Config {
-            bucket: storage.bucket.clone(),
-            endpoint: storage.endpoint.clone(),
-            region: storage.region.clone(),
-            prefix: storage.prefix.clone(),
-            path_style: storage.path_style,
-            access_key_id: storage.access_key_id.clone(),
-            secret_access_key: storage.secret_access_key.clone(),
-        })?;
+        let objects = object_storage(settings)?;
         let user_data = &settings.user_data;
         let blobs: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::new(objects.clone()));
         let working = LocalExportFiles::new(&user_data.file_system_path);
@@ -133,6 +125,31 @@ impl Storage {
             )),
         }
     }
+}
+
+/// The bucket `[storage]` names, checked: a wrong bucket, endpoint or key stops here,
+/// with the settings to look at.
+pub(crate) fn object_storage(settings: &Settings) -> anyhow::Result<ObjectStorage> {
+    let storage = &settings.storage;
+    let objects = ObjectStorage::s3(&S3Config {
+        bucket: storage.bucket.clone(),
+        endpoint: storage.endpoint.clone(),
+        region: storage.region.clone(),
+        prefix: storage.prefix.clone(),
+        path_style: storage.path_style,
+        access_key_id: storage.access_key_id.clone(),
+        secret_access_key: storage.secret_access_key.clone(),
+    })?;
+    objects.check().with_context(|| {
+        format!(
+            "the S3 bucket `{}` at {} cannot be listed: check storage.bucket, \
+             storage.endpoint, storage.region, storage.path_style and the keys \
+             (storage.access_key_id, storage.secret_access_key)",
+            storage.bucket,
+            storage.endpoint.as_deref().unwrap_or("AWS")
+        )
+    })?;
+    Ok(objects)
 }
 
 /// Where records live: every repository the use cases read and write.

@@ -210,3 +210,41 @@ fn retention_sees_the_archives_in_the_bucket_and_removes_only_those() -> anyhow:
     assert_eq!(objects.size("uploads/F1")?, Some(6));
     Ok(())
 }
+
+#[test]
+fn the_local_store_is_copied_under_the_same_keys_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (blobs, zips) = (dir.path().join("blobs"), dir.path().join("zips"));
+    std::fs::create_dir_all(blobs.join("uploads"))?;
+    std::fs::create_dir_all(blobs.join("avatars"))?;
+    std::fs::create_dir_all(zips.join(".OP2.parts"))?;
+    std::fs::write(blobs.join("uploads/F1"), b"upload")?;
+    std::fs::write(blobs.join("avatars/A1"), b"avatar")?;
+    std::fs::write(blobs.join("uploads/.tmp-F2"), b"half")?;
+    std::fs::write(zips.join("OP1.zip"), b"zip")?;
+    std::fs::write(zips.join(".OP2.zip.partial"), b"half")?;
+    let memory = Arc::new(InMemory::new());
+    let objects = storage(&memory, "udd");
+
+    let mut seen = Vec::new();
+    let report = copy_local_store(&blobs, &zips, &objects, |key| seen.push(key.to_owned()))?;
+    assert_eq!(
+        (report.copied, report.already_there, report.bytes),
+        (3, 0, 15)
+    );
+    assert_eq!(seen, ["avatars/A1", "exports/OP1.zip", "uploads/F1"]);
+    assert_eq!(
+        read_to_end(objects.read("uploads/F1", None)?.expect("copied")),
+        b"upload"
+    );
+    let listed: Vec<String> = storage(&memory, "")
+        .list("udd")?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+
+    let again = copy_local_store(&blobs, &zips, &objects, |_| {})?;
+    assert_eq!((again.copied, again.already_there), (0, 3));
+    Ok(())
+}
