@@ -187,14 +187,21 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
         "/data-export/{}",
         local_done["exportOperation"]["fileId"].as_str().unwrap()
     );
-    let local_bytes = local.get_as(&alice, &local_path).await.bytes().await.unwrap();
+    let local_bytes = local
+        .get_as(&alice, &local_path)
+        .await
+        .bytes()
+        .await
+        .unwrap();
     let manifest_files = |entries: &std::collections::BTreeMap<String, Vec<u8>>| {
         let manifest: serde_json::Value =
             serde_json::from_slice(&entries["manifest.json"]).unwrap();
         manifest["files"].clone()
     };
     let local_entries = unzip_bytes(&local_bytes);
-    assert!(manifest_files(&entries).as_array().is_some_and(|f| f.len() > 3));
+    assert!(manifest_files(&entries)
+        .as_array()
+        .is_some_and(|f| f.len() > 3));
     assert_eq!(manifest_files(&entries), manifest_files(&local_entries));
     drop(local);
 
@@ -355,7 +362,10 @@ async fn a_local_installation_grows_into_the_bucket_with_udd_storage_copy() {
     local.import(&fixture_dir());
     let alice = fixture_login("alice");
     let done = local.export_and_wait(&alice, None).await;
-    let file_id = done["exportOperation"]["fileId"].as_str().unwrap().to_owned();
+    let file_id = done["exportOperation"]["fileId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("/data-export/{file_id}");
     let before = local.get_as(&alice, &path).await.bytes().await.unwrap();
 

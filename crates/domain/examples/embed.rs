@@ -5,6 +5,7 @@
 //! Run it with `cargo run -p udd-domain --example embed`.
 
 use chrono::{DateTime, Duration, Utc};
+use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
     render_html, room_page_footer, room_page_header, Pseudonyms, RenderedMessage,
 };
@@ -71,7 +72,7 @@ fn main() {
     let mut page = room_page_header("general");
     for message in &messages {
         page.push_str(&render_html(
-            &RenderedMessage::new(message, None, &mut pseudonyms),
+            &RenderedMessage::new(message, None, &mut pseudonyms, &Catalogue::english()),
             None,
         ));
     }

@@ -6,6 +6,7 @@ use std::sync::mpsc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
     render_html, render_json_line, room_page_footer, room_page_header, AttachedFile, Pseudonyms,
     RenderedMessage,
@@ -62,6 +63,8 @@ impl ExportEngine {
         run.progress.set(done);
         let mut pseudonyms =
             Pseudonyms::new(&user.username, self.ports.progress.pseudonyms(&op.id)?);
+        // System messages read in the owner's language, as Rocket.Chat shows them.
+        let words = Catalogue::for_language(user.language.as_deref());
         let mut written = done;
         for index in 0..op.room_list.len() {
             if op.room_list[index].status == RoomExportStatus::Completed {
@@ -69,7 +72,7 @@ impl ExportEngine {
             }
             while op.room_list[index].status != RoomExportStatus::Completed {
                 run.check()?;
-                written += self.export_batch(op, index, &mut pseudonyms, run)?;
+                written += self.export_batch(op, index, &mut pseudonyms, &words, run)?;
                 run.progress.set(written);
             }
             let _ = finished.send(op.room_list[index].target_file.clone());
@@ -90,6 +93,7 @@ impl ExportEngine {
         op: &mut ExportOperation,
         index: usize,
         pseudonyms: &mut Pseudonyms,
+        words: &Catalogue,
         run: &Run<'_>,
     ) -> Step<u64> {
         let cutoff = op
@@ -113,7 +117,7 @@ impl ExportEngine {
             )?;
             for message in &page {
                 let file = self.attached_file(op, message)?;
-                let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms);
+                let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms, words);
                 if full {
                     render_json_line(&rendered, &mut bytes);
                 } else {

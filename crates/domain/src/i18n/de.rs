@@ -1,6 +1,6 @@
 //! Deutsch.
 
-/// Every user-facing string of the mails.
+/// Every user-facing string: mails, and the sentences archives show for system messages.
 pub const MESSAGES: &[(&str, &str)] = &[
     ("greeting", "Hallo {name},"),
     ("kind.personal", "persönlicher Datenexport"),
@@ -28,4 +28,24 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("code.intro", "Hier ist Ihr Authentifizierungscode:"),
     ("code.keep", "Geben Sie diesen Code an niemanden weiter."),
     ("code.not_you", "Wenn Sie nicht versucht haben, sich bei Ihrem Konto anzumelden, ignorieren Sie bitte diese E-Mail."),
+    ("system.uj", "Ist dem Kanal beigetreten."),
+    ("system.ul", "Hat den Kanal verlassen."),
+    ("system.ult", "Hat das Team verlassen."),
+    ("system.ujt", "Ist dem Team beigetreten."),
+    ("system.au", "Benutzer {subject} von {by} hinzugefügt."),
+    ("system.ru", "Benutzer {subject} von {by} entfernt."),
+    ("system.added_user_to_team", "{subject} zu diesem Team hinzugefügt."),
+    ("system.removed_user_from_team", "{subject} aus dem Team entfernt."),
+    ("system.r", "Raumname geändert in: {subject} von {by}"),
+    ("system.room_changed_topic", "Raumthema geändert in: {subject} von {by}"),
+    ("system.room_changed_description", "Raumbeschreibung geändert in: {subject} von {by}"),
+    ("system.room_changed_announcement", "Raumankündigung geändert in: {subject} von {by}"),
+    ("system.wm", "Willkommen, {by}!"),
+    ("system.livechat_close", "Unterhaltung beendet"),
+    ("system.livechat_started", "Chat gestartet"),
+    ("system.user_added_room_to_team", "#{subject} zu diesem Team hinzugefügt"),
+    ("system.user_converted_to_team", "#{subject} in ein Team umgewandelt"),
+    ("system.user_converted_to_channel", "#{subject} in einen Kanal umgewandelt"),
+    ("system.user_deleted_room_from_team", "Raum #{subject} gelöscht"),
+    ("system.user_removed_room_from_team", "#{subject} aus dem Team entfernt"),
 ];

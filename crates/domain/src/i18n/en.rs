@@ -1,6 +1,6 @@
 //! English: the reference every other language must match key for key.
 
-/// Every user-facing string of the mails.
+/// Every user-facing string: mails, and the sentences archives show for system messages.
 pub const MESSAGES: &[(&str, &str)] = &[
     ("greeting", "Hello {name},"),
     ("kind.personal", "personal data export"),
@@ -28,4 +28,24 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("code.intro", "Here is your authentication code:"),
     ("code.keep", "Do not provide this code to anyone."),
     ("code.not_you", "If you didn't try to login in your account please ignore this email."),
+    ("system.uj", "Has joined the channel."),
+    ("system.ul", "Has left the channel."),
+    ("system.ult", "Has left the team."),
+    ("system.ujt", "Has joined the team."),
+    ("system.au", "User {subject} added by {by}."),
+    ("system.ru", "User {subject} removed by {by}."),
+    ("system.added_user_to_team", "Added {subject} to this team."),
+    ("system.removed_user_from_team", "Removed {subject} from the team."),
+    ("system.r", "Room name changed to: {subject} by {by}"),
+    ("system.room_changed_topic", "Room topic changed to: {subject} by {by}"),
+    ("system.room_changed_description", "Room description changed to: {subject} by {by}"),
+    ("system.room_changed_announcement", "Room announcement changed to: {subject} by {by}"),
+    ("system.wm", "Welcome {by}!"),
+    ("system.livechat_close", "Conversation finished"),
+    ("system.livechat_started", "Chat started"),
+    ("system.user_added_room_to_team", "Added #{subject} to this team"),
+    ("system.user_converted_to_team", "Converted #{subject} to a team"),
+    ("system.user_converted_to_channel", "Converted #{subject} to a channel"),
+    ("system.user_deleted_room_from_team", "Deleted room #{subject}"),
+    ("system.user_removed_room_from_team", "Removed #{subject} from the team"),
 ];

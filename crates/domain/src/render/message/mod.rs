@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::escape::{escape_html, escape_html_text};
 use super::names::{asset_name, is_active_content, without_invisible};
 use super::pseudonyms::Pseudonyms;
+use crate::i18n::Catalogue;
 use crate::time::iso_millis;
 use crate::workspace::Message;
 
@@ -101,6 +102,7 @@ impl RenderedMessage {
         message: &Message,
         file: Option<&AttachedFile>,
         pseudonyms: &mut Pseudonyms,
+        words: &Catalogue,
     ) -> Self {
         let author = message
             .username
@@ -109,7 +111,7 @@ impl RenderedMessage {
             .unwrap_or("unknown");
         let username = pseudonyms.alias(author);
         let msg = match message.message_type.as_deref() {
-            Some(kind) => system_sentence(kind, &message.msg, &username, pseudonyms),
+            Some(kind) => system_sentence(kind, &message.msg, &username, pseudonyms, words),
             None => message.msg.clone(),
         };
         let attachments = message
@@ -132,32 +134,67 @@ impl RenderedMessage {
     }
 }
 
-/// The sentence a system message stands for (Rocket.Chat's English texts), naming
-/// users through the pseudonym table. Unknown types keep their text.
-fn system_sentence(kind: &str, subject: &str, by: &str, pseudonyms: &mut Pseudonyms) -> String {
-    match kind {
-        "uj" => "Has joined the channel.".to_owned(),
-        "ul" => "Has left the channel.".to_owned(),
-        "ult" => "Has left the team.".to_owned(),
-        "ujt" => "Has joined the team.".to_owned(),
-        "au" => format!("User {} added by {by}.", pseudonyms.alias(subject)),
-        "ru" => format!("User {} removed by {by}.", pseudonyms.alias(subject)),
-        "added-user-to-team" => format!("Added {} to this team.", pseudonyms.alias(subject)),
-        "removed-user-from-team" => format!("Removed {} from the team.", pseudonyms.alias(subject)),
-        "r" => format!("Room name changed to: {subject} by {by}"),
-        "room_changed_topic" => format!("Room topic changed to: {subject} by {by}"),
-        "room_changed_description" => format!("Room description changed to: {subject} by {by}"),
-        "room_changed_announcement" => format!("Room announcement changed to: {subject} by {by}"),
-        "wm" => format!("Welcome {by}!"),
-        "livechat-close" => "Conversation finished".to_owned(),
-        "livechat-started" => "Chat started".to_owned(),
-        "user-added-room-to-team" => format!("Added #{subject} to this team"),
-        "user-converted-to-team" => format!("Converted #{subject} to a team"),
-        "user-converted-to-channel" => format!("Converted #{subject} to a channel"),
-        "user-deleted-room-from-team" => format!("Deleted room #{subject}"),
-        "user-removed-room-from-team" => format!("Removed #{subject} from the team"),
-        _ => subject.to_owned(),
-    }
+/// The system message types that are sentences, each with its catalogue key; the
+/// sentence may name `{subject}` (a user, a room name or topic) and `{by}` (the author).
+const SYSTEM_SENTENCES: [(&str, &str); 20] = [
+    ("uj", "system.uj"),
+    ("ul", "system.ul"),
+    ("ult", "system.ult"),
+    ("ujt", "system.ujt"),
+    ("au", "system.au"),
+    ("ru", "system.ru"),
+    ("added-user-to-team", "system.added_user_to_team"),
+    ("removed-user-from-team", "system.removed_user_from_team"),
+    ("r", "system.r"),
+    ("room_changed_topic", "system.room_changed_topic"),
+    (
+        "room_changed_description",
+        "system.room_changed_description",
+    ),
+    (
+        "room_changed_announcement",
+        "system.room_changed_announcement",
+    ),
+    ("wm", "system.wm"),
+    ("livechat-close", "system.livechat_close"),
+    ("livechat-started", "system.livechat_started"),
+    ("user-added-room-to-team", "system.user_added_room_to_team"),
+    ("user-converted-to-team", "system.user_converted_to_team"),
+    (
+        "user-converted-to-channel",
+        "system.user_converted_to_channel",
+    ),
+    (
+        "user-deleted-room-from-team",
+        "system.user_deleted_room_from_team",
+    ),
+    (
+        "user-removed-room-from-team",
+        "system.user_removed_room_from_team",
+    ),
+];
+
+/// Types whose subject is a username, shown through the pseudonym table.
+const USER_SUBJECTS: [&str; 4] = ["au", "ru", "added-user-to-team", "removed-user-from-team"];
+
+/// The sentence a system message stands for (Rocket.Chat's texts, in the catalogue's
+/// language), naming users through the pseudonym table. Unknown types keep their text.
+fn system_sentence(
+    kind: &str,
+    subject: &str,
+    by: &str,
+    pseudonyms: &mut Pseudonyms,
+    words: &Catalogue,
+) -> String {
+    let Some((_, key)) = SYSTEM_SENTENCES.iter().find(|(k, _)| *k == kind) else {
+        return subject.to_owned();
+    };
+    let subject = if USER_SUBJECTS.contains(&kind) {
+        pseudonyms.alias(subject)
+    } else {
+        subject.to_owned()
+    };
+    words.text(key, &[("subject", &subject), ("by", by)])
 }
 
 fn attachment_data(

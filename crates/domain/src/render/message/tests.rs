@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::i18n::Catalogue;
 use crate::time::from_millis;
 
 fn message(username: &str, msg: &str, kind: Option<&str>) -> Message {
@@ -20,7 +21,7 @@ fn message(username: &str, msg: &str, kind: Option<&str>) -> Message {
 }
 
 fn render(m: &Message, pseudonyms: &mut Pseudonyms) -> RenderedMessage {
-    RenderedMessage::new(m, None, pseudonyms)
+    RenderedMessage::new(m, None, pseudonyms, &Catalogue::english())
 }
 
 #[test]
@@ -109,7 +110,7 @@ fn an_upload_links_to_its_asset_with_attachment_metadata_as_rocket_chat_writes_i
     }]));
     let file = AttachedFile::new("Q5y", "dia<gram>.png", Some("image/png"));
     let mut p = Pseudonyms::new("alice", []);
-    let rendered = RenderedMessage::new(&m, Some(&file), &mut p);
+    let rendered = RenderedMessage::new(&m, Some(&file), &mut p, &Catalogue::english());
     let attachment = &rendered.attachments.as_ref().unwrap()[0];
     assert_eq!(
         attachment,
@@ -195,7 +196,10 @@ fn active_uploads_are_linked_for_download_only_and_never_shown_inline() {
     ] {
         let file = AttachedFile::new("F1", name, content_type);
         assert!(file.download_only && !file.is_image, "{name}");
-        let html = render_html(&RenderedMessage::new(&m, Some(&file), &mut p), Some(&file));
+        let html = render_html(
+            &RenderedMessage::new(&m, Some(&file), &mut p, &Catalogue::english()),
+            Some(&file),
+        );
         let asset = format!("./assets/{}", file.asset);
         assert!(asset.ends_with(".txt"), "{asset}");
         assert!(
@@ -210,8 +214,22 @@ fn active_uploads_are_linked_for_download_only_and_never_shown_inline() {
         Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
     );
     assert!(!docx.download_only);
-    assert!(
-        !render_html(&RenderedMessage::new(&m, Some(&docx), &mut p), Some(&docx))
-            .contains("download=")
-    );
+    assert!(!render_html(
+        &RenderedMessage::new(&m, Some(&docx), &mut p, &Catalogue::english()),
+        Some(&docx)
+    )
+    .contains("download="));
+}
+
+#[test]
+fn system_sentences_read_in_the_owners_language_with_pseudonyms_kept() {
+    let german = Catalogue::for_language(Some("de-DE"));
+    let mut p = Pseudonyms::new("alice", Vec::new());
+    let added = RenderedMessage::new(&message("bob", "carol", Some("au")), None, &mut p, &german);
+    assert_eq!(added.msg, "Benutzer User_2 von User_1 hinzugefügt.");
+    let joined = RenderedMessage::new(&message("bob", "bob", Some("uj")), None, &mut p, &german);
+    assert_eq!(joined.msg, "Ist dem Kanal beigetreten.");
+    // A subject that looks like a placeholder stays text.
+    let renamed = RenderedMessage::new(&message("bob", "{by}", Some("r")), None, &mut p, &german);
+    assert_eq!(renamed.msg, "Raumname geändert in: {by} von User_1");
 }
