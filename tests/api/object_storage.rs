@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
-use udd::api::settings::{DownloadMode, StorageKind};
+use udd::api::settings::{DownloadMode, StorageKind, StorageSettings};
 
 use crate::helpers::{fixture_dir, fixture_login, unzip_bytes, ManualClock, TestApp};
 
@@ -80,6 +80,20 @@ impl S3Server {
         }
     }
 
+    /// `[storage]` naming this server's bucket under the prefix `udd`, with its keys.
+    pub fn storage(&self) -> StorageSettings {
+        StorageSettings {
+            kind: StorageKind::S3,
+            bucket: BUCKET.into(),
+            endpoint: Some(self.endpoint.clone()),
+            prefix: "udd".into(),
+            path_style: true,
+            access_key_id: Some(ACCESS_KEY.into()),
+            secret_access_key: Some(SecretString::from(SECRET_KEY)),
+            ..StorageSettings::default()
+        }
+    }
+
     /// Where the server keeps object `key` of the bucket.
     pub fn object(&self, key: &str) -> PathBuf {
         self.root.path().join(BUCKET).join(key)
@@ -111,21 +125,12 @@ fn files_under(folder: &Path) -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
     let s3 = S3Server::start();
-    let endpoint = s3.endpoint.clone();
+    let storage = s3.storage();
     let clock = ManualClock::starting_now();
     let app = TestApp::builder()
         .with_workers()
         .with_clock(clock.clone())
-        .configure(move |settings| {
-            let storage = &mut settings.storage;
-            storage.kind = StorageKind::S3;
-            storage.bucket = BUCKET.into();
-            storage.endpoint = Some(endpoint);
-            storage.prefix = "udd".into();
-            storage.path_style = true;
-            storage.access_key_id = Some(ACCESS_KEY.into());
-            storage.secret_access_key = Some(SecretString::from(SECRET_KEY));
-        })
+        .configure(move |settings| settings.storage = storage)
         .spawn()
         .await;
     let summary = app.import(&fixture_dir());
@@ -229,21 +234,14 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucket() {
     let s3 = S3Server::start();
-    let endpoint = s3.endpoint.clone();
+    let storage = StorageSettings {
+        download: DownloadMode::Redirect,
+        presign_seconds: 2,
+        ..s3.storage()
+    };
     let app = TestApp::builder()
         .with_workers()
-        .configure(move |settings| {
-            let storage = &mut settings.storage;
-            storage.kind = StorageKind::S3;
-            storage.bucket = BUCKET.into();
-            storage.endpoint = Some(endpoint);
-            storage.prefix = "udd".into();
-            storage.path_style = true;
-            storage.access_key_id = Some(ACCESS_KEY.into());
-            storage.secret_access_key = Some(SecretString::from(SECRET_KEY));
-            storage.download = DownloadMode::Redirect;
-            storage.presign_seconds = 2;
-        })
+        .configure(move |settings| settings.storage = storage)
         .spawn()
         .await;
     app.import(&fixture_dir());
@@ -318,13 +316,11 @@ fn s3_settings(s3: &S3Server, bucket: &str, secret: &str) -> udd::api::Settings 
     settings.user_data.file_system_path = dir.join("userData");
     settings.user_data.file_system_zip_path = dir.join("zipFiles");
     settings.server.link_secret_file = dir.join("link-secret");
-    let storage = &mut settings.storage;
-    storage.kind = StorageKind::S3;
-    storage.bucket = bucket.into();
-    storage.endpoint = Some(s3.endpoint.clone());
-    storage.path_style = true;
-    storage.access_key_id = Some(ACCESS_KEY.into());
-    storage.secret_access_key = Some(SecretString::from(secret.to_owned()));
+    settings.storage = StorageSettings {
+        bucket: bucket.into(),
+        secret_access_key: Some(SecretString::from(secret.to_owned())),
+        ..s3.storage()
+    };
     settings
 }
 
@@ -371,17 +367,10 @@ async fn a_local_installation_grows_into_the_bucket_with_udd_storage_copy() {
 
     // The same configuration, now naming the bucket; the local folders are still there.
     let mut settings = local.settings.clone();
-    let endpoint = s3.endpoint.clone();
-    {
-        let storage = &mut settings.storage;
-        storage.kind = StorageKind::S3;
-        storage.bucket = BUCKET.into();
-        storage.endpoint = Some(endpoint);
-        storage.prefix = "udd".into();
-        storage.path_style = true;
-        storage.access_key_id = Some(ACCESS_KEY.into());
-        storage.secret_access_key = Some(SecretString::from(SECRET_KEY));
-    }
+    settings.storage = StorageSettings {
+        blob_path: settings.storage.blob_path.clone(),
+        ..s3.storage()
+    };
     let copying = settings.clone();
     tokio::task::spawn_blocking(move || udd::api::storage_copy::copy_to_bucket(&copying))
         .await

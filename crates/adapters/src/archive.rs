@@ -446,19 +446,7 @@ impl ArchiveStore for ZipArchiveStore {
             Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
         };
         let total = file.metadata()?.len();
-        let range = range.unwrap_or(ByteRange {
-            start: 0,
-            len: total,
-        });
-        anyhow::ensure!(
-            range
-                .start
-                .checked_add(range.len)
-                .is_some_and(|end| end <= total),
-            "bytes {}+{} lie outside {key} ({total} bytes)",
-            range.start,
-            range.len
-        );
+        let (range, _) = ByteRange::inside(range, total, key)?;
         file.seek(SeekFrom::Start(range.start))?;
         Ok(Some(ArchiveRead {
             body: Box::new(file.take(range.len)),

@@ -207,13 +207,7 @@ impl ArchiveStore for MemoryArchiveStore {
             return Ok(None);
         };
         let total = bytes.len() as u64;
-        let range = range.unwrap_or(ByteRange::whole(total));
-        let end = range.end_within(total).with_context(|| {
-            format!(
-                "bytes {}+{} lie outside {key} ({total} bytes)",
-                range.start, range.len
-            )
-        })?;
+        let (range, end) = ByteRange::inside(range, total, key)?;
         let (start, end) = (usize::try_from(range.start)?, usize::try_from(end)?);
         Ok(Some(ArchiveRead {
             body: reader(bytes, start, end),

@@ -598,13 +598,7 @@ impl ArchiveStore for ObjectArchiveStore {
         let Some(total) = self.objects.size(key)? else {
             return Ok(None);
         };
-        let range = range.unwrap_or(ByteRange::whole(total));
-        let end = range.end_within(total).with_context(|| {
-            format!(
-                "bytes {}+{} lie outside {key} ({total} bytes)",
-                range.start, range.len
-            )
-        })?;
+        let (range, end) = ByteRange::inside(range, total, key)?;
         if range.len == 0 {
             return Ok(Some(ArchiveRead {
                 body: Box::new(std::io::empty()),

@@ -15,7 +15,6 @@ use anyhow::{anyhow, Context};
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use serde_json::Value;
-use udd_domain::Email;
 use udd_ports::{RemoteSessions, RemoteUser, SessionError};
 
 /// The most of `/me`'s body that is read: a profile is a few kilobytes.
@@ -82,20 +81,7 @@ fn text(value: &Value, key: &str) -> Option<String> {
 /// The user in `/me`'s answer; `None` when it is not Rocket.Chat's shape.
 fn remote_user(me: &Value) -> Option<RemoteUser> {
     let id = text(me, "_id")?;
-    let emails = me["emails"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|e| {
-                    Some(Email {
-                        address: text(e, "address")?,
-                        verified: e["verified"].as_bool().unwrap_or(false),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let emails = crate::rocketchat::user_emails(me);
     let roles = me["roles"]
         .as_array()
         .map(|r| {

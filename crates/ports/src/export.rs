@@ -265,6 +265,22 @@ impl ByteRange {
     pub fn end_within(&self, total: u64) -> Option<u64> {
         self.start.checked_add(self.len).filter(|end| *end <= total)
     }
+
+    /// The range an archive store reads of `key`, `total` bytes long: `range`, or all of
+    /// it; with where it ends.
+    ///
+    /// Errors: a range that does not lie inside.
+    pub fn inside(range: Option<Self>, total: u64, key: &str) -> anyhow::Result<(Self, u64)> {
+        let range = range.unwrap_or(Self::whole(total));
+        let end = range.end_within(total).ok_or_else(|| {
+            anyhow::anyhow!(
+                "bytes {}+{} lie outside {key} ({total} bytes)",
+                range.start,
+                range.len
+            )
+        })?;
+        Ok((range, end))
+    }
 }
 
 /// An opened archive, or a range of it, ready to stream.

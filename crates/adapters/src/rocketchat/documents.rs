@@ -69,11 +69,10 @@ fn size(doc: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-fn user(doc: &Value) -> Result<WorkspaceUser, String> {
-    let id = required(doc, "_id")?;
-    let username = required(doc, "username")?;
-    let created_at = date(doc, "createdAt").unwrap_or(DateTime::UNIX_EPOCH);
-    let emails = doc["emails"]
+/// A user document's `emails` (`[{address, verified}]`), as Rocket.Chat's database and
+/// its `/api/v1/me` both give them; entries without an address are left out.
+pub(crate) fn emails(doc: &Value) -> Vec<Email> {
+    doc["emails"]
         .as_array()
         .map(|items| {
             items
@@ -86,7 +85,14 @@ fn user(doc: &Value) -> Result<WorkspaceUser, String> {
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn user(doc: &Value) -> Result<WorkspaceUser, String> {
+    let id = required(doc, "_id")?;
+    let username = required(doc, "username")?;
+    let created_at = date(doc, "createdAt").unwrap_or(DateTime::UNIX_EPOCH);
+    let emails = emails(doc);
     let services = doc["services"]
         .as_object()
         .map(|s| s.keys().cloned().collect())

@@ -39,6 +39,7 @@ use serde_json::Value;
 use udd_ports::{BlobKind, Collection, Document, DumpEntry, DumpLocation, WorkspaceDump};
 
 use self::archive::Archive;
+pub(crate) use self::documents::emails as user_emails;
 use self::gridfs::Bucket;
 use self::source::{Folder, Source, StandardInput};
 

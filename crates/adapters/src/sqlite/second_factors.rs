@@ -8,7 +8,7 @@ use udd_domain::UserId;
 use udd_domain::{EmailCode, EmailCodeCheck, SecondFactors, TotpSecret, User};
 use udd_ports::{RemoteUser, SecondFactorStore, StoreError, UserProfiles};
 
-use super::schema::{user_emails, user_second_factors, users};
+use super::schema::{user_second_factors, users};
 use super::users::{load_credentials, UserRow};
 use super::workspace::take_over;
 use super::{json_list, store_error, to_json, SqliteUsers};
@@ -221,22 +221,7 @@ impl UserProfiles for SqliteUsers {
                         users::updated_at.eq(to_millis(at)),
                     ))
                     .execute(conn)?;
-                diesel::delete(
-                    user_emails::table.filter(user_emails::user_id.eq(user.id.as_str())),
-                )
-                .execute(conn)?;
-                for (position, email) in (0..).zip(&user.emails) {
-                    diesel::insert_into(user_emails::table)
-                        .values((
-                            user_emails::user_id.eq(user.id.as_str()),
-                            user_emails::position.eq(position),
-                            user_emails::address.eq(&email.address),
-                            user_emails::address_lower.eq(email.address.to_lowercase()),
-                            user_emails::verified.eq(email.verified),
-                        ))
-                        .on_conflict_do_nothing()
-                        .execute(conn)?;
-                }
+                super::users::replace_emails(conn, &user.id, &user.emails)?;
                 users::table
                     .find(user.id.as_str())
                     .select(UserRow::as_select())

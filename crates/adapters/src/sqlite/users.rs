@@ -184,6 +184,30 @@ impl Users for SqliteUsers {
     }
 }
 
+/// Replaces a user's addresses with `emails`, in their order (an address another user
+/// already has is left out, as the unique index wants).
+pub(super) fn replace_emails(
+    conn: &mut SqliteConnection,
+    user: &UserId,
+    emails: &[Email],
+) -> QueryResult<()> {
+    diesel::delete(user_emails::table.filter(user_emails::user_id.eq(user.as_str())))
+        .execute(conn)?;
+    for (position, email) in (0..).zip(emails) {
+        diesel::insert_into(user_emails::table)
+            .values((
+                user_emails::user_id.eq(user.as_str()),
+                user_emails::position.eq(position),
+                user_emails::address.eq(&email.address),
+                user_emails::address_lower.eq(email.address.to_lowercase()),
+                user_emails::verified.eq(email.verified),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

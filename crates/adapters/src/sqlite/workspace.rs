@@ -162,22 +162,7 @@ impl WorkspaceWriter for SqliteWorkspace {
                     .set(row)
                     .execute(conn)?;
                 write_second_factors(conn, item)?;
-                diesel::delete(
-                    user_emails::table.filter(user_emails::user_id.eq(user.id.as_str())),
-                )
-                .execute(conn)?;
-                for (position, email) in (0..).zip(&user.emails) {
-                    diesel::insert_into(user_emails::table)
-                        .values((
-                            user_emails::user_id.eq(user.id.as_str()),
-                            user_emails::position.eq(position),
-                            user_emails::address.eq(&email.address),
-                            user_emails::address_lower.eq(email.address.to_lowercase()),
-                            user_emails::verified.eq(email.verified),
-                        ))
-                        .on_conflict_do_nothing()
-                        .execute(conn)?;
-                }
+                super::users::replace_emails(conn, &user.id, &user.emails)?;
                 // The dump's set replaces the imported tokens: one it no longer lists
                 // was revoked in Rocket.Chat and must stop working here too.
                 diesel::delete(
