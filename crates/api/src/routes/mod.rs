@@ -4,6 +4,7 @@ mod data_download;
 mod download;
 mod health;
 mod method_call;
+pub mod my_data;
 mod session;
 
 use actix_web::web;
@@ -26,6 +27,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(BODY_LIMIT))
         .route("/health", web::get().to(health::health))
+        .route("/", web::get().to(my_data::show))
+        .service(
+            web::scope("/account/data")
+                .route("", web::get().to(my_data::show))
+                .route("/", web::get().to(my_data::show))
+                .route("/login", web::post().to(my_data::login))
+                .route("/logout", web::post().to(my_data::logout))
+                .route("/request", web::post().to(my_data::request))
+                .route("/status", web::get().to(my_data::status))
+                .route("/app.js", web::get().to(crate::page::assets::app_js))
+                .route("/style.css", web::get().to(crate::page::assets::style_css)),
+        )
         .route("/data-export/{file_id}", web::get().to(download::download))
         .route("/data-export/{file_id}", web::head().to(download::download))
         .service(
