@@ -22,6 +22,7 @@ mod login;
 mod login_hardening;
 mod mail_words;
 mod method_call;
+mod my_data;
 mod object_storage;
 mod proxies;
 mod request_data_download;
