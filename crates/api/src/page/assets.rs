@@ -10,6 +10,9 @@ pub const APP_JS: &str = include_str!("../../static/my-data/app.js");
 /// The stylesheet.
 pub const STYLE_CSS: &str = include_str!("../../static/my-data/style.css");
 
+/// The page's icon (so browsers do not ask for a `/favicon.ico` that is not there).
+pub const ICON_SVG: &str = include_str!("../../static/my-data/icon.svg");
+
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     let mut builder = HttpResponse::Ok();
     super::secure_headers(&mut builder)
@@ -27,4 +30,9 @@ pub async fn app_js() -> HttpResponse {
 /// `GET /account/data/style.css`.
 pub async fn style_css() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLE_CSS)
+}
+
+/// `GET /account/data/icon.svg`.
+pub async fn icon_svg() -> HttpResponse {
+    asset("image/svg+xml", ICON_SVG)
 }

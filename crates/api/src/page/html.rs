@@ -113,6 +113,7 @@ pub fn page(
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"referrer\" content=\"same-origin\">\n\
          <title>{title} – {site}</title>\n\
+         <link rel=\"icon\" href=\"{base}/icon.svg\" type=\"image/svg+xml\">\n\
          <link rel=\"stylesheet\" href=\"{base}/style.css\">\n\
          <script src=\"{base}/app.js\" defer></script>\n</head>\n\
          <body{status_attr} data-active=\"{active}\">\n\

@@ -37,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/request", web::post().to(my_data::request))
                 .route("/status", web::get().to(my_data::status))
                 .route("/app.js", web::get().to(crate::page::assets::app_js))
-                .route("/style.css", web::get().to(crate::page::assets::style_css)),
+                .route("/style.css", web::get().to(crate::page::assets::style_css))
+                .route("/icon.svg", web::get().to(crate::page::assets::icon_svg)),
         )
         .route("/data-export/{file_id}", web::get().to(download::download))
         .route("/data-export/{file_id}", web::head().to(download::download))
