@@ -83,7 +83,7 @@ pub enum Visitor {
     /// Signed in, by headers or by the `rc_uid`/`rc_token` cookies.
     Signed {
         /// The user.
-        user: User,
+        user: Box<User>,
         /// Their session token (forms are bound to it).
         token: String,
     },
@@ -107,7 +107,10 @@ impl Visitor {
         let answer =
             web::block(move || services.auth.authenticate(&user_id.into(), &checked)).await;
         match answer {
-            Ok(Ok(user)) => Self::Signed { user, token },
+            Ok(Ok(user)) => Self::Signed {
+                user: Box::new(user),
+                token,
+            },
             Ok(Err(AuthError::NotLoggedIn)) => Self::Anonymous,
             Ok(Err(AuthError::Unavailable(e))) => Self::Unavailable(e),
             Ok(Err(AuthError::Unexpected(e))) => Self::Failed(e),
