@@ -5,6 +5,7 @@ mod download;
 mod health;
 mod method_call;
 pub mod my_data;
+pub mod my_data_session;
 mod session;
 
 use actix_web::web;
@@ -32,8 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/account/data")
                 .route("", web::get().to(my_data::show))
                 .route("/", web::get().to(my_data::show))
-                .route("/login", web::post().to(my_data::login))
-                .route("/logout", web::post().to(my_data::logout))
+                .route("/login", web::post().to(my_data_session::login))
+                .route("/logout", web::post().to(my_data_session::logout))
                 .route("/request", web::post().to(my_data::request))
                 .route("/status", web::get().to(my_data::status))
                 .route("/app.js", web::get().to(crate::page::assets::app_js))

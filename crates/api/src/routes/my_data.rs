@@ -1,13 +1,14 @@
 //! The "My data" page (`GET /` and `GET /account/data`) and its forms: sign in, sign
 //! out, ask for an export (each a POST answered with a redirect back to the page, so a
 //! reload never posts twice), and the JSON the page's script polls
-//! (`GET /account/data/status`). See [`crate::page`] for what they share.
+//! (`GET /account/data/status`). Signing in and out is in [`super::my_data_session`];
+//! see [`crate::page`] for what they share.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use udd_app::{LoginError, MyExport, Password, RequestDownloadError, SecondFactorError};
+use udd_app::{MyExport, RequestDownloadError};
 use udd_domain::i18n::Catalogue;
 use udd_domain::User;
 
@@ -18,9 +19,7 @@ use crate::page::{
     form_binding, language, same_origin, secure_headers, visitor_nonce, Site, Visitor,
     VISITOR_COOKIE,
 };
-use crate::proxy::ClientAddr;
 use crate::services::Services;
-use crate::throttle::Throttles;
 
 /// The page's query after a redirect: what just happened.
 #[derive(Debug, Deserialize)]
@@ -29,20 +28,11 @@ pub struct PageQuery {
     kind: Option<String>,
 }
 
-/// The sign-in form.
-#[derive(Debug, Deserialize)]
-pub struct SignInForm {
-    login: Option<String>,
-    password: Option<String>,
-    code: Option<String>,
-    csrf: Option<String>,
-}
-
 /// The sign-out form and the request form.
 #[derive(Debug, Deserialize)]
 pub struct AccountForm {
     kind: Option<String>,
-    csrf: Option<String>,
+    pub(super) csrf: Option<String>,
 }
 
 /// Everything a page answer is made of.
@@ -71,7 +61,7 @@ fn respond(site: &Site, answer: Answer<'_>) -> HttpResponse {
     builder.body(body)
 }
 
-fn redirect(site: &Site, query: &str) -> actix_web::HttpResponseBuilder {
+pub(super) fn redirect(site: &Site, query: &str) -> actix_web::HttpResponseBuilder {
     let mut builder = HttpResponse::SeeOther();
     secure_headers(&mut builder)
         .insert_header((header::LOCATION, format!("{}{}", site.page_path(), query)));
@@ -80,7 +70,7 @@ fn redirect(site: &Site, query: &str) -> actix_web::HttpResponseBuilder {
 
 /// The signed-out page: the sign-in form (or where to sign in), its forms bound to the
 /// visitor cookie, which is set when missing.
-fn signed_out(
+pub(super) fn signed_out(
     req: &HttpRequest,
     services: &Services,
     site: &Site,
@@ -116,7 +106,7 @@ fn signed_out(
 }
 
 /// The page when the visitor could not be told: Rocket.Chat unreachable, or a failure.
-fn unchecked(
+pub(super) fn unchecked(
     req: &HttpRequest,
     services: &Services,
     site: &Site,
@@ -269,131 +259,8 @@ pub async fn show(
     }
 }
 
-/// `POST /account/data/login`: the same login as `POST /api/v1/login` (blocking, second
-/// factor), then Rocket.Chat's session cookies.
-pub async fn login(
-    req: HttpRequest,
-    services: web::Data<Services>,
-    throttles: web::Data<Throttles>,
-    site: web::Data<Site>,
-    client: ClientAddr,
-    form: web::Form<SignInForm>,
-) -> HttpResponse {
-    let SignInForm {
-        login,
-        password,
-        code,
-        csrf,
-    } = form.into_inner();
-    let cat = language(&req, None);
-    let say = |key: &str| Some(Notice::Error(cat.text(key, &[])));
-    let forged = !same_origin(&req, &site.url)
-        || !visitor_nonce(&req)
-            .and_then(|nonce| form_binding(None, Some(&nonce)))
-            .is_some_and(|binding| {
-                services
-                    .forms
-                    .verify(&binding, csrf.as_deref().unwrap_or(""))
-            });
-    if forged {
-        return signed_out(
-            &req,
-            &services,
-            &site,
-            StatusCode::FORBIDDEN,
-            say("page.error.form_expired"),
-            SignIn::default(),
-        );
-    }
-    if site.remote || services.auth.is_remote() {
-        return signed_out(
-            &req,
-            &services,
-            &site,
-            StatusCode::FORBIDDEN,
-            say("page.error.password_disabled"),
-            SignIn::default(),
-        );
-    }
-    let login = login.unwrap_or_default().trim().to_owned();
-    let password = password.unwrap_or_default();
-    let mut form = SignIn {
-        login: login.clone(),
-        ..SignIn::default()
-    };
-    if login.is_empty() || password.is_empty() {
-        return signed_out(
-            &req,
-            &services,
-            &site,
-            StatusCode::UNAUTHORIZED,
-            say("page.error.credentials"),
-            form,
-        );
-    }
-    let code = code.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
-    let client_ip = client.0.address();
-    let checking = services.clone();
-    let (checked_login, checked_password) = (login.clone(), Password::Plain(password.clone()));
-    let outcome = throttles
-        .logins
-        .run(move || {
-            checking.auth.login_with_code(
-                &checked_login,
-                &checked_password,
-                code.as_deref(),
-                &client_ip,
-            )
-        })
-        .await;
-    let (status, key) = match outcome {
-        Ok(Ok(session)) => {
-            let mut builder = redirect(&site, "");
-            builder.cookie(site.cookie("rc_uid", session.user.id.to_string()));
-            builder.cookie(site.cookie("rc_token", session.auth_token));
-            return builder.finish();
-        }
-        Err(ApiError::TooManyRequests { .. }) => {
-            (StatusCode::TOO_MANY_REQUESTS, "page.error.blocked")
-        }
-        Err(e) => {
-            tracing::error!(error = ?e, "a sign-in could not be checked");
-            (StatusCode::INTERNAL_SERVER_ERROR, "page.error.server")
-        }
-        Ok(Err(LoginError::InvalidCredentials)) => {
-            (StatusCode::UNAUTHORIZED, "page.error.credentials")
-        }
-        Ok(Err(LoginError::BlockedForUser | LoginError::BlockedForIp)) => {
-            (StatusCode::TOO_MANY_REQUESTS, "page.error.blocked")
-        }
-        Ok(Err(LoginError::SecondFactor(SecondFactorError::Required(_)))) => {
-            form.password = Some(password);
-            form.ask_code = true;
-            (StatusCode::UNAUTHORIZED, "page.error.code_required")
-        }
-        Ok(Err(LoginError::SecondFactor(SecondFactorError::Invalid(_)))) => {
-            form.password = Some(password);
-            form.ask_code = true;
-            (StatusCode::UNAUTHORIZED, "page.error.code_invalid")
-        }
-        Ok(Err(LoginError::SecondFactor(SecondFactorError::MaxAttempts(_)))) => {
-            (StatusCode::TOO_MANY_REQUESTS, "page.error.blocked")
-        }
-        Ok(Err(LoginError::PasswordLoginDisabled)) => {
-            (StatusCode::FORBIDDEN, "page.error.password_disabled")
-        }
-        Ok(Err(
-            LoginError::Unexpected(e) | LoginError::SecondFactor(SecondFactorError::Unexpected(e)),
-        )) => {
-            tracing::error!(error = ?e, "a sign-in failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "page.error.server")
-        }
-    };
-    signed_out(&req, &services, &site, status, say(key), form)
-}
-
 /// Whether a signed-in user's form is genuine.
-fn genuine(
+pub(super) fn genuine(
     req: &HttpRequest,
     services: &Services,
     site: &Site,
@@ -405,40 +272,7 @@ fn genuine(
             .is_some_and(|binding| services.forms.verify(&binding, csrf.unwrap_or("")))
 }
 
-/// `POST /account/data/logout`: forgets the session and its cookies.
-pub async fn logout(
-    req: HttpRequest,
-    services: web::Data<Services>,
-    paths: web::Data<WirePaths>,
-    site: web::Data<Site>,
-    form: web::Form<AccountForm>,
-) -> HttpResponse {
-    match Visitor::of(&req, &services).await {
-        Visitor::Signed { user, token } => {
-            if site.remote {
-                // Rocket.Chat's session is Rocket.Chat's to end.
-                return redirect(&site, "").finish();
-            }
-            if !genuine(&req, &services, &site, &token, form.csrf.as_deref()) {
-                return forged(&req, &services, &paths, &site, &user, &token).await;
-            }
-            let forgetting = services.clone();
-            let user_id = user.id.clone();
-            let forgotten = web::block(move || forgetting.auth.logout(&user_id, &token)).await;
-            if !matches!(forgotten, Ok(Ok(()))) {
-                tracing::error!(user = %user.id, "could not delete a login token at sign-out");
-            }
-            let mut builder = redirect(&site, "?done=signed-out");
-            builder.cookie(site.removal("rc_uid"));
-            builder.cookie(site.removal("rc_token"));
-            builder.finish()
-        }
-        Visitor::Anonymous => redirect(&site, "").finish(),
-        other => unchecked(&req, &services, &site, other),
-    }
-}
-
-async fn forged(
+pub(super) async fn forged(
     req: &HttpRequest,
     services: &web::Data<Services>,
     paths: &WirePaths,
