@@ -7,6 +7,7 @@ mod dumps;
 mod helpers;
 mod openapi;
 mod stand_in;
+mod webdriver;
 
 mod behind_nginx;
 mod delivery;
@@ -25,6 +26,8 @@ mod login;
 mod login_hardening;
 mod mail_words;
 mod method_call;
+mod my_data;
+mod my_data_browser;
 mod object_storage;
 mod proxies;
 mod request_data_download;

@@ -14,10 +14,10 @@ use udd::domain::{TotpRule, TotpSecret};
 
 /// Bob's authenticator secret (base32), as Rocket.Chat keeps it in `services.totp.secret`.
 const BOB_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
-const BOB_BACKUP: &str = "q7Ke8Xz2";
+pub(crate) const BOB_BACKUP: &str = "q7Ke8Xz2";
 
 /// The sample workspace with TOTP turned on for bob and e-mail codes for carol.
-fn dump_with_second_factors() -> tempfile::TempDir {
+pub(crate) fn dump_with_second_factors() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&fixture_dir(), dir.path());
     let users = dir.path().join("users.json");

@@ -14,6 +14,7 @@
 //!   (`GET /api/v1/me`, rustls);
 //! - [`security`]: Rocket.Chat-compatible password hashing and login tokens;
 //! - [`system`]: the system clock, Rocket.Chat-style random ids and one-time codes;
+//! - [`form_tokens`]: tokens that protect the web page's forms against forgery;
 //! - [`links`]: signed, expiring download links (HMAC-SHA256 with a server secret);
 //! - [`stored`]: what export operations left on disk, for retention;
 //! - [`owner_only`]: every folder and file created `0700`/`0600`, whatever the umask;
@@ -31,6 +32,7 @@
 
 pub mod archive;
 pub mod blobs;
+pub mod form_tokens;
 pub mod fs;
 pub mod hashing;
 pub mod links;
@@ -49,6 +51,7 @@ pub mod system;
 
 pub use archive::ZipArchiveStore;
 pub use blobs::LocalBlobStore;
+pub use form_tokens::HmacFormTokens;
 pub use fs::LocalExportFiles;
 pub use links::HmacDownloadLinks;
 pub use mail::{MailSettings, MailTls, OutboxMailer, SmtpMailer};

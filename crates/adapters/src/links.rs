@@ -90,6 +90,11 @@ impl HmacDownloadLinks {
             .with_context(|| format!("the link secret in {}", path.display()))
     }
 
+    /// Form tokens keyed from the same secret (see [`crate::HmacFormTokens`]).
+    pub fn form_tokens(&self) -> crate::HmacFormTokens {
+        crate::HmacFormTokens::derived_from(&self.key)
+    }
+
     fn mac(&self, file_id: &str, owner: &str, expires: i64) -> Hmac<Sha256> {
         // Infallible: HMAC takes keys of any length.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)

@@ -13,6 +13,7 @@ pub mod ddp;
 pub mod dto;
 pub mod error;
 pub mod officer;
+pub mod page;
 pub mod password;
 pub mod progress;
 pub mod proxy;

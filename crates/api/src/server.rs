@@ -64,6 +64,7 @@ impl Application {
         let paths = web::Data::new(WirePaths::from_settings(settings));
         let proxies = web::Data::new(settings.server.proxies()?);
         let site_path = SitePath::new(&settings.server.site_path()?);
+        let site = web::Data::new(crate::page::Site::from_settings(settings));
         let mut server = HttpServer::new(move || {
             let site_path = site_path.clone();
             App::new()
@@ -77,6 +78,7 @@ impl Application {
                 .app_data(paths.clone())
                 .app_data(throttles.clone())
                 .app_data(proxies.clone())
+                .app_data(site.clone())
                 .configure(routes::configure)
         })
         .disable_signals()

@@ -21,15 +21,16 @@ use udd_adapters::{
 };
 use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, EraseUserExports, ExportEngine,
-    ExportPorts, ImportWorkspace, NotifyConfig, NotifyOwners, RecordsRetention, RemoteSessionCheck,
-    RequestDataDownload, Retention, SecondFactorCheck, SeedDemo,
+    ExportPorts, ImportWorkspace, MyExports, NotifyConfig, NotifyOwners, RecordsRetention,
+    RemoteSessionCheck, RequestDataDownload, Retention, SecondFactorCheck, SeedDemo,
 };
 use udd_domain::RequestPolicy;
 use udd_ports::{
     ArchiveStore, BlobStore, Clock, DownloadAudit, DownloadLinks, DownloadLog, ExportFiles,
-    ExportOperations, ExportProgress, ExportQueue, ExportWakeup, IdGenerator, LoginFailures,
-    LoginTokens, Mailer, Notices, OperationRecords, RemoteSessions, SecondFactorStore,
-    StoredExports, UserDataFiles, UserProfiles, Users, WorkspaceReader, WorkspaceWriter,
+    ExportOperations, ExportProgress, ExportQueue, ExportWakeup, FormTokens, IdGenerator,
+    LoginFailures, LoginTokens, Mailer, Notices, OperationRecords, RemoteSessions,
+    SecondFactorStore, StoredExports, UserDataFiles, UserProfiles, Users, WorkspaceReader,
+    WorkspaceWriter,
 };
 
 use crate::settings::{AuthMode, DownloadMode, Settings, StorageKind};
@@ -252,6 +253,10 @@ pub struct Services {
     pub audit: Arc<dyn DownloadAudit>,
     /// The operation store (`udd export` watches an operation another worker took).
     pub operations: Arc<dyn ExportOperations>,
+    /// A user's own exports, for the "My data" page.
+    pub my_exports: MyExports,
+    /// The "My data" page's protection against forged forms.
+    pub forms: Arc<dyn FormTokens>,
 }
 
 /// Builds [`Services`], with any outside dependency replaced.
@@ -328,10 +333,9 @@ impl<'a> ServicesBuilder<'a> {
             Some(mailer) => mailer,
             None => Services::mailer(settings)?,
         };
-        let links = match self.links {
-            Some(links) => links,
-            None => Services::links(settings)?,
-        };
+        let signer = Services::link_signer(settings)?;
+        let forms: Arc<dyn FormTokens> = Arc::new(signer.form_tokens());
+        let links = self.links.unwrap_or_else(|| Arc::new(signer));
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let ids = self.ids.unwrap_or_else(|| Arc::new(RandomIds));
         let remote = match (settings.auth.mode, self.remote_sessions) {
@@ -344,7 +348,7 @@ impl<'a> ServicesBuilder<'a> {
             repositories.clone(),
             storage,
             mailer,
-            links,
+            (links, forms),
             clock.clone(),
             ids,
         );
@@ -366,7 +370,7 @@ fn wire(
     repos: Repositories,
     storage: Storage,
     mailer: Arc<dyn Mailer>,
-    links: Arc<dyn DownloadLinks>,
+    (links, forms): (Arc<dyn DownloadLinks>, Arc<dyn FormTokens>),
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
 ) -> Services {
@@ -444,6 +448,13 @@ fn wire(
         ),
         audit: repos.audit.clone(),
         operations: repos.operations.clone(),
+        my_exports: MyExports::new(
+            repos.operations.clone(),
+            repos.files.clone(),
+            clock.clone(),
+            RequestPolicy::default(),
+        ),
+        forms,
         archives: storage.archives.clone(),
         notify,
         retention,
@@ -545,10 +556,10 @@ impl Services {
     }
 
     /// The download link signer: the configured secret, or the one kept on disk.
-    fn links(settings: &Settings) -> anyhow::Result<Arc<dyn DownloadLinks>> {
-        Ok(Arc::new(match &settings.server.link_secret {
+    fn link_signer(settings: &Settings) -> anyhow::Result<HmacDownloadLinks> {
+        Ok(match &settings.server.link_secret {
             Some(secret) => HmacDownloadLinks::new(secret.expose_secret().as_bytes())?,
             None => HmacDownloadLinks::load_or_create(&settings.server.link_secret_file)?,
-        }))
+        })
     }
 }

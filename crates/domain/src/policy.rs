@@ -70,6 +70,22 @@ impl RequestPolicy {
             _ => RequestDecision::Create,
         }
     }
+
+    /// When a request of the same kind as `last` will create a new operation rather than
+    /// be answered with `last` (its creation plus the reuse window), for telling a user
+    /// when they may ask again.
+    ///
+    /// ```
+    /// use chrono::{DateTime, Duration};
+    /// use udd_domain::{ExportOperation, RequestPolicy};
+    ///
+    /// let at = DateTime::UNIX_EPOCH;
+    /// let last = ExportOperation::new_pending("OP1".into(), "alice".into(), false, at);
+    /// assert_eq!(RequestPolicy::default().next_request_at(&last), at + Duration::hours(24));
+    /// ```
+    pub fn next_request_at(&self, last: &ExportOperation) -> DateTime<Utc> {
+        last.created_at + self.reuse_window
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 mod delivery;
 mod error;
 mod export;
+mod forms;
 mod login;
 mod records;
 mod repositories;
@@ -31,6 +32,7 @@ pub use export::{
     ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, ByteRange, ExportBatch, ExportFileRef,
     ExportFiles, ExportProgress, ExportQueue, ExportWakeup,
 };
+pub use forms::FormTokens;
 pub use login::LoginFailures;
 pub use records::{
     AuditEntry, AuditQuery, DeletedRecords, DownloadAudit, OperationRecords, OperationSummary,
@@ -57,6 +59,8 @@ pub use delivery::{
 pub use export::{
     MockArchiveStore, MockExportFiles, MockExportProgress, MockExportQueue, MockExportWakeup,
 };
+#[cfg(feature = "mock")]
+pub use forms::MockFormTokens;
 #[cfg(feature = "mock")]
 pub use login::MockLoginFailures;
 #[cfg(feature = "mock")]

@@ -4,6 +4,8 @@ mod data_download;
 mod download;
 mod health;
 mod method_call;
+pub mod my_data;
+pub mod my_data_session;
 mod session;
 
 use actix_web::web;
@@ -26,6 +28,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(BODY_LIMIT))
         .route("/health", web::get().to(health::health))
+        .route("/", web::get().to(my_data::show))
+        .service(
+            web::scope("/account/data")
+                .route("", web::get().to(my_data::show))
+                .route("/", web::get().to(my_data::show))
+                .route("/login", web::post().to(my_data_session::login))
+                .route("/logout", web::post().to(my_data_session::logout))
+                .route("/request", web::post().to(my_data::request))
+                .route("/status", web::get().to(my_data::status))
+                .route("/app.js", web::get().to(crate::page::assets::app_js))
+                .route("/style.css", web::get().to(crate::page::assets::style_css))
+                .route("/icon.svg", web::get().to(crate::page::assets::icon_svg)),
+        )
         .route("/data-export/{file_id}", web::get().to(download::download))
         .route("/data-export/{file_id}", web::head().to(download::download))
         .service(

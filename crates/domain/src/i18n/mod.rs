@@ -44,6 +44,48 @@ impl Catalogue {
             .map_or_else(Self::english, |(code, messages)| Self { code, messages })
     }
 
+    /// The catalogue for an HTTP `Accept-Language` header (`de-CH, de;q=0.9, en;q=0.8`):
+    /// the known language the client weighs highest (earlier wins a tie); English when
+    /// none is known. Entries with `q=0` are refused languages, and skipped.
+    ///
+    /// ```
+    /// use udd_domain::i18n::Catalogue;
+    /// assert_eq!(Catalogue::for_accept_language("fr, de;q=0.5, en;q=0.4").code(), "de");
+    /// assert_eq!(Catalogue::for_accept_language("de;q=0, en").code(), "en");
+    /// assert_eq!(Catalogue::for_accept_language("").code(), "en");
+    /// ```
+    pub fn for_accept_language(header: &str) -> Self {
+        let mut best: Option<(u16, Self)> = None;
+        for entry in header.split(',') {
+            let mut parts = entry.split(';');
+            let tag = parts.next().unwrap_or_default().trim();
+            let weight = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .next()
+                .map_or(Some(1000), quality);
+            let Some(weight) = weight.filter(|w| *w > 0) else {
+                continue;
+            };
+            let primary = tag.split(['-', '_']).next().unwrap_or_default();
+            let Some(known) = LANGUAGES
+                .iter()
+                .find(|(code, _)| code.eq_ignore_ascii_case(primary))
+            else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(w, _)| weight > *w) {
+                best = Some((
+                    weight,
+                    Self {
+                        code: known.0,
+                        messages: known.1,
+                    },
+                ));
+            }
+        }
+        best.map_or_else(Self::english, |(_, catalogue)| catalogue)
+    }
+
     /// The language's code.
     pub fn code(&self) -> &'static str {
         self.code
@@ -58,6 +100,14 @@ impl Catalogue {
             .unwrap_or(key);
         fill(template, args)
     }
+}
+
+/// A `q` value (`0`, `0.5`, `1.000`) in thousandths; `None` when malformed.
+fn quality(text: &str) -> Option<u16> {
+    let value: f32 = text.trim().parse().ok()?;
+    (0.0..=1.0)
+        .contains(&value)
+        .then(|| (value * 1000.0).round() as u16)
 }
 
 fn lookup(messages: &'static [(&str, &str)], key: &str) -> Option<&'static str> {
@@ -137,6 +187,28 @@ mod tests {
             (None, "en"),
         ] {
             assert_eq!(Catalogue::for_language(tag).code(), code, "{tag:?}");
+        }
+    }
+
+    #[test]
+    fn accept_language_picks_the_heaviest_known_language() {
+        for (header, code) in [
+            ("de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7", "de"),
+            ("en-US,en;q=0.9,de;q=0.8", "en"),
+            ("fr-FR, fr;q=0.9, de;q=0.3", "de"),
+            ("de;q=0.2, en;q=0.9", "en"),
+            ("DE", "de"),
+            ("*", "en"),
+            ("de;q=0", "en"),
+            ("de;q=nonsense, en;q=0.1", "en"),
+            ("de;q=2", "en"),
+            (";;;,,", "en"),
+        ] {
+            assert_eq!(
+                Catalogue::for_accept_language(header).code(),
+                code,
+                "{header}"
+            );
         }
     }
 
