@@ -29,6 +29,7 @@
 
 pub mod archive;
 pub mod blobs;
+mod dialect;
 pub mod fs;
 pub mod hashing;
 pub mod links;

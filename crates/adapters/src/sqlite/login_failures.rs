@@ -8,6 +8,7 @@ use udd_ports::{LoginFailures, StoreError};
 
 use super::schema::login_failures;
 use super::{store_error, Database};
+use crate::dialect::Dialect;
 
 /// Failed-login counts in SQLite: one row per subject, counted by upsert, so failures
 /// from concurrent requests and from several processes on one database all count.
@@ -42,7 +43,7 @@ impl LoginFailures for SqliteLoginFailures {
     fn record(&self, subjects: &[LoginSubject], at: DateTime<Utc>) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         let at = to_millis(at);
-        conn.immediate_transaction(|conn| {
+        conn.write_transaction(None, |conn| {
             for subject in subjects {
                 diesel::insert_into(login_failures::table)
                     .values((
@@ -66,7 +67,7 @@ impl LoginFailures for SqliteLoginFailures {
 
     fn clear(&self, subjects: &[LoginSubject]) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        conn.immediate_transaction(|conn| {
+        conn.write_transaction(None, |conn| {
             for subject in subjects {
                 diesel::delete(
                     login_failures::table
@@ -93,8 +94,8 @@ impl LoginFailures for SqliteLoginFailures {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
-    use crate::sqlite::testing;
     use chrono::Duration;
 
     fn at(minutes: i64) -> DateTime<Utc> {

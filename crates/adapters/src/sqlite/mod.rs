@@ -1,17 +1,21 @@
 //! Every repository on SQLite, through diesel and an r2d2 pool.
 //!
 //! The queries stay within what PostgreSQL also runs (timestamps as BIGINT milliseconds,
-//! lists as JSON text, no SQLite-only functions), so a PostgreSQL backend can reuse them.
+//! lists as JSON text, no SQLite-only functions): the [`postgres`](crate::postgres)
+//! adapter compiles these same repository modules against its own connection. What
+//! differs between the two is in `dialect` (write transactions, leasing) and in the
+//! connection setup here.
 
 mod audit;
 mod delivery;
+mod dialect;
 mod files;
 mod fingerprint;
 mod login_failures;
 mod operations;
 mod reader;
 mod records;
-mod schema;
+pub(crate) mod schema;
 mod second_factors;
 mod tokens;
 mod users;
@@ -42,6 +46,13 @@ pub use workspace::SqliteWorkspace;
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// The connection the shared repository modules are compiled against.
+type DbConnection = SqliteConnection;
+
+/// The write lock of everything that creates users or claims their names and addresses
+/// (adding a user, imports, users Rocket.Chat vouches for).
+pub(crate) const USERS_LOCK: &str = "users";
 
 /// Pragmas every pooled connection gets: WAL so readers never block the writer, a busy
 /// timeout so concurrent writers queue instead of failing, enforced foreign keys, and a
@@ -151,7 +162,7 @@ fn sqlite_path(url: &str) -> anyhow::Result<&str> {
 /// their own variants, the rest carries `what` as context. Which unique rule a
 /// violation broke is not read from the message: adapters that must tell (a username
 /// from an e-mail address) check before they write.
-fn store_error(err: DieselError, what: &str) -> StoreError {
+pub(crate) fn store_error(err: DieselError, what: &str) -> StoreError {
     match err {
         DieselError::NotFound => StoreError::NotFound,
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
@@ -161,11 +172,11 @@ fn store_error(err: DieselError, what: &str) -> StoreError {
     }
 }
 
-fn json_list(text: &str) -> Vec<String> {
+pub(crate) fn json_list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
 }
 

@@ -5,7 +5,7 @@ use udd_ports::{
     RemoteUser, SecondFactorStore, UserProfiles, Users, WorkspaceUser, WorkspaceWriter,
 };
 
-use crate::sqlite::testing;
+use super::super::testing;
 use crate::{SqliteUsers, SqliteWorkspace};
 
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
