@@ -4,6 +4,9 @@
 //!
 //! - [`sqlite`]: every repository on SQLite through diesel and an r2d2 pool, with the
 //!   embedded migrations (libsqlite3 is compiled in, so nothing needs installing);
+//! - [`postgres`]: the same repositories on PostgreSQL (diesel's PostgreSQL backend, its
+//!   own migrations, `FOR UPDATE SKIP LOCKED` claims, `LISTEN`/`NOTIFY` wake-ups and
+//!   advisory locks for singleton work), for several processes on one database;
 //! - [`fs`]: the export working folders on the local filesystem;
 //! - [`blobs`]: upload and avatar bytes in a local folder;
 //! - [`archive`]: finished zips, written deterministically and atomically;
@@ -37,6 +40,7 @@ pub mod mail;
 pub mod memory;
 pub mod object;
 pub mod owner_only;
+pub mod postgres;
 pub mod remote_sessions;
 pub mod rocketchat;
 pub mod security;
@@ -67,4 +71,4 @@ pub use sqlite::{
     SqliteWorkspace, TableFingerprint,
 };
 pub use stored::LocalStoredExports;
-pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock};
+pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock, Unshared};

@@ -40,7 +40,7 @@ pub use repositories::{
     ExportOperations, LoginTokens, NewUser, UserCredentials, UserDataFiles, Users,
 };
 pub use second_factor::{OneTimeCodes, SecondFactorStore};
-pub use services::{Clock, IdGenerator, PasswordHasher, TokenIssuer};
+pub use services::{Clock, IdGenerator, PasswordHasher, Singleton, TokenIssuer};
 pub use sessions::{RemoteSessions, RemoteUser, SessionError, UserProfiles};
 /// Re-exported: ports hand it around, the domain defines it.
 pub use udd_domain::UserDataFile;
@@ -66,7 +66,9 @@ pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles,
 #[cfg(feature = "mock")]
 pub use second_factor::{MockOneTimeCodes, MockSecondFactorStore};
 #[cfg(feature = "mock")]
-pub use services::{MockClock, MockIdGenerator, MockPasswordHasher, MockTokenIssuer};
+pub use services::{
+    MockClock, MockIdGenerator, MockPasswordHasher, MockSingleton, MockTokenIssuer,
+};
 #[cfg(feature = "mock")]
 pub use sessions::{MockRemoteSessions, MockUserProfiles};
 #[cfg(feature = "mock")]

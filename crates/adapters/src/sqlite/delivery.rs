@@ -272,10 +272,16 @@ impl DownloadLog for SqliteDownloadLog {
         let lock = format!("downloads:{}", record.file_id.as_str());
         conn.write_transaction(Some(&lock), |conn| {
             let of_file = downloads::table.filter(downloads::file_id.eq(record.file_id.as_str()));
-            let same_session: Option<i32> = of_file
-                .filter(downloads::client_address.is(&record.client_address))
+            let session = of_file
                 .filter(downloads::by_link.eq(record.by_link))
                 .filter(downloads::at.between(session_start, at))
+                .into_boxed();
+            // `IS` is SQLite's; "same address or both none" in words both backends run.
+            let session = match &record.client_address {
+                Some(address) => session.filter(downloads::client_address.eq(address)),
+                None => session.filter(downloads::client_address.is_null()),
+            };
+            let same_session: Option<i32> = session
                 .order((downloads::at.desc(), downloads::id.desc()))
                 .select(downloads::id)
                 .first(conn)
@@ -355,18 +361,20 @@ mod tests {
     /// Stores an operation that ended with `status` and owes its owner a mail.
     fn ended(db: &Database, id: &str, status: &str, file: Option<&UserDataFile>) {
         let mut conn = db.conn().expect("conn");
-        diesel::sql_query(
-            "INSERT INTO export_operations (id, user_id, full_export, status, \
-             file_id, failure_reason, created_at, updated_at, lease_owner) \
-             VALUES (?, 'u1', 0, ?, ?, 'disk full', 0, 0, 'w1')",
-        )
-        .bind::<diesel::sql_types::Text, _>(id)
-        .bind::<diesel::sql_types::Text, _>(status)
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
-            file.map(|f| f.id.as_str()),
-        )
-        .execute(&mut conn)
-        .expect("insert operation");
+        diesel::insert_into(export_operations::table)
+            .values((
+                export_operations::id.eq(id),
+                export_operations::user_id.eq("u1"),
+                export_operations::full_export.eq(false),
+                export_operations::status.eq(status),
+                export_operations::file_id.eq(file.map(|f| f.id.as_str())),
+                export_operations::failure_reason.eq("disk full"),
+                export_operations::created_at.eq(0_i64),
+                export_operations::updated_at.eq(0_i64),
+                export_operations::lease_owner.eq("w1"),
+            ))
+            .execute(&mut conn)
+            .expect("insert operation");
         if let Some(file) = file {
             super::super::files::insert_file(&mut conn, file).expect("insert file");
         }

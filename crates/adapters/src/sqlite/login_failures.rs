@@ -136,9 +136,8 @@ mod tests {
     #[test]
     fn concurrent_failures_through_two_pools_on_one_file_are_all_counted() -> anyhow::Result<()> {
         // Two pools on one file stand for two processes sharing the database.
-        let (dir, db) = testing::database();
-        let path = dir.path().join("udd.sqlite3");
-        let other = Database::open(&path.to_string_lossy(), 4)?;
+        let (guard, db) = testing::database();
+        let other = testing::another_pool(&guard);
         let subject = LoginSubject::User("u1".into());
         std::thread::scope(|scope| {
             for store in [

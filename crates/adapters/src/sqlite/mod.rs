@@ -192,6 +192,12 @@ pub(crate) mod testing {
         db.migrate().unwrap_or_else(|e| panic!("{e:#}"));
         (dir, db)
     }
+
+    /// A second pool on the database of `dir`, as another process would open it.
+    pub fn another_pool(dir: &tempfile::TempDir) -> Database {
+        let url = dir.path().join("udd.sqlite3");
+        Database::open(&url.to_string_lossy(), 4).unwrap_or_else(|e| panic!("{e:#}"))
+    }
 }
 
 #[cfg(test)]

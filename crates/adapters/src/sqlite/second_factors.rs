@@ -255,4 +255,5 @@ impl UserProfiles for SqliteUsers {
 }
 
 #[cfg(test)]
+#[path = "second_factors/tests.rs"]
 mod tests;

@@ -380,8 +380,8 @@ impl WorkspaceWriter for SqliteWorkspace {
 #[cfg(test)]
 mod tests {
     use super::super::testing;
+    use super::super::SqliteUsers;
     use super::*;
-    use crate::SqliteUsers;
     use chrono::DateTime;
     use udd_domain::{Email, User};
     use udd_ports::Users;

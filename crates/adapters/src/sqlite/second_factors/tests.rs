@@ -6,7 +6,7 @@ use udd_ports::{
 };
 
 use super::super::testing;
-use crate::{SqliteUsers, SqliteWorkspace};
+use super::super::{SqliteUsers, SqliteWorkspace};
 
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
