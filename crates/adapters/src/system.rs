@@ -131,11 +131,7 @@ mod wakeup_tests {
 pub struct Unshared;
 
 impl udd_ports::Singleton for Unshared {
-    fn try_run(
-        &self,
-        _name: &str,
-        work: &mut dyn FnMut(),
-    ) -> Result<bool, udd_ports::StoreError> {
+    fn try_run(&self, _name: &str, work: &mut dyn FnMut()) -> Result<bool, udd_ports::StoreError> {
         work();
         Ok(true)
     }

@@ -34,6 +34,8 @@ mod second_factors;
 mod singleton;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(test)]
+mod tests;
 #[path = "../sqlite/tokens.rs"]
 mod tokens;
 #[path = "../sqlite/users.rs"]
@@ -174,7 +176,7 @@ impl PgDatabase {
 }
 
 #[cfg(test)]
-mod tests {
+mod url_tests {
     use super::*;
 
     #[test]

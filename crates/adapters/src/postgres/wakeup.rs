@@ -61,11 +61,15 @@ impl ExportWakeup for PgWakeup {
     fn notify(&self) {
         // This process's workers at once; the others through the server.
         self.local.notify();
-        let sent = self.db.conn().map_err(|e| format!("{e:#}")).and_then(|mut conn| {
-            diesel::sql_query(format!("NOTIFY {CHANNEL}"))
-                .execute(&mut conn)
-                .map_err(|e| e.to_string())
-        });
+        let sent = self
+            .db
+            .conn()
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|mut conn| {
+                diesel::sql_query(format!("NOTIFY {CHANNEL}"))
+                    .execute(&mut conn)
+                    .map_err(|e| e.to_string())
+            });
         if let Err(error) = sent {
             tracing::warn!(%error, "could not announce new work to other processes");
         }
