@@ -23,6 +23,7 @@ mod login_hardening;
 mod mail_words;
 mod method_call;
 mod object_storage;
+mod postgres;
 mod proxies;
 mod request_data_download;
 mod robustness;

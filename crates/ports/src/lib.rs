@@ -66,9 +66,7 @@ pub use repositories::{MockExportOperations, MockLoginTokens, MockUserDataFiles,
 #[cfg(feature = "mock")]
 pub use second_factor::{MockOneTimeCodes, MockSecondFactorStore};
 #[cfg(feature = "mock")]
-pub use services::{
-    MockClock, MockIdGenerator, MockPasswordHasher, MockSingleton, MockTokenIssuer,
-};
+pub use services::{MockClock, MockIdGenerator, MockPasswordHasher, MockTokenIssuer};
 #[cfg(feature = "mock")]
 pub use sessions::{MockRemoteSessions, MockUserProfiles};
 #[cfg(feature = "mock")]

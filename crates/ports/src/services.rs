@@ -44,8 +44,8 @@ pub trait TokenIssuer: Send + Sync {
 }
 
 /// Work that one process at a time may do among all that share the records (the
-/// retention sweep, mail retries), so two hosts never sweep at once.
-#[cfg_attr(feature = "mock", mockall::automock)]
+/// retention sweep, mail retries), so two hosts never sweep at once. (No mock: mockall
+/// cannot take the closure; the adapters' `Unshared`, which always runs, is the fake.)
 pub trait Singleton: Send + Sync {
     /// Runs `work` unless another process runs the work named `name` right now, and
     /// says whether it ran. Errors: `StoreError::Unexpected` when the lock cannot be

@@ -54,7 +54,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 pub(crate) use crate::sqlite::{json_list, schema, store_error, to_json, USERS_LOCK};
 
 pub use audit::SqliteDownloadAudit as PgDownloadAudit;
-pub use delivery::{SqliteDownloadLog as PgDownloadLog, SqliteNotices as PgNotices};
+pub use delivery::{MailState, SqliteDownloadLog as PgDownloadLog, SqliteNotices as PgNotices};
 pub use files::SqliteUserDataFiles as PgUserDataFiles;
 pub use login_failures::SqliteLoginFailures as PgLoginFailures;
 pub use operations::SqliteExportOperations as PgExportOperations;
