@@ -14,6 +14,9 @@
 //! The exported types carry the PostgreSQL names (`PgUsers`, `PgExportOperations`, …);
 //! inside, they are the SQLite adapter's structs over a [`PgDatabase`].
 
+// Loading the repository files a second time is the point (see above).
+#![allow(clippy::duplicate_mod)]
+
 #[path = "../sqlite/audit.rs"]
 mod audit;
 #[path = "../sqlite/delivery.rs"]

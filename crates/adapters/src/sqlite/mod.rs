@@ -6,6 +6,9 @@
 //! differs between the two is in `dialect` (write transactions, leasing) and in the
 //! connection setup here.
 
+// The repository files are loaded here and again by `postgres`, on purpose.
+#![allow(clippy::duplicate_mod)]
+
 mod audit;
 mod delivery;
 mod dialect;
