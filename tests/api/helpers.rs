@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+use udd::adapters::postgres::testing::TestDatabase;
+use udd::adapters::postgres::PgDatabase;
 use udd::adapters::{Database, MongoExportDump, SqliteWorkspace, TableFingerprint};
 use udd::api::worker::Workers;
 use udd::api::{Application, Services, Settings, Storage};
@@ -54,8 +56,13 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub services: Services,
     pub settings: Settings,
-    /// The app's database, opened beside it, for tests to look into.
+    /// The app's database, opened beside it, for tests to look into. An app started
+    /// with [`TestAppBuilder::on_postgres`] keeps its records in [`TestApp::postgres`]
+    /// instead, and this is an empty SQLite stand-in.
     pub database: Database,
+    /// The PostgreSQL database of an app started with [`TestAppBuilder::on_postgres`]
+    /// (dropped with the app), and a pool on it.
+    pub postgres: Option<(TestDatabase, PgDatabase)>,
     _dir: tempfile::TempDir,
 }
 
@@ -77,6 +84,7 @@ pub struct TestAppBuilder {
     clock: Option<Arc<dyn Clock>>,
     mailer: Option<Arc<dyn Mailer>>,
     in_memory_storage: bool,
+    postgres: bool,
     overrides: Vec<SettingsChange>,
 }
 
@@ -125,6 +133,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Keeps the records in a fresh PostgreSQL database of its own (`database.url =
+    /// "postgres://…"` on the test server, see `UDD_TEST_DATABASE_URL`).
+    pub fn on_postgres(mut self) -> Self {
+        self.postgres = true;
+        self
+    }
+
     pub fn batch_size(mut self, size: u32) -> Self {
         self.batch_size = Some(size);
         self
@@ -163,6 +178,12 @@ impl TestAppBuilder {
         // The sample workspace's tokens were issued in 2024; tests not about expiry keep
         // them working (the expiry tests set Rocket.Chat's 90 days back).
         settings.accounts.login_expiration_days = 36_500;
+        let postgres_database = self
+            .postgres
+            .then(|| TestDatabase::create().unwrap_or_else(|e| panic!("{e:#}")));
+        if let Some(db) = &postgres_database {
+            settings.database.url = db.url().to_owned();
+        }
         for change in self.overrides {
             change(&mut settings);
         }
@@ -177,7 +198,17 @@ impl TestAppBuilder {
             builder = builder.with_storage(Storage::in_memory(&settings));
         }
         let services = builder.build().expect("services");
-        let database = Database::open(&settings.database.url, 2).expect("database");
+        let (database, postgres) = match postgres_database {
+            Some(guard) => {
+                let pool = PgDatabase::open(guard.url(), 2).expect("postgres");
+                let stand_in = Database::open(":memory:", 1).expect("stand-in");
+                (stand_in, Some((guard, pool)))
+            }
+            None => (
+                Database::open(&settings.database.url, 2).expect("database"),
+                None,
+            ),
+        };
         let app = Application::build(&settings, services.clone()).expect("app");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
@@ -189,6 +220,7 @@ impl TestAppBuilder {
             services,
             settings,
             database,
+            postgres,
             _dir: dir,
         }
     }

@@ -29,6 +29,7 @@ mod method_call;
 mod my_data;
 mod my_data_browser;
 mod object_storage;
+mod postgres;
 mod proxies;
 mod request_data_download;
 mod robustness;

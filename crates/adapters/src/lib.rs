@@ -4,6 +4,9 @@
 //!
 //! - [`sqlite`]: every repository on SQLite through diesel and an r2d2 pool, with the
 //!   embedded migrations (libsqlite3 is compiled in, so nothing needs installing);
+//! - [`postgres`]: the same repositories on PostgreSQL (diesel's PostgreSQL backend, its
+//!   own migrations, `FOR UPDATE SKIP LOCKED` claims, `LISTEN`/`NOTIFY` wake-ups and
+//!   advisory locks for singleton work), for several processes on one database;
 //! - [`fs`]: the export working folders on the local filesystem;
 //! - [`blobs`]: upload and avatar bytes in a local folder;
 //! - [`archive`]: finished zips, written deterministically and atomically;
@@ -32,6 +35,7 @@
 
 pub mod archive;
 pub mod blobs;
+mod dialect;
 pub mod form_tokens;
 pub mod fs;
 pub mod hashing;
@@ -40,6 +44,7 @@ pub mod mail;
 pub mod memory;
 pub mod object;
 pub mod owner_only;
+pub mod postgres;
 pub mod remote_sessions;
 pub mod rocketchat;
 pub mod security;
@@ -71,4 +76,4 @@ pub use sqlite::{
     SqliteWorkspace, TableFingerprint,
 };
 pub use stored::LocalStoredExports;
-pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock};
+pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock, Unshared};

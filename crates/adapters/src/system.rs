@@ -124,3 +124,15 @@ mod wakeup_tests {
         assert!(!wakeup.wait(Duration::from_millis(20)), "consumed");
     }
 }
+
+/// [`Singleton`](udd_ports::Singleton) for a store that only one host uses (SQLite):
+/// the work always runs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unshared;
+
+impl udd_ports::Singleton for Unshared {
+    fn try_run(&self, _name: &str, work: &mut dyn FnMut()) -> Result<bool, udd_ports::StoreError> {
+        work();
+        Ok(true)
+    }
+}

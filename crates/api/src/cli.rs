@@ -279,11 +279,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Storage(StorageCommand::Copy) => crate::storage_copy::copy_to_bucket(&settings),
         Command::Migrate => {
-            let db = udd_adapters::Database::open(&settings.database.url, 1)?;
-            let applied = db.migrate()?;
+            let applied = crate::services::migrate_database(&settings.database.url)?;
             println!(
                 "applied {applied} migration(s) to {}",
-                settings.database.url
+                udd_adapters::postgres::redacted(&settings.database.url)
             );
             Ok(())
         }

@@ -10,6 +10,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
+use udd_adapters::postgres::{
+    is_postgres_url, redacted, PgDatabase, PgDownloadAudit, PgDownloadLog, PgExportOperations,
+    PgLoginFailures, PgLoginTokens, PgNotices, PgOperationRecords, PgSingleton, PgUserDataFiles,
+    PgUsers, PgWakeup, PgWorkspace,
+};
 use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
     MailSettings, MemoryArchiveStore, MemoryBlobStore, ObjectArchiveStore, ObjectBlobStore,
@@ -17,7 +22,7 @@ use udd_adapters::{
     RocketChatSessions, RocketChatTokens, S3Config, SmtpMailer, SqliteDownloadAudit,
     SqliteDownloadLog, SqliteExportOperations, SqliteLoginFailures, SqliteLoginTokens,
     SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace,
-    SystemClock, ZipArchiveStore,
+    SystemClock, Unshared, ZipArchiveStore,
 };
 use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, EraseUserExports, ExportEngine,
@@ -29,8 +34,8 @@ use udd_ports::{
     ArchiveStore, BlobStore, Clock, DownloadAudit, DownloadLinks, DownloadLog, ExportFiles,
     ExportOperations, ExportProgress, ExportQueue, ExportWakeup, FormTokens, IdGenerator,
     LoginFailures, LoginTokens, Mailer, Notices, OperationRecords, RemoteSessions,
-    SecondFactorStore, StoredExports, UserDataFiles, UserProfiles, Users, WorkspaceReader,
-    WorkspaceWriter,
+    SecondFactorStore, Singleton, StoredExports, UserDataFiles, UserProfiles, Users,
+    WorkspaceReader, WorkspaceWriter,
 };
 
 use crate::settings::{AuthMode, DownloadMode, Settings, StorageKind};
@@ -186,6 +191,11 @@ pub struct Repositories {
     pub records: Arc<dyn OperationRecords>,
     /// The download log read back.
     pub audit: Arc<dyn DownloadAudit>,
+    /// Wakes workers when an operation is requested (across processes where the
+    /// database can tell them).
+    pub wakeup: Arc<dyn ExportWakeup>,
+    /// Work one process at a time does among all that share the database.
+    pub singleton: Arc<dyn Singleton>,
 }
 
 impl Repositories {
@@ -210,7 +220,65 @@ impl Repositories {
             login_failures: Arc::new(SqliteLoginFailures::new(db.clone())),
             records: Arc::new(SqliteOperationRecords::new(db.clone())),
             audit: Arc::new(SqliteDownloadAudit::new(db.clone())),
+            wakeup: Arc::new(LocalWakeup::default()),
+            singleton: Arc::new(Unshared),
         }
+    }
+
+    /// Every repository on one PostgreSQL database, with wake-ups by `LISTEN`/`NOTIFY`
+    /// and singleton work under advisory locks, for many processes on many hosts.
+    pub fn postgres(db: &PgDatabase) -> Self {
+        let workspace = Arc::new(PgWorkspace::new(db.clone()));
+        let operations = Arc::new(PgExportOperations::new(db.clone()));
+        let users = Arc::new(PgUsers::new(db.clone()));
+        Self {
+            second_factors: users.clone(),
+            profiles: users.clone(),
+            users,
+            tokens: Arc::new(PgLoginTokens::new(db.clone())),
+            reader: workspace.clone(),
+            writer: workspace,
+            operations: operations.clone(),
+            queue: operations.clone(),
+            progress: operations,
+            files: Arc::new(PgUserDataFiles::new(db.clone())),
+            notices: Arc::new(PgNotices::new(db.clone())),
+            downloads: Arc::new(PgDownloadLog::new(db.clone())),
+            login_failures: Arc::new(PgLoginFailures::new(db.clone())),
+            records: Arc::new(PgOperationRecords::new(db.clone())),
+            audit: Arc::new(PgDownloadAudit::new(db.clone())),
+            wakeup: Arc::new(PgWakeup::start(db.clone())),
+            singleton: Arc::new(PgSingleton::new(db.clone())),
+        }
+    }
+
+    /// The repositories `database.url` names, migrated: PostgreSQL for `postgres://…`,
+    /// else SQLite (a path or `sqlite://…`).
+    ///
+    /// Errors: the database cannot be opened or migrated.
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        if is_postgres_url(&settings.database.url) {
+            let db = PgDatabase::open(&settings.database.url, settings.database.pool_size)?;
+            let applied = db.migrate().context("migrating the database")?;
+            if applied > 0 {
+                tracing::info!(applied, url = %redacted(db.url()), "database migrated");
+            }
+            Ok(Self::postgres(&db))
+        } else {
+            Ok(Self::sqlite(&Services::open_database(settings)?))
+        }
+    }
+}
+
+/// Applies the migrations `database.url`'s database lacks (`udd migrate`); returns how
+/// many ran.
+///
+/// Errors: the database cannot be opened or migrated.
+pub fn migrate_database(url: &str) -> anyhow::Result<usize> {
+    if is_postgres_url(url) {
+        PgDatabase::open(url, 1)?.migrate()
+    } else {
+        Database::open(url, 1)?.migrate()
     }
 }
 
@@ -257,6 +325,8 @@ pub struct Services {
     pub my_exports: MyExports,
     /// The "My data" page's protection against forged forms.
     pub forms: Arc<dyn FormTokens>,
+    /// Work one process at a time does (mail retries, the retention sweep).
+    pub singleton: Arc<dyn Singleton>,
 }
 
 /// Builds [`Services`], with any outside dependency replaced.
@@ -323,7 +393,7 @@ impl<'a> ServicesBuilder<'a> {
         let settings = self.settings;
         let repositories = match self.repositories {
             Some(repositories) => repositories,
-            None => Repositories::sqlite(&Services::open_database(settings)?),
+            None => Repositories::open(settings)?,
         };
         let storage = match self.storage {
             Some(storage) => storage,
@@ -376,7 +446,7 @@ fn wire(
 ) -> Services {
     let user_data = &settings.user_data;
     let passwords = Arc::new(RocketChatPasswords::default());
-    let wakeup: Arc<dyn ExportWakeup> = Arc::new(LocalWakeup::default());
+    let wakeup = repos.wakeup.clone();
     let second_factor = SecondFactorCheck::new(
         repos.second_factors.clone(),
         Arc::new(RandomCodes),
@@ -447,6 +517,7 @@ fn wire(
             clock.clone(),
         ),
         audit: repos.audit.clone(),
+        singleton: repos.singleton.clone(),
         operations: repos.operations.clone(),
         my_exports: MyExports::new(
             repos.operations.clone(),
@@ -516,7 +587,7 @@ impl Services {
         Self::builder(settings).build()
     }
 
-    /// Opens the database named in `settings` and migrates it.
+    /// Opens the SQLite database named in `settings` and migrates it.
     pub fn open_database(settings: &Settings) -> anyhow::Result<Database> {
         let db = Database::open(&settings.database.url, settings.database.pool_size)?;
         let applied = db.migrate().context("migrating the database")?;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use udd_adapters::RandomIds;
 use udd_app::{catch_panic, ExportEngine, NotifyOwners, Outcome, Retention};
 use udd_domain::time::retry_delay;
-use udd_ports::{ExportWakeup, NoProgress};
+use udd_ports::{ExportWakeup, NoProgress, Singleton};
 
 use crate::services::Services;
 use crate::settings::Settings;
@@ -256,6 +256,7 @@ impl Workers {
 
 /// Mail and retention, run between exports by the workers of a process.
 pub struct Housekeeping {
+    singleton: Arc<dyn Singleton>,
     notify: NotifyOwners,
     retention: Retention,
     sweep_every: Duration,
@@ -267,6 +268,7 @@ impl Housekeeping {
     /// Housekeeping on the app's services.
     pub fn new(services: &Services, settings: &Settings) -> Self {
         Self {
+            singleton: services.singleton.clone(),
             notify: services.notify.clone(),
             retention: services.retention.clone(),
             sweep_every: Duration::from_secs(
@@ -281,19 +283,30 @@ impl Housekeeping {
 
     /// Sends the mails that are due, and sweeps when a sweep is due. Failures, panics
     /// included, are logged; the next round tries again.
+    ///
+    /// Each runs in one process at a time among those sharing the database
+    /// ([`Singleton`]): a process that finds another at it passes this round.
     pub fn run(&self) {
-        match catch_panic(|| self.notify.deliver_due()) {
+        let mut deliver = || match catch_panic(|| self.notify.deliver_due()) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "mail delivery could not run"),
             Err(panic) => tracing::error!(error = %panic, "mail delivery could not run"),
+        };
+        if let Err(e) = self.singleton.try_run("mail", &mut deliver) {
+            tracing::error!(error = %e, "mail delivery could not run");
         }
         if self.sweep_due() {
-            match catch_panic(|| self.retention.sweep()) {
+            let mut sweep = || match catch_panic(|| self.retention.sweep()) {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     tracing::error!(error = %format!("{e:#}"), "the retention sweep failed")
                 }
                 Err(panic) => tracing::error!(error = %panic, "the retention sweep failed"),
+            };
+            match self.singleton.try_run("retention", &mut sweep) {
+                Ok(true) => {}
+                Ok(false) => tracing::debug!("another process is sweeping"),
+                Err(e) => tracing::error!(error = %e, "the retention sweep could not run"),
             }
         }
     }

@@ -42,7 +42,7 @@ pub use repositories::{
     ExportOperations, LoginTokens, NewUser, UserCredentials, UserDataFiles, Users,
 };
 pub use second_factor::{OneTimeCodes, SecondFactorStore};
-pub use services::{Clock, IdGenerator, PasswordHasher, TokenIssuer};
+pub use services::{Clock, IdGenerator, PasswordHasher, Singleton, TokenIssuer};
 pub use sessions::{RemoteSessions, RemoteUser, SessionError, UserProfiles};
 /// Re-exported: ports hand it around, the domain defines it.
 pub use udd_domain::UserDataFile;

@@ -42,3 +42,13 @@ pub trait TokenIssuer: Send + Sync {
     /// The stored form of a token (base64 of its SHA-256, as Rocket.Chat stores it).
     fn hash(&self, token: &str) -> String;
 }
+
+/// Work that one process at a time may do among all that share the records (the
+/// retention sweep, mail retries), so two hosts never sweep at once. (No mock: mockall
+/// cannot take the closure; the adapters' `Unshared`, which always runs, is the fake.)
+pub trait Singleton: Send + Sync {
+    /// Runs `work` unless another process runs the work named `name` right now, and
+    /// says whether it ran. Errors: `StoreError::Unexpected` when the lock cannot be
+    /// asked for (then `work` did not run).
+    fn try_run(&self, name: &str, work: &mut dyn FnMut()) -> Result<bool, crate::StoreError>;
+}

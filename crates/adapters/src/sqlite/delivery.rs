@@ -12,7 +12,8 @@ use udd_ports::{
 };
 
 use super::schema::{downloads, export_notices, export_operations};
-use super::{store_error, Database};
+use super::{store_error, Database, DbConnection};
+use crate::dialect::Dialect;
 
 /// `export_notices.status` values.
 pub(super) mod mail_status {
@@ -58,65 +59,69 @@ impl Notices for SqliteNotices {
         limit: u32,
     ) -> Result<Vec<PendingNotice>, StoreError> {
         let mut conn = self.db.conn()?;
-        // IMMEDIATE: two workers cannot both claim the same notice.
-        conn.immediate_transaction(|conn| -> anyhow::Result<Vec<PendingNotice>> {
-            let rows: Vec<NoticeRow> = export_notices::table
-                .inner_join(export_operations::table)
-                .filter(export_notices::status.eq(mail_status::PENDING))
-                .filter(export_notices::due_at.le(to_millis(now)))
-                .order((export_notices::due_at, export_notices::operation_id))
-                .limit(i64::from(limit))
-                .select((
-                    export_operations::id,
-                    export_operations::user_id,
-                    export_operations::full_export,
-                    export_operations::status,
-                    export_operations::file_id,
-                    export_operations::failure_reason,
-                    export_notices::attempts,
-                ))
-                .load(conn)
-                .context("finding notices due")?;
-            let mut claimed = Vec::with_capacity(rows.len());
-            for row in rows {
-                diesel::update(export_notices::table.find(row.id.as_str()))
-                    .set((
-                        export_notices::due_at.eq(to_millis(hold_until)),
-                        export_notices::attempts.eq(row.attempts + 1),
+        // Alone among claimers: two workers cannot both claim the same notice.
+        conn.write_transaction(
+            Some("notices"),
+            |conn| -> anyhow::Result<Vec<PendingNotice>> {
+                let rows: Vec<NoticeRow> = export_notices::table
+                    .inner_join(export_operations::table)
+                    .filter(export_notices::status.eq(mail_status::PENDING))
+                    .filter(export_notices::due_at.le(to_millis(now)))
+                    .order((export_notices::due_at, export_notices::operation_id))
+                    .limit(i64::from(limit))
+                    .select((
+                        export_operations::id,
+                        export_operations::user_id,
+                        export_operations::full_export,
+                        export_operations::status,
+                        export_operations::file_id,
+                        export_operations::failure_reason,
+                        export_notices::attempts,
                     ))
-                    .execute(conn)
-                    .context("claiming a notice")?;
-                let kind = if row.status == ExportStatus::Completed.as_str() {
-                    let file = match &row.file_id {
-                        Some(id) => super::files::load_file(conn, id)?,
-                        None => None,
-                    };
-                    match file {
-                        Some(file) => NoticeKind::Completed(file),
-                        None => {
-                            // Cannot happen through the engine (the file is recorded
-                            // with the completion); never retried if it does.
-                            let missing =
-                                NoticeOutcome::GaveUp("the export's file is not recorded".into());
-                            set_outcome(conn, &row.id, &missing, now)?;
-                            continue;
+                    .load(conn)
+                    .context("finding notices due")?;
+                let mut claimed = Vec::with_capacity(rows.len());
+                for row in rows {
+                    diesel::update(export_notices::table.find(row.id.as_str()))
+                        .set((
+                            export_notices::due_at.eq(to_millis(hold_until)),
+                            export_notices::attempts.eq(row.attempts + 1),
+                        ))
+                        .execute(conn)
+                        .context("claiming a notice")?;
+                    let kind = if row.status == ExportStatus::Completed.as_str() {
+                        let file = match &row.file_id {
+                            Some(id) => super::files::load_file(conn, id)?,
+                            None => None,
+                        };
+                        match file {
+                            Some(file) => NoticeKind::Completed(file),
+                            None => {
+                                // Cannot happen through the engine (the file is recorded
+                                // with the completion); never retried if it does.
+                                let missing = NoticeOutcome::GaveUp(
+                                    "the export's file is not recorded".into(),
+                                );
+                                set_outcome(conn, &row.id, &missing, now)?;
+                                continue;
+                            }
                         }
-                    }
-                } else {
-                    NoticeKind::Failed {
-                        reason: row.failure_reason.unwrap_or_default(),
-                    }
-                };
-                claimed.push(PendingNotice {
-                    operation_id: row.id.into(),
-                    user_id: row.user_id.into(),
-                    full_export: row.full_export,
-                    kind,
-                    attempts: u32::try_from(row.attempts + 1).unwrap_or(u32::MAX),
-                });
-            }
-            Ok(claimed)
-        })
+                    } else {
+                        NoticeKind::Failed {
+                            reason: row.failure_reason.unwrap_or_default(),
+                        }
+                    };
+                    claimed.push(PendingNotice {
+                        operation_id: row.id.into(),
+                        user_id: row.user_id.into(),
+                        full_export: row.full_export,
+                        kind,
+                        attempts: u32::try_from(row.attempts + 1).unwrap_or(u32::MAX),
+                    });
+                }
+                Ok(claimed)
+            },
+        )
         .map_err(StoreError::Unexpected)
     }
 
@@ -137,7 +142,7 @@ impl Notices for SqliteNotices {
 }
 
 fn set_outcome(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     operation_id: &str,
     outcome: &NoticeOutcome,
     now: DateTime<Utc>,
@@ -167,7 +172,7 @@ fn set_outcome(
 /// transaction that completes or fails it. An operation the owner did not ask for (the
 /// data protection officer's) owes nothing and gets no notice row.
 pub(super) fn owe_notice(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     operation_id: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
@@ -184,13 +189,14 @@ pub(super) fn owe_notice(
     }
     // An operation ends once; should it somehow end again, the first notice stands
     // (and is not sent twice).
-    diesel::insert_or_ignore_into(export_notices::table)
+    diesel::insert_into(export_notices::table)
         .values((
             export_notices::operation_id.eq(operation_id),
             export_notices::status.eq(mail_status::PENDING),
             export_notices::attempts.eq(0),
             export_notices::due_at.eq(Some(to_millis(now))),
         ))
+        .on_conflict_do_nothing()
         .execute(conn)
 }
 
@@ -263,12 +269,19 @@ impl DownloadLog for SqliteDownloadLog {
         let at = to_millis(record.at);
         let bytes = i64::try_from(record.bytes).unwrap_or(i64::MAX);
         let session_start = at.saturating_sub(DOWNLOAD_SESSION_MINUTES * 60_000);
-        conn.immediate_transaction(|conn| {
+        let lock = format!("downloads:{}", record.file_id.as_str());
+        conn.write_transaction(Some(&lock), |conn| {
             let of_file = downloads::table.filter(downloads::file_id.eq(record.file_id.as_str()));
-            let same_session: Option<i32> = of_file
-                .filter(downloads::client_address.is(&record.client_address))
+            let session = of_file
                 .filter(downloads::by_link.eq(record.by_link))
                 .filter(downloads::at.between(session_start, at))
+                .into_boxed();
+            // `IS` is SQLite's; "same address or both none" in words both backends run.
+            let session = match &record.client_address {
+                Some(address) => session.filter(downloads::client_address.eq(address)),
+                None => session.filter(downloads::client_address.is_null()),
+            };
+            let same_session: Option<i32> = session
                 .order((downloads::at.desc(), downloads::id.desc()))
                 .select(downloads::id)
                 .first(conn)
@@ -336,8 +349,8 @@ impl SqliteDownloadLog {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
-    use crate::sqlite::testing;
     use chrono::Duration;
     use udd_ports::UserDataFile;
 
@@ -348,18 +361,20 @@ mod tests {
     /// Stores an operation that ended with `status` and owes its owner a mail.
     fn ended(db: &Database, id: &str, status: &str, file: Option<&UserDataFile>) {
         let mut conn = db.conn().expect("conn");
-        diesel::sql_query(
-            "INSERT INTO export_operations (id, user_id, full_export, status, \
-             file_id, failure_reason, created_at, updated_at, lease_owner) \
-             VALUES (?, 'u1', 0, ?, ?, 'disk full', 0, 0, 'w1')",
-        )
-        .bind::<diesel::sql_types::Text, _>(id)
-        .bind::<diesel::sql_types::Text, _>(status)
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(
-            file.map(|f| f.id.as_str()),
-        )
-        .execute(&mut conn)
-        .expect("insert operation");
+        diesel::insert_into(export_operations::table)
+            .values((
+                export_operations::id.eq(id),
+                export_operations::user_id.eq("u1"),
+                export_operations::full_export.eq(false),
+                export_operations::status.eq(status),
+                export_operations::file_id.eq(file.map(|f| f.id.as_str())),
+                export_operations::failure_reason.eq("disk full"),
+                export_operations::created_at.eq(0_i64),
+                export_operations::updated_at.eq(0_i64),
+                export_operations::lease_owner.eq("w1"),
+            ))
+            .execute(&mut conn)
+            .expect("insert operation");
         if let Some(file) = file {
             super::super::files::insert_file(&mut conn, file).expect("insert file");
         }
@@ -456,7 +471,7 @@ mod tests {
             let mut conn = db.conn()?;
             diesel::delete(export_notices::table.find(id)).execute(&mut conn)?;
         }
-        let queue = crate::sqlite::SqliteExportOperations::new(db.clone());
+        let queue = super::super::SqliteExportOperations::new(db.clone());
         // Only the lease holder ends an operation.
         assert!(matches!(
             queue.finish_unsuccessfully(&"FAILS".into(), "w2", ExportStatus::Failed, "late", at(5)),

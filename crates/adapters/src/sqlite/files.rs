@@ -7,7 +7,7 @@ use udd_domain::FileId;
 use udd_ports::{StoreError, UserDataFile, UserDataFiles};
 
 use super::schema::user_data_files;
-use super::{store_error, Database};
+use super::{store_error, Database, DbConnection};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = user_data_files)]
@@ -53,7 +53,7 @@ impl SqliteUserDataFiles {
 }
 
 /// Inserts a user data file record; shared by the completion of an export.
-pub(super) fn insert_file(conn: &mut SqliteConnection, file: &UserDataFile) -> QueryResult<usize> {
+pub(super) fn insert_file(conn: &mut DbConnection, file: &UserDataFile) -> QueryResult<usize> {
     let row = FileRow {
         id: file.id.to_string(),
         user_id: file.user_id.to_string(),
@@ -71,10 +71,7 @@ pub(super) fn insert_file(conn: &mut SqliteConnection, file: &UserDataFile) -> Q
 }
 
 /// The file with this id, if recorded.
-pub(super) fn load_file(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> QueryResult<Option<UserDataFile>> {
+pub(super) fn load_file(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserDataFile>> {
     Ok(user_data_files::table
         .find(id)
         .select(FileRow::as_select())
@@ -85,7 +82,7 @@ pub(super) fn load_file(
 
 /// Every file record of a user, oldest first.
 pub(super) fn files_of_user(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     user_id: &str,
 ) -> QueryResult<Vec<UserDataFile>> {
     Ok(user_data_files::table
@@ -144,8 +141,8 @@ impl UserDataFiles for SqliteUserDataFiles {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
-    use crate::sqlite::testing;
     use chrono::DateTime;
 
     #[test]

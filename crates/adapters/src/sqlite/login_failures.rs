@@ -8,6 +8,7 @@ use udd_ports::{LoginFailures, StoreError};
 
 use super::schema::login_failures;
 use super::{store_error, Database};
+use crate::dialect::Dialect;
 
 /// Failed-login counts in SQLite: one row per subject, counted by upsert, so failures
 /// from concurrent requests and from several processes on one database all count.
@@ -42,7 +43,7 @@ impl LoginFailures for SqliteLoginFailures {
     fn record(&self, subjects: &[LoginSubject], at: DateTime<Utc>) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         let at = to_millis(at);
-        conn.immediate_transaction(|conn| {
+        conn.write_transaction(None, |conn| {
             for subject in subjects {
                 diesel::insert_into(login_failures::table)
                     .values((
@@ -66,7 +67,7 @@ impl LoginFailures for SqliteLoginFailures {
 
     fn clear(&self, subjects: &[LoginSubject]) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        conn.immediate_transaction(|conn| {
+        conn.write_transaction(None, |conn| {
             for subject in subjects {
                 diesel::delete(
                     login_failures::table
@@ -93,8 +94,8 @@ impl LoginFailures for SqliteLoginFailures {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
-    use crate::sqlite::testing;
     use chrono::Duration;
 
     fn at(minutes: i64) -> DateTime<Utc> {
@@ -135,9 +136,8 @@ mod tests {
     #[test]
     fn concurrent_failures_through_two_pools_on_one_file_are_all_counted() -> anyhow::Result<()> {
         // Two pools on one file stand for two processes sharing the database.
-        let (dir, db) = testing::database();
-        let path = dir.path().join("udd.sqlite3");
-        let other = Database::open(&path.to_string_lossy(), 4)?;
+        let (guard, db) = testing::database();
+        let other = testing::another_pool(&guard);
         let subject = LoginSubject::User("u1".into());
         std::thread::scope(|scope| {
             for store in [

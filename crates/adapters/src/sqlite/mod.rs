@@ -1,17 +1,24 @@
 //! Every repository on SQLite, through diesel and an r2d2 pool.
 //!
 //! The queries stay within what PostgreSQL also runs (timestamps as BIGINT milliseconds,
-//! lists as JSON text, no SQLite-only functions), so a PostgreSQL backend can reuse them.
+//! lists as JSON text, no SQLite-only functions): the [`postgres`](crate::postgres)
+//! adapter compiles these same repository modules against its own connection. What
+//! differs between the two is in `dialect` (write transactions, leasing) and in the
+//! connection setup here.
+
+// The repository files are loaded here and again by `postgres`, on purpose.
+#![allow(clippy::duplicate_mod)]
 
 mod audit;
 mod delivery;
+mod dialect;
 mod files;
 mod fingerprint;
 mod login_failures;
 mod operations;
 mod reader;
 mod records;
-mod schema;
+pub(crate) mod schema;
 mod second_factors;
 mod tokens;
 mod users;
@@ -42,6 +49,13 @@ pub use workspace::SqliteWorkspace;
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// The connection the shared repository modules are compiled against.
+type DbConnection = SqliteConnection;
+
+/// The write lock of everything that creates users or claims their names and addresses
+/// (adding a user, imports, users Rocket.Chat vouches for).
+pub(crate) const USERS_LOCK: &str = "users";
 
 /// Pragmas every pooled connection gets: WAL so readers never block the writer, a busy
 /// timeout so concurrent writers queue instead of failing, enforced foreign keys, and a
@@ -151,7 +165,7 @@ fn sqlite_path(url: &str) -> anyhow::Result<&str> {
 /// their own variants, the rest carries `what` as context. Which unique rule a
 /// violation broke is not read from the message: adapters that must tell (a username
 /// from an e-mail address) check before they write.
-fn store_error(err: DieselError, what: &str) -> StoreError {
+pub(crate) fn store_error(err: DieselError, what: &str) -> StoreError {
     match err {
         DieselError::NotFound => StoreError::NotFound,
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
@@ -161,11 +175,11 @@ fn store_error(err: DieselError, what: &str) -> StoreError {
     }
 }
 
-fn json_list(text: &str) -> Vec<String> {
+pub(crate) fn json_list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
 }
 
@@ -180,6 +194,12 @@ pub(crate) mod testing {
         let db = Database::open(&url.to_string_lossy(), 4).unwrap_or_else(|e| panic!("{e:#}"));
         db.migrate().unwrap_or_else(|e| panic!("{e:#}"));
         (dir, db)
+    }
+
+    /// A second pool on the database of `dir`, as another process would open it.
+    pub fn another_pool(dir: &tempfile::TempDir) -> Database {
+        let url = dir.path().join("udd.sqlite3");
+        Database::open(&url.to_string_lossy(), 4).unwrap_or_else(|e| panic!("{e:#}"))
     }
 }
 

@@ -273,8 +273,8 @@ impl WorkspaceReader for SqliteWorkspace {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
-    use crate::sqlite::testing;
     use udd_ports::WorkspaceWriter;
 
     fn message(id: &str, room: &str, ts: i64) -> Message {

@@ -13,7 +13,8 @@ use super::schema::{
     export_files, export_notices, export_operations, export_pseudonyms, export_rooms,
     user_data_files,
 };
-use super::Database;
+use super::{Database, DbConnection};
+use crate::dialect::Dialect;
 
 /// Operation records in SQLite.
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ fn count(n: usize) -> u64 {
 /// Deletes the operations `ids` with every row that hangs off them. The foreign keys
 /// cascade too; the explicit deletes keep the counts honest and do not depend on the
 /// pragma.
-fn delete_operations(conn: &mut SqliteConnection, ids: &[String]) -> QueryResult<(u64, u64)> {
+fn delete_operations(conn: &mut DbConnection, ids: &[String]) -> QueryResult<(u64, u64)> {
     let notices =
         diesel::delete(export_notices::table.filter(export_notices::operation_id.eq_any(ids)))
             .execute(conn)?;
@@ -95,7 +96,7 @@ impl OperationRecords for SqliteOperationRecords {
 
     fn delete_of_user(&self, user_id: &UserId) -> Result<DeletedRecords, StoreError> {
         let mut conn = self.db.conn()?;
-        conn.immediate_transaction(|conn| -> QueryResult<DeletedRecords> {
+        conn.write_transaction(Some("records"), |conn| -> QueryResult<DeletedRecords> {
             let ids: Vec<String> = export_operations::table
                 .filter(export_operations::user_id.eq(user_id.as_str()))
                 .select(export_operations::id)
@@ -121,7 +122,7 @@ impl OperationRecords for SqliteOperationRecords {
         limit: u32,
     ) -> Result<DeletedRecords, StoreError> {
         let mut conn = self.db.conn()?;
-        conn.immediate_transaction(|conn| -> QueryResult<DeletedRecords> {
+        conn.write_transaction(Some("records"), |conn| -> QueryResult<DeletedRecords> {
             // An archive still on disk keeps its operation: the expiry pass removes the
             // archive first, the next sweep its records.
             let archive_gone = diesel::dsl::sql::<diesel::sql_types::Bool>(
@@ -163,11 +164,11 @@ mod tests {
         AuditQuery, DownloadAudit, DownloadLog, DownloadRecord, ExportOperations, UserDataFiles,
     };
 
-    use super::*;
-    use crate::sqlite::testing;
-    use crate::sqlite::{
+    use super::super::testing;
+    use super::super::{
         SqliteDownloadAudit, SqliteDownloadLog, SqliteExportOperations, SqliteUserDataFiles,
     };
+    use super::*;
 
     fn t0() -> DateTime<Utc> {
         from_millis(1_800_000_000_000)
@@ -202,7 +203,7 @@ mod tests {
                 expires_at: Some(at + Duration::days(7)),
                 removed_at: removed.then_some(at + Duration::days(7)),
             };
-            crate::sqlite::files::insert_file(&mut conn, &file).unwrap();
+            super::super::files::insert_file(&mut conn, &file).unwrap();
             file.id.to_string()
         });
         diesel::update(export_operations::table.find(id))
@@ -213,7 +214,7 @@ mod tests {
             ))
             .execute(&mut conn)
             .unwrap();
-        crate::sqlite::delivery::owe_notice(&mut conn, id, at).unwrap();
+        super::super::delivery::owe_notice(&mut conn, id, at).unwrap();
     }
 
     fn notices(db: &Database) -> i64 {

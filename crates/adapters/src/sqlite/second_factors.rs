@@ -12,6 +12,7 @@ use super::schema::{user_second_factors, users};
 use super::users::{load_credentials, UserRow};
 use super::workspace::take_over;
 use super::{json_list, store_error, to_json, SqliteUsers};
+use crate::dialect::Dialect;
 
 fn unexpected(err: diesel::result::Error, what: &str) -> StoreError {
     StoreError::Unexpected(anyhow::Error::new(err).context(what.to_owned()))
@@ -74,28 +75,31 @@ impl SecondFactorStore for SqliteUsers {
 
     fn use_backup_code(&self, user_id: &UserId, hash: &str) -> Result<bool, StoreError> {
         let mut conn = self.db().conn()?;
-        conn.immediate_transaction(|conn| {
-            let row: Option<(String, String)> = user_second_factors::table
-                .find(user_id.as_str())
-                .select((
-                    user_second_factors::totp_backup_codes,
-                    user_second_factors::totp_backup_used,
-                ))
-                .first(conn)
-                .optional()?;
-            let Some((codes, used)) = row else {
-                return Ok(false);
-            };
-            let mut used = json_list(&used);
-            if !json_list(&codes).iter().any(|c| c == hash) || used.iter().any(|c| c == hash) {
-                return Ok(false);
-            }
-            used.push(hash.to_owned());
-            diesel::update(user_second_factors::table.find(user_id.as_str()))
-                .set(user_second_factors::totp_backup_used.eq(to_json(&used)))
-                .execute(conn)?;
-            Ok(true)
-        })
+        conn.write_transaction(
+            Some(&format!("second-factor:{}", user_id.as_str())),
+            |conn| {
+                let row: Option<(String, String)> = user_second_factors::table
+                    .find(user_id.as_str())
+                    .select((
+                        user_second_factors::totp_backup_codes,
+                        user_second_factors::totp_backup_used,
+                    ))
+                    .first(conn)
+                    .optional()?;
+                let Some((codes, used)) = row else {
+                    return Ok(false);
+                };
+                let mut used = json_list(&used);
+                if !json_list(&codes).iter().any(|c| c == hash) || used.iter().any(|c| c == hash) {
+                    return Ok(false);
+                }
+                used.push(hash.to_owned());
+                diesel::update(user_second_factors::table.find(user_id.as_str()))
+                    .set(user_second_factors::totp_backup_used.eq(to_json(&used)))
+                    .execute(conn)?;
+                Ok(true)
+            },
+        )
         .map_err(|e| unexpected(e, "using a backup code"))
     }
 
@@ -139,43 +143,46 @@ impl SecondFactorStore for SqliteUsers {
         max_attempts: u32,
     ) -> Result<EmailCodeCheck, StoreError> {
         let mut conn = self.db().conn()?;
-        conn.immediate_transaction(|conn| {
-            let row: Option<EmailCodeRow> = user_second_factors::table
-                .find(user_id.as_str())
-                .select((
-                    user_second_factors::email_code_hash,
-                    user_second_factors::email_code_expires_at,
-                    user_second_factors::email_code_attempts,
-                ))
-                .first(conn)
-                .optional()?;
-            let Some(code) = row.and_then(email_code_of) else {
-                return Ok(EmailCodeCheck::NoCode);
-            };
-            let outcome = code.check(presented_hash, now, max_attempts);
-            let target = user_second_factors::table.find(user_id.as_str());
-            match outcome {
-                EmailCodeCheck::Accepted | EmailCodeCheck::NoCode => {
-                    diesel::update(target)
-                        .set((
-                            user_second_factors::email_code_hash.eq(None::<String>),
-                            user_second_factors::email_code_expires_at.eq(None::<i64>),
-                            user_second_factors::email_code_attempts.eq(0),
-                        ))
-                        .execute(conn)?;
+        conn.write_transaction(
+            Some(&format!("second-factor:{}", user_id.as_str())),
+            |conn| {
+                let row: Option<EmailCodeRow> = user_second_factors::table
+                    .find(user_id.as_str())
+                    .select((
+                        user_second_factors::email_code_hash,
+                        user_second_factors::email_code_expires_at,
+                        user_second_factors::email_code_attempts,
+                    ))
+                    .first(conn)
+                    .optional()?;
+                let Some(code) = row.and_then(email_code_of) else {
+                    return Ok(EmailCodeCheck::NoCode);
+                };
+                let outcome = code.check(presented_hash, now, max_attempts);
+                let target = user_second_factors::table.find(user_id.as_str());
+                match outcome {
+                    EmailCodeCheck::Accepted | EmailCodeCheck::NoCode => {
+                        diesel::update(target)
+                            .set((
+                                user_second_factors::email_code_hash.eq(None::<String>),
+                                user_second_factors::email_code_expires_at.eq(None::<i64>),
+                                user_second_factors::email_code_attempts.eq(0),
+                            ))
+                            .execute(conn)?;
+                    }
+                    EmailCodeCheck::Invalid | EmailCodeCheck::TooManyAttempts => {
+                        let attempts = code.failed_attempts.saturating_add(1).min(max_attempts);
+                        diesel::update(target)
+                            .set(
+                                user_second_factors::email_code_attempts
+                                    .eq(i32::try_from(attempts).unwrap_or(i32::MAX)),
+                            )
+                            .execute(conn)?;
+                    }
                 }
-                EmailCodeCheck::Invalid | EmailCodeCheck::TooManyAttempts => {
-                    let attempts = code.failed_attempts.saturating_add(1).min(max_attempts);
-                    diesel::update(target)
-                        .set(
-                            user_second_factors::email_code_attempts
-                                .eq(i32::try_from(attempts).unwrap_or(i32::MAX)),
-                        )
-                        .execute(conn)?;
-                }
-            }
-            Ok(outcome)
-        })
+                Ok(outcome)
+            },
+        )
         .map_err(|e| unexpected(e, "checking an e-mailed code"))
     }
 }
@@ -196,7 +203,7 @@ impl UserProfiles for SqliteUsers {
         };
         let mut conn = self.db().conn()?;
         let row = conn
-            .immediate_transaction(|conn| -> QueryResult<UserRow> {
+            .write_transaction(Some(super::USERS_LOCK), |conn| -> QueryResult<UserRow> {
                 take_over(conn, &user)?;
                 diesel::insert_into(users::table)
                     .values((
@@ -233,4 +240,5 @@ impl UserProfiles for SqliteUsers {
 }
 
 #[cfg(test)]
+#[path = "second_factors/tests.rs"]
 mod tests;

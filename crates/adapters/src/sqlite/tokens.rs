@@ -77,8 +77,8 @@ impl LoginTokens for SqliteLoginTokens {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{testing, SqliteUsers};
     use super::*;
-    use crate::sqlite::{testing, SqliteUsers};
     use chrono::DateTime;
     use udd_domain::Email;
     use udd_ports::{NewUser, Users};
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn a_reimport_replaces_the_imported_tokens_and_keeps_those_of_logins_here() -> anyhow::Result<()>
     {
-        use crate::sqlite::SqliteWorkspace;
+        use super::super::SqliteWorkspace;
         use udd_ports::{WorkspaceUser, WorkspaceWriter};
 
         let (_dir, db) = testing::database();

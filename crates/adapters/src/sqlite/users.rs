@@ -7,7 +7,8 @@ use udd_domain::{Email, User};
 use udd_ports::{NewUser, StoreError, UserCredentials, Users};
 
 use super::schema::{user_emails, users};
-use super::{json_list, store_error, to_json, Database};
+use super::{json_list, store_error, to_json, Database, DbConnection};
+use crate::dialect::Dialect;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -74,7 +75,7 @@ impl SqliteUsers {
 
 /// Loads a user row and its emails into credentials.
 pub(super) fn load_credentials(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     row: UserRow,
 ) -> Result<UserCredentials, StoreError> {
     let emails = user_emails::table
@@ -124,31 +125,34 @@ impl Users for SqliteUsers {
         // address between the check and the insert: the answer says which one is taken
         // without reading the database's error text.
         let refused = conn
-            .immediate_transaction(|conn| -> QueryResult<Option<StoreError>> {
-                let name_taken: i64 = users::table
-                    .filter(users::username.eq(&user.username))
-                    .count()
-                    .get_result(conn)?;
-                if name_taken > 0 {
-                    return Ok(Some(StoreError::DuplicateUsername(user.username.clone())));
-                }
-                for email in &emails {
-                    let address_taken: i64 = user_emails::table
-                        .filter(user_emails::address_lower.eq(&email.address_lower))
+            .write_transaction(
+                Some(super::USERS_LOCK),
+                |conn| -> QueryResult<Option<StoreError>> {
+                    let name_taken: i64 = users::table
+                        .filter(users::username.eq(&user.username))
                         .count()
                         .get_result(conn)?;
-                    if address_taken > 0 {
-                        return Ok(Some(StoreError::DuplicateEmail(email.address.clone())));
+                    if name_taken > 0 {
+                        return Ok(Some(StoreError::DuplicateUsername(user.username.clone())));
                     }
-                }
-                diesel::insert_into(users::table)
-                    .values(&row)
-                    .execute(conn)?;
-                diesel::insert_into(user_emails::table)
-                    .values(&emails)
-                    .execute(conn)?;
-                Ok(None)
-            })
+                    for email in &emails {
+                        let address_taken: i64 = user_emails::table
+                            .filter(user_emails::address_lower.eq(&email.address_lower))
+                            .count()
+                            .get_result(conn)?;
+                        if address_taken > 0 {
+                            return Ok(Some(StoreError::DuplicateEmail(email.address.clone())));
+                        }
+                    }
+                    diesel::insert_into(users::table)
+                        .values(&row)
+                        .execute(conn)?;
+                    diesel::insert_into(user_emails::table)
+                        .values(&emails)
+                        .execute(conn)?;
+                    Ok(None)
+                },
+            )
             .map_err(|e| store_error(e, "creating a user"))?;
         refused.map_or(Ok(()), Err)
     }
@@ -187,7 +191,7 @@ impl Users for SqliteUsers {
 /// Replaces a user's addresses with `emails`, in their order (an address another user
 /// already has is left out, as the unique index wants).
 pub(super) fn replace_emails(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     user: &UserId,
     emails: &[Email],
 ) -> QueryResult<()> {
@@ -210,8 +214,8 @@ pub(super) fn replace_emails(
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
-    use crate::sqlite::testing;
     use chrono::DateTime;
 
     pub(crate) fn new_user(id: &str, username: &str, email: &str) -> NewUser {

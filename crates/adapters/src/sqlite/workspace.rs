@@ -11,7 +11,8 @@ use super::schema::{
     avatars, login_tokens, messages, rooms, subscriptions, uploads, user_emails,
     user_second_factors, users,
 };
-use super::{to_json, Database};
+use super::{to_json, Database, DbConnection};
+use crate::dialect::Dialect;
 
 /// Rows per INSERT statement: SQLite allows 32,766 bound values per statement and the
 /// widest table has 11 columns.
@@ -33,16 +34,17 @@ impl SqliteWorkspace {
         &self.db
     }
 
-    /// Runs `write` in one immediate transaction.
+    /// Runs `write` in one writing transaction, alone among the writers of users.
     fn write<T>(
         &self,
         what: &str,
-        write: impl FnOnce(&mut SqliteConnection) -> QueryResult<T>,
+        write: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> Result<T, StoreError> {
         let mut conn = self.db.conn()?;
-        conn.immediate_transaction(write).map_err(|e| {
-            StoreError::Unexpected(anyhow::Error::new(e).context(format!("writing {what}")))
-        })
+        conn.write_transaction(Some(super::USERS_LOCK), write)
+            .map_err(|e| {
+                StoreError::Unexpected(anyhow::Error::new(e).context(format!("writing {what}")))
+            })
     }
 }
 
@@ -55,7 +57,7 @@ fn placeholder_username(user_id: &str) -> String {
 /// Frees `user`'s username and e-mail addresses from any other user holding them,
 /// returning the moves: the order a database with unique usernames and addresses
 /// allows, whichever order the dump lists the users in.
-pub(super) fn take_over(conn: &mut SqliteConnection, user: &User) -> QueryResult<Vec<Moved>> {
+pub(super) fn take_over(conn: &mut DbConnection, user: &User) -> QueryResult<Vec<Moved>> {
     let mut moves = Vec::new();
     let holder: Option<String> = users::table
         .filter(users::username.eq(&user.username))
@@ -101,7 +103,7 @@ pub(super) fn take_over(conn: &mut SqliteConnection, user: &User) -> QueryResult
 
 /// The dump's second factors replace the imported ones; what udd keeps around them (the
 /// last TOTP step, backup codes used here, an e-mailed code) stays.
-fn write_second_factors(conn: &mut SqliteConnection, item: &WorkspaceUser) -> QueryResult<()> {
+fn write_second_factors(conn: &mut DbConnection, item: &WorkspaceUser) -> QueryResult<()> {
     let factors = &item.second_factors;
     let secret = factors
         .totp
@@ -362,9 +364,9 @@ impl WorkspaceWriter for SqliteWorkspace {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
+    use super::super::SqliteUsers;
     use super::*;
-    use crate::sqlite::testing;
-    use crate::SqliteUsers;
     use chrono::DateTime;
     use udd_domain::{Email, User};
     use udd_ports::Users;

@@ -19,7 +19,7 @@ use udd_domain::{ExportOperation, ExportStatus};
 use udd_ports::ExportFileRef;
 
 use super::schema::{export_files, export_rooms};
-use super::Database;
+use super::{Database, DbConnection};
 use rows::{OperationRow, RoomRow};
 
 /// Export operations in SQLite.
@@ -35,7 +35,7 @@ impl SqliteExportOperations {
     }
 }
 
-fn load(conn: &mut SqliteConnection, row: OperationRow) -> anyhow::Result<ExportOperation> {
+fn load(conn: &mut DbConnection, row: OperationRow) -> anyhow::Result<ExportOperation> {
     let rooms = export_rooms::table
         .filter(export_rooms::operation_id.eq(row.id.as_str()))
         .order(export_rooms::position.asc())
@@ -46,10 +46,7 @@ fn load(conn: &mut SqliteConnection, row: OperationRow) -> anyhow::Result<Export
     row.into_domain(rooms, files)
 }
 
-fn load_files(
-    conn: &mut SqliteConnection,
-    operation_id: &str,
-) -> anyhow::Result<Vec<ExportFileRef>> {
+fn load_files(conn: &mut DbConnection, operation_id: &str) -> anyhow::Result<Vec<ExportFileRef>> {
     Ok(export_files::table
         .filter(export_files::operation_id.eq(operation_id))
         .order(export_files::asset.asc())

@@ -8,10 +8,10 @@ use udd_domain::OperationId;
 use udd_domain::{ExportOperation, ExportStatus};
 use udd_ports::{ExportBatch, ExportFileRef, ExportProgress, StoreError, UserDataFile};
 
+use super::super::schema::{export_files, export_operations, export_pseudonyms, export_rooms};
+use super::super::store_error;
 use super::rows::RoomRow;
 use super::{load_files, SqliteExportOperations};
-use crate::sqlite::schema::{export_files, export_operations, export_pseudonyms, export_rooms};
-use crate::sqlite::store_error;
 
 impl ExportProgress for SqliteExportOperations {
     fn start(&self, operation: &ExportOperation, owner: &str) -> Result<(), StoreError> {
@@ -127,7 +127,7 @@ impl ExportProgress for SqliteExportOperations {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.fenced(operation_id, owner, now, |conn| {
-            crate::sqlite::files::insert_file(conn, file)?;
+            super::super::files::insert_file(conn, file)?;
             diesel::update(export_operations::table.find(operation_id.as_str()))
                 .set((
                     export_operations::status.eq(ExportStatus::Completed.as_str()),
@@ -138,7 +138,7 @@ impl ExportProgress for SqliteExportOperations {
                     export_operations::failure_reason.eq(None::<String>),
                 ))
                 .execute(conn)?;
-            crate::sqlite::delivery::owe_notice(conn, operation_id, now)?;
+            super::super::delivery::owe_notice(conn, operation_id, now)?;
             Ok(())
         })
     }

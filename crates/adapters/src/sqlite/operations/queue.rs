@@ -9,10 +9,11 @@ use udd_domain::OperationId;
 use udd_domain::{ExportOperation, ExportStatus};
 use udd_ports::{ExportOperations, ExportQueue, StoreError};
 
+use super::super::schema::export_operations;
+use super::super::{store_error, DbConnection};
 use super::rows::OperationRow;
 use super::{load, unfinished, SqliteExportOperations};
-use crate::sqlite::schema::export_operations;
-use crate::sqlite::store_error;
+use crate::dialect::{Dialect, Lease};
 
 /// The lease condition: `owner` still holds the operation.
 macro_rules! leased_to {
@@ -33,42 +34,24 @@ impl SqliteExportOperations {
         until: DateTime<Utc>,
     ) -> Result<Option<ExportOperation>, StoreError> {
         let mut conn = self.db.conn()?;
-        let now_ms = to_millis(now);
-        conn.immediate_transaction(|conn| -> anyhow::Result<Option<ExportOperation>> {
-            let mut query = export_operations::table
-                .filter(export_operations::status.eq_any(unfinished()))
-                .filter(
-                    export_operations::lease_expires_at
-                        .is_null()
-                        .or(export_operations::lease_expires_at.le(now_ms)),
-                )
-                .into_boxed();
-            if let Some(id) = only {
-                query = query.filter(export_operations::id.eq(id));
-            }
-            let Some(row) = query
-                .order((
-                    export_operations::created_at.asc(),
-                    export_operations::id.asc(),
-                ))
-                .select(OperationRow::as_select())
-                .first(conn)
-                .optional()
-                .context("finding an export operation to work on")?
+        let lease = Lease {
+            owner,
+            now: to_millis(now),
+            until: to_millis(until),
+        };
+        conn.write_transaction(None, |conn| -> anyhow::Result<Option<ExportOperation>> {
+            let Some(id) = conn
+                .lease_next(only, &unfinished(), &lease)
+                .context("leasing an export operation")?
             else {
                 return Ok(None);
             };
-            diesel::update(export_operations::table.find(row.id.as_str()))
-                .set((
-                    export_operations::lease_owner.eq(owner),
-                    export_operations::lease_expires_at.eq(to_millis(until)),
-                    export_operations::attempts.eq(export_operations::attempts + 1),
-                ))
-                .execute(conn)
-                .context("leasing an export operation")?;
-            let mut op = load(conn, row)?;
-            op.attempts += 1;
-            Ok(Some(op))
+            let row = export_operations::table
+                .find(id.as_str())
+                .select(OperationRow::as_select())
+                .first(conn)
+                .context("loading the leased export operation")?;
+            Ok(Some(load(conn, row)?))
         })
         .map_err(StoreError::Unexpected)
     }
@@ -80,11 +63,11 @@ impl SqliteExportOperations {
         id: &OperationId,
         owner: &str,
         now: DateTime<Utc>,
-        write: impl FnOnce(&mut SqliteConnection) -> QueryResult<()>,
+        write: impl FnOnce(&mut DbConnection) -> QueryResult<()>,
     ) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         let held = conn
-            .immediate_transaction(|conn| {
+            .write_transaction(None, |conn| {
                 let held = diesel::update(export_operations::table.filter(leased_to!(id, owner)))
                     .set(export_operations::updated_at.eq(to_millis(now)))
                     .execute(conn)?;
@@ -179,7 +162,7 @@ impl ExportQueue for SqliteExportOperations {
     ) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
         let ended = conn
-            .immediate_transaction(|conn| {
+            .write_transaction(None, |conn| {
                 let ended = diesel::update(
                     export_operations::table
                         .filter(leased_to!(id, owner))
@@ -196,7 +179,7 @@ impl ExportQueue for SqliteExportOperations {
                 // The owner hears of a failure; a stale operation just goes quiet, as in
                 // Rocket.Chat.
                 if ended == 1 && status == ExportStatus::Failed {
-                    crate::sqlite::delivery::owe_notice(conn, id, now)?;
+                    super::super::delivery::owe_notice(conn, id, now)?;
                 }
                 Ok::<_, diesel::result::Error>(ended == 1)
             })

@@ -7,15 +7,16 @@ use udd_domain::{ExportOperation, RequestedBy};
 use udd_domain::{OperationId, UserId};
 use udd_ports::{ExportOperations, StoreError};
 
+use super::super::schema::export_operations;
+use super::super::{store_error, DbConnection};
 use super::rows::OperationRow;
 use super::{load, unfinished, SqliteExportOperations};
-use crate::sqlite::schema::export_operations;
-use crate::sqlite::store_error;
+use crate::dialect::Dialect;
 
 /// The user's most recent operation of a kind asked for by `requested_by`, inside a
 /// transaction.
 fn latest_of_kind(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     user_id: &UserId,
     full_export: bool,
     requested_by: RequestedBy,
@@ -57,9 +58,16 @@ impl ExportOperations for SqliteExportOperations {
         expected_latest: Option<&'_ OperationId>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.db.conn()?;
-        // IMMEDIATE takes SQLite's write lock before the read, so two requests cannot
+        // The lock is taken before the read (SQLite: the database's write lock;
+        // PostgreSQL: an advisory lock on the user and kind), so two requests cannot
         // both see the same latest operation and both insert.
-        conn.immediate_transaction(|conn| -> anyhow::Result<bool> {
+        let lock = format!(
+            "request:{}:{}:{}",
+            candidate.user_id.as_str(),
+            candidate.full_export,
+            candidate.requested_by.as_str()
+        );
+        conn.write_transaction(Some(&lock), |conn| -> anyhow::Result<bool> {
             let latest = latest_of_kind(
                 conn,
                 &candidate.user_id,

@@ -6,7 +6,7 @@ use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{ExportOperation, ListedFile, MessageCursor, RoomExport, RoomType};
 use udd_ports::ExportFileRef;
 
-use crate::sqlite::schema::{export_operations, export_rooms};
+use super::super::schema::{export_operations, export_rooms};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = export_operations)]

@@ -10,10 +10,10 @@ use udd_domain::{
 };
 use udd_ports::{ExportOperations, ExportProgress, ExportQueue, StoreError};
 
+use super::super::schema::{export_operations, export_rooms};
+use super::super::testing;
 use super::rows::{OperationRow, RoomRow};
 use super::SqliteExportOperations;
-use crate::sqlite::schema::{export_operations, export_rooms};
-use crate::sqlite::testing;
 
 fn op(id: &str, user: &str, full: bool, at: DateTime<Utc>) -> ExportOperation {
     ExportOperation::new_pending(id.into(), user.into(), full, at)

@@ -5,8 +5,8 @@ use udd_ports::{
     RemoteUser, SecondFactorStore, UserProfiles, Users, WorkspaceUser, WorkspaceWriter,
 };
 
-use crate::sqlite::testing;
-use crate::{SqliteUsers, SqliteWorkspace};
+use super::super::testing;
+use super::super::{SqliteUsers, SqliteWorkspace};
 
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 

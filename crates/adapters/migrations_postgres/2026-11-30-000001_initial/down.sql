@@ -1,0 +1,17 @@
+DROP TABLE login_failures;
+DROP TABLE downloads;
+DROP TABLE export_notices;
+DROP TABLE user_data_files;
+DROP TABLE export_files;
+DROP TABLE export_pseudonyms;
+DROP TABLE export_rooms;
+DROP TABLE export_operations;
+DROP TABLE avatars;
+DROP TABLE uploads;
+DROP TABLE messages;
+DROP TABLE subscriptions;
+DROP TABLE rooms;
+DROP TABLE login_tokens;
+DROP TABLE user_second_factors;
+DROP TABLE user_emails;
+DROP TABLE users;

@@ -1,0 +1,223 @@
+//! Every repository on PostgreSQL, through diesel's PostgreSQL backend and an r2d2 pool,
+//! for installations that run several `udd serve` and `udd worker` processes on one
+//! database.
+//!
+//! The repository modules are the SQLite adapter's own files, compiled a second time
+//! against [`PgConnection`]: their queries are plain diesel that both backends run, and
+//! the schema module is shared (the PostgreSQL migrations create the same columns with
+//! the same types). What differs lives here: the connection pool and the migrations
+//! (`migrations_postgres/`), the [`Dialect`](crate::dialect::Dialect) (advisory locks
+//! for named write transactions, `FOR UPDATE SKIP LOCKED` for claims), the wake-up by
+//! `LISTEN`/`NOTIFY` ([`PgWakeup`]) and singleton work under an advisory lock
+//! ([`PgSingleton`]).
+//!
+//! The exported types carry the PostgreSQL names (`PgUsers`, `PgExportOperations`, …);
+//! inside, they are the SQLite adapter's structs over a [`PgDatabase`].
+
+// Loading the repository files a second time is the point (see above).
+#![allow(clippy::duplicate_mod)]
+
+#[path = "../sqlite/audit.rs"]
+mod audit;
+#[path = "../sqlite/delivery.rs"]
+mod delivery;
+mod dialect;
+#[path = "../sqlite/files.rs"]
+mod files;
+#[path = "../sqlite/login_failures.rs"]
+mod login_failures;
+#[path = "../sqlite/operations/mod.rs"]
+mod operations;
+#[path = "../sqlite/reader.rs"]
+mod reader;
+#[path = "../sqlite/records.rs"]
+mod records;
+#[path = "../sqlite/second_factors.rs"]
+mod second_factors;
+mod singleton;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+#[path = "../sqlite/tokens.rs"]
+mod tokens;
+#[path = "../sqlite/users.rs"]
+mod users;
+mod wakeup;
+#[path = "../sqlite/workspace.rs"]
+mod workspace;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::{Connection, PgConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub(crate) use crate::sqlite::{json_list, schema, store_error, to_json, USERS_LOCK};
+
+pub use audit::SqliteDownloadAudit as PgDownloadAudit;
+pub use delivery::{MailState, SqliteDownloadLog as PgDownloadLog, SqliteNotices as PgNotices};
+pub use files::SqliteUserDataFiles as PgUserDataFiles;
+pub use login_failures::SqliteLoginFailures as PgLoginFailures;
+pub use operations::SqliteExportOperations as PgExportOperations;
+pub use records::SqliteOperationRecords as PgOperationRecords;
+pub use singleton::PgSingleton;
+pub use tokens::SqliteLoginTokens as PgLoginTokens;
+pub use users::SqliteUsers as PgUsers;
+pub use wakeup::PgWakeup;
+pub use workspace::SqliteWorkspace as PgWorkspace;
+
+// The shared modules name their siblings as the SQLite adapter does.
+#[allow(unused_imports)]
+use {
+    audit::SqliteDownloadAudit, delivery::SqliteDownloadLog, files::SqliteUserDataFiles,
+    operations::SqliteExportOperations, users::SqliteUsers, workspace::SqliteWorkspace,
+    PgDatabase as Database,
+};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_postgres");
+
+type Conn = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// The connection the shared repository modules are compiled against.
+type DbConnection = PgConnection;
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// A pool of connections to one PostgreSQL database.
+#[derive(Clone)]
+pub struct PgDatabase {
+    pool: Pool<ConnectionManager<PgConnection>>,
+    url: String,
+}
+
+impl std::fmt::Debug for PgDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgDatabase")
+            .field("url", &redacted(&self.url))
+            .field("state", &self.pool.state())
+            .finish()
+    }
+}
+
+impl PgDatabase {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`) with at most
+    /// `pool_size` connections. Does not migrate; see [`PgDatabase::migrate`].
+    ///
+    /// Errors: a url that is not PostgreSQL's, or a server that cannot be reached (said
+    /// at once, not after the pool's timeout).
+    pub fn open(url: &str, pool_size: u32) -> anyhow::Result<Self> {
+        if !is_postgres_url(url) {
+            anyhow::bail!(
+                "unsupported database url `{}`: expected postgres://…",
+                redacted(url)
+            );
+        }
+        // One connection first, so a wrong address or a server that is down is an error
+        // now, with the server's words, rather than a pool timing out later.
+        PgConnection::establish(url)
+            .with_context(|| format!("connecting to PostgreSQL at {}", redacted(url)))?;
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(ConnectionManager::<PgConnection>::new(url))
+            .with_context(|| format!("opening a pool to PostgreSQL at {}", redacted(url)))?;
+        Ok(Self {
+            pool,
+            url: url.to_owned(),
+        })
+    }
+
+    /// Applies the migrations not yet applied and returns how many ran. Several
+    /// processes starting at once take turns (an advisory lock), so each migration runs
+    /// once.
+    pub fn migrate(&self) -> anyhow::Result<usize> {
+        use diesel::RunQueryDsl;
+        let mut conn = self.conn()?;
+        diesel::sql_query("SELECT pg_advisory_lock(hashtextextended('udd:migrations', 0))")
+            .execute(&mut conn)
+            .context("waiting for other processes' migrations")?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|applied| applied.len())
+            .map_err(|e| anyhow::anyhow!("running database migrations: {e}"));
+        diesel::sql_query("SELECT pg_advisory_unlock(hashtextextended('udd:migrations', 0))")
+            .execute(&mut conn)
+            .context("ending the migrations")?;
+        applied
+    }
+
+    /// The url this pool connects to (with its password; see [`redacted`]).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn conn(&self) -> anyhow::Result<Conn> {
+        self.pool
+            .get()
+            .context("taking a database connection from the pool")
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn only_postgres_urls_are_taken() {
+        assert!(is_postgres_url("postgres://postgres@127.0.0.1:5432/udd"));
+        assert!(is_postgres_url("postgresql://u:p@db/udd"));
+        assert!(!is_postgres_url("sqlite://data/udd.sqlite3"));
+        assert!(!is_postgres_url("data/udd.sqlite3"));
+        assert!(PgDatabase::open("data/udd.sqlite3", 1).is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redacted("postgres://udd:s3cret@db:5432/udd"),
+            "postgres://udd:***@db:5432/udd"
+        );
+        assert_eq!(
+            redacted("postgres://postgres@127.0.0.1/udd"),
+            "postgres://postgres@127.0.0.1/udd"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_server_is_an_error_that_names_it() {
+        // Port 1 on loopback: nothing listens there.
+        let err = PgDatabase::open("postgres://udd:s3cret@127.0.0.1:1/udd", 1)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(err.contains("127.0.0.1:1"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn migrating_twice_applies_nothing_the_second_time() -> anyhow::Result<()> {
+        let (_guard, db) = testing::database();
+        assert_eq!(db.migrate()?, 0);
+        Ok(())
+    }
+}

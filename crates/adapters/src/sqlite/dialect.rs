@@ -1,0 +1,57 @@
+//! The SQLite side of [`Dialect`]: one writer at a time, by `IMMEDIATE` transactions.
+
+use diesel::prelude::*;
+use diesel::result::Error;
+
+use super::schema::export_operations;
+use crate::dialect::{Dialect, Lease};
+
+impl Dialect for SqliteConnection {
+    fn write_transaction<T, E, F>(&mut self, _lock: Option<&str>, write: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        // IMMEDIATE takes the database's write lock before the first read, which
+        // serialises every writer, named or not.
+        self.immediate_transaction(write)
+    }
+
+    fn lease_next(
+        &mut self,
+        only: Option<&str>,
+        statuses: &[&str],
+        lease: &Lease<'_>,
+    ) -> QueryResult<Option<String>> {
+        let mut query = export_operations::table
+            .filter(export_operations::status.eq_any(statuses))
+            .filter(
+                export_operations::lease_expires_at
+                    .is_null()
+                    .or(export_operations::lease_expires_at.le(lease.now)),
+            )
+            .into_boxed();
+        if let Some(id) = only {
+            query = query.filter(export_operations::id.eq(id));
+        }
+        let Some(id) = query
+            .order((
+                export_operations::created_at.asc(),
+                export_operations::id.asc(),
+            ))
+            .select(export_operations::id)
+            .first::<String>(self)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        diesel::update(export_operations::table.find(id.as_str()))
+            .set((
+                export_operations::lease_owner.eq(lease.owner),
+                export_operations::lease_expires_at.eq(lease.until),
+                export_operations::attempts.eq(export_operations::attempts + 1),
+            ))
+            .execute(self)?;
+        Ok(Some(id))
+    }
+}
