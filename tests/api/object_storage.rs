@@ -2,11 +2,8 @@
 //! over a folder): uploads imported into the bucket, the archive uploaded in parts,
 //! downloaded through udd whole and by range, and deleted from the bucket by retention.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
@@ -14,96 +11,22 @@ use udd::api::settings::{DownloadMode, StorageKind, StorageSettings};
 
 use crate::helpers::{fixture_dir, fixture_login, unzip_bytes, ManualClock, TestApp};
 
-const BUCKET: &str = "exports-test";
-const ACCESS_KEY: &str = "udd-test-access";
-const SECRET_KEY: &str = "udd-test-secret-key";
+use udd::adapters::s3_test_server::{
+    S3_TEST_ACCESS_KEY as ACCESS_KEY, S3_TEST_BUCKET as BUCKET, S3_TEST_SECRET_KEY as SECRET_KEY,
+};
+use udd::adapters::S3TestServer as S3Server;
 
-/// The s3s-fs binary, installed by the project's script when missing. A server that
-/// cannot be installed fails the test: it is never skipped.
-fn s3s_fs() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    static INSTALLING: Mutex<()> = Mutex::new(());
-    BINARY
-        .get_or_init(|| {
-            let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-s3s-fs.sh");
-            let output = Command::new("bash")
-                .arg(&script)
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("running scripts/ensure-s3s-fs.sh");
-            assert!(
-                output.status.success(),
-                "the S3 test server could not be installed"
-            );
-            PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-        })
-        .clone()
-}
-
-/// A running s3s-fs on a free loopback port, with one bucket; stopped when dropped.
-pub struct S3Server {
-    child: Child,
-    pub endpoint: String,
-    pub root: tempfile::TempDir,
-}
-
-impl S3Server {
-    pub fn start() -> Self {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(s3s_fs())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting s3s-fs");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "s3s-fs did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            root,
-        }
-    }
-
-    /// `[storage]` naming this server's bucket under the prefix `udd`, with its keys.
-    pub fn storage(&self) -> StorageSettings {
-        StorageSettings {
-            kind: StorageKind::S3,
-            bucket: BUCKET.into(),
-            endpoint: Some(self.endpoint.clone()),
-            prefix: "udd".into(),
-            path_style: true,
-            access_key_id: Some(ACCESS_KEY.into()),
-            secret_access_key: Some(SecretString::from(SECRET_KEY)),
-            ..StorageSettings::default()
-        }
-    }
-
-    /// Where the server keeps object `key` of the bucket.
-    pub fn object(&self, key: &str) -> PathBuf {
-        self.root.path().join(BUCKET).join(key)
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `[storage]` naming the test server's bucket under the prefix `udd`, with its keys.
+fn bucket_of(s3: &S3Server) -> StorageSettings {
+    StorageSettings {
+        kind: StorageKind::S3,
+        bucket: BUCKET.into(),
+        endpoint: Some(s3.endpoint.clone()),
+        prefix: "udd".into(),
+        path_style: true,
+        access_key_id: Some(ACCESS_KEY.into()),
+        secret_access_key: Some(SecretString::from(SECRET_KEY)),
+        ..StorageSettings::default()
     }
 }
 
@@ -125,7 +48,7 @@ fn files_under(folder: &Path) -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
     let s3 = S3Server::start();
-    let storage = s3.storage();
+    let storage = bucket_of(&s3);
     let clock = ManualClock::starting_now();
     let app = TestApp::builder()
         .with_workers()
@@ -237,7 +160,7 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
     let storage = StorageSettings {
         download: DownloadMode::Redirect,
         presign_seconds: 2,
-        ..s3.storage()
+        ..bucket_of(&s3)
     };
     let app = TestApp::builder()
         .with_workers()
@@ -319,7 +242,7 @@ fn s3_settings(s3: &S3Server, bucket: &str, secret: &str) -> udd::api::Settings 
     settings.storage = StorageSettings {
         bucket: bucket.into(),
         secret_access_key: Some(SecretString::from(secret.to_owned())),
-        ..s3.storage()
+        ..bucket_of(s3)
     };
     settings
 }
@@ -369,7 +292,7 @@ async fn a_local_installation_grows_into_the_bucket_with_udd_storage_copy() {
     let mut settings = local.settings.clone();
     settings.storage = StorageSettings {
         blob_path: settings.storage.blob_path.clone(),
-        ..s3.storage()
+        ..bucket_of(&s3)
     };
     let copying = settings.clone();
     tokio::task::spawn_blocking(move || udd::api::storage_copy::copy_to_bucket(&copying))

@@ -47,6 +47,8 @@ pub mod owner_only;
 pub mod postgres;
 pub mod remote_sessions;
 pub mod rocketchat;
+#[cfg(any(test, feature = "testing"))]
+pub mod s3_test_server;
 pub mod security;
 #[cfg(any(test, feature = "testing"))]
 pub mod smtp_test_server;
@@ -66,6 +68,8 @@ pub use object::{
 };
 pub use remote_sessions::RocketChatSessions;
 pub use rocketchat::{MongoExportDump, RocketChatDump};
+#[cfg(any(test, feature = "testing"))]
+pub use s3_test_server::S3TestServer;
 pub use security::{RocketChatPasswords, RocketChatTokens};
 #[cfg(any(test, feature = "testing"))]
 pub use smtp_test_server::{LoopbackSmtpServer, ReceivedMail};
