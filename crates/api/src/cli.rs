@@ -551,10 +551,22 @@ fn export_now(
                 println!("{}", out.display());
                 return Ok(());
             }
-            println!(
-                "{}",
-                WirePaths::from_settings(settings).archive_location(&file.key)
-            );
+            match settings.storage.kind {
+                crate::settings::StorageKind::Local => println!(
+                    "{}",
+                    WirePaths::from_settings(settings).archive_location(&file.key)
+                ),
+                crate::settings::StorageKind::S3 => {
+                    let prefix = settings.storage.prefix.trim_matches('/');
+                    let key = if prefix.is_empty() {
+                        file.key.clone()
+                    } else {
+                        format!("{prefix}/{}", file.key)
+                    };
+                    println!("s3://{}/{key}", settings.storage.bucket);
+                    eprintln!("(add --out FILE to write the archive here as well)");
+                }
+            }
             Ok(())
         }
         Some(other) => anyhow::bail!("the export did not finish: {other:?}"),
