@@ -323,3 +323,108 @@ async fn a_local_installation_grows_into_the_bucket_with_udd_storage_copy() {
     assert_eq!(response.bytes().await.unwrap(), before);
     assert!(files_under(&moved.settings.user_data.file_system_zip_path).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_kept_in_rocket_chats_bucket_are_exported_from_there_without_a_copy() {
+    // Rocket.Chat's own upload bucket (FileUpload_Storage_Type = AmazonS3), holding the
+    // fixture's diagram under the path its upload document names.
+    let rocketchat = S3Server::start();
+    let path = "k2Zr8XoM3NwZ/uploads/GENERAL/NBTm56xe8Rh5cF47X/Q5yA26ksJXC57nySc";
+    let diagram = std::fs::read(fixture_dir().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap();
+    let bucket = udd::adapters::ObjectStorage::s3(&udd::adapters::S3Config {
+        bucket: BUCKET.into(),
+        endpoint: Some(rocketchat.endpoint.clone()),
+        region: "us-east-1".into(),
+        prefix: String::new(),
+        path_style: true,
+        access_key_id: Some(ACCESS_KEY.into()),
+        secret_access_key: Some(SecretString::from(SECRET_KEY)),
+    })
+    .unwrap();
+    let put = diagram.clone();
+    tokio::task::spawn_blocking(move || bucket.put(path, &mut put.as_slice()).unwrap())
+        .await
+        .unwrap();
+
+    // A dump whose upload document says where the bytes are, and which holds no bytes.
+    let dump = tempfile::tempdir().unwrap();
+    crate::helpers::copy_tree(&fixture_dir(), dump.path());
+    std::fs::remove_file(dump.path().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap();
+    let uploads = dump.path().join("rocketchat_uploads.json");
+    let lines: Vec<String> = std::fs::read_to_string(&uploads)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut doc: serde_json::Value = serde_json::from_str(line).unwrap();
+            if doc["_id"] == "Q5yA26ksJXC57nySc" {
+                doc["store"] = "AmazonS3:Uploads".into();
+                doc["AmazonS3"] = serde_json::json!({ "path": path });
+            }
+            doc.to_string()
+        })
+        .collect();
+    std::fs::write(&uploads, lines.join("\n") + "\n").unwrap();
+
+    let endpoint = rocketchat.endpoint.clone();
+    let app = TestApp::builder()
+        .with_workers()
+        .configure(move |settings| {
+            let uploads = &mut settings.rocketchat.uploads;
+            uploads.bucket = BUCKET.into();
+            uploads.endpoint = Some(endpoint);
+            uploads.path_style = true;
+            uploads.access_key_id = Some(ACCESS_KEY.into());
+            uploads.secret_access_key = Some(SecretString::from(SECRET_KEY));
+        })
+        .spawn()
+        .await;
+    let summary = app.import(dump.path());
+    assert!(summary.problems.is_empty(), "{:?}", summary.problems);
+    assert!(
+        files_under(&app.settings.storage.blob_path)
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("Q5yA26ksJXC57nySc")),
+        "not copied into udd's store"
+    );
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, None).await;
+    let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
+    let bytes = app
+        .get_as(&alice, &format!("/data-export/{file_id}"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let entries = unzip_bytes(&bytes);
+    let (_, exported) = entries
+        .iter()
+        .find(|(name, _)| name.starts_with("assets/Q5yA26ksJXC57nySc-"))
+        .expect("the upload is in the archive");
+    assert_eq!(*exported, diagram);
+
+    // Without [rocketchat.uploads] the same upload is listed as unavailable, and the
+    // export still completes.
+    let without = TestApp::builder().with_workers().spawn().await;
+    without.import(dump.path());
+    let done = without.export_and_wait(&alice, None).await;
+    let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
+    let bytes = without
+        .get_as(&alice, &format!("/data-export/{file_id}"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let entries = unzip_bytes(&bytes);
+    assert!(!entries
+        .keys()
+        .any(|n| n.starts_with("assets/Q5yA26ksJXC57nySc-")));
+    let manifest: serde_json::Value = serde_json::from_slice(&entries["manifest.json"]).unwrap();
+    assert!(
+        manifest["unavailable"]
+            .to_string()
+            .contains("Q5yA26ksJXC57nySc")
+            || manifest["unavailable"].to_string().contains("diagram"),
+        "{}",
+        manifest["unavailable"]
+    );
+}

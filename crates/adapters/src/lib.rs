@@ -65,6 +65,7 @@ pub use mail::{MailSettings, MailTls, OutboxMailer, SmtpMailer};
 pub use memory::{MemoryArchiveStore, MemoryBlobStore, RecordingMailer};
 pub use object::{
     ObjectArchiveStore, ObjectBlobStore, ObjectStorage, ObjectStoredExports, S3Config,
+    WithRocketChatUploads,
 };
 pub use remote_sessions::RocketChatSessions;
 pub use rocketchat::{MongoExportDump, RocketChatDump};

@@ -22,7 +22,7 @@ use udd_adapters::{
     RocketChatSessions, RocketChatTokens, S3Config, SmtpMailer, SqliteDownloadAudit,
     SqliteDownloadLog, SqliteExportOperations, SqliteLoginFailures, SqliteLoginTokens,
     SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace,
-    SystemClock, Unshared, ZipArchiveStore,
+    SystemClock, Unshared, WithRocketChatUploads, ZipArchiveStore,
 };
 use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, EraseUserExports, ExportEngine,
@@ -59,7 +59,10 @@ impl Storage {
     /// Everything in local folders, as `[user_data]` and `[storage]` name them.
     pub fn local(settings: &Settings) -> Self {
         let user_data = &settings.user_data;
-        let blobs = Arc::new(LocalBlobStore::new(&settings.storage.blob_path));
+        let blobs = with_rocketchat_uploads(
+            settings,
+            Arc::new(LocalBlobStore::new(&settings.storage.blob_path)),
+        );
         let working = LocalExportFiles::new(&user_data.file_system_path);
         Self {
             archives: Arc::new(ZipArchiveStore::new(
@@ -82,7 +85,8 @@ impl Storage {
         let storage = &settings.storage;
         let objects = object_storage(settings)?;
         let user_data = &settings.user_data;
-        let blobs: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::new(objects.clone()));
+        let blobs =
+            with_rocketchat_uploads(settings, Arc::new(ObjectBlobStore::new(objects.clone())));
         let working = LocalExportFiles::new(&user_data.file_system_path);
         let parts = ZipArchiveStore::new(
             &user_data.file_system_zip_path,
@@ -118,7 +122,7 @@ impl Storage {
     /// Blobs and archives in memory; working folders under
     /// `user_data.file_system_path`, as every export needs a place to append to.
     pub fn in_memory(settings: &Settings) -> Self {
-        let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::new());
+        let blobs = with_rocketchat_uploads(settings, Arc::new(MemoryBlobStore::new()));
         let working: Arc<dyn ExportFiles> =
             Arc::new(LocalExportFiles::new(&settings.user_data.file_system_path));
         Self {
@@ -131,6 +135,30 @@ impl Storage {
             )),
         }
     }
+}
+
+/// udd's blob store `own`, reading uploads that Rocket.Chat keeps in its S3 bucket in
+/// place when `[rocketchat.uploads]` names it.
+fn with_rocketchat_uploads(settings: &Settings, own: Arc<dyn BlobStore>) -> Arc<dyn BlobStore> {
+    let uploads = &settings.rocketchat.uploads;
+    let rocketchat = (!uploads.bucket.is_empty())
+        .then(|| {
+            ObjectStorage::s3(&S3Config {
+                bucket: uploads.bucket.clone(),
+                endpoint: uploads.endpoint.clone(),
+                region: uploads.region.clone().unwrap_or_else(|| "us-east-1".to_owned()),
+                prefix: String::new(),
+                path_style: uploads.path_style,
+                access_key_id: uploads.access_key_id.clone(),
+                secret_access_key: uploads.secret_access_key.clone(),
+            })
+            .inspect_err(|e| {
+                tracing::error!(error = %format!("{e:#}"), "[rocketchat.uploads] cannot be used; uploads kept in Rocket.Chat's bucket will be unavailable");
+            })
+            .ok()
+        })
+        .flatten();
+    Arc::new(WithRocketChatUploads::new(own, rocketchat))
 }
 
 /// The bucket `[storage]` names, checked: a wrong bucket, endpoint or key stops here,

@@ -17,7 +17,7 @@ mod auth;
 mod login;
 mod server;
 
-pub use auth::{AuthMode, AuthSettings, RocketChatSettings};
+pub use auth::{AuthMode, AuthSettings, RocketChatSettings, RocketChatUploads};
 pub use login::{AccountsSettings, LoginSettings, RateLimitSettings, RouteLimit};
 pub use server::ServerSettings;
 

@@ -269,6 +269,8 @@ impl ImportWorkspace {
                 *blob = Some(self.blobs.put(kind, &id, &mut content)?);
                 Ok(None)
             }
+            // Kept where Rocket.Chat keeps it (its S3 bucket), read there when exported.
+            None if blob.is_some() => Ok(None),
             None => Ok(Some(format!(
                 "{what}: file missing from the dump; imported without it"
             ))),

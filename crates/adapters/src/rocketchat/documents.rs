@@ -239,10 +239,20 @@ fn upload(doc: &Value) -> Result<Upload, String> {
         user_id: text(doc, "userId").map(Into::into),
         content_type: text(doc, "type"),
         size: size(doc),
-        blob: None,
+        blob: kept_in_rocketchat_s3(doc),
         uploaded_at,
         updated_at,
     })
+}
+
+/// The key of an upload Rocket.Chat keeps in its own S3 bucket (`store` is
+/// `AmazonS3:Uploads`, the object named by `AmazonS3.path`): read there, in place, when
+/// `[rocketchat.uploads]` names the bucket. Bytes the dump carries replace it.
+fn kept_in_rocketchat_s3(doc: &Value) -> Option<String> {
+    let path = text(doc, "AmazonS3.path")?;
+    let path = path.trim_start_matches('/');
+    let plain = !path.is_empty() && path.split('/').all(crate::object::is_key_part);
+    plain.then(|| format!("{}{path}", crate::object::ROCKETCHAT_S3))
 }
 
 fn avatar(doc: &Value) -> Result<Avatar, String> {

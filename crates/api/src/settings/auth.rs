@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use udd_app::{SessionCacheConfig, TwoFactorConfig};
 use udd_domain::TotpRule;
@@ -88,6 +89,49 @@ pub struct RocketChatSettings {
     pub cache_refused_seconds: u64,
     /// Answers of each kind (accepted, refused) kept at most.
     pub cache_capacity: usize,
+    /// `[rocketchat.uploads]`: the S3 bucket where Rocket.Chat keeps uploads
+    /// (`FileUpload_Storage_Type = AmazonS3`), read in place by exports.
+    pub uploads: RocketChatUploads,
+}
+
+/// `[rocketchat.uploads]`: Rocket.Chat's own upload bucket, read-only. Uploads whose
+/// dump documents carry `AmazonS3.path` (and whose bytes the dump does not hold) are
+/// exported from there, without being copied into udd's store.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RocketChatUploads {
+    /// The bucket (`FileUpload_S3_Bucket`); empty: uploads kept in S3 are unavailable.
+    pub bucket: String,
+    /// The service's address for anything but AWS.
+    pub endpoint: Option<String>,
+    /// The region (`FileUpload_S3_Region`); `us-east-1` when unset.
+    pub region: Option<String>,
+    /// Address the bucket in the path (`FileUpload_S3_ForcePathStyle`).
+    pub path_style: bool,
+    /// The access key (`FileUpload_S3_AWSAccessKeyId`); unset to use the environment's.
+    pub access_key_id: Option<String>,
+    /// The secret key (`FileUpload_S3_AWSSecretAccessKey`).
+    pub secret_access_key: Option<SecretString>,
+}
+
+impl PartialEq for RocketChatUploads {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        let secret = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
+        (
+            &self.bucket,
+            &self.endpoint,
+            &self.region,
+            self.path_style,
+            &self.access_key_id,
+        ) == (
+            &other.bucket,
+            &other.endpoint,
+            &other.region,
+            other.path_style,
+            &other.access_key_id,
+        ) && secret(&self.secret_access_key) == secret(&other.secret_access_key)
+    }
 }
 
 impl Default for RocketChatSettings {
@@ -98,6 +142,7 @@ impl Default for RocketChatSettings {
             cache_valid_seconds: 60,
             cache_refused_seconds: 5,
             cache_capacity: 10_000,
+            uploads: RocketChatUploads::default(),
         }
     }
 }
