@@ -9,7 +9,9 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use udd::api::settings::{DownloadMode, StorageKind, StorageSettings};
 
-use crate::helpers::{fixture_dir, fixture_login, unzip_bytes, ManualClock, TestApp};
+use crate::helpers::{
+    fixture_dir, fixture_login, link_in, unzip_bytes, Login, ManualClock, TestApp,
+};
 
 use udd::adapters::s3_test_server::{
     S3_TEST_ACCESS_KEY as ACCESS_KEY, S3_TEST_BUCKET as BUCKET, S3_TEST_SECRET_KEY as SECRET_KEY,
@@ -28,6 +30,18 @@ fn bucket_of(s3: &S3Server) -> StorageSettings {
         secret_access_key: Some(SecretString::from(SECRET_KEY)),
         ..StorageSettings::default()
     }
+}
+
+/// The archive of a completed request, downloaded by its owner.
+async fn archive_of(app: &TestApp, owner: &Login, done: &serde_json::Value) -> Vec<u8> {
+    let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
+    let path = format!("/data-export/{file_id}");
+    app.get_as(owner, &path)
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
 }
 
 fn files_under(folder: &Path) -> Vec<PathBuf> {
@@ -131,7 +145,6 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
         .as_array()
         .is_some_and(|f| f.len() > 3));
     assert_eq!(manifest_files(&entries), manifest_files(&local_entries));
-    drop(local);
 
     let partial = app
         .client
@@ -145,10 +158,38 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
     assert_eq!(partial.status(), 206);
     assert_eq!(partial.bytes().await.unwrap(), bytes.slice(100..1100));
 
+    // The mailed link downloads the archive from the bucket; a tampered one is refused.
+    let started = std::time::Instant::now();
+    let mail = loop {
+        if let Some(mail) = app.outbox().pop() {
+            break mail;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no mail");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let link = app.local_link(&link_in(&mail));
+    let by_link = app.client.get(&link).send().await.unwrap();
+    assert_eq!(by_link.status(), 200);
+    assert_eq!(by_link.bytes().await.unwrap(), bytes);
+    let tampered = format!("{}x", link);
+    assert_eq!(
+        app.client.get(&tampered).send().await.unwrap().status(),
+        403
+    );
+
+    // A full export is the same on S3 as on local disk too.
+    let full = app.export_and_wait(&alice, Some("true")).await;
+    let local_full = local.export_and_wait(&alice, Some("true")).await;
+    assert_eq!(
+        manifest_files(&unzip_bytes(&archive_of(&app, &alice, &full).await)),
+        manifest_files(&unzip_bytes(&archive_of(&local, &alice, &local_full).await))
+    );
+    drop(local);
+
     // A week and a minute on, retention deletes the archive from the bucket; the
     // uploads stay.
     clock.advance(chrono::Duration::days(7) + chrono::Duration::minutes(1));
-    assert_eq!(app.services.retention.sweep().unwrap().expired, 1);
+    assert_eq!(app.services.retention.sweep().unwrap().expired, 2);
     assert!(!object.exists());
     assert!(s3.object("udd/uploads/Q5yA26ksJXC57nySc").is_file());
     assert_eq!(app.get_as(&alice, &path).await.status(), 404);
