@@ -1,7 +1,16 @@
 use std::io::Read;
 
+use chrono::DateTime;
 use object_store::memory::InMemory;
-use udd_ports::{ArchiveSource, ExportFiles};
+use udd_domain::OperationId;
+use udd_ports::{
+    ArchiveEntry, ArchiveSource, ArchiveStore, BlobKind, BlobStore, ByteRange, ExportFiles,
+    StoredExports, StoredItem,
+};
+
+use crate::archive::ZipArchiveStore;
+use crate::hashing::sha256_of;
+use crate::stored::LocalStoredExports;
 
 use super::*;
 use crate::blobs::LocalBlobStore;
