@@ -100,6 +100,7 @@ fn an_operation_round_trips_with_its_room_list() -> anyhow::Result<()> {
                 id: "m8".into(),
             }),
             file_length: 812,
+            pages: Default::default(),
         },
         RoomExport {
             room_id: "u1u2".into(),
@@ -112,6 +113,7 @@ fn an_operation_round_trips_with_its_room_list() -> anyhow::Result<()> {
             total: 0,
             cursor: None,
             file_length: 0,
+            pages: Default::default(),
         },
     ];
     ops.insert_raw(&stored)?;
