@@ -178,7 +178,7 @@ impl<'a> RoomPages<'a> {
     /// Places the next message.
     pub fn push(&mut self, message: &RenderedMessage, file: Option<&AttachedFile>) {
         let page = page_of(self.position);
-        let first_on_page = self.position % MESSAGES_PER_PAGE == 0;
+        let first_on_page = self.position.is_multiple_of(MESSAGES_PER_PAGE);
         if first_on_page {
             if page > 1 {
                 let footer = page_footer(self.first_page, page - 1, true);

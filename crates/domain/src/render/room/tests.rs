@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::*;
 
@@ -209,7 +209,6 @@ fn consecutive_messages_by_one_author_share_one_author_line() {
     // A system message is shown quietly and ends the group.
     assert!(page.contains("<article class=\"msg system\" id=\"j\">"));
     assert_eq!(author_lines("User_1"), 2);
-    let _ = Duration::zero();
 }
 
 #[test]
