@@ -100,6 +100,11 @@ async fn a_personal_export_of_the_sample_workspace_is_complete_private_and_safe(
         "the DM file is named by room id"
     );
     assert!(!entries.contains_key(&format!("{HIDDEN_ROOM}.html")));
+    let direct_page = text(&entries, &format!("{DIRECT_ROOM}.html"));
+    assert!(
+        direct_page.contains("<h1>User_") && !direct_page.contains(&format!("<h1>{DIRECT_ROOM}")),
+        "a direct room is named by its other member, pseudonymised: {direct_page}"
+    );
     assert_eq!(
         entries["assets/Q5yA26ksJXC57nySc-diagram.png"],
         std::fs::read(fixture_dir().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap()

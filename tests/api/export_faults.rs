@@ -30,14 +30,14 @@ use crate::helpers::{fixture_dir, unzip};
 /// Counts checkpoints and fails the one numbered `fail_at` (or every one, as a full
 /// disk would).
 #[derive(Default)]
-struct Faults {
-    step: AtomicU32,
-    fail_at: AtomicU32,
+pub(crate) struct Faults {
+    pub(crate) step: AtomicU32,
+    pub(crate) fail_at: AtomicU32,
     fail_all: AtomicBool,
 }
 
 impl Faults {
-    fn never() -> Arc<Self> {
+    pub(crate) fn never() -> Arc<Self> {
         let faults = Self::default();
         faults.fail_at.store(u32::MAX, Ordering::SeqCst);
         Arc::new(faults)
@@ -207,7 +207,7 @@ impl Clock for TestClock {
 
 /// A workspace with the sample imported, an operation requested, and an engine whose
 /// durable steps pass through `faults`.
-struct Setup {
+pub(crate) struct Setup {
     dir: tempfile::TempDir,
     db: Database,
     engine: ExportEngine,
@@ -223,6 +223,32 @@ fn setup(full_export: bool, faults: Arc<Faults>) -> Setup {
 }
 
 fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setup {
+    setup_shaped(
+        full_export,
+        faults,
+        max_attempts,
+        // Commit after every page of four messages, so there are many commits to fail
+        // around.
+        EngineConfig {
+            batch_size: 4,
+            lease: std::time::Duration::from_secs(60),
+            max_attempts,
+            retention_days: 7,
+            commit_bytes: 1,
+        },
+        |_| {},
+    )
+}
+
+/// Like [`setup_with`], with the engine's configuration and more workspace data
+/// (`extra`, given the imported workspace) chosen by the caller.
+pub(crate) fn setup_shaped(
+    full_export: bool,
+    faults: Arc<Faults>,
+    max_attempts: u32,
+    config: EngineConfig,
+    extra: impl FnOnce(&SqliteWorkspace),
+) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(&dir.path().join("udd.sqlite3").to_string_lossy(), 4).unwrap();
     db.migrate().unwrap();
@@ -231,6 +257,7 @@ fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setu
     ImportWorkspace::new(workspace.clone(), blobs.clone())
         .execute(&MongoExportDump::open(fixture_dir()).unwrap(), &NoProgress)
         .unwrap();
+    extra(&workspace);
     let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
     let operations = SqliteExportOperations::new(db.clone());
     let working = LocalExportFiles::new(dir.path().join("userData"));
@@ -263,12 +290,8 @@ fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setu
             ids: Arc::new(RandomIds),
         },
         EngineConfig {
-            batch_size: 4,
-            lease: std::time::Duration::from_secs(60),
             max_attempts,
-            retention_days: 7,
-            // Commit after every page, so there are many commits to fail around.
-            commit_bytes: 1,
+            ..config
         },
     );
     Setup {
@@ -285,7 +308,7 @@ fn setup_with(full_export: bool, faults: Arc<Faults>, max_attempts: u32) -> Setu
 
 /// Runs the operation to completion, each attempt as a new worker, moving the clock
 /// past any retry delay; returns the zip's entries and path.
-fn run_to_completion(setup: &Setup) -> (BTreeMap<String, Vec<u8>>, String, u32) {
+pub(crate) fn run_to_completion(setup: &Setup) -> (BTreeMap<String, Vec<u8>>, String, u32) {
     let stop = AtomicBool::new(false);
     for attempt in 0..20 {
         let outcome = setup

@@ -9,6 +9,7 @@ mod openapi;
 mod stand_in;
 mod webdriver;
 
+mod archive_pages;
 mod behind_nginx;
 mod delivery;
 mod demo;

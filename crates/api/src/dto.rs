@@ -290,6 +290,7 @@ mod tests {
             total: 8,
             cursor: None,
             file_length: 0,
+            pages: Default::default(),
         });
         let json = serde_json::to_value(ExportOperationDto::new(&op, &paths())).unwrap_or_default();
         assert_eq!(json["_id"], "OP");

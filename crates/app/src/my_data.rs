@@ -152,6 +152,7 @@ mod tests {
             total,
             cursor: None,
             file_length: 0,
+            pages: Default::default(),
         }
     }
 

@@ -6,9 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use udd_domain::i18n::Catalogue;
-use udd_domain::render::{
-    render_html, room_page_footer, room_page_header, Pseudonyms, RenderedMessage,
-};
+use udd_domain::render::{PageState, Pseudonyms, RenderedMessage, RoomPages};
 use udd_domain::{
     ExportOperation, ExportStatus, Message, RequestDecision, RequestPolicy, UserDataFile,
 };
@@ -69,16 +67,21 @@ fn main() {
         ),
         message("m3", "carol", "👋", now + Duration::minutes(2)),
     ];
-    let mut page = room_page_header("general");
+    let mut state = PageState {
+        title: "general".into(),
+        ..PageState::default()
+    };
+    let mut pages = RoomPages::new("GENERAL.html", 0, None, &mut state);
     for message in &messages {
-        page.push_str(&render_html(
+        pages.push(
             &RenderedMessage::new(message, None, &mut pseudonyms, &Catalogue::english()),
             None,
-        ));
+        );
     }
-    page.push_str(room_page_footer());
-    let body_start = page.find("<p>").unwrap_or(0);
-    let body_end = page.rfind("</p>").map_or(page.len(), |end| end + 4);
+    pages.finish();
+    let page: String = pages.into_writes().into_iter().map(|w| w.bytes).collect();
+    let body_start = page.find("<main>").unwrap_or(0);
+    let body_end = page.rfind("</main>").map_or(page.len(), |end| end + 7);
     for line in page[body_start..body_end].lines() {
         println!("   {line}");
     }

@@ -229,8 +229,14 @@ pub struct RoomExport {
     /// The last message written, where the next batch starts.
     pub cursor: Option<crate::workspace::MessageCursor>,
     /// Bytes of `target_file` committed so far; anything beyond was written by a batch
-    /// that did not commit and is cut off on resume.
+    /// that did not commit and is cut off on resume. A personal export's room is split
+    /// into pages ([`crate::render::page_of`]); the length is that of the page holding
+    /// the last committed message ([`crate::render::current_page`] of
+    /// `exported_count`), every earlier page being complete.
     pub file_length: u64,
+    /// What a personal export's room pages carry from one batch to the next (title,
+    /// month starts, the last author); empty for a full export.
+    pub pages: crate::render::PageState,
 }
 
 impl RoomExport {

@@ -151,6 +151,7 @@ diesel::table! {
         cursor_ts -> Nullable<BigInt>,
         cursor_id -> Nullable<Text>,
         file_length -> BigInt,
+        page_state -> Text,
     }
 }
 

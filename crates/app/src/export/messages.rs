@@ -8,11 +8,12 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
-    render_html, render_json_line, room_page_footer, room_page_header, AttachedFile, Pseudonyms,
-    RenderedMessage,
+    current_page, page_files, render_json_line, AttachedFile, Pseudonyms, RenderedMessage,
+    RoomPages,
 };
 use udd_domain::{
-    ExportOperation, Message, MessageCursor, OperationId, RoomExportStatus, Upload, UploadId, User,
+    ExportOperation, Message, MessageCursor, OperationId, RoomExport, RoomExportStatus, RoomType,
+    Upload, UploadId, User,
 };
 use udd_ports::{ExportBatch, ExportFileRef, StoreError};
 
@@ -75,7 +76,14 @@ impl ExportEngine {
                 written += self.export_batch(op, index, &mut pseudonyms, &words, run)?;
                 run.progress.set(written);
             }
-            let _ = finished.send(op.room_list[index].target_file.clone());
+            let room = &op.room_list[index];
+            if op.full_export {
+                let _ = finished.send(room.target_file.clone());
+            } else {
+                for page in page_files(&room.target_file, room.exported_count) {
+                    let _ = finished.send(page);
+                }
+            }
         }
         run.progress.finish(&format!(
             "{written} messages in {} rooms",
@@ -101,10 +109,18 @@ impl ExportEngine {
             .context("the cutoff is fixed before messages are exported")?;
         let full = op.full_export;
         let mut room = op.room_list[index].clone();
-        let mut bytes = String::new();
-        if !full && room.file_length == 0 && room.cursor.is_none() {
-            bytes.push_str(&room_page_header(&room.room_name));
+        if !full && room.exported_count == 0 && room.pages.title.is_empty() {
+            room.pages.title = self.room_title(op, &room, pseudonyms)?;
         }
+        let first_page = room.target_file.clone();
+        let mut state = room.pages.clone();
+        let mut pages = RoomPages::new(
+            &first_page,
+            room.exported_count,
+            room.cursor.as_ref().map(|c| c.ts),
+            &mut state,
+        );
+        let mut bytes = String::new();
         let mut files = Vec::new();
         let mut count = 0_u64;
         loop {
@@ -121,7 +137,7 @@ impl ExportEngine {
                 if full {
                     render_json_line(&rendered, &mut bytes);
                 } else {
-                    bytes.push_str(&render_html(&rendered, file.as_ref()));
+                    pages.push(&rendered, file.as_ref());
                 }
                 if let Some(file) = file {
                     files.push(ExportFileRef {
@@ -138,22 +154,43 @@ impl ExportEngine {
             if page.len() < self.config.batch_size as usize {
                 room.status = RoomExportStatus::Completed;
                 if !full {
-                    bytes.push_str(room_page_footer());
+                    pages.finish();
                 }
                 break;
             }
             room.status = RoomExportStatus::Exporting;
-            if bytes.len() >= self.config.commit_bytes {
+            if full && bytes.len() >= self.config.commit_bytes
+                || !full && pages.pending_bytes() >= self.config.commit_bytes
+            {
                 break;
             }
         }
         run.check()?;
-        room.file_length = self.ports.files.append(
-            &op.id,
-            &room.target_file,
-            room.file_length,
-            bytes.as_bytes(),
-        )?;
+        if full {
+            room.file_length = self.ports.files.append(
+                &op.id,
+                &room.target_file,
+                room.file_length,
+                bytes.as_bytes(),
+            )?;
+        } else {
+            // The first write continues the page the committed length refers to; a
+            // batch that crosses a page boundary starts each later page afresh, so a
+            // retried batch rewrites them whole.
+            let current = current_page(room.exported_count);
+            for write in pages.into_writes() {
+                let from = if write.page == current {
+                    room.file_length
+                } else {
+                    0
+                };
+                room.file_length =
+                    self.ports
+                        .files
+                        .append(&op.id, &write.file, from, write.bytes.as_bytes())?;
+            }
+            room.pages = state;
+        }
         room.exported_count += count;
         let now = self.ports.clock.now();
         let batch = ExportBatch {
@@ -170,6 +207,38 @@ impl ExportEngine {
         Ok(count)
     }
 
+    /// The title of a room's pages: its name, or for a direct room (one-to-one or
+    /// group) its other members as the export shows them, pseudonyms included.
+    fn room_title(
+        &self,
+        op: &ExportOperation,
+        room: &RoomExport,
+        pseudonyms: &mut Pseudonyms,
+    ) -> Step<String> {
+        if room.room_type != RoomType::Direct {
+            return Ok(room.room_name.clone());
+        }
+        let members = match self.ports.reader.room(&room.room_id) {
+            Ok(found) => found.member_ids,
+            Err(StoreError::NotFound) => Vec::new(),
+            Err(other) => return Err(other.into()),
+        };
+        let mut names = Vec::new();
+        for member in members.iter().filter(|m| **m != op.user_id) {
+            let username = match self.ports.users.get(member) {
+                Ok(found) => found.username,
+                Err(StoreError::NotFound) => member.to_string(),
+                Err(other) => return Err(other.into()),
+            };
+            names.push(pseudonyms.alias(&username));
+        }
+        Ok(if names.is_empty() {
+            room.room_name.clone()
+        } else {
+            names.join(", ")
+        })
+    }
+
     /// The upload a message carries, named for `assets/`. An upload this export may
     /// not carry (see [`Upload::may_export`]) is named from the message alone and
     /// later listed as unavailable, like one whose record is gone.
@@ -180,6 +249,7 @@ impl ExportEngine {
         let file = match self.exportable_upload(op, file_id)? {
             Some(upload) => {
                 AttachedFile::new(file_id, &upload.name, upload.content_type.as_deref())
+                    .with_details(Some(upload.size), upload.blob.is_some())
             }
             None => {
                 let title = message
@@ -187,7 +257,7 @@ impl ExportEngine {
                     .as_ref()
                     .and_then(|a| a[0]["title"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| file_id.to_string());
-                AttachedFile::new(file_id, &title, None)
+                AttachedFile::new(file_id, &title, None).with_details(None, false)
             }
         };
         Ok(Some(file))

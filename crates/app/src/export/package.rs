@@ -4,8 +4,9 @@
 
 use anyhow::Context;
 use udd_domain::render::{
-    index_html, user_html, user_json, zip_file_name, IndexRoom, Manifest, ManifestFile,
-    ManifestRoom, MANIFEST_FORMAT_VERSION,
+    index_html, month_index_file, month_index_html, page_files, user_html, user_json,
+    zip_file_name, AttachedFile, IndexFile, IndexRoom, Manifest, ManifestFile, ManifestRoom,
+    MANIFEST_FORMAT_VERSION, STYLESHEET,
 };
 use udd_domain::{ExportOperation, User, UserDataFile};
 use udd_ports::{ArchiveEntry, ArchiveSource, ExportFileRef};
@@ -32,8 +33,23 @@ impl ExportEngine {
         if !has_avatar {
             unavailable.push("avatar: none was available".to_owned());
         }
+        let mut owned = Vec::new();
         for upload in self.ports.progress.files(&op.id)? {
-            match self.asset_blob(op, &upload)? {
+            let found = self.exportable_upload(op, &upload.file_id)?;
+            let blob = self.asset_blob(op, &upload, found.as_ref().and_then(|f| f.blob.clone()));
+            if let Some(found) = found.filter(|f| f.user_id.as_ref() == Some(&op.user_id)) {
+                let shown =
+                    AttachedFile::new(&upload.file_id, &found.name, found.content_type.as_deref());
+                owned.push(IndexFile {
+                    name: upload.name.clone(),
+                    asset: blob.is_some().then(|| upload.asset.clone()),
+                    content_type: found.content_type,
+                    size: found.size,
+                    is_image: shown.is_image,
+                    download_only: shown.download_only,
+                });
+            }
+            match blob {
                 Some((key, (size, sha256))) => assets.push((upload, key, size, sha256)),
                 None => unavailable.push(format!(
                     "upload {} ({}): the file was not available",
@@ -45,22 +61,26 @@ impl ExportEngine {
             files.write(&op.id, "user.json", user_json(user).as_bytes())?;
         } else {
             files.write(&op.id, "user.html", user_html(user, has_avatar).as_bytes())?;
-            let rooms: Vec<IndexRoom> = op
-                .room_list
-                .iter()
-                .map(|r| IndexRoom {
-                    name: r.room_name.clone(),
+            files.write(&op.id, "style.css", STYLESHEET.as_bytes())?;
+            let mut rooms = Vec::new();
+            for r in &op.room_list {
+                let title = if r.pages.title.is_empty() {
+                    &r.room_name
+                } else {
+                    &r.pages.title
+                };
+                let months = month_index_html(title, &r.target_file, &r.pages.months);
+                files.write(&op.id, &month_index_file(&r.target_file), months.as_bytes())?;
+                rooms.push(IndexRoom {
+                    name: title.clone(),
                     room_type: r.room_type.code().to_owned(),
                     file: r.target_file.clone(),
                     messages: r.exported_count,
-                })
-                .collect();
-            let images: Vec<(String, String)> = assets
-                .iter()
-                .filter(|(upload, ..)| is_image_name(&upload.asset))
-                .map(|(upload, ..)| (upload.asset.clone(), upload.name.clone()))
-                .collect();
-            let index = index_html(user, has_avatar, &rooms, &images, &unavailable);
+                    first: r.pages.first,
+                    last: r.cursor.as_ref().map(|c| c.ts),
+                });
+            }
+            let index = index_html(user, has_avatar, &rooms, &owned, &unavailable);
             files.write(&op.id, "index.html", index.as_bytes())?;
         }
         let cutoff = op
@@ -100,6 +120,11 @@ impl ExportEngine {
                     room_type: r.room_type.code().to_owned(),
                     file: r.target_file.clone(),
                     messages: r.exported_count,
+                    pages: if op.full_export {
+                        Vec::new()
+                    } else {
+                        page_files(&r.target_file, r.exported_count)
+                    },
                 })
                 .collect(),
             files: listed.iter().map(|(f, _)| f.clone()).collect(),
@@ -120,23 +145,21 @@ impl ExportEngine {
         Ok(zip)
     }
 
-    /// The blob key, size and hash of an upload, or `None` when its bytes are gone or
-    /// cannot be read: one unreadable file is listed as unavailable rather than failing
-    /// the whole export.
+    /// The blob key, size and hash of an upload's bytes (`key`), or `None` when they
+    /// are gone or cannot be read: one unreadable file is listed as unavailable rather
+    /// than failing the whole export.
     fn asset_blob(
         &self,
         op: &ExportOperation,
         upload: &ExportFileRef,
-    ) -> Step<Option<(String, (u64, String))>> {
-        let key = self
-            .exportable_upload(op, &upload.file_id)?
-            .and_then(|found| found.blob);
-        let Some(key) = key else { return Ok(None) };
+        key: Option<String>,
+    ) -> Option<(String, (u64, String))> {
+        let key = key?;
         match self.ports.blobs.describe(&key) {
-            Ok(described) => Ok(described.map(|described| (key, described))),
+            Ok(described) => described.map(|described| (key, described)),
             Err(e) => {
                 tracing::warn!(operation = %op.id, file = %upload.file_id, error = %format!("{e:#}"), "an upload could not be read; listed as unavailable");
-                Ok(None)
+                None
             }
         }
     }
@@ -215,11 +238,4 @@ impl ExportEngine {
         }
         Ok(file)
     }
-}
-
-fn is_image_name(name: &str) -> bool {
-    let lower = name.to_lowercase();
-    [".png", ".jpg", ".jpeg", ".gif", ".webp"]
-        .iter()
-        .any(|ext| lower.ends_with(ext))
 }

@@ -6,7 +6,7 @@ use udd_domain::{RoomExport, RoomExportStatus, RoomType, User};
 use udd_ports::{StoreError, WorkspaceReader};
 
 /// Names the export writes itself; rooms never take them.
-pub const RESERVED_NAMES: [&str; 7] = [
+pub const RESERVED_NAMES: [&str; 8] = [
     "user.json",
     "user.html",
     "channels.json",
@@ -14,6 +14,7 @@ pub const RESERVED_NAMES: [&str; 7] = [
     "manifest.json",
     "avatar",
     "assets",
+    "style.css",
 ];
 
 /// One entry per subscription of `user`, with safe and unique target files and the
@@ -69,6 +70,7 @@ pub fn room_list(
             target_file,
             cursor: None,
             file_length: 0,
+            pages: Default::default(),
         });
     }
     Ok(rooms)

@@ -42,6 +42,9 @@ pub struct ManifestRoom {
     pub file: String,
     /// Messages written.
     pub messages: u64,
+    /// Every page of a personal export's room, the first being `file`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<String>,
 }
 
 /// One file in the manifest.

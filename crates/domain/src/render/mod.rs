@@ -11,6 +11,7 @@ mod message;
 mod names;
 mod pages;
 mod pseudonyms;
+mod room;
 
 pub use csv::{csv_field, csv_record};
 pub use escape::{escape_html, escape_html_text};
@@ -21,7 +22,11 @@ pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION
 pub use message::{render_html, render_json_line, AttachedFile, RenderedMessage};
 pub use names::{asset_name, is_active_content, safe_file_name, zip_file_name, UniqueNames};
 pub use pages::{
-    channels_json_line, index_html, room_page_footer, room_page_header, user_html, user_json,
-    IndexRoom, CONTENT_SECURITY_POLICY,
+    channels_json_line, index_html, user_html, user_json, IndexFile, IndexRoom,
+    CONTENT_SECURITY_POLICY, STYLESHEET,
 };
 pub use pseudonyms::Pseudonyms;
+pub use room::{
+    current_page, month_index_file, month_index_html, page_count, page_file, page_files, page_of,
+    MonthStart, PageState, PageWrite, RoomPages, MESSAGES_PER_PAGE,
+};

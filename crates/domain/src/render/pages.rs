@@ -3,34 +3,32 @@
 
 use serde_json::json;
 
+use chrono::{DateTime, Utc};
+
 use super::escape::escape_html;
+use super::mail::human_size;
 use super::message::percent_encode;
+use super::names::without_invisible;
+use super::room::{month_index_file, page_count};
 use crate::user::User;
 
-/// No script, nothing remote: only images from the export itself and inline styles.
+/// No script, nothing remote: only images and the stylesheet from the export itself.
 pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; img-src 'self' data: file:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
+    "default-src 'none'; img-src 'self' data: file:; style-src 'self' file:; base-uri 'none'; form-action 'none'";
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;line-height:1.45}\
-img{max-width:20rem;max-height:20rem}table{border-collapse:collapse}td,th{padding:.25rem .75rem;border-bottom:1px solid #ddd;text-align:left}";
+/// `style.css`, the one stylesheet every page of a personal export links: light, and
+/// dark when the reader's system prefers it.
+pub const STYLESHEET: &str = include_str!("style.css");
 
-fn head(title: &str) -> String {
+pub(crate) fn head(title: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{CONTENT_SECURITY_POLICY}\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+         <meta name=\"referrer\" content=\"no-referrer\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n\
+         <link rel=\"stylesheet\" href=\"./style.css\">\n</head>\n<body>\n",
         escape_html(title)
     )
-}
-
-/// The start of a room page, written before its first message.
-pub fn room_page_header(room_name: &str) -> String {
-    format!("{}<h1>{}</h1>\n", head(room_name), escape_html(room_name))
-}
-
-/// The end of a room page, written after its last message.
-pub fn room_page_footer() -> &'static str {
-    "</body>\n</html>\n"
 }
 
 /// `user.json` of a full export: the profile fields Rocket.Chat exports.
@@ -65,7 +63,7 @@ fn profile_rows(user: &User) -> String {
 /// `user.html` of a personal export.
 pub fn user_html(user: &User, has_avatar: bool) -> String {
     let avatar = if has_avatar {
-        "<p><img src=\"./avatar\" alt=\"avatar\"/></p>\n"
+        "<p><img class=\"avatar\" src=\"./avatar\" alt=\"avatar\"/></p>\n"
     } else {
         ""
     };
@@ -91,50 +89,101 @@ pub struct IndexRoom {
     pub name: String,
     /// Rocket.Chat's type letter.
     pub room_type: String,
-    /// The room page inside the export.
+    /// The room's first page inside the export.
     pub file: String,
     /// Messages exported.
     pub messages: u64,
+    /// When its first message was sent.
+    pub first: Option<DateTime<Utc>>,
+    /// When its last message was sent.
+    pub last: Option<DateTime<Utc>>,
 }
 
-/// `index.html` of a personal export: profile, rooms with counts and links, images
-/// shown inline from `assets/`, and what was unavailable.
+/// An upload of the owner's as the table of contents lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFile {
+    /// The original name (untrusted).
+    pub name: String,
+    /// Its name inside `assets/`, or none when the archive does not carry it.
+    pub asset: Option<String>,
+    /// The MIME type.
+    pub content_type: Option<String>,
+    /// The size in bytes.
+    pub size: u64,
+    /// Whether it is shown as a thumbnail.
+    pub is_image: bool,
+    /// Whether it is only offered for download (content a browser would run).
+    pub download_only: bool,
+}
+
+fn day(ts: Option<DateTime<Utc>>) -> String {
+    ts.map_or_else(String::new, |ts| ts.format("%Y-%m-%d").to_string())
+}
+
+/// `index.html` of a personal export: profile, rooms with counts, dates and links,
+/// the owner's uploads, and what was unavailable.
 pub fn index_html(
     user: &User,
     has_avatar: bool,
     rooms: &[IndexRoom],
-    images: &[(String, String)],
+    files: &[IndexFile],
     unavailable: &[String],
 ) -> String {
     let mut html = head(&format!("Your data — {}", user.username));
     html += &format!("<h1>Your data, {}</h1>\n", escape_html(user.display_name()));
     if has_avatar {
-        html += "<p><img src=\"./avatar\" alt=\"avatar\"/></p>\n";
+        html += "<p><img class=\"avatar\" src=\"./avatar\" alt=\"avatar\"/></p>\n";
     }
     html += &format!(
         "<h2>Profile</h2>\n<table>\n{}</table>\n<p><a href=\"./user.html\">Profile page</a></p>\n",
         profile_rows(user)
     );
-    html += "<h2>Rooms</h2>\n<table>\n<tr><th>Room</th><th>Type</th><th>Messages</th></tr>\n";
+    html += "<h2>Rooms</h2>\n<table>\n<tr><th>Room</th><th>Type</th><th>Messages</th><th>First</th><th>Last</th><th>Pages</th></tr>\n";
     for room in rooms {
+        let pages = page_count(room.messages);
         html += &format!(
-            "<tr><td><a href=\"./{}\">{}</a></td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td><a href=\"./{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{pages} (<a href=\"./{}\">months</a>)</td></tr>\n",
             escape_html(&percent_encode(&room.file)),
             escape_html(&room.name),
             escape_html(&room.room_type),
-            room.messages
+            room.messages,
+            day(room.first),
+            day(room.last),
+            escape_html(&percent_encode(&month_index_file(&room.file))),
         );
     }
     html += "</table>\n";
-    if !images.is_empty() {
-        html += "<h2>Images</h2>\n";
-        for (asset, name) in images {
-            let href = escape_html(&format!("./assets/{}", percent_encode(asset)));
+    if !files.is_empty() {
+        html += "<h2>Files you uploaded</h2>\n<table>\n<tr><th>File</th><th>Type</th><th>Size</th></tr>\n";
+        for file in files {
+            let name = escape_html(&without_invisible(&file.name));
+            let cell = match &file.asset {
+                Some(asset) => {
+                    let href = escape_html(&format!("./assets/{}", percent_encode(asset)));
+                    let thumb = if file.is_image {
+                        format!("<figure class=\"image\"><a href=\"{href}\"><img src=\"{href}\" alt=\"{name}\" loading=\"lazy\"/></a></figure>")
+                    } else {
+                        String::new()
+                    };
+                    let download = if file.download_only {
+                        format!(" download=\"{}\"", escape_html(asset))
+                    } else {
+                        String::new()
+                    };
+                    format!("{thumb}<a href=\"{href}\"{download}>{name}</a>")
+                }
+                None => {
+                    format!("<span class=\"missing\">{name} (not available in this archive)</span>")
+                }
+            };
             html += &format!(
-                "<figure><a href=\"{href}\"><img src=\"{href}\" alt=\"{0}\"/></a><figcaption>{0}</figcaption></figure>\n",
-                escape_html(name)
+                "<tr><td>{cell}</td><td>{}</td><td>{}</td></tr>\n",
+                escape_html(file.content_type.as_deref().unwrap_or("")),
+                human_size(file.size)
             );
         }
+        html += "</table>\n";
     }
     if !unavailable.is_empty() {
         html += "<h2>Not available</h2>\n<ul>\n";
@@ -151,7 +200,6 @@ pub fn index_html(
 mod tests {
     use super::*;
     use crate::user::Email;
-    use chrono::DateTime;
 
     fn user() -> User {
         User {
@@ -173,7 +221,7 @@ mod tests {
 
     #[test]
     fn pages_carry_the_csp_and_escape_the_title() {
-        let header = room_page_header("<b>room</b>");
+        let header = head("<b>room</b>");
         assert!(header.contains(CONTENT_SECURITY_POLICY));
         assert!(header.contains("<title>&lt;b&gt;room&lt;/b&gt;</title>"));
         assert!(!header.contains("<b>room"));
@@ -199,9 +247,28 @@ mod tests {
             name: "gen<eral>".into(),
             room_type: "c".into(),
             file: "GENERAL.html".into(),
-            messages: 12,
+            messages: 4012,
+            first: DateTime::from_timestamp(1_709_283_952, 0),
+            last: DateTime::from_timestamp(1_712_000_000, 0),
         }];
-        let images = [("F1-a b.png".to_owned(), "a b.png".to_owned())];
+        let images = [
+            IndexFile {
+                name: "a b.png".into(),
+                asset: Some("F1-a b.png".into()),
+                content_type: Some("image/png".into()),
+                size: 2048,
+                is_image: true,
+                download_only: false,
+            },
+            IndexFile {
+                name: "<x>.pdf".into(),
+                asset: None,
+                content_type: Some("application/pdf".into()),
+                size: 10,
+                is_image: false,
+                download_only: false,
+            },
+        ];
         let html = index_html(
             &user(),
             false,
@@ -213,7 +280,19 @@ mod tests {
             html.contains("<a href=\"./GENERAL.html\">gen&lt;eral&gt;</a>"),
             "{html}"
         );
-        assert!(html.contains("<td>12</td>"));
+        assert!(html.contains("<td>4012</td>"));
+        assert!(html.contains("<td>2024-03-01</td><td>2024-04-01</td><td>3 (<a href=\"./GENERAL-index.html\">months</a>)</td>"), "{html}");
+        assert!(
+            html.contains(
+                "<span class=\"missing\">&lt;x&gt;.pdf (not available in this archive)</span>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("2.0 KB"), "{html}");
+        assert!(
+            html.contains("<link rel=\"stylesheet\" href=\"./style.css\">")
+                && !html.contains("<style")
+        );
         assert!(
             html.contains("<img src=\"./assets/F1-a%20b.png\""),
             "{html}"

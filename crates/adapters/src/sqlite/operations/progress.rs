@@ -57,6 +57,7 @@ impl ExportProgress for SqliteExportOperations {
                     export_rooms::cursor_ts.eq(row.cursor_ts),
                     export_rooms::cursor_id.eq(&row.cursor_id),
                     export_rooms::file_length.eq(row.file_length),
+                    export_rooms::page_state.eq(&row.page_state),
                 ))
                 .execute(conn)?;
             for (username, alias) in &batch.pseudonyms {

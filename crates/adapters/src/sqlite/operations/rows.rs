@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use diesel::prelude::*;
+use udd_domain::render::PageState;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{ExportOperation, ListedFile, MessageCursor, RoomExport, RoomType};
 use udd_ports::ExportFileRef;
@@ -43,6 +44,7 @@ pub(super) struct RoomRow {
     pub(super) cursor_ts: Option<i64>,
     pub(super) cursor_id: Option<String>,
     pub(super) file_length: i64,
+    pub(super) page_state: String,
 }
 
 impl OperationRow {
@@ -110,6 +112,12 @@ impl OperationRow {
 
 impl RoomRow {
     pub(super) fn into_domain(self) -> anyhow::Result<RoomExport> {
+        let pages = PageState::from_text(&self.page_state).with_context(|| {
+            format!(
+                "the page state of room {} of export operation {}",
+                self.room_id, self.operation_id
+            )
+        })?;
         Ok(RoomExport {
             status: self.status.parse().with_context(|| {
                 format!(
@@ -132,6 +140,7 @@ impl RoomRow {
                 _ => None,
             },
             file_length: u64::try_from(self.file_length).unwrap_or(0),
+            pages,
         })
     }
 
@@ -150,6 +159,7 @@ impl RoomRow {
             cursor_ts: room.cursor.as_ref().map(|c| to_millis(c.ts)),
             cursor_id: room.cursor.as_ref().map(|c| c.id.clone()),
             file_length: big(room.file_length),
+            page_state: room.pages.to_text(),
         }
     }
 }

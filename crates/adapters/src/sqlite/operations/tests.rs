@@ -4,6 +4,7 @@ use std::sync::{Arc, Barrier};
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
+use udd_domain::render::{MonthStart, PageState};
 use udd_domain::time::from_millis;
 use udd_domain::{
     ExportOperation, ExportStatus, MessageCursor, RoomExport, RoomExportStatus, RoomType,
@@ -100,6 +101,7 @@ fn an_operation_round_trips_with_its_room_list() -> anyhow::Result<()> {
                 id: "m8".into(),
             }),
             file_length: 812,
+            pages: Default::default(),
         },
         RoomExport {
             room_id: "u1u2".into(),
@@ -112,6 +114,16 @@ fn an_operation_round_trips_with_its_room_list() -> anyhow::Result<()> {
             total: 0,
             cursor: None,
             file_length: 0,
+            pages: PageState {
+                title: "User_1, User_2".into(),
+                first: Some(from_millis(3)),
+                author: Some("User_1".into()),
+                months: vec![MonthStart {
+                    month: "1970-01".into(),
+                    page: 1,
+                }],
+                page_ids: vec!["m1".into()],
+            },
         },
     ];
     ops.insert_raw(&stored)?;

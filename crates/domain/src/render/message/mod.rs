@@ -24,6 +24,13 @@ pub struct AttachedFile {
     pub is_image: bool,
     /// Whether it is linked for download only: markup or script a browser would run.
     pub download_only: bool,
+    /// The MIME type, as the upload record gives it.
+    pub content_type: Option<String>,
+    /// The size in bytes, when the upload record is there.
+    pub size: Option<u64>,
+    /// Whether the archive carries the file's bytes; a missing one is shown as
+    /// unavailable rather than as a link that leads nowhere.
+    pub available: bool,
 }
 
 impl AttachedFile {
@@ -51,13 +58,27 @@ impl AttachedFile {
             asset,
             is_image: !active && content_type.is_some_and(|t| t.starts_with("image/")),
             download_only: active,
+            content_type: content_type.map(str::to_owned),
+            size: None,
+            available: true,
         }
+    }
+
+    /// The same file with its size and whether its bytes are available.
+    pub fn with_details(mut self, size: Option<u64>, available: bool) -> Self {
+        self.size = size;
+        self.available = available;
+        self
     }
 }
 
 /// A message after pseudonymisation and system-message rendering.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedMessage {
+    /// The message id, the page anchor replies link to.
+    pub id: String,
+    /// The thread parent's id, for a reply in a thread.
+    pub thread_id: Option<String>,
     /// The text, or the sentence a system message stands for.
     pub msg: String,
     /// The author as shown (`User_N` for others).
@@ -125,6 +146,8 @@ impl RenderedMessage {
                     .collect()
             });
         Self {
+            id: message.id.clone(),
+            thread_id: message.thread_id.clone(),
             msg,
             username,
             ts: message.ts,
@@ -273,31 +296,39 @@ pub fn render_json_line(message: &RenderedMessage, out: &mut String) {
     out.push('\n');
 }
 
-/// One paragraph of a personal export's room page, every user string escaped.
-pub fn render_html(message: &RenderedMessage, file: Option<&AttachedFile>) -> String {
-    let mut html = format!(
-        "<p><strong>{}</strong> ({}):<br/>\n",
-        escape_html(&message.username),
-        message.ts.format("%a, %d %b %Y %H:%M:%S GMT")
-    );
-    let text = escape_html_text(&message.msg);
-    if message
+fn is_italic(message: &RenderedMessage) -> bool {
+    message
         .message_type
         .as_deref()
         .is_some_and(|t| ITALIC_TYPES.contains(&t))
-    {
-        html.push_str(&format!("<i>{text}</i>"));
+}
+
+/// The content of one message on a personal export's room page (its text and
+/// attachments; the author line and grouping are the page's), every user string
+/// escaped.
+pub fn render_html(message: &RenderedMessage, file: Option<&AttachedFile>) -> String {
+    let text = escape_html_text(&message.msg);
+    let mut html = if is_italic(message) {
+        format!("<i>{text}</i>")
     } else {
-        html.push_str(&text);
-    }
+        text
+    };
     for attachment in message.attachments.iter().flatten() {
         html.push_str(&attachment_html(attachment, file));
     }
     if let (Some(file), None) = (file, &message.attachments) {
         html.push_str(&file_link(file, &file.name));
     }
-    html.push_str("\n</p>\n");
     html
+}
+
+/// Whether a link from message data may be followed: only web and mail addresses,
+/// never `javascript:`, `data:` or relative ones.
+pub(crate) fn is_followable(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    ["https://", "http://", "mailto:"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
 }
 
 fn attachment_html(attachment: &Value, file: Option<&AttachedFile>) -> String {
@@ -309,10 +340,7 @@ fn attachment_html(attachment: &Value, file: Option<&AttachedFile>) -> String {
         .or_else(|| attachment["text"].as_str())
         .or_else(|| attachment["description"].as_str())
         .unwrap_or("Attachment");
-    match attachment["url"]
-        .as_str()
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-    {
+    match attachment["url"].as_str().filter(|u| is_followable(u)) {
         Some(url) => format!(
             "<br/>\n<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
             escape_html(url),
@@ -346,28 +374,38 @@ fn is_active_type(content_type: &str) -> bool {
 }
 
 fn file_link(file: &AttachedFile, title: &str) -> String {
-    let href = format!("./assets/{}", percent_encode(&file.asset));
+    // A file name is shown as it will be saved: no override reverses its extension.
+    let title = escape_html(&without_invisible(title));
+    if !file.available {
+        return format!(
+            "<br/>\n<span class=\"file missing\">{title} <span class=\"meta\">(not available in this archive)</span></span>"
+        );
+    }
+    let href = escape_html(&format!("./assets/{}", percent_encode(&file.asset)));
+    if file.is_image {
+        return format!(
+            "<br/>\n<figure class=\"image\"><a href=\"{href}\"><img src=\"{href}\" alt=\"{title}\" loading=\"lazy\"/></a>\
+             <figcaption><a href=\"{href}\">{title}</a></figcaption></figure>"
+        );
+    }
     // Active content is only ever saved, never opened in the archive's origin.
     let download = if file.download_only {
         format!(" download=\"{}\"", escape_html(&file.asset))
     } else {
         String::new()
     };
-    // A file name is shown as it will be saved: no override reverses its extension.
-    let title = without_invisible(title);
-    let mut html = format!(
-        "<br/>\n<a href=\"{}\"{download}>{}</a>",
-        escape_html(&href),
-        escape_html(&title)
-    );
-    if file.is_image {
-        html.push_str(&format!(
-            "<br/>\n<img src=\"{}\" alt=\"{}\"/>",
-            escape_html(&href),
-            escape_html(&title)
-        ));
-    }
-    html
+    let mut meta: Vec<String> = file
+        .content_type
+        .iter()
+        .map(|t| escape_html(&without_invisible(t)))
+        .collect();
+    meta.extend(file.size.map(super::mail::human_size));
+    let meta = if meta.is_empty() {
+        String::new()
+    } else {
+        format!(" <span class=\"meta\">{}</span>", meta.join(" · "))
+    };
+    format!("<br/>\n<span class=\"file\"><a href=\"{href}\"{download}>{title}</a>{meta}</span>")
 }
 
 /// Percent-encodes a file name for use as a relative URL path segment.

@@ -1,0 +1,256 @@
+//! A personal export's room as pages a browser opens quickly: at most
+//! [`MESSAGES_PER_PAGE`] messages a page, a date line when the day changes, one author
+//! line for a run of messages by the same person, replies linked to their thread, and a
+//! month index.
+//!
+//! Everything a page needs from the batches before it is either derived from the
+//! room's committed progress (the message count gives the page, the cursor the last
+//! message's time) or carried in [`PageState`], which is committed with each batch. So
+//! a batch renders the same bytes whether it follows the previous one in the same run
+//! or comes after a restart.
+
+mod html;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::message::{render_html, AttachedFile, RenderedMessage};
+pub use html::month_index_html;
+use html::{day_separator, message_html, page_footer, page_header};
+
+/// The most messages one room page holds.
+pub const MESSAGES_PER_PAGE: u64 = 2000;
+
+/// Messages by the same author within this long of the previous one share its author
+/// line.
+const GROUP_WINDOW: Duration = Duration::minutes(5);
+
+/// The page (from 1) holding the message at `position` (from 0) in the room's order.
+pub fn page_of(position: u64) -> u32 {
+    u32::try_from(position / MESSAGES_PER_PAGE + 1).unwrap_or(u32::MAX)
+}
+
+/// How many pages a room of `messages` messages has (an empty room still has one).
+pub fn page_count(messages: u64) -> u32 {
+    page_of(messages.saturating_sub(1))
+}
+
+/// The page the room's committed length refers to: the page of its last committed
+/// message, or the first page before any.
+pub fn current_page(committed_messages: u64) -> u32 {
+    page_count(committed_messages)
+}
+
+/// The file of page `page` of the room whose first page is `first_page`:
+/// `<roomId>.html`, then `<roomId>-2.html`, `<roomId>-3.html`, …
+pub fn page_file(first_page: &str, page: u32) -> String {
+    if page <= 1 {
+        return first_page.to_owned();
+    }
+    format!("{}-{page}.html", stem(first_page))
+}
+
+/// Every page file of a room of `messages` messages, in order.
+pub fn page_files(first_page: &str, messages: u64) -> Vec<String> {
+    (1..=page_count(messages))
+        .map(|page| page_file(first_page, page))
+        .collect()
+}
+
+/// The room's month index: `<roomId>-index.html`.
+pub fn month_index_file(first_page: &str) -> String {
+    format!("{}-index.html", stem(first_page))
+}
+
+fn stem(first_page: &str) -> &str {
+    first_page.strip_suffix(".html").unwrap_or(first_page)
+}
+
+/// Where a month's first message is: the month (`YYYY-MM`) and its page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthStart {
+    /// `YYYY-MM`, in UTC like every time in the archive.
+    pub month: String,
+    /// The page holding the month's first message.
+    pub page: u32,
+}
+
+/// What a room's pages carry from one batch to the next, committed with the batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageState {
+    /// The room's title as the pages show it (direct rooms are named by their
+    /// participants, pseudonymised as the export shows them).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// When the room's first message was sent.
+    #[serde(
+        default,
+        with = "chrono::serde::ts_milliseconds_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub first: Option<DateTime<Utc>>,
+    /// The author of the last message, when it was a user's message (not a system
+    /// one): the next message by them within minutes joins its group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Each month's first message, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub months: Vec<MonthStart>,
+    /// The ids of the messages on the current page so far: a reply links to its thread
+    /// parent when the parent is on the same page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_ids: Vec<String>,
+}
+
+impl PageState {
+    /// The stored form: empty for a room no page was written for (full exports).
+    pub fn to_text(&self) -> String {
+        if *self == Self::default() {
+            return String::new();
+        }
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads the stored form back.
+    pub fn from_text(text: &str) -> Result<Self, serde_json::Error> {
+        if text.is_empty() {
+            return Ok(Self::default());
+        }
+        serde_json::from_str(text)
+    }
+}
+
+/// Bytes for one page file, produced by a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageWrite {
+    /// The page number, from 1.
+    pub page: u32,
+    /// Its file name.
+    pub file: String,
+    /// What to append.
+    pub bytes: String,
+}
+
+/// Renders one batch of a room's messages onto its pages.
+#[derive(Debug)]
+pub struct RoomPages<'a> {
+    first_page: &'a str,
+    position: u64,
+    last_ts: Option<DateTime<Utc>>,
+    state: &'a mut PageState,
+    writes: Vec<PageWrite>,
+}
+
+impl<'a> RoomPages<'a> {
+    /// Continues the room whose first page is `first_page` after `position` committed
+    /// messages, the last of them sent at `last_ts` (the cursor's time).
+    pub fn new(
+        first_page: &'a str,
+        position: u64,
+        last_ts: Option<DateTime<Utc>>,
+        state: &'a mut PageState,
+    ) -> Self {
+        Self {
+            first_page,
+            position,
+            last_ts,
+            state,
+            writes: Vec::new(),
+        }
+    }
+
+    fn out(&mut self, page: u32) -> &mut String {
+        if self.writes.last().is_none_or(|w| w.page != page) {
+            self.writes.push(PageWrite {
+                page,
+                file: page_file(self.first_page, page),
+                bytes: String::new(),
+            });
+        }
+        let last = self.writes.len() - 1;
+        &mut self.writes[last].bytes
+    }
+
+    fn header(&self, page: u32) -> String {
+        page_header(&self.state.title, self.first_page, page)
+    }
+
+    /// Places the next message.
+    pub fn push(&mut self, message: &RenderedMessage, file: Option<&AttachedFile>) {
+        let page = page_of(self.position);
+        let first_on_page = self.position.is_multiple_of(MESSAGES_PER_PAGE);
+        if first_on_page {
+            if page > 1 {
+                let footer = page_footer(self.first_page, page - 1, true);
+                self.out(page - 1).push_str(&footer);
+            }
+            let header = self.header(page);
+            self.out(page).push_str(&header);
+            self.state.page_ids.clear();
+        }
+        let ts = message.ts;
+        let previous = self.last_ts;
+        let new_day = first_on_page || previous.is_none_or(|p| p.date_naive() != ts.date_naive());
+        if new_day {
+            let month = ts.format("%Y-%m").to_string();
+            let new_month = previous.is_none_or(|p| p.format("%Y-%m").to_string() != month);
+            if new_month {
+                self.state.months.push(MonthStart {
+                    month: month.clone(),
+                    page,
+                });
+            }
+            let separator = day_separator(ts, new_month.then_some(month.as_str()));
+            self.out(page).push_str(&separator);
+        }
+        self.state.first.get_or_insert(ts);
+        let system = message.message_type.is_some();
+        let grouped = !new_day
+            && !system
+            && self.state.author.as_deref() == Some(message.username.as_str())
+            && previous.is_some_and(|p| ts - p <= GROUP_WINDOW);
+        let parent_here = message
+            .thread_id
+            .as_deref()
+            .map(|parent| (parent, self.state.page_ids.iter().any(|id| id == parent)));
+        let html = message_html(
+            message,
+            &render_html(message, file),
+            system,
+            grouped,
+            parent_here,
+        );
+        self.out(page).push_str(&html);
+        self.state.page_ids.push(message.id.clone());
+        self.state.author = (!system).then(|| message.username.clone());
+        self.last_ts = Some(ts);
+        self.position += 1;
+    }
+
+    /// Ends the room: closes its last page (and writes the only page of an empty room).
+    pub fn finish(&mut self) {
+        if self.position == 0 {
+            let header = self.header(1);
+            let page = self.out(1);
+            page.push_str(&header);
+            page.push_str("<p class=\"empty\">No messages.</p>\n");
+        }
+        let page = current_page(self.position);
+        let footer = page_footer(self.first_page, page, false);
+        self.out(page).push_str(&footer);
+    }
+
+    /// How many bytes the batch has rendered so far.
+    pub fn pending_bytes(&self) -> usize {
+        self.writes.iter().map(|w| w.bytes.len()).sum()
+    }
+
+    /// What the batch appends, page by page in order: the first entry continues the
+    /// page the room's committed length refers to, every later one starts a new file.
+    pub fn into_writes(self) -> Vec<PageWrite> {
+        self.writes
+    }
+}
+
+#[cfg(test)]
+mod tests;

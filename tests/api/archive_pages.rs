@@ -1,0 +1,211 @@
+//! A personal export of a 20,000-message room: pages of at most 2,000 messages whose
+//! previous/next links, month index and every other link resolve inside the zip, no
+//! script from message text, and an export resumed after failures equal to a clean one.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Duration, Utc};
+use udd::adapters::SqliteWorkspace;
+use udd::app::EngineConfig;
+use udd::domain::Message;
+use udd::ports::WorkspaceWriter;
+
+use crate::export_faults::{run_to_completion, setup_shaped, Faults, Setup};
+
+const MESSAGES: usize = 20_000;
+const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+
+fn big_room(workspace: &SqliteWorkspace) {
+    // From 2026-01-01, three messages a minute apart by one author every 70 minutes:
+    // about eleven months of messages.
+    let start = DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap();
+    let authors = [
+        ("NBTm56xe8Rh5cF47X", "alice"),
+        ("fq6g5jFboeXuNZhZR", "bob"),
+        ("uCarolCarolCarol1", "carol"),
+    ];
+    let messages: Vec<Message> = (0..MESSAGES)
+        .map(|i| {
+            let ts = start + Duration::minutes(70 * (i / 3) as i64 + (i % 3) as i64);
+            let (user_id, username) = authors[(i / 3) % authors.len()];
+            Message {
+                id: format!("big{i:05}"),
+                room_id: "GENERAL".into(),
+                ts,
+                user_id: Some(user_id.into()),
+                username: Some(username.into()),
+                msg: if i % 997 == 0 {
+                    HOSTILE.to_owned()
+                } else {
+                    format!("message number {i}")
+                },
+                message_type: None,
+                thread_id: (i % 50 == 7).then(|| format!("big{:05}", i - 7)),
+                file_id: None,
+                attachments: None,
+                updated_at: ts,
+            }
+        })
+        .collect();
+    for chunk in messages.chunks(5_000) {
+        workspace.upsert_messages(chunk).unwrap();
+    }
+}
+
+fn setup(faults: std::sync::Arc<Faults>) -> Setup {
+    setup_shaped(
+        false,
+        faults,
+        100,
+        // Batches that do not divide 2,000, so commits fall inside pages and batches
+        // cross page boundaries.
+        EngineConfig {
+            batch_size: 700,
+            commit_bytes: 1,
+            ..EngineConfig::default()
+        },
+        big_room,
+    )
+}
+
+fn text(entries: &BTreeMap<String, Vec<u8>>, name: &str) -> String {
+    String::from_utf8(entries[name].clone()).unwrap()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Every `href` and `src` of every page: relative ones name an entry of the zip (and,
+/// with a fragment, an element id on it), the others are web or mail addresses.
+fn assert_links_resolve(entries: &BTreeMap<String, Vec<u8>>) -> usize {
+    let mut checked = 0;
+    for name in entries.keys().filter(|n| n.ends_with(".html")) {
+        let page = text(entries, name);
+        for attribute in ["href=\"", "src=\""] {
+            for (at, _) in page.match_indices(attribute) {
+                let rest = &page[at + attribute.len()..];
+                let link = rest[..rest.find('"').unwrap()].replace("&amp;", "&");
+                checked += 1;
+                if link.starts_with("https://")
+                    || link.starts_with("http://")
+                    || link.starts_with("mailto:")
+                {
+                    continue;
+                }
+                let (file, fragment) = match link.split_once('#') {
+                    Some((file, fragment)) => (file, Some(fragment)),
+                    None => (link.as_str(), None),
+                };
+                let target = if file.is_empty() {
+                    name.clone()
+                } else {
+                    let file = file
+                        .strip_prefix("./")
+                        .unwrap_or_else(|| panic!("{link} in {name} is not relative"));
+                    percent_decode(file)
+                };
+                assert!(
+                    entries.contains_key(&target),
+                    "{link} in {name}: no {target} in the zip"
+                );
+                if let Some(fragment) = fragment {
+                    let id = format!("id=\"{}\"", percent_decode(fragment));
+                    assert!(
+                        text(entries, &target).contains(&id),
+                        "{link} in {name}: no {id} on {target}"
+                    );
+                }
+            }
+        }
+    }
+    checked
+}
+
+#[test]
+fn a_twenty_thousand_message_room_is_split_into_linked_pages_and_resumes_exactly() {
+    let clean_faults = Faults::never();
+    let clean = setup(clean_faults.clone());
+    let (entries, zip, _) = run_to_completion(&clean);
+    let steps = clean_faults.step.load(Ordering::SeqCst);
+
+    let manifest: serde_json::Value = serde_json::from_slice(&entries["manifest.json"]).unwrap();
+    let general = manifest["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["roomId"] == "GENERAL")
+        .unwrap();
+    let total = general["messages"].as_u64().unwrap() as usize;
+    assert!(total > MESSAGES, "{total}");
+    let pages: Vec<String> = general["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(pages.len(), total.div_ceil(2000));
+    assert_eq!(pages[0], "GENERAL.html");
+    assert_eq!(pages[1], "GENERAL-2.html");
+    let mut shown = 0;
+    for (n, page) in pages.iter().enumerate() {
+        let html = text(&entries, page);
+        let articles = html.matches("<article ").count();
+        assert!(articles <= 2000, "{page} holds {articles}");
+        shown += articles;
+        assert_eq!(html.contains("rel=\"prev\""), n > 0, "{page}");
+        assert_eq!(html.contains("rel=\"next\""), n + 1 < pages.len(), "{page}");
+    }
+    assert_eq!(shown, total, "every message is on exactly one page");
+
+    // The month index lists each month once, each link landing on its first day.
+    let months = text(&entries, "GENERAL-index.html");
+    let linked = months.matches("<li><a href=").count();
+    assert!(linked >= 10, "{linked} months in {months}");
+    assert!(months.contains("href=\"./GENERAL-2.html#m-"), "{months}");
+    let index = text(&entries, "index.html");
+    assert!(index.contains(&format!("<td>{total}</td>")), "{index}");
+    assert!(index.contains("href=\"./style.css\"") && entries.contains_key("style.css"));
+    let checked = assert_links_resolve(&entries);
+    assert!(checked > 100, "{checked} links");
+
+    // Message text stays text, even inside a thread or a group.
+    let all: String = pages.iter().map(|p| text(&entries, p)).collect();
+    assert!(!all.contains("<script") && !all.contains("<img src=x"));
+    assert!(all.contains("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(all.contains("<a href=\"#big00000\">Reply in a thread</a>"));
+    assert!(all.contains("<article class=\"msg cont\""));
+
+    // Failures spread over the run, each followed by a resume, give the same bytes.
+    let reference = std::fs::read(&zip).unwrap();
+    for fail_at in [steps / 3, steps * 2 / 3, steps - 8] {
+        let faults = Faults::never();
+        faults.fail_at.store(fail_at, Ordering::SeqCst);
+        let faulty = setup(faults);
+        let (resumed, resumed_zip, attempts) = run_to_completion(&faulty);
+        assert_eq!(attempts, 1, "failure at step {fail_at} of {steps}");
+        assert_eq!(
+            resumed.keys().collect::<Vec<_>>(),
+            entries.keys().collect::<Vec<_>>()
+        );
+        assert!(
+            std::fs::read(&resumed_zip).unwrap() == reference,
+            "zip bytes after a failure at step {fail_at} of {steps}"
+        );
+    }
+}
