@@ -113,9 +113,12 @@ impl Supervisor {
                     })
             }
         };
+        // The first workers start here, before `start` returns: a `/health` asked
+        // right after start-up sees them alive.
+        let first: Vec<_> = (0..count).map(|n| start_worker(n, &spawn, &health)).collect();
         let thread = std::thread::Builder::new()
             .name("export-supervisor".to_owned())
-            .spawn(move || supervise(count, &stop, &health, spawn))?;
+            .spawn(move || supervise(first, &stop, &health, spawn))?;
         Ok(Self { thread })
     }
 }
@@ -127,23 +130,31 @@ struct Slot {
     restart_at: Option<Instant>,
 }
 
+/// Starts worker `n`; a failed start is logged and reported to `health`.
+fn start_worker(
+    n: usize,
+    spawn: &impl Fn(usize) -> std::io::Result<JoinHandle<()>>,
+    health: &WorkerHealth,
+) -> Option<JoinHandle<()>> {
+    spawn(n)
+        .map_err(|e| {
+            tracing::error!(worker = n, error = %e, "could not start a worker");
+            health.died(format!("a failed start: {e}"));
+        })
+        .ok()
+}
+
 fn supervise(
-    count: usize,
+    first: Vec<Option<JoinHandle<()>>>,
     stop: &AtomicBool,
     health: &WorkerHealth,
     spawn: impl Fn(usize) -> std::io::Result<JoinHandle<()>>,
 ) {
-    let start = |n: usize| {
-        spawn(n)
-            .map_err(|e| {
-                tracing::error!(worker = n, error = %e, "could not start a worker");
-                health.died(format!("a failed start: {e}"));
-            })
-            .ok()
-    };
-    let mut slots: Vec<Slot> = (0..count)
-        .map(|n| Slot {
-            thread: start(n),
+    let start = |n: usize| start_worker(n, &spawn, health);
+    let mut slots: Vec<Slot> = first
+        .into_iter()
+        .map(|thread| Slot {
+            thread,
             deaths: 0,
             restart_at: None,
         })

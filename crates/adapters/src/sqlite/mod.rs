@@ -211,21 +211,19 @@ mod tests {
     /// with one version would leave the second unapplied on every database.
     #[test]
     fn every_migration_has_its_own_version() {
-        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-        let mut versions: Vec<String> = std::fs::read_dir(&folder)
-            .expect("the migrations folder")
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .filter(|name| !name.starts_with('.'))
-            .map(|name| name.split('_').next().unwrap_or_default().to_owned())
-            .collect();
-        let count = versions.len();
-        versions.sort();
-        versions.dedup();
-        assert_eq!(
-            versions.len(),
-            count,
-            "a version is used twice: {versions:?}"
-        );
+        for backend in ["migrations", "migrations_postgres"] {
+            let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(backend);
+            let mut versions: Vec<String> = std::fs::read_dir(&folder)
+                .expect("the migrations folder")
+                .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                .filter(|name| !name.starts_with('.'))
+                .map(|name| name.split('_').next().unwrap_or_default().to_owned())
+                .collect();
+            let count = versions.len();
+            versions.sort();
+            versions.dedup();
+            assert_eq!(versions.len(), count, "{backend}: a version is used twice");
+        }
     }
 
     #[test]

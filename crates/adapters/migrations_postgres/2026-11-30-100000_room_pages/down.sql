@@ -1,0 +1,1 @@
+ALTER TABLE export_rooms DROP COLUMN page_state;
