@@ -209,3 +209,91 @@ fn a_twenty_thousand_message_room_is_split_into_linked_pages_and_resumes_exactly
         );
     }
 }
+
+/// The archive as a person opens it: unzipped, from `file://`, in headless Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_archive_opens_from_disk_and_its_links_lead_where_they_say() {
+    use crate::webdriver::Driver;
+
+    let (entries, _, _) =
+        tokio::task::spawn_blocking(|| run_to_completion(&setup(Faults::never())))
+            .await
+            .unwrap();
+    let unpacked = tempfile::tempdir().unwrap();
+    for (name, bytes) in &entries {
+        let path = unpacked.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let url = |name: &str| format!("file://{}", unpacked.path().join(name).display());
+
+    let driver = Driver::start().await;
+    let browser = driver.browser(true, unpacked.path()).await;
+    browser.goto(&url("index.html")).await;
+    let general = browser.wait_for("a[href='./GENERAL.html']", 10).await;
+    browser.click(&general).await;
+    assert!(browser.current_url().await.ends_with("/GENERAL.html"));
+
+    // Next leads to the second page, and back.
+    let next = browser.wait_for("a[rel='next']", 10).await;
+    browser.click(&next).await;
+    assert!(browser.current_url().await.ends_with("/GENERAL-2.html"));
+    let previous = browser.wait_for("a[rel='prev']", 10).await;
+    browser.click(&previous).await;
+    assert!(browser.current_url().await.ends_with("/GENERAL.html"));
+
+    // A thread reply lands on its parent.
+    let reply = browser.wait_for("a[href='#big00000']", 10).await;
+    browser.click(&reply).await;
+    assert!(browser
+        .current_url()
+        .await
+        .ends_with("/GENERAL.html#big00000"));
+    assert!(browser.find("#big00000").await.is_some());
+
+    // Hostile text stays text: no element came out of it.
+    assert!(browser.find("img[src='x']").await.is_none());
+    assert!(browser.find("article script").await.is_none());
+    let page = browser.source().await;
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped"
+    );
+
+    // The month index lands on a month's first day, on the right page.
+    browser.goto(&url("GENERAL-index.html")).await;
+    let month = browser.wait_for("li a[href*='#m-']", 10).await;
+    let target = browser.attribute(&month, "href").await.unwrap();
+    browser.click(&month).await;
+    let landed = browser.current_url().await;
+    let fragment = target.rsplit('#').next().unwrap();
+    assert!(
+        landed.ends_with(&format!("#{fragment}")),
+        "{landed} for {target}"
+    );
+    assert!(browser.find(&format!("[id='{fragment}']")).await.is_some());
+
+    browser.goto(&url("GENERAL-2.html")).await;
+    browser.wait_for("article", 10).await;
+    let screenshots = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("screenshots");
+    browser
+        .screenshot(&screenshots.join("archive-room.png"))
+        .await;
+    browser.goto(&url("index.html")).await;
+    browser.wait_for("a[href='./GENERAL.html']", 10).await;
+    browser
+        .screenshot(&screenshots.join("archive-index.png"))
+        .await;
+
+    let errors: Vec<_> = browser
+        .console()
+        .await
+        .into_iter()
+        .filter(|entry| entry["level"] == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    browser.quit().await;
+}

@@ -115,7 +115,9 @@ impl Supervisor {
         };
         // The first workers start here, before `start` returns: a `/health` asked
         // right after start-up sees them alive.
-        let first: Vec<_> = (0..count).map(|n| start_worker(n, &spawn, &health)).collect();
+        let first: Vec<_> = (0..count)
+            .map(|n| start_worker(n, &spawn, &health))
+            .collect();
         let thread = std::thread::Builder::new()
             .name("export-supervisor".to_owned())
             .spawn(move || supervise(first, &stop, &health, spawn))?;
