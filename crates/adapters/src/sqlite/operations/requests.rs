@@ -21,7 +21,9 @@ fn latest_of_kind(
     full_export: bool,
     requested_by: RequestedBy,
 ) -> anyhow::Result<Option<ExportOperation>> {
-    export_operations::table
+    // The ids, newest first, rather than `first()`: one row without `LIMIT ?` (see `sqlite/mod.rs`). A user has
+    // a handful of operations of a kind (retention removes old ones).
+    let newest = export_operations::table
         .filter(export_operations::user_id.eq(user_id.as_str()))
         .filter(export_operations::full_export.eq(full_export))
         .filter(export_operations::requested_by.eq(requested_by.as_str()))
@@ -29,12 +31,23 @@ fn latest_of_kind(
             export_operations::created_at.desc(),
             export_operations::id.desc(),
         ))
-        .select(OperationRow::as_select())
-        .first(conn)
-        .optional()
+        .select(export_operations::id)
+        .load::<String>(conn)
         .context("finding the user's last export operation")?
-        .map(|row| load(conn, row))
-        .transpose()
+        .into_iter()
+        .next();
+    let Some(id) = newest else {
+        return Ok(None);
+    };
+    let row = export_operations::table
+        .find(id)
+        .select(OperationRow::as_select())
+        .load(conn)
+        .context("loading the user's last export operation")?
+        .into_iter()
+        .next()
+        .context("the user's last export operation vanished inside its transaction")?;
+    load(conn, row).map(Some)
 }
 
 impl ExportOperations for SqliteExportOperations {
@@ -44,12 +57,12 @@ impl ExportOperations for SqliteExportOperations {
         full_export: bool,
     ) -> Result<Option<ExportOperation>, StoreError> {
         let mut conn = self.db.conn()?;
-        Ok(latest_of_kind(
-            &mut conn,
-            user_id,
-            full_export,
-            RequestedBy::Owner,
-        )?)
+        // One snapshot for the operation and its rooms and files, so an answer never
+        // mixes states from before and after a batch the worker commits meanwhile; and
+        // no write lock, so the repeat requests that follow an export wait for nobody.
+        Ok(conn.read_transaction(|conn| {
+            latest_of_kind(conn, user_id, full_export, RequestedBy::Owner)
+        })?)
     }
 
     fn insert_if_latest(
