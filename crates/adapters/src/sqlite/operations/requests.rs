@@ -10,12 +10,13 @@ use udd_ports::{ExportOperations, StoreError};
 use super::super::schema::export_operations;
 use super::super::{store_error, DbConnection};
 use super::rows::OperationRow;
-use super::{load, unfinished, SqliteExportOperations};
+use super::{load, unfinished, Finished, SqliteExportOperations};
 use crate::dialect::Dialect;
 
 /// The user's most recent operation of a kind asked for by `requested_by`, inside a
 /// transaction.
 fn latest_of_kind(
+    finished: &Finished,
     conn: &mut DbConnection,
     user_id: &UserId,
     full_export: bool,
@@ -47,7 +48,7 @@ fn latest_of_kind(
         .into_iter()
         .next()
         .context("the user's last export operation vanished inside its transaction")?;
-    load(conn, row).map(Some)
+    finished.load(conn, row).map(Some)
 }
 
 impl ExportOperations for SqliteExportOperations {
@@ -61,7 +62,13 @@ impl ExportOperations for SqliteExportOperations {
         // mixes states from before and after a batch the worker commits meanwhile; and
         // no write lock, so the repeat requests that follow an export wait for nobody.
         Ok(conn.read_transaction(|conn| {
-            latest_of_kind(conn, user_id, full_export, RequestedBy::Owner)
+            latest_of_kind(
+                &self.finished,
+                conn,
+                user_id,
+                full_export,
+                RequestedBy::Owner,
+            )
         })?)
     }
 
@@ -82,6 +89,7 @@ impl ExportOperations for SqliteExportOperations {
         );
         conn.write_transaction(Some(&lock), |conn| -> anyhow::Result<bool> {
             let latest = latest_of_kind(
+                &self.finished,
                 conn,
                 &candidate.user_id,
                 candidate.full_export,
