@@ -46,7 +46,7 @@ impl SqliteExportOperations {
 /// hundreds of rows).
 #[derive(Default)]
 struct Finished {
-    by_id: std::sync::Mutex<std::collections::HashMap<String, (Vec<RoomRow>, Vec<ExportFileRef>)>>,
+    by_id: std::sync::Mutex<std::collections::HashMap<String, Kept>>,
 }
 
 impl std::fmt::Debug for Finished {
@@ -54,6 +54,9 @@ impl std::fmt::Debug for Finished {
         f.debug_struct("Finished").finish_non_exhaustive()
     }
 }
+
+/// A finished operation's rooms and files.
+type Kept = (Vec<RoomRow>, Vec<ExportFileRef>);
 
 /// How many finished operations are kept; the map is emptied when it is full.
 const FINISHED_KEPT: usize = 4096;
