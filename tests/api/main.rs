@@ -32,6 +32,7 @@ mod my_data_browser;
 mod object_storage;
 mod postgres;
 mod proxies;
+mod repeat_requests;
 mod request_data_download;
 mod robustness;
 mod rocketchat_sessions;

@@ -31,6 +31,14 @@ pub(crate) trait Dialect: diesel::Connection {
         F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<Error>;
 
+    /// Runs `read` in a transaction that only reads and sees one consistent snapshot,
+    /// taking no write lock (SQLite: a deferred transaction, which in WAL mode never
+    /// waits for the writer; PostgreSQL: `REPEATABLE READ, READ ONLY`).
+    fn read_transaction<T, E, F>(&mut self, read: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>;
+
     /// Inside a writing transaction: leases the oldest operation whose status is one of
     /// `statuses` and that nobody holds (only `only`, when given) to `lease.owner`,
     /// counting an attempt, and returns its id. A concurrent claimer never gets the same

@@ -38,6 +38,7 @@ pub mod blobs;
 mod dialect;
 pub mod form_tokens;
 pub mod fs;
+mod group_commit;
 pub mod hashing;
 pub mod links;
 pub mod mail;

@@ -33,6 +33,17 @@ impl Dialect for PgConnection {
         })
     }
 
+    fn read_transaction<T, E, F>(&mut self, read: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run(read)
+    }
+
     fn lease_next(
         &mut self,
         only: Option<&str>,

@@ -14,6 +14,7 @@ use udd_ports::{
 use super::schema::{downloads, export_notices, export_operations};
 use super::{store_error, Database, DbConnection};
 use crate::dialect::Dialect;
+use crate::group_commit::GroupCommit;
 
 /// `export_notices.status` values.
 pub(super) mod mail_status {
@@ -239,16 +240,42 @@ impl SqliteNotices {
     }
 }
 
-/// The download log in SQLite.
+/// The download log in SQLite. Downloads recorded at the same moment share one write
+/// transaction (see [`GroupCommit`]): a burst of downloads queues for the write lock
+/// once, not once each, and every call still returns only after its record is stored.
 #[derive(Debug, Clone)]
 pub struct SqliteDownloadLog {
     db: Database,
+    group: std::sync::Arc<GroupCommit<DownloadRecord>>,
 }
 
 impl SqliteDownloadLog {
     /// The log kept in `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            group: std::sync::Arc::default(),
+        }
+    }
+
+    /// Writes `records` in one transaction per file (the lock a download of that file
+    /// takes), in order.
+    fn write(&self, records: &[DownloadRecord]) -> anyhow::Result<()> {
+        let mut conn = self.db.conn()?;
+        let mut files: Vec<&str> = records.iter().map(|r| r.file_id.as_str()).collect();
+        files.sort_unstable();
+        files.dedup();
+        for file in files {
+            let lock = format!("downloads:{file}");
+            conn.write_transaction(Some(&lock), |conn| {
+                for record in records.iter().filter(|r| r.file_id.as_str() == file) {
+                    record_one(conn, record)?;
+                }
+                Ok::<_, diesel::result::Error>(())
+            })
+            .context("recording a download")?;
+        }
+        Ok(())
     }
 }
 
@@ -265,58 +292,59 @@ struct DownloadRow {
 
 impl DownloadLog for SqliteDownloadLog {
     fn record(&self, record: &DownloadRecord) -> Result<(), StoreError> {
-        let mut conn = self.db.conn()?;
-        let at = to_millis(record.at);
-        let bytes = i64::try_from(record.bytes).unwrap_or(i64::MAX);
-        let session_start = at.saturating_sub(DOWNLOAD_SESSION_MINUTES * 60_000);
-        let lock = format!("downloads:{}", record.file_id.as_str());
-        conn.write_transaction(Some(&lock), |conn| {
-            let of_file = downloads::table.filter(downloads::file_id.eq(record.file_id.as_str()));
-            let session = of_file
-                .filter(downloads::by_link.eq(record.by_link))
-                .filter(downloads::at.between(session_start, at))
-                .into_boxed();
-            // `IS` is SQLite's; "same address or both none" in words both backends run.
-            let session = match &record.client_address {
-                Some(address) => session.filter(downloads::client_address.eq(address)),
-                None => session.filter(downloads::client_address.is_null()),
-            };
-            let same_session: Option<i32> = session
+        self.group
+            .submit(record.clone(), |records| self.write(records))
+            .map_err(StoreError::Unexpected)
+    }
+}
+
+/// Adds one download to the log, inside the file's write transaction: to the same
+/// session's entry when there is one, else as a new entry (or, at the per-file cap,
+/// to the newest).
+fn record_one(conn: &mut DbConnection, record: &DownloadRecord) -> QueryResult<usize> {
+    let at = to_millis(record.at);
+    let bytes = i64::try_from(record.bytes).unwrap_or(i64::MAX);
+    let session_start = at.saturating_sub(DOWNLOAD_SESSION_MINUTES * 60_000);
+    let of_file = downloads::table.filter(downloads::file_id.eq(record.file_id.as_str()));
+    let session = of_file
+        .filter(downloads::by_link.eq(record.by_link))
+        .filter(downloads::at.between(session_start, at))
+        .into_boxed();
+    // `IS` is SQLite's; "same address or both none" in words both backends run.
+    let session = match &record.client_address {
+        Some(address) => session.filter(downloads::client_address.eq(address)),
+        None => session.filter(downloads::client_address.is_null()),
+    };
+    let same_session: Option<i32> = session
+        .order((downloads::at.desc(), downloads::id.desc()))
+        .select(downloads::id)
+        .first(conn)
+        .optional()?;
+    let into = match same_session {
+        Some(id) => Some(id),
+        None if of_file.count().get_result::<i64>(conn)? >= MAX_DOWNLOAD_RECORDS_PER_FILE => {
+            of_file
                 .order((downloads::at.desc(), downloads::id.desc()))
                 .select(downloads::id)
                 .first(conn)
-                .optional()?;
-            let into = match same_session {
-                Some(id) => Some(id),
-                None if of_file.count().get_result::<i64>(conn)?
-                    >= MAX_DOWNLOAD_RECORDS_PER_FILE =>
-                {
-                    of_file
-                        .order((downloads::at.desc(), downloads::id.desc()))
-                        .select(downloads::id)
-                        .first(conn)
-                        .optional()?
-                }
-                None => None,
-            };
-            match into {
-                Some(id) => diesel::update(downloads::table.find(id))
-                    .set(downloads::bytes.eq(downloads::bytes + bytes))
-                    .execute(conn),
-                None => diesel::insert_into(downloads::table)
-                    .values(DownloadRow {
-                        file_id: record.file_id.to_string(),
-                        user_id: record.user_id.to_string(),
-                        at,
-                        bytes,
-                        client_address: record.client_address.clone(),
-                        by_link: record.by_link,
-                    })
-                    .execute(conn),
-            }
-        })
-        .map_err(|e| store_error(e, "recording a download"))?;
-        Ok(())
+                .optional()?
+        }
+        None => None,
+    };
+    match into {
+        Some(id) => diesel::update(downloads::table.find(id))
+            .set(downloads::bytes.eq(downloads::bytes + bytes))
+            .execute(conn),
+        None => diesel::insert_into(downloads::table)
+            .values(DownloadRow {
+                file_id: record.file_id.to_string(),
+                user_id: record.user_id.to_string(),
+                at,
+                bytes,
+                client_address: record.client_address.clone(),
+                by_link: record.by_link,
+            })
+            .execute(conn),
     }
 }
 

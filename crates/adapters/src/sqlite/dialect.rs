@@ -17,6 +17,15 @@ impl Dialect for SqliteConnection {
         self.immediate_transaction(write)
     }
 
+    fn read_transaction<T, E, F>(&mut self, read: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        // BEGIN DEFERRED: the snapshot is taken at the first read, no lock is asked for.
+        self.transaction(read)
+    }
+
     fn lease_next(
         &mut self,
         only: Option<&str>,

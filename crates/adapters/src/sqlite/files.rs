@@ -72,11 +72,13 @@ pub(super) fn insert_file(conn: &mut DbConnection, file: &UserDataFile) -> Query
 
 /// The file with this id, if recorded.
 pub(super) fn load_file(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserDataFile>> {
+    // `load`, not `first`: one row without `LIMIT ?` (see `sqlite/mod.rs`). The key is unique.
     Ok(user_data_files::table
         .find(id)
         .select(FileRow::as_select())
-        .first(conn)
-        .optional()?
+        .load(conn)?
+        .into_iter()
+        .next()
         .map(FileRow::into_domain))
 }
 

@@ -67,8 +67,28 @@ impl LoginFailures for SqliteLoginFailures {
 
     fn clear(&self, subjects: &[LoginSubject]) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
+        // Every successful login clears its subjects, and almost always there is
+        // nothing to clear: a read first keeps those logins off the write lock. A
+        // failure counted between this read and the login's answer stays counted, as
+        // if it had come just after the login.
+        let mut counted = Vec::new();
+        for subject in subjects {
+            let any: Option<i32> = login_failures::table
+                .filter(login_failures::scope.eq(subject.scope()))
+                .filter(login_failures::subject.eq(subject.key()))
+                .select(login_failures::failures)
+                .first(&mut conn)
+                .optional()
+                .map_err(|e| store_error(e, "reading failed logins"))?;
+            if any.is_some() {
+                counted.push(subject);
+            }
+        }
+        if counted.is_empty() {
+            return Ok(());
+        }
         conn.write_transaction(None, |conn| {
-            for subject in subjects {
+            for subject in counted {
                 diesel::delete(
                     login_failures::table
                         .filter(login_failures::scope.eq(subject.scope()))

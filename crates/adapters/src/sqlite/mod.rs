@@ -5,6 +5,13 @@
 //! adapter compiles these same repository modules against its own connection. What
 //! differs between the two is in `dialect` (write transactions, leasing) and in the
 //! connection setup here.
+//!
+//! The queries on the request path read their one row with `load` rather than `first`
+//! ("one row without `LIMIT ?`"): diesel binds `LIMIT` as a parameter, and SQLite, which
+//! reads a bound `LIMIT` while planning, re-prepares such a statement (parse and plan)
+//! every time it is bound again. On `users.requestDataDownload` that was three
+//! re-prepares per call and about half its time. The queries so written select by a
+//! unique key or from a handful of rows.
 
 // The repository files are loaded here and again by `postgres`, on purpose.
 #![allow(clippy::duplicate_mod)]
@@ -127,6 +134,9 @@ impl Database {
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(Duration::from_secs(30))
+            // r2d2 would run `SELECT 1` on every checkout; a connection to a local file
+            // does not go stale, and a request checks out several.
+            .test_on_check_out(false)
             .connection_customizer(Box::new(Pragmas))
             .build(ConnectionManager::<SqliteConnection>::new(path))
             .with_context(|| format!("opening the SQLite database {path}"))?;

@@ -51,14 +51,18 @@ impl LoginTokens for SqliteLoginTokens {
         issued_since: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let mut conn = self.db.conn()?;
+        // `load`, not `first`: one row without `LIMIT ?` (see `sqlite/mod.rs`). A hashed token is unique.
         let row = users::table
             .inner_join(login_tokens::table)
             .filter(login_tokens::hashed_token.eq(hashed_token))
             .filter(users::id.eq(user_id.as_str()))
             .filter(login_tokens::created_at.ge(to_millis(issued_since)))
             .select(UserRow::as_select())
-            .first(&mut conn)
-            .map_err(|e| store_error(e, "looking a login token up"))?;
+            .load(&mut conn)
+            .map_err(|e| store_error(e, "looking a login token up"))?
+            .into_iter()
+            .next()
+            .ok_or(StoreError::NotFound)?;
         Ok(load_credentials(&mut conn, row)?.user)
     }
 

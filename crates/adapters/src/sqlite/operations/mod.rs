@@ -26,24 +26,87 @@ use rows::{OperationRow, RoomRow};
 #[derive(Debug, Clone)]
 pub struct SqliteExportOperations {
     db: Database,
+    finished: std::sync::Arc<Finished>,
 }
 
 impl SqliteExportOperations {
     /// Operations stored in `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            finished: std::sync::Arc::default(),
+        }
+    }
+}
+
+/// The rooms and files of finished operations, by id. No move leads out of a terminal
+/// status, so a finished operation's rooms and files never change: a repeat request
+/// reads the operation's row and, while that row says finished, takes the rooms and
+/// files kept here instead of loading them again (an archive's file list runs to
+/// hundreds of rows).
+#[derive(Default)]
+struct Finished {
+    by_id: std::sync::Mutex<std::collections::HashMap<String, Kept>>,
+}
+
+impl std::fmt::Debug for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finished").finish_non_exhaustive()
+    }
+}
+
+/// A finished operation's rooms and files.
+type Kept = (Vec<RoomRow>, Vec<ExportFileRef>);
+
+/// How many finished operations are kept; the map is emptied when it is full.
+const FINISHED_KEPT: usize = 4096;
+
+impl Finished {
+    /// The operation of `row`, its rooms and files from the map when it is finished and
+    /// they are kept.
+    fn load(&self, conn: &mut DbConnection, row: OperationRow) -> anyhow::Result<ExportOperation> {
+        let terminal = row
+            .status
+            .parse::<ExportStatus>()
+            .is_ok_and(ExportStatus::is_terminal);
+        if !terminal {
+            return load(conn, row);
+        }
+        let lock = || {
+            self.by_id
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let kept = lock().get(&row.id).cloned();
+        let (rooms, files) = match kept {
+            Some(kept) => kept,
+            None => {
+                let loaded = (load_rooms(conn, &row.id)?, load_files(conn, &row.id)?);
+                let mut by_id = lock();
+                if by_id.len() >= FINISHED_KEPT {
+                    by_id.clear();
+                }
+                by_id.insert(row.id.clone(), loaded.clone());
+                loaded
+            }
+        };
+        row.into_domain(rooms, files)
     }
 }
 
 fn load(conn: &mut DbConnection, row: OperationRow) -> anyhow::Result<ExportOperation> {
-    let rooms = export_rooms::table
-        .filter(export_rooms::operation_id.eq(row.id.as_str()))
+    let rooms = load_rooms(conn, &row.id)?;
+    let files = load_files(conn, &row.id)?;
+    row.into_domain(rooms, files)
+}
+
+fn load_rooms(conn: &mut DbConnection, operation_id: &str) -> anyhow::Result<Vec<RoomRow>> {
+    export_rooms::table
+        .filter(export_rooms::operation_id.eq(operation_id))
         .order(export_rooms::position.asc())
         .select(RoomRow::as_select())
         .load(conn)
-        .context("loading an export operation's rooms")?;
-    let files = load_files(conn, &row.id)?;
-    row.into_domain(rooms, files)
+        .context("loading an export operation's rooms")
 }
 
 fn load_files(conn: &mut DbConnection, operation_id: &str) -> anyhow::Result<Vec<ExportFileRef>> {

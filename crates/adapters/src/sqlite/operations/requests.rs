@@ -10,18 +10,21 @@ use udd_ports::{ExportOperations, StoreError};
 use super::super::schema::export_operations;
 use super::super::{store_error, DbConnection};
 use super::rows::OperationRow;
-use super::{load, unfinished, SqliteExportOperations};
+use super::{load, unfinished, Finished, SqliteExportOperations};
 use crate::dialect::Dialect;
 
 /// The user's most recent operation of a kind asked for by `requested_by`, inside a
 /// transaction.
 fn latest_of_kind(
+    finished: &Finished,
     conn: &mut DbConnection,
     user_id: &UserId,
     full_export: bool,
     requested_by: RequestedBy,
 ) -> anyhow::Result<Option<ExportOperation>> {
-    export_operations::table
+    // The ids, newest first, rather than `first()`: one row without `LIMIT ?` (see `sqlite/mod.rs`). A user has
+    // a handful of operations of a kind (retention removes old ones).
+    let newest = export_operations::table
         .filter(export_operations::user_id.eq(user_id.as_str()))
         .filter(export_operations::full_export.eq(full_export))
         .filter(export_operations::requested_by.eq(requested_by.as_str()))
@@ -29,12 +32,23 @@ fn latest_of_kind(
             export_operations::created_at.desc(),
             export_operations::id.desc(),
         ))
-        .select(OperationRow::as_select())
-        .first(conn)
-        .optional()
+        .select(export_operations::id)
+        .load::<String>(conn)
         .context("finding the user's last export operation")?
-        .map(|row| load(conn, row))
-        .transpose()
+        .into_iter()
+        .next();
+    let Some(id) = newest else {
+        return Ok(None);
+    };
+    let row = export_operations::table
+        .find(id)
+        .select(OperationRow::as_select())
+        .load(conn)
+        .context("loading the user's last export operation")?
+        .into_iter()
+        .next()
+        .context("the user's last export operation vanished inside its transaction")?;
+    finished.load(conn, row).map(Some)
 }
 
 impl ExportOperations for SqliteExportOperations {
@@ -44,12 +58,18 @@ impl ExportOperations for SqliteExportOperations {
         full_export: bool,
     ) -> Result<Option<ExportOperation>, StoreError> {
         let mut conn = self.db.conn()?;
-        Ok(latest_of_kind(
-            &mut conn,
-            user_id,
-            full_export,
-            RequestedBy::Owner,
-        )?)
+        // One snapshot for the operation and its rooms and files, so an answer never
+        // mixes states from before and after a batch the worker commits meanwhile; and
+        // no write lock, so the repeat requests that follow an export wait for nobody.
+        Ok(conn.read_transaction(|conn| {
+            latest_of_kind(
+                &self.finished,
+                conn,
+                user_id,
+                full_export,
+                RequestedBy::Owner,
+            )
+        })?)
     }
 
     fn insert_if_latest(
@@ -69,6 +89,7 @@ impl ExportOperations for SqliteExportOperations {
         );
         conn.write_transaction(Some(&lock), |conn| -> anyhow::Result<bool> {
             let latest = latest_of_kind(
+                &self.finished,
                 conn,
                 &candidate.user_id,
                 candidate.full_export,

@@ -28,7 +28,7 @@ pub(super) struct OperationRow {
     pub(super) requested_by: String,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = export_rooms)]
 pub(super) struct RoomRow {
     pub(super) operation_id: String,

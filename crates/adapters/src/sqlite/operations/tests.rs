@@ -132,6 +132,48 @@ fn an_operation_round_trips_with_its_room_list() -> anyhow::Result<()> {
 }
 
 #[test]
+fn a_finished_operation_answers_the_same_whether_loaded_or_kept() -> anyhow::Result<()> {
+    let (_dir, db) = testing::database();
+    let ops = SqliteExportOperations::new(db.clone());
+    let mut stored = op("A", "u1", false, t0());
+    stored.room_list = vec![RoomExport {
+        room_id: "GENERAL".into(),
+        room_name: "general".into(),
+        user_id: None,
+        exported_count: 3,
+        status: RoomExportStatus::Exporting,
+        room_type: RoomType::Channel,
+        target_file: "general.html".into(),
+        total: 8,
+        cursor: None,
+        file_length: 10,
+    }];
+    ops.insert_raw(&stored)?;
+    // Unfinished: every answer is read afresh, rooms included.
+    assert_eq!(ops.latest(&"u1".into(), false)?, Some(stored.clone()));
+    diesel::update(export_rooms::table)
+        .set(export_rooms::exported_count.eq(8))
+        .execute(&mut db.conn()?)?;
+    stored.room_list[0].exported_count = 8;
+    assert_eq!(ops.latest(&"u1".into(), false)?, Some(stored.clone()));
+    // Finished: the first answer loads the rooms, the next ones reuse them, and the
+    // operation's own row is still read every time.
+    diesel::update(export_operations::table)
+        .set(export_operations::status.eq("completed"))
+        .execute(&mut db.conn()?)?;
+    stored.status = ExportStatus::Completed;
+    assert_eq!(ops.latest(&"u1".into(), false)?, Some(stored.clone()));
+    assert_eq!(ops.latest(&"u1".into(), false)?, Some(stored.clone()));
+    diesel::update(export_operations::table)
+        .set(export_operations::failure_reason.eq(Some("noted")))
+        .execute(&mut db.conn()?)?;
+    let again = ops.latest(&"u1".into(), false)?.expect("the operation");
+    assert_eq!(again.failure_reason.as_deref(), Some("noted"));
+    assert_eq!(again.room_list, stored.room_list);
+    Ok(())
+}
+
+#[test]
 fn the_queue_position_counts_only_earlier_unfinished_operations() -> anyhow::Result<()> {
     let (_dir, db) = testing::database();
     let ops = SqliteExportOperations::new(db);
