@@ -147,6 +147,7 @@ fn a_finished_operation_answers_the_same_whether_loaded_or_kept() -> anyhow::Res
         total: 8,
         cursor: None,
         file_length: 10,
+        pages: Default::default(),
     }];
     ops.insert_raw(&stored)?;
     // Unfinished: every answer is read afresh, rooms included.
