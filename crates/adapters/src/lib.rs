@@ -60,7 +60,7 @@ pub use object::{
     ObjectArchiveStore, ObjectBlobStore, ObjectStorage, ObjectStoredExports, S3Config,
 };
 pub use remote_sessions::RocketChatSessions;
-pub use rocketchat::{MongoExportDump, RocketChatDump};
+pub use rocketchat::{delta_queries, DeltaQuery, MongoExportDump, RocketChatDump, DELTA_MARGIN};
 pub use security::{RocketChatPasswords, RocketChatTokens};
 #[cfg(any(test, feature = "testing"))]
 pub use smtp_test_server::{LoopbackSmtpServer, ReceivedMail};

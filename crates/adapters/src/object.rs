@@ -493,6 +493,14 @@ impl BlobStore for ObjectBlobStore {
     fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
         self.objects.read(key, None)
     }
+
+    fn delete(&self, key: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            key.starts_with("uploads/") || key.starts_with("avatars/"),
+            "`{key}` is not a blob key"
+        );
+        self.objects.delete(key)
+    }
 }
 
 /// Finished archives as objects `exports/<operation>.zip`. Entries are compressed on

@@ -13,6 +13,7 @@ mod reader;
 mod records;
 mod schema;
 mod second_factors;
+mod sync;
 mod tokens;
 mod users;
 mod workspace;

@@ -3,9 +3,15 @@
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
+use std::collections::HashMap;
 use udd_domain::time::to_millis;
 use udd_domain::{Avatar, Message, Room, Subscription, Upload, User};
-use udd_ports::{Moved, MovedKind, StoreError, WorkspaceUser, WorkspaceWriter};
+
+use chrono::{DateTime, Utc};
+use udd_ports::{
+    Collection, Deletion, Moved, MovedKind, Removed, StoreError, StoredVersion, WorkspaceUser,
+    WorkspaceWriter,
+};
 
 use super::schema::{
     avatars, login_tokens, messages, rooms, subscriptions, uploads, user_emails,
@@ -357,6 +363,29 @@ impl WorkspaceWriter for SqliteWorkspace {
             .optional()
             .map_err(|e| super::store_error(e, "checking for users"))?;
         Ok(any.is_none())
+    }
+
+    fn versions(
+        &self,
+        collection: Collection,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredVersion>, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::sync::versions(&mut conn, collection, ids)
+            .map_err(|e| super::store_error(e, "reading stored versions"))
+    }
+
+    fn delete_documents(&self, deletions: &[Deletion]) -> Result<Removed, StoreError> {
+        self.write("deletions", |conn| super::sync::delete(conn, deletions))
+    }
+
+    fn sync_marks(&self) -> Result<Vec<(Collection, DateTime<Utc>)>, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::sync::marks(&mut conn).map_err(|e| super::store_error(e, "reading sync marks"))
+    }
+
+    fn advance_sync_marks(&self, marks: &[(Collection, DateTime<Utc>)]) -> Result<(), StoreError> {
+        self.write("sync marks", |conn| super::sync::advance(conn, marks))
     }
 }
 

@@ -1,0 +1,192 @@
+//! Keeping the workspace in step with Rocket.Chat between imports: the stored version
+//! of documents (to leave unchanged ones alone), deletions from Rocket.Chat's trash, and
+//! the newest date applied per collection (where the next incremental dump starts).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use udd_domain::time::{from_millis, to_millis};
+use udd_ports::{Collection, Deletion, Removed, StoredVersion};
+
+use super::schema::{avatars, messages, rooms, subscriptions, sync_marks, uploads, users};
+
+/// Ids per `IN (…)` list: well under SQLite's 32,766 bound values.
+const IDS_PER_QUERY: usize = 1_000;
+
+/// The stored `_updatedAt` (and, for uploads and avatars, whether the bytes are
+/// missing) of those of `ids` that `collection` holds.
+pub(super) fn versions(
+    conn: &mut SqliteConnection,
+    collection: Collection,
+    ids: &[String],
+) -> QueryResult<HashMap<String, StoredVersion>> {
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let rows: Vec<(String, i64, bool)> = match collection {
+            Collection::Users => users::table
+                .filter(users::id.eq_any(chunk))
+                .select((
+                    users::id,
+                    users::updated_at,
+                    false.into_sql::<diesel::sql_types::Bool>(),
+                ))
+                .load(conn)?,
+            Collection::Rooms => rooms::table
+                .filter(rooms::id.eq_any(chunk))
+                .select((
+                    rooms::id,
+                    rooms::updated_at,
+                    false.into_sql::<diesel::sql_types::Bool>(),
+                ))
+                .load(conn)?,
+            Collection::Subscriptions => subscriptions::table
+                .filter(subscriptions::id.eq_any(chunk))
+                .select((
+                    subscriptions::id,
+                    subscriptions::updated_at,
+                    false.into_sql::<diesel::sql_types::Bool>(),
+                ))
+                .load(conn)?,
+            Collection::Messages => messages::table
+                .filter(messages::id.eq_any(chunk))
+                .select((
+                    messages::id,
+                    messages::updated_at,
+                    false.into_sql::<diesel::sql_types::Bool>(),
+                ))
+                .load(conn)?,
+            Collection::Uploads => uploads::table
+                .filter(uploads::id.eq_any(chunk))
+                .select((
+                    uploads::id,
+                    uploads::updated_at,
+                    uploads::blob_path.is_null(),
+                ))
+                .load(conn)?,
+            Collection::Avatars => avatars::table
+                .filter(avatars::id.eq_any(chunk))
+                .select((
+                    avatars::id,
+                    avatars::updated_at,
+                    avatars::blob_path.is_null(),
+                ))
+                .load(conn)?,
+            Collection::Trash => Vec::new(),
+        };
+        found.extend(rows.into_iter().map(|(id, updated_at, missing_blob)| {
+            (
+                id,
+                StoredVersion {
+                    updated_at: from_millis(updated_at),
+                    missing_blob,
+                },
+            )
+        }));
+    }
+    Ok(found)
+}
+
+/// Deletes what `deletions` name, each only when the stored version is not newer than
+/// the deletion; see [`udd_ports::WorkspaceWriter::delete_documents`].
+pub(super) fn delete(conn: &mut SqliteConnection, deletions: &[Deletion]) -> QueryResult<Removed> {
+    let mut removed = Removed::default();
+    for deletion in deletions {
+        let id = deletion.id.as_str();
+        let until = to_millis(deletion.deleted_at);
+        let deleted = match deletion.collection {
+            Collection::Users => diesel::delete(
+                users::table
+                    .filter(users::id.eq(id))
+                    .filter(users::updated_at.le(until)),
+            )
+            .execute(conn)?,
+            Collection::Rooms => {
+                let deleted = diesel::delete(
+                    rooms::table
+                        .filter(rooms::id.eq(id))
+                        .filter(rooms::updated_at.le(until)),
+                )
+                .execute(conn)?;
+                if deleted > 0 {
+                    removed.messages_of_rooms +=
+                        diesel::delete(messages::table.filter(messages::room_id.eq(id)))
+                            .execute(conn)? as u64;
+                    removed.subscriptions_of_rooms +=
+                        diesel::delete(subscriptions::table.filter(subscriptions::room_id.eq(id)))
+                            .execute(conn)? as u64;
+                }
+                deleted
+            }
+            Collection::Subscriptions => diesel::delete(
+                subscriptions::table
+                    .filter(subscriptions::id.eq(id))
+                    .filter(subscriptions::updated_at.le(until)),
+            )
+            .execute(conn)?,
+            Collection::Messages => diesel::delete(
+                messages::table
+                    .filter(messages::id.eq(id))
+                    .filter(messages::updated_at.le(until)),
+            )
+            .execute(conn)?,
+            Collection::Uploads => {
+                let held = uploads::table
+                    .filter(uploads::id.eq(id))
+                    .filter(uploads::updated_at.le(until));
+                let blob: Option<Option<String>> =
+                    held.select(uploads::blob_path).first(conn).optional()?;
+                let deleted = diesel::delete(held).execute(conn)?;
+                removed.blobs.extend(blob.flatten());
+                deleted
+            }
+            Collection::Avatars => {
+                let held = avatars::table
+                    .filter(avatars::id.eq(id))
+                    .filter(avatars::updated_at.le(until));
+                let blob: Option<Option<String>> =
+                    held.select(avatars::blob_path).first(conn).optional()?;
+                let deleted = diesel::delete(held).execute(conn)?;
+                removed.blobs.extend(blob.flatten());
+                deleted
+            }
+            Collection::Trash => 0,
+        };
+        if deleted > 0 {
+            removed
+                .documents
+                .push((deletion.collection, deletion.id.clone()));
+        }
+    }
+    Ok(removed)
+}
+
+/// Every mark stored; rows naming no known collection are left out.
+pub(super) fn marks(conn: &mut SqliteConnection) -> QueryResult<Vec<(Collection, DateTime<Utc>)>> {
+    let rows: Vec<(String, i64)> = sync_marks::table
+        .select((sync_marks::collection, sync_marks::newest))
+        .order(sync_marks::collection)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, newest)| Some((Collection::from_label(&name)?, from_millis(newest))))
+        .collect())
+}
+
+/// Raises each mark, keeping a newer stored one.
+pub(super) fn advance(
+    conn: &mut SqliteConnection,
+    marks: &[(Collection, DateTime<Utc>)],
+) -> QueryResult<()> {
+    for (collection, newest) in marks {
+        diesel::sql_query(
+            "INSERT INTO sync_marks (collection, newest) VALUES (?, ?) \
+             ON CONFLICT (collection) DO UPDATE SET newest = MAX(newest, excluded.newest)",
+        )
+        .bind::<Text, _>(collection.label())
+        .bind::<BigInt, _>(to_millis(*newest))
+        .execute(conn)?;
+    }
+    Ok(())
+}
