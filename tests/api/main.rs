@@ -33,4 +33,5 @@ mod proxies;
 mod request_data_download;
 mod robustness;
 mod rocketchat_sessions;
+mod sync;
 mod two_factor;
