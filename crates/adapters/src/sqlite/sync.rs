@@ -190,3 +190,124 @@ pub(super) fn advance(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::testing;
+    use crate::SqliteWorkspace;
+    use udd_domain::{Message, Room, RoomType, Subscription};
+    use udd_ports::{WorkspaceReader, WorkspaceWriter};
+
+    fn at(millis: i64) -> DateTime<Utc> {
+        from_millis(millis)
+    }
+
+    fn room(id: &str, updated: i64) -> Room {
+        Room {
+            id: id.into(),
+            room_type: RoomType::Channel,
+            name: Some(id.to_lowercase()),
+            fname: None,
+            member_ids: Vec::new(),
+            team_main: false,
+            created_at: at(0),
+            updated_at: at(updated),
+        }
+    }
+
+    fn message(id: &str, room: &str, updated: i64) -> Message {
+        Message {
+            id: id.into(),
+            room_id: room.into(),
+            ts: at(10),
+            user_id: None,
+            username: None,
+            msg: id.into(),
+            message_type: None,
+            thread_id: None,
+            file_id: None,
+            attachments: None,
+            updated_at: at(updated),
+        }
+    }
+
+    fn subscription(id: &str, user: &str, room: &str) -> Subscription {
+        Subscription {
+            id: id.into(),
+            user_id: user.into(),
+            room_id: room.into(),
+            room_type: RoomType::Channel,
+            name: None,
+            created_at: at(0),
+            updated_at: at(5),
+        }
+    }
+
+    fn deletion(collection: Collection, id: &str, when: i64) -> Deletion {
+        Deletion {
+            collection,
+            id: id.into(),
+            deleted_at: at(when),
+        }
+    }
+
+    #[test]
+    fn a_deleted_room_takes_its_messages_and_subscriptions_and_a_newer_version_stays(
+    ) -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db);
+        workspace.upsert_rooms(&[room("A", 5), room("B", 5)])?;
+        workspace.upsert_messages(&[
+            message("a1", "A", 5),
+            message("a2", "A", 5),
+            message("b1", "B", 50),
+        ])?;
+        workspace.upsert_subscriptions(&[
+            subscription("s1", "u1", "A"),
+            subscription("s2", "u1", "B"),
+        ])?;
+
+        let versions = workspace.versions(Collection::Messages, &["a1".into(), "zz".into()])?;
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions["a1"].updated_at, at(5));
+        assert!(!versions["a1"].missing_blob);
+
+        let removed = workspace.delete_documents(&[
+            deletion(Collection::Rooms, "A", 20),
+            // Written again after its deletion: stays.
+            deletion(Collection::Messages, "b1", 20),
+            deletion(Collection::Messages, "gone", 20),
+        ])?;
+        assert_eq!(removed.documents, [(Collection::Rooms, "A".to_owned())]);
+        assert_eq!(
+            (removed.messages_of_rooms, removed.subscriptions_of_rooms),
+            (2, 1)
+        );
+        assert!(matches!(
+            workspace.room(&"A".into()),
+            Err(udd_ports::StoreError::NotFound)
+        ));
+        assert_eq!(workspace.subscriptions_of(&"u1".into())?.len(), 1);
+        assert_eq!(workspace.count_messages(&"A".into(), at(100))?, 0);
+        assert_eq!(workspace.count_messages(&"B".into(), at(100))?, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn marks_only_rise() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db);
+        assert!(workspace.sync_marks()?.is_empty());
+        workspace
+            .advance_sync_marks(&[(Collection::Messages, at(50)), (Collection::Trash, at(7))])?;
+        workspace.advance_sync_marks(&[(Collection::Messages, at(40))])?;
+        assert_eq!(
+            workspace.sync_marks()?,
+            [(Collection::Messages, at(50)), (Collection::Trash, at(7))]
+        );
+        workspace.advance_sync_marks(&[(Collection::Messages, at(60))])?;
+        assert_eq!(workspace.sync_marks()?[0], (Collection::Messages, at(60)));
+        Ok(())
+    }
+}
