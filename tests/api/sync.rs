@@ -20,6 +20,7 @@ const DELETED_TEXT: &str = "Ünïcödé";
 const LEFT_SUBSCRIPTION: &str = "YuDi2uwBDBajr9f5N";
 const LEFT_ROOM: &str = "5sQZnhxdWxcAeBdc3";
 const DELETED_UPLOAD: &str = "nd6ssaJw6zJHrtFGs";
+const KEPT_UPLOAD: &str = "Q5yA26ksJXC57nySc";
 const NEW_MESSAGES: [&str; 3] = ["SyncNew000000001", "SyncNew000000002", "SyncNew000000003"];
 
 fn date(iso: &str) -> Value {
@@ -251,9 +252,24 @@ async fn the_delta_starts_where_the_last_import_ended() {
         &[json!({"_id": NEW_MESSAGES[0], "__collection__": "message",
                  "_deletedAt": date("2024-03-06T09:00:00.000Z")})],
     );
+    // An upload renamed since: its document is in the delta, its file is not.
+    let mut renamed = lines(&fixture_dir().join("rocketchat_uploads.json"))
+        .into_iter()
+        .find(|u| u["_id"] == KEPT_UPLOAD)
+        .unwrap();
+    renamed["name"] = json!("renamed.png");
+    renamed["_updatedAt"] = date("2024-03-06T09:00:00.000Z");
+    write_lines(&delta.path().join("rocketchat_uploads.json"), &[renamed]);
     let summary = app.import(delta.path());
     assert_eq!(summary.of(Collection::Messages).deleted, 1);
     assert!(app.workspace().message(NEW_MESSAGES[0]).is_err());
+    assert_eq!(summary.of(Collection::Uploads).updated, 1);
+    assert_eq!(summary.problem_count, 0, "{:?}", summary.problems);
+    let upload = app.workspace().upload(&KEPT_UPLOAD.into()).unwrap();
+    assert_eq!(upload.name, "renamed.png");
+    let blobs = udd::adapters::LocalBlobStore::new(&app.settings.storage.blob_path);
+    let key = upload.blob.expect("the bytes it had are kept");
+    assert!(blobs.open(&key).unwrap().is_some());
 }
 
 /// What the export relies on: pages after a (`ts`, `id`) cursor up to a fixed cutoff.

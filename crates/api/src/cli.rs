@@ -107,7 +107,7 @@ pub enum Command {
         delta_query: bool,
         /// With `-`: which collection standard input holds (users, rocketchat_room,
         /// rocketchat_subscription, rocketchat_message, rocketchat_uploads,
-        /// rocketchat_avatars).
+        /// rocketchat_avatars, rocketchat__trash).
         #[arg(long, value_name = "NAME")]
         collection: Option<String>,
         /// The database to read when an archive or mongodump's output folder holds

@@ -87,9 +87,11 @@ pub trait WorkspaceWriter: Send + Sync {
     fn upsert_subscriptions(&self, subscriptions: &[Subscription]) -> Result<(), StoreError>;
     /// Inserts or replaces messages. Errors: `Unexpected` only.
     fn upsert_messages(&self, messages: &[Message]) -> Result<(), StoreError>;
-    /// Inserts or replaces uploads. Errors: `Unexpected` only.
+    /// Inserts or replaces uploads; one written without a blob key keeps the key it
+    /// had. Errors: `Unexpected` only.
     fn upsert_uploads(&self, uploads: &[Upload]) -> Result<(), StoreError>;
-    /// Inserts or replaces avatars. Errors: `Unexpected` only.
+    /// Inserts or replaces avatars; one written without a blob key keeps the key it
+    /// had. Errors: `Unexpected` only.
     fn upsert_avatars(&self, avatars: &[Avatar]) -> Result<(), StoreError>;
     /// Whether the workspace holds no user at all.
     ///

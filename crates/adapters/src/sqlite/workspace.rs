@@ -2,6 +2,7 @@
 //! uploads and avatars, written in batches by import and demo.
 
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
 use diesel::upsert::excluded;
 use std::collections::HashMap;
 use udd_domain::time::to_millis;
@@ -320,11 +321,25 @@ impl WorkspaceWriter for SqliteWorkspace {
                     uploads::uploaded_at.eq(to_millis(u.uploaded_at)),
                     uploads::updated_at.eq(to_millis(u.updated_at)),
                 );
+                // Written without bytes (a delta whose dump lacks the file), it keeps
+                // the bytes it had.
                 diesel::insert_into(uploads::table)
                     .values(row)
                     .on_conflict(uploads::id)
                     .do_update()
-                    .set(row)
+                    .set((
+                        row.0,
+                        row.1,
+                        row.2,
+                        row.3,
+                        row.4,
+                        row.5,
+                        uploads::blob_path.eq(diesel::dsl::sql::<Nullable<Text>>(
+                            "COALESCE(excluded.blob_path, uploads.blob_path)",
+                        )),
+                        row.7,
+                        row.8,
+                    ))
                     .execute(conn)?;
             }
             Ok(())
@@ -344,11 +359,24 @@ impl WorkspaceWriter for SqliteWorkspace {
                     avatars::uploaded_at.eq(to_millis(a.uploaded_at)),
                     avatars::updated_at.eq(to_millis(a.updated_at)),
                 );
+                // Written without bytes (a delta whose dump lacks the file), it keeps
+                // the bytes it had.
                 diesel::insert_into(avatars::table)
                     .values(row)
                     .on_conflict(avatars::id)
                     .do_update()
-                    .set(row)
+                    .set((
+                        row.0,
+                        row.1,
+                        row.2,
+                        row.3,
+                        row.4,
+                        avatars::blob_path.eq(diesel::dsl::sql::<Nullable<Text>>(
+                            "COALESCE(excluded.blob_path, avatars.blob_path)",
+                        )),
+                        row.6,
+                        row.7,
+                    ))
                     .execute(conn)?;
             }
             Ok(())

@@ -201,7 +201,13 @@ impl ImportWorkspace {
                 if change == Change::Unchanged && !always_written(collection) {
                     continue;
                 }
-                if let Some(missing) = self.attach_blob(&mut document, dump)? {
+                let missing = self.attach_blob(&mut document, dump)?;
+                let had_bytes = stored
+                    .get(version_of(&document).0)
+                    .is_some_and(|held| !held.missing_blob);
+                // A delta holds the files uploaded since the last import only: one
+                // whose bytes the store has keeps them (the store keeps the key).
+                if let (Some(missing), false) = (missing, had_bytes) {
                     summary.counts_mut(collection).missing_blobs += 1;
                     summary.problem(missing);
                 }
