@@ -14,6 +14,8 @@ use udd_ports::{Collection, Deletion, Document, WorkspaceUser};
 use super::extjson::millis;
 
 /// What a document of a dump is to the workspace.
+// Handed over one at a time, like `DumpEntry`: a box per document would cost more.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Mapped {
     /// A document to load.

@@ -252,7 +252,7 @@ impl ImportWorkspace {
             if gone.contains(&(deletion.collection, deletion.id.as_str())) {
                 counts.deleted += 1;
             } else if deletion.deleted_at != DateTime::<Utc>::MAX_UTC
-                && !trash_mark.is_some_and(|mark| deletion.deleted_at <= mark)
+                && trash_mark.is_none_or(|mark| deletion.deleted_at > mark)
             {
                 counts.not_held += 1;
             }
