@@ -28,7 +28,7 @@ python3 scripts/make-dump.py "$work/dump" --messages "$messages" >/dev/null
 size=$(du -m "$work/dump/rocketchat_message.json" | cut -f1)
 mkdir "$work/import"
 (cd "$work/import" && measure "udd import ($messages messages, ${size} MiB)" "$udd" import "$work/dump")
-(cd "$work/import" && measure "udd import again (idempotent)" "$udd" import "$work/dump")
+(cd "$work/import" && measure "udd import again (sync: nothing changed)" "$udd" import "$work/dump")
 
 convert=$PWD/target/release/examples/mongodump_from_export
 "$convert" "$work/dump" "$work/bson"

@@ -50,7 +50,7 @@ fn folders() -> &'static [PathBuf] {
 
 fn location(entry: &DumpEntry) -> Option<(&str, u64)> {
     match entry {
-        DumpEntry::Document(_) => None,
+        DumpEntry::Document(_) | DumpEntry::Hidden { .. } => None,
         DumpEntry::Skipped { at, .. } | DumpEntry::Malformed { at, .. } => {
             Some((at.file.as_str(), at.line))
         }
@@ -144,7 +144,7 @@ fuzz_target!(|data: &[u8]| {
                     assert!(valid, "line {line} is not JSON but was mapped");
                     assert_eq!(at.line, *line);
                 }
-                DumpEntry::Document(_) => {
+                DumpEntry::Document(_) | DumpEntry::Hidden { .. } => {
                     assert!(valid, "line {line} is not JSON but was mapped")
                 }
             }

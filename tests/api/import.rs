@@ -159,11 +159,26 @@ async fn a_newer_dump_updates_changed_documents() {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&fixture_dir(), dir.path());
     let path = dir.path().join("rocketchat_message.json");
+    // Rocket.Chat stamps an edit with a new `_updatedAt`; a document with the stored
+    // one is taken as unchanged.
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replace("thanks all", "thanks all (edited)");
+        .lines()
+        .map(|line| {
+            if line.contains("thanks all") {
+                line.replace("thanks all", "thanks all (edited)").replace(
+                    r#""_updatedAt":{"$date":"2024-03-01T11:13:26.282Z"}"#,
+                    r#""_updatedAt":{"$date":"2024-03-02T08:00:00.000Z"}"#,
+                )
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     std::fs::write(&path, text).unwrap();
-    app.import(dir.path());
+    let summary = app.import(dir.path());
+    assert_eq!(summary.of(Collection::Messages).updated, 1);
     assert_eq!(
         app.workspace().message("AkJdkXpt986MdhESJ").unwrap().msg,
         "thanks all (edited)"

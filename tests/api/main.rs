@@ -36,4 +36,5 @@ mod repeat_requests;
 mod request_data_download;
 mod robustness;
 mod rocketchat_sessions;
+mod sync;
 mod two_factor;

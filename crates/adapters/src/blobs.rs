@@ -71,6 +71,15 @@ impl BlobStore for LocalBlobStore {
         Ok(Some(described))
     }
 
+    fn delete(&self, key: &str) -> anyhow::Result<()> {
+        let path = self.path_of(key)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting {}", path.display())),
+        }
+    }
+
     fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
         let path = self.path_of(key)?;
         match File::open(&path) {
@@ -106,6 +115,11 @@ mod tests {
             "16367aacb67a4a017c8da8ab95682ccb390863780f7114dda0a0e0c55644c7c4"
         );
         assert!(store.describe("avatars/F1")?.is_none());
+
+        store.delete(&key)?;
+        assert!(store.open(&key)?.is_none(), "deleted");
+        store.delete(&key)?;
+        assert!(store.delete("uploads/../x").is_err(), "only blob keys");
         Ok(())
     }
 

@@ -69,7 +69,7 @@ pub use object::{
     WithRocketChatUploads,
 };
 pub use remote_sessions::RocketChatSessions;
-pub use rocketchat::{MongoExportDump, RocketChatDump};
+pub use rocketchat::{delta_queries, DeltaQuery, MongoExportDump, RocketChatDump, DELTA_MARGIN};
 #[cfg(any(test, feature = "testing"))]
 pub use s3_test_server::S3TestServer;
 pub use security::{RocketChatPasswords, RocketChatTokens};

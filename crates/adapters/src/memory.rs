@@ -39,6 +39,11 @@ impl Bytes {
         self.map()?.insert(key, Arc::new(bytes));
         Ok(())
     }
+
+    fn remove(&self, key: &str) -> anyhow::Result<()> {
+        self.map()?.remove(key);
+        Ok(())
+    }
 }
 
 /// A reader over shared bytes, so an open blob or archive outlives a later replacement.
@@ -105,6 +110,10 @@ impl BlobStore for MemoryBlobStore {
             Some(bytes) => Ok(Some(sha256_of(&mut bytes.as_slice())?)),
             None => Ok(None),
         }
+    }
+
+    fn delete(&self, key: &str) -> anyhow::Result<()> {
+        self.blobs.remove(key)
     }
 }
 
@@ -273,6 +282,9 @@ mod tests {
         assert_eq!(store.describe(&key)?.map(|d| d.0), Some(5));
         assert!(store.open("avatars/F1")?.is_none());
         assert!(store.put(BlobKind::Upload, "../x", &mut &b"x"[..]).is_err());
+        store.delete(&key)?;
+        assert!(store.open(&key)?.is_none(), "deleted");
+        store.delete(&key)?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use udd_adapters::RocketChatDump;
-use udd_app::{DemoSpec, DemoSummary, ImportSummary, NewAccount, DEMO_PASSWORD};
+use udd_app::{DemoSpec, DemoSummary, NewAccount, DEMO_PASSWORD};
 
 use crate::dto::WirePaths;
 use crate::server::Application;
@@ -98,10 +98,16 @@ pub enum Command {
         /// gzipped), or `-` for one collection of mongoexport JSON on standard input.
         /// Upload and avatar files come from the dump's GridFS collections or from
         /// uploads/ and avatars/ beside the collection files.
-        dir: PathBuf,
+        #[arg(required_unless_present = "delta_query")]
+        dir: Option<PathBuf>,
+        /// Print, per collection, the `mongoexport`/`mongodump` `--query` that fetches
+        /// only what changed since the last import (tab-separated: collection, query),
+        /// and exit.
+        #[arg(long, conflicts_with_all = ["dir", "collection", "db"])]
+        delta_query: bool,
         /// With `-`: which collection standard input holds (users, rocketchat_room,
         /// rocketchat_subscription, rocketchat_message, rocketchat_uploads,
-        /// rocketchat_avatars).
+        /// rocketchat_avatars, rocketchat__trash).
         #[arg(long, value_name = "NAME")]
         collection: Option<String>,
         /// The database to read when an archive or mongodump's output folder holds
@@ -310,9 +316,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import {
-            dir,
+            delta_query: true, ..
+        } => {
+            let services = Services::build(&settings)?;
+            crate::cli_import::print_delta_query(services.workspace.as_ref())
+        }
+        Command::Import { dir: None, .. } => {
+            anyhow::bail!("udd import needs a dump (or --delta-query)")
+        }
+        Command::Import {
+            dir: Some(dir),
             collection,
             db,
+            ..
         } => {
             probe_folders(&[("storage.blob_path", &settings.storage.blob_path)])?;
             let dump = open_dump(&dir, collection.as_deref(), db.as_deref())?;
@@ -321,7 +337,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let summary = services
                 .import
                 .execute(&dump, crate::progress::for_stderr().as_ref())?;
-            print_import_summary(&dir, dump.form(), &summary, started.elapsed());
+            crate::cli_import::print_import_summary(&dir, dump.form(), &summary, started.elapsed());
             match summary.not_imported() {
                 0 => Ok(()),
                 left_out => Err(ImportIncomplete(left_out).into()),
@@ -390,57 +406,6 @@ fn open_dump(
         "--collection names what standard input holds: use it with `-`"
     );
     RocketChatDump::open_database(path, db)
-}
-
-fn print_import_summary(
-    dir: &std::path::Path,
-    form: &str,
-    summary: &ImportSummary,
-    took: std::time::Duration,
-) {
-    println!(
-        "imported {} ({form}) in {:.1}s",
-        dir.display(),
-        took.as_secs_f64()
-    );
-    println!(
-        "  {:<14} {:>10} {:>8} {:>10} {:>14}",
-        "collection", "imported", "skipped", "malformed", "missing files"
-    );
-    for (collection, counts) in &summary.counts {
-        println!(
-            "  {:<14} {:>10} {:>8} {:>10} {:>14}",
-            collection.label(),
-            counts.imported,
-            counts.skipped,
-            counts.malformed,
-            counts.missing_blobs
-        );
-    }
-    if !summary.moves.is_empty() {
-        println!(
-            "{} username(s) or e-mail address(es) changed hands:",
-            summary.moves.len()
-        );
-        for moved in summary.moves.iter().take(200) {
-            println!("  {moved}");
-        }
-        if summary.moves.len() > 200 {
-            println!("  … and {} more", summary.moves.len() - 200);
-        }
-    }
-    if summary.problem_count > 0 {
-        println!("{} problem(s):", summary.problem_count);
-        for problem in &summary.problems {
-            println!("  {problem}");
-        }
-        if summary.problem_count > summary.problems.len() as u64 {
-            println!(
-                "  … and {} more",
-                summary.problem_count - summary.problems.len() as u64
-            );
-        }
-    }
 }
 
 fn print_demo_summary(summary: &DemoSummary, took: std::time::Duration) {

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod cli;
+mod cli_import;
 pub mod ddp;
 pub mod dto;
 pub mod error;

@@ -47,8 +47,9 @@ pub use sessions::{RemoteSessions, RemoteUser, SessionError, UserProfiles};
 /// Re-exported: ports hand it around, the domain defines it.
 pub use udd_domain::UserDataFile;
 pub use workspace::{
-    BlobKind, BlobStore, Collection, Document, DumpEntry, DumpLocation, Moved, MovedKind,
-    NoProgress, Progress, WorkspaceDump, WorkspaceReader, WorkspaceUser, WorkspaceWriter,
+    BlobKind, BlobStore, Collection, Deletion, Document, DumpEntry, DumpLocation, Moved, MovedKind,
+    NoProgress, Progress, Removed, StoredVersion, WorkspaceDump, WorkspaceReader, WorkspaceUser,
+    WorkspaceWriter,
 };
 
 #[cfg(feature = "mock")]

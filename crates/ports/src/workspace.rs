@@ -1,6 +1,7 @@
 //! Loading a chat workspace: where documents come from (a dump), where they go (the
 //! workspace store and the blob store), and how progress is shown.
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use chrono::{DateTime, Utc};
@@ -86,14 +87,83 @@ pub trait WorkspaceWriter: Send + Sync {
     fn upsert_subscriptions(&self, subscriptions: &[Subscription]) -> Result<(), StoreError>;
     /// Inserts or replaces messages. Errors: `Unexpected` only.
     fn upsert_messages(&self, messages: &[Message]) -> Result<(), StoreError>;
-    /// Inserts or replaces uploads. Errors: `Unexpected` only.
+    /// Inserts or replaces uploads; one written without a blob key keeps the key it
+    /// had. Errors: `Unexpected` only.
     fn upsert_uploads(&self, uploads: &[Upload]) -> Result<(), StoreError>;
-    /// Inserts or replaces avatars. Errors: `Unexpected` only.
+    /// Inserts or replaces avatars; one written without a blob key keeps the key it
+    /// had. Errors: `Unexpected` only.
     fn upsert_avatars(&self, avatars: &[Avatar]) -> Result<(), StoreError>;
     /// Whether the workspace holds no user at all.
     ///
     /// Errors: `Unexpected` only.
     fn is_empty(&self) -> Result<bool, StoreError>;
+
+    /// The stored version of each of `ids` in `collection` that the store holds (ids it
+    /// does not hold are absent from the map); empty for [`Collection::Trash`].
+    ///
+    /// Errors: `Unexpected` only.
+    fn versions(
+        &self,
+        collection: Collection,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredVersion>, StoreError>;
+
+    /// Deletes, in one transaction, each document of `deletions` that the store holds in
+    /// a version not newer than the deletion (`updated_at <= deleted_at`: a document
+    /// Rocket.Chat wrote again after deleting it stays). A room takes its messages and
+    /// subscriptions with it; a user their e-mail addresses, login tokens and second
+    /// factors. Blobs are not touched: their keys are returned for the caller to
+    /// delete once the transaction is committed.
+    ///
+    /// Errors: `Unexpected` only.
+    fn delete_documents(&self, deletions: &[Deletion]) -> Result<Removed, StoreError>;
+
+    /// For each collection, the newest `_updatedAt` (for [`Collection::Trash`], the
+    /// newest `_deletedAt`) applied by an import so far; collections never imported are
+    /// absent.
+    ///
+    /// Errors: `Unexpected` only.
+    fn sync_marks(&self) -> Result<Vec<(Collection, DateTime<Utc>)>, StoreError>;
+
+    /// Raises each collection's mark to the date given, keeping a newer stored one.
+    ///
+    /// Errors: `Unexpected` only.
+    fn advance_sync_marks(&self, marks: &[(Collection, DateTime<Utc>)]) -> Result<(), StoreError>;
+}
+
+/// What the store holds of a document, to tell a changed one from an unchanged one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// Its `_updatedAt`.
+    pub updated_at: DateTime<Utc>,
+    /// An upload or avatar stored without its bytes (always `false` for other
+    /// documents): loading it again may bring them.
+    pub missing_blob: bool,
+}
+
+/// A document Rocket.Chat deleted: a record of its `rocketchat__trash` collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// The collection it was deleted from (`__collection__`).
+    pub collection: Collection,
+    /// Its `_id`.
+    pub id: String,
+    /// `_deletedAt`.
+    pub deleted_at: DateTime<Utc>,
+}
+
+/// What [`WorkspaceWriter::delete_documents`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// The documents deleted, each with its collection; a deletion of a document the
+    /// store did not hold (or held in a newer version) is not listed.
+    pub documents: Vec<(Collection, String)>,
+    /// Messages deleted along with their rooms.
+    pub messages_of_rooms: u64,
+    /// Subscriptions deleted along with their rooms.
+    pub subscriptions_of_rooms: u64,
+    /// The blob keys of the uploads and avatars deleted.
+    pub blobs: Vec<String>,
 }
 
 /// Which kind of file a blob is.
@@ -129,6 +199,11 @@ pub trait BlobStore: Send + Sync {
     ///
     /// Errors: I/O failures other than absence.
     fn describe(&self, key: &str) -> anyhow::Result<Option<(u64, String)>>;
+
+    /// Deletes the blob under `key`; a blob already gone is not an error.
+    ///
+    /// Errors: I/O failures.
+    fn delete(&self, key: &str) -> anyhow::Result<()>;
 }
 
 /// The collections of a Rocket.Chat workspace, in the order they are loaded.
@@ -146,17 +221,21 @@ pub enum Collection {
     Avatars,
     /// `rocketchat_message.json`
     Messages,
+    /// `rocketchat__trash.json`: the documents Rocket.Chat deleted.
+    Trash,
 }
 
 impl Collection {
-    /// Every collection, in load order (messages last: they are the bulk).
-    pub const ALL: [Collection; 6] = [
+    /// Every collection, in load order: messages after the rest (they are the bulk),
+    /// then the deletions, which apply to all.
+    pub const ALL: [Collection; 7] = [
         Self::Users,
         Self::Rooms,
         Self::Subscriptions,
         Self::Uploads,
         Self::Avatars,
         Self::Messages,
+        Self::Trash,
     ];
 
     /// The short name used in summaries.
@@ -168,7 +247,13 @@ impl Collection {
             Self::Uploads => "uploads",
             Self::Avatars => "avatars",
             Self::Messages => "messages",
+            Self::Trash => "trash",
         }
+    }
+
+    /// The collection whose short name is `label`.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.label() == label)
     }
 }
 
@@ -187,6 +272,8 @@ pub enum Document {
     Upload(Upload),
     /// From `rocketchat_avatars.json`; `blob` is not set yet.
     Avatar(Avatar),
+    /// From `rocketchat__trash.json`: a document of another collection was deleted.
+    Deletion(Deletion),
 }
 
 /// Where in a dump file something was found: `users.json:12` in a text file,
@@ -246,6 +333,12 @@ pub enum DumpEntry {
         at: DumpLocation,
         /// Which field was missing or wrong, or what is wrong with its file.
         reason: String,
+    },
+    /// A message Rocket.Chat keeps as an earlier version of an edited one (`_hidden`,
+    /// with "keep history" on): never exported, so not loaded.
+    Hidden {
+        /// The copy's `_id`.
+        id: String,
     },
     /// Not a document at all: not JSON, not BSON, or cut short.
     Malformed {

@@ -47,6 +47,14 @@ impl BlobStore for ObjectBlobStore {
     fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
         self.objects.read(key, None)
     }
+
+    fn delete(&self, key: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            key.starts_with("uploads/") || key.starts_with("avatars/"),
+            "`{key}` is not a blob key"
+        );
+        self.objects.delete(key)
+    }
 }
 
 /// How the key of an upload kept in Rocket.Chat's own S3 bucket starts; the rest is
@@ -107,6 +115,14 @@ impl BlobStore for WithRocketChatUploads {
             (None, _) => self.own.open(key),
             (Some(path), Some(bucket)) => bucket.read(path, None),
             (Some(_), None) => Ok(None),
+        }
+    }
+
+    /// Rocket.Chat's bucket is Rocket.Chat's: its uploads are never deleted from here.
+    fn delete(&self, key: &str) -> anyhow::Result<()> {
+        match Self::in_rocketchat(key) {
+            Some(_) => Ok(()),
+            None => self.own.delete(key),
         }
     }
 }

@@ -54,6 +54,11 @@ fn blobs_go_up_and_come_back_under_the_prefix_only() -> anyhow::Result<()> {
         assert!(blobs.open(bad).is_err(), "{bad}");
     }
     assert!(blobs.put(BlobKind::Avatar, "../x", &mut &b""[..]).is_err());
+
+    blobs.delete(&key)?;
+    assert!(blobs.open(&key)?.is_none(), "deleted");
+    blobs.delete(&key)?;
+    assert!(blobs.delete("exports/OP.zip").is_err(), "only blob keys");
     Ok(())
 }
 

@@ -35,6 +35,8 @@ mod records;
 #[path = "../sqlite/second_factors.rs"]
 mod second_factors;
 mod singleton;
+#[path = "../sqlite/sync.rs"]
+mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]

@@ -9,23 +9,71 @@ use udd_domain::time::from_millis;
 use udd_domain::{
     Avatar, Email, Message, Room, RoomType, SecondFactors, Subscription, TotpSecret, Upload, User,
 };
-use udd_ports::{Collection, Document, WorkspaceUser};
+use udd_ports::{Collection, Deletion, Document, WorkspaceUser};
 
 use super::extjson::millis;
 
+/// What a document of a dump is to the workspace.
+// Handed over one at a time, like `DumpEntry`: a box per document would cost more.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Mapped {
+    /// A document to load.
+    Document(Document),
+    /// A message kept as an earlier version of an edited one (`_hidden`), by id.
+    Hidden(String),
+    /// A trash record of a collection the workspace does not hold.
+    Ignored,
+}
+
 /// Maps one document of `collection`.
-pub fn map(collection: Collection, doc: &Value) -> Result<Document, String> {
+pub fn map(collection: Collection, doc: &Value) -> Result<Mapped, String> {
     if !doc.is_object() {
         return Err("not a JSON object".to_owned());
     }
-    Ok(match collection {
+    Ok(Mapped::Document(match collection {
         Collection::Users => Document::User(user(doc)?),
         Collection::Rooms => Document::Room(room(doc)?),
         Collection::Subscriptions => Document::Subscription(subscription(doc)?),
+        Collection::Messages if doc["_hidden"].as_bool() == Some(true) => {
+            return Ok(Mapped::Hidden(required(doc, "_id")?));
+        }
         Collection::Messages => Document::Message(message(doc)?),
         Collection::Uploads => Document::Upload(upload(doc)?),
         Collection::Avatars => Document::Avatar(avatar(doc)?),
+        Collection::Trash => match deletion(doc)? {
+            Some(deletion) => Document::Deletion(deletion),
+            None => return Ok(Mapped::Ignored),
+        },
+    }))
+}
+
+/// The collection a trash record's `__collection__` names: Rocket.Chat's model name,
+/// the collection name without its `rocketchat_` prefix.
+fn trashed_from(model: &str) -> Option<Collection> {
+    Some(match model {
+        "users" => Collection::Users,
+        "room" => Collection::Rooms,
+        "subscription" => Collection::Subscriptions,
+        "message" => Collection::Messages,
+        "uploads" => Collection::Uploads,
+        "avatars" => Collection::Avatars,
+        _ => return None,
     })
+}
+
+/// A record of `rocketchat__trash`: the deleted document, with `__collection__` and
+/// `_deletedAt` added; `None` for a collection the workspace does not hold.
+fn deletion(doc: &Value) -> Result<Option<Deletion>, String> {
+    let model = required(doc, "__collection__")?;
+    let Some(collection) = trashed_from(&model) else {
+        return Ok(None);
+    };
+    Ok(Some(Deletion {
+        collection,
+        id: required(doc, "_id")?,
+        deleted_at: date(doc, "_deletedAt").ok_or("missing or invalid `_deletedAt`")?,
+    }))
 }
 
 fn at<'a>(doc: &'a Value, path: &str) -> &'a Value {
@@ -295,7 +343,7 @@ mod tests {
             "services": {"password": {"bcrypt": "$2b$10$x"}, "google": {"id": "1"},
                          "resume": {"loginTokens": [{"hashedToken": "H=", "when": "2024-03-01T09:00:00.000Z"}]}}
         });
-        let Ok(Document::User(user)) = map(Collection::Users, &doc) else {
+        let Ok(Mapped::Document(Document::User(user))) = map(Collection::Users, &doc) else {
             panic!("not a user")
         };
         assert_eq!(user.user.username, "alice");
@@ -316,7 +364,7 @@ mod tests {
                 "email2fa": {"enabled": true}
             }
         });
-        let Ok(Document::User(user)) = map(Collection::Users, &doc) else {
+        let Ok(Mapped::Document(Document::User(user))) = map(Collection::Users, &doc) else {
             panic!("not a user")
         };
         let secret = user.second_factors.totp.as_ref().map(|s| s.expose_base32());
@@ -330,7 +378,7 @@ mod tests {
 
         let off = json!({"_id": "u2", "username": "bob",
             "services": {"totp": {"enabled": false, "secret": "GEZDGNBVGY3TQOJQ", "hashedBackup": ["h"]}}});
-        let Ok(Document::User(user)) = map(Collection::Users, &off) else {
+        let Ok(Mapped::Document(Document::User(user))) = map(Collection::Users, &off) else {
             panic!("not a user")
         };
         assert_eq!(user.second_factors, SecondFactors::default());
@@ -375,7 +423,7 @@ mod tests {
             "ts": "2024-03-01T09:05:52.431Z", "u": {"_id": "u1", "username": "alice"},
             "file": {"_id": "f1"}, "attachments": [{"title": "x.png"}]
         });
-        let Ok(Document::Message(m)) = map(Collection::Messages, &doc) else {
+        let Ok(Mapped::Document(Document::Message(m))) = map(Collection::Messages, &doc) else {
             panic!("not a message")
         };
         assert_eq!(m.ts.timestamp_millis(), 1_709_283_952_431);
@@ -387,9 +435,53 @@ mod tests {
     }
 
     #[test]
+    fn a_trash_record_names_the_deleted_document_and_its_collection() {
+        let doc = json!({"_id": "m9", "__collection__": "message", "rid": "GENERAL",
+            "msg": "gone", "_deletedAt": "2024-03-02T10:00:00.000Z"});
+        let Ok(Mapped::Document(Document::Deletion(deletion))) = map(Collection::Trash, &doc)
+        else {
+            panic!("not a deletion")
+        };
+        assert_eq!(deletion.collection, Collection::Messages);
+        assert_eq!(deletion.id, "m9");
+        assert_eq!(deletion.deleted_at.timestamp_millis(), 1_709_373_600_000);
+        for (model, collection) in [
+            ("users", Collection::Users),
+            ("room", Collection::Rooms),
+            ("subscription", Collection::Subscriptions),
+            ("uploads", Collection::Uploads),
+            ("avatars", Collection::Avatars),
+        ] {
+            let doc = json!({"_id": "x", "__collection__": model, "_deletedAt": "2024-03-02T10:00:00.000Z"});
+            let Ok(Mapped::Document(Document::Deletion(deletion))) = map(Collection::Trash, &doc)
+            else {
+                panic!("{model}: not a deletion")
+            };
+            assert_eq!(deletion.collection, collection);
+        }
+        let other = json!({"_id": "x", "__collection__": "livechat_inquiry", "_deletedAt": "2024-03-02T10:00:00.000Z"});
+        assert!(matches!(
+            map(Collection::Trash, &other),
+            Ok(Mapped::Ignored)
+        ));
+        let undated = json!({"_id": "x", "__collection__": "message"});
+        assert_eq!(
+            map(Collection::Trash, &undated).err().as_deref(),
+            Some("missing or invalid `_deletedAt`")
+        );
+    }
+
+    #[test]
+    fn an_edited_messages_history_copy_is_hidden_not_loaded() {
+        let doc = json!({"_id": "h1", "rid": "GENERAL", "msg": "old text", "_hidden": true,
+            "parent": "m1", "ts": "2024-03-01T09:05:52.431Z"});
+        assert!(matches!(map(Collection::Messages, &doc), Ok(Mapped::Hidden(id)) if id == "h1"));
+    }
+
+    #[test]
     fn a_users_language_preference_is_imported() {
         let doc = json!({"_id": "u1", "username": "jorg", "language": "de"});
-        let Ok(Document::User(user)) = map(Collection::Users, &doc) else {
+        let Ok(Mapped::Document(Document::User(user))) = map(Collection::Users, &doc) else {
             panic!("not a user")
         };
         assert_eq!(user.user.language.as_deref(), Some("de"));

@@ -18,6 +18,7 @@
 
 mod archive;
 mod bson;
+mod delta;
 mod documents;
 #[doc(hidden)] // Public for the fuzz targets in fuzz/; not an API.
 pub mod extjson;
@@ -39,29 +40,33 @@ use serde_json::Value;
 use udd_ports::{BlobKind, Collection, Document, DumpEntry, DumpLocation, WorkspaceDump};
 
 use self::archive::Archive;
+pub use self::delta::{delta_queries, DeltaQuery, DELTA_MARGIN};
 pub(crate) use self::documents::emails as user_emails;
+use self::documents::Mapped;
 use self::gridfs::Bucket;
 use self::source::{Folder, Source, StandardInput};
 
 /// The collections a dump is read from, by their Rocket.Chat names.
-pub(crate) const COLLECTION_NAMES: [&str; 6] = [
+pub(crate) const COLLECTION_NAMES: [&str; 7] = [
     "users",
     "rocketchat_room",
     "rocketchat_subscription",
     "rocketchat_message",
     "rocketchat_uploads",
     "rocketchat_avatars",
+    "rocketchat__trash",
 ];
 
 /// Every collection file a folder is searched for: the collections and the GridFS
 /// buckets of uploads and avatars.
-pub(crate) const KNOWN_FILES: [&str; 10] = [
+pub(crate) const KNOWN_FILES: [&str; 11] = [
     "users",
     "rocketchat_room",
     "rocketchat_subscription",
     "rocketchat_message",
     "rocketchat_uploads",
     "rocketchat_avatars",
+    "rocketchat__trash",
     "rocketchat_uploads.files",
     "rocketchat_uploads.chunks",
     "rocketchat_avatars.files",
@@ -69,7 +74,7 @@ pub(crate) const KNOWN_FILES: [&str; 10] = [
 ];
 
 /// The Rocket.Chat name of a collection.
-fn collection_name(collection: Collection) -> &'static str {
+pub fn collection_name(collection: Collection) -> &'static str {
     match collection {
         Collection::Users => "users",
         Collection::Rooms => "rocketchat_room",
@@ -77,6 +82,7 @@ fn collection_name(collection: Collection) -> &'static str {
         Collection::Messages => "rocketchat_message",
         Collection::Uploads => "rocketchat_uploads",
         Collection::Avatars => "rocketchat_avatars",
+        Collection::Trash => "rocketchat__trash",
     }
 }
 
@@ -341,7 +347,9 @@ impl WorkspaceDump for RocketChatDump {
                         Err(error) => DumpEntry::Malformed { at, error },
                         Ok(value) => match documents::map(collection, &value) {
                             Err(reason) => DumpEntry::Skipped { at, reason },
-                            Ok(document) => {
+                            Ok(Mapped::Ignored) => return Ok(()),
+                            Ok(Mapped::Hidden(id)) => DumpEntry::Hidden { id },
+                            Ok(Mapped::Document(document)) => {
                                 let damaged = match (&bucket, blob_of(&document)) {
                                     (Some(bucket), Some((_, id))) if bucket.holds(id) => {
                                         bucket.check(id)?.err()

@@ -27,6 +27,7 @@ mod reader;
 mod records;
 pub(crate) mod schema;
 mod second_factors;
+mod sync;
 mod tokens;
 mod users;
 mod workspace;

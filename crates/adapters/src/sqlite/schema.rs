@@ -226,6 +226,13 @@ diesel::joinable!(export_pseudonyms -> export_operations (operation_id));
 diesel::joinable!(export_files -> export_operations (operation_id));
 diesel::joinable!(export_notices -> export_operations (operation_id));
 
+diesel::table! {
+    sync_marks (collection) {
+        collection -> Text,
+        newest -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     user_second_factors,
@@ -244,4 +251,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     export_notices,
     downloads,
     login_failures,
+    sync_marks,
 );

@@ -2,10 +2,17 @@
 //! uploads and avatars, written in batches by import and demo.
 
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
 use diesel::upsert::excluded;
+use std::collections::HashMap;
 use udd_domain::time::to_millis;
 use udd_domain::{Avatar, Message, Room, Subscription, Upload, User};
-use udd_ports::{Moved, MovedKind, StoreError, WorkspaceUser, WorkspaceWriter};
+
+use chrono::{DateTime, Utc};
+use udd_ports::{
+    Collection, Deletion, Moved, MovedKind, Removed, StoreError, StoredVersion, WorkspaceUser,
+    WorkspaceWriter,
+};
 
 use super::schema::{
     avatars, login_tokens, messages, rooms, subscriptions, uploads, user_emails,
@@ -316,11 +323,25 @@ impl WorkspaceWriter for SqliteWorkspace {
                     uploads::uploaded_at.eq(to_millis(u.uploaded_at)),
                     uploads::updated_at.eq(to_millis(u.updated_at)),
                 );
+                // Written without bytes (a delta whose dump lacks the file), it keeps
+                // the bytes it had.
                 diesel::insert_into(uploads::table)
                     .values(row)
                     .on_conflict(uploads::id)
                     .do_update()
-                    .set(row)
+                    .set((
+                        row.0,
+                        row.1,
+                        row.2,
+                        row.3,
+                        row.4,
+                        row.5,
+                        uploads::blob_path.eq(diesel::dsl::sql::<Nullable<Text>>(
+                            "COALESCE(excluded.blob_path, uploads.blob_path)",
+                        )),
+                        row.7,
+                        row.8,
+                    ))
                     .execute(conn)?;
             }
             Ok(())
@@ -340,11 +361,24 @@ impl WorkspaceWriter for SqliteWorkspace {
                     avatars::uploaded_at.eq(to_millis(a.uploaded_at)),
                     avatars::updated_at.eq(to_millis(a.updated_at)),
                 );
+                // Written without bytes (a delta whose dump lacks the file), it keeps
+                // the bytes it had.
                 diesel::insert_into(avatars::table)
                     .values(row)
                     .on_conflict(avatars::id)
                     .do_update()
-                    .set(row)
+                    .set((
+                        row.0,
+                        row.1,
+                        row.2,
+                        row.3,
+                        row.4,
+                        avatars::blob_path.eq(diesel::dsl::sql::<Nullable<Text>>(
+                            "COALESCE(excluded.blob_path, avatars.blob_path)",
+                        )),
+                        row.6,
+                        row.7,
+                    ))
                     .execute(conn)?;
             }
             Ok(())
@@ -359,6 +393,29 @@ impl WorkspaceWriter for SqliteWorkspace {
             .optional()
             .map_err(|e| super::store_error(e, "checking for users"))?;
         Ok(any.is_none())
+    }
+
+    fn versions(
+        &self,
+        collection: Collection,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredVersion>, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::sync::versions(&mut conn, collection, ids)
+            .map_err(|e| super::store_error(e, "reading stored versions"))
+    }
+
+    fn delete_documents(&self, deletions: &[Deletion]) -> Result<Removed, StoreError> {
+        self.write("deletions", |conn| super::sync::delete(conn, deletions))
+    }
+
+    fn sync_marks(&self) -> Result<Vec<(Collection, DateTime<Utc>)>, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::sync::marks(&mut conn).map_err(|e| super::store_error(e, "reading sync marks"))
+    }
+
+    fn advance_sync_marks(&self, marks: &[(Collection, DateTime<Utc>)]) -> Result<(), StoreError> {
+        self.write("sync marks", |conn| super::sync::advance(conn, marks))
     }
 }
 

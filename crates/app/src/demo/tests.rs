@@ -47,6 +47,30 @@ impl WorkspaceWriter for Recorder {
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.users.lock().map(|u| u.is_empty()).unwrap_or(true))
     }
+    fn versions(
+        &self,
+        _: udd_ports::Collection,
+        _: &[String],
+    ) -> Result<HashMap<String, udd_ports::StoredVersion>, StoreError> {
+        Ok(HashMap::new())
+    }
+    fn delete_documents(
+        &self,
+        _: &[udd_ports::Deletion],
+    ) -> Result<udd_ports::Removed, StoreError> {
+        Ok(udd_ports::Removed::default())
+    }
+    fn sync_marks(
+        &self,
+    ) -> Result<Vec<(udd_ports::Collection, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn advance_sync_marks(
+        &self,
+        _: &[(udd_ports::Collection, chrono::DateTime<chrono::Utc>)],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl BlobStore for Recorder {
@@ -67,6 +91,9 @@ impl BlobStore for Recorder {
         Ok(None)
     }
     fn sync(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn delete(&self, _key: &str) -> anyhow::Result<()> {
         Ok(())
     }
 }

@@ -1,0 +1,322 @@
+//! Keeping the workspace in step with Rocket.Chat between imports: the stored version
+//! of documents (to leave unchanged ones alone), deletions from Rocket.Chat's trash, and
+//! the newest date applied per collection (where the next incremental dump starts).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use udd_domain::time::{from_millis, to_millis};
+use udd_ports::{Collection, Deletion, Removed, StoredVersion};
+
+use super::schema::{avatars, messages, rooms, subscriptions, sync_marks, uploads, users};
+use super::DbConnection;
+
+/// Ids per `IN (…)` list: well under SQLite's 32,766 bound values.
+const IDS_PER_QUERY: usize = 1_000;
+
+/// The stored `_updatedAt` (and, for uploads and avatars, whether the bytes are
+/// missing) of those of `ids` that `collection` holds.
+pub(super) fn versions(
+    conn: &mut DbConnection,
+    collection: Collection,
+    ids: &[String],
+) -> QueryResult<HashMap<String, StoredVersion>> {
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let rows: Vec<(String, i64, bool)> = match collection {
+            Collection::Users => users::table
+                .filter(users::id.eq_any(chunk))
+                .select((
+                    users::id,
+                    users::updated_at,
+                    false.into_sql::<diesel::sql_types::Bool>(),
+                ))
+                .load(conn)?,
+            Collection::Rooms => rooms::table
+                .filter(rooms::id.eq_any(chunk))
+                .select((
+                    rooms::id,
+                    rooms::updated_at,
+                    false.into_sql::<diesel::sql_types::Bool>(),
+                ))
+                .load(conn)?,
+            Collection::Subscriptions => subscriptions::table
+                .filter(subscriptions::id.eq_any(chunk))
+                .select((
+                    subscriptions::id,
+                    subscriptions::updated_at,
+                    false.into_sql::<diesel::sql_types::Bool>(),
+                ))
+                .load(conn)?,
+            Collection::Messages => messages::table
+                .filter(messages::id.eq_any(chunk))
+                .select((
+                    messages::id,
+                    messages::updated_at,
+                    false.into_sql::<diesel::sql_types::Bool>(),
+                ))
+                .load(conn)?,
+            Collection::Uploads => uploads::table
+                .filter(uploads::id.eq_any(chunk))
+                .select((
+                    uploads::id,
+                    uploads::updated_at,
+                    uploads::blob_path.is_null(),
+                ))
+                .load(conn)?,
+            Collection::Avatars => avatars::table
+                .filter(avatars::id.eq_any(chunk))
+                .select((
+                    avatars::id,
+                    avatars::updated_at,
+                    avatars::blob_path.is_null(),
+                ))
+                .load(conn)?,
+            Collection::Trash => Vec::new(),
+        };
+        found.extend(rows.into_iter().map(|(id, updated_at, missing_blob)| {
+            (
+                id,
+                StoredVersion {
+                    updated_at: from_millis(updated_at),
+                    missing_blob,
+                },
+            )
+        }));
+    }
+    Ok(found)
+}
+
+/// Deletes what `deletions` name, each only when the stored version is not newer than
+/// the deletion; see [`udd_ports::WorkspaceWriter::delete_documents`].
+pub(super) fn delete(conn: &mut DbConnection, deletions: &[Deletion]) -> QueryResult<Removed> {
+    let mut removed = Removed::default();
+    for deletion in deletions {
+        let id = deletion.id.as_str();
+        let until = to_millis(deletion.deleted_at);
+        let deleted = match deletion.collection {
+            Collection::Users => diesel::delete(
+                users::table
+                    .filter(users::id.eq(id))
+                    .filter(users::updated_at.le(until)),
+            )
+            .execute(conn)?,
+            Collection::Rooms => {
+                let deleted = diesel::delete(
+                    rooms::table
+                        .filter(rooms::id.eq(id))
+                        .filter(rooms::updated_at.le(until)),
+                )
+                .execute(conn)?;
+                if deleted > 0 {
+                    removed.messages_of_rooms +=
+                        diesel::delete(messages::table.filter(messages::room_id.eq(id)))
+                            .execute(conn)? as u64;
+                    removed.subscriptions_of_rooms +=
+                        diesel::delete(subscriptions::table.filter(subscriptions::room_id.eq(id)))
+                            .execute(conn)? as u64;
+                }
+                deleted
+            }
+            Collection::Subscriptions => diesel::delete(
+                subscriptions::table
+                    .filter(subscriptions::id.eq(id))
+                    .filter(subscriptions::updated_at.le(until)),
+            )
+            .execute(conn)?,
+            Collection::Messages => diesel::delete(
+                messages::table
+                    .filter(messages::id.eq(id))
+                    .filter(messages::updated_at.le(until)),
+            )
+            .execute(conn)?,
+            Collection::Uploads => {
+                let held = uploads::table
+                    .filter(uploads::id.eq(id))
+                    .filter(uploads::updated_at.le(until));
+                let blob: Option<Option<String>> =
+                    held.select(uploads::blob_path).first(conn).optional()?;
+                let deleted = diesel::delete(held).execute(conn)?;
+                removed.blobs.extend(blob.flatten());
+                deleted
+            }
+            Collection::Avatars => {
+                let held = avatars::table
+                    .filter(avatars::id.eq(id))
+                    .filter(avatars::updated_at.le(until));
+                let blob: Option<Option<String>> =
+                    held.select(avatars::blob_path).first(conn).optional()?;
+                let deleted = diesel::delete(held).execute(conn)?;
+                removed.blobs.extend(blob.flatten());
+                deleted
+            }
+            Collection::Trash => 0,
+        };
+        if deleted > 0 {
+            removed
+                .documents
+                .push((deletion.collection, deletion.id.clone()));
+        }
+    }
+    Ok(removed)
+}
+
+/// Every mark stored; rows naming no known collection are left out.
+pub(super) fn marks(conn: &mut DbConnection) -> QueryResult<Vec<(Collection, DateTime<Utc>)>> {
+    let rows: Vec<(String, i64)> = sync_marks::table
+        .select((sync_marks::collection, sync_marks::newest))
+        .order(sync_marks::collection)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, newest)| Some((Collection::from_label(&name)?, from_millis(newest))))
+        .collect())
+}
+
+/// Raises each mark, keeping a newer stored one.
+pub(super) fn advance(
+    conn: &mut DbConnection,
+    marks: &[(Collection, DateTime<Utc>)],
+) -> QueryResult<()> {
+    for (collection, newest) in marks {
+        let label = collection.label();
+        let stored: Option<i64> = sync_marks::table
+            .find(label)
+            .select(sync_marks::newest)
+            .get_result(conn)
+            .optional()?;
+        let newest = stored.map_or(to_millis(*newest), |s| s.max(to_millis(*newest)));
+        diesel::insert_into(sync_marks::table)
+            .values((
+                sync_marks::collection.eq(label),
+                sync_marks::newest.eq(newest),
+            ))
+            .on_conflict(sync_marks::collection)
+            .do_update()
+            .set(sync_marks::newest.eq(newest))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::super::workspace::SqliteWorkspace;
+    use super::*;
+    use udd_domain::{Message, Room, RoomType, Subscription};
+    use udd_ports::{WorkspaceReader, WorkspaceWriter};
+
+    fn at(millis: i64) -> DateTime<Utc> {
+        from_millis(millis)
+    }
+
+    fn room(id: &str, updated: i64) -> Room {
+        Room {
+            id: id.into(),
+            room_type: RoomType::Channel,
+            name: Some(id.to_lowercase()),
+            fname: None,
+            member_ids: Vec::new(),
+            team_main: false,
+            created_at: at(0),
+            updated_at: at(updated),
+        }
+    }
+
+    fn message(id: &str, room: &str, updated: i64) -> Message {
+        Message {
+            id: id.into(),
+            room_id: room.into(),
+            ts: at(10),
+            user_id: None,
+            username: None,
+            msg: id.into(),
+            message_type: None,
+            thread_id: None,
+            file_id: None,
+            attachments: None,
+            updated_at: at(updated),
+        }
+    }
+
+    fn subscription(id: &str, user: &str, room: &str) -> Subscription {
+        Subscription {
+            id: id.into(),
+            user_id: user.into(),
+            room_id: room.into(),
+            room_type: RoomType::Channel,
+            name: None,
+            created_at: at(0),
+            updated_at: at(5),
+        }
+    }
+
+    fn deletion(collection: Collection, id: &str, when: i64) -> Deletion {
+        Deletion {
+            collection,
+            id: id.into(),
+            deleted_at: at(when),
+        }
+    }
+
+    #[test]
+    fn a_deleted_room_takes_its_messages_and_subscriptions_and_a_newer_version_stays(
+    ) -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db);
+        workspace.upsert_rooms(&[room("A", 5), room("B", 5)])?;
+        workspace.upsert_messages(&[
+            message("a1", "A", 5),
+            message("a2", "A", 5),
+            message("b1", "B", 50),
+        ])?;
+        workspace.upsert_subscriptions(&[
+            subscription("s1", "u1", "A"),
+            subscription("s2", "u1", "B"),
+        ])?;
+
+        let versions = workspace.versions(Collection::Messages, &["a1".into(), "zz".into()])?;
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions["a1"].updated_at, at(5));
+        assert!(!versions["a1"].missing_blob);
+
+        let removed = workspace.delete_documents(&[
+            deletion(Collection::Rooms, "A", 20),
+            // Written again after its deletion: stays.
+            deletion(Collection::Messages, "b1", 20),
+            deletion(Collection::Messages, "gone", 20),
+        ])?;
+        assert_eq!(removed.documents, [(Collection::Rooms, "A".to_owned())]);
+        assert_eq!(
+            (removed.messages_of_rooms, removed.subscriptions_of_rooms),
+            (2, 1)
+        );
+        assert!(matches!(
+            workspace.room(&"A".into()),
+            Err(udd_ports::StoreError::NotFound)
+        ));
+        assert_eq!(workspace.subscriptions_of(&"u1".into())?.len(), 1);
+        assert_eq!(workspace.count_messages(&"A".into(), at(100))?, 0);
+        assert_eq!(workspace.count_messages(&"B".into(), at(100))?, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn marks_only_rise() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db);
+        assert!(workspace.sync_marks()?.is_empty());
+        workspace
+            .advance_sync_marks(&[(Collection::Messages, at(50)), (Collection::Trash, at(7))])?;
+        workspace.advance_sync_marks(&[(Collection::Messages, at(40))])?;
+        assert_eq!(
+            workspace.sync_marks()?,
+            [(Collection::Messages, at(50)), (Collection::Trash, at(7))]
+        );
+        workspace.advance_sync_marks(&[(Collection::Messages, at(60))])?;
+        assert_eq!(workspace.sync_marks()?[0], (Collection::Messages, at(60)));
+        Ok(())
+    }
+}
