@@ -73,7 +73,7 @@ pub use sqlite::SqliteLoginFailures;
 pub use sqlite::{
     Database, MailState, SqliteDownloadAudit, SqliteDownloadLog, SqliteExportOperations,
     SqliteLoginTokens, SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers,
-    SqliteWorkspace, TableFingerprint,
+    SqliteWorkerInstances, SqliteWorkspace, TableFingerprint,
 };
 pub use stored::LocalStoredExports;
 pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock, Unshared};

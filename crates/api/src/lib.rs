@@ -12,6 +12,7 @@ pub mod cli;
 pub mod ddp;
 pub mod dto;
 pub mod error;
+pub mod instance;
 pub mod officer;
 pub mod page;
 pub mod password;

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use udd_adapters::postgres::{
     is_postgres_url, redacted, PgDatabase, PgDownloadAudit, PgDownloadLog, PgExportOperations,
     PgLoginFailures, PgLoginTokens, PgNotices, PgOperationRecords, PgSingleton, PgUserDataFiles,
-    PgUsers, PgWakeup, PgWorkspace,
+    PgUsers, PgWakeup, PgWorkerInstances, PgWorkspace,
 };
 use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
@@ -21,8 +21,8 @@ use udd_adapters::{
     ObjectStorage, ObjectStoredExports, OutboxMailer, RandomCodes, RandomIds, RocketChatPasswords,
     RocketChatSessions, RocketChatTokens, S3Config, SmtpMailer, SqliteDownloadAudit,
     SqliteDownloadLog, SqliteExportOperations, SqliteLoginFailures, SqliteLoginTokens,
-    SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace,
-    SystemClock, Unshared, ZipArchiveStore,
+    SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers, SqliteWorkerInstances,
+    SqliteWorkspace, SystemClock, Unshared, ZipArchiveStore,
 };
 use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, EraseUserExports, ExportEngine,
@@ -35,7 +35,7 @@ use udd_ports::{
     ExportOperations, ExportProgress, ExportQueue, ExportWakeup, FormTokens, IdGenerator,
     LoginFailures, LoginTokens, Mailer, Notices, OperationRecords, RemoteSessions,
     SecondFactorStore, Singleton, StoredExports, UserDataFiles, UserProfiles, Users,
-    WorkspaceReader, WorkspaceWriter,
+    WorkerInstances, WorkspaceReader, WorkspaceWriter,
 };
 
 use crate::settings::{AuthMode, DownloadMode, Settings, StorageKind};
@@ -196,6 +196,8 @@ pub struct Repositories {
     pub wakeup: Arc<dyn ExportWakeup>,
     /// Work one process at a time does among all that share the database.
     pub singleton: Arc<dyn Singleton>,
+    /// The processes running export workers, for taking over a dead one's work.
+    pub instances: Arc<dyn WorkerInstances>,
 }
 
 impl Repositories {
@@ -222,6 +224,7 @@ impl Repositories {
             audit: Arc::new(SqliteDownloadAudit::new(db.clone())),
             wakeup: Arc::new(LocalWakeup::default()),
             singleton: Arc::new(Unshared),
+            instances: Arc::new(SqliteWorkerInstances::new(db.clone())),
         }
     }
 
@@ -249,6 +252,7 @@ impl Repositories {
             audit: Arc::new(PgDownloadAudit::new(db.clone())),
             wakeup: Arc::new(PgWakeup::start(db.clone())),
             singleton: Arc::new(PgSingleton::new(db.clone())),
+            instances: Arc::new(PgWorkerInstances::new(db.clone())),
         }
     }
 
@@ -327,6 +331,8 @@ pub struct Services {
     pub forms: Arc<dyn FormTokens>,
     /// Work one process at a time does (mail retries, the retention sweep).
     pub singleton: Arc<dyn Singleton>,
+    /// The processes running export workers.
+    pub instances: Arc<dyn WorkerInstances>,
 }
 
 /// Builds [`Services`], with any outside dependency replaced.
@@ -518,6 +524,7 @@ fn wire(
         ),
         audit: repos.audit.clone(),
         singleton: repos.singleton.clone(),
+        instances: repos.instances.clone(),
         operations: repos.operations.clone(),
         my_exports: MyExports::new(
             repos.operations.clone(),

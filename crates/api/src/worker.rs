@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use udd_adapters::RandomIds;
+use crate::instance::Instance;
 use udd_app::{catch_panic, ExportEngine, NotifyOwners, Outcome, Retention};
 use udd_domain::time::retry_delay;
 use udd_ports::{ExportWakeup, NoProgress, Singleton};
@@ -188,6 +188,8 @@ pub struct Workers {
     stop: Arc<AtomicBool>,
     wakeup: Arc<dyn ExportWakeup>,
     supervisor: Option<Supervisor>,
+    instance: Arc<Instance>,
+    heartbeat: Option<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -196,8 +198,8 @@ impl Workers {
     pub fn start(services: &Services, settings: &Settings) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let interval = settings.user_data.processing_interval();
-        // Unique per process and thread, so leases tell workers of different processes apart.
-        let process = format!("{}-{}", std::process::id(), RandomIds::random_string(6));
+        // Leases name the instance and the thread, so those of a dead process are found.
+        let instance = Arc::new(Instance::start(services, settings));
         let housekeeping = Arc::new(Housekeeping::new(services, settings));
         let engine = services.engine.clone();
         let wakeup = Arc::clone(&services.wakeup);
@@ -205,8 +207,9 @@ impl Workers {
         let body = {
             let stop = Arc::clone(&stop);
             let wakeup = Arc::clone(&wakeup);
+            let instance = Arc::clone(&instance);
             move |n: usize| {
-                let owner = format!("udd-{process}-{n}");
+                let owner = instance.me.owner(n);
                 work(
                     &engine,
                     wakeup.as_ref(),
@@ -230,11 +233,17 @@ impl Workers {
                 .died(format!("a supervisor that could not start: {e}"));
         })
         .ok();
-        tracing::info!(workers = count, every = ?interval, "export workers started");
+        tracing::info!(workers = count, every = ?interval, instance = %instance.me.id, "export workers started");
+        let heartbeat = instance.keep_alive(
+            Arc::clone(&stop),
+            Duration::from_secs(settings.user_data.lease_seconds),
+        );
         Self {
             stop,
             wakeup,
             supervisor,
+            instance,
+            heartbeat,
         }
     }
 
@@ -250,6 +259,10 @@ impl Workers {
             }
             let _ = supervisor.thread.join();
         }
+        if let Some(heartbeat) = self.heartbeat {
+            let _ = heartbeat.join();
+        }
+        self.instance.retire();
         tracing::info!("export workers stopped");
     }
 }

@@ -14,6 +14,7 @@ mod delivery;
 mod error;
 mod export;
 mod forms;
+mod instances;
 mod login;
 mod records;
 mod repositories;
@@ -33,6 +34,7 @@ pub use export::{
     ExportFiles, ExportProgress, ExportQueue, ExportWakeup,
 };
 pub use forms::FormTokens;
+pub use instances::{WorkerInstance, WorkerInstances};
 pub use login::LoginFailures;
 pub use records::{
     AuditEntry, AuditQuery, DeletedRecords, DownloadAudit, OperationRecords, OperationSummary,
@@ -61,6 +63,8 @@ pub use export::{
 };
 #[cfg(feature = "mock")]
 pub use forms::MockFormTokens;
+#[cfg(feature = "mock")]
+pub use instances::MockWorkerInstances;
 #[cfg(feature = "mock")]
 pub use login::MockLoginFailures;
 #[cfg(feature = "mock")]

@@ -88,6 +88,7 @@ fn reader() -> MockWorkspaceReader {
 /// Working files that accept everything.
 fn files() -> MockExportFiles {
     let mut files = MockExportFiles::new();
+    files.expect_adopt().returning(|_| Ok(true));
     files
         .expect_append()
         .returning(|_, _, committed, bytes| Ok(committed + bytes.len() as u64));
@@ -279,6 +280,7 @@ fn a_failed_attempt_is_released_for_a_retry_and_the_last_one_fails_for_good() {
     let failing_files = || {
         let mut files = files();
         files.checkpoint();
+        files.expect_adopt().returning(|_| Ok(true));
         files.expect_sync().returning(|_| Ok(()));
         files.expect_remove_all().returning(|_| Ok(()));
         files
