@@ -26,6 +26,7 @@ mod login;
 mod login_hardening;
 mod mail_words;
 mod method_call;
+mod metrics;
 mod my_data;
 mod my_data_browser;
 mod object_storage;

@@ -134,6 +134,32 @@ pub enum OpsCommand {
         #[arg(long)]
         force: bool,
     },
+    /// List export operations, newest first.
+    List {
+        /// Only those in this status (`pending`, `exporting`, `failed`, …).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one operation: status, worker, lease, reason, rooms' progress.
+    Show {
+        /// The operation id.
+        id: String,
+    },
+    /// Queue a failed or skipped operation again from its start, or make a waiting
+    /// retry due now.
+    Retry {
+        /// The operation id.
+        id: String,
+    },
+    /// Cancel an unfinished operation: it ends as failed (no mail), a worker running it
+    /// stops at its next batch, and its files are removed.
+    Cancel {
+        /// The operation id.
+        id: String,
+    },
 }
 
 /// `udd demo`
@@ -259,6 +285,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ops(OpsCommand::Delete { user, force }) => {
             let services = Services::build(&settings)?;
             crate::officer::delete_user_exports(&services, &user, force)
+        }
+        Command::Ops(command) => {
+            let services = Services::build(&settings)?;
+            match command {
+                OpsCommand::List { status, limit } => {
+                    crate::ops::list(&services, status.as_deref(), limit)
+                }
+                OpsCommand::Show { id } => crate::ops::show(&services, &id),
+                OpsCommand::Retry { id } => crate::ops::retry(&services, &id),
+                OpsCommand::Cancel { id } => crate::ops::cancel(&services, &id),
+                OpsCommand::Delete { .. } => unreachable!("handled above"),
+            }
         }
         Command::Audit {
             user,

@@ -23,6 +23,7 @@ pub struct Instance {
     instances: Arc<dyn WorkerInstances>,
     clock: Arc<dyn Clock>,
     wakeup: Arc<dyn ExportWakeup>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Instance {
@@ -42,6 +43,7 @@ impl Instance {
             instances: Arc::clone(&services.instances),
             clock,
             wakeup: Arc::clone(&services.wakeup),
+            metrics: Arc::clone(&services.metrics),
         };
         if let Err(e) = instance
             .instances
@@ -79,6 +81,7 @@ impl Instance {
         match self.instances.declare_dead(gone, silent_since, now) {
             Ok((dead, released)) if !dead.is_empty() => {
                 tracing::warn!(instances = ?dead, released, "worker instances declared dead; their operations are free");
+                self.metrics.took_over(released);
                 if released > 0 {
                     self.wakeup.notify();
                 }

@@ -33,7 +33,7 @@ use udd_domain::RequestPolicy;
 use udd_ports::{
     ArchiveStore, BlobStore, Clock, DownloadAudit, DownloadLinks, DownloadLog, ExportFiles,
     ExportOperations, ExportProgress, ExportQueue, ExportWakeup, FormTokens, IdGenerator,
-    LoginFailures, LoginTokens, Mailer, Notices, OperationRecords, RemoteSessions,
+    LoginFailures, LoginTokens, Mailer, Notices, OperationAdmin, OperationRecords, RemoteSessions,
     SecondFactorStore, Singleton, StoredExports, UserDataFiles, UserProfiles, Users,
     WorkerInstances, WorkspaceReader, WorkspaceWriter,
 };
@@ -198,6 +198,8 @@ pub struct Repositories {
     pub singleton: Arc<dyn Singleton>,
     /// The processes running export workers, for taking over a dead one's work.
     pub instances: Arc<dyn WorkerInstances>,
+    /// The operator's view of the queue.
+    pub admin: Arc<dyn OperationAdmin>,
 }
 
 impl Repositories {
@@ -225,6 +227,7 @@ impl Repositories {
             wakeup: Arc::new(LocalWakeup::default()),
             singleton: Arc::new(Unshared),
             instances: Arc::new(SqliteWorkerInstances::new(db.clone())),
+            admin: Arc::new(SqliteExportOperations::new(db.clone())),
         }
     }
 
@@ -253,6 +256,7 @@ impl Repositories {
             wakeup: Arc::new(PgWakeup::start(db.clone())),
             singleton: Arc::new(PgSingleton::new(db.clone())),
             instances: Arc::new(PgWorkerInstances::new(db.clone())),
+            admin: Arc::new(PgExportOperations::new(db.clone())),
         }
     }
 
@@ -333,6 +337,12 @@ pub struct Services {
     pub singleton: Arc<dyn Singleton>,
     /// The processes running export workers.
     pub instances: Arc<dyn WorkerInstances>,
+    /// The operator's view of the queue (`udd ops`, `/metrics`).
+    pub admin: Arc<dyn OperationAdmin>,
+    /// This process's working folders (an operator's cancel removes them).
+    pub working: Arc<dyn ExportFiles>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Builds [`Services`], with any outside dependency replaced.
@@ -525,6 +535,9 @@ fn wire(
         audit: repos.audit.clone(),
         singleton: repos.singleton.clone(),
         instances: repos.instances.clone(),
+        admin: repos.admin.clone(),
+        working: storage.working.clone(),
+        metrics: Arc::default(),
         operations: repos.operations.clone(),
         my_exports: MyExports::new(
             repos.operations.clone(),

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use crate::instance::Instance;
 use udd_app::{catch_panic, ExportEngine, NotifyOwners, Outcome, Retention};
 use udd_domain::time::retry_delay;
-use udd_ports::{ExportWakeup, NoProgress, Singleton};
+use udd_domain::OperationId;
+use udd_ports::{ExportFiles, ExportWakeup, NoProgress, OperationAdmin, Singleton};
 
 use crate::services::Services;
 use crate::settings::Settings;
@@ -275,6 +276,9 @@ pub struct Housekeeping {
     sweep_every: Duration,
     /// When this process last swept; shared so the workers take turns.
     last_sweep: Mutex<Option<Instant>>,
+    metrics: Arc<crate::metrics::Metrics>,
+    admin: Arc<dyn OperationAdmin>,
+    working: Arc<dyn ExportFiles>,
 }
 
 impl Housekeeping {
@@ -291,6 +295,23 @@ impl Housekeeping {
                     .saturating_mul(60),
             ),
             last_sweep: Mutex::new(None),
+            metrics: Arc::clone(&services.metrics),
+            admin: Arc::clone(&services.admin),
+            working: Arc::clone(&services.working),
+        }
+    }
+
+    /// After a worker lost an operation: when it was not taken over but ended (an
+    /// operator cancelled it), its working folder on this host goes now.
+    fn after_lease_lost(&self, id: &OperationId) {
+        match self.admin.line(id) {
+            Ok(line) if line.status.is_terminal() => {
+                if let Err(e) = self.working.remove_all(id) {
+                    tracing::warn!(operation = %id, error = %e, "could not remove the working folder");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(operation = %id, error = %e, "could not read the operation"),
         }
     }
 
@@ -301,7 +322,7 @@ impl Housekeeping {
     /// ([`Singleton`]): a process that finds another at it passes this round.
     pub fn run(&self) {
         let mut deliver = || match catch_panic(|| self.notify.deliver_due()) {
-            Ok(Ok(_)) => {}
+            Ok(Ok(report)) => self.metrics.mailed(&report),
             Ok(Err(e)) => tracing::error!(error = %e, "mail delivery could not run"),
             Err(panic) => tracing::error!(error = %panic, "mail delivery could not run"),
         };
@@ -345,10 +366,19 @@ fn work(
     owner: &str,
     housekeeping: &Housekeeping,
 ) {
+    // Every line this worker logs names it (`<instance>/<n>`, the lease owner).
+    let _span = tracing::info_span!("worker", worker_id = %owner).entered();
     while !stop.load(Ordering::SeqCst) {
+        let began = Instant::now();
         let ran = match catch_panic(|| engine.run_next(owner, &NoProgress, stop)) {
             Ok(Ok(Some(outcome))) => {
                 log(&outcome);
+                housekeeping
+                    .metrics
+                    .handled(&outcome, began.elapsed().as_secs_f64());
+                if let Outcome::LeaseLost { operation_id } = &outcome {
+                    housekeeping.after_lease_lost(operation_id);
+                }
                 true
             }
             Ok(Ok(None)) => false,

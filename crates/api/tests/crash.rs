@@ -193,17 +193,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn serve(dir: &Path, port: u16) -> Child {
+/// `udd serve` on `port`, with the real lease (a restarted process must not wait for
+/// it), polling the queue every `poll` seconds.
+fn serve_polling(dir: &Path, port: u16, poll: u32) -> Child {
     udd(dir)
         .arg("serve")
         .env("UDD__SERVER__BIND", format!("127.0.0.1:{port}"))
-        // The real lease: a restarted process must not wait for it.
         .env("UDD__USER_DATA__LEASE_SECONDS", "60")
-        .env("UDD__USER_DATA__PROCESSING_FREQUENCY_SECONDS", "60")
+        .env(
+            "UDD__USER_DATA__PROCESSING_FREQUENCY_SECONDS",
+            poll.to_string(),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+fn serve(dir: &Path, port: u16) -> Child {
+    serve_polling(dir, port, 60)
 }
 
 fn curl(args: &[&str]) -> Option<serde_json::Value> {
@@ -329,4 +337,86 @@ fn wait_for_room_files(dir: &Path, serve: &mut Child) {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// The operator's commands on a running export: `ops list` finds it, `ops cancel` stops
+/// the worker at its next batch and removes its files, `ops show` says why, and
+/// `ops retry` runs it again to the end.
+#[test]
+fn an_operator_lists_cancels_shows_and_retries_a_running_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    run(
+        dir,
+        &[
+            "demo",
+            "--users",
+            "6",
+            "--rooms",
+            "6",
+            "--messages",
+            "40000",
+            "--seed",
+            "9",
+        ],
+    );
+    let port = free_port();
+    // On SQLite a retry queued by another process is seen on the next poll.
+    let mut server = serve_polling(dir, port, 1);
+    request_full_export(port);
+    wait_for_room_files(dir, &mut server);
+
+    let listed = run(dir, &["ops", "list", "--status", "exporting"]);
+    let line = listed.lines().nth(1).unwrap_or_else(|| panic!("{listed}"));
+    let id = line.split('\t').next().unwrap().to_owned();
+    assert!(line.contains("\tfull\texporting\t1\t"), "{line}");
+    assert!(
+        run(dir, &["ops", "list", "--status", "failed"])
+            .lines()
+            .count()
+            == 1
+    );
+
+    let cancelled = run(dir, &["ops", "cancel", &id]);
+    assert!(cancelled.contains("cancelled"), "{cancelled}");
+    let working_folders =
+        |dir: &Path| std::fs::read_dir(dir.join("data/userData")).map_or(0, |d| d.count());
+    let started = Instant::now();
+    while working_folders(dir) > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the files stayed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The worker stopped rather than finishing it.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(zips(dir).is_empty());
+    assert_eq!(working_folders(dir), 0);
+    let shown = run(dir, &["ops", "show", &id]);
+    assert!(shown.contains("status: failed"), "{shown}");
+    assert!(
+        shown.contains("reason: cancelled by an operator"),
+        "{shown}"
+    );
+    let again = udd(dir).args(["ops", "cancel", &id]).output().unwrap();
+    assert!(
+        !again.status.success(),
+        "an ended operation cannot be cancelled"
+    );
+
+    let retried = run(dir, &["ops", "retry", &id]);
+    assert!(retried.contains("queued again"), "{retried}");
+    let started = Instant::now();
+    while zips(dir).is_empty() || working_folders(dir) > 0 {
+        assert!(server.try_wait().unwrap().is_none(), "udd serve died");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the retried export did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = run(dir, &["ops", "show", &id]);
+    assert!(shown.contains("status: completed"), "{shown}");
+    stop(server);
 }

@@ -10,6 +10,7 @@
 //!
 //! This crate knows no database, no web framework and no filesystem.
 
+mod admin;
 mod delivery;
 mod error;
 mod export;
@@ -23,6 +24,7 @@ mod services;
 mod sessions;
 mod workspace;
 
+pub use admin::{OperationAdmin, OperationLine};
 pub use delivery::{
     DownloadLinks, DownloadLog, DownloadRecord, LinkError, MailError, Mailer, NoticeKind,
     NoticeOutcome, Notices, OutgoingMail, PendingNotice, StoredExports, StoredItem,
@@ -53,6 +55,8 @@ pub use workspace::{
     NoProgress, Progress, WorkspaceDump, WorkspaceReader, WorkspaceUser, WorkspaceWriter,
 };
 
+#[cfg(feature = "mock")]
+pub use admin::MockOperationAdmin;
 #[cfg(feature = "mock")]
 pub use delivery::{
     MockDownloadLinks, MockDownloadLog, MockMailer, MockNotices, MockStoredExports,
