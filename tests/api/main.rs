@@ -10,6 +10,7 @@ mod stand_in;
 mod webdriver;
 
 mod behind_nginx;
+mod db_copy;
 mod delivery;
 mod demo;
 mod download;

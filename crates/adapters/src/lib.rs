@@ -35,6 +35,7 @@
 
 pub mod archive;
 pub mod blobs;
+pub mod copy;
 mod dialect;
 pub mod form_tokens;
 pub mod fs;

@@ -86,6 +86,9 @@ pub enum Command {
     /// Manage where bytes are kept.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// Move the records to another database.
+    #[command(subcommand)]
+    Db(crate::db_copy::DbCommand),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -316,6 +319,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::officer::audit(&services, &filter, format, &mut stdout)
         }
         Command::Storage(StorageCommand::Copy) => crate::storage_copy::copy_to_bucket(&settings),
+        Command::Db(crate::db_copy::DbCommand::Copy { to }) => {
+            crate::db_copy::copy_to_postgres(&settings, &to)
+        }
         Command::Migrate => {
             let applied = crate::services::migrate_database(&settings.database.url)?;
             println!(

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod db_copy;
 pub mod ddp;
 pub mod dto;
 pub mod error;

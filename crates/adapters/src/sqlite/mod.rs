@@ -144,7 +144,7 @@ impl Database {
         Ok(applied.len())
     }
 
-    fn conn(&self) -> anyhow::Result<Conn> {
+    pub(crate) fn conn(&self) -> anyhow::Result<Conn> {
         self.pool
             .get()
             .context("taking a database connection from the pool")
