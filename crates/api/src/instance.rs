@@ -5,7 +5,7 @@
 //! dead, on any host, the instances that stayed silent for longer than a lease.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -15,6 +15,9 @@ use udd_ports::{Clock, ExportWakeup, WorkerInstance, WorkerInstances};
 
 use crate::services::Services;
 use crate::settings::Settings;
+
+/// The instances this process registered.
+static OURS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// This process's registration.
 pub struct Instance {
@@ -32,8 +35,12 @@ impl Instance {
     /// a dead predecessor's operations come back when their leases run out.
     pub fn start(services: &Services, settings: &Settings) -> Self {
         let clock = Arc::clone(&services.clock);
+        let id = RandomIds::random_string(17);
+        if let Ok(mut ours) = OURS.lock() {
+            ours.push(id.clone());
+        }
         let me = WorkerInstance {
-            id: RandomIds::random_string(17),
+            id,
             host: host_name(),
             pid: std::process::id(),
             started_at: clock.now(),
@@ -62,7 +69,11 @@ impl Instance {
         let gone: Vec<String> = match self.instances.on_host(&self.me.host) {
             Ok(on_host) => on_host
                 .into_iter()
-                .filter(|other| other.id != self.me.id)
+                // Never one of this process's own (a process may run workers twice).
+                .filter(|other| {
+                    OURS.lock()
+                        .map_or(other.id != self.me.id, |ours| !ours.contains(&other.id))
+                })
                 .filter(|other| other.pid == self.me.pid || !process_alive(other.pid))
                 .map(|other| other.id)
                 .collect(),

@@ -11,6 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The tests here each run several `udd` processes over a 40 000-message workspace, and
+/// two of them time a takeover: they take turns rather than share two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn udd(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_udd"));
     command
@@ -82,6 +92,7 @@ fn stop(mut child: Child) {
 
 #[test]
 fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_once() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     run(
@@ -264,6 +275,7 @@ fn request_full_export(port: u16) {
 
 #[test]
 fn a_serve_process_killed_mid_export_and_restarted_finishes_it_within_ten_seconds() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     run(
@@ -344,6 +356,7 @@ fn wait_for_room_files(dir: &Path, serve: &mut Child) {
 /// `ops retry` runs it again to the end.
 #[test]
 fn an_operator_lists_cancels_shows_and_retries_a_running_export() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     run(
