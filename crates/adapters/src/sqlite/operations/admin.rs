@@ -162,3 +162,59 @@ impl OperationAdmin for SqliteExportOperations {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use udd_domain::time::from_millis;
+    use udd_domain::ExportOperation;
+    use udd_ports::{ExportOperations, ExportQueue};
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        from_millis(1_800_000_000_000 + seconds * 1000)
+    }
+
+    #[test]
+    fn an_operator_cancels_a_held_operation_and_queues_it_again() {
+        let (_dir, db) = super::super::super::testing::database();
+        let ops = SqliteExportOperations::new(db);
+        let id = OperationId::from("OP1");
+        let op = ExportOperation::new_pending(id.clone(), "u1".into(), true, at(0));
+        assert!(ops.insert_if_latest(&op, None).unwrap());
+        assert!(ops.claim(&id, "A/0", at(1), at(61)).unwrap().is_some());
+        assert_eq!(
+            ops.count_by_status().unwrap(),
+            vec![(ExportStatus::Pending, 1)]
+        );
+        assert!(
+            !ops.retry(&id, at(2)).unwrap(),
+            "a held operation is not retried"
+        );
+
+        assert!(ops.cancel(&id, "cancelled", at(3)).unwrap());
+        assert!(
+            !ops.renew(&id, "A/0", at(70)).unwrap(),
+            "the worker lost its lease"
+        );
+        let line = ops.line(&id).unwrap();
+        assert_eq!(
+            (line.status, line.lease_owner),
+            (ExportStatus::Failed, None)
+        );
+        assert!(!ops.cancel(&id, "again", at(4)).unwrap(), "already ended");
+        assert_eq!(ops.list(Some(ExportStatus::Failed), 10).unwrap().len(), 1);
+        assert!(ops
+            .list(Some(ExportStatus::Pending), 10)
+            .unwrap()
+            .is_empty());
+
+        assert!(ops.retry(&id, at(5)).unwrap());
+        let line = ops.line(&id).unwrap();
+        assert_eq!((line.status, line.attempts), (ExportStatus::Pending, 0));
+        assert!(ops.claim_next("B/0", at(6), at(66)).unwrap().is_some());
+        assert!(matches!(
+            ops.line(&"NOPE".into()),
+            Err(StoreError::NotFound)
+        ));
+    }
+}
