@@ -82,6 +82,10 @@ impl ExportFiles for FaultyFiles {
     fn prepare(&self, id: &OperationId) -> anyhow::Result<()> {
         self.1.prepare(id)
     }
+    fn adopt(&self, id: &OperationId) -> anyhow::Result<bool> {
+        self.1.adopt(id)
+    }
+
     fn append(
         &self,
         id: &OperationId,

@@ -11,6 +11,7 @@ mod webdriver;
 
 mod archive_pages;
 mod behind_nginx;
+mod db_copy;
 mod delivery;
 mod demo;
 mod download;
@@ -27,6 +28,7 @@ mod login;
 mod login_hardening;
 mod mail_words;
 mod method_call;
+mod metrics;
 mod my_data;
 mod my_data_browser;
 mod object_storage;

@@ -11,7 +11,12 @@ use udd_domain::render::ManifestFile;
 #[derive(Debug, Clone)]
 pub struct LocalExportFiles {
     root: PathBuf,
+    /// Who this process is, written into the folders it adopts.
+    instance: String,
 }
+
+/// The hidden file of a working folder naming the process that adopted it.
+const INSTANCE_MARK: &str = ".instance";
 
 impl LocalExportFiles {
     /// Working folders under `root` (`user_data.file_system_path`). A relative root is
@@ -19,7 +24,17 @@ impl LocalExportFiles {
     pub fn new(root: impl AsRef<Path>) -> Self {
         let root = root.as_ref();
         let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-        Self { root }
+        Self {
+            root,
+            instance: crate::system::process_mark().to_owned(),
+        }
+    }
+
+    /// The same folders, adopted in the name of `instance` instead of this process's
+    /// [`process_mark`](crate::system::process_mark).
+    pub fn for_instance(mut self, instance: &str) -> Self {
+        instance.clone_into(&mut self.instance);
+        self
     }
 
     /// The working folder of `operation_id`, provided the id is a plain name.
@@ -103,6 +118,24 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         let assets = self.folder(operation_id)?.join("assets");
         crate::owner_only::create_dir_all(&assets)
             .with_context(|| format!("creating export folder {}", assets.display()))
+    }
+
+    fn adopt(&self, operation_id: &OperationId) -> anyhow::Result<bool> {
+        let folder = self.folder(operation_id)?;
+        let mark = folder.join(INSTANCE_MARK);
+        if std::fs::read_to_string(&mark).is_ok_and(|owner| owner == self.instance) {
+            return Ok(true);
+        }
+        // Whatever is here was written by another process: removed, never reused. A
+        // process that still holds one of these files open writes into a file that is
+        // no longer anyone's.
+        self.remove_all(operation_id)?;
+        self.prepare(operation_id)?;
+        let mut file = crate::owner_only::create(&mark)
+            .with_context(|| format!("creating {}", mark.display()))?;
+        std::io::Write::write_all(&mut file, self.instance.as_bytes())
+            .with_context(|| format!("writing {}", mark.display()))?;
+        Ok(false)
     }
 
     fn append(
@@ -288,6 +321,26 @@ mod tests {
         assert!(
             files.append(&"OP".into(), "room.json", 100, b"x").is_err(),
             "a file shorter than committed is an error"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_folder_is_trusted_only_by_the_process_that_adopted_it() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let before = LocalExportFiles::new(dir.path()).for_instance("FIRST");
+        let after = LocalExportFiles::new(dir.path()).for_instance("SECOND");
+        let op: OperationId = "OP".into();
+        assert!(!before.adopt(&op)?, "a missing folder is not trusted");
+        before.append(&op, "room.json", 0, b"one\n")?;
+        assert!(before.adopt(&op)?, "its own folder is");
+        assert!(!after.adopt(&op)?, "another process's is not");
+        assert!(!dir.path().join("OP/room.json").exists(), "and is emptied");
+        assert!(dir.path().join("OP/assets").is_dir());
+        assert!(after.adopt(&op)?);
+        assert!(
+            after.list(&op)?.is_empty(),
+            "the mark is not part of an export"
         );
         Ok(())
     }

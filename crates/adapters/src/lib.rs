@@ -35,6 +35,7 @@
 
 pub mod archive;
 pub mod blobs;
+pub mod copy;
 mod dialect;
 pub mod form_tokens;
 pub mod fs;
@@ -79,7 +80,7 @@ pub use sqlite::SqliteLoginFailures;
 pub use sqlite::{
     Database, MailState, SqliteDownloadAudit, SqliteDownloadLog, SqliteExportOperations,
     SqliteLoginTokens, SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers,
-    SqliteWorkspace, TableFingerprint,
+    SqliteWorkerInstances, SqliteWorkspace, TableFingerprint,
 };
 pub use stored::LocalStoredExports;
 pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock, Unshared};

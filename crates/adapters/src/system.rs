@@ -136,3 +136,33 @@ impl udd_ports::Singleton for Unshared {
         Ok(true)
     }
 }
+
+/// A random id made once per process: the working folders this process adopts carry it
+/// ([`crate::LocalExportFiles`]), so a restarted process knows its predecessor's folders
+/// for what they are.
+pub fn process_mark() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| RandomIds::random_string(17))
+}
+
+/// The host's name (`uname -n`).
+pub fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Whether a process `pid` runs on this host (one of another user counts as running).
+pub fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e != rustix::io::Errno::SRCH,
+    }
+}

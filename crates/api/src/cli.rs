@@ -86,6 +86,9 @@ pub enum Command {
     /// Manage where bytes are kept.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// Move the records to another database.
+    #[command(subcommand)]
+    Db(crate::db_copy::DbCommand),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -139,6 +142,32 @@ pub enum OpsCommand {
         /// Delete even while one of their exports is running (its worker then fails).
         #[arg(long)]
         force: bool,
+    },
+    /// List export operations, newest first.
+    List {
+        /// Only those in this status (`pending`, `exporting`, `failed`, …).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one operation: status, worker, lease, reason, rooms' progress.
+    Show {
+        /// The operation id.
+        id: String,
+    },
+    /// Queue a failed or skipped operation again from its start, or make a waiting
+    /// retry due now.
+    Retry {
+        /// The operation id.
+        id: String,
+    },
+    /// Cancel an unfinished operation: it ends as failed (no mail), a worker running it
+    /// stops at its next batch, and its files are removed.
+    Cancel {
+        /// The operation id.
+        id: String,
     },
 }
 
@@ -266,6 +295,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let services = Services::build(&settings)?;
             crate::officer::delete_user_exports(&services, &user, force)
         }
+        Command::Ops(command) => {
+            let services = Services::build(&settings)?;
+            match command {
+                OpsCommand::List { status, limit } => {
+                    crate::ops::list(&services, status.as_deref(), limit)
+                }
+                OpsCommand::Show { id } => crate::ops::show(&services, &id),
+                OpsCommand::Retry { id } => crate::ops::retry(&services, &id),
+                OpsCommand::Cancel { id } => crate::ops::cancel(&services, &id),
+                OpsCommand::Delete { .. } => unreachable!("handled above"),
+            }
+        }
         Command::Audit {
             user,
             file,
@@ -284,6 +325,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::officer::audit(&services, &filter, format, &mut stdout)
         }
         Command::Storage(StorageCommand::Copy) => crate::storage_copy::copy_to_bucket(&settings),
+        Command::Db(crate::db_copy::DbCommand::Copy { to }) => {
+            crate::db_copy::copy_to_postgres(&settings, &to)
+        }
         Command::Migrate => {
             let applied = crate::services::migrate_database(&settings.database.url)?;
             println!(

@@ -10,10 +10,14 @@
 pub mod auth;
 pub mod cli;
 mod cli_import;
+pub mod db_copy;
 pub mod ddp;
 pub mod dto;
 pub mod error;
+pub mod instance;
+pub mod metrics;
 pub mod officer;
+pub mod ops;
 pub mod page;
 pub mod password;
 pub mod progress;

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use udd_adapters::postgres::{
     is_postgres_url, redacted, PgDatabase, PgDownloadAudit, PgDownloadLog, PgExportOperations,
     PgLoginFailures, PgLoginTokens, PgNotices, PgOperationRecords, PgSingleton, PgUserDataFiles,
-    PgUsers, PgWakeup, PgWorkspace,
+    PgUsers, PgWakeup, PgWorkerInstances, PgWorkspace,
 };
 use udd_adapters::{
     Database, HmacDownloadLinks, LocalBlobStore, LocalExportFiles, LocalStoredExports, LocalWakeup,
@@ -21,8 +21,8 @@ use udd_adapters::{
     ObjectStorage, ObjectStoredExports, OutboxMailer, RandomCodes, RandomIds, RocketChatPasswords,
     RocketChatSessions, RocketChatTokens, S3Config, SmtpMailer, SqliteDownloadAudit,
     SqliteDownloadLog, SqliteExportOperations, SqliteLoginFailures, SqliteLoginTokens,
-    SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers, SqliteWorkspace,
-    SystemClock, Unshared, WithRocketChatUploads, ZipArchiveStore,
+    SqliteNotices, SqliteOperationRecords, SqliteUserDataFiles, SqliteUsers, SqliteWorkerInstances,
+    SqliteWorkspace, SystemClock, Unshared, WithRocketChatUploads, ZipArchiveStore,
 };
 use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, EraseUserExports, ExportEngine,
@@ -33,9 +33,9 @@ use udd_domain::RequestPolicy;
 use udd_ports::{
     ArchiveStore, BlobStore, Clock, DownloadAudit, DownloadLinks, DownloadLog, ExportFiles,
     ExportOperations, ExportProgress, ExportQueue, ExportWakeup, FormTokens, IdGenerator,
-    LoginFailures, LoginTokens, Mailer, Notices, OperationRecords, RemoteSessions,
+    LoginFailures, LoginTokens, Mailer, Notices, OperationAdmin, OperationRecords, RemoteSessions,
     SecondFactorStore, Singleton, StoredExports, UserDataFiles, UserProfiles, Users,
-    WorkspaceReader, WorkspaceWriter,
+    WorkerInstances, WorkspaceReader, WorkspaceWriter,
 };
 
 use crate::settings::{AuthMode, DownloadMode, Settings, StorageKind};
@@ -224,6 +224,10 @@ pub struct Repositories {
     pub wakeup: Arc<dyn ExportWakeup>,
     /// Work one process at a time does among all that share the database.
     pub singleton: Arc<dyn Singleton>,
+    /// The processes running export workers, for taking over a dead one's work.
+    pub instances: Arc<dyn WorkerInstances>,
+    /// The operator's view of the queue.
+    pub admin: Arc<dyn OperationAdmin>,
 }
 
 impl Repositories {
@@ -250,6 +254,8 @@ impl Repositories {
             audit: Arc::new(SqliteDownloadAudit::new(db.clone())),
             wakeup: Arc::new(LocalWakeup::default()),
             singleton: Arc::new(Unshared),
+            instances: Arc::new(SqliteWorkerInstances::new(db.clone())),
+            admin: Arc::new(SqliteExportOperations::new(db.clone())),
         }
     }
 
@@ -277,6 +283,8 @@ impl Repositories {
             audit: Arc::new(PgDownloadAudit::new(db.clone())),
             wakeup: Arc::new(PgWakeup::start(db.clone())),
             singleton: Arc::new(PgSingleton::new(db.clone())),
+            instances: Arc::new(PgWorkerInstances::new(db.clone())),
+            admin: Arc::new(PgExportOperations::new(db.clone())),
         }
     }
 
@@ -355,6 +363,14 @@ pub struct Services {
     pub forms: Arc<dyn FormTokens>,
     /// Work one process at a time does (mail retries, the retention sweep).
     pub singleton: Arc<dyn Singleton>,
+    /// The processes running export workers.
+    pub instances: Arc<dyn WorkerInstances>,
+    /// The operator's view of the queue (`udd ops`, `/metrics`).
+    pub admin: Arc<dyn OperationAdmin>,
+    /// This process's working folders (an operator's cancel removes them).
+    pub working: Arc<dyn ExportFiles>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Builds [`Services`], with any outside dependency replaced.
@@ -546,6 +562,10 @@ fn wire(
         ),
         audit: repos.audit.clone(),
         singleton: repos.singleton.clone(),
+        instances: repos.instances.clone(),
+        admin: repos.admin.clone(),
+        working: storage.working.clone(),
+        metrics: Arc::default(),
         operations: repos.operations.clone(),
         my_exports: MyExports::new(
             repos.operations.clone(),

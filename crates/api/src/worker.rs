@@ -14,10 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use udd_adapters::RandomIds;
+use crate::instance::Instance;
 use udd_app::{catch_panic, ExportEngine, NotifyOwners, Outcome, Retention};
 use udd_domain::time::retry_delay;
-use udd_ports::{ExportWakeup, NoProgress, Singleton};
+use udd_domain::OperationId;
+use udd_ports::{ExportFiles, ExportWakeup, NoProgress, OperationAdmin, Singleton};
 
 use crate::services::Services;
 use crate::settings::Settings;
@@ -201,6 +202,8 @@ pub struct Workers {
     stop: Arc<AtomicBool>,
     wakeup: Arc<dyn ExportWakeup>,
     supervisor: Option<Supervisor>,
+    instance: Arc<Instance>,
+    heartbeat: Option<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -209,8 +212,8 @@ impl Workers {
     pub fn start(services: &Services, settings: &Settings) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let interval = settings.user_data.processing_interval();
-        // Unique per process and thread, so leases tell workers of different processes apart.
-        let process = format!("{}-{}", std::process::id(), RandomIds::random_string(6));
+        // Leases name the instance and the thread, so those of a dead process are found.
+        let instance = Arc::new(Instance::start(services, settings));
         let housekeeping = Arc::new(Housekeeping::new(services, settings));
         let engine = services.engine.clone();
         let wakeup = Arc::clone(&services.wakeup);
@@ -218,8 +221,9 @@ impl Workers {
         let body = {
             let stop = Arc::clone(&stop);
             let wakeup = Arc::clone(&wakeup);
+            let instance = Arc::clone(&instance);
             move |n: usize| {
-                let owner = format!("udd-{process}-{n}");
+                let owner = instance.me.owner(n);
                 work(
                     &engine,
                     wakeup.as_ref(),
@@ -243,11 +247,17 @@ impl Workers {
                 .died(format!("a supervisor that could not start: {e}"));
         })
         .ok();
-        tracing::info!(workers = count, every = ?interval, "export workers started");
+        tracing::info!(workers = count, every = ?interval, instance = %instance.me.id, "export workers started");
+        let heartbeat = instance.keep_alive(
+            Arc::clone(&stop),
+            Duration::from_secs(settings.user_data.lease_seconds),
+        );
         Self {
             stop,
             wakeup,
             supervisor,
+            instance,
+            heartbeat,
         }
     }
 
@@ -263,6 +273,10 @@ impl Workers {
             }
             let _ = supervisor.thread.join();
         }
+        if let Some(heartbeat) = self.heartbeat {
+            let _ = heartbeat.join();
+        }
+        self.instance.retire();
         tracing::info!("export workers stopped");
     }
 }
@@ -275,6 +289,9 @@ pub struct Housekeeping {
     sweep_every: Duration,
     /// When this process last swept; shared so the workers take turns.
     last_sweep: Mutex<Option<Instant>>,
+    metrics: Arc<crate::metrics::Metrics>,
+    admin: Arc<dyn OperationAdmin>,
+    working: Arc<dyn ExportFiles>,
 }
 
 impl Housekeeping {
@@ -291,6 +308,23 @@ impl Housekeeping {
                     .saturating_mul(60),
             ),
             last_sweep: Mutex::new(None),
+            metrics: Arc::clone(&services.metrics),
+            admin: Arc::clone(&services.admin),
+            working: Arc::clone(&services.working),
+        }
+    }
+
+    /// After a worker lost an operation: when it was not taken over but ended (an
+    /// operator cancelled it), its working folder on this host goes now.
+    fn after_lease_lost(&self, id: &OperationId) {
+        match self.admin.line(id) {
+            Ok(line) if line.status.is_terminal() => {
+                if let Err(e) = self.working.remove_all(id) {
+                    tracing::warn!(operation = %id, error = %e, "could not remove the working folder");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(operation = %id, error = %e, "could not read the operation"),
         }
     }
 
@@ -301,7 +335,7 @@ impl Housekeeping {
     /// ([`Singleton`]): a process that finds another at it passes this round.
     pub fn run(&self) {
         let mut deliver = || match catch_panic(|| self.notify.deliver_due()) {
-            Ok(Ok(_)) => {}
+            Ok(Ok(report)) => self.metrics.mailed(&report),
             Ok(Err(e)) => tracing::error!(error = %e, "mail delivery could not run"),
             Err(panic) => tracing::error!(error = %panic, "mail delivery could not run"),
         };
@@ -345,10 +379,19 @@ fn work(
     owner: &str,
     housekeeping: &Housekeeping,
 ) {
+    // Every line this worker logs names it (`<instance>/<n>`, the lease owner).
+    let _span = tracing::info_span!("worker", worker_id = %owner).entered();
     while !stop.load(Ordering::SeqCst) {
+        let began = Instant::now();
         let ran = match catch_panic(|| engine.run_next(owner, &NoProgress, stop)) {
             Ok(Ok(Some(outcome))) => {
                 log(&outcome);
+                housekeeping
+                    .metrics
+                    .handled(&outcome, began.elapsed().as_secs_f64());
+                if let Outcome::LeaseLost { operation_id } = &outcome {
+                    housekeeping.after_lease_lost(operation_id);
+                }
                 true
             }
             Ok(Ok(None)) => false,

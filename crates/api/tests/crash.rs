@@ -11,6 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The tests here each run several `udd` processes over a 40 000-message workspace, and
+/// two of them time a takeover: they take turns rather than share two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn udd(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_udd"));
     command
@@ -82,6 +92,7 @@ fn stop(mut child: Child) {
 
 #[test]
 fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_once() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     run(
@@ -182,4 +193,243 @@ fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_o
         assert_eq!(bytes.len() as u64, file["size"].as_u64().unwrap(), "{file}");
     }
     assert_eq!(working_folders(dir), 0, "working folders are removed");
+}
+
+/// A free loopback port, for a `udd serve` started next.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `udd serve` on `port`, with the real lease (a restarted process must not wait for
+/// it), polling the queue every `poll` seconds.
+fn serve_polling(dir: &Path, port: u16, poll: u32) -> Child {
+    udd(dir)
+        .arg("serve")
+        .env("UDD__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("UDD__USER_DATA__LEASE_SECONDS", "60")
+        .env(
+            "UDD__USER_DATA__PROCESSING_FREQUENCY_SECONDS",
+            poll.to_string(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn serve(dir: &Path, port: u16) -> Child {
+    serve_polling(dir, port, 60)
+}
+
+fn curl(args: &[&str]) -> Option<serde_json::Value> {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "5"])
+        .args(args)
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Logs alice in (waiting for the server to answer) and requests her full export.
+fn request_full_export(port: u16) {
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let started = Instant::now();
+    let login = loop {
+        let body = format!(
+            r#"{{"user":"alice","password":"{}"}}"#,
+            udd_app::DEMO_PASSWORD
+        );
+        if let Some(answer) = curl(&[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+            &format!("{base}/login"),
+        ]) {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "udd serve never answered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (user, token) = (
+        login["data"]["userId"].as_str().unwrap().to_owned(),
+        login["data"]["authToken"].as_str().unwrap().to_owned(),
+    );
+    let answer = curl(&[
+        "-H",
+        &format!("X-User-Id: {user}"),
+        "-H",
+        &format!("X-Auth-Token: {token}"),
+        &format!("{base}/users.requestDataDownload?fullExport=true"),
+    ])
+    .unwrap();
+    assert_eq!(answer["requested"], true, "{answer}");
+}
+
+#[test]
+fn a_serve_process_killed_mid_export_and_restarted_finishes_it_within_ten_seconds() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    run(
+        dir,
+        &[
+            "demo",
+            "--users",
+            "6",
+            "--rooms",
+            "6",
+            "--messages",
+            "40000",
+            "--seed",
+            "9",
+        ],
+    );
+    let port = free_port();
+    let mut first = serve(dir, port);
+    request_full_export(port);
+    wait_for_room_files(dir, &mut first);
+    first.kill().unwrap();
+    assert_eq!(first.wait().unwrap().signal(), Some(9));
+    assert!(zips(dir).is_empty(), "killed before the archive was made");
+
+    // Restarted at once: the new process sees its predecessor's pid gone, declares it
+    // dead and takes its operation back, 60 s lease or not.
+    let restarted_at = Instant::now();
+    let second = serve(dir, free_port());
+    let working_folders =
+        |dir: &Path| std::fs::read_dir(dir.join("data/userData")).map_or(0, |d| d.count());
+    let resumed = loop {
+        if let (Some(zip), 0) = (zips(dir).pop(), working_folders(dir)) {
+            break zip;
+        }
+        assert!(
+            restarted_at.elapsed() < Duration::from_secs(10),
+            "the restarted process did not finish the export within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    stop(second);
+
+    let clean = PathBuf::from(
+        run(dir, &["export", "--user", "alice", "--full"])
+            .lines()
+            .last()
+            .unwrap(),
+    );
+    let (resumed, clean) = (unzip(&resumed), unzip(&clean));
+    assert_eq!(
+        resumed.keys().collect::<Vec<_>>(),
+        clean.keys().collect::<Vec<_>>()
+    );
+    // Everything but the manifest (which names the cutoff, a later one for the clean
+    // run) is byte for byte the same.
+    for (name, bytes) in &resumed {
+        if name != "manifest.json" {
+            assert!(bytes == &clean[name], "{name} differs from a clean export");
+        }
+    }
+}
+
+/// Waits until the export's room files are being written.
+fn wait_for_room_files(dir: &Path, serve: &mut Child) {
+    let started = Instant::now();
+    while !progress_started(dir) {
+        assert!(serve.try_wait().unwrap().is_none(), "udd serve died");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the export never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The operator's commands on a running export: `ops list` finds it, `ops cancel` stops
+/// the worker at its next batch and removes its files, `ops show` says why, and
+/// `ops retry` runs it again to the end.
+#[test]
+fn an_operator_lists_cancels_shows_and_retries_a_running_export() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    run(
+        dir,
+        &[
+            "demo",
+            "--users",
+            "6",
+            "--rooms",
+            "6",
+            "--messages",
+            "40000",
+            "--seed",
+            "9",
+        ],
+    );
+    let port = free_port();
+    // On SQLite a retry queued by another process is seen on the next poll.
+    let mut server = serve_polling(dir, port, 1);
+    request_full_export(port);
+    wait_for_room_files(dir, &mut server);
+
+    let listed = run(dir, &["ops", "list", "--status", "exporting"]);
+    let line = listed.lines().nth(1).unwrap_or_else(|| panic!("{listed}"));
+    let id = line.split('\t').next().unwrap().to_owned();
+    assert!(line.contains("\tfull\texporting\t1\t"), "{line}");
+    assert!(
+        run(dir, &["ops", "list", "--status", "failed"])
+            .lines()
+            .count()
+            == 1
+    );
+
+    let cancelled = run(dir, &["ops", "cancel", &id]);
+    assert!(cancelled.contains("cancelled"), "{cancelled}");
+    let working_folders =
+        |dir: &Path| std::fs::read_dir(dir.join("data/userData")).map_or(0, |d| d.count());
+    let started = Instant::now();
+    while working_folders(dir) > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the files stayed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The worker stopped rather than finishing it.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(zips(dir).is_empty());
+    assert_eq!(working_folders(dir), 0);
+    let shown = run(dir, &["ops", "show", &id]);
+    assert!(shown.contains("status: failed"), "{shown}");
+    assert!(
+        shown.contains("reason: cancelled by an operator"),
+        "{shown}"
+    );
+    let again = udd(dir).args(["ops", "cancel", &id]).output().unwrap();
+    assert!(
+        !again.status.success(),
+        "an ended operation cannot be cancelled"
+    );
+
+    let retried = run(dir, &["ops", "retry", &id]);
+    assert!(retried.contains("queued again"), "{retried}");
+    let started = Instant::now();
+    while zips(dir).is_empty() || working_folders(dir) > 0 {
+        assert!(server.try_wait().unwrap().is_none(), "udd serve died");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the retried export did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = run(dir, &["ops", "show", &id]);
+    assert!(shown.contains("status: completed"), "{shown}");
+    stop(server);
 }

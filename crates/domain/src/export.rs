@@ -412,6 +412,41 @@ impl ExportOperation {
             && self.updated_at < now - chrono::Duration::days(1)
     }
 
+    /// Sends the operation back to the start of its room files, for a worker that cannot
+    /// trust the working folder it found (missing on its host, or written by another
+    /// process): every room loses its cursor, count and committed length, and an
+    /// operation past the room stage returns to it (`exporting-rooms` for a full export,
+    /// which also rewrites `channels.json`). Cutoff, room list and pseudonyms stay, so the
+    /// files come out byte for byte as before. An operation whose archive is already
+    /// stored (`uploading`), or that has not started, needs nothing; returns whether
+    /// anything changed.
+    pub fn restart_room_files(&mut self) -> bool {
+        use ExportStatus::*;
+        if self.cutoff.is_none() || !matches!(self.status, Exporting | Downloading | Compressing) {
+            return false;
+        }
+        let restart = if self.full_export {
+            ExportingRooms
+        } else {
+            Exporting
+        };
+        let mut changed = self.status != restart;
+        self.status = restart;
+        self.archive_key = None;
+        for room in &mut self.room_list {
+            if room.cursor.is_some() || room.exported_count > 0 || room.file_length > 0 {
+                changed = true;
+            }
+            room.cursor = None;
+            room.exported_count = 0;
+            room.file_length = 0;
+            // What the pages carried between batches goes with them.
+            room.pages = Default::default();
+            room.status = RoomExportStatus::Pending;
+        }
+        changed
+    }
+
     /// Messages written so far and messages to write in all, over every room.
     pub fn message_progress(&self) -> (u64, u64) {
         self.room_list.iter().fold((0, 0), |(done, total), room| {
@@ -427,6 +462,54 @@ mod tests {
 
     fn op(full: bool) -> ExportOperation {
         ExportOperation::new_pending("op1".into(), "u1".into(), full, DateTime::UNIX_EPOCH)
+    }
+
+    fn with_progress(full: bool, status: ExportStatus) -> ExportOperation {
+        let mut op = op(full);
+        op.cutoff = Some(DateTime::UNIX_EPOCH);
+        op.status = status;
+        op.room_list = vec![RoomExport {
+            room_id: "R1".into(),
+            room_name: "general".into(),
+            user_id: None,
+            exported_count: 10,
+            status: RoomExportStatus::Completed,
+            room_type: RoomType::Channel,
+            target_file: "general.json".into(),
+            total: 10,
+            cursor: None,
+            file_length: 512,
+            pages: Default::default(),
+        }];
+        op
+    }
+
+    #[test]
+    fn restarting_room_files_sends_rooms_and_stage_back_to_their_start() {
+        let mut personal = with_progress(false, Compressing);
+        assert!(personal.restart_room_files());
+        assert_eq!(personal.status, Exporting);
+        let room = &personal.room_list[0];
+        assert_eq!(
+            (room.exported_count, room.file_length, room.status),
+            (0, 0, RoomExportStatus::Pending)
+        );
+        assert_eq!(room.total, 10);
+        assert!(personal.cutoff.is_some());
+        assert!(!personal.restart_room_files(), "nothing left to restart");
+
+        let mut full = with_progress(true, Exporting);
+        assert!(full.restart_room_files());
+        assert_eq!(
+            full.status, ExportingRooms,
+            "channels.json is written again too"
+        );
+
+        for untouched in [Uploading, Completed, Pending] {
+            let mut op = with_progress(false, untouched);
+            assert!(!op.restart_room_files(), "{untouched}");
+            assert_eq!(op.room_list[0].file_length, 512);
+        }
     }
 
     #[test]

@@ -173,6 +173,16 @@ pub trait ExportFiles: Send + Sync {
     /// Errors: I/O failures; an id that is not a plain name.
     fn prepare(&self, operation_id: &OperationId) -> anyhow::Result<()>;
 
+    /// Takes the operation's folder over for this process when a worker has just
+    /// claimed the operation: `true` when the folder exists and this process made it,
+    /// so its files can be trusted up to their committed lengths; otherwise (missing on
+    /// this host, or left by another process, perhaps one that still runs) it is
+    /// emptied, made again and marked as this process's, and `false` says that the
+    /// operation's room files must be written again from their start.
+    ///
+    /// Errors: I/O failures; an id that is not a plain name.
+    fn adopt(&self, operation_id: &OperationId) -> anyhow::Result<bool>;
+
     /// Cuts `name` back to `committed_len` bytes (dropping what an uncommitted batch
     /// wrote), appends `bytes`, makes them durable, and returns the new length.
     ///

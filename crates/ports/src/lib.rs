@@ -10,10 +10,12 @@
 //!
 //! This crate knows no database, no web framework and no filesystem.
 
+mod admin;
 mod delivery;
 mod error;
 mod export;
 mod forms;
+mod instances;
 mod login;
 mod records;
 mod repositories;
@@ -22,6 +24,7 @@ mod services;
 mod sessions;
 mod workspace;
 
+pub use admin::{OperationAdmin, OperationLine};
 pub use delivery::{
     DownloadLinks, DownloadLog, DownloadRecord, LinkError, MailError, Mailer, NoticeKind,
     NoticeOutcome, Notices, OutgoingMail, PendingNotice, StoredExports, StoredItem,
@@ -33,6 +36,7 @@ pub use export::{
     ExportFiles, ExportProgress, ExportQueue, ExportWakeup,
 };
 pub use forms::FormTokens;
+pub use instances::{WorkerInstance, WorkerInstances};
 pub use login::LoginFailures;
 pub use records::{
     AuditEntry, AuditQuery, DeletedRecords, DownloadAudit, OperationRecords, OperationSummary,
@@ -53,6 +57,8 @@ pub use workspace::{
 };
 
 #[cfg(feature = "mock")]
+pub use admin::MockOperationAdmin;
+#[cfg(feature = "mock")]
 pub use delivery::{
     MockDownloadLinks, MockDownloadLog, MockMailer, MockNotices, MockStoredExports,
 };
@@ -62,6 +68,8 @@ pub use export::{
 };
 #[cfg(feature = "mock")]
 pub use forms::MockFormTokens;
+#[cfg(feature = "mock")]
+pub use instances::MockWorkerInstances;
 #[cfg(feature = "mock")]
 pub use login::MockLoginFailures;
 #[cfg(feature = "mock")]

@@ -24,6 +24,8 @@ mod delivery;
 mod dialect;
 #[path = "../sqlite/files.rs"]
 mod files;
+#[path = "../sqlite/instances.rs"]
+mod instances;
 #[path = "../sqlite/login_failures.rs"]
 mod login_failures;
 #[path = "../sqlite/operations/mod.rs"]
@@ -61,6 +63,7 @@ pub(crate) use crate::sqlite::{json_list, schema, store_error, to_json, USERS_LO
 pub use audit::SqliteDownloadAudit as PgDownloadAudit;
 pub use delivery::{MailState, SqliteDownloadLog as PgDownloadLog, SqliteNotices as PgNotices};
 pub use files::SqliteUserDataFiles as PgUserDataFiles;
+pub use instances::SqliteWorkerInstances as PgWorkerInstances;
 pub use login_failures::SqliteLoginFailures as PgLoginFailures;
 pub use operations::SqliteExportOperations as PgExportOperations;
 pub use records::SqliteOperationRecords as PgOperationRecords;

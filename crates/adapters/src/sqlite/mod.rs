@@ -21,6 +21,7 @@ mod delivery;
 mod dialect;
 mod files;
 mod fingerprint;
+mod instances;
 mod login_failures;
 mod operations;
 mod reader;
@@ -47,6 +48,7 @@ pub use audit::SqliteDownloadAudit;
 pub use delivery::{MailState, SqliteDownloadLog, SqliteNotices};
 pub use files::SqliteUserDataFiles;
 pub use fingerprint::TableFingerprint;
+pub use instances::SqliteWorkerInstances;
 pub use login_failures::SqliteLoginFailures;
 pub use operations::SqliteExportOperations;
 pub use records::SqliteOperationRecords;
@@ -153,7 +155,7 @@ impl Database {
         Ok(applied.len())
     }
 
-    fn conn(&self) -> anyhow::Result<Conn> {
+    pub(crate) fn conn(&self) -> anyhow::Result<Conn> {
         self.pool
             .get()
             .context("taking a database connection from the pool")

@@ -218,6 +218,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    worker_instances (id) {
+        id -> Text,
+        host -> Text,
+        pid -> BigInt,
+        started_at -> BigInt,
+        heartbeat_at -> BigInt,
+        dead_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(user_emails -> users (user_id));
 diesel::joinable!(user_second_factors -> users (user_id));
 diesel::joinable!(login_tokens -> users (user_id));
@@ -252,4 +263,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     downloads,
     login_failures,
     sync_marks,
+    worker_instances,
 );

@@ -204,6 +204,7 @@ pub async fn download(
                     .map(|ip| ip.to_string());
                 let recorder = services.clone();
                 let size = file.size;
+                services.metrics.downloaded(size);
                 if let Err(e) =
                     web::block(move || recorder.download.record(&granted, size, client)).await
                 {
@@ -285,6 +286,7 @@ pub async fn download(
     let client = crate::proxy::TrustedProxies::client_of_request(&req)
         .ip
         .map(|ip| ip.to_string());
+    services.metrics.downloaded(bytes);
     let recorder = services.clone();
     if let Err(e) = web::block(move || recorder.download.record(&granted, bytes, client)).await {
         tracing::error!(error = %e, "could not record a download");

@@ -4,6 +4,7 @@ mod data_download;
 mod download;
 mod health;
 mod method_call;
+mod metrics;
 pub mod my_data;
 pub mod my_data_session;
 mod session;
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(BODY_LIMIT))
         .route("/health", web::get().to(health::health))
+        .route("/metrics", web::get().to(metrics::metrics))
         .route("/", web::get().to(my_data::show))
         .service(
             web::scope("/account/data")

@@ -236,6 +236,7 @@ impl ExportEngine {
             .get(&op.user_id)
             .map_err(anyhow::Error::new)
             .context("loading the requester")?;
+        self.adopt_folder(op, run)?;
         if op.cutoff.is_none() {
             self.plan(op, &user, run)?;
         }
@@ -313,6 +314,24 @@ impl ExportEngine {
         op.move_to(next, now)?;
         run.check()?;
         self.ports.progress.start(op, run.owner)?;
+        Ok(())
+    }
+
+    /// Makes the working folder this process's before anything is written to it. A
+    /// folder this process did not write (missing here: the operation ran on another
+    /// host; or left by a dead or paused process) is never trusted: the rooms start
+    /// again from their beginning, recorded under this worker's lease before any file is
+    /// written.
+    fn adopt_folder(&self, op: &mut ExportOperation, run: &Run<'_>) -> Step<()> {
+        if self.ports.files.adopt(&op.id)? {
+            return Ok(());
+        }
+        if op.restart_room_files() {
+            tracing::info!(operation = %op.id, status = %op.status, "working folder not found on this host or not written by this process; writing the rooms again");
+            run.check()?;
+            op.updated_at = self.ports.clock.now();
+            self.ports.progress.start(op, run.owner)?;
+        }
         Ok(())
     }
 

@@ -166,6 +166,17 @@ impl ExportEngine {
             }
         }
         run.check()?;
+        // The heartbeat notices a lost lease only every third of its length; a worker
+        // that was paused past it must not cut or write a file another worker may now
+        // be writing, so the lease is confirmed (and extended) right before the append.
+        let now = self.ports.clock.now();
+        if !self
+            .ports
+            .queue
+            .renew(&op.id, run.owner, self.lease_until(now))?
+        {
+            return Err(super::error::EngineError::LeaseLost);
+        }
         if full {
             room.file_length = self.ports.files.append(
                 &op.id,

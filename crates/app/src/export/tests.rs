@@ -5,7 +5,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use udd_domain::{ExportOperation, Message, Room, RoomType, Subscription, User};
+use udd_domain::{
+    ExportOperation, ExportStatus, Message, Room, RoomExport, RoomExportStatus, RoomType,
+    Subscription, User,
+};
 use udd_ports::{
     MockArchiveStore, MockBlobStore, MockClock, MockExportFiles, MockExportProgress,
     MockExportQueue, MockIdGenerator, MockUsers, MockWorkspaceReader, NoProgress, StoreError,
@@ -88,6 +91,7 @@ fn reader() -> MockWorkspaceReader {
 /// Working files that accept everything.
 fn files() -> MockExportFiles {
     let mut files = MockExportFiles::new();
+    files.expect_adopt().returning(|_| Ok(true));
     files
         .expect_append()
         .returning(|_, _, committed, bytes| Ok(committed + bytes.len() as u64));
@@ -161,6 +165,17 @@ fn setup(
     users: MockUsers,
     adjust: impl FnOnce(&mut MockExportProgress),
 ) -> (ExportEngine, Log, Log) {
+    setup_with_queue(attempts, files, users, adjust, |_, _| {})
+}
+
+/// [`setup`], with the queue adjusted too (`checkpoint()` first to replace expectations).
+fn setup_with_queue(
+    attempts: u32,
+    files: MockExportFiles,
+    users: MockUsers,
+    adjust: impl FnOnce(&mut MockExportProgress),
+    adjust_queue: impl FnOnce(&mut MockExportQueue, &Log),
+) -> (ExportEngine, Log, Log) {
     let (statuses, endings): (Log, Log) = (Arc::default(), Arc::default());
     let mut progress = progress(&statuses);
     adjust(&mut progress);
@@ -170,7 +185,11 @@ fn setup(
     ids.expect_new_id().return_const("FILE1".to_owned());
     let engine = ExportEngine::new(
         ExportPorts {
-            queue: Arc::new(queue(attempts, &endings)),
+            queue: Arc::new({
+                let mut queue = queue(attempts, &endings);
+                adjust_queue(&mut queue, &endings);
+                queue
+            }),
             progress: Arc::new(progress),
             users: Arc::new(users),
             reader: Arc::new(reader()),
@@ -279,6 +298,7 @@ fn a_failed_attempt_is_released_for_a_retry_and_the_last_one_fails_for_good() {
     let failing_files = || {
         let mut files = files();
         files.checkpoint();
+        files.expect_adopt().returning(|_| Ok(true));
         files.expect_sync().returning(|_| Ok(()));
         files.expect_remove_all().returning(|_| Ok(()));
         files
@@ -325,5 +345,89 @@ fn a_panic_on_a_bad_record_fails_the_operation_at_once_and_the_engine_lives_on()
     assert!(
         endings[0].starts_with("failed:internal error (panic:"),
         "{endings:?}"
+    );
+}
+
+#[test]
+fn a_worker_that_lost_its_lease_while_paused_writes_no_file() {
+    let mut files = MockExportFiles::new();
+    files.expect_adopt().returning(|_| Ok(true));
+    files.expect_write().returning(|_, _, _| Ok(()));
+    files.expect_sync().returning(|_| Ok(()));
+    // No `append` expectation: cutting or writing a room file would panic the test.
+    let (engine, statuses, _) = setup_with_queue(
+        1,
+        files,
+        users(),
+        |_| {},
+        |queue, _| {
+            queue.checkpoint();
+            let op = ExportOperation::new_pending("OP1".into(), "U1".into(), false, now());
+            queue
+                .expect_claim()
+                .returning(move |_, _, _, _| Ok(Some(op.clone())));
+            queue.expect_renew().returning(|_, _, _| Ok(false));
+        },
+    );
+    // The renewal that says the lease is gone is the one before the first append.
+    let outcome = run(&engine, false);
+    assert!(
+        matches!(outcome, Some(Outcome::LeaseLost { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(log(&statuses), ["start:exporting"], "no batch committed");
+}
+
+#[test]
+fn a_folder_this_process_did_not_write_sends_the_rooms_back_to_their_start() {
+    let mut files = files();
+    files.checkpoint();
+    files.expect_adopt().returning(|_| Ok(false));
+    files
+        .expect_append()
+        .withf(|_, _, committed, _| *committed == 0)
+        .returning(|_, _, committed, bytes| Ok(committed + bytes.len() as u64));
+    files.expect_write().returning(|_, _, _| Ok(()));
+    files.expect_sync().returning(|_| Ok(()));
+    files.expect_list().returning(|_| Ok(Vec::new()));
+    files.expect_remove_all().returning(|_| Ok(()));
+    let (engine, statuses, _) = setup_with_queue(
+        1,
+        files,
+        users(),
+        |_| {},
+        |queue, _| {
+            queue.checkpoint();
+            let mut op = ExportOperation::new_pending("OP1".into(), "U1".into(), false, now());
+            op.cutoff = Some(now());
+            op.status = ExportStatus::Compressing;
+            op.room_list = vec![RoomExport {
+                room_id: "R1".into(),
+                room_name: "general".into(),
+                user_id: None,
+                exported_count: 2,
+                status: RoomExportStatus::Completed,
+                room_type: RoomType::Channel,
+                target_file: "R1.html".into(),
+                total: 2,
+                cursor: None,
+                file_length: 4096,
+                pages: Default::default(),
+            }];
+            queue
+                .expect_claim()
+                .returning(move |_, _, _, _| Ok(Some(op.clone())));
+            queue.expect_renew().returning(|_, _, _| Ok(true));
+        },
+    );
+    let outcome = run(&engine, false);
+    assert!(
+        matches!(outcome, Some(Outcome::Completed { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        log(&statuses)[..3],
+        ["start:exporting", "batch:2", "downloading"],
+        "recorded under the lease before the room file is written again from byte 0"
     );
 }

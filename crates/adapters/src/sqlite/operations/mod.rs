@@ -6,6 +6,7 @@
 //! [`ExportQueue`]: udd_ports::ExportQueue
 //! [`ExportProgress`]: udd_ports::ExportProgress
 
+mod admin;
 mod progress;
 mod queue;
 mod requests;
