@@ -6,10 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use udd_adapters::RocketChatDump;
-use udd_app::{DemoSpec, DemoSummary, NewAccount, DEMO_PASSWORD};
+use udd_app::{DemoSpec, NewAccount};
 
-use crate::dto::WirePaths;
+use crate::cli_demo::{print_demo_summary, print_walkthrough};
+use crate::cli_export::export_now;
+use crate::cli_import::open_dump;
 use crate::server::Application;
 use crate::services::Services;
 use crate::settings::{probe_folders, Settings};
@@ -429,45 +430,6 @@ fn start_up_checks(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the dump `udd import` names: `-` is standard input, with `--collection`.
-fn open_dump(
-    path: &std::path::Path,
-    collection: Option<&str>,
-    db: Option<&str>,
-) -> anyhow::Result<RocketChatDump> {
-    if path.as_os_str() == "-" {
-        let collection = collection.context(
-            "reading standard input needs --collection NAME (users, rocketchat_message, …)",
-        )?;
-        anyhow::ensure!(
-            db.is_none(),
-            "--db chooses a database of an archive or a dump folder, not of standard input"
-        );
-        return RocketChatDump::stdin(collection);
-    }
-    anyhow::ensure!(
-        collection.is_none(),
-        "--collection names what standard input holds: use it with `-`"
-    );
-    RocketChatDump::open_database(path, db)
-}
-
-fn print_demo_summary(summary: &DemoSummary, took: std::time::Duration) {
-    println!(
-        "demo workspace: {} users, {} rooms, {} subscriptions, {} messages, {} uploads in {:.1}s",
-        summary.users,
-        summary.rooms,
-        summary.subscriptions,
-        summary.messages,
-        summary.uploads,
-        took.as_secs_f64()
-    );
-    println!(
-        "log in as any of: {} … with password `{DEMO_PASSWORD}`",
-        summary.usernames.join(", ")
-    );
-}
-
 fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let services = Services::build(&settings)?;
     if demo {
@@ -515,94 +477,4 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     }
     tracing::info!("stopping");
     Ok(())
-}
-
-fn export_now(
-    settings: &Settings,
-    username: &str,
-    full: bool,
-    out: Option<&std::path::Path>,
-    force: bool,
-) -> anyhow::Result<()> {
-    if let Some(out) = out {
-        crate::officer::check_destination(out, force)?;
-    }
-    let services = Services::build(settings)?;
-    let user = match services.users.credentials_by_login(username) {
-        Ok(credentials) => credentials.user,
-        Err(udd_ports::StoreError::NotFound) => anyhow::bail!("no user `{username}`"),
-        Err(other) => return Err(other.into()),
-    };
-    let request = services.request_download.execute_now(&user.id, full)?;
-    let operation = request.operation.id;
-    println!("exporting {username}'s data (operation {operation})");
-    let owner = format!("udd-export-{}", std::process::id());
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let progress = crate::progress::for_stderr();
-    let outcome = services
-        .engine
-        .run_operation(&operation, &owner, progress.as_ref(), &stop)?;
-    // The owner's mail goes out now rather than on a worker's next round.
-    match services.notify.deliver_due() {
-        Ok(report) if report != udd_app::DeliveryReport::default() => eprintln!(
-            "mail: {} sent, {} to owners without an address, {} to retry, {} given up",
-            report.sent, report.no_address, report.retrying, report.gave_up
-        ),
-        Ok(_) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "the owner's mail could not be sent; a worker will retry")
-        }
-    }
-    match outcome {
-        Some(udd_app::Outcome::Completed { file, .. }) => {
-            if let Some(out) = out {
-                crate::officer::write_archive(&services, &file.key, out, force)?;
-                println!("{}", out.display());
-                return Ok(());
-            }
-            match settings.storage.kind {
-                crate::settings::StorageKind::Local => println!(
-                    "{}",
-                    WirePaths::from_settings(settings).archive_location(&file.key)
-                ),
-                crate::settings::StorageKind::S3 => {
-                    let prefix = settings.storage.prefix.trim_matches('/');
-                    let key = if prefix.is_empty() {
-                        file.key.clone()
-                    } else {
-                        format!("{prefix}/{}", file.key)
-                    };
-                    println!("s3://{}/{key}", settings.storage.bucket);
-                    eprintln!("(add --out FILE to write the archive here as well)");
-                }
-            }
-            Ok(())
-        }
-        Some(other) => anyhow::bail!("the export did not finish: {other:?}"),
-        None => anyhow::bail!("operation {operation} is held by another worker"),
-    }
-}
-
-fn print_walkthrough(settings: &Settings) {
-    let base = format!("http://{}", settings.server.bind);
-    println!(
-        r#"
-Try it:
-  1. log in:
-     curl -s -X POST {base}/api/v1/login -H 'content-type: application/json' \
-          -d '{{"user":"alice","password":"{DEMO_PASSWORD}"}}'
-  2. with the userId and authToken it returns, ask for your data:
-     curl -s '{base}/api/v1/users.requestDataDownload?fullExport=false' \
-          -H 'X-User-Id: <userId>' -H 'X-Auth-Token: <authToken>'
-  3. when the export is done, alice is mailed a download link ({}); follow it:
-     curl -OJ '<link>'
-"#,
-        match &settings.smtp.host {
-            Some(host) => format!("sent through {host}"),
-            None => format!(
-                "no SMTP server is set, so the mail is a .eml file in {} and the link is in the log",
-                settings.smtp.outbox_path.display()
-            ),
-        },
-    );
 }

@@ -1,5 +1,7 @@
 //! What `udd import` prints: the summary of a load, and the delta queries.
 
+use anyhow::Context;
+use udd_adapters::RocketChatDump;
 use udd_app::ImportSummary;
 use udd_ports::WorkspaceWriter;
 
@@ -91,4 +93,27 @@ pub(crate) fn print_delta_query(workspace: &dyn WorkspaceWriter) -> anyhow::Resu
         println!("{}\t{}", query.collection, query.query);
     }
     Ok(())
+}
+
+/// Opens the dump `udd import` names: `-` is standard input, with `--collection`.
+pub(crate) fn open_dump(
+    path: &std::path::Path,
+    collection: Option<&str>,
+    db: Option<&str>,
+) -> anyhow::Result<RocketChatDump> {
+    if path.as_os_str() == "-" {
+        let collection = collection.context(
+            "reading standard input needs --collection NAME (users, rocketchat_message, …)",
+        )?;
+        anyhow::ensure!(
+            db.is_none(),
+            "--db chooses a database of an archive or a dump folder, not of standard input"
+        );
+        return RocketChatDump::stdin(collection);
+    }
+    anyhow::ensure!(
+        collection.is_none(),
+        "--collection names what standard input holds: use it with `-`"
+    );
+    RocketChatDump::open_database(path, db)
 }

@@ -9,6 +9,8 @@
 
 pub mod auth;
 pub mod cli;
+mod cli_demo;
+mod cli_export;
 mod cli_import;
 pub mod db_copy;
 pub mod ddp;
@@ -23,10 +25,12 @@ pub mod password;
 pub mod progress;
 pub mod proxy;
 pub mod ranges;
+pub mod repositories;
 pub mod routes;
 pub mod server;
 pub mod services;
 pub mod settings;
+pub mod storage;
 pub mod storage_copy;
 pub mod throttle;
 pub mod worker;

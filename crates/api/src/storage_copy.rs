@@ -16,7 +16,7 @@ pub fn copy_to_bucket(settings: &Settings) -> anyhow::Result<()> {
          user_data.file_system_zip_path) into a bucket: set [storage] kind = \"s3\" with \
          the bucket and its keys first, keeping those two folders as they are"
     );
-    let objects = crate::services::object_storage(settings)?;
+    let objects = crate::storage::object_storage(settings)?;
     let blobs = &settings.storage.blob_path;
     let zips = &settings.user_data.file_system_zip_path;
     let report = copy_local_store(blobs, zips, &objects, |key| eprintln!("copied {key}"))?;
