@@ -429,14 +429,7 @@ async fn uploads_kept_in_rocket_chats_bucket_are_exported_from_there_without_a_c
     );
     let alice = fixture_login("alice");
     let done = app.export_and_wait(&alice, None).await;
-    let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
-    let bytes = app
-        .get_as(&alice, &format!("/data-export/{file_id}"))
-        .await
-        .bytes()
-        .await
-        .unwrap();
-    let entries = unzip_bytes(&bytes);
+    let entries = unzip_bytes(&archive_of(&app, &alice, &done).await);
     let (_, exported) = entries
         .iter()
         .find(|(name, _)| name.starts_with("assets/Q5yA26ksJXC57nySc-"))
@@ -448,14 +441,7 @@ async fn uploads_kept_in_rocket_chats_bucket_are_exported_from_there_without_a_c
     let without = TestApp::builder().with_workers().spawn().await;
     without.import(dump.path());
     let done = without.export_and_wait(&alice, None).await;
-    let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
-    let bytes = without
-        .get_as(&alice, &format!("/data-export/{file_id}"))
-        .await
-        .bytes()
-        .await
-        .unwrap();
-    let entries = unzip_bytes(&bytes);
+    let entries = unzip_bytes(&archive_of(&without, &alice, &done).await);
     assert!(!entries
         .keys()
         .any(|n| n.starts_with("assets/Q5yA26ksJXC57nySc-")));
