@@ -83,6 +83,38 @@ fn zips(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// How many working folders are left.
+fn working_folders(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("data/userData")).map_or(0, |d| d.count())
+}
+
+/// The archive of the export under way once it is recorded, not just zipped: the zip is
+/// renamed into place a moment before the completing commit, after which the working
+/// folder goes. Fails when that takes longer than `limit` from `since`.
+fn finished_archive(dir: &Path, since: Instant, limit: Duration) -> PathBuf {
+    loop {
+        if let (Some(zip), 0) = (zips(dir).pop(), working_folders(dir)) {
+            return zip;
+        }
+        assert!(
+            since.elapsed() < limit,
+            "the export was not finished within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Alice's full export made now, uninterrupted, unzipped.
+fn clean_full_export(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let path = PathBuf::from(
+        run(dir, &["export", "--user", "alice", "--full"])
+            .lines()
+            .last()
+            .unwrap(),
+    );
+    unzip(&path)
+}
+
 fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -139,31 +171,10 @@ fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_o
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    // Done means recorded, not just zipped: the zip is renamed into place a moment
-    // before the completing commit, after which the working folder goes.
-    let working_folders = |dir: &std::path::Path| {
-        std::fs::read_dir(dir.join("data/userData")).map_or(0, |d| d.count())
-    };
-    let resumed = loop {
-        if let (Some(zip), 0) = (zips(dir).pop(), working_folders(dir)) {
-            break zip;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the worker did not finish the export"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let resumed = finished_archive(dir, Instant::now(), Duration::from_secs(120));
     stop(worker);
 
-    let clean = PathBuf::from(
-        run(dir, &["export", "--user", "alice", "--full"])
-            .lines()
-            .last()
-            .unwrap(),
-    );
-    let (resumed, clean) = (unzip(&resumed), unzip(&clean));
+    let (resumed, clean) = (unzip(&resumed), clean_full_export(dir));
     assert_eq!(
         resumed.keys().collect::<Vec<_>>(),
         clean.keys().collect::<Vec<_>>()
@@ -304,27 +315,10 @@ fn a_serve_process_killed_mid_export_and_restarted_finishes_it_within_ten_second
     // dead and takes its operation back, 60 s lease or not.
     let restarted_at = Instant::now();
     let second = serve(dir, free_port());
-    let working_folders =
-        |dir: &Path| std::fs::read_dir(dir.join("data/userData")).map_or(0, |d| d.count());
-    let resumed = loop {
-        if let (Some(zip), 0) = (zips(dir).pop(), working_folders(dir)) {
-            break zip;
-        }
-        assert!(
-            restarted_at.elapsed() < Duration::from_secs(10),
-            "the restarted process did not finish the export within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let resumed = finished_archive(dir, restarted_at, Duration::from_secs(10));
     stop(second);
 
-    let clean = PathBuf::from(
-        run(dir, &["export", "--user", "alice", "--full"])
-            .lines()
-            .last()
-            .unwrap(),
-    );
-    let (resumed, clean) = (unzip(&resumed), unzip(&clean));
+    let (resumed, clean) = (unzip(&resumed), clean_full_export(dir));
     assert_eq!(
         resumed.keys().collect::<Vec<_>>(),
         clean.keys().collect::<Vec<_>>()
