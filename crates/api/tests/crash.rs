@@ -115,18 +115,8 @@ fn clean_full_export(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     unzip(&path)
 }
 
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
-#[test]
-fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_once() {
-    let _turn = one_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+/// A demo workspace big enough that an export takes a few seconds.
+fn seed_demo(dir: &Path) {
     run(
         dir,
         &[
@@ -141,6 +131,21 @@ fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_o
             "9",
         ],
     );
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+#[test]
+fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_once() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    seed_demo(dir);
 
     let mut export = udd(dir)
         .args(["export", "--user", "alice", "--full"])
@@ -289,20 +294,7 @@ fn a_serve_process_killed_mid_export_and_restarted_finishes_it_within_ten_second
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    run(
-        dir,
-        &[
-            "demo",
-            "--users",
-            "6",
-            "--rooms",
-            "6",
-            "--messages",
-            "40000",
-            "--seed",
-            "9",
-        ],
-    );
+    seed_demo(dir);
     let port = free_port();
     let mut first = serve(dir, port);
     request_full_export(port);
@@ -353,20 +345,7 @@ fn an_operator_lists_cancels_shows_and_retries_a_running_export() {
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    run(
-        dir,
-        &[
-            "demo",
-            "--users",
-            "6",
-            "--rooms",
-            "6",
-            "--messages",
-            "40000",
-            "--seed",
-            "9",
-        ],
-    );
+    seed_demo(dir);
     let port = free_port();
     // On SQLite a retry queued by another process is seen on the next poll.
     let mut server = serve_polling(dir, port, 1);

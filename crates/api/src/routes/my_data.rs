@@ -272,13 +272,16 @@ pub(super) fn genuine(
             .is_some_and(|binding| services.forms.verify(&binding, csrf.unwrap_or("")))
 }
 
-pub(super) async fn forged(
+/// The signed-in page again, with an error notice: `status` and the catalogue's
+/// `message` (a forged or expired form, a failed request).
+pub(super) async fn with_error(
     req: &HttpRequest,
     services: &web::Data<Services>,
     paths: &WirePaths,
     site: &Site,
-    user: &User,
-    token: &str,
+    (user, token): (&User, &str),
+    status: StatusCode,
+    message: &'static str,
 ) -> HttpResponse {
     signed_in(
         req,
@@ -287,11 +290,16 @@ pub(super) async fn forged(
         site,
         user,
         token,
-        StatusCode::FORBIDDEN,
-        |cat, _| Some(Notice::Error(cat.text("page.error.form_expired", &[]))),
+        status,
+        move |cat, _| Some(Notice::Error(cat.text(message, &[]))),
     )
     .await
 }
+
+/// A form that is not this session's own: forged, or from an expired page.
+pub(super) const FORGED: (StatusCode, &str) = (StatusCode::FORBIDDEN, "page.error.form_expired");
+/// Something failed on udd's side.
+const FAILED: (StatusCode, &str) = (StatusCode::INTERNAL_SERVER_ERROR, "page.error.server");
 
 /// `POST /account/data/request`: `kind=html` (personal) or `kind=json` (full), under the
 /// same once-a-day rule as `users.requestDataDownload`.
@@ -310,10 +318,30 @@ pub async fn request(
     let full_export = match form.kind.as_deref() {
         Some("json") => true,
         Some("html") => false,
-        _ => return forged(&req, &services, &paths, &site, &user, &token).await,
+        _ => {
+            return with_error(
+                &req,
+                &services,
+                &paths,
+                &site,
+                (&user, &token),
+                FORGED.0,
+                FORGED.1,
+            )
+            .await
+        }
     };
     if !genuine(&req, &services, &site, &token, form.csrf.as_deref()) {
-        return forged(&req, &services, &paths, &site, &user, &token).await;
+        return with_error(
+            &req,
+            &services,
+            &paths,
+            &site,
+            (&user, &token),
+            FORGED.0,
+            FORGED.1,
+        )
+        .await;
     }
     let kind = if full_export { "json" } else { "html" };
     let requesting = services.clone();
@@ -334,34 +362,31 @@ pub async fn request(
         }
         Ok(Err(RequestDownloadError::Unexpected(e))) => {
             tracing::error!(error = ?e, "a request from the page failed");
-            server_error(&req, &services, &paths, &site, &user, &token).await
+            with_error(
+                &req,
+                &services,
+                &paths,
+                &site,
+                (&user, &token),
+                FAILED.0,
+                FAILED.1,
+            )
+            .await
         }
         Err(e) => {
             tracing::error!(error = %e, "a request from the page failed");
-            server_error(&req, &services, &paths, &site, &user, &token).await
+            with_error(
+                &req,
+                &services,
+                &paths,
+                &site,
+                (&user, &token),
+                FAILED.0,
+                FAILED.1,
+            )
+            .await
         }
     }
-}
-
-async fn server_error(
-    req: &HttpRequest,
-    services: &web::Data<Services>,
-    paths: &WirePaths,
-    site: &Site,
-    user: &User,
-    token: &str,
-) -> HttpResponse {
-    signed_in(
-        req,
-        services,
-        paths,
-        site,
-        user,
-        token,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        |cat, _| Some(Notice::Error(cat.text("page.error.server", &[]))),
-    )
-    .await
 }
 
 /// `GET /account/data/status`: the signed-in user's exports as JSON, with the list

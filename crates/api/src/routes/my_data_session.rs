@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use udd_app::{LoginError, Password, SecondFactorError};
 
-use super::my_data::{forged, genuine, redirect, signed_out, unchecked, AccountForm};
+use super::my_data::{genuine, redirect, signed_out, unchecked, with_error, AccountForm, FORGED};
 use crate::dto::WirePaths;
 use crate::error::ApiError;
 use crate::page::html::{Notice, SignIn};
@@ -163,7 +163,16 @@ pub async fn logout(
                 return redirect(&site, "").finish();
             }
             if !genuine(&req, &services, &site, &token, form.csrf.as_deref()) {
-                return forged(&req, &services, &paths, &site, &user, &token).await;
+                return with_error(
+                    &req,
+                    &services,
+                    &paths,
+                    &site,
+                    (&user, &token),
+                    FORGED.0,
+                    FORGED.1,
+                )
+                .await;
             }
             let forgetting = services.clone();
             let user_id = user.id.clone();
