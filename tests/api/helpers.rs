@@ -480,3 +480,17 @@ pub fn link_in(mail: &str) -> String {
         .map_or(text.len(), |n| start + n);
     text[start..end].to_owned()
 }
+
+/// The bytes the app's local blob store holds under `key`.
+pub fn stored_blob(app: &TestApp, key: &str) -> Vec<u8> {
+    use std::io::Read;
+    use udd::ports::BlobStore;
+    let mut bytes = Vec::new();
+    udd::adapters::LocalBlobStore::new(&app.settings.storage.blob_path)
+        .open(key)
+        .expect("readable")
+        .expect("stored")
+        .read_to_end(&mut bytes)
+        .expect("read");
+    bytes
+}

@@ -2,19 +2,17 @@
 //! buckets `rocketchat_uploads` and `rocketchat_avatars` of the dump itself.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use bson::{Bson, Document};
-use udd::adapters::LocalBlobStore;
 use udd::app::ImportSummary;
-use udd::ports::{BlobStore, Collection, StoreError, WorkspaceReader};
+use udd::ports::{Collection, StoreError, WorkspaceReader};
 
 use crate::dumps::{
     fixture_blob, fixture_bucket, fixture_docs, gzip, md5_hex, write_bson, ArchiveWriter, Bucket,
     COLLECTIONS,
 };
-use crate::helpers::{fixture_dir, fixture_login, spawn_app, unzip, TestApp};
+use crate::helpers::{fixture_dir, fixture_login, spawn_app, stored_blob, unzip, TestApp};
 
 /// Chunks of 16 bytes: every fixture blob (15 to 74 bytes) spans up to five.
 const CHUNK: usize = 16;
@@ -36,17 +34,6 @@ fn gridfs_folder(dir: &Path, gzipped: bool, alter: impl Fn(&str, &mut Bucket)) {
             gzipped,
         );
     }
-}
-
-fn stored_blob(app: &TestApp, key: &str) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    LocalBlobStore::new(&app.settings.storage.blob_path)
-        .open(key)
-        .unwrap()
-        .unwrap()
-        .read_to_end(&mut bytes)
-        .unwrap();
-    bytes
 }
 
 /// Every upload's and avatar's stored bytes equal the fixture's files.

@@ -2,18 +2,17 @@
 //! output folder, `--archive` files (plain and gzipped), gzipped mongoexport files, and
 //! every kind of damage they come with.
 
-use std::io::Read;
 use std::path::Path;
 
-use udd::adapters::{LocalBlobStore, RocketChatDump};
+use udd::adapters::RocketChatDump;
 use udd::app::ImportSummary;
-use udd::ports::{BlobStore, Collection, NoProgress, StoreError, WorkspaceReader};
+use udd::ports::{Collection, NoProgress, StoreError, WorkspaceReader};
 
 use crate::dumps::{
     bson_bytes, copy_blob_folders, fixture_docs, gzip, mongodump_folder, write_bson, ArchiveWriter,
     COLLECTIONS,
 };
-use crate::helpers::{copy_tree, fixture_dir, spawn_app, TestApp};
+use crate::helpers::{copy_tree, fixture_dir, spawn_app, stored_blob, TestApp};
 
 fn import_dump(app: &TestApp, dump: &RocketChatDump) -> ImportSummary {
     app.services.import.execute(dump, &NoProgress).unwrap()
@@ -25,17 +24,6 @@ async fn reference() -> Vec<udd::adapters::TableFingerprint> {
     let summary = app.import(&fixture_dir());
     assert_eq!(summary.problem_count, 0, "{:?}", summary.problems);
     app.fingerprint()
-}
-
-fn stored_blob(app: &TestApp, key: &str) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    LocalBlobStore::new(&app.settings.storage.blob_path)
-        .open(key)
-        .unwrap()
-        .unwrap()
-        .read_to_end(&mut bytes)
-        .unwrap();
-    bytes
 }
 
 /// Imports `path`, expecting no problem, and checks that it loaded what the
