@@ -199,7 +199,10 @@ async fn an_imported_token_stops_working_ninety_days_after_it_was_issued() {
 
 #[tokio::test]
 async fn a_token_left_out_of_a_reimported_dump_stops_working() {
-    let app = TestApp::builder().spawn().await;
+    let app = TestApp::builder()
+        .configure(|settings| settings.auth.session_cache_seconds = 1)
+        .spawn()
+        .await;
     app.import(&fixture_dir());
     let (alice, bob) = (fixture_login("alice"), fixture_login("bob"));
     assert_eq!(me_status(&app, &alice).await.0, 200);
@@ -212,17 +215,26 @@ async fn a_token_left_out_of_a_reimported_dump_stops_working() {
     });
     app.import(revoked.path());
 
-    assert_eq!(
-        me_status(&app, &alice).await,
-        (401, NOT_LOGGED_IN.to_owned()),
-        "revoked in the dump"
-    );
+    assert_refused_soon(&app, &alice, "revoked in the dump").await;
     assert_eq!(me_status(&app, &bob).await.0, 200, "still listed");
     assert_eq!(
         me_status(&app, &own).await.0,
         200,
         "a session opened here is not the dump's to revoke"
     );
+}
+
+/// Asserts that `login`'s session is refused within the one second its last check is
+/// remembered (the apps above set `auth.session_cache_seconds = 1`), and a little more.
+async fn assert_refused_soon(app: &TestApp, login: &Login, what: &str) {
+    let refused = (401, NOT_LOGGED_IN.to_owned());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut status = me_status(app, login).await;
+    while status != refused && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = me_status(app, login).await;
+    }
+    assert_eq!(status, refused, "{what}");
 }
 
 /// Waits for the outbox to hold a mail, and returns its link pointed at the app.
@@ -239,7 +251,13 @@ async fn mailed_link(app: &TestApp) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inactive_users_mailed_link_session_and_login_are_refused() {
-    let app = TestApp::builder().with_workers().spawn().await;
+    // Token checks are remembered for a second: a user made inactive by an import (in
+    // production another process) loses their sessions within that time.
+    let app = TestApp::builder()
+        .with_workers()
+        .configure(|settings| settings.auth.session_cache_seconds = 1)
+        .spawn()
+        .await;
     app.import(&fixture_dir());
     let alice = fixture_login("alice");
     app.export_and_wait(&alice, None).await;
@@ -266,11 +284,7 @@ async fn an_inactive_users_mailed_link_session_and_login_are_refused() {
         "the mailed link of an inactive user"
     );
     for login in [&session, &alice] {
-        assert_eq!(
-            me_status(&app, login).await,
-            (401, NOT_LOGGED_IN.to_owned()),
-            "a session of an inactive user"
-        );
+        assert_refused_soon(&app, login, "a session of an inactive user").await;
     }
     let (status, body) = login_answer(&app, "alice", &fixture_password("alice")).await;
     assert_eq!((status, &body["error"]), (401, &json!("Unauthorized")));

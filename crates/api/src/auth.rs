@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use udd_domain::User;
+use udd_domain::{User, UserId};
 
 use crate::error::ApiError;
 use crate::services::Services;
@@ -67,9 +67,16 @@ impl FromRequest for CurrentUser {
             let Some((user_id, token)) = presented else {
                 return Err(ApiError::NotLoggedIn);
             };
-            let checked = token.clone();
-            let user =
-                web::block(move || services.auth.authenticate(&user_id.into(), &checked)).await??;
+            let user_id = UserId::from(user_id);
+            // A session checked moments ago is answered from memory, without a trip to
+            // a blocking thread.
+            let user = match services.auth.remembered(&user_id, &token) {
+                Some(answer) => answer?,
+                None => {
+                    let checked = token.clone();
+                    web::block(move || services.auth.authenticate(&user_id, &checked)).await??
+                }
+            };
             Ok(Self { user, token })
         })
     }

@@ -45,16 +45,16 @@ impl From<&User> for Me {
 /// `users.requestDataDownload`'s answer.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestDataDownloadResponse {
+pub struct RequestDataDownloadResponse<'a> {
     requested: bool,
-    export_operation: ExportOperationDto,
+    export_operation: ExportOperationDto<'a>,
     pending_operations_before_my_request: u64,
     success: bool,
 }
 
-impl RequestDataDownloadResponse {
+impl<'a> RequestDataDownloadResponse<'a> {
     /// The answer to a request, with Rocket.Chat's path fields filled from `paths`.
-    pub fn new(answer: DataDownloadRequest, paths: &WirePaths) -> Self {
+    pub fn new(answer: &'a DataDownloadRequest, paths: &WirePaths) -> Self {
         Self {
             requested: answer.requested,
             export_operation: ExportOperationDto::new(&answer.operation, paths),
@@ -69,16 +69,16 @@ impl RequestDataDownloadResponse {
 /// download path, under the site's path) once the operation is completed, else null.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestDataDownloadResult {
+pub struct RequestDataDownloadResult<'a> {
     requested: bool,
-    export_operation: ExportOperationDto<EjsonDate>,
+    export_operation: ExportOperationDto<'a, EjsonDate>,
     url: Option<String>,
     pending_operations_before_my_request: u64,
 }
 
-impl RequestDataDownloadResult {
+impl<'a> RequestDataDownloadResult<'a> {
     /// The method's result for `answer`.
-    pub fn new(answer: &DataDownloadRequest, paths: &WirePaths) -> Self {
+    pub fn new(answer: &'a DataDownloadRequest, paths: &WirePaths) -> Self {
         Self {
             requested: answer.requested,
             export_operation: ExportOperationDto::ejson(&answer.operation, paths),
@@ -143,20 +143,20 @@ impl WirePaths {
 /// result ([`ExportOperationDto::ejson`]).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExportOperationDto<D = String> {
+pub struct ExportOperationDto<'a, D = String> {
     #[serde(rename = "_id")]
-    id: String,
+    id: &'a str,
     created_at: D,
-    user_id: String,
-    room_list: Vec<RoomDto>,
+    user_id: &'a str,
+    room_list: Vec<RoomDto<'a>>,
     status: &'static str,
     export_path: String,
     assets_path: String,
-    file_list: Vec<serde_json::Value>,
+    file_list: Vec<FileDto<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     generated_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    file_id: Option<String>,
+    file_id: Option<&'a str>,
     /// The download path of a completed export (under the site's path), as Rocket.Chat's
     /// method returns it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,27 +181,31 @@ impl From<DateTime<Utc>> for EjsonDate {
     }
 }
 
-impl ExportOperationDto<String> {
+impl<'a> ExportOperationDto<'a, String> {
     /// The operation as Rocket.Chat's REST API shows it (ISO-8601 dates).
-    pub fn new(op: &ExportOperation, paths: &WirePaths) -> Self {
+    pub fn new(op: &'a ExportOperation, paths: &WirePaths) -> Self {
         Self::build(op, paths, iso_millis)
     }
 }
 
-impl ExportOperationDto<EjsonDate> {
+impl<'a> ExportOperationDto<'a, EjsonDate> {
     /// The operation as a Meteor method returns it over DDP (EJSON dates).
-    pub fn ejson(op: &ExportOperation, paths: &WirePaths) -> Self {
+    pub fn ejson(op: &'a ExportOperation, paths: &WirePaths) -> Self {
         Self::build(op, paths, EjsonDate::from)
     }
 }
 
-impl<D> ExportOperationDto<D> {
-    fn build(op: &ExportOperation, paths: &WirePaths, date: impl Fn(DateTime<Utc>) -> D) -> Self {
+impl<'a, D> ExportOperationDto<'a, D> {
+    fn build(
+        op: &'a ExportOperation,
+        paths: &WirePaths,
+        date: impl Fn(DateTime<Utc>) -> D,
+    ) -> Self {
         let export_path = paths.export_path(&op.id);
         Self {
-            id: op.id.to_string(),
+            id: &op.id,
             created_at: date(op.created_at),
-            user_id: op.user_id.to_string(),
+            user_id: &op.user_id,
             room_list: op.room_list.iter().map(RoomDto::from).collect(),
             status: op.status.as_str(),
             assets_path: export_path.join("assets").to_string_lossy().into_owned(),
@@ -209,13 +213,16 @@ impl<D> ExportOperationDto<D> {
             file_list: op
                 .file_list
                 .iter()
-                .map(|file| serde_json::json!({"_id": file.id, "name": file.name}))
+                .map(|file| FileDto {
+                    id: &file.id,
+                    name: &file.name,
+                })
                 .collect(),
             generated_file: op
                 .archive_key
                 .as_deref()
                 .map(|key| paths.archive_location(key)),
-            file_id: op.file_id.clone().map(Into::into),
+            file_id: op.file_id.as_deref(),
             url: completed_download(op, paths),
             full_export: op.full_export,
             updated_at: date(op.updated_at),
@@ -234,31 +241,39 @@ pub fn completed_download(op: &ExportOperation, paths: &WirePaths) -> Option<Str
 /// One `roomList` entry; `userId` is always present, null when there is none.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RoomDto {
-    room_id: String,
-    room_name: String,
-    user_id: Option<String>,
+pub struct RoomDto<'a> {
+    room_id: &'a str,
+    room_name: &'a str,
+    user_id: Option<&'a str>,
     exported_count: u64,
     status: &'static str,
-    target_file: String,
+    target_file: &'a str,
     #[serde(rename = "type")]
-    room_type: String,
+    room_type: &'a str,
     total: u64,
 }
 
-impl From<&RoomExport> for RoomDto {
-    fn from(room: &RoomExport) -> Self {
+impl<'a> From<&'a RoomExport> for RoomDto<'a> {
+    fn from(room: &'a RoomExport) -> Self {
         Self {
-            room_id: room.room_id.to_string(),
-            room_name: room.room_name.clone(),
-            user_id: room.user_id.clone().map(Into::into),
+            room_id: &room.room_id,
+            room_name: &room.room_name,
+            user_id: room.user_id.as_deref(),
             exported_count: room.exported_count,
             status: room.status.as_str(),
-            target_file: room.target_file.clone(),
-            room_type: room.room_type.code().to_owned(),
+            target_file: &room.target_file,
+            room_type: room.room_type.code(),
             total: room.total,
         }
     }
+}
+
+/// One `fileList` entry.
+#[derive(Debug, Serialize)]
+pub struct FileDto<'a> {
+    #[serde(rename = "_id")]
+    id: &'a str,
+    name: &'a str,
 }
 
 #[cfg(test)]

@@ -310,6 +310,7 @@ fn wire(
         )
         .with_protection(repos.login_failures.clone(), settings.login.protection())
         .with_token_lifetime(settings.accounts.token_lifetime())
+        .with_session_cache(settings.auth.session_cache())
         .with_second_factor(second_factor),
         request_download: RequestDataDownload::new(
             repos.operations.clone(),

@@ -35,7 +35,7 @@ pub async fn request(
     let user_id = current.user.id;
     let answer =
         web::block(move || services.request_download.execute(&user_id, full_export)).await??;
-    Ok(HttpResponse::Ok().json(RequestDataDownloadResponse::new(answer, &paths)))
+    Ok(HttpResponse::Ok().json(RequestDataDownloadResponse::new(&answer, &paths)))
 }
 
 #[cfg(test)]

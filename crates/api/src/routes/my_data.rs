@@ -277,11 +277,9 @@ pub(super) fn genuine(
 pub(super) async fn with_error(
     req: &HttpRequest,
     services: &web::Data<Services>,
-    paths: &WirePaths,
-    site: &Site,
+    (paths, site): (&WirePaths, &Site),
     (user, token): (&User, &str),
-    status: StatusCode,
-    message: &'static str,
+    (status, message): (StatusCode, &'static str),
 ) -> HttpResponse {
     signed_in(
         req,
@@ -318,38 +316,19 @@ pub async fn request(
     let full_export = match form.kind.as_deref() {
         Some("json") => true,
         Some("html") => false,
-        _ => {
-            return with_error(
-                &req,
-                &services,
-                &paths,
-                &site,
-                (&user, &token),
-                FORGED.0,
-                FORGED.1,
-            )
-            .await
-        }
+        _ => return with_error(&req, &services, (&paths, &site), (&user, &token), FORGED).await,
     };
     if !genuine(&req, &services, &site, &token, form.csrf.as_deref()) {
-        return with_error(
-            &req,
-            &services,
-            &paths,
-            &site,
-            (&user, &token),
-            FORGED.0,
-            FORGED.1,
-        )
-        .await;
+        return with_error(&req, &services, (&paths, &site), (&user, &token), FORGED).await;
     }
     let kind = if full_export { "json" } else { "html" };
     let requesting = services.clone();
     let user_id = user.id.clone();
-    let answer =
-        web::block(move || requesting.request_download.execute(&user_id, full_export)).await;
+    let answer = web::block(move || requesting.request_download.execute(&user_id, full_export))
+        .await
+        .unwrap_or_else(|e| Err(RequestDownloadError::Unexpected(anyhow::Error::new(e))));
     match answer {
-        Ok(Ok(answer)) => {
+        Ok(answer) => {
             let done = if answer.requested {
                 "requested"
             } else {
@@ -357,34 +336,12 @@ pub async fn request(
             };
             redirect(&site, &format!("?done={done}&kind={kind}")).finish()
         }
-        Ok(Err(RequestDownloadError::Disabled)) => {
+        Err(RequestDownloadError::Disabled) => {
             redirect(&site, &format!("?done=disabled&kind={kind}")).finish()
         }
-        Ok(Err(RequestDownloadError::Unexpected(e))) => {
+        Err(RequestDownloadError::Unexpected(e)) => {
             tracing::error!(error = ?e, "a request from the page failed");
-            with_error(
-                &req,
-                &services,
-                &paths,
-                &site,
-                (&user, &token),
-                FAILED.0,
-                FAILED.1,
-            )
-            .await
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "a request from the page failed");
-            with_error(
-                &req,
-                &services,
-                &paths,
-                &site,
-                (&user, &token),
-                FAILED.0,
-                FAILED.1,
-            )
-            .await
+            with_error(&req, &services, (&paths, &site), (&user, &token), FAILED).await
         }
     }
 }

@@ -163,16 +163,7 @@ pub async fn logout(
                 return redirect(&site, "").finish();
             }
             if !genuine(&req, &services, &site, &token, form.csrf.as_deref()) {
-                return with_error(
-                    &req,
-                    &services,
-                    &paths,
-                    &site,
-                    (&user, &token),
-                    FORGED.0,
-                    FORGED.1,
-                )
-                .await;
+                return with_error(&req, &services, (&paths, &site), (&user, &token), FORGED).await;
             }
             let forgetting = services.clone();
             let user_id = user.id.clone();

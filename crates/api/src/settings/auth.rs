@@ -41,6 +41,11 @@ pub struct AuthSettings {
     pub email_code_expiration_seconds: u64,
     /// `Accounts_TwoFactorAuthentication_Max_Invalid_Email_Code_Attempts`.
     pub email_code_max_attempts: u32,
+    /// Seconds a check of one of udd's own login tokens is remembered (0: never), so
+    /// that clients following an export do not cost a database read per request. A
+    /// logout through this process takes effect at once; a logout through another
+    /// process, or a user made inactive by an import, within this time.
+    pub session_cache_seconds: u64,
 }
 
 impl Default for AuthSettings {
@@ -53,11 +58,17 @@ impl Default for AuthSettings {
             // copy a code out of a mail and gives a guessed code less time.
             email_code_expiration_seconds: 600,
             email_code_max_attempts: 5,
+            session_cache_seconds: 5,
         }
     }
 }
 
 impl AuthSettings {
+    /// How long checks of udd's own tokens are remembered.
+    pub fn session_cache(&self) -> SessionCacheConfig {
+        SessionCacheConfig::local(self.session_cache_seconds)
+    }
+
     /// The second-factor rules these settings describe.
     pub fn two_factor_config(&self) -> TwoFactorConfig {
         TwoFactorConfig {
@@ -180,6 +191,12 @@ impl Settings {
             auth.email_code_max_attempts.into(),
             1,
             100,
+        )?;
+        within(
+            "auth.session_cache_seconds",
+            auth.session_cache_seconds,
+            0,
+            3_600,
         )?;
         let rc = &self.rocketchat;
         within("rocketchat.timeout_seconds", rc.timeout_seconds, 1, 60)?;

@@ -12,6 +12,7 @@
 //! ([`remote`]): tokens are checked with the workspace and udd's own password login is
 //! off.
 
+mod cache;
 pub mod remote;
 pub mod two_factor;
 
@@ -26,7 +27,9 @@ use udd_ports::{
     Users,
 };
 
-pub use remote::{RemoteSessionCheck, SessionCacheConfig};
+pub use cache::SessionCacheConfig;
+use cache::{Remembered, SessionCache};
+pub use remote::RemoteSessionCheck;
 pub use two_factor::{Challenge, SecondFactorCheck, SecondFactorError, TwoFactorConfig};
 
 /// A successful login: the user and the token to send with every request.
@@ -129,6 +132,8 @@ pub struct Authenticator {
     second_factor: Option<SecondFactorCheck>,
     /// When set, sessions are Rocket.Chat's and passwords are not checked here.
     remote: Option<RemoteSessionCheck>,
+    /// Recent checks of udd's own tokens (off until [`Authenticator::with_session_cache`]).
+    sessions: SessionCache,
 }
 
 impl Authenticator {
@@ -154,7 +159,31 @@ impl Authenticator {
             last_forgotten: Arc::default(),
             second_factor: None,
             remote: None,
+            sessions: SessionCache::new(SessionCacheConfig::off()),
         }
+    }
+
+    /// Remembers the checks of udd's own tokens as `config` says, so a client that asks
+    /// again and again costs no database read each time. A logout here is forgotten at
+    /// once; one in another process, or a user made inactive, takes effect when the
+    /// remembered answer expires.
+    pub fn with_session_cache(mut self, config: SessionCacheConfig) -> Self {
+        self.sessions = SessionCache::new(config);
+        self
+    }
+
+    /// The answer to [`Authenticator::authenticate`] when it is known without asking
+    /// the database or Rocket.Chat (a check made moments ago), so that a caller can skip
+    /// a trip to a blocking thread.
+    pub fn remembered(&self, user_id: &UserId, token: &str) -> Option<Result<User, AuthError>> {
+        let remembered = match &self.remote {
+            Some(remote) => remote.remembered(user_id, token),
+            None => self.sessions.get(user_id, token, self.clock.now()),
+        };
+        remembered.map(|answer| match answer {
+            Remembered::Valid(user) => Ok(user),
+            Remembered::Refused => Err(AuthError::NotLoggedIn),
+        })
     }
 
     /// Asks the second factor `check` requires after a matching password.
@@ -357,13 +386,25 @@ impl Authenticator {
         if user_id.is_empty() || token.is_empty() {
             return Err(AuthError::NotLoggedIn);
         }
-        let issued_since = self.token_lifetime.issued_since(self.clock.now());
+        let now = self.clock.now();
+        match self.sessions.get(user_id, token, now) {
+            Some(Remembered::Valid(user)) => return Ok(user),
+            Some(Remembered::Refused) => return Err(AuthError::NotLoggedIn),
+            None => {}
+        }
+        let issued_since = self.token_lifetime.issued_since(now);
         match self
             .tokens
             .user_for(user_id, &self.issuer.hash(token), issued_since)
         {
-            Ok(user) if user.active => Ok(user),
-            Ok(_) | Err(StoreError::NotFound) => Err(AuthError::NotLoggedIn),
+            Ok(user) if user.active => {
+                self.sessions.accept(user_id, token, user.clone(), now);
+                Ok(user)
+            }
+            Ok(_) | Err(StoreError::NotFound) => {
+                self.sessions.refuse(user_id, token, now);
+                Err(AuthError::NotLoggedIn)
+            }
             Err(other) => Err(unexpected(other).into()),
         }
     }
@@ -379,6 +420,7 @@ impl Authenticator {
             remote.forget(user_id, token);
             return Ok(());
         }
+        self.sessions.forget(user_id, token);
         self.tokens
             .delete(user_id, &self.issuer.hash(token))
             .map_err(|e| unexpected(e).into())

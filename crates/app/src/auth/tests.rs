@@ -8,7 +8,7 @@ use mockall::predicate::eq;
 use udd_domain::{BlockRule, FailedLogins};
 use udd_ports::{MockLoginTokens, MockPasswordHasher, MockTokenIssuer, MockUsers, UserCredentials};
 
-fn alice(active: bool) -> User {
+pub(super) fn alice(active: bool) -> User {
     User {
         id: "u1".into(),
         username: "alice".into(),
@@ -511,6 +511,61 @@ fn logout_deletes_the_token_of_the_session() {
         .build()
         .logout(&"u1".into(), "tok")
         .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn with_a_session_cache_a_token_is_read_once_per_cache_time_and_a_logout_here_ends_it_at_once() {
+    let mut mocks = Mocks::new();
+    mocks
+        .tokens
+        .expect_user_for()
+        .times(2)
+        .returning(|_, _, _| Ok(alice(true)));
+    mocks
+        .tokens
+        .expect_delete()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let clock = mocks.clock.clone();
+    let auth = mocks
+        .build()
+        .with_session_cache(SessionCacheConfig::local(5));
+    let u1 = UserId::from("u1");
+    assert!(auth.remembered(&u1, "tok").is_none(), "not checked yet");
+    for _ in 0..3 {
+        auth.authenticate(&u1, "tok")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(matches!(auth.remembered(&u1, "tok"), Some(Ok(user)) if user.username == "alice"));
+    clock.advance(Duration::seconds(5));
+    assert!(auth.remembered(&u1, "tok").is_none(), "expired");
+    auth.authenticate(&u1, "tok")
+        .unwrap_or_else(|e| panic!("{e}"));
+    auth.logout(&u1, "tok").unwrap_or_else(|e| panic!("{e}"));
+    assert!(auth.remembered(&u1, "tok").is_none(), "forgotten at logout");
+}
+
+#[test]
+fn with_a_session_cache_a_refused_token_is_refused_from_memory() {
+    let mut mocks = Mocks::new();
+    mocks
+        .tokens
+        .expect_user_for()
+        .times(1)
+        .returning(|_, _, _| Ok(alice(false)));
+    let auth = mocks
+        .build()
+        .with_session_cache(SessionCacheConfig::local(5));
+    for _ in 0..3 {
+        assert!(matches!(
+            auth.authenticate(&"u1".into(), "tok"),
+            Err(AuthError::NotLoggedIn)
+        ));
+    }
+    assert!(matches!(
+        auth.remembered(&"u1".into(), "tok"),
+        Some(Err(AuthError::NotLoggedIn))
+    ));
 }
 
 mod layers {

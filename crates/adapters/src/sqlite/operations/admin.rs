@@ -10,7 +10,7 @@ use udd_ports::{OperationAdmin, OperationLine, StoreError};
 use super::super::schema::{export_files, export_operations, export_pseudonyms, export_rooms};
 use super::super::store_error;
 use super::rows::OperationRow;
-use super::{unfinished, SqliteExportOperations};
+use super::{is_unfinished, SqliteExportOperations};
 use crate::dialect::Dialect;
 
 fn to_line(row: OperationRow) -> Result<OperationLine, StoreError> {
@@ -113,7 +113,7 @@ impl OperationAdmin for SqliteExportOperations {
             let due = diesel::update(
                 export_operations::table
                     .find(id.as_str())
-                    .filter(export_operations::status.eq_any(unfinished()))
+                    .filter(is_unfinished())
                     .filter(export_operations::lease_owner.is_null()),
             )
             .set(export_operations::lease_expires_at.eq(None::<i64>))
@@ -134,7 +134,7 @@ impl OperationAdmin for SqliteExportOperations {
         let ended = diesel::update(
             export_operations::table
                 .find(id.as_str())
-                .filter(export_operations::status.eq_any(unfinished())),
+                .filter(is_unfinished()),
         )
         .set((
             export_operations::status.eq(ExportStatus::Failed.as_str()),

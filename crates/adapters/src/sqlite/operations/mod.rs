@@ -16,10 +16,11 @@ mod tests;
 
 use anyhow::Context;
 use diesel::prelude::*;
-use udd_domain::{ExportOperation, ExportStatus};
+use udd_domain::render::PageState;
+use udd_domain::{ExportOperation, ExportStatus, ListedFile, RoomExport};
 use udd_ports::ExportFileRef;
 
-use super::schema::{export_files, export_rooms};
+use super::schema::{export_files, export_operations, export_rooms};
 use super::{Database, DbConnection};
 use rows::{OperationRow, RoomRow};
 
@@ -56,8 +57,9 @@ impl std::fmt::Debug for Finished {
     }
 }
 
-/// A finished operation's rooms and files.
-type Kept = (Vec<RoomRow>, Vec<ExportFileRef>);
+/// A finished operation's rooms (without their page state, which served only to resume
+/// writing their pages) and files.
+type Kept = (Vec<RoomExport>, Vec<ListedFile>);
 
 /// How many finished operations are kept; the map is emptied when it is full.
 const FINISHED_KEPT: usize = 4096;
@@ -82,7 +84,11 @@ impl Finished {
         let (rooms, files) = match kept {
             Some(kept) => kept,
             None => {
-                let loaded = (load_rooms(conn, &row.id)?, load_files(conn, &row.id)?);
+                let mut rooms = rooms_of(conn, &row.id)?;
+                for room in &mut rooms {
+                    room.pages = PageState::default();
+                }
+                let loaded = (rooms, rows::listed(load_files(conn, &row.id)?));
                 let mut by_id = lock();
                 if by_id.len() >= FINISHED_KEPT {
                     by_id.clear();
@@ -91,14 +97,21 @@ impl Finished {
                 loaded
             }
         };
-        row.into_domain(rooms, files)
+        row.with_lists(rooms, files)
     }
 }
 
 fn load(conn: &mut DbConnection, row: OperationRow) -> anyhow::Result<ExportOperation> {
-    let rooms = load_rooms(conn, &row.id)?;
-    let files = load_files(conn, &row.id)?;
-    row.into_domain(rooms, files)
+    let rooms = rooms_of(conn, &row.id)?;
+    let files = rows::listed(load_files(conn, &row.id)?);
+    row.with_lists(rooms, files)
+}
+
+fn rooms_of(conn: &mut DbConnection, operation_id: &str) -> anyhow::Result<Vec<RoomExport>> {
+    load_rooms(conn, operation_id)?
+        .into_iter()
+        .map(RoomRow::into_domain)
+        .collect()
 }
 
 fn load_rooms(conn: &mut DbConnection, operation_id: &str) -> anyhow::Result<Vec<RoomRow>> {
@@ -128,6 +141,27 @@ fn load_files(conn: &mut DbConnection, operation_id: &str) -> anyhow::Result<Vec
             asset,
         })
         .collect())
+}
+
+/// Whether an operation is still queued or running, as one SQL expression of a fixed
+/// shape (`status = ? OR status = ? …`, which SQLite plans as an `IN` over its status
+/// index): the statement stays in the connection's statement cache, where diesel
+/// re-prepares every statement with an `IN (…)` list on each call.
+fn is_unfinished() -> Box<
+    dyn BoxableExpression<
+        export_operations::table,
+        <DbConnection as Connection>::Backend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+> {
+    let mut statuses = unfinished().into_iter();
+    let Some(first) = statuses.next() else {
+        unreachable!("queued is a status that is not terminal")
+    };
+    statuses.fold(
+        Box::new(export_operations::status.eq(first)),
+        |either, status| Box::new(either.or(export_operations::status.eq(status))),
+    )
 }
 
 /// Statuses of operations that are still queued or running.

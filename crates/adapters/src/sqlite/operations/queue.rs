@@ -12,7 +12,7 @@ use udd_ports::{ExportOperations, ExportQueue, StoreError};
 use super::super::schema::export_operations;
 use super::super::{store_error, DbConnection};
 use super::rows::OperationRow;
-use super::{load, unfinished, SqliteExportOperations};
+use super::{is_unfinished, load, unfinished, SqliteExportOperations};
 use crate::dialect::{Dialect, Lease};
 
 /// The lease condition: `owner` still holds the operation.
@@ -166,7 +166,7 @@ impl ExportQueue for SqliteExportOperations {
                 let ended = diesel::update(
                     export_operations::table
                         .filter(leased_to!(id, owner))
-                        .filter(export_operations::status.eq_any(unfinished())),
+                        .filter(is_unfinished()),
                 )
                 .set((
                     export_operations::status.eq(status.as_str()),

@@ -10,7 +10,7 @@ use udd_ports::{ExportOperations, StoreError};
 use super::super::schema::export_operations;
 use super::super::{store_error, DbConnection};
 use super::rows::OperationRow;
-use super::{load, unfinished, Finished, SqliteExportOperations};
+use super::{is_unfinished, load, Finished, SqliteExportOperations};
 use crate::dialect::Dialect;
 
 /// The user's most recent operation of a kind asked for by `requested_by`, inside a
@@ -130,7 +130,7 @@ impl ExportOperations for SqliteExportOperations {
         let mut conn = self.db.conn()?;
         let created_at = to_millis(operation.created_at);
         let count: i64 = export_operations::table
-            .filter(export_operations::status.eq_any(unfinished()))
+            .filter(is_unfinished())
             .filter(
                 export_operations::created_at
                     .lt(created_at)

@@ -67,22 +67,12 @@ impl OperationRow {
         }
     }
 
-    pub(super) fn into_domain(
+    /// The operation of this row, with its rooms and files.
+    pub(super) fn with_lists(
         self,
-        rooms: Vec<RoomRow>,
-        files: Vec<ExportFileRef>,
+        room_list: Vec<RoomExport>,
+        file_list: Vec<ListedFile>,
     ) -> anyhow::Result<ExportOperation> {
-        let room_list = rooms
-            .into_iter()
-            .map(RoomRow::into_domain)
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let file_list = files
-            .into_iter()
-            .map(|f| ListedFile {
-                id: f.file_id,
-                name: f.name,
-            })
-            .collect();
         let requested_by = self
             .requested_by
             .parse()
@@ -162,6 +152,17 @@ impl RoomRow {
             page_state: room.pages.to_text(),
         }
     }
+}
+
+/// The files of an archive as its operation lists them.
+pub(super) fn listed(files: Vec<ExportFileRef>) -> Vec<ListedFile> {
+    files
+        .into_iter()
+        .map(|f| ListedFile {
+            id: f.file_id,
+            name: f.name,
+        })
+        .collect()
 }
 
 pub(super) fn big(n: u64) -> i64 {
