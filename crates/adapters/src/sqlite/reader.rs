@@ -9,7 +9,7 @@ use udd_ports::{StoreError, ThreadReplies, WorkspaceReader};
 
 use super::schema::{avatars, messages, rooms, subscriptions, uploads};
 use super::workspace::SqliteWorkspace;
-use super::{json_list, store_error};
+use super::{json_list, store_error, DbConnection};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = rooms)]
@@ -173,6 +173,18 @@ impl From<AvatarRow> for Avatar {
     }
 }
 
+impl SqliteWorkspace {
+    /// Runs `read` on a pooled connection; its errors are `Unexpected`, saying `what`.
+    fn read<T>(
+        &self,
+        what: &str,
+        read: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.db().conn()?;
+        read(&mut conn).map_err(|e| store_error(e, what))
+    }
+}
+
 #[cfg(any(test, feature = "testing"))]
 impl SqliteWorkspace {
     /// One message by id (tests check what an import stored).
@@ -263,9 +275,9 @@ impl WorkspaceReader for SqliteWorkspace {
         cutoff: DateTime<Utc>,
         ids: &[String],
     ) -> Result<Vec<MessageCursor>, StoreError> {
-        let mut conn = self.db().conn()?;
-        super::links::message_keys(&mut conn, room_id, cutoff, ids)
-            .map_err(|e| store_error(e, "finding linked messages"))
+        self.read("finding linked messages", |conn| {
+            super::links::message_keys(conn, room_id, cutoff, ids)
+        })
     }
 
     fn threads_started(
@@ -274,9 +286,9 @@ impl WorkspaceReader for SqliteWorkspace {
         cutoff: DateTime<Utc>,
         parents: &[String],
     ) -> Result<Vec<ThreadReplies>, StoreError> {
-        let mut conn = self.db().conn()?;
-        super::links::threads_started(&mut conn, room_id, cutoff, parents)
-            .map_err(|e| store_error(e, "counting thread replies"))
+        self.read("counting thread replies", |conn| {
+            super::links::threads_started(conn, room_id, cutoff, parents)
+        })
     }
 
     fn count_between(
@@ -286,9 +298,9 @@ impl WorkspaceReader for SqliteWorkspace {
         after: &MessageCursor,
         before: &MessageCursor,
     ) -> Result<u64, StoreError> {
-        let mut conn = self.db().conn()?;
-        super::links::count_between(&mut conn, room_id, cutoff, after, before)
-            .map_err(|e| store_error(e, "counting messages between two"))
+        self.read("counting messages between two", |conn| {
+            super::links::count_between(conn, room_id, cutoff, after, before)
+        })
     }
 
     fn upload(&self, id: &UploadId) -> Result<Upload, StoreError> {

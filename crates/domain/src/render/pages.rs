@@ -49,7 +49,8 @@ pub fn user_json(user: &User) -> String {
     text
 }
 
-fn word(words: &Catalogue, key: &str) -> String {
+/// The fixed word `key` in `words`' language, escaped.
+pub(crate) fn word(words: &Catalogue, key: &str) -> String {
     escape_html(&words.text(key, &[]))
 }
 
@@ -176,12 +177,16 @@ fn day(ts: Option<DateTime<Utc>>) -> String {
     ts.map_or_else(String::new, |ts| ts.format("%Y-%m-%d").to_string())
 }
 
-fn header_row(words: &Catalogue, keys: &[&str]) -> String {
-    let cells: String = keys
+/// A section's heading and the start of its table, with a header row of `columns`.
+fn table_start(words: &Catalogue, heading: &str, columns: &[&str]) -> String {
+    let cells: String = columns
         .iter()
         .map(|key| format!("<th>{}</th>", word(words, key)))
         .collect();
-    format!("<tr>{cells}</tr>\n")
+    format!(
+        "<h2>{}</h2>\n<table>\n<tr>{cells}</tr>\n",
+        word(words, heading)
+    )
 }
 
 /// `index.html` of a personal export, in the owner's words: profile, rooms with counts,
@@ -209,9 +214,9 @@ pub fn index_html(
         profile_rows(user, words),
         word(words, "archive.profile_page")
     );
-    html += &format!("<h2>{}</h2>\n<table>\n", word(words, "archive.rooms"));
-    html += &header_row(
+    html += &table_start(
         words,
+        "archive.rooms",
         &[
             "archive.rooms.room",
             "archive.rooms.type",
@@ -238,9 +243,9 @@ pub fn index_html(
     }
     html += "</table>\n";
     if !files.is_empty() {
-        html += &format!("<h2>{}</h2>\n<table>\n", word(words, "archive.files"));
-        html += &header_row(
+        html += &table_start(
             words,
+            "archive.files",
             &[
                 "archive.files.file",
                 "archive.files.type",

@@ -10,14 +10,10 @@ use crate::render::escape::escape_html;
 use crate::render::message::{
     edited_html, long_time, percent_encode, reactions_html, RenderedMessage,
 };
-use crate::render::pages::head;
+use crate::render::pages::{head, word};
 
 fn href(file: &str) -> String {
     escape_html(&format!("./{}", percent_encode(file)))
-}
-
-fn word(words: &Catalogue, key: &str) -> String {
-    escape_html(&words.text(key, &[]))
 }
 
 fn page_links(first_page: &str, page: u32, has_next: Option<bool>, words: &Catalogue) -> String {

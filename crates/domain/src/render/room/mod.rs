@@ -254,7 +254,7 @@ impl<'a> RoomPages<'a> {
                 .map(|at| links::message_href(first_page, page, at, id))
         };
         let links = MessageLinks {
-            parent: message.thread_id.as_deref().map(|parent| locate(parent)),
+            parent: message.thread_id.as_deref().map(&locate),
             thread: targets.thread(&message.id).map(|thread| {
                 (
                     thread.replies,

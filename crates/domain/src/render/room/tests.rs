@@ -27,6 +27,13 @@ fn msg(id: &str, author: &str, ts: DateTime<Utc>) -> RenderedMessage {
     }
 }
 
+/// Places `messages`, none of which links anywhere.
+fn push_all(pages: &mut RoomPages<'_>, messages: &[RenderedMessage]) {
+    for m in messages {
+        pages.push(m, None, &LinkTargets::default());
+    }
+}
+
 fn key(m: &RenderedMessage) -> MessageCursor {
     MessageCursor {
         ts: m.ts,
@@ -229,9 +236,7 @@ fn a_date_line_starts_every_day_and_every_page_and_months_are_indexed() {
     let mut state = PageState::default();
     let words = english();
     let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
-    for m in &messages {
-        pages.push(m, None, &LinkTargets::default());
-    }
+    push_all(&mut pages, &messages);
     pages.finish();
     let writes = pages.into_writes();
     assert_eq!(writes.len(), 2);
@@ -347,9 +352,7 @@ fn page_starts_place_every_message_already_written() {
     let mut state = PageState::default();
     let words = english();
     let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
-    for m in &messages {
-        pages.push(m, None, &LinkTargets::default());
-    }
+    push_all(&mut pages, &messages);
     for (i, m) in messages.iter().enumerate() {
         assert_eq!(pages.page_holding(&key(m)), page_of(i as u64), "{}", m.id);
     }
