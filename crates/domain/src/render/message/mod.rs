@@ -1,12 +1,12 @@
 //! One message as an export writes it: a JSON line (full export) or an HTML paragraph
 //! (personal export), in Rocket.Chat's shapes, with other users pseudonymised.
 
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
-
 mod files;
 mod marks;
 mod quote;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 
 use super::escape::{escape_html, escape_html_text};
 use super::names::{asset_name, is_active_content};

@@ -1,7 +1,7 @@
 //! A personal export's room as pages a browser opens quickly: at most
 //! [`MESSAGES_PER_PAGE`] messages a page, a date line when the day changes, one author
 //! line for a run of messages by the same person, replies and quotes linked to what they
-//! answer and thread parents to their replies (on whichever page, see [`links`]), and a
+//! answer and thread parents to their replies (on whichever page: [`LinkTargets`]), and a
 //! month index. Fixed words come from the reader's [`Catalogue`].
 //!
 //! Everything a page needs from the batches before it is either derived from the
@@ -274,9 +274,9 @@ impl<'a> RoomPages<'a> {
     pub fn finish(&mut self) {
         if self.position == 0 {
             let header = self.header(1);
-            self.out(1).push_str(&header);
             let empty = html::empty_note(self.words);
             let page = self.out(1);
+            page.push_str(&header);
             page.push_str(&empty);
         }
         let page = current_page(self.position);
