@@ -1,6 +1,8 @@
 //! A personal export of a 20,000-message room: pages of at most 2,000 messages whose
-//! previous/next links, month index and every other link resolve inside the zip, no
-//! script from message text, and an export resumed after failures equal to a clean one.
+//! previous/next links, month index, thread links (both ways, across pages), quotes and
+//! every other link resolve inside the zip; edited marks and reactions shown; no script
+//! from message text, reactions, quotes or names; and an export resumed after failures
+//! equal to a clean one.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -8,13 +10,51 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Duration, Utc};
 use udd::adapters::SqliteWorkspace;
 use udd::app::EngineConfig;
-use udd::domain::Message;
+use udd::domain::{Message, Reaction};
 use udd::ports::WorkspaceWriter;
 
 use crate::export_faults::{run_to_completion, setup_shaped, Faults, Setup};
 
 const MESSAGES: usize = 20_000;
 const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+
+/// A thread whose parent is on the first page and whose replies are on later pages.
+const PARENT: usize = 11;
+const REPLIES: [usize; 3] = [4500, 4600, 12_345];
+
+/// What becomes of message `i` after it is sent: edited, reacted to, quoting another.
+fn marks(i: usize, message: &mut Message, authors: &[(&str, &str)]) {
+    if i % 1000 == 3 {
+        message.edited_at = Some(message.ts + Duration::minutes(2));
+        message.edited_by = Some(if i % 2000 == 3 { "bob" } else { "alice" }.into());
+        message.updated_at = message.ts + Duration::minutes(2);
+    }
+    if i % 500 == 101 {
+        message.reactions = vec![Reaction {
+            emoji: ":thumbsup:".into(),
+            usernames: authors.iter().map(|(_, name)| (*name).to_owned()).collect(),
+        }];
+    }
+    if i == 1101 {
+        message.reactions.push(Reaction {
+            emoji: ":<img src=x onerror=alert(3)>:".into(),
+            usernames: vec!["<script>alert(4)</script>".into()],
+        });
+    }
+    if i % 700 == 13 && i > 500 {
+        message.attachments = Some(serde_json::json!([{
+            "text": format!("<script>alert(5)</script> words of big{:05}", i - 500),
+            "author_name": authors[((i - 500) / 3) % authors.len()].1,
+            "message_link": format!("https://chat.example.org/channel/general?msg=big{:05}", i - 500),
+        }]));
+    }
+    if i == 2113 {
+        message.attachments = Some(serde_json::json!([{
+            "text": "from another room", "author_name": "<b>mallory</b>",
+            "message_link": "javascript:alert(6)//?msg=elsewhere",
+        }]));
+    }
+}
 
 fn big_room(workspace: &SqliteWorkspace) {
     // From 2026-01-01, three messages a minute apart by one author every 70 minutes:
@@ -41,11 +81,23 @@ fn big_room(workspace: &SqliteWorkspace) {
                     format!("message number {i}")
                 },
                 message_type: None,
-                thread_id: (i % 50 == 7).then(|| format!("big{:05}", i - 7)),
+                thread_id: if REPLIES.contains(&i) {
+                    Some(format!("big{PARENT:05}"))
+                } else {
+                    (i % 50 == 7).then(|| format!("big{:05}", i - 7))
+                },
                 file_id: None,
                 attachments: None,
+                edited_at: None,
+                edited_by: None,
+                reactions: Vec::new(),
                 updated_at: ts,
             }
+        })
+        .enumerate()
+        .map(|(i, mut message)| {
+            marks(i, &mut message, &authors);
+            message
         })
         .collect();
     for chunk in messages.chunks(5_000) {
@@ -186,10 +238,80 @@ fn a_twenty_thousand_message_room_is_split_into_linked_pages_and_resumes_exactly
 
     // Message text stays text, even inside a thread or a group.
     let all: String = pages.iter().map(|p| text(&entries, p)).collect();
-    assert!(!all.contains("<script") && !all.contains("<img src=x"));
     assert!(all.contains("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"));
     assert!(all.contains("<a href=\"#big00000\">Reply in a thread</a>"));
     assert!(all.contains("<article class=\"msg cont\""));
+
+    // The thread on page 1 links to its first reply on a later page, and each reply
+    // back to it; every such link was checked to land on an element with that id.
+    let offset = total - MESSAGES;
+    let page_of = |i: usize| match (offset + i) / 2000 + 1 {
+        1 => "GENERAL.html".to_owned(),
+        n => format!("GENERAL-{n}.html"),
+    };
+    assert_eq!(page_of(PARENT), "GENERAL.html");
+    assert_eq!(page_of(REPLIES[0]), "GENERAL-3.html");
+    let first = text(&entries, "GENERAL.html");
+    assert!(
+        first.contains(&format!(
+            "<p class=\"replies\"><a href=\"./GENERAL-3.html#big{:05}\">3 replies</a></p>",
+            REPLIES[0]
+        )),
+        "no link to the first reply"
+    );
+    for reply in REPLIES {
+        let page = text(&entries, &page_of(reply));
+        let article = &page[page.find(&format!("id=\"big{reply:05}\"")).unwrap()..];
+        let article = &article[..article.find("</article>").unwrap()];
+        assert!(
+            article.contains(&format!(
+                "<a href=\"./GENERAL.html#big{PARENT:05}\">Reply in a thread</a>"
+            )),
+            "{article}"
+        );
+    }
+    assert!(all.contains("<p class=\"replies\"><a href=\"#big00007\">1 reply</a></p>"));
+
+    // Edits, reactions and quotes are shown; their people are pseudonymised.
+    assert_eq!(
+        all.matches("<time class=\"edited\"").count(),
+        MESSAGES / 1000
+    );
+    assert!(all.contains(
+        "<time class=\"edited\" datetime=\"2026-01-01T01:12:00Z\" title=\"Edited Thursday, 1 January 2026, 01:12:00 UTC by User_"
+    ), "another's edit, pseudonymised");
+    assert!(
+        all.contains(" UTC by alice\">(edited)</time>"),
+        "an own edit"
+    );
+    assert_eq!(
+        all.matches("<ul class=\"reactions\">").count(),
+        MESSAGES / 500
+    );
+    assert!(all.contains(":thumbsup: <span class=\"count\">3</span>"));
+    for (at, _) in all.match_indices("<li title=\"") {
+        let title = &all[at + 11..];
+        let title = &title[..title.find('"').unwrap()];
+        assert!(
+            !title.contains("bob") && !title.contains("carol"),
+            "{title}"
+        );
+    }
+    let quotes = all.matches("<blockquote class=\"quote\">").count();
+    assert_eq!(quotes, (501..MESSAGES).filter(|i| i % 700 == 13).count());
+    // The quote in message 4213 (page 3) of message 3713 (page 2).
+    assert_eq!(
+        (page_of(4213).as_str(), page_of(3713).as_str()),
+        ("GENERAL-3.html", "GENERAL-2.html")
+    );
+    assert!(all.contains("<a href=\"./GENERAL-2.html#big03713\">Go to the message</a>"));
+    assert!(all.contains("<a href=\"#big00213\">Go to the message</a>"));
+    assert!(!all.contains("mallory") && !all.contains("javascript:"));
+    assert!(all.contains("&lt;script&gt;alert(5)&lt;/script&gt; words of big"));
+    assert!(all.contains(":&lt;img src=x onerror=alert(3)&gt;: <span class=\"count\">1</span>"));
+    for hostile in ["<script", "<img src=x", "<b>mallory"] {
+        assert!(!all.contains(hostile), "{hostile}");
+    }
 
     // Failures spread over the run, each followed by a resume, give the same bytes.
     let reference = std::fs::read(&zip).unwrap();
@@ -251,7 +373,58 @@ async fn in_chromium_the_archive_opens_from_disk_and_its_links_lead_where_they_s
         .ends_with("/GENERAL.html#big00000"));
     assert!(browser.find("#big00000").await.is_some());
 
+    // A thread's parent on the first page leads to its first reply on the third, and
+    // the reply back to the parent.
+    let first_reply = format!("big{:05}", REPLIES[0]);
+    let replies = browser
+        .wait_for(
+            &format!("p.replies a[href='./GENERAL-3.html#{first_reply}']"),
+            10,
+        )
+        .await;
+    assert_eq!(browser.text(&replies).await, "3 replies");
+    browser.click(&replies).await;
+    assert!(browser
+        .current_url()
+        .await
+        .ends_with(&format!("/GENERAL-3.html#{first_reply}")));
+    assert!(browser
+        .find(&format!("[id='{first_reply}']"))
+        .await
+        .is_some());
+    let parent = format!("big{PARENT:05}");
+    let back = browser
+        .wait_for(
+            &format!("[id='{first_reply}'] p.thread a[href='./GENERAL.html#{parent}']"),
+            10,
+        )
+        .await;
+    browser.click(&back).await;
+    assert!(browser
+        .current_url()
+        .await
+        .ends_with(&format!("/GENERAL.html#{parent}")));
+    assert!(browser.find(&format!("[id='{parent}']")).await.is_some());
+
+    // Edits, reactions and quotes are there, as elements of the page's own making.
+    assert!(browser
+        .find("time.edited[title^='Edited ']")
+        .await
+        .is_some());
+    assert!(browser.find("ul.reactions li span.count").await.is_some());
+    let quote = browser.wait_for("blockquote.quote a", 10).await;
+    let quoted = browser.attribute(&quote, "href").await.unwrap();
+    browser.click(&quote).await;
+    let fragment = quoted.rsplit('#').next().unwrap();
+    assert!(browser
+        .current_url()
+        .await
+        .ends_with(&format!("#{fragment}")));
+    assert!(browser.find(&format!("[id='{fragment}']")).await.is_some());
+
     // Hostile text stays text: no element came out of it.
+    browser.goto(&url("GENERAL.html")).await;
+    browser.wait_for("article", 10).await;
     assert!(browser.find("img[src='x']").await.is_none());
     assert!(browser.find("article script").await.is_none());
     let page = browser.source().await;

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use udd_domain::i18n::Catalogue;
-use udd_domain::render::{PageState, Pseudonyms, RenderedMessage, RoomPages};
+use udd_domain::render::{LinkTargets, PageState, Pseudonyms, RenderedMessage, RoomPages};
 use udd_domain::{
     ExportOperation, ExportStatus, Message, RequestDecision, RequestPolicy, UserDataFile,
 };
@@ -71,11 +71,13 @@ fn main() {
         title: "general".into(),
         ..PageState::default()
     };
-    let mut pages = RoomPages::new("GENERAL.html", 0, None, &mut state);
+    let words = Catalogue::english();
+    let mut pages = RoomPages::new("GENERAL.html", 0, None, &mut state, &words);
     for message in &messages {
         pages.push(
-            &RenderedMessage::new(message, None, &mut pseudonyms, &Catalogue::english()),
+            &RenderedMessage::for_page(message, None, &mut pseudonyms, &words),
             None,
+            &LinkTargets::default(),
         );
     }
     pages.finish();
@@ -130,6 +132,9 @@ fn message(id: &str, username: &str, text: &str, ts: DateTime<Utc>) -> Message {
         thread_id: None,
         file_id: None,
         attachments: None,
+        edited_at: None,
+        edited_by: None,
+        reactions: Vec::new(),
         updated_at: ts,
     }
 }

@@ -47,4 +47,6 @@ pub use two_factor::{
     EmailCode, EmailCodeCheck, SecondFactorMethod, SecondFactors, TotpRule, TotpSecret,
 };
 pub use user::{Email, User};
-pub use workspace::{is_plain_id, Avatar, Message, MessageCursor, Room, Subscription, Upload};
+pub use workspace::{
+    is_plain_id, Avatar, Message, MessageCursor, Reaction, Room, Subscription, Upload,
+};

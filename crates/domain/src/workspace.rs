@@ -70,8 +70,23 @@ pub struct Message {
     pub file_id: Option<UploadId>,
     /// `attachments`, as plain JSON (Extended JSON already relaxed).
     pub attachments: Option<serde_json::Value>,
+    /// `editedAt`: when the text was last edited, none if it never was.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// `editedBy.username`: who edited it last.
+    pub edited_by: Option<String>,
+    /// `reactions`, in the document's order.
+    pub reactions: Vec<Reaction>,
     /// `_updatedAt`.
     pub updated_at: DateTime<Utc>,
+}
+
+/// One reaction to a message: an emoji and the people who chose it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reaction {
+    /// The emoji's shortcode as Rocket.Chat keys it (`:thumbsup:`): untrusted text.
+    pub emoji: String,
+    /// `usernames`: who reacted, in the document's order.
+    pub usernames: Vec<String>,
 }
 
 /// An uploaded file's metadata; its bytes live in the blob store under `blob`.
@@ -210,6 +225,9 @@ mod tests {
             thread_id: None,
             file_id: None,
             attachments: None,
+            edited_at: None,
+            edited_by: None,
+            reactions: Vec::new(),
             updated_at: crate::time::from_millis(ts),
         }
     }

@@ -52,8 +52,8 @@ pub use sessions::{RemoteSessions, RemoteUser, SessionError, UserProfiles};
 pub use udd_domain::UserDataFile;
 pub use workspace::{
     BlobKind, BlobStore, Collection, Deletion, Document, DumpEntry, DumpLocation, Moved, MovedKind,
-    NoProgress, Progress, Removed, StoredVersion, WorkspaceDump, WorkspaceReader, WorkspaceUser,
-    WorkspaceWriter,
+    NoProgress, Progress, Removed, StoredVersion, ThreadReplies, WorkspaceDump, WorkspaceReader,
+    WorkspaceUser, WorkspaceWriter,
 };
 
 #[cfg(feature = "mock")]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use chrono::{DateTime, Utc};
-use udd_domain::{Avatar, Message, Room, SecondFactors, Subscription, Upload, User};
+use udd_domain::{Avatar, Message, MessageCursor, Room, SecondFactors, Subscription, Upload, User};
 
 use crate::StoreError;
 use udd_domain::{RoomId, UploadId, UserId};
@@ -394,6 +394,18 @@ impl Progress for NoProgress {
     fn finish(&self, _: &str) {}
 }
 
+/// A thread as the store counts it for an export: its replies sent up to the cutoff,
+/// and the first of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadReplies {
+    /// The parent's id.
+    pub parent: String,
+    /// How many replies.
+    pub replies: u64,
+    /// The first reply's place in (`ts`, `id`) order.
+    pub first: MessageCursor,
+}
+
 /// The read side of the workspace, for exports.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait WorkspaceReader: Send + Sync {
@@ -415,7 +427,7 @@ pub trait WorkspaceReader: Send + Sync {
         &self,
         room_id: &RoomId,
         cutoff: DateTime<Utc>,
-        after: Option<udd_domain::MessageCursor>,
+        after: Option<MessageCursor>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
 
@@ -423,6 +435,42 @@ pub trait WorkspaceReader: Send + Sync {
     ///
     /// Errors: `Unexpected` only.
     fn count_messages(&self, room_id: &RoomId, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The places (`ts`, `id`) of those of `ids` that are messages of `room_id` sent at
+    /// or before `cutoff`, in any order; the others are left out. Pages link to them.
+    ///
+    /// Errors: `Unexpected` only.
+    fn message_keys(
+        &self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        ids: &[String],
+    ) -> Result<Vec<MessageCursor>, StoreError>;
+
+    /// The threads those of `parents` start in `room_id`: each parent's replies (`tmid`)
+    /// in the room sent at or before `cutoff`, counted, and the first of them. Parents
+    /// without such replies are left out.
+    ///
+    /// Errors: `Unexpected` only.
+    fn threads_started(
+        &self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        parents: &[String],
+    ) -> Result<Vec<ThreadReplies>, StoreError>;
+
+    /// How many messages of `room_id` sent at or before `cutoff` lie strictly between
+    /// `after` and `before` in (`ts`, `id`) order: how far ahead a later message's page
+    /// is. Costs in proportion to that distance, not to the room.
+    ///
+    /// Errors: `Unexpected` only.
+    fn count_between(
+        &self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        after: &MessageCursor,
+        before: &MessageCursor,
+    ) -> Result<u64, StoreError>;
 
     /// An upload's metadata.
     ///

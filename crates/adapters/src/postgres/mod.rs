@@ -26,6 +26,8 @@ mod dialect;
 mod files;
 #[path = "../sqlite/instances.rs"]
 mod instances;
+#[path = "../sqlite/links.rs"]
+mod links;
 #[path = "../sqlite/login_failures.rs"]
 mod login_failures;
 #[path = "../sqlite/operations/mod.rs"]

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use udd_domain::time::from_millis;
 use udd_domain::{
-    Avatar, Email, Message, Room, RoomType, SecondFactors, Subscription, TotpSecret, Upload, User,
+    Avatar, Email, Message, Reaction, Room, RoomType, SecondFactors, Subscription, TotpSecret,
+    Upload, User,
 };
 use udd_ports::{Collection, Deletion, Document, WorkspaceUser};
 
@@ -241,6 +242,7 @@ fn message(doc: &Value) -> Result<Message, String> {
         Value::Array(items) if !items.is_empty() => Some(Value::Array(items.clone())),
         _ => None,
     };
+    let edited_at = date(doc, "editedAt");
     Ok(Message {
         id: required(doc, "_id")?,
         room_id: required(doc, "rid")?.into(),
@@ -252,8 +254,31 @@ fn message(doc: &Value) -> Result<Message, String> {
         thread_id: text(doc, "tmid"),
         file_id: text(doc, "file._id").map(Into::into),
         attachments,
-        updated_at: date(doc, "_updatedAt").unwrap_or(ts),
+        edited_at,
+        edited_by: text(doc, "editedBy.username"),
+        reactions: reactions(doc),
+        // An edit moves `_updatedAt` in Rocket.Chat; a document without it is as new as
+        // its last edit, so the next import of a newer edit still replaces it.
+        updated_at: date(doc, "_updatedAt").or(edited_at).unwrap_or(ts),
     })
+}
+
+/// `reactions` (`{":thumbsup:": {"usernames": ["alice", …]}, …}`) in the document's
+/// order; an entry not in that shape, or that nobody holds, is left out.
+fn reactions(doc: &Value) -> Vec<Reaction> {
+    let Some(entries) = doc["reactions"].as_object() else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|(emoji, reaction)| {
+            let usernames = strings(reaction, "usernames");
+            (!emoji.is_empty() && !usernames.is_empty()).then(|| Reaction {
+                emoji: emoji.clone(),
+                usernames,
+            })
+        })
+        .collect()
 }
 
 /// `uploadedAt` (or `_updatedAt`), and `_updatedAt` falling back to it: the two dates
@@ -432,6 +457,55 @@ mod tests {
         assert_eq!(m.file_id.as_deref(), Some("f1"));
         assert_eq!(m.attachments, Some(json!([{"title": "x.png"}])));
         assert_eq!(m.updated_at, m.ts);
+    }
+
+    #[test]
+    fn a_message_keeps_its_edit_and_its_reactions_in_order() {
+        let doc = json!({
+            "_id": "m1", "rid": "GENERAL", "msg": "fixed", "ts": "2024-03-01T09:05:52.431Z",
+            "editedAt": {"$date": "2024-03-01T10:00:00.000Z"},
+            "editedBy": {"_id": "u2", "username": "bob"},
+            "reactions": {
+                ":tada:": {"usernames": ["carol"]},
+                ":thumbsup:": {"usernames": ["alice", "bob"], "names": ["Alice", "Bob"]},
+                ":gone:": {"usernames": []},
+                ":odd:": "not an object"
+            }
+        });
+        let doc = super::super::extjson::relax(doc);
+        let Ok(Mapped::Document(Document::Message(m))) = map(Collection::Messages, &doc) else {
+            panic!("not a message")
+        };
+        assert_eq!(
+            m.edited_at.map(|t| t.timestamp_millis()),
+            Some(1_709_287_200_000)
+        );
+        assert_eq!(m.edited_by.as_deref(), Some("bob"));
+        assert_eq!(
+            m.reactions,
+            [
+                Reaction {
+                    emoji: ":tada:".into(),
+                    usernames: vec!["carol".into()]
+                },
+                Reaction {
+                    emoji: ":thumbsup:".into(),
+                    usernames: vec!["alice".into(), "bob".into()]
+                },
+            ]
+        );
+        assert_eq!(
+            m.updated_at,
+            m.edited_at.unwrap_or_default(),
+            "no _updatedAt: as new as its edit"
+        );
+
+        let plain = json!({"_id": "m2", "rid": "GENERAL", "ts": "2024-03-01T09:05:52.431Z",
+            "reactions": [1, 2], "editedAt": "yesterday"});
+        let Ok(Mapped::Document(Document::Message(m))) = map(Collection::Messages, &plain) else {
+            panic!("not a message")
+        };
+        assert!(m.reactions.is_empty() && m.edited_at.is_none() && m.edited_by.is_none());
     }
 
     #[test]

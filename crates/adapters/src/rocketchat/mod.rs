@@ -441,6 +441,48 @@ mod tests {
     }
 
     #[test]
+    fn edits_and_reactions_arrive_from_a_mongoexport_line_and_from_bson() {
+        let line = r#"{"_id":"m1","rid":"GENERAL","msg":"fixed","ts":{"$date":"2024-03-01T09:05:52.431Z"},"editedAt":{"$date":{"$numberLong":"1709287200000"}},"editedBy":{"_id":"u2","username":"bob"},"reactions":{":thumbsup:":{"usernames":["alice","bob"]},":tada:":{"usernames":["carol"]}},"_updatedAt":{"$date":"2024-03-01T10:00:00.001Z"}}"#;
+        let (_j, from_json) = dump_with("rocketchat_message.json", line);
+        let document = ::bson::doc! {
+            "_id": "m1", "rid": "GENERAL", "msg": "fixed",
+            "ts": ::bson::DateTime::from_millis(1_709_283_952_431),
+            "editedAt": ::bson::DateTime::from_millis(1_709_287_200_000),
+            "editedBy": {"_id": "u2", "username": "bob"},
+            "reactions": {":thumbsup:": {"usernames": ["alice", "bob"]}, ":tada:": {"usernames": ["carol"]}},
+            "_updatedAt": ::bson::DateTime::from_millis(1_709_287_200_001),
+        };
+        let bytes = ::bson::to_vec(&document).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("rocketchat_message.bson"), bytes)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let from_bson = MongoExportDump::open(dir.path()).unwrap_or_else(|e| panic!("{e:#}"));
+        for (source, dump) in [("JSON", &from_json), ("BSON", &from_bson)] {
+            let entries = collect(dump, Collection::Messages);
+            let [DumpEntry::Document(Document::Message(m))] = entries.as_slice() else {
+                panic!("{source}: {entries:?}")
+            };
+            assert_eq!(
+                m.edited_at.map(|t| t.timestamp_millis()),
+                Some(1_709_287_200_000),
+                "{source}"
+            );
+            assert_eq!(m.edited_by.as_deref(), Some("bob"), "{source}");
+            let reactions: Vec<(&str, usize)> = m
+                .reactions
+                .iter()
+                .map(|r| (r.emoji.as_str(), r.usernames.len()))
+                .collect();
+            assert_eq!(reactions, [(":thumbsup:", 2), (":tada:", 1)], "{source}");
+            assert_eq!(
+                m.updated_at.timestamp_millis(),
+                1_709_287_200_001,
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
     fn a_malformed_line_is_reported_with_its_line_and_reading_goes_on() {
         let (_d, dump) = dump_with(
             "rocketchat_room.json",

@@ -22,6 +22,7 @@ mod dialect;
 mod files;
 mod fingerprint;
 mod instances;
+mod links;
 mod login_failures;
 mod operations;
 mod reader;

@@ -5,11 +5,11 @@ use diesel::prelude::*;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{Avatar, Message, MessageCursor, Room, RoomType, Subscription, Upload};
 use udd_domain::{RoomId, UploadId, UserId};
-use udd_ports::{StoreError, WorkspaceReader};
+use udd_ports::{StoreError, ThreadReplies, WorkspaceReader};
 
 use super::schema::{avatars, messages, rooms, subscriptions, uploads};
 use super::workspace::SqliteWorkspace;
-use super::{json_list, store_error};
+use super::{json_list, store_error, DbConnection};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = rooms)]
@@ -86,6 +86,9 @@ struct MessageRow {
     file_id: Option<String>,
     attachments: Option<String>,
     updated_at: i64,
+    edited_at: Option<i64>,
+    edited_by: Option<String>,
+    reactions: Option<String>,
 }
 
 impl From<MessageRow> for Message {
@@ -101,6 +104,12 @@ impl From<MessageRow> for Message {
             thread_id: m.thread_id,
             file_id: m.file_id.map(Into::into),
             attachments: m.attachments.and_then(|a| serde_json::from_str(&a).ok()),
+            edited_at: m.edited_at.map(from_millis),
+            edited_by: m.edited_by,
+            reactions: m
+                .reactions
+                .and_then(|r| serde_json::from_str(&r).ok())
+                .unwrap_or_default(),
             updated_at: from_millis(m.updated_at),
         }
     }
@@ -161,6 +170,18 @@ impl From<AvatarRow> for Avatar {
             uploaded_at: from_millis(a.uploaded_at),
             updated_at: from_millis(a.updated_at),
         }
+    }
+}
+
+impl SqliteWorkspace {
+    /// Runs `read` on a pooled connection; its errors are `Unexpected`, saying `what`.
+    fn read<T>(
+        &self,
+        what: &str,
+        read: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.db().conn()?;
+        read(&mut conn).map_err(|e| store_error(e, what))
     }
 }
 
@@ -248,6 +269,40 @@ impl WorkspaceReader for SqliteWorkspace {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    fn message_keys(
+        &self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        ids: &[String],
+    ) -> Result<Vec<MessageCursor>, StoreError> {
+        self.read("finding linked messages", |conn| {
+            super::links::message_keys(conn, room_id, cutoff, ids)
+        })
+    }
+
+    fn threads_started(
+        &self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        parents: &[String],
+    ) -> Result<Vec<ThreadReplies>, StoreError> {
+        self.read("counting thread replies", |conn| {
+            super::links::threads_started(conn, room_id, cutoff, parents)
+        })
+    }
+
+    fn count_between(
+        &self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        after: &MessageCursor,
+        before: &MessageCursor,
+    ) -> Result<u64, StoreError> {
+        self.read("counting messages between two", |conn| {
+            super::links::count_between(conn, room_id, cutoff, after, before)
+        })
+    }
+
     fn upload(&self, id: &UploadId) -> Result<Upload, StoreError> {
         let mut conn = self.db().conn()?;
         uploads::table
@@ -289,6 +344,9 @@ mod tests {
             thread_id: None,
             file_id: None,
             attachments: Some(serde_json::json!([{"title": "t"}])),
+            edited_at: None,
+            edited_by: None,
+            reactions: Vec::new(),
             updated_at: from_millis(ts),
         }
     }
@@ -325,6 +383,130 @@ mod tests {
         assert_eq!(
             first[0].attachments,
             Some(serde_json::json!([{"title": "t"}]))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn edits_and_reactions_are_stored_and_replaced_by_a_newer_version() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let ws = SqliteWorkspace::new(db);
+        ws.upsert_messages(&[message("a", "R", 1)])?;
+        let stored = ws.message("a")?;
+        assert_eq!(stored.edited_at, None);
+        assert!(stored.reactions.is_empty());
+
+        let mut edited = message("a", "R", 1);
+        edited.edited_at = Some(from_millis(1_709_287_200_000));
+        edited.edited_by = Some("bob".into());
+        edited.reactions = vec![
+            udd_domain::Reaction {
+                emoji: ":thumbsup:".into(),
+                usernames: vec!["alice".into(), "bob".into()],
+            },
+            udd_domain::Reaction {
+                emoji: "\"><script>".into(),
+                usernames: vec!["carol".into()],
+            },
+        ];
+        edited.updated_at = from_millis(1_709_287_200_000);
+        ws.upsert_messages(&[edited.clone()])?;
+        assert_eq!(ws.message("a")?, edited);
+        let page = ws.messages_page(&"R".into(), from_millis(100), None, 10)?;
+        assert_eq!(page, [edited.clone()], "the export reads them too");
+
+        // Reactions taken back and the edit mark gone in a newer version: stored so.
+        ws.upsert_messages(&[message("a", "R", 1)])?;
+        assert_eq!(ws.message("a")?, message("a", "R", 1));
+        Ok(())
+    }
+
+    fn reply(id: &str, parent: &str, ts: i64) -> Message {
+        Message {
+            thread_id: Some(parent.into()),
+            ..message(id, "R", ts)
+        }
+    }
+
+    #[test]
+    fn links_find_named_messages_threads_and_distances_in_one_room_up_to_the_cutoff(
+    ) -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let ws = SqliteWorkspace::new(db);
+        ws.upsert_messages(&[
+            message("p1", "R", 10),
+            message("p2", "R", 10),
+            reply("r3", "p1", 30),
+            reply("r1", "p1", 20),
+            reply("r2", "p1", 20),
+            reply("late", "p2", 500),
+            message("x", "OTHER", 15),
+            Message {
+                thread_id: Some("p1".into()),
+                ..message("elsewhere", "OTHER", 15)
+            },
+        ])?;
+        let room = RoomId::from("R");
+        let cutoff = from_millis(100);
+        let ids: Vec<String> = ["r1", "x", "late", "nothing", "p2"]
+            .map(String::from)
+            .to_vec();
+        let mut keys = ws.message_keys(&room, cutoff, &ids)?;
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                MessageCursor {
+                    ts: from_millis(10),
+                    id: "p2".into()
+                },
+                MessageCursor {
+                    ts: from_millis(20),
+                    id: "r1".into()
+                },
+            ],
+            "other rooms and messages after the cutoff are not this archive's"
+        );
+
+        let parents: Vec<String> = ["p1", "p2", "r1", "x"].map(String::from).to_vec();
+        let threads = ws.threads_started(&room, cutoff, &parents)?;
+        assert_eq!(
+            threads,
+            [ThreadReplies {
+                parent: "p1".into(),
+                replies: 3,
+                first: MessageCursor {
+                    ts: from_millis(20),
+                    id: "r1".into()
+                },
+            }],
+            "p2's only reply comes after the cutoff"
+        );
+
+        let at = |ts: i64, id: &str| MessageCursor {
+            ts: from_millis(ts),
+            id: id.into(),
+        };
+        // R in order: p1 p2 (10), r1 r2 (20), r3 (30); late is after the cutoff.
+        assert_eq!(
+            ws.count_between(&room, cutoff, &at(10, "p1"), &at(30, "r3"))?,
+            3
+        );
+        assert_eq!(
+            ws.count_between(&room, cutoff, &at(10, "p2"), &at(20, "r2"))?,
+            1
+        );
+        assert_eq!(
+            ws.count_between(&room, cutoff, &at(10, "p1"), &at(10, "p2"))?,
+            0
+        );
+        assert_eq!(
+            ws.count_between(&room, cutoff, &at(30, "r3"), &at(10, "p1"))?,
+            0
+        );
+        assert_eq!(
+            ws.count_between(&room, cutoff, &at(0, ""), &at(999, "z"))?,
+            5
         );
         Ok(())
     }

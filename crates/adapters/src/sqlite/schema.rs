@@ -87,6 +87,9 @@ diesel::table! {
         file_id -> Nullable<Text>,
         attachments -> Nullable<Text>,
         updated_at -> BigInt,
+        edited_at -> Nullable<BigInt>,
+        edited_by -> Nullable<Text>,
+        reactions -> Nullable<Text>,
     }
 }
 

@@ -237,6 +237,9 @@ mod tests {
             thread_id: None,
             file_id: None,
             attachments: None,
+            edited_at: None,
+            edited_by: None,
+            reactions: Vec::new(),
             updated_at: at(updated),
         }
     }

@@ -22,7 +22,7 @@ use super::{to_json, Database, DbConnection};
 use crate::dialect::Dialect;
 
 /// Rows per INSERT statement: SQLite allows 32,766 bound values per statement and the
-/// widest table has 11 columns.
+/// widest table has 14 columns.
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// The workspace tables in SQLite.
@@ -284,6 +284,10 @@ impl WorkspaceWriter for SqliteWorkspace {
                             messages::attachments
                                 .eq(m.attachments.as_ref().map(ToString::to_string)),
                             messages::updated_at.eq(to_millis(m.updated_at)),
+                            messages::edited_at.eq(m.edited_at.map(to_millis)),
+                            messages::edited_by.eq(&m.edited_by),
+                            messages::reactions
+                                .eq((!m.reactions.is_empty()).then(|| to_json(&m.reactions))),
                         )
                     })
                     .collect();
@@ -302,6 +306,9 @@ impl WorkspaceWriter for SqliteWorkspace {
                         messages::file_id.eq(excluded(messages::file_id)),
                         messages::attachments.eq(excluded(messages::attachments)),
                         messages::updated_at.eq(excluded(messages::updated_at)),
+                        messages::edited_at.eq(excluded(messages::edited_at)),
+                        messages::edited_by.eq(excluded(messages::edited_by)),
+                        messages::reactions.eq(excluded(messages::reactions)),
                     ))
                     .execute(conn)?;
             }

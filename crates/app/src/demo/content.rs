@@ -1,9 +1,11 @@
 //! What the demo workspace says: names, topics, words, the rooms planned for its users,
-//! system messages, attachments and avatars, all drawn from the seeded generator.
+//! system messages, attachments, edits, reactions and quotes, and avatars, all drawn
+//! from the seeded generator.
 
+use chrono::Duration;
 use serde_json::json;
 use udd_domain::time::iso_millis;
-use udd_domain::{Message, RoomType, Upload, User};
+use udd_domain::{Message, Reaction, RoomType, Upload, User};
 
 use super::png;
 use super::rng::Rng;
@@ -47,12 +49,27 @@ pub(super) const SPICE: [&str; 8] = [
     "Tab\tseparated\tvalues",
 ];
 
-/// Per room: members and the last few message ids (for thread replies).
+/// Reactions people choose, as Rocket.Chat names them.
+const REACTIONS: [&str; 6] = [
+    ":thumbsup:",
+    ":tada:",
+    ":heart:",
+    ":joy:",
+    ":eyes:",
+    ":rocket:",
+];
+
+/// What a demo message of the room can quote: its id, author and text.
+pub(super) type Quotable = (String, String, String);
+
+/// Per room: members, the last few message ids (for thread replies) and the last text
+/// message (for quotes).
 pub(super) struct RoomState {
     pub(super) id: String,
     pub(super) name: Option<String>,
     pub(super) members: Vec<usize>,
     pub(super) recent: Vec<String>,
+    pub(super) last: Option<Quotable>,
     pub(super) room_type: RoomType,
     pub(super) team: bool,
 }
@@ -64,6 +81,7 @@ pub(super) fn plan_rooms(spec: &DemoSpec, rng: &mut Rng, users: &[User]) -> Vec<
         name: Some("general".to_owned()),
         members: (0..n).collect(),
         recent: Vec::new(),
+        last: None,
         room_type: RoomType::Channel,
         team: false,
     }];
@@ -86,6 +104,7 @@ pub(super) fn plan_rooms(spec: &DemoSpec, rng: &mut Rng, users: &[User]) -> Vec<
                     name: None,
                     members: vec![x, y],
                     recent: Vec::new(),
+                    last: None,
                     room_type: RoomType::Direct,
                     team: false,
                 });
@@ -117,6 +136,7 @@ pub(super) fn plan_rooms(spec: &DemoSpec, rng: &mut Rng, users: &[User]) -> Vec<
             name: Some(name),
             members,
             recent: Vec::new(),
+            last: None,
             room_type: if i % 3 == 0 {
                 RoomType::Private
             } else {
@@ -154,6 +174,50 @@ pub(super) fn system_message(
     };
     message.message_type = Some(kind.to_owned());
     message.msg = msg;
+}
+
+/// What happens to a text message after it is sent, as it does in Rocket.Chat: now and
+/// then it is edited, gets reactions from the room's members, or quotes the room's last
+/// message (an attachment with `message_link`, `author_name` and `text`).
+pub(super) fn add_marks(message: &mut Message, rng: &mut Rng, room: &RoomState, users: &[User]) {
+    if rng.below(20) == 0 {
+        let at = message.ts + Duration::seconds(30 + rng.below(3600) as i64);
+        message.edited_at = Some(at);
+        message.edited_by = message.username.clone();
+        message.updated_at = at;
+    }
+    if rng.below(6) == 0 {
+        for _ in 0..1 + rng.below(2) {
+            let emoji = REACTIONS[rng.below(REACTIONS.len())];
+            if message.reactions.iter().any(|r| r.emoji == emoji) {
+                continue;
+            }
+            let mut usernames: Vec<String> = Vec::new();
+            for _ in 0..1 + rng.below(room.members.len().min(4)) {
+                let name = &users[room.members[rng.below(room.members.len())]].username;
+                if !usernames.contains(name) {
+                    usernames.push(name.clone());
+                }
+            }
+            message.reactions.push(Reaction {
+                emoji: emoji.to_owned(),
+                usernames,
+            });
+        }
+    }
+    if let Some((id, author, text)) = room.last.as_ref().filter(|_| rng.below(30) == 0) {
+        let path = match (&room.room_type, &room.name) {
+            (RoomType::Private, Some(name)) => format!("group/{name}"),
+            (_, Some(name)) => format!("channel/{name}"),
+            (_, None) => format!("direct/{}", room.id),
+        };
+        message.attachments = Some(json!([{
+            "text": text,
+            "author_name": author,
+            "message_link": format!("https://chat.example.org/{path}?msg={id}"),
+            "ts": iso_millis(message.ts),
+        }]));
+    }
 }
 
 /// Rocket.Chat's attachment metadata for an uploaded file.

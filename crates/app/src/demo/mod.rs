@@ -17,8 +17,8 @@ use udd_ports::{
 };
 
 use content::{
-    attachment, avatar_png, capitalise, display_name, plan_rooms, sentence, system_message,
-    RoomState, FIRST, LAST, SPICE,
+    add_marks, attachment, avatar_png, capitalise, display_name, plan_rooms, sentence,
+    system_message, RoomState, FIRST, LAST, SPICE,
 };
 use rng::Rng;
 
@@ -320,6 +320,9 @@ impl SeedDemo {
                 thread_id: None,
                 file_id: None,
                 attachments: None,
+                edited_at: None,
+                edited_by: None,
+                reactions: Vec::new(),
                 updated_at: ts,
             };
             match rng.below(1000) {
@@ -337,6 +340,14 @@ impl SeedDemo {
                 }
                 75..=124 => message.msg = SPICE[rng.below(SPICE.len())].to_owned(),
                 _ => message.msg = sentence(rng),
+            }
+            if message.message_type.is_none() && message.file_id.is_none() {
+                add_marks(&mut message, rng, room, users);
+                room.last = Some((
+                    message.id.clone(),
+                    author.username.clone(),
+                    message.msg.clone(),
+                ));
             }
             if message.thread_id.is_none() && message.message_type.is_none() {
                 if room.recent.len() >= 8 {

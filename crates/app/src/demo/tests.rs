@@ -187,6 +187,27 @@ fn the_workspace_has_every_kind_of_content_an_export_must_handle() {
         messages.iter().any(|m| m.msg.contains("<script>")),
         "no HTML-looking text"
     );
+    let edited: Vec<_> = messages.iter().filter(|m| m.edited_at.is_some()).collect();
+    assert!(!edited.is_empty(), "no edited message");
+    assert!(edited
+        .iter()
+        .all(|m| m.edited_by == m.username && m.edited_at > Some(m.ts)));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.reactions.iter().any(|r| r.usernames.len() > 1)),
+        "no reaction by several people"
+    );
+    let quoted: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m.attachments.as_ref()?[0]["message_link"].as_str())
+        .filter_map(|link| link.split_once("?msg=").map(|(_, id)| id))
+        .collect();
+    assert!(!quoted.is_empty(), "no quote");
+    assert!(
+        quoted.iter().all(|id| messages.iter().any(|m| m.id == *id)),
+        "a quote of a message that is not there"
+    );
     assert!(summary.uploads > 0);
     let uploads = rec.uploads.lock().unwrap();
     assert!(uploads.iter().all(|u| messages

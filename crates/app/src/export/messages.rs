@@ -8,8 +8,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
-    current_page, page_files, render_json_line, AttachedFile, Pseudonyms, RenderedMessage,
-    RoomPages,
+    current_page, page_files, render_json_line, AttachedFile, LinkTargets, Pseudonyms,
+    RenderedMessage, RoomPages,
 };
 use udd_domain::{
     ExportOperation, Message, MessageCursor, OperationId, RoomExport, RoomExportStatus, RoomType,
@@ -119,6 +119,7 @@ impl ExportEngine {
             room.exported_count,
             room.cursor.as_ref().map(|c| c.ts),
             &mut state,
+            words,
         );
         let mut bytes = String::new();
         let mut files = Vec::new();
@@ -131,13 +132,20 @@ impl ExportEngine {
                 room.cursor.clone(),
                 self.config.batch_size,
             )?;
+            let targets = if full {
+                LinkTargets::default()
+            } else {
+                self.link_targets(&room.room_id, cutoff, &pages, &page)?
+            };
             for message in &page {
                 let file = self.attached_file(op, message)?;
-                let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms, words);
                 if full {
+                    let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms, words);
                     render_json_line(&rendered, &mut bytes);
                 } else {
-                    pages.push(&rendered, file.as_ref());
+                    let rendered =
+                        RenderedMessage::for_page(message, file.as_ref(), pseudonyms, words);
+                    pages.push(&rendered, file.as_ref(), &targets);
                 }
                 if let Some(file) = file {
                     files.push(ExportFileRef {

@@ -16,12 +16,15 @@
 //! - `retry`: the retry rule, and what a failed attempt leaves behind;
 //! - `plan`: the room list fixed when processing starts;
 //! - `messages`: rooms exported in committed batches;
+//! - `links`: where the messages a batch links to are (thread parents, first replies,
+//!   quoted messages), asked of the store for that batch only;
 //! - `package`: the profile, index, manifest and archive, and its recording;
 //! - `error`: how a run stops early (`LeaseLost`, `Stopped`, `Failed`).
 
 mod engine;
 mod error;
 mod lease;
+mod links;
 mod messages;
 mod package;
 mod plan;

@@ -3,10 +3,11 @@
 //! file.
 
 use anyhow::Context;
+use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
     index_html, month_index_file, month_index_html, page_files, user_html, user_json,
     zip_file_name, AttachedFile, IndexFile, IndexRoom, Manifest, ManifestFile, ManifestRoom,
-    MANIFEST_FORMAT_VERSION, STYLESHEET,
+    Unavailable, MANIFEST_FORMAT_VERSION, STYLESHEET,
 };
 use udd_domain::{ExportOperation, User, UserDataFile};
 use udd_ports::{ArchiveEntry, ArchiveSource, ExportFileRef};
@@ -31,7 +32,7 @@ impl ExportEngine {
         let mut assets = Vec::new();
         let mut unavailable = Vec::new();
         if !has_avatar {
-            unavailable.push("avatar: none was available".to_owned());
+            unavailable.push(Unavailable::Avatar);
         }
         let mut owned = Vec::new();
         for upload in self.ports.progress.files(&op.id)? {
@@ -51,16 +52,19 @@ impl ExportEngine {
             }
             match blob {
                 Some((key, (size, sha256))) => assets.push((upload, key, size, sha256)),
-                None => unavailable.push(format!(
-                    "upload {} ({}): the file was not available",
-                    upload.file_id, upload.name
-                )),
+                None => unavailable.push(Unavailable::Upload {
+                    id: upload.file_id.to_string(),
+                    name: upload.name.clone(),
+                }),
             }
         }
         if op.full_export {
             files.write(&op.id, "user.json", user_json(user).as_bytes())?;
         } else {
-            files.write(&op.id, "user.html", user_html(user, has_avatar).as_bytes())?;
+            // The archive's fixed words are in the owner's language, like their mails.
+            let words = Catalogue::for_language(user.language.as_deref());
+            let profile = user_html(user, has_avatar, &words);
+            files.write(&op.id, "user.html", profile.as_bytes())?;
             files.write(&op.id, "style.css", STYLESHEET.as_bytes())?;
             let mut rooms = Vec::new();
             for r in &op.room_list {
@@ -69,7 +73,7 @@ impl ExportEngine {
                 } else {
                     &r.pages.title
                 };
-                let months = month_index_html(title, &r.target_file, &r.pages.months);
+                let months = month_index_html(title, &r.target_file, &r.pages.months, &words);
                 files.write(&op.id, &month_index_file(&r.target_file), months.as_bytes())?;
                 rooms.push(IndexRoom {
                     name: title.clone(),
@@ -80,7 +84,7 @@ impl ExportEngine {
                     last: r.cursor.as_ref().map(|c| c.ts),
                 });
             }
-            let index = index_html(user, has_avatar, &rooms, &owned, &unavailable);
+            let index = index_html(user, has_avatar, &rooms, &owned, &unavailable, &words);
             files.write(&op.id, "index.html", index.as_bytes())?;
         }
         let cutoff = op
@@ -128,7 +132,11 @@ impl ExportEngine {
                 })
                 .collect(),
             files: listed.iter().map(|(f, _)| f.clone()).collect(),
-            unavailable,
+            // The manifest is read by programs: its lines stay in English.
+            unavailable: unavailable
+                .iter()
+                .map(|item| item.describe(&Catalogue::english()))
+                .collect(),
         };
         files.write(&op.id, "manifest.json", manifest.to_json().as_bytes())?;
         let mut entries = vec![ArchiveEntry {

@@ -47,6 +47,9 @@ fn message(id: &str, minutes: i64) -> Message {
         thread_id: None,
         file_id: None,
         attachments: None,
+        edited_at: None,
+        edited_by: None,
+        reactions: Vec::new(),
         updated_at: now(),
     }
 }
@@ -85,6 +88,13 @@ fn reader() -> MockWorkspaceReader {
             Some(_) => Ok(Vec::new()),
         });
     reader.expect_avatar_of().returning(|_| Ok(None));
+    reader
+        .expect_message_keys()
+        .returning(|_, _, _| Ok(Vec::new()));
+    reader
+        .expect_threads_started()
+        .returning(|_, _, _| Ok(Vec::new()));
+    reader.expect_count_between().returning(|_, _, _, _| Ok(0));
     reader
 }
 

@@ -100,6 +100,34 @@ impl Catalogue {
             .unwrap_or(key);
         fill(template, args)
     }
+
+    /// A day written out in this language ("Friday, 1 March 2024", "Freitag, 1. März
+    /// 2024"): the names and the order come from the catalogue, so no locale data is
+    /// needed.
+    ///
+    /// ```
+    /// use udd_domain::i18n::Catalogue;
+    /// let day = chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap_or_default();
+    /// assert_eq!(Catalogue::english().long_date(day), "Friday, 1 March 2024");
+    /// assert_eq!(Catalogue::for_language(Some("de")).long_date(day), "Freitag, 1. März 2024");
+    /// ```
+    pub fn long_date(&self, day: chrono::NaiveDate) -> String {
+        use chrono::Datelike;
+        let weekday = self.text(
+            &format!("archive.weekday.{}", day.weekday().number_from_monday()),
+            &[],
+        );
+        let month = self.text(&format!("archive.month.{}", day.month()), &[]);
+        self.text(
+            "archive.date",
+            &[
+                ("weekday", &weekday),
+                ("day", &day.day().to_string()),
+                ("month", &month),
+                ("year", &day.year().to_string()),
+            ],
+        )
+    }
 }
 
 /// A `q` value (`0`, `0.5`, `1.000`) in thousandths; `None` when malformed.

@@ -19,14 +19,18 @@ pub use mail::{
     failed_mail, header_text, human_size, ready_mail, FailedMail, MailContent, ReadyMail,
 };
 pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION};
-pub use message::{render_html, render_json_line, AttachedFile, RenderedMessage};
+pub use message::{
+    quoted_message_id, render_html, render_json_line, AttachedFile, Edited, RenderedMessage,
+    ShownReaction, REACTORS_NAMED,
+};
 pub use names::{asset_name, is_active_content, safe_file_name, zip_file_name, UniqueNames};
 pub use pages::{
-    channels_json_line, index_html, user_html, user_json, IndexFile, IndexRoom,
+    channels_json_line, index_html, user_html, user_json, IndexFile, IndexRoom, Unavailable,
     CONTENT_SECURITY_POLICY, STYLESHEET,
 };
 pub use pseudonyms::Pseudonyms;
 pub use room::{
-    current_page, month_index_file, month_index_html, page_count, page_file, page_files, page_of,
-    MonthStart, PageState, PageWrite, RoomPages, MESSAGES_PER_PAGE,
+    current_page, month_index_file, month_index_html, named_messages, page_count, page_file,
+    page_files, page_of, LinkTargets, MonthStart, PageState, PageWrite, RoomPages, ThreadStart,
+    MESSAGES_PER_PAGE,
 };

@@ -10,6 +10,7 @@ use super::mail::human_size;
 use super::message::percent_encode;
 use super::names::without_invisible;
 use super::room::{month_index_file, page_count};
+use crate::i18n::Catalogue;
 use crate::user::User;
 
 /// No script, nothing remote: only images and the stylesheet from the export itself.
@@ -20,13 +21,15 @@ pub const CONTENT_SECURITY_POLICY: &str =
 /// dark when the reader's system prefers it.
 pub const STYLESHEET: &str = include_str!("style.css");
 
-pub(crate) fn head(title: &str) -> String {
+/// The start of every page: the language, the CSP, the title and the stylesheet.
+pub(crate) fn head(title: &str, words: &Catalogue) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{CONTENT_SECURITY_POLICY}\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n\
          <link rel=\"stylesheet\" href=\"./style.css\">\n</head>\n<body>\n",
+        words.code(),
         escape_html(title)
     )
 }
@@ -46,32 +49,51 @@ pub fn user_json(user: &User) -> String {
     text
 }
 
-fn profile_rows(user: &User) -> String {
+/// The fixed word `key` in `words`' language, escaped.
+pub(crate) fn word(words: &Catalogue, key: &str) -> String {
+    escape_html(&words.text(key, &[]))
+}
+
+fn profile_rows(user: &User, words: &Catalogue) -> String {
     let row = |label: &str, value: &str| {
-        format!("<tr><th>{label}</th><td>{}</td></tr>\n", escape_html(value))
+        format!(
+            "<tr><th>{}</th><td>{}</td></tr>\n",
+            word(words, label),
+            escape_html(value)
+        )
     };
-    let mut rows = row("Username", &user.username);
-    rows += &row("Name", user.name.as_deref().unwrap_or(""));
-    rows += &row("Status", user.status_text.as_deref().unwrap_or(""));
+    let mut rows = row("archive.profile.username", &user.username);
+    rows += &row("archive.profile.name", user.name.as_deref().unwrap_or(""));
+    rows += &row(
+        "archive.profile.status",
+        user.status_text.as_deref().unwrap_or(""),
+    );
     let emails: Vec<&str> = user.emails.iter().map(|e| e.address.as_str()).collect();
-    rows += &row("Emails", &emails.join(", "));
-    rows += &row("Roles", &user.roles.join(", "));
-    rows += &row("Services", &user.services.join(", "));
+    rows += &row("archive.profile.emails", &emails.join(", "));
+    rows += &row("archive.profile.roles", &user.roles.join(", "));
+    rows += &row("archive.profile.services", &user.services.join(", "));
     rows
 }
 
-/// `user.html` of a personal export.
-pub fn user_html(user: &User, has_avatar: bool) -> String {
-    let avatar = if has_avatar {
-        "<p><img class=\"avatar\" src=\"./avatar\" alt=\"avatar\"/></p>\n"
+fn avatar(has_avatar: bool, words: &Catalogue) -> String {
+    if has_avatar {
+        format!(
+            "<p><img class=\"avatar\" src=\"./avatar\" alt=\"{}\"/></p>\n",
+            word(words, "archive.avatar")
+        )
     } else {
-        ""
-    };
+        String::new()
+    }
+}
+
+/// `user.html` of a personal export, in the owner's words.
+pub fn user_html(user: &User, has_avatar: bool, words: &Catalogue) -> String {
     format!(
-        "{}<h1>{}</h1>\n{avatar}<table>\n{}</table>\n</body>\n</html>\n",
-        head(&user.username),
+        "{}<h1>{}</h1>\n{}<table>\n{}</table>\n</body>\n</html>\n",
+        head(&user.username, words),
         escape_html(user.display_name()),
-        profile_rows(user)
+        avatar(has_avatar, words),
+        profile_rows(user, words)
     )
 }
 
@@ -116,46 +138,120 @@ pub struct IndexFile {
     pub download_only: bool,
 }
 
+/// Something an archive could not carry, as its index and manifest list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The owner's avatar: there was none, or its bytes could not be read.
+    Avatar,
+    /// An upload whose bytes were not available.
+    Upload {
+        /// The upload id.
+        id: String,
+        /// Its original name (untrusted).
+        name: String,
+    },
+}
+
+impl Unavailable {
+    /// The line that says so, in `words`' language (the manifest's in English).
+    pub fn describe(&self, words: &Catalogue) -> String {
+        match self {
+            Self::Avatar => words.text("archive.unavailable.avatar", &[]),
+            Self::Upload { id, name } => {
+                words.text("archive.unavailable.upload", &[("id", id), ("name", name)])
+            }
+        }
+    }
+}
+
+/// A room type as the index names it; a type without a name shows its letter.
+fn room_type(code: &str, words: &Catalogue) -> String {
+    let key = format!("archive.type.{code}");
+    match words.text(&key, &[]) {
+        text if text == key => code.to_owned(),
+        text => text,
+    }
+}
+
 fn day(ts: Option<DateTime<Utc>>) -> String {
     ts.map_or_else(String::new, |ts| ts.format("%Y-%m-%d").to_string())
 }
 
-/// `index.html` of a personal export: profile, rooms with counts, dates and links,
-/// the owner's uploads, and what was unavailable.
+/// A section's heading and the start of its table, with a header row of `columns`.
+fn table_start(words: &Catalogue, heading: &str, columns: &[&str]) -> String {
+    let cells: String = columns
+        .iter()
+        .map(|key| format!("<th>{}</th>", word(words, key)))
+        .collect();
+    format!(
+        "<h2>{}</h2>\n<table>\n<tr>{cells}</tr>\n",
+        word(words, heading)
+    )
+}
+
+/// `index.html` of a personal export, in the owner's words: profile, rooms with counts,
+/// dates and links, the owner's uploads, and what was unavailable.
 pub fn index_html(
     user: &User,
     has_avatar: bool,
     rooms: &[IndexRoom],
     files: &[IndexFile],
-    unavailable: &[String],
+    unavailable: &[Unavailable],
+    words: &Catalogue,
 ) -> String {
-    let mut html = head(&format!("Your data — {}", user.username));
-    html += &format!("<h1>Your data, {}</h1>\n", escape_html(user.display_name()));
-    if has_avatar {
-        html += "<p><img class=\"avatar\" src=\"./avatar\" alt=\"avatar\"/></p>\n";
-    }
-    html += &format!(
-        "<h2>Profile</h2>\n<table>\n{}</table>\n<p><a href=\"./user.html\">Profile page</a></p>\n",
-        profile_rows(user)
+    let mut html = head(
+        &words.text("archive.index.title", &[("name", &user.username)]),
+        words,
     );
-    html += "<h2>Rooms</h2>\n<table>\n<tr><th>Room</th><th>Type</th><th>Messages</th><th>First</th><th>Last</th><th>Pages</th></tr>\n";
+    html += &format!(
+        "<h1>{}</h1>\n",
+        escape_html(&words.text("archive.index.heading", &[("name", user.display_name())]))
+    );
+    html += &avatar(has_avatar, words);
+    html += &format!(
+        "<h2>{}</h2>\n<table>\n{}</table>\n<p><a href=\"./user.html\">{}</a></p>\n",
+        word(words, "archive.profile"),
+        profile_rows(user, words),
+        word(words, "archive.profile_page")
+    );
+    html += &table_start(
+        words,
+        "archive.rooms",
+        &[
+            "archive.rooms.room",
+            "archive.rooms.type",
+            "archive.rooms.messages",
+            "archive.rooms.first",
+            "archive.rooms.last",
+            "archive.rooms.pages",
+        ],
+    );
     for room in rooms {
         let pages = page_count(room.messages);
         html += &format!(
             "<tr><td><a href=\"./{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{pages} (<a href=\"./{}\">months</a>)</td></tr>\n",
+             <td>{pages} (<a href=\"./{}\">{}</a>)</td></tr>\n",
             escape_html(&percent_encode(&room.file)),
             escape_html(&room.name),
-            escape_html(&room.room_type),
+            escape_html(&room_type(&room.room_type, words)),
             room.messages,
             day(room.first),
             day(room.last),
             escape_html(&percent_encode(&month_index_file(&room.file))),
+            word(words, "archive.rooms.months"),
         );
     }
     html += "</table>\n";
     if !files.is_empty() {
-        html += "<h2>Files you uploaded</h2>\n<table>\n<tr><th>File</th><th>Type</th><th>Size</th></tr>\n";
+        html += &table_start(
+            words,
+            "archive.files",
+            &[
+                "archive.files.file",
+                "archive.files.type",
+                "archive.files.size",
+            ],
+        );
         for file in files {
             let name = escape_html(&without_invisible(&file.name));
             let cell = match &file.asset {
@@ -173,9 +269,10 @@ pub fn index_html(
                     };
                     format!("{thumb}<a href=\"{href}\"{download}>{name}</a>")
                 }
-                None => {
-                    format!("<span class=\"missing\">{name} (not available in this archive)</span>")
-                }
+                None => format!(
+                    "<span class=\"missing\">{name} {}</span>",
+                    word(words, "archive.unavailable")
+                ),
             };
             html += &format!(
                 "<tr><td>{cell}</td><td>{}</td><td>{}</td></tr>\n",
@@ -186,9 +283,9 @@ pub fn index_html(
         html += "</table>\n";
     }
     if !unavailable.is_empty() {
-        html += "<h2>Not available</h2>\n<ul>\n";
+        html += &format!("<h2>{}</h2>\n<ul>\n", word(words, "archive.not_available"));
         for item in unavailable {
-            html += &format!("<li>{}</li>\n", escape_html(item));
+            html += &format!("<li>{}</li>\n", escape_html(&item.describe(words)));
         }
         html += "</ul>\n";
     }
@@ -221,7 +318,7 @@ mod tests {
 
     #[test]
     fn pages_carry_the_csp_and_escape_the_title() {
-        let header = head("<b>room</b>");
+        let header = head("<b>room</b>", &Catalogue::english());
         assert!(header.contains(CONTENT_SECURITY_POLICY));
         assert!(header.contains("<title>&lt;b&gt;room&lt;/b&gt;</title>"));
         assert!(!header.contains("<b>room"));
@@ -229,7 +326,7 @@ mod tests {
 
     #[test]
     fn user_files_show_the_profile_escaped_and_without_secrets() {
-        let html = user_html(&user(), true);
+        let html = user_html(&user(), true, &Catalogue::english());
         assert!(
             html.contains("&lt;Alice&gt;")
                 && html.contains("&quot;hi&quot;")
@@ -274,7 +371,11 @@ mod tests {
             false,
             &rooms,
             &images,
-            &["upload F2 (x.pdf)".to_owned()],
+            &[Unavailable::Upload {
+                id: "F2".into(),
+                name: "<x>.pdf".into(),
+            }],
+            &Catalogue::english(),
         );
         assert!(
             html.contains("<a href=\"./GENERAL.html\">gen&lt;eral&gt;</a>"),
@@ -297,7 +398,63 @@ mod tests {
             html.contains("<img src=\"./assets/F1-a%20b.png\""),
             "{html}"
         );
-        assert!(html.contains("<li>upload F2 (x.pdf)</li>"));
+        assert!(
+            html.contains("<li>upload F2 (&lt;x&gt;.pdf): the file was not available</li>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>Channel</td>"), "{html}");
+    }
+
+    #[test]
+    fn the_index_and_profile_speak_the_owners_language() {
+        let german = Catalogue::for_language(Some("de"));
+        let rooms = [IndexRoom {
+            name: "User_1".into(),
+            room_type: "d".into(),
+            file: "D1.html".into(),
+            messages: 3,
+            first: None,
+            last: None,
+        }];
+        let html = index_html(&user(), true, &rooms, &[], &[Unavailable::Avatar], &german);
+        for words in [
+            "<html lang=\"de\">",
+            "<title>Deine Daten — alice</title>",
+            "<h1>Deine Daten, &lt;Alice&gt;</h1>",
+            "alt=\"Profilbild\"",
+            "<th>Benutzername</th>",
+            "<th>Raum</th><th>Art</th><th>Nachrichten</th>",
+            "<td>Direktnachrichten</td>",
+            ">Monate</a>",
+            "<h2>Nicht verfügbar</h2>",
+            "<li>Profilbild: keines verfügbar</li>",
+        ] {
+            assert!(html.contains(words), "{words} in {html}");
+        }
+        let profile = user_html(&user(), false, &german);
+        assert!(
+            profile.contains("<th>E-Mail-Adressen</th><td>a@x.org</td>"),
+            "{profile}"
+        );
+        assert_eq!(
+            Unavailable::Avatar.describe(&Catalogue::english()),
+            "avatar: none was available"
+        );
+        let odd = index_html(
+            &user(),
+            false,
+            &[IndexRoom {
+                room_type: "<x>".into(),
+                ..rooms[0].clone()
+            }],
+            &[],
+            &[],
+            &german,
+        );
+        assert!(
+            odd.contains("<td>&lt;x&gt;</td>"),
+            "an unknown type shows its letter"
+        );
     }
 
     #[test]

@@ -122,7 +122,7 @@ fn an_operation_round_trips_with_its_room_list() -> anyhow::Result<()> {
                     month: "1970-01".into(),
                     page: 1,
                 }],
-                page_ids: vec!["m1".into()],
+                page_starts: vec![(1_709_251_200_000, "m1".into())],
             },
         },
     ];

@@ -1,15 +1,24 @@
 //! One message as an export writes it: a JSON line (full export) or an HTML paragraph
 //! (personal export), in Rocket.Chat's shapes, with other users pseudonymised.
 
+mod files;
+mod marks;
+mod quote;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::escape::{escape_html, escape_html_text};
-use super::names::{asset_name, is_active_content, without_invisible};
+use super::names::{asset_name, is_active_content};
 use super::pseudonyms::Pseudonyms;
 use crate::i18n::Catalogue;
 use crate::time::iso_millis;
 use crate::workspace::Message;
+use files::file_link;
+pub(crate) use marks::{edited_html, long_time, reactions_html};
+pub use marks::{Edited, ShownReaction, REACTORS_NAMED};
+pub(crate) use quote::quote_link;
+pub use quote::quoted_message_id;
 
 /// The upload a message carries, as the export knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +98,11 @@ pub struct RenderedMessage {
     pub attachments: Option<Vec<Value>>,
     /// The system message type.
     pub message_type: Option<String>,
+    /// When the text was last edited and by whom (pages only; see
+    /// [`RenderedMessage::for_page`]).
+    pub edited: Option<Edited>,
+    /// The reactions (pages only).
+    pub reactions: Vec<ShownReaction>,
 }
 
 /// Attachment keys Rocket.Chat's export keeps, in its order, plus the quoted text and
@@ -153,7 +167,25 @@ impl RenderedMessage {
             ts: message.ts,
             attachments,
             message_type: message.message_type.clone(),
+            edited: None,
+            reactions: Vec::new(),
         }
+    }
+
+    /// Renders `message` for a personal export's page: as [`RenderedMessage::new`],
+    /// with its edit and reactions, whose people are named through `pseudonyms` too.
+    /// (A full export's JSON lines keep Rocket.Chat's shape, which has neither, so
+    /// they do not hand out pseudonyms for them.)
+    pub fn for_page(
+        message: &Message,
+        file: Option<&AttachedFile>,
+        pseudonyms: &mut Pseudonyms,
+        words: &Catalogue,
+    ) -> Self {
+        let mut rendered = Self::new(message, file, pseudonyms, words);
+        rendered.edited = marks::edited(message, pseudonyms);
+        rendered.reactions = marks::reactions(message, pseudonyms);
+        rendered
     }
 }
 
@@ -303,10 +335,16 @@ fn is_italic(message: &RenderedMessage) -> bool {
         .is_some_and(|t| ITALIC_TYPES.contains(&t))
 }
 
-/// The content of one message on a personal export's room page (its text and
-/// attachments; the author line and grouping are the page's), every user string
-/// escaped.
-pub fn render_html(message: &RenderedMessage, file: Option<&AttachedFile>) -> String {
+/// The content of one message on a personal export's room page (its text, quotes and
+/// attachments; the author line, grouping, thread and reactions are the page's), every
+/// user string escaped, fixed words from `words`. `locate` gives the href of a message
+/// of the same room's archive by id, for quotes that link to what they quote.
+pub fn render_html(
+    message: &RenderedMessage,
+    file: Option<&AttachedFile>,
+    words: &Catalogue,
+    locate: &dyn Fn(&str) -> Option<String>,
+) -> String {
     let text = escape_html_text(&message.msg);
     let mut html = if is_italic(message) {
         format!("<i>{text}</i>")
@@ -314,10 +352,10 @@ pub fn render_html(message: &RenderedMessage, file: Option<&AttachedFile>) -> St
         text
     };
     for attachment in message.attachments.iter().flatten() {
-        html.push_str(&attachment_html(attachment, file));
+        html.push_str(&attachment_html(attachment, file, words, locate));
     }
     if let (Some(file), None) = (file, &message.attachments) {
-        html.push_str(&file_link(file, &file.name));
+        html.push_str(&file_link(file, &file.name, words));
     }
     html
 }
@@ -331,15 +369,24 @@ pub(crate) fn is_followable(url: &str) -> bool {
         .any(|scheme| lower.starts_with(scheme))
 }
 
-fn attachment_html(attachment: &Value, file: Option<&AttachedFile>) -> String {
+fn attachment_html(
+    attachment: &Value,
+    file: Option<&AttachedFile>,
+    words: &Catalogue,
+    locate: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    if let Some(link) = quote_link(attachment) {
+        return quote::quote_html(attachment, link, words, locate);
+    }
     let title = attachment["title"].as_str().filter(|t| !t.is_empty());
     if let Some(file) = file.filter(|_| !attachment["remote"].as_bool().unwrap_or(true)) {
-        return file_link(file, title.unwrap_or(&file.name));
+        return file_link(file, title.unwrap_or(&file.name), words);
     }
+    let fallback = words.text("archive.attachment", &[]);
     let text = title
         .or_else(|| attachment["text"].as_str())
         .or_else(|| attachment["description"].as_str())
-        .unwrap_or("Attachment");
+        .unwrap_or(&fallback);
     match attachment["url"].as_str().filter(|u| is_followable(u)) {
         Some(url) => format!(
             "<br/>\n<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
@@ -371,41 +418,6 @@ fn is_active_type(content_type: &str) -> bool {
         .trim()
         .to_ascii_lowercase();
     ACTIVE.contains(&essence.as_str()) || essence.ends_with("+xml")
-}
-
-fn file_link(file: &AttachedFile, title: &str) -> String {
-    // A file name is shown as it will be saved: no override reverses its extension.
-    let title = escape_html(&without_invisible(title));
-    if !file.available {
-        return format!(
-            "<br/>\n<span class=\"file missing\">{title} <span class=\"meta\">(not available in this archive)</span></span>"
-        );
-    }
-    let href = escape_html(&format!("./assets/{}", percent_encode(&file.asset)));
-    if file.is_image {
-        return format!(
-            "<br/>\n<figure class=\"image\"><a href=\"{href}\"><img src=\"{href}\" alt=\"{title}\" loading=\"lazy\"/></a>\
-             <figcaption><a href=\"{href}\">{title}</a></figcaption></figure>"
-        );
-    }
-    // Active content is only ever saved, never opened in the archive's origin.
-    let download = if file.download_only {
-        format!(" download=\"{}\"", escape_html(&file.asset))
-    } else {
-        String::new()
-    };
-    let mut meta: Vec<String> = file
-        .content_type
-        .iter()
-        .map(|t| escape_html(&without_invisible(t)))
-        .collect();
-    meta.extend(file.size.map(super::mail::human_size));
-    let meta = if meta.is_empty() {
-        String::new()
-    } else {
-        format!(" <span class=\"meta\">{}</span>", meta.join(" · "))
-    };
-    format!("<br/>\n<span class=\"file\"><a href=\"{href}\"{download}>{title}</a>{meta}</span>")
 }
 
 /// Percent-encodes a file name for use as a relative URL path segment.

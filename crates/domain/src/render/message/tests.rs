@@ -16,12 +16,20 @@ fn message(username: &str, msg: &str, kind: Option<&str>) -> Message {
         thread_id: None,
         file_id: None,
         attachments: None,
+        edited_at: None,
+        edited_by: None,
+        reactions: Vec::new(),
         updated_at: from_millis(1_709_283_952_431),
     }
 }
 
 fn render(m: &Message, pseudonyms: &mut Pseudonyms) -> RenderedMessage {
     RenderedMessage::new(m, None, pseudonyms, &Catalogue::english())
+}
+
+/// The content in English, in a room whose archive holds no other message.
+fn page_html(message: &RenderedMessage, file: Option<&AttachedFile>) -> String {
+    render_html(message, file, &Catalogue::english(), &|_| None)
 }
 
 #[test]
@@ -84,7 +92,7 @@ fn html_escapes_every_user_string_and_keeps_line_breaks() {
         "<script>alert(1)</script> & \"q\"\nline two",
         None,
     );
-    let html = render_html(&render(&m, &mut p), None);
+    let html = page_html(&render(&m, &mut p), None);
     assert_eq!(
         html,
         "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;<br/>\nline two"
@@ -97,7 +105,7 @@ fn uploads_show_as_thumbnails_cards_or_unavailable() {
     m.file_id = Some("F1".into());
     let mut p = Pseudonyms::new("alice", []);
     let mut html_of = |file: &AttachedFile| {
-        render_html(
+        page_html(
             &RenderedMessage::new(&m, Some(file), &mut p, &Catalogue::english()),
             Some(file),
         )
@@ -140,7 +148,7 @@ fn only_web_and_mail_links_are_followable() {
 #[test]
 fn system_messages_are_italic_in_html() {
     let mut p = Pseudonyms::new("alice", []);
-    let html = render_html(&render(&message("bob", "bob", Some("ul")), &mut p), None);
+    let html = page_html(&render(&message("bob", "bob", Some("ul")), &mut p), None);
     assert!(html.contains("<i>Has left the channel.</i>"), "{html}");
 }
 
@@ -165,7 +173,7 @@ fn an_upload_links_to_its_asset_with_attachment_metadata_as_rocket_chat_writes_i
             "url": "/file-upload/Q5y/diagram.png", "remote": false, "fileId": "Q5y", "fileName": "dia<gram>.png"
         })
     );
-    let html = render_html(&rendered, Some(&file));
+    let html = page_html(&rendered, Some(&file));
     assert!(
         html.contains("<a href=\"./assets/Q5y-dia_gram_.png\">dia&lt;gram&gt;.png</a>"),
         "{html}"
@@ -187,7 +195,7 @@ fn remote_links_are_only_followed_for_http_and_never_for_javascript() {
     let mut p = Pseudonyms::new("alice", []);
     let rendered = render(&m, &mut p);
     assert_eq!(rendered.attachments.as_ref().unwrap()[0]["remote"], true);
-    let html = render_html(&rendered, None);
+    let html = page_html(&rendered, None);
     assert!(
         html.contains(
             "<a href=\"https://example.org/x.pdf\" rel=\"noopener noreferrer\">external</a>"
@@ -241,7 +249,7 @@ fn active_uploads_are_linked_for_download_only_and_never_shown_inline() {
     ] {
         let file = AttachedFile::new("F1", name, content_type);
         assert!(file.download_only && !file.is_image, "{name}");
-        let html = render_html(
+        let html = page_html(
             &RenderedMessage::new(&m, Some(&file), &mut p, &Catalogue::english()),
             Some(&file),
         );
@@ -259,7 +267,7 @@ fn active_uploads_are_linked_for_download_only_and_never_shown_inline() {
         Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
     );
     assert!(!docx.download_only);
-    assert!(!render_html(
+    assert!(!page_html(
         &RenderedMessage::new(&m, Some(&docx), &mut p, &Catalogue::english()),
         Some(&docx)
     )
@@ -277,4 +285,158 @@ fn system_sentences_read_in_the_owners_language_with_pseudonyms_kept() {
     // A subject that looks like a placeholder stays text.
     let renamed = RenderedMessage::new(&message("bob", "{by}", Some("r")), None, &mut p, &german);
     assert_eq!(renamed.msg, "Raumname geändert in: {by} von User_1");
+}
+
+fn reaction(emoji: &str, usernames: &[&str]) -> crate::workspace::Reaction {
+    crate::workspace::Reaction {
+        emoji: emoji.into(),
+        usernames: usernames.iter().map(|u| (*u).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn pages_name_editors_and_reacting_people_but_json_lines_hand_out_no_pseudonyms_for_them() {
+    let mut m = message("bob", "fixed typo", None);
+    m.edited_at = Some(from_millis(1_709_290_000_000));
+    m.edited_by = Some("carol".into());
+    m.reactions = vec![
+        reaction(":thumbsup:", &["dave", "alice", "bob"]),
+        reaction(":tada:", &[]),
+    ];
+
+    let mut json = Pseudonyms::new("alice", []);
+    let plain = RenderedMessage::new(&m, None, &mut json, &Catalogue::english());
+    assert_eq!(plain.edited, None);
+    assert!(plain.reactions.is_empty());
+    assert_eq!(json.take_fresh().len(), 1, "only the author");
+
+    let mut page = Pseudonyms::new("alice", []);
+    let shown = RenderedMessage::for_page(&m, None, &mut page, &Catalogue::english());
+    assert_eq!(
+        shown.edited,
+        Some(Edited {
+            at: from_millis(1_709_290_000_000),
+            by: Some("User_2".into())
+        })
+    );
+    assert_eq!(
+        shown.reactions,
+        [ShownReaction {
+            emoji: ":thumbsup:".into(),
+            count: 3,
+            names: vec!["User_3".into(), "alice".into(), "User_1".into()],
+        }],
+        "a reaction nobody holds any more is not shown"
+    );
+    let mut line = String::new();
+    render_json_line(&shown, &mut line);
+    assert!(
+        !line.contains("edited") && !line.contains("thumbsup"),
+        "{line}"
+    );
+}
+
+#[test]
+fn reactions_are_escaped_chips_naming_at_most_twenty_people() {
+    let many: Vec<String> = (0..25).map(|i| format!("user{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let mut m = message("bob", "", None);
+    m.reactions = vec![
+        reaction(
+            ":<img src=x onerror=alert(1)>:",
+            &["<script>alert(1)</script>"],
+        ),
+        reaction(":clap:", &many),
+    ];
+    let mut p = Pseudonyms::new("alice", []);
+    let shown = RenderedMessage::for_page(&m, None, &mut p, &Catalogue::english());
+    let html = reactions_html(&shown.reactions, &Catalogue::english());
+    assert!(html.starts_with("<ul class=\"reactions\">"), "{html}");
+    assert!(
+        html.contains(
+            "<li title=\"User_2\">:&lt;img src=x onerror=alert(1)&gt;: <span class=\"count\">1</span></li>"
+        ),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<img") && !html.contains("<script"),
+        "{html}"
+    );
+    assert!(
+        html.contains("and 5 more\">:clap: <span class=\"count\">25</span></li>"),
+        "{html}"
+    );
+    assert_eq!(shown.reactions[1].names.len(), REACTORS_NAMED);
+    let german = reactions_html(&shown.reactions, &Catalogue::for_language(Some("de")));
+    assert!(german.contains("und 5 weitere"), "{german}");
+    assert_eq!(reactions_html(&[], &Catalogue::english()), "");
+}
+
+#[test]
+fn the_edited_mark_is_quiet_and_says_when_and_by_whom_in_its_title() {
+    let edited = Edited {
+        at: from_millis(1_709_290_000_000),
+        by: Some("User_\"2".into()),
+    };
+    assert_eq!(
+        edited_html(&edited, &Catalogue::english()),
+        " <time class=\"edited\" datetime=\"2024-03-01T10:46:40Z\" title=\"Edited Friday, 1 March 2024, 10:46:40 UTC by User_&quot;2\">(edited)</time>"
+    );
+    let by_nobody = Edited { by: None, ..edited };
+    assert_eq!(
+        edited_html(&by_nobody, &Catalogue::for_language(Some("de"))),
+        " <time class=\"edited\" datetime=\"2024-03-01T10:46:40Z\" title=\"Bearbeitet am Freitag, 1. März 2024, 10:46:40 UTC\">(bearbeitet)</time>"
+    );
+}
+
+#[test]
+fn a_quote_is_a_blockquote_linked_to_the_quoted_message_when_the_archive_holds_it() {
+    let mut m = message("bob", "I agree", None);
+    m.attachments = Some(json!([{
+        "text": "<b>quoted</b>\nsecond line", "author_name": "carol",
+        "message_link": "https://chat.example.org/channel/general?msg=Q1"
+    }]));
+    let mut p = Pseudonyms::new("alice", []);
+    let rendered = render(&m, &mut p);
+    let words = Catalogue::english();
+    let here = render_html(&rendered, None, &words, &|id| {
+        (id == "Q1").then(|| "./R1-3.html#Q1".to_owned())
+    });
+    assert_eq!(
+        here,
+        "I agree\n<blockquote class=\"quote\"><p class=\"meta\"><strong>User_2</strong> \
+         <a href=\"./R1-3.html#Q1\">Go to the message</a></p>\
+         <div class=\"text\">&lt;b&gt;quoted&lt;/b&gt;<br/>\nsecond line</div></blockquote>"
+    );
+    // Not in this archive: the link leads back to where it was quoted from.
+    let elsewhere = page_html(&rendered, None);
+    assert!(
+        elsewhere.contains(
+            "<a href=\"https://chat.example.org/channel/general?msg=Q1\" rel=\"noopener noreferrer\">Original message</a>"
+        ),
+        "{elsewhere}"
+    );
+}
+
+#[test]
+fn hostile_quotes_stay_text_and_never_link_anywhere_but_the_web() {
+    let mut m = message("bob", "", None);
+    m.attachments = Some(json!([
+        {"text": "<script>alert(1)</script>", "author_name": "alice\"><script>",
+         "message_link": "javascript:alert(1)//?msg=Q1"},
+        {"text": "x", "message_link": "https://x.org/?msg=\"><img src=x onerror=alert(1)>"}
+    ]));
+    let mut p = Pseudonyms::new("alice\"><script>", []);
+    let rendered = render(&m, &mut p);
+    let html = render_html(&rendered, None, &Catalogue::english(), &|id| {
+        Some(format!("#{id}\"><b>"))
+    });
+    for hostile in ["<script", "<img", "javascript:", "<b>"] {
+        assert!(!html.contains(hostile), "{hostile} in {html}");
+    }
+    assert!(
+        html.contains("<strong>alice&quot;&gt;&lt;script&gt;</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"#Q1&quot;&gt;&lt;b&gt;\""), "{html}");
 }

@@ -1,95 +1,137 @@
 //! The markup of room pages: the frame with its page links, date lines, messages and
-//! the month index. Every user string is escaped here or before it arrives.
+//! the month index. Every user string is escaped here or before it arrives; every fixed
+//! word comes from the reader's catalogue.
 
 use chrono::{DateTime, Utc};
 
 use super::{month_index_file, page_file, MonthStart};
+use crate::i18n::Catalogue;
 use crate::render::escape::escape_html;
-use crate::render::message::{percent_encode, RenderedMessage};
-use crate::render::pages::head;
+use crate::render::message::{
+    edited_html, long_time, percent_encode, reactions_html, RenderedMessage,
+};
+use crate::render::pages::{head, word};
 
 fn href(file: &str) -> String {
     escape_html(&format!("./{}", percent_encode(file)))
 }
 
-fn page_links(first_page: &str, page: u32, has_next: Option<bool>) -> String {
+fn page_links(first_page: &str, page: u32, has_next: Option<bool>, words: &Catalogue) -> String {
     let mut links = vec![
-        "<a href=\"./index.html\">All rooms</a>".to_owned(),
         format!(
-            "<a href=\"{}\">Months</a>",
-            href(&month_index_file(first_page))
+            "<a href=\"./index.html\">{}</a>",
+            word(words, "archive.all_rooms")
+        ),
+        format!(
+            "<a href=\"{}\">{}</a>",
+            href(&month_index_file(first_page)),
+            word(words, "archive.months")
         ),
     ];
     if page > 1 {
         links.push(format!(
-            "<a href=\"{}\" rel=\"prev\">← Previous page</a>",
-            href(&page_file(first_page, page - 1))
+            "<a href=\"{}\" rel=\"prev\">{}</a>",
+            href(&page_file(first_page, page - 1)),
+            word(words, "archive.previous")
         ));
     }
-    links.push(format!("<span class=\"page\">Page {page}</span>"));
+    links.push(format!(
+        "<span class=\"page\">{}</span>",
+        escape_html(&words.text("archive.page", &[("page", &page.to_string())]))
+    ));
     if has_next == Some(true) {
         links.push(format!(
-            "<a href=\"{}\" rel=\"next\">Next page →</a>",
-            href(&page_file(first_page, page + 1))
+            "<a href=\"{}\" rel=\"next\">{}</a>",
+            href(&page_file(first_page, page + 1)),
+            word(words, "archive.next")
         ));
     }
     format!("<nav class=\"pages\">{}</nav>\n", links.join(" "))
 }
 
 /// The start of page `page` of a room.
-pub(super) fn page_header(title: &str, first_page: &str, page: u32) -> String {
+pub(super) fn page_header(title: &str, first_page: &str, page: u32, words: &Catalogue) -> String {
     let full_title = if page > 1 {
-        format!("{title} — page {page}")
+        words.text(
+            "archive.title_page",
+            &[("title", title), ("page", &page.to_string())],
+        )
     } else {
         title.to_owned()
     };
     format!(
         "{}<header>\n{}<h1>{}</h1>\n</header>\n<main>\n",
-        head(&full_title),
-        page_links(first_page, page, None),
+        head(&full_title, words),
+        page_links(first_page, page, None, words),
         escape_html(title)
     )
 }
 
 /// The end of page `page`, linking the next one when there is one.
-pub(super) fn page_footer(first_page: &str, page: u32, has_next: bool) -> String {
+pub(super) fn page_footer(
+    first_page: &str,
+    page: u32,
+    has_next: bool,
+    words: &Catalogue,
+) -> String {
     format!(
         "</main>\n<footer>\n{}</footer>\n</body>\n</html>\n",
-        page_links(first_page, page, Some(has_next))
+        page_links(first_page, page, Some(has_next), words)
+    )
+}
+
+/// What the only page of a room without messages says.
+pub(super) fn empty_note(words: &Catalogue) -> String {
+    format!(
+        "<p class=\"empty\">{}</p>\n",
+        word(words, "archive.no_messages")
     )
 }
 
 /// The line shown when the day changes; the first day of a month carries the anchor
 /// the month index links to.
-pub(super) fn day_separator(ts: DateTime<Utc>, month: Option<&str>) -> String {
+pub(super) fn day_separator(ts: DateTime<Utc>, month: Option<&str>, words: &Catalogue) -> String {
     let day = ts.format("%Y-%m-%d");
     let id = month.map_or_else(String::new, |m| format!(" id=\"m-{}\"", escape_html(m)));
     format!(
         "<h2 class=\"day\"{id}><time datetime=\"{day}\">{}</time></h2>\n",
-        ts.format("%A, %-d %B %Y")
+        escape_html(&words.long_date(ts.date_naive()))
     )
 }
 
+/// Where a message's links lead, as hrefs.
+#[derive(Debug, Default)]
+pub(super) struct MessageLinks {
+    /// For a reply: its thread's parent, `None` inside when the archive lacks it.
+    pub parent: Option<Option<String>>,
+    /// For a thread's parent: how many replies, and the first one.
+    pub thread: Option<(u64, String)>,
+}
+
 /// One message: its anchor, the author line unless it continues a group, the thread
-/// it answers, and its content (already escaped).
+/// it answers, its content (already escaped), its reactions and the thread it starts.
 pub(super) fn message_html(
     message: &RenderedMessage,
     content: &str,
     system: bool,
     grouped: bool,
-    parent: Option<(&str, bool)>,
+    links: &MessageLinks,
+    words: &Catalogue,
 ) -> String {
     let class = match (system, grouped) {
         (true, _) => "msg system",
         (false, true) => "msg cont",
         (false, false) => "msg",
     };
-    let time = format!(
+    let mut time = format!(
         "<time datetime=\"{}\" title=\"{}\">{}</time>",
         message.ts.format("%Y-%m-%dT%H:%M:%SZ"),
-        message.ts.format("%a, %d %b %Y %H:%M:%S GMT"),
+        escape_html(&long_time(message.ts, words)),
         message.ts.format("%H:%M")
     );
+    if let Some(edited) = &message.edited {
+        time.push_str(&edited_html(edited, words));
+    }
     let mut html = format!(
         "<article class=\"{class}\" id=\"{}\">\n",
         escape_html(&message.id)
@@ -102,40 +144,80 @@ pub(super) fn message_html(
             escape_html(&message.username)
         ));
     }
-    match parent {
-        Some((parent, true)) => html.push_str(&format!(
-            "<p class=\"thread\">↳ <a href=\"#{}\">Reply in a thread</a></p>\n",
-            escape_html(&percent_encode(parent))
+    let reply = word(words, "archive.reply_in_thread");
+    match &links.parent {
+        Some(Some(parent)) => html.push_str(&format!(
+            "<p class=\"thread\">↳ <a href=\"{}\">{reply}</a></p>\n",
+            escape_html(parent)
         )),
-        Some((_, false)) => html.push_str("<p class=\"thread\">↳ Reply in a thread</p>\n"),
+        Some(None) => html.push_str(&format!("<p class=\"thread\">↳ {reply}</p>\n")),
         None => {}
     }
-    html.push_str(&format!(
-        "<div class=\"text\">{content}</div>\n</article>\n"
-    ));
+    html.push_str(&format!("<div class=\"text\">{content}</div>\n"));
+    html.push_str(&reactions_html(&message.reactions, words));
+    if let Some((replies, first)) = &links.thread {
+        let label = if *replies == 1 {
+            words.text("archive.replies_one", &[])
+        } else {
+            words.text("archive.replies", &[("count", &replies.to_string())])
+        };
+        html.push_str(&format!(
+            "<p class=\"replies\"><a href=\"{}\">{}</a></p>\n",
+            escape_html(first),
+            escape_html(&label)
+        ));
+    }
+    html.push_str("</article>\n");
     html
+}
+
+/// A `YYYY-MM` month written out ("March 2024"); anything else as it is.
+fn month_label(month: &str, words: &Catalogue) -> String {
+    let Some((year, number)) = month.split_once('-') else {
+        return month.to_owned();
+    };
+    match number.parse::<u8>() {
+        Ok(n @ 1..=12) => words.text(
+            "archive.month_year",
+            &[
+                ("month", &words.text(&format!("archive.month.{n}"), &[])),
+                ("year", year),
+            ],
+        ),
+        _ => month.to_owned(),
+    }
 }
 
 /// The room's month index: each month linked to the page and anchor of its first
 /// message.
-pub fn month_index_html(title: &str, first_page: &str, months: &[MonthStart]) -> String {
+pub fn month_index_html(
+    title: &str,
+    first_page: &str,
+    months: &[MonthStart],
+    words: &Catalogue,
+) -> String {
     let mut html = format!(
-        "{}<header>\n<nav class=\"pages\"><a href=\"./index.html\">All rooms</a> <a href=\"{}\">First page</a></nav>\n<h1>{}</h1>\n</header>\n<main>\n<h2>Months</h2>\n",
-        head(&format!("{title} — months")),
+        "{}<header>\n<nav class=\"pages\"><a href=\"./index.html\">{}</a> <a href=\"{}\">{}</a></nav>\n<h1>{}</h1>\n</header>\n<main>\n<h2>{}</h2>\n",
+        head(&words.text("archive.months_of", &[("title", title)]), words),
+        word(words, "archive.all_rooms"),
         href(first_page),
-        escape_html(title)
+        word(words, "archive.first_page"),
+        escape_html(title),
+        word(words, "archive.months"),
     );
     if months.is_empty() {
-        html.push_str("<p class=\"empty\">No messages.</p>\n");
+        html.push_str(&empty_note(words));
     } else {
         html.push_str("<ul class=\"months\">\n");
         for start in months {
             html.push_str(&format!(
-                "<li><a href=\"{}#m-{}\">{}</a> <span class=\"meta\">page {}</span></li>\n",
+                "<li><a href=\"{}#m-{}\">{}</a> <span class=\"meta\">{}</span></li>\n",
                 href(&page_file(first_page, start.page)),
                 escape_html(&start.month),
-                escape_html(&start.month),
-                start.page
+                escape_html(&month_label(&start.month, words)),
+                escape_html(
+                    &words.text("archive.month_page", &[("page", &start.page.to_string())])
+                )
             ));
         }
         html.push_str("</ul>\n");

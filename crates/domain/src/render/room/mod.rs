@@ -1,7 +1,8 @@
 //! A personal export's room as pages a browser opens quickly: at most
 //! [`MESSAGES_PER_PAGE`] messages a page, a date line when the day changes, one author
-//! line for a run of messages by the same person, replies linked to their thread, and a
-//! month index.
+//! line for a run of messages by the same person, replies and quotes linked to what they
+//! answer and thread parents to their replies (on whichever page: [`LinkTargets`]), and a
+//! month index. Fixed words come from the reader's [`Catalogue`].
 //!
 //! Everything a page needs from the batches before it is either derived from the
 //! room's committed progress (the message count gives the page, the cursor the last
@@ -10,13 +11,18 @@
 //! or comes after a restart.
 
 mod html;
+mod links;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::message::{render_html, AttachedFile, RenderedMessage};
+use crate::i18n::Catalogue;
+use crate::time::to_millis;
+use crate::workspace::MessageCursor;
 pub use html::month_index_html;
-use html::{day_separator, message_html, page_footer, page_header};
+use html::{day_separator, message_html, page_footer, page_header, MessageLinks};
+pub use links::{named_messages, LinkTargets, ThreadStart};
 
 /// The most messages one room page holds.
 pub const MESSAGES_PER_PAGE: u64 = 2000;
@@ -96,13 +102,23 @@ pub struct PageState {
     /// Each month's first message, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub months: Vec<MonthStart>,
-    /// The ids of the messages on the current page so far: a reply links to its thread
-    /// parent when the parent is on the same page.
+    /// Where each page after the first begins: its first message's time (milliseconds
+    /// since the epoch) and id. A link to a message already written finds its page here,
+    /// with one entry per page however long the room.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub page_ids: Vec<String>,
+    pub page_starts: Vec<(i64, String)>,
 }
 
 impl PageState {
+    /// The page holding the message at `key`, which must be one already placed.
+    pub fn page_holding(&self, key: &MessageCursor) -> u32 {
+        let key = (to_millis(key.ts), key.id.as_str());
+        let later_starts = self
+            .page_starts
+            .partition_point(|(ts, id)| (*ts, id.as_str()) <= key);
+        u32::try_from(later_starts + 1).unwrap_or(u32::MAX)
+    }
+
     /// The stored form: empty for a room no page was written for (full exports).
     pub fn to_text(&self) -> String {
         if *self == Self::default() {
@@ -135,6 +151,7 @@ pub struct PageWrite {
 #[derive(Debug)]
 pub struct RoomPages<'a> {
     first_page: &'a str,
+    words: &'a Catalogue,
     position: u64,
     last_ts: Option<DateTime<Utc>>,
     state: &'a mut PageState,
@@ -143,15 +160,18 @@ pub struct RoomPages<'a> {
 
 impl<'a> RoomPages<'a> {
     /// Continues the room whose first page is `first_page` after `position` committed
-    /// messages, the last of them sent at `last_ts` (the cursor's time).
+    /// messages, the last of them sent at `last_ts` (the cursor's time), in the words of
+    /// `words`.
     pub fn new(
         first_page: &'a str,
         position: u64,
         last_ts: Option<DateTime<Utc>>,
         state: &'a mut PageState,
+        words: &'a Catalogue,
     ) -> Self {
         Self {
             first_page,
+            words,
             position,
             last_ts,
             state,
@@ -172,21 +192,39 @@ impl<'a> RoomPages<'a> {
     }
 
     fn header(&self, page: u32) -> String {
-        page_header(&self.state.title, self.first_page, page)
+        page_header(&self.state.title, self.first_page, page, self.words)
     }
 
-    /// Places the next message.
-    pub fn push(&mut self, message: &RenderedMessage, file: Option<&AttachedFile>) {
+    /// How many messages the room's pages hold so far: the position of the next one.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The page holding the message at `key`, which must be one already placed (in
+    /// this batch or an earlier one).
+    pub fn page_holding(&self, key: &MessageCursor) -> u32 {
+        self.state.page_holding(key)
+    }
+
+    /// Places the next message; `targets` says where the messages it links to are.
+    pub fn push(
+        &mut self,
+        message: &RenderedMessage,
+        file: Option<&AttachedFile>,
+        targets: &LinkTargets,
+    ) {
         let page = page_of(self.position);
         let first_on_page = self.position.is_multiple_of(MESSAGES_PER_PAGE);
         if first_on_page {
             if page > 1 {
-                let footer = page_footer(self.first_page, page - 1, true);
+                let footer = page_footer(self.first_page, page - 1, true, self.words);
                 self.out(page - 1).push_str(&footer);
+                self.state
+                    .page_starts
+                    .push((to_millis(message.ts), message.id.clone()));
             }
             let header = self.header(page);
             self.out(page).push_str(&header);
-            self.state.page_ids.clear();
         }
         let ts = message.ts;
         let previous = self.last_ts;
@@ -200,7 +238,7 @@ impl<'a> RoomPages<'a> {
                     page,
                 });
             }
-            let separator = day_separator(ts, new_month.then_some(month.as_str()));
+            let separator = day_separator(ts, new_month.then_some(month.as_str()), self.words);
             self.out(page).push_str(&separator);
         }
         self.state.first.get_or_insert(ts);
@@ -209,19 +247,24 @@ impl<'a> RoomPages<'a> {
             && !system
             && self.state.author.as_deref() == Some(message.username.as_str())
             && previous.is_some_and(|p| ts - p <= GROUP_WINDOW);
-        let parent_here = message
-            .thread_id
-            .as_deref()
-            .map(|parent| (parent, self.state.page_ids.iter().any(|id| id == parent)));
-        let html = message_html(
-            message,
-            &render_html(message, file),
-            system,
-            grouped,
-            parent_here,
-        );
+        let first_page = self.first_page;
+        let locate = |id: &str| {
+            targets
+                .page(id)
+                .map(|at| links::message_href(first_page, page, at, id))
+        };
+        let links = MessageLinks {
+            parent: message.thread_id.as_deref().map(&locate),
+            thread: targets.thread(&message.id).map(|thread| {
+                (
+                    thread.replies,
+                    links::message_href(first_page, page, thread.page, &thread.first_reply),
+                )
+            }),
+        };
+        let content = render_html(message, file, self.words, &locate);
+        let html = message_html(message, &content, system, grouped, &links, self.words);
         self.out(page).push_str(&html);
-        self.state.page_ids.push(message.id.clone());
         self.state.author = (!system).then(|| message.username.clone());
         self.last_ts = Some(ts);
         self.position += 1;
@@ -231,12 +274,13 @@ impl<'a> RoomPages<'a> {
     pub fn finish(&mut self) {
         if self.position == 0 {
             let header = self.header(1);
+            let empty = html::empty_note(self.words);
             let page = self.out(1);
             page.push_str(&header);
-            page.push_str("<p class=\"empty\">No messages.</p>\n");
+            page.push_str(&empty);
         }
         let page = current_page(self.position);
-        let footer = page_footer(self.first_page, page, false);
+        let footer = page_footer(self.first_page, page, false, self.words);
         self.out(page).push_str(&footer);
     }
 

@@ -1,8 +1,12 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
 use super::*;
+
+fn english() -> Catalogue {
+    Catalogue::english()
+}
 
 fn at(seconds: i64) -> DateTime<Utc> {
     // 2024-03-01T00:00:00Z
@@ -18,7 +22,59 @@ fn msg(id: &str, author: &str, ts: DateTime<Utc>) -> RenderedMessage {
         ts,
         attachments: None,
         message_type: None,
+        edited: None,
+        reactions: Vec::new(),
     }
+}
+
+/// Places `messages`, none of which links anywhere.
+fn push_all(pages: &mut RoomPages<'_>, messages: &[RenderedMessage]) {
+    for m in messages {
+        pages.push(m, None, &LinkTargets::default());
+    }
+}
+
+fn key(m: &RenderedMessage) -> MessageCursor {
+    MessageCursor {
+        ts: m.ts,
+        id: m.id.clone(),
+    }
+}
+
+/// What the export finds in the store for the batch `all[start..end]`, the way it
+/// looks: a message already placed through the page starts, one of the batch or a
+/// later one through its position.
+fn targets_for(
+    pages: &RoomPages<'_>,
+    all: &[RenderedMessage],
+    (position, replies): (&HashMap<&str, usize>, &HashMap<&str, Vec<usize>>),
+    start: usize,
+    end: usize,
+) -> LinkTargets {
+    let page = |at: usize| {
+        if at < start {
+            pages.page_holding(&key(&all[at]))
+        } else {
+            page_of(at as u64)
+        }
+    };
+    let mut targets = LinkTargets::default();
+    for m in &all[start..end] {
+        if let Some(&at) = m.thread_id.as_deref().and_then(|p| position.get(p)) {
+            targets.insert_page(all[at].id.clone(), page(at));
+        }
+        if let Some(thread) = replies.get(m.id.as_str()) {
+            targets.insert_thread(
+                m.id.clone(),
+                ThreadStart {
+                    replies: thread.len() as u64,
+                    first_reply: all[thread[0]].id.clone(),
+                    page: page(thread[0]),
+                },
+            );
+        }
+    }
+    targets
 }
 
 /// Renders `messages` in batches of `batch` messages, the state going through its
@@ -38,11 +94,28 @@ fn render_in_batches(messages: &[RenderedMessage], batch: usize) -> BTreeMap<Str
         messages.chunks(batch).collect()
     };
     let count = chunks.len();
+    let mut replies: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut places: HashMap<&str, usize> = HashMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        places.insert(m.id.as_str(), i);
+        if let Some(parent) = &m.thread_id {
+            replies.entry(parent.as_str()).or_default().push(i);
+        }
+    }
+    let words = english();
     for (n, chunk) in chunks.into_iter().enumerate() {
         let mut state = PageState::from_text(&stored).unwrap_or_default();
-        let mut pages = RoomPages::new("R1.html", position, last_ts, &mut state);
+        let mut pages = RoomPages::new("R1.html", position, last_ts, &mut state, &words);
+        let start = position as usize;
+        let targets = targets_for(
+            &pages,
+            messages,
+            (&places, &replies),
+            start,
+            start + chunk.len(),
+        );
         for m in chunk {
-            pages.push(m, None);
+            pages.push(m, None, &targets);
         }
         if n + 1 == count {
             pages.finish();
@@ -161,10 +234,9 @@ fn a_date_line_starts_every_day_and_every_page_and_months_are_indexed() {
         .map(|i| msg(&format!("m{i}"), "alice", at(i)))
         .collect();
     let mut state = PageState::default();
-    let mut pages = RoomPages::new("R1.html", 0, None, &mut state);
-    for m in &messages {
-        pages.push(m, None);
-    }
+    let words = english();
+    let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
+    push_all(&mut pages, &messages);
     pages.finish();
     let writes = pages.into_writes();
     assert_eq!(writes.len(), 2);
@@ -179,9 +251,9 @@ fn a_date_line_starts_every_day_and_every_page_and_months_are_indexed() {
             page: 1
         }]
     );
-    let index = month_index_html("gen<eral>", "R1.html", &state.months);
+    let index = month_index_html("gen<eral>", "R1.html", &state.months, &words);
     assert!(
-        index.contains("<a href=\"./R1.html#m-2024-03\">2024-03</a>"),
+        index.contains("<a href=\"./R1.html#m-2024-03\">March 2024</a>"),
         "{index}"
     );
     assert!(index.contains("<h1>gen&lt;eral&gt;</h1>"));
@@ -212,12 +284,14 @@ fn consecutive_messages_by_one_author_share_one_author_line() {
 }
 
 #[test]
-fn replies_link_to_their_thread_on_the_same_page_only() {
+fn replies_link_to_their_thread_and_parents_to_their_first_reply() {
     let mut here = msg("r1", "alice", at(10));
     here.thread_id = Some("p\"1".into());
     let mut elsewhere = msg("r2", "alice", at(20));
     elsewhere.thread_id = Some("gone".into());
-    let messages = [msg("p\"1", "User_1", at(0)), here, elsewhere];
+    let mut again = msg("r3", "bob", at(30));
+    again.thread_id = Some("p\"1".into());
+    let messages = [msg("p\"1", "User_1", at(0)), here, elsewhere, again];
     let page = &render_in_batches(&messages, 1)["R1.html"];
     assert!(
         page.contains("<article class=\"msg\" id=\"p&quot;1\">"),
@@ -228,6 +302,133 @@ fn replies_link_to_their_thread_on_the_same_page_only() {
         "{page}"
     );
     assert!(page.contains("<p class=\"thread\">↳ Reply in a thread</p>"));
+    assert!(
+        page.contains("<p class=\"replies\"><a href=\"#r1\">2 replies</a></p>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn threads_are_linked_across_pages_both_ways_whatever_the_batches() {
+    // A parent on page 1 whose replies are on page 3, and a thread inside page 2: with
+    // batches of every size, parents and replies fall before, inside and after them.
+    let mut messages: Vec<_> = (0..6500)
+        .map(|i| msg(&format!("m{i}"), "alice", at(i * 60)))
+        .collect();
+    messages[4100].thread_id = Some("m10".into());
+    messages[4200].thread_id = Some("m10".into());
+    messages[2500].thread_id = Some("m2400".into());
+    for batch in [1, 700, 2000, 7000] {
+        let files = render_in_batches(&messages, batch);
+        let first = &files["R1.html"];
+        assert!(
+            first.contains("<p class=\"replies\"><a href=\"./R1-3.html#m4100\">2 replies</a></p>"),
+            "batch {batch}"
+        );
+        let third = &files["R1-3.html"];
+        assert_eq!(
+            third
+                .matches(
+                    "<p class=\"thread\">↳ <a href=\"./R1.html#m10\">Reply in a thread</a></p>"
+                )
+                .count(),
+            2,
+            "batch {batch}"
+        );
+        let second = &files["R1-2.html"];
+        assert!(
+            second.contains("<p class=\"replies\"><a href=\"#m2500\">1 reply</a></p>"),
+            "batch {batch}"
+        );
+        assert!(second.contains("<a href=\"#m2400\">Reply in a thread</a>"));
+    }
+}
+
+#[test]
+fn page_starts_place_every_message_already_written() {
+    let messages: Vec<_> = (0..4001)
+        .map(|i| msg(&format!("m{i:04}"), "alice", at(i / 3)))
+        .collect();
+    let mut state = PageState::default();
+    let words = english();
+    let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
+    push_all(&mut pages, &messages);
+    for (i, m) in messages.iter().enumerate() {
+        assert_eq!(pages.page_holding(&key(m)), page_of(i as u64), "{}", m.id);
+    }
+    assert_eq!(pages.position(), 4001);
+    assert_eq!(
+        state.page_starts.len(),
+        2,
+        "one entry per page after the first"
+    );
+}
+
+#[test]
+fn pages_speak_the_readers_language() {
+    let mut m = msg("a", "alice", at(0));
+    m.thread_id = Some("gone".into());
+    let mut state = PageState {
+        title: "general".into(),
+        ..PageState::default()
+    };
+    let german = Catalogue::for_language(Some("de"));
+    let mut pages = RoomPages::new("R1.html", 2000, None, &mut state, &german);
+    pages.push(&m, None, &LinkTargets::default());
+    pages.finish();
+    let page: String = pages.into_writes().into_iter().map(|w| w.bytes).collect();
+    for words in [
+        "<html lang=\"de\">",
+        "<title>general — Seite 2</title>",
+        ">Alle Räume</a>",
+        ">Monate</a>",
+        "rel=\"prev\">← Vorherige Seite</a>",
+        "<span class=\"page\">Seite 2</span>",
+        ">Freitag, 1. März 2024</time></h2>",
+        "title=\"Freitag, 1. März 2024, 00:00:00 UTC\">00:00</time>",
+        "↳ Antwort in einem Thread",
+    ] {
+        assert!(page.contains(words), "{words} in {page}");
+    }
+    for english in ["All rooms", "Previous", "Reply in", "Friday", "Page "] {
+        assert!(!page.contains(english), "{english} in {page}");
+    }
+    let index = month_index_html(
+        "general",
+        "R1.html",
+        &[MonthStart {
+            month: "2024-03".into(),
+            page: 2,
+        }],
+        &german,
+    );
+    assert!(
+        index.contains(">März 2024</a> <span class=\"meta\">Seite 2</span>"),
+        "{index}"
+    );
+    assert!(index.contains("<h2>Monate</h2>") && index.contains(">Erste Seite</a>"));
+}
+
+#[test]
+fn edits_and_reactions_show_on_the_page() {
+    let mut m = msg("a", "alice", at(0));
+    m.edited = Some(crate::render::Edited {
+        at: at(90),
+        by: None,
+    });
+    m.reactions = vec![crate::render::ShownReaction {
+        emoji: ":tada:".into(),
+        count: 2,
+        names: vec!["alice".into(), "User_1".into()],
+    }];
+    let page = &render_in_batches(&[m], 1)["R1.html"];
+    assert!(
+        page.contains("00:00</time> <time class=\"edited\" datetime=\"2024-03-01T00:01:30Z\""),
+        "{page}"
+    );
+    assert!(page.contains(
+        "</div>\n<ul class=\"reactions\"><li title=\"alice, User_1\">:tada: <span class=\"count\">2</span></li></ul>\n</article>"
+    ), "{page}");
 }
 
 #[test]
@@ -238,8 +439,9 @@ fn hostile_text_names_and_titles_stay_text() {
         title: "</title><script>alert(1)</script>".into(),
         ..PageState::default()
     };
-    let mut pages = RoomPages::new("R1.html", 0, None, &mut state);
-    pages.push(&m, None);
+    let words = english();
+    let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
+    pages.push(&m, None, &LinkTargets::default());
     pages.finish();
     let page = &pages.into_writes()[0].bytes;
     for hostile in [
@@ -272,7 +474,7 @@ fn page_state_round_trips_through_its_stored_form() {
             month: "2024-03".into(),
             page: 2,
         }],
-        page_ids: vec!["a".into()],
+        page_starts: vec![(1_709_251_200_000, "a".into())],
     };
     assert_eq!(PageState::from_text(&state.to_text()).ok(), Some(state));
     assert!(PageState::from_text("{not json").is_err());

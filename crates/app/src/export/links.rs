@@ -1,0 +1,70 @@
+//! Where the messages a batch of a personal export links to are: thread parents,
+//! quoted messages and each thread's first reply, looked up in the store for that batch
+//! alone, so memory stays bounded by the batch however long the room.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use udd_domain::render::{named_messages, page_of, LinkTargets, RoomPages, ThreadStart};
+use udd_domain::{Message, MessageCursor, RoomId};
+
+use super::error::Step;
+use super::ExportEngine;
+
+impl ExportEngine {
+    /// The link targets of `batch`, the next messages of room `room_id` (sent at or
+    /// before `cutoff`) that `pages` will place. A target already placed is found by
+    /// the page starts, one in the batch by its position, a later one by counting the
+    /// messages between the batch's end and it.
+    pub(super) fn link_targets(
+        &self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        pages: &RoomPages<'_>,
+        batch: &[Message],
+    ) -> Step<LinkTargets> {
+        let mut targets = LinkTargets::default();
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return Ok(targets);
+        };
+        let reader = &self.ports.reader;
+        let start = pages.position();
+        let end = start + batch.len() as u64;
+        let in_batch: HashMap<&str, u64> = batch
+            .iter()
+            .zip(start..)
+            .map(|(m, position)| (m.id.as_str(), position))
+            .collect();
+        let (first, last) = (MessageCursor::after(first), MessageCursor::after(last));
+        let page_of_key = |key: &MessageCursor| -> Step<u32> {
+            if let Some(position) = in_batch.get(key.id.as_str()) {
+                return Ok(page_of(*position));
+            }
+            if *key < first {
+                return Ok(pages.page_holding(key));
+            }
+            let ahead = reader.count_between(room_id, cutoff, &last, key)?;
+            Ok(page_of(end + ahead))
+        };
+        let named = named_messages(batch);
+        if !named.is_empty() {
+            for key in reader.message_keys(room_id, cutoff, &named)? {
+                let page = page_of_key(&key)?;
+                targets.insert_page(key.id, page);
+            }
+        }
+        let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
+        for thread in reader.threads_started(room_id, cutoff, &ids)? {
+            let page = page_of_key(&thread.first)?;
+            targets.insert_thread(
+                thread.parent,
+                ThreadStart {
+                    replies: thread.replies,
+                    first_reply: thread.first.id,
+                    page,
+                },
+            );
+        }
+        Ok(targets)
+    }
+}
