@@ -220,7 +220,13 @@ impl TestAppBuilder {
         TestApp {
             workers,
             address,
-            client: reqwest::Client::new(),
+            // Idle connections are dropped well before the server's 5-second keep-alive
+            // closes them, so a request never goes out on a connection being closed
+            // (which fails as an incomplete message on a loaded machine).
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(1))
+                .build()
+                .expect("an HTTP client"),
             services,
             settings,
             database,
