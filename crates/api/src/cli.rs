@@ -269,6 +269,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             serve(settings, demo)
         }
         Command::Worker => {
+            anyhow::ensure!(
+                settings.user_data.workers > 0,
+                "udd worker runs export workers: user_data.workers must be at least 1"
+            );
             start_up_checks(&settings)?;
             let services = Services::build(&settings)?;
             let workers = Workers::start(&services, &settings);
@@ -287,7 +291,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             match out {
                 Some(out) if no_mail => {
                     let services = Services::build(&settings)?;
-                    crate::officer::export_for_officer(&services, &user, full, &out, force)
+                    crate::officer::export_for_officer(
+                        &services, &settings, &user, full, &out, force,
+                    )
                 }
                 out => export_now(&settings, &user, full, out.as_deref(), force),
             }
@@ -449,16 +455,21 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         let port = app.port();
         let server = app.run_until_signalled()?;
         // Workers start once the port is bound: a server that cannot start must not
-        // have claimed an operation or sent mail first.
-        let workers = Workers::start(&services, &settings);
+        // have claimed an operation or sent mail first. With none (`workers = 0`), the
+        // exports, mail and retention are left to `udd worker` processes.
+        let workers =
+            (settings.user_data.workers > 0).then(|| Workers::start(&services, &settings));
         tracing::info!(
             bind = %settings.server.bind,
             port,
             database = %settings.database.url,
+            workers = settings.user_data.workers,
             "udd is serving; stop with Ctrl-C"
         );
         let served = server.await;
-        workers.shutdown();
+        if let Some(workers) = workers {
+            workers.shutdown();
+        }
         served?;
         Ok::<_, anyhow::Error>(())
     })?;

@@ -23,12 +23,7 @@ pub(crate) fn export_now(
     let request = services.request_download.execute_now(&user.id, full)?;
     let operation = request.operation.id;
     println!("exporting {username}'s data (operation {operation})");
-    let owner = format!("udd-export-{}", std::process::id());
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let progress = crate::progress::for_stderr();
-    let outcome = services
-        .engine
-        .run_operation(&operation, &owner, progress.as_ref(), &stop)?;
+    let outcome = run_now(&services, settings, &operation)?;
     // The owner's mail goes out now rather than on a worker's next round.
     match services.notify.deliver_due() {
         Ok(report) if report != udd_app::DeliveryReport::default() => eprintln!(
@@ -68,4 +63,20 @@ pub(crate) fn export_now(
         Some(other) => anyhow::bail!("the export did not finish: {other:?}"),
         None => anyhow::bail!("operation {operation} is held by another worker"),
     }
+}
+
+/// Runs `operation` in the foreground with a progress bar on stderr, as a worker
+/// instance of its own; `None` when another worker holds it or it already ended.
+pub(crate) fn run_now(
+    services: &Services,
+    settings: &Settings,
+    operation: &udd_domain::OperationId,
+) -> anyhow::Result<Option<udd_app::Outcome>> {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let progress = crate::progress::for_stderr();
+    crate::instance::run_as_instance(services, settings, |owner| {
+        services
+            .engine
+            .run_operation(operation, owner, progress.as_ref(), &stop)
+    })
 }

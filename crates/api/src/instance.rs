@@ -149,3 +149,27 @@ impl Instance {
         }
     }
 }
+
+/// Runs `work` (given its lease owner) as a worker instance of its own: registered,
+/// kept alive and retired afterwards, as `udd worker` is. A foreground export killed
+/// mid-way is then taken over as a worker's would be: at once by the next process
+/// started on this host, after a lease by any other.
+pub fn run_as_instance<T>(
+    services: &Services,
+    settings: &Settings,
+    work: impl FnOnce(&str) -> T,
+) -> T {
+    let instance = Arc::new(Instance::start(services, settings));
+    let stop = Arc::new(AtomicBool::new(false));
+    let heartbeat = instance.keep_alive(
+        Arc::clone(&stop),
+        Duration::from_secs(settings.user_data.lease_seconds),
+    );
+    let result = work(&instance.me.owner(0));
+    stop.store(true, Ordering::SeqCst);
+    if let Some(heartbeat) = heartbeat {
+        let _ = heartbeat.join();
+    }
+    instance.retire();
+    result
+}

@@ -105,9 +105,13 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 impl Metrics {
+    /// A worker took an operation up (counted at its claim, so a running export shows).
+    pub fn claimed(&self) {
+        add(&self.started, 1);
+    }
+
     /// A worker handled an operation it claimed, taking `seconds`.
     pub fn handled(&self, outcome: &Outcome, seconds: f64) {
-        add(&self.started, 1);
         match outcome {
             Outcome::Completed { file, .. } => {
                 add(&self.completed, 1);
@@ -240,6 +244,14 @@ mod tests {
         metrics.export_seconds.observe(99_999.0);
         metrics.downloaded(100);
         metrics.downloaded(50);
+        // Started when claimed; its end is counted apart.
+        metrics.claimed();
+        metrics.handled(
+            &Outcome::Interrupted {
+                operation_id: "OP1".into(),
+            },
+            1.0,
+        );
         let text = metrics.render(&[(ExportStatus::Pending, 3)], (2, 2));
         for line in [
             "udd_export_duration_seconds_bucket{le=\"1\"} 1",
@@ -250,6 +262,8 @@ mod tests {
             "udd_operations{status=\"completed\"} 0",
             "udd_download_bytes_total 150",
             "udd_downloads_total 2",
+            "udd_operations_started_total 1",
+            "udd_operations_ended_total{outcome=\"interrupted\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

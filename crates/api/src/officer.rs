@@ -13,6 +13,7 @@ use udd_domain::{OperationId, User, UserId};
 use udd_ports::{AuditEntry, AuditQuery, StoreError};
 
 use crate::services::Services;
+use crate::settings::Settings;
 
 /// The user named by a username (or e-mail address) or a user id, if any.
 ///
@@ -108,6 +109,7 @@ pub fn write_archive(
 /// nobody is mailed.
 pub fn export_for_officer(
     services: &Services,
+    settings: &Settings,
     login: &str,
     full: bool,
     out: &Path,
@@ -122,18 +124,11 @@ pub fn export_for_officer(
         "exporting {}'s data for the data protection officer (operation {}); no mail is sent",
         user.username, operation.id
     );
-    let owner = format!("udd-export-{}", std::process::id());
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let progress = crate::progress::for_stderr();
-    let key =
-        match services
-            .engine
-            .run_operation(&operation.id, &owner, progress.as_ref(), &stop)?
-        {
-            Some(Outcome::Completed { file, .. }) => file.key,
-            Some(other) => bail!("the export did not finish: {other:?}"),
-            None => wait_for(services, &operation.id)?,
-        };
+    let key = match crate::cli_export::run_now(services, settings, &operation.id)? {
+        Some(Outcome::Completed { file, .. }) => file.key,
+        Some(other) => bail!("the export did not finish: {other:?}"),
+        None => wait_for(services, &operation.id)?,
+    };
     let bytes = write_archive(services, &key, out, force)?;
     println!("{} ({bytes} bytes)", out.display());
     Ok(())

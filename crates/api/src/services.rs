@@ -239,6 +239,7 @@ fn wire(
         downloads: repos.audit.clone(),
         keep: chrono::Duration::days(user_data.records_retention_days.into()),
     });
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let engine = ExportEngine::new(
         ExportPorts {
             queue: repos.queue.clone(),
@@ -258,7 +259,11 @@ fn wire(
             retention_days: user_data.retention_days,
             ..EngineConfig::default()
         },
-    );
+    )
+    .on_claim({
+        let metrics = Arc::clone(&metrics);
+        Arc::new(move |_| metrics.claimed())
+    });
     Services {
         download: DownloadDataFile::new(
             repos.files.clone(),
@@ -280,7 +285,7 @@ fn wire(
         instances: repos.instances.clone(),
         admin: repos.admin.clone(),
         working: storage.working.clone(),
-        metrics: Arc::default(),
+        metrics,
         operations: repos.operations.clone(),
         my_exports: MyExports::new(
             repos.operations.clone(),

@@ -179,7 +179,9 @@ pub struct UserDataSettings {
     pub processing_frequency_seconds: Option<u64>,
     /// `UserData_MessageLimitPerRequest`: messages per batch.
     pub message_limit_per_request: u32,
-    /// Operations processed in parallel.
+    /// Operations processed in parallel by this process. `0` in `udd serve` makes it a
+    /// pure HTTP server that leaves exports to `udd worker` processes on the same
+    /// database; `udd worker` needs at least one.
     pub workers: u32,
     /// Days a finished zip stays downloadable.
     pub retention_days: u32,
@@ -320,7 +322,7 @@ impl Settings {
         within(
             "user_data.workers",
             user_data.workers.into(),
-            1,
+            0,
             MAX_WORKERS,
         )?;
         within(
@@ -609,7 +611,7 @@ mod tests {
             ),
             (
                 "[user_data]\nworkers = 100000\n",
-                "user_data.workers must be between 1 and 64",
+                "user_data.workers must be between 0 and 64",
             ),
             (
                 "[user_data]\nlease_seconds = 0\n",

@@ -933,6 +933,13 @@ fn start_up_refuses_folders_it_cannot_write_and_smtp_settings_that_cannot_work()
         let stderr = udd_refused(&dir, &["serve"], &envs);
         assert!(stderr.contains(says), "{envs:?}: {stderr}");
     }
+    // `workers = 0` makes a pure HTTP server; a worker process without workers is a
+    // mistake.
+    let stderr = udd_refused(&dir, &["worker"], &[("UDD__USER_DATA__WORKERS", "0")]);
+    assert!(
+        stderr.contains("udd worker runs export workers: user_data.workers must be at least 1"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -5,11 +5,13 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{stop, unzip_file};
 
 /// The tests here each run several `udd` processes over a 40 000-message workspace, and
 /// two of them time a takeover: they take turns rather than share two cores.
@@ -40,18 +42,6 @@ fn run(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn unzip(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..archive.len())
-        .map(|i| {
-            let mut entry = archive.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).unwrap();
-            (entry.name().to_owned(), bytes)
-        })
-        .collect()
 }
 
 /// The room files being written under the working folder, if any has content yet.
@@ -112,7 +102,7 @@ fn clean_full_export(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             .last()
             .unwrap(),
     );
-    unzip(&path)
+    unzip_file(&path)
 }
 
 /// A demo workspace big enough that an export takes a few seconds.
@@ -133,13 +123,6 @@ fn seed_demo(dir: &Path) {
     );
 }
 
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
 #[test]
 fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_once() {
     let _turn = one_at_a_time();
@@ -147,7 +130,10 @@ fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_o
     let dir = dir.path();
     seed_demo(dir);
 
+    // The real lease: `udd export` runs as a worker instance, so a worker started next
+    // on this host sees its process gone and takes the export over at once.
     let mut export = udd(dir)
+        .env("UDD__USER_DATA__LEASE_SECONDS", "60")
         .args(["export", "--user", "alice", "--full"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -171,15 +157,16 @@ fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_o
     assert!(zips(dir).is_empty(), "no zip yet");
 
     let worker = udd(dir)
+        .env("UDD__USER_DATA__LEASE_SECONDS", "60")
         .arg("worker")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let resumed = finished_archive(dir, Instant::now(), Duration::from_secs(120));
+    let resumed = finished_archive(dir, Instant::now(), Duration::from_secs(30));
     stop(worker);
 
-    let (resumed, clean) = (unzip(&resumed), clean_full_export(dir));
+    let (resumed, clean) = (unzip_file(&resumed), clean_full_export(dir));
     assert_eq!(
         resumed.keys().collect::<Vec<_>>(),
         clean.keys().collect::<Vec<_>>()
@@ -310,7 +297,7 @@ fn a_serve_process_killed_mid_export_and_restarted_finishes_it_within_ten_second
     let resumed = finished_archive(dir, restarted_at, Duration::from_secs(10));
     stop(second);
 
-    let (resumed, clean) = (unzip(&resumed), clean_full_export(dir));
+    let (resumed, clean) = (unzip_file(&resumed), clean_full_export(dir));
     assert_eq!(
         resumed.keys().collect::<Vec<_>>(),
         clean.keys().collect::<Vec<_>>()

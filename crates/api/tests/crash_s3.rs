@@ -4,8 +4,6 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use udd_adapters::s3_test_server::{S3_TEST_ACCESS_KEY, S3_TEST_BUCKET, S3_TEST_SECRET_KEY};
 use udd_adapters::S3TestServer;
+
+mod support;
+use support::unzip_file;
 
 /// The fixture's upload in alice's rooms, made large and incompressible so the archive
 /// goes up in several parts and the upload takes long enough to be interrupted.
@@ -55,18 +56,6 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
-}
-
-fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    (0..archive.len())
-        .map(|i| {
-            let mut entry = archive.by_index(i).unwrap();
-            let mut content = Vec::new();
-            entry.read_to_end(&mut content).unwrap();
-            (entry.name().to_owned(), content)
-        })
-        .collect()
 }
 
 /// The archives in the bucket.
@@ -186,10 +175,7 @@ fn an_export_killed_while_uploading_is_uploaded_once_by_a_worker() {
             clean.to_str().unwrap(),
         ],
     );
-    let (resumed, clean) = (
-        unzip(&std::fs::read(resumed).unwrap()),
-        unzip(&std::fs::read(clean).unwrap()),
-    );
+    let (resumed, clean) = (unzip_file(&resumed), unzip_file(&clean));
     assert_eq!(
         resumed.keys().collect::<Vec<_>>(),
         clean.keys().collect::<Vec<_>>()

@@ -79,6 +79,25 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The values of the one text column named `value` that `sql` selects, as an
+    /// operator's `psql` would show them (for tests that need to know what a process
+    /// they started wrote, e.g. the usernames a demo generated).
+    ///
+    /// Errors: the database cannot be reached or the query fails.
+    pub fn strings(&self, sql: &str) -> anyhow::Result<Vec<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Value {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let mut conn = PgConnection::establish(&self.url)
+            .with_context(|| format!("connecting to {}", redacted(&self.url)))?;
+        let rows: Vec<Value> = diesel::sql_query(sql)
+            .load(&mut conn)
+            .with_context(|| format!("running `{sql}`"))?;
+        Ok(rows.into_iter().map(|row| row.value).collect())
+    }
 }
 
 impl Drop for TestDatabase {

@@ -111,17 +111,32 @@ pub enum Outcome {
     },
 }
 
+/// Called with each operation the engine claims, before it works on it.
+pub type ClaimHook = Arc<dyn Fn(&ExportOperation) + Send + Sync>;
+
 /// Runs export operations.
 #[derive(Clone)]
 pub struct ExportEngine {
     pub(super) ports: ExportPorts,
     pub(super) config: EngineConfig,
+    on_claim: Option<ClaimHook>,
 }
 
 impl ExportEngine {
     /// Builds the engine.
     pub fn new(ports: ExportPorts, config: EngineConfig) -> Self {
-        Self { ports, config }
+        Self {
+            ports,
+            config,
+            on_claim: None,
+        }
+    }
+
+    /// Calls `hook` with every operation this engine claims, as soon as it holds it
+    /// (an operator's counters see an export start when it starts, not when it ends).
+    pub fn on_claim(mut self, hook: ClaimHook) -> Self {
+        self.on_claim = Some(hook);
+        self
     }
 
     /// Claims the oldest waiting operation and handles it; `None` when there is none.
@@ -161,6 +176,9 @@ impl ExportEngine {
         let Some(operation) = claim(now, self.lease_until(now))? else {
             return Ok(None);
         };
+        if let Some(hook) = &self.on_claim {
+            hook(&operation);
+        }
         Ok(Some(self.handle(operation, owner, progress, stop)))
     }
 

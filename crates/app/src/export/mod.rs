@@ -32,4 +32,4 @@ mod retry;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{EngineConfig, ExportEngine, ExportPorts, Outcome};
+pub use engine::{ClaimHook, EngineConfig, ExportEngine, ExportPorts, Outcome};

@@ -289,6 +289,24 @@ fn a_personal_export_walks_every_stage_in_order_to_a_recorded_archive() {
 }
 
 #[test]
+fn the_claim_hook_hears_of_an_operation_before_any_work_on_it() {
+    let (engine, statuses, _) = setup(1, files(), users(), |_| {});
+    let seen = Arc::clone(&statuses);
+    let engine = engine.on_claim(Arc::new(move |op: &ExportOperation| {
+        seen.lock()
+            .expect("lock")
+            .push(format!("claimed:{}", op.id));
+    }));
+    assert!(matches!(
+        run(&engine, false),
+        Some(Outcome::Completed { .. })
+    ));
+    let seen = log(&statuses);
+    assert_eq!(seen.first().map(String::as_str), Some("claimed:OP1"));
+    assert_eq!(seen.iter().filter(|s| s.starts_with("claimed")).count(), 1);
+}
+
+#[test]
 fn a_lost_lease_stops_the_run_without_touching_the_operation_again() {
     let (engine, _, endings) = setup(1, files(), users(), |progress| {
         progress.checkpoint();

@@ -1,0 +1,34 @@
+//! What the tests that run `udd` processes share (each test file includes this module).
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::{Child, Command};
+
+/// The entries of a zip, by name, with their bytes.
+pub fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            (entry.name().to_owned(), content)
+        })
+        .collect()
+}
+
+/// The entries of the zip file at `path`.
+pub fn unzip_file(path: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    unzip(&std::fs::read(path).unwrap())
+}
+
+/// Stops a `udd` process as a service manager would (SIGTERM) and waits for it.
+pub fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
