@@ -39,6 +39,16 @@ pub(crate) trait Dialect: diesel::Connection {
         F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<Error>;
 
+    /// Whether the index `name` exists.
+    fn has_index(&mut self, name: &str) -> QueryResult<bool>;
+
+    /// Runs `work`, which sorts more than memory should hold (building an index):
+    /// SQLite spills it to temporary files (its connections keep temporary data in
+    /// memory otherwise); PostgreSQL sorts in the server as it always does.
+    fn sort_on_disk<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>;
+
     /// Inside a writing transaction: leases the oldest operation whose status is one of
     /// `statuses` and that nobody holds (only `only`, when given) to `lease.owner`,
     /// counting an attempt, and returns its id. A concurrent claimer never gets the same

@@ -28,6 +28,10 @@ mod files;
 mod instances;
 #[path = "../sqlite/login_failures.rs"]
 mod login_failures;
+#[path = "../sqlite/message_load.rs"]
+mod message_load;
+#[path = "../sqlite/message_rows.rs"]
+mod message_rows;
 #[path = "../sqlite/operations/mod.rs"]
 mod operations;
 #[path = "../sqlite/reader.rs"]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use udd_domain::time::from_millis;
 use udd_domain::{
-    Avatar, Email, Message, Room, RoomType, SecondFactors, Subscription, TotpSecret, Upload, User,
+    Avatar, Email, Room, RoomType, SecondFactors, Subscription, TotpSecret, Upload, User,
 };
 use udd_ports::{Collection, Deletion, Document, WorkspaceUser};
 
@@ -26,6 +26,15 @@ pub enum Mapped {
     Ignored,
 }
 
+/// Why a document was not mapped.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// It is not a document at all (not JSON, invalid BSON): what the decoder said.
+    Malformed(String),
+    /// A field the model needs is missing: which.
+    Skipped(String),
+}
+
 /// Maps one document of `collection`.
 pub fn map(collection: Collection, doc: &Value) -> Result<Mapped, String> {
     if !doc.is_object() {
@@ -35,10 +44,7 @@ pub fn map(collection: Collection, doc: &Value) -> Result<Mapped, String> {
         Collection::Users => Document::User(user(doc)?),
         Collection::Rooms => Document::Room(room(doc)?),
         Collection::Subscriptions => Document::Subscription(subscription(doc)?),
-        Collection::Messages if doc["_hidden"].as_bool() == Some(true) => {
-            return Ok(Mapped::Hidden(required(doc, "_id")?));
-        }
-        Collection::Messages => Document::Message(message(doc)?),
+        Collection::Messages => return super::message::from_value(doc),
         Collection::Uploads => Document::Upload(upload(doc)?),
         Collection::Avatars => Document::Avatar(avatar(doc)?),
         Collection::Trash => match deletion(doc)? {
@@ -232,27 +238,6 @@ fn subscription(doc: &Value) -> Result<Subscription, String> {
         name: text(doc, "name"),
         created_at,
         updated_at,
-    })
-}
-
-fn message(doc: &Value) -> Result<Message, String> {
-    let ts = date(doc, "ts").ok_or("missing or invalid `ts`")?;
-    let attachments = match &doc["attachments"] {
-        Value::Array(items) if !items.is_empty() => Some(Value::Array(items.clone())),
-        _ => None,
-    };
-    Ok(Message {
-        id: required(doc, "_id")?,
-        room_id: required(doc, "rid")?.into(),
-        ts,
-        user_id: text(doc, "u._id").map(Into::into),
-        username: text(doc, "u.username"),
-        msg: doc["msg"].as_str().unwrap_or_default().to_owned(),
-        message_type: text(doc, "t"),
-        thread_id: text(doc, "tmid"),
-        file_id: text(doc, "file._id").map(Into::into),
-        attachments,
-        updated_at: date(doc, "_updatedAt").unwrap_or(ts),
     })
 }
 

@@ -5,8 +5,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use diesel::backend::Backend;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Text};
 use udd_domain::time::{from_millis, to_millis};
+use udd_domain::Message;
 use udd_ports::{Collection, Deletion, Removed, StoredVersion};
 
 use super::schema::{avatars, messages, rooms, subscriptions, sync_marks, uploads, users};
@@ -87,6 +92,82 @@ pub(super) fn versions(
     }
     Ok(found)
 }
+
+/// Messages per lookup where they sit: three values each.
+const KEYS_PER_QUERY: usize = 500;
+
+/// The stored `_updatedAt` of those of `messages` the table holds: looked up by the
+/// primary key (room, time, id), where the next message of a dump in time order sits
+/// beside the last, and by id for those not found there (new, or moved in time or room).
+pub(super) fn message_versions(
+    conn: &mut DbConnection,
+    messages: &[Message],
+) -> QueryResult<HashMap<String, StoredVersion>> {
+    let mut found = HashMap::with_capacity(messages.len());
+    for chunk in messages.chunks(KEYS_PER_QUERY) {
+        let keys: Vec<(&str, i64, &str)> = chunk
+            .iter()
+            .map(|m| (m.room_id.as_str(), to_millis(m.ts), m.id.as_str()))
+            .collect();
+        let rows: Vec<(String, i64)> = StoredAt { keys: &keys }.load(conn)?;
+        found.extend(rows.into_iter().map(|(id, updated_at)| {
+            let version = StoredVersion {
+                updated_at: from_millis(updated_at),
+                missing_blob: false,
+            };
+            (id, version)
+        }));
+    }
+    let elsewhere: Vec<String> = messages
+        .iter()
+        .filter(|m| !found.contains_key(&m.id))
+        .map(|m| m.id.clone())
+        .collect();
+    found.extend(versions(conn, Collection::Messages, &elsewhere)?);
+    Ok(found)
+}
+
+/// `(id, updated_at)` of the messages stored at `keys` (room, time, id).
+struct StoredAt<'a> {
+    keys: &'a [(&'a str, i64, &'a str)],
+}
+
+impl QueryId for StoredAt<'_> {
+    type QueryId = ();
+    // Keyed by its text instead: one prepared statement per number of keys.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for StoredAt<'_> {
+    type SqlType = (Text, BigInt);
+}
+
+impl<DB> QueryFragment<DB> for StoredAt<'_>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt>,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("WITH k (room_id, ts, id) AS (VALUES ");
+        for (i, (room, ts, id)) in self.keys.iter().enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            out.push_bind_param::<Text, _>(*room)?;
+            out.push_sql(", ");
+            out.push_bind_param::<BigInt, _>(ts)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(*id)?;
+            out.push_sql(")");
+        }
+        out.push_sql(
+            ") SELECT m.id, m.updated_at FROM k JOIN messages m \
+             ON m.room_id = k.room_id AND m.ts = k.ts AND m.id = k.id",
+        );
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for StoredAt<'_> {}
 
 /// Deletes what `deletions` name, each only when the stored version is not newer than
 /// the deletion; see [`udd_ports::WorkspaceWriter::delete_documents`].
@@ -300,6 +381,24 @@ mod tests {
         assert_eq!(workspace.subscriptions_of(&"u1".into())?.len(), 1);
         assert_eq!(workspace.count_messages(&"A".into(), at(100))?, 0);
         assert_eq!(workspace.count_messages(&"B".into(), at(100))?, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn messages_are_found_where_they_sit_or_else_by_id() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db);
+        workspace.upsert_messages(&[message("a", "A", 5), message("b", "A", 6)])?;
+        let mut moved = message("b", "B", 7);
+        moved.ts = at(99);
+        let versions = workspace.message_versions(&[
+            message("a", "A", 8),
+            moved,
+            message("new", "A", 1),
+        ])?;
+        assert_eq!(versions.len(), 2, "{versions:?}");
+        assert_eq!(versions["a"].updated_at, at(5));
+        assert_eq!(versions["b"].updated_at, at(6));
         Ok(())
     }
 

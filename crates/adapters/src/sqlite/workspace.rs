@@ -15,9 +15,10 @@ use udd_ports::{
 };
 
 use super::schema::{
-    avatars, login_tokens, messages, rooms, subscriptions, uploads, user_emails,
+    avatars, login_tokens, rooms, subscriptions, uploads, user_emails,
     user_second_factors, users,
 };
+use super::message_rows::{Key, MessageRow};
 use super::{to_json, Database, DbConnection};
 use crate::dialect::Dialect;
 
@@ -266,47 +267,28 @@ impl WorkspaceWriter for SqliteWorkspace {
     }
 
     fn upsert_messages(&self, batch: &[Message]) -> Result<(), StoreError> {
+        let rows: Vec<MessageRow<'_>> = batch.iter().map(MessageRow::from).collect();
         self.write("messages", |conn| {
-            for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-                let rows: Vec<_> = chunk
-                    .iter()
-                    .map(|m| {
-                        (
-                            messages::id.eq(m.id.as_str()),
-                            messages::room_id.eq(m.room_id.as_str()),
-                            messages::ts.eq(to_millis(m.ts)),
-                            messages::user_id.eq(m.user_id.as_deref()),
-                            messages::username.eq(&m.username),
-                            messages::msg.eq(&m.msg),
-                            messages::message_type.eq(&m.message_type),
-                            messages::thread_id.eq(&m.thread_id),
-                            messages::file_id.eq(m.file_id.as_deref()),
-                            messages::attachments
-                                .eq(m.attachments.as_ref().map(ToString::to_string)),
-                            messages::updated_at.eq(to_millis(m.updated_at)),
-                        )
-                    })
-                    .collect();
-                diesel::insert_into(messages::table)
-                    .values(rows)
-                    .on_conflict(messages::id)
-                    .do_update()
-                    .set((
-                        messages::room_id.eq(excluded(messages::room_id)),
-                        messages::ts.eq(excluded(messages::ts)),
-                        messages::user_id.eq(excluded(messages::user_id)),
-                        messages::username.eq(excluded(messages::username)),
-                        messages::msg.eq(excluded(messages::msg)),
-                        messages::message_type.eq(excluded(messages::message_type)),
-                        messages::thread_id.eq(excluded(messages::thread_id)),
-                        messages::file_id.eq(excluded(messages::file_id)),
-                        messages::attachments.eq(excluded(messages::attachments)),
-                        messages::updated_at.eq(excluded(messages::updated_at)),
-                    ))
-                    .execute(conn)?;
-            }
-            Ok(())
+            // Without the index on the id (a bulk load), by the primary key.
+            let key = if conn.has_index(super::message_load::ID_INDEX)? {
+                Key::Id
+            } else {
+                Key::Primary
+            };
+            super::message_rows::upsert(conn, &rows, key)
         })
+    }
+
+    fn start_message_load(&self) -> Result<bool, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::message_load::start(&mut conn)
+            .map_err(|e| super::store_error(e, "starting a load of messages"))
+    }
+
+    fn finish_message_load(&self) -> Result<u64, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::message_load::finish(&mut conn)
+            .map_err(|e| super::store_error(e, "indexing the messages loaded"))
     }
 
     fn upsert_uploads(&self, batch: &[Upload]) -> Result<(), StoreError> {
@@ -403,6 +385,15 @@ impl WorkspaceWriter for SqliteWorkspace {
         let mut conn = self.db.conn()?;
         super::sync::versions(&mut conn, collection, ids)
             .map_err(|e| super::store_error(e, "reading stored versions"))
+    }
+
+    fn message_versions(
+        &self,
+        messages: &[Message],
+    ) -> Result<HashMap<String, StoredVersion>, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::sync::message_versions(&mut conn, messages)
+            .map_err(|e| super::store_error(e, "reading stored versions of messages"))
     }
 
     fn delete_documents(&self, deletions: &[Deletion]) -> Result<Removed, StoreError> {

@@ -139,8 +139,16 @@ impl SeedDemo {
         ));
 
         progress.start("messages", Some(spec.messages));
-        let (messages, uploads) =
-            self.write_messages(&spec, &mut rng, base, &users, &mut rooms, progress)?;
+        // A new workspace takes its messages in bulk (see `start_message_load`).
+        let bulk = spec.messages > 0 && self.writer.start_message_load()?;
+        let written = self.write_messages(&spec, &mut rng, base, &users, &mut rooms, progress);
+        // Finished even when writing failed: what was written stays indexed.
+        let finished = match bulk {
+            true => self.writer.finish_message_load().map(|_| ()),
+            false => Ok(()),
+        };
+        let (messages, uploads) = written?;
+        finished?;
         summary.messages = messages;
         summary.uploads = uploads;
         self.blobs.sync()?;
