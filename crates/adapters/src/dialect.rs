@@ -42,9 +42,17 @@ pub(crate) trait Dialect: diesel::Connection {
     /// Whether the index `name` exists.
     fn has_index(&mut self, name: &str) -> QueryResult<bool>;
 
-    /// Runs `work`, which sorts more than memory should hold (building an index):
-    /// SQLite spills it to temporary files (its connections keep temporary data in
-    /// memory otherwise); PostgreSQL sorts in the server as it always does.
+    /// Runs `work`, which streams through more pages than a cache could keep (a bulk
+    /// load): SQLite gives it a small page cache, as large a cache buying nothing
+    /// there but memory; PostgreSQL's cache is the server's.
+    fn with_small_cache<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>;
+
+    /// Runs `work`, outside any transaction, which sorts more than memory should hold
+    /// (building an index): SQLite spills it to temporary files (its connections keep
+    /// temporary data in memory otherwise) with a small cache; PostgreSQL sorts in the
+    /// server as it always does.
     fn sort_on_disk<T, F>(&mut self, work: F) -> QueryResult<T>
     where
         F: FnOnce(&mut Self) -> QueryResult<T>;

@@ -54,6 +54,13 @@ impl Dialect for PgConnection {
         Ok(!found.is_empty())
     }
 
+    fn with_small_cache<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>,
+    {
+        work(self)
+    }
+
     fn sort_on_disk<T, F>(&mut self, work: F) -> QueryResult<T>
     where
         F: FnOnce(&mut Self) -> QueryResult<T>,

@@ -8,8 +8,8 @@ use diesel::sql_types::Text;
 use super::schema::export_operations;
 use super::CACHE_KIB;
 
-/// The page cache while sorting on disk, in KiB: also the size of each sorted run.
-const SORT_CACHE_KIB: u32 = 8 * 1024;
+/// The page cache of bulk work, in KiB (when sorting, also the size of a sorted run).
+const SMALL_CACHE_KIB: u32 = 8 * 1024;
 use crate::dialect::{Dialect, Lease};
 
 #[derive(QueryableByName)]
@@ -50,6 +50,18 @@ impl Dialect for SqliteConnection {
         Ok(!found.is_empty())
     }
 
+    fn with_small_cache<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>,
+    {
+        self.batch_execute(&format!("PRAGMA cache_size = -{SMALL_CACHE_KIB}"))?;
+        let result = work(self);
+        let restored = self.batch_execute(&format!("PRAGMA cache_size = -{CACHE_KIB}"));
+        let value = result?;
+        restored?;
+        Ok(value)
+    }
+
     fn sort_on_disk<T, F>(&mut self, work: F) -> QueryResult<T>
     where
         F: FnOnce(&mut Self) -> QueryResult<T>,
@@ -57,13 +69,9 @@ impl Dialect for SqliteConnection {
         // The connections keep temporary data in memory (`Pragmas`), which would hold
         // a whole index's worth of sorted keys; and SQLite sorts runs as large as the
         // page cache in memory before it writes them out, on top of the cache itself.
-        self.batch_execute(&format!(
-            "PRAGMA temp_store = FILE; PRAGMA cache_size = -{SORT_CACHE_KIB};"
-        ))?;
-        let result = work(self);
-        let restored = self.batch_execute(&format!(
-            "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{CACHE_KIB};"
-        ));
+        self.batch_execute("PRAGMA temp_store = FILE")?;
+        let result = self.with_small_cache(work);
+        let restored = self.batch_execute("PRAGMA temp_store = MEMORY");
         let value = result?;
         restored?;
         Ok(value)

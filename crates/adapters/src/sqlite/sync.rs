@@ -5,11 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Text};
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::Message;
 use udd_ports::{Collection, Deletion, Removed, StoredVersion};
@@ -93,30 +89,52 @@ pub(super) fn versions(
     Ok(found)
 }
 
-/// Messages per lookup where they sit: three values each.
-const KEYS_PER_QUERY: usize = 500;
+/// How many more rows than it has messages a batch may read from the time window they
+/// span before the window is given up for lookups by id.
+const WINDOW_SLACK: usize = 4;
 
-/// The stored `_updatedAt` of those of `messages` the table holds: looked up by the
-/// primary key (room, time, id), where the next message of a dump in time order sits
-/// beside the last, and by id for those not found there (new, or moved in time or room).
+/// The stored `_updatedAt` of those of `messages` the table holds. The table is kept
+/// in (room, time) order and a dump in time order, so a batch's messages sit in one
+/// window of time in each of their rooms: read as a few ranges, they cost a fraction
+/// of a lookup by id each. Messages not found there (new ones, ones moved in time or
+/// room) are looked up by id, and so is a batch whose window holds too much else (a
+/// dump out of time order).
 pub(super) fn message_versions(
     conn: &mut DbConnection,
     messages: &[Message],
 ) -> QueryResult<HashMap<String, StoredVersion>> {
     let mut found = HashMap::with_capacity(messages.len());
-    for chunk in messages.chunks(KEYS_PER_QUERY) {
-        let keys: Vec<(&str, i64, &str)> = chunk
-            .iter()
-            .map(|m| (m.room_id.as_str(), to_millis(m.ts), m.id.as_str()))
-            .collect();
-        let rows: Vec<(String, i64)> = StoredAt { keys: &keys }.load(conn)?;
-        found.extend(rows.into_iter().map(|(id, updated_at)| {
-            let version = StoredVersion {
-                updated_at: from_millis(updated_at),
-                missing_blob: false,
-            };
-            (id, version)
-        }));
+    let (Some(first), Some(last)) = (
+        messages.iter().map(|m| m.ts).min(),
+        messages.iter().map(|m| m.ts).max(),
+    ) else {
+        return Ok(found);
+    };
+    let mut rooms: Vec<&str> = messages.iter().map(|m| m.room_id.as_str()).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    let cap = messages.len().saturating_mul(WINDOW_SLACK);
+    let window: Vec<(String, i64)> = messages::table
+        .filter(messages::room_id.eq_any(&rooms))
+        .filter(messages::ts.between(to_millis(first), to_millis(last)))
+        .select((messages::id, messages::updated_at))
+        .limit(i64::try_from(cap).unwrap_or(i64::MAX).saturating_add(1))
+        .load(conn)?;
+    if window.len() <= cap {
+        let wanted: std::collections::HashSet<&str> =
+            messages.iter().map(|m| m.id.as_str()).collect();
+        found.extend(
+            window
+                .into_iter()
+                .filter(|(id, _)| wanted.contains(id.as_str()))
+                .map(|(id, updated_at)| {
+                    let version = StoredVersion {
+                        updated_at: from_millis(updated_at),
+                        missing_blob: false,
+                    };
+                    (id, version)
+                }),
+        );
     }
     let elsewhere: Vec<String> = messages
         .iter()
@@ -126,48 +144,6 @@ pub(super) fn message_versions(
     found.extend(versions(conn, Collection::Messages, &elsewhere)?);
     Ok(found)
 }
-
-/// `(id, updated_at)` of the messages stored at `keys` (room, time, id).
-struct StoredAt<'a> {
-    keys: &'a [(&'a str, i64, &'a str)],
-}
-
-impl QueryId for StoredAt<'_> {
-    type QueryId = ();
-    // Keyed by its text instead: one prepared statement per number of keys.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for StoredAt<'_> {
-    type SqlType = (Text, BigInt);
-}
-
-impl<DB> QueryFragment<DB> for StoredAt<'_>
-where
-    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt>,
-    str: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("WITH k (room_id, ts, id) AS (VALUES ");
-        for (i, (room, ts, id)) in self.keys.iter().enumerate() {
-            out.push_sql(if i == 0 { "(" } else { ", (" });
-            out.push_bind_param::<Text, _>(*room)?;
-            out.push_sql(", ");
-            out.push_bind_param::<BigInt, _>(ts)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(*id)?;
-            out.push_sql(")");
-        }
-        out.push_sql(
-            ") SELECT m.id, m.updated_at FROM k JOIN messages m \
-             ON m.room_id = k.room_id AND m.ts = k.ts AND m.id = k.id",
-        );
-        Ok(())
-    }
-}
-
-impl<Conn> RunQueryDsl<Conn> for StoredAt<'_> {}
 
 /// Deletes what `deletions` name, each only when the stored version is not newer than
 /// the deletion; see [`udd_ports::WorkspaceWriter::delete_documents`].
@@ -399,6 +375,20 @@ mod tests {
         assert_eq!(versions.len(), 2, "{versions:?}");
         assert_eq!(versions["a"].updated_at, at(5));
         assert_eq!(versions["b"].updated_at, at(6));
+
+        // A window holding far more than the batch: looked up by id all the same.
+        let crowd: Vec<Message> = (0..30)
+            .map(|i| {
+                let mut m = message(&format!("c{i}"), "C", 40 + i);
+                m.ts = at(100 + i);
+                m
+            })
+            .collect();
+        workspace.upsert_messages(&crowd)?;
+        let versions =
+            workspace.message_versions(&[crowd[0].clone(), crowd[29].clone()])?;
+        assert_eq!(versions.len(), 2, "{versions:?}");
+        assert_eq!(versions["c29"].updated_at, at(69));
         Ok(())
     }
 

@@ -269,13 +269,12 @@ impl WorkspaceWriter for SqliteWorkspace {
     fn upsert_messages(&self, batch: &[Message]) -> Result<(), StoreError> {
         let rows: Vec<MessageRow<'_>> = batch.iter().map(MessageRow::from).collect();
         self.write("messages", |conn| {
-            // Without the index on the id (a bulk load), by the primary key.
-            let key = if conn.has_index(super::message_load::ID_INDEX)? {
-                Key::Id
-            } else {
-                Key::Primary
-            };
-            super::message_rows::upsert(conn, &rows, key)
+            if conn.has_index(super::message_load::ID_INDEX)? {
+                return super::message_rows::upsert(conn, &rows, Key::Id);
+            }
+            // A bulk load (see `message_load`): by the primary key, writing at the end
+            // of each room only.
+            conn.with_small_cache(|conn| super::message_rows::upsert(conn, &rows, Key::Primary))
         })
     }
 
