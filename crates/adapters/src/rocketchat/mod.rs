@@ -408,11 +408,14 @@ impl WorkspaceDump for RocketChatDump {
         for problem in bucket.take_problems() {
             visit(problem, 0)?;
         }
-        self.source.read(name, &mut |item, bytes| {
-            match entry(collection, &label, item, Some(&bucket))? {
-                Some(entry) => visit(entry, bytes),
-                None => Ok(()),
-            }
+        self.source.read(name, &mut |item, bytes| match entry(
+            collection,
+            &label,
+            item,
+            Some(&bucket),
+        )? {
+            Some(entry) => visit(entry, bytes),
+            None => Ok(()),
         })
     }
 

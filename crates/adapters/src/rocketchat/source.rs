@@ -3,9 +3,9 @@
 //! standard input. Each hands out a collection's documents as they are decoded, with
 //! their position, before any mapping.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 

@@ -39,14 +39,13 @@ impl Dialect for SqliteConnection {
     }
 
     fn has_index(&mut self, name: &str) -> QueryResult<bool> {
-        let found: Vec<String> = diesel::sql_query(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?",
-        )
-        .bind::<Text, _>(name)
-        .load::<Name>(self)?
-        .into_iter()
-        .map(|row| row.name)
-        .collect();
+        let found: Vec<String> =
+            diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?")
+                .bind::<Text, _>(name)
+                .load::<Name>(self)?
+                .into_iter()
+                .map(|row| row.name)
+                .collect();
         Ok(!found.is_empty())
     }
 

@@ -39,10 +39,7 @@ const DROP_OLDER_COPIES: &str = "DELETE FROM messages WHERE (room_id, ts, id) IN
 pub(super) fn start(conn: &mut DbConnection) -> QueryResult<bool> {
     finish(conn)?;
     conn.write_transaction(Some(USERS_LOCK), |conn| {
-        let any: Vec<String> = messages::table
-            .select(messages::id)
-            .limit(1)
-            .load(conn)?;
+        let any: Vec<String> = messages::table.select(messages::id).limit(1).load(conn)?;
         if !any.is_empty() {
             return Ok(false);
         }
@@ -121,16 +118,26 @@ mod tests {
         workspace.upsert_messages(&[message("m8", 8, 1)])?;
         assert_eq!(workspace.finish_message_load()?, 1);
         assert!(indexed(&workspace)?);
-        assert_eq!(workspace.finish_message_load()?, 0, "nothing left to finish");
+        assert_eq!(
+            workspace.finish_message_load()?,
+            0,
+            "nothing left to finish"
+        );
 
         let versions = workspace.versions(Collection::Messages, &["m7".into(), "m8".into()])?;
         assert_eq!(versions["m7"].updated_at, from_millis(950));
         assert_eq!(versions["m8"].updated_at, from_millis(1));
         assert_eq!(workspace.message("m7")?.ts, from_millis(900));
-        assert_eq!(workspace.count_messages(&"R".into(), from_millis(10_000))?, 250);
+        assert_eq!(
+            workspace.count_messages(&"R".into(), from_millis(10_000))?,
+            250
+        );
         // Written by id again, as every later load does.
         workspace.upsert_messages(&[message("m7", 901, 960)])?;
-        assert_eq!(workspace.count_messages(&"R".into(), from_millis(10_000))?, 250);
+        assert_eq!(
+            workspace.count_messages(&"R".into(), from_millis(10_000))?,
+            250
+        );
         assert_eq!(workspace.message("m7")?.ts, from_millis(901));
         Ok(())
     }

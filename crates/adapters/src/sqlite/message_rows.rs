@@ -144,7 +144,11 @@ where
             }
             row.bind(&mut out)?;
         }
-        let key: &[&str] = if BY_ID { &["id"] } else { &["room_id", "ts", "id"] };
+        let key: &[&str] = if BY_ID {
+            &["id"]
+        } else {
+            &["room_id", "ts", "id"]
+        };
         out.push_sql(" ON CONFLICT (");
         out.push_sql(&key.join(", "));
         out.push_sql(") DO UPDATE SET ");

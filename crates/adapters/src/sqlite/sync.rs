@@ -367,11 +367,8 @@ mod tests {
         workspace.upsert_messages(&[message("a", "A", 5), message("b", "A", 6)])?;
         let mut moved = message("b", "B", 7);
         moved.ts = at(99);
-        let versions = workspace.message_versions(&[
-            message("a", "A", 8),
-            moved,
-            message("new", "A", 1),
-        ])?;
+        let versions =
+            workspace.message_versions(&[message("a", "A", 8), moved, message("new", "A", 1)])?;
         assert_eq!(versions.len(), 2, "{versions:?}");
         assert_eq!(versions["a"].updated_at, at(5));
         assert_eq!(versions["b"].updated_at, at(6));
@@ -385,8 +382,7 @@ mod tests {
             })
             .collect();
         workspace.upsert_messages(&crowd)?;
-        let versions =
-            workspace.message_versions(&[crowd[0].clone(), crowd[29].clone()])?;
+        let versions = workspace.message_versions(&[crowd[0].clone(), crowd[29].clone()])?;
         assert_eq!(versions.len(), 2, "{versions:?}");
         assert_eq!(versions["c29"].updated_at, at(69));
         Ok(())

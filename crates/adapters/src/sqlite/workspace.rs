@@ -14,11 +14,10 @@ use udd_ports::{
     WorkspaceWriter,
 };
 
-use super::schema::{
-    avatars, login_tokens, rooms, subscriptions, uploads, user_emails,
-    user_second_factors, users,
-};
 use super::message_rows::{Key, MessageRow};
+use super::schema::{
+    avatars, login_tokens, rooms, subscriptions, uploads, user_emails, user_second_factors, users,
+};
 use super::{to_json, Database, DbConnection};
 use crate::dialect::Dialect;
 

@@ -291,7 +291,11 @@ impl ImportWorkspace {
 
     /// Finishes a bulk load of messages. Of a message the dump held twice, the copy
     /// the store dropped was counted as added: it replaced one, so it was an update.
-    fn finish_bulk(&self, pending: &Pending, summary: &mut ImportSummary) -> Result<(), StoreError> {
+    fn finish_bulk(
+        &self,
+        pending: &Pending,
+        summary: &mut ImportSummary,
+    ) -> Result<(), StoreError> {
         if pending.bulk != Some(true) {
             return Ok(());
         }

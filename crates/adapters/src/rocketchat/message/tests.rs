@@ -16,8 +16,10 @@ fn both(text: &str) -> (Result<Mapped, Refused>, Result<Mapped, String>) {
 
 fn message(text: &str) -> Message {
     let (fast, slow) = both(text);
-    let (Ok(Mapped::Document(Document::Message(fast))), Ok(Mapped::Document(Document::Message(slow)))) =
-        (fast, slow)
+    let (
+        Ok(Mapped::Document(Document::Message(fast))),
+        Ok(Mapped::Document(Document::Message(slow))),
+    ) = (fast, slow)
     else {
         panic!("not a message both ways: {text}")
     };
