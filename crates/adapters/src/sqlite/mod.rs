@@ -167,6 +167,15 @@ impl Database {
     }
 }
 
+/// Writes `rows` into `messages` while a bulk load has put its index on the id off
+/// (see `message_load`): by the primary key, at the end of each room.
+fn bulk_write(
+    conn: &mut DbConnection,
+    rows: &[message_rows::MessageRow<'_>],
+) -> diesel::QueryResult<()> {
+    message_rows::upsert(conn, rows, message_rows::Key::Primary)
+}
+
 /// The file path named by a `database.url`.
 fn sqlite_path(url: &str) -> anyhow::Result<&str> {
     let path = url

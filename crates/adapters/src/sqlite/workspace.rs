@@ -273,7 +273,7 @@ impl WorkspaceWriter for SqliteWorkspace {
             }
             // A bulk load (see `message_load`): by the primary key, writing at the end
             // of each room only.
-            conn.with_small_cache(|conn| super::message_rows::upsert(conn, &rows, Key::Primary))
+            conn.with_small_cache(|conn| super::bulk_write(conn, &rows))
         })
     }
 
