@@ -39,6 +39,24 @@ pub(crate) trait Dialect: diesel::Connection {
         F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<Error>;
 
+    /// Whether the index `name` exists.
+    fn has_index(&mut self, name: &str) -> QueryResult<bool>;
+
+    /// Runs `work`, which streams through more pages than a cache could keep (a bulk
+    /// load): SQLite gives it a small page cache, as large a cache buying nothing
+    /// there but memory; PostgreSQL's cache is the server's.
+    fn with_small_cache<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>;
+
+    /// Runs `work`, outside any transaction, which sorts more than memory should hold
+    /// (building an index): SQLite spills it to temporary files (its connections keep
+    /// temporary data in memory otherwise) with a small cache; PostgreSQL sorts in the
+    /// server as it always does.
+    fn sort_on_disk<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>;
+
     /// Inside a writing transaction: leases the oldest operation whose status is one of
     /// `statuses` and that nobody holds (only `only`, when given) to `lease.owner`,
     /// counting an attempt, and returns its id. A concurrent claimer never gets the same

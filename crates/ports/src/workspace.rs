@@ -93,6 +93,30 @@ pub trait WorkspaceWriter: Send + Sync {
     /// Inserts or replaces avatars; one written without a blob key keeps the key it
     /// had. Errors: `Unexpected` only.
     fn upsert_avatars(&self, avatars: &[Avatar]) -> Result<(), StoreError>;
+    /// Starts loading many messages at once (an import's, the demo's). A store that
+    /// holds no message may then put off what finds messages by id (its index on the
+    /// id) until [`finish_message_load`](Self::finish_message_load), and answers `true`:
+    /// until then every message written is taken as new, a message written twice under
+    /// one id and another room or time is kept twice, and the caller asks neither
+    /// [`versions`](Self::versions) nor [`delete_documents`](Self::delete_documents)
+    /// about messages. `false`: nothing changed, write as usual (the default).
+    ///
+    /// A load that was left unfinished (its process killed) is finished here first, so
+    /// the store is whole again whatever the answer.
+    ///
+    /// Errors: `Unexpected` only.
+    fn start_message_load(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    /// Finishes a load that [`start_message_load`](Self::start_message_load) began
+    /// with `true`: builds what it put off. Of a message id written more than once, the
+    /// newest version (latest `_updatedAt`) is kept; returns how many copies were
+    /// dropped so. Does nothing when no load is unfinished.
+    ///
+    /// Errors: `Unexpected` only.
+    fn finish_message_load(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     /// Whether the workspace holds no user at all.
     ///
     /// Errors: `Unexpected` only.
@@ -107,6 +131,19 @@ pub trait WorkspaceWriter: Send + Sync {
         collection: Collection,
         ids: &[String],
     ) -> Result<HashMap<String, StoredVersion>, StoreError>;
+
+    /// What [`versions`](Self::versions) answers for [`Collection::Messages`] and the ids
+    /// of `messages`; given the messages themselves, a store may find most where they
+    /// sit (by room and time) rather than by id (the default asks `versions`).
+    ///
+    /// Errors: `Unexpected` only.
+    fn message_versions(
+        &self,
+        messages: &[Message],
+    ) -> Result<HashMap<String, StoredVersion>, StoreError> {
+        let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+        self.versions(Collection::Messages, &ids)
+    }
 
     /// Deletes, in one transaction, each document of `deletions` that the store holds in
     /// a version not newer than the deletion (`updated_at <= deleted_at`: a document

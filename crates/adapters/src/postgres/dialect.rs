@@ -44,6 +44,30 @@ impl Dialect for PgConnection {
             .run(read)
     }
 
+    fn has_index(&mut self, name: &str) -> QueryResult<bool> {
+        let found: Vec<Candidate> = diesel::sql_query(
+            "SELECT indexname::text AS id FROM pg_indexes \
+             WHERE schemaname = current_schema() AND indexname = $1",
+        )
+        .bind::<Text, _>(name)
+        .load(self)?;
+        Ok(!found.is_empty())
+    }
+
+    fn with_small_cache<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>,
+    {
+        work(self)
+    }
+
+    fn sort_on_disk<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>,
+    {
+        work(self)
+    }
+
     fn lease_next(
         &mut self,
         only: Option<&str>,

@@ -30,6 +30,11 @@ mod instances;
 mod links;
 #[path = "../sqlite/login_failures.rs"]
 mod login_failures;
+mod message_copy;
+#[path = "../sqlite/message_load.rs"]
+mod message_load;
+#[path = "../sqlite/message_rows.rs"]
+mod message_rows;
 #[path = "../sqlite/operations/mod.rs"]
 mod operations;
 #[path = "../sqlite/reader.rs"]
@@ -61,6 +66,7 @@ use diesel::{Connection, PgConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub(crate) use crate::sqlite::{json_list, schema, store_error, to_json, USERS_LOCK};
+use message_copy::bulk_write;
 
 pub use audit::SqliteDownloadAudit as PgDownloadAudit;
 pub use delivery::{MailState, SqliteDownloadLog as PgDownloadLog, SqliteNotices as PgNotices};

@@ -11,10 +11,10 @@
 //! the others (a seek in a plain archive; a gzipped one is decompressed again for each
 //! collection), and stops at its `EOF` header.
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use bson::raw::RawDocument;
@@ -35,7 +35,7 @@ pub(crate) struct Archive {
     collections: Vec<String>,
     /// Offsets of damage already reported: every pass that reaches it stops there, and
     /// it is reported by the first one only.
-    reported: RefCell<HashSet<u64>>,
+    reported: Mutex<HashSet<u64>>,
 }
 
 /// Whether the file at `path` is an archive (plain or gzipped).
@@ -157,7 +157,7 @@ impl Archive {
             path: path.to_path_buf(),
             db,
             collections,
-            reported: RefCell::default(),
+            reported: Mutex::default(),
         })
     }
 
@@ -262,7 +262,11 @@ impl Archive {
         emit: &mut Visit<'_>,
         why: String,
     ) -> anyhow::Result<()> {
-        if !self.reported.borrow_mut().insert(framer.start) {
+        let first = self
+            .reported
+            .lock()
+            .map_or(true, |mut reported| reported.insert(framer.start));
+        if !first {
             return Ok(());
         }
         let at = Pos {

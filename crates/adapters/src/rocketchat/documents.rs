@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use udd_domain::time::from_millis;
 use udd_domain::{
-    Avatar, Email, Message, Reaction, Room, RoomType, SecondFactors, Subscription, TotpSecret,
-    Upload, User,
+    Avatar, Email, Room, RoomType, SecondFactors, Subscription, TotpSecret, Upload, User,
 };
 use udd_ports::{Collection, Deletion, Document, WorkspaceUser};
 
@@ -27,6 +26,15 @@ pub enum Mapped {
     Ignored,
 }
 
+/// Why a document was not mapped.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// It is not a document at all (not JSON, invalid BSON): what the decoder said.
+    Malformed(String),
+    /// A field the model needs is missing: which.
+    Skipped(String),
+}
+
 /// Maps one document of `collection`.
 pub fn map(collection: Collection, doc: &Value) -> Result<Mapped, String> {
     if !doc.is_object() {
@@ -36,10 +44,7 @@ pub fn map(collection: Collection, doc: &Value) -> Result<Mapped, String> {
         Collection::Users => Document::User(user(doc)?),
         Collection::Rooms => Document::Room(room(doc)?),
         Collection::Subscriptions => Document::Subscription(subscription(doc)?),
-        Collection::Messages if doc["_hidden"].as_bool() == Some(true) => {
-            return Ok(Mapped::Hidden(required(doc, "_id")?));
-        }
-        Collection::Messages => Document::Message(message(doc)?),
+        Collection::Messages => return super::message::from_value(doc),
         Collection::Uploads => Document::Upload(upload(doc)?),
         Collection::Avatars => Document::Avatar(avatar(doc)?),
         Collection::Trash => match deletion(doc)? {
@@ -236,51 +241,6 @@ fn subscription(doc: &Value) -> Result<Subscription, String> {
     })
 }
 
-fn message(doc: &Value) -> Result<Message, String> {
-    let ts = date(doc, "ts").ok_or("missing or invalid `ts`")?;
-    let attachments = match &doc["attachments"] {
-        Value::Array(items) if !items.is_empty() => Some(Value::Array(items.clone())),
-        _ => None,
-    };
-    let edited_at = date(doc, "editedAt");
-    Ok(Message {
-        id: required(doc, "_id")?,
-        room_id: required(doc, "rid")?.into(),
-        ts,
-        user_id: text(doc, "u._id").map(Into::into),
-        username: text(doc, "u.username"),
-        msg: doc["msg"].as_str().unwrap_or_default().to_owned(),
-        message_type: text(doc, "t"),
-        thread_id: text(doc, "tmid"),
-        file_id: text(doc, "file._id").map(Into::into),
-        attachments,
-        edited_at,
-        edited_by: text(doc, "editedBy.username"),
-        reactions: reactions(doc),
-        // An edit moves `_updatedAt` in Rocket.Chat; a document without it is as new as
-        // its last edit, so the next import of a newer edit still replaces it.
-        updated_at: date(doc, "_updatedAt").or(edited_at).unwrap_or(ts),
-    })
-}
-
-/// `reactions` (`{":thumbsup:": {"usernames": ["alice", …]}, …}`) in the document's
-/// order; an entry not in that shape, or that nobody holds, is left out.
-fn reactions(doc: &Value) -> Vec<Reaction> {
-    let Some(entries) = doc["reactions"].as_object() else {
-        return Vec::new();
-    };
-    entries
-        .iter()
-        .filter_map(|(emoji, reaction)| {
-            let usernames = strings(reaction, "usernames");
-            (!emoji.is_empty() && !usernames.is_empty()).then(|| Reaction {
-                emoji: emoji.clone(),
-                usernames,
-            })
-        })
-        .collect()
-}
-
 /// `uploadedAt` (or `_updatedAt`), and `_updatedAt` falling back to it: the two dates
 /// of uploads and avatars.
 fn uploaded_and_updated(doc: &Value) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -346,6 +306,7 @@ fn avatar(doc: &Value) -> Result<Avatar, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use udd_domain::Reaction;
 
     #[test]
     fn uploads_and_avatars_whose_id_could_name_a_path_are_refused() {

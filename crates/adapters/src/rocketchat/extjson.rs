@@ -53,9 +53,7 @@ fn relax_object(map: Map<String, Value>) -> Value {
 /// canonical `{"$numberLong": "…"}`.
 fn date_millis(inner: &Value) -> Option<i64> {
     match inner {
-        Value::String(text) => DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|d| d.timestamp_millis()),
+        Value::String(text) => iso_millis_of(text),
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::Object(map) => map
             .get("$numberLong")
@@ -65,12 +63,17 @@ fn date_millis(inner: &Value) -> Option<i64> {
     }
 }
 
+/// Milliseconds since the epoch of an ISO-8601 (RFC 3339) date.
+pub fn iso_millis_of(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
 /// Milliseconds since the epoch of a relaxed date (an ISO string) or a plain number.
 pub fn millis(value: &Value) -> Option<i64> {
     match value {
-        Value::String(text) => DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|d| d.timestamp_millis()),
+        Value::String(text) => iso_millis_of(text),
         Value::Number(n) => n.as_i64(),
         _ => None,
     }

@@ -109,6 +109,7 @@ fn chunk_doc(raw: RawDoc<'_>) -> Result<ChunkDoc<'_>, String> {
                 data: Data::Decoded(data.into()),
             })
         }
+        RawDoc::JsonLine(_) => chunk_doc(raw.parsed()?),
         RawDoc::Bson { doc, file_offset } => {
             let field = |key: &str| -> Result<Value, String> {
                 match doc.get(key) {
@@ -193,9 +194,13 @@ impl Bucket {
         let source_index = (!bucket.sources.is_empty()).then_some(0);
         let mut spool: Option<(BufWriter<File>, u64)> = None;
         source.read(&chunks, &mut |item, _| {
-            let (raw, pos) = match item {
-                Item::Doc(raw, pos) => (raw, pos),
-                Item::Malformed(pos, error) => {
+            let parsed = match item {
+                Item::Doc(raw, pos) => raw.parsed().map(|raw| (raw, pos)).map_err(|e| (pos, e)),
+                Item::Malformed(pos, error) => Err((pos, error)),
+            };
+            let (raw, pos) = match parsed {
+                Ok(parsed) => parsed,
+                Err((pos, error)) => {
                     problems.push(DumpEntry::Malformed {
                         at: pos.location(&label),
                         error,

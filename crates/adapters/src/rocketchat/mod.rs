@@ -16,6 +16,7 @@
 //! `avatars/` next to the collection files, named by document id with or without an
 //! extension) or from the GridFS buckets in the dump itself ([`gridfs`]).
 
+mod ahead;
 mod archive;
 mod bson;
 mod delta;
@@ -24,6 +25,7 @@ mod documents;
 pub mod extjson;
 mod gridfs;
 mod json;
+mod message;
 mod source;
 mod stream;
 
@@ -42,7 +44,7 @@ use udd_ports::{BlobKind, Collection, Document, DumpEntry, DumpLocation, Workspa
 use self::archive::Archive;
 pub use self::delta::{delta_queries, DeltaQuery, DELTA_MARGIN};
 pub(crate) use self::documents::emails as user_emails;
-use self::documents::Mapped;
+use self::documents::{Mapped, Refused};
 use self::gridfs::Bucket;
 use self::source::{Folder, Source, StandardInput};
 
@@ -113,6 +115,9 @@ impl Pos {
 
 /// A document as its file holds it, before mapping.
 pub(crate) enum RawDoc<'a> {
+    /// A line of a mongoexport file, not parsed yet: messages are mapped straight from
+    /// the text ([`message::from_json`]).
+    JsonLine(&'a [u8]),
     /// A mongoexport document, still in Extended JSON.
     Json(Value),
     /// A mongodump document; `file_offset` is where it starts in its file when that
@@ -127,8 +132,33 @@ impl RawDoc<'_> {
     /// The document as plain JSON. Errors: the inside of a BSON document is invalid.
     pub(crate) fn into_plain(self) -> Result<Value, String> {
         match self {
+            Self::JsonLine(text) => serde_json::from_slice(text)
+                .map(extjson::relax)
+                .map_err(|e| e.to_string()),
             Self::Json(value) => Ok(extjson::relax(value)),
             Self::Bson { doc, .. } => bson::to_plain(doc),
+        }
+    }
+
+    /// The document with a mongoexport line parsed into Extended JSON. Errors: the line
+    /// is not JSON.
+    pub(crate) fn parsed(self) -> Result<Self, String> {
+        match self {
+            Self::JsonLine(text) => serde_json::from_slice(text)
+                .map(Self::Json)
+                .map_err(|e| e.to_string()),
+            other => Ok(other),
+        }
+    }
+
+    /// The document mapped as one of `collection`.
+    fn map(self, collection: Collection) -> Result<Mapped, Refused> {
+        match (self, collection) {
+            (Self::JsonLine(text), Collection::Messages) => message::from_json(text),
+            (raw, _) => {
+                let value = raw.into_plain().map_err(Refused::Malformed)?;
+                documents::map(collection, &value).map_err(Refused::Skipped)
+            }
         }
     }
 }
@@ -321,6 +351,43 @@ fn blob_of(document: &Document) -> Option<(BlobKind, &str)> {
     }
 }
 
+/// What an item of `collection`'s file (`label`) is to the workspace; `None` for a
+/// document it does not hold. Uploads and avatars whose bytes `bucket` holds damaged
+/// are skipped.
+fn entry(
+    collection: Collection,
+    label: &str,
+    item: Item<'_>,
+    bucket: Option<&Bucket>,
+) -> anyhow::Result<Option<DumpEntry>> {
+    let (raw, pos) = match item {
+        Item::Doc(raw, pos) => (raw, pos),
+        Item::Malformed(pos, error) => {
+            return Ok(Some(DumpEntry::Malformed {
+                at: pos.location(label),
+                error,
+            }))
+        }
+    };
+    let at = pos.location(label);
+    Ok(Some(match raw.map(collection) {
+        Err(Refused::Malformed(error)) => DumpEntry::Malformed { at, error },
+        Err(Refused::Skipped(reason)) => DumpEntry::Skipped { at, reason },
+        Ok(Mapped::Ignored) => return Ok(None),
+        Ok(Mapped::Hidden(id)) => DumpEntry::Hidden { id },
+        Ok(Mapped::Document(document)) => {
+            let damaged = match (bucket, blob_of(&document)) {
+                (Some(bucket), Some((_, id))) if bucket.holds(id) => bucket.check(id)?.err(),
+                _ => None,
+            };
+            match damaged {
+                Some(reason) => DumpEntry::Skipped { at, reason },
+                None => DumpEntry::Document(document),
+            }
+        }
+    }))
+}
+
 impl WorkspaceDump for RocketChatDump {
     fn read(
         &self,
@@ -328,48 +395,27 @@ impl WorkspaceDump for RocketChatDump {
         visit: &mut dyn FnMut(DumpEntry, u64) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let name = collection_name(collection);
-        let bucket = match collection {
-            Collection::Uploads => Some(self.bucket(BlobKind::Upload)?),
-            Collection::Avatars => Some(self.bucket(BlobKind::Avatar)?),
-            _ => None,
-        };
-        if let Some(bucket) = &bucket {
-            for problem in bucket.take_problems() {
-                visit(problem, 0)?;
-            }
-        }
         let label = self.source.label(name);
-        self.source.read(name, &mut |item, bytes| {
-            let entry = match item {
-                Item::Doc(raw, pos) => {
-                    let at = pos.location(&label);
-                    match raw.into_plain() {
-                        Err(error) => DumpEntry::Malformed { at, error },
-                        Ok(value) => match documents::map(collection, &value) {
-                            Err(reason) => DumpEntry::Skipped { at, reason },
-                            Ok(Mapped::Ignored) => return Ok(()),
-                            Ok(Mapped::Hidden(id)) => DumpEntry::Hidden { id },
-                            Ok(Mapped::Document(document)) => {
-                                let damaged = match (&bucket, blob_of(&document)) {
-                                    (Some(bucket), Some((_, id))) if bucket.holds(id) => {
-                                        bucket.check(id)?.err()
-                                    }
-                                    _ => None,
-                                };
-                                match damaged {
-                                    Some(reason) => DumpEntry::Skipped { at, reason },
-                                    None => DumpEntry::Document(document),
-                                }
-                            }
-                        },
-                    }
-                }
-                Item::Malformed(pos, error) => DumpEntry::Malformed {
-                    at: pos.location(&label),
-                    error,
-                },
-            };
-            visit(entry, bytes)
+        let bucket = match collection {
+            Collection::Uploads => self.bucket(BlobKind::Upload)?,
+            Collection::Avatars => self.bucket(BlobKind::Avatar)?,
+            // Mapped without the dump's own state: read ahead on a thread of its own.
+            _ => {
+                let map = |item: Item<'_>| entry(collection, &label, item, None);
+                return ahead::read(&self.source, name, map, visit);
+            }
+        };
+        for problem in bucket.take_problems() {
+            visit(problem, 0)?;
+        }
+        self.source.read(name, &mut |item, bytes| match entry(
+            collection,
+            &label,
+            item,
+            Some(&bucket),
+        )? {
+            Some(entry) => visit(entry, bytes),
+            None => Ok(()),
         })
     }
 

@@ -3,9 +3,9 @@
 //! standard input. Each hands out a collection's documents as they are decoded, with
 //! their position, before any mapping.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
@@ -92,14 +92,14 @@ impl Folder {
 #[derive(Debug)]
 pub(crate) struct StandardInput {
     collection: String,
-    taken: Cell<bool>,
+    taken: AtomicBool,
 }
 
 impl StandardInput {
     pub(crate) fn new(collection: &str) -> Self {
         Self {
             collection: collection.to_owned(),
-            taken: Cell::new(false),
+            taken: AtomicBool::new(false),
         }
     }
 }
@@ -142,7 +142,7 @@ impl Source {
                     return Ok(());
                 }
                 anyhow::ensure!(
-                    !stdin.taken.replace(true),
+                    !stdin.taken.swap(true, Ordering::SeqCst),
                     "standard input was read already"
                 );
                 let stream =

@@ -1,10 +1,22 @@
 //! The SQLite side of [`Dialect`]: one writer at a time, by `IMMEDIATE` transactions.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::Error;
+use diesel::sql_types::Text;
 
 use super::schema::export_operations;
+use super::CACHE_KIB;
+
+/// The page cache of bulk work, in KiB (when sorting, also the size of a sorted run).
+const SMALL_CACHE_KIB: u32 = 8 * 1024;
 use crate::dialect::{Dialect, Lease};
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
 
 impl Dialect for SqliteConnection {
     fn write_transaction<T, E, F>(&mut self, _lock: Option<&str>, write: F) -> Result<T, E>
@@ -24,6 +36,44 @@ impl Dialect for SqliteConnection {
     {
         // BEGIN DEFERRED: the snapshot is taken at the first read, no lock is asked for.
         self.transaction(read)
+    }
+
+    fn has_index(&mut self, name: &str) -> QueryResult<bool> {
+        let found: Vec<String> =
+            diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?")
+                .bind::<Text, _>(name)
+                .load::<Name>(self)?
+                .into_iter()
+                .map(|row| row.name)
+                .collect();
+        Ok(!found.is_empty())
+    }
+
+    fn with_small_cache<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>,
+    {
+        self.batch_execute(&format!("PRAGMA cache_size = -{SMALL_CACHE_KIB}"))?;
+        let result = work(self);
+        let restored = self.batch_execute(&format!("PRAGMA cache_size = -{CACHE_KIB}"));
+        let value = result?;
+        restored?;
+        Ok(value)
+    }
+
+    fn sort_on_disk<T, F>(&mut self, work: F) -> QueryResult<T>
+    where
+        F: FnOnce(&mut Self) -> QueryResult<T>,
+    {
+        // The connections keep temporary data in memory (`Pragmas`), which would hold
+        // a whole index's worth of sorted keys; and SQLite sorts runs as large as the
+        // page cache in memory before it writes them out, on top of the cache itself.
+        self.batch_execute("PRAGMA temp_store = FILE")?;
+        let result = self.with_small_cache(work);
+        let restored = self.batch_execute("PRAGMA temp_store = MEMORY");
+        let value = result?;
+        restored?;
+        Ok(value)
     }
 
     fn lease_next(

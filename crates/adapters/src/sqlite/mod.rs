@@ -24,6 +24,8 @@ mod fingerprint;
 mod instances;
 mod links;
 mod login_failures;
+mod message_load;
+mod message_rows;
 mod operations;
 mod reader;
 mod records;
@@ -74,18 +76,21 @@ pub(crate) const USERS_LOCK: &str = "users";
 #[derive(Debug, Clone, Copy)]
 struct Pragmas;
 
+/// The page cache of every connection, in KiB.
+pub(crate) const CACHE_KIB: u32 = 32 * 1024;
+
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
+        conn.batch_execute(&format!(
             // busy_timeout first: switching a new file to WAL takes a lock that the
             // pool's other connections, opened at the same moment, must wait for.
             "PRAGMA busy_timeout = 15000;
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -32768;
-             PRAGMA temp_store = MEMORY;",
-        )
+             PRAGMA cache_size = -{CACHE_KIB};
+             PRAGMA temp_store = MEMORY;"
+        ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -161,6 +166,15 @@ impl Database {
             .get()
             .context("taking a database connection from the pool")
     }
+}
+
+/// Writes `rows` into `messages` while a bulk load has put its index on the id off
+/// (see `message_load`): by the primary key, at the end of each room.
+fn bulk_write(
+    conn: &mut DbConnection,
+    rows: &[message_rows::MessageRow<'_>],
+) -> diesel::QueryResult<()> {
+    message_rows::upsert(conn, rows, message_rows::Key::Primary)
 }
 
 /// The file path named by a `database.url`.
@@ -320,6 +334,45 @@ mod tests {
         assert_eq!(op.archive_key.as_deref(), Some("exports/OP1.zip"));
         let file = SqliteUserDataFiles::new(db).get(&"F1".into())?;
         assert_eq!(file.key, "exports/OP1.zip");
+        Ok(())
+    }
+
+    /// A message row fills every column of the table, in the table's order (which
+    /// PostgreSQL's `COPY` of whole rows relies on).
+    #[test]
+    fn a_message_row_names_every_column_of_the_table_in_order() -> anyhow::Result<()> {
+        use diesel::sql_types::Text;
+        use diesel::{sql_query, QueryableByName, RunQueryDsl};
+        #[derive(QueryableByName)]
+        struct Column {
+            #[diesel(sql_type = Text)]
+            name: String,
+        }
+        let (_dir, db) = testing::database();
+        let table: Vec<String> =
+            sql_query("SELECT name FROM pragma_table_info('messages') ORDER BY cid")
+                .load::<Column>(&mut db.conn()?)?
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+        let message = udd_domain::Message {
+            id: "m".into(),
+            room_id: "r".into(),
+            ts: chrono::DateTime::UNIX_EPOCH,
+            user_id: None,
+            username: None,
+            msg: String::new(),
+            message_type: None,
+            thread_id: None,
+            file_id: None,
+            attachments: None,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+            edited_at: None,
+            edited_by: None,
+            reactions: Vec::new(),
+        };
+        let row = message_rows::MessageRow::from(&message);
+        assert_eq!(row.columns().collect::<Vec<_>>(), table);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use udd_domain::time::{from_millis, to_millis};
+use udd_domain::Message;
 use udd_ports::{Collection, Deletion, Removed, StoredVersion};
 
 use super::schema::{avatars, messages, rooms, subscriptions, sync_marks, uploads, users};
@@ -85,6 +86,62 @@ pub(super) fn versions(
             )
         }));
     }
+    Ok(found)
+}
+
+/// How many more rows than it has messages a batch may read from the time window they
+/// span before the window is given up for lookups by id.
+const WINDOW_SLACK: usize = 4;
+
+/// The stored `_updatedAt` of those of `messages` the table holds. The table is kept
+/// in (room, time) order and a dump in time order, so a batch's messages sit in one
+/// window of time in each of their rooms: read as a few ranges, they cost a fraction
+/// of a lookup by id each. Messages not found there (new ones, ones moved in time or
+/// room) are looked up by id, and so is a batch whose window holds too much else (a
+/// dump out of time order).
+pub(super) fn message_versions(
+    conn: &mut DbConnection,
+    messages: &[Message],
+) -> QueryResult<HashMap<String, StoredVersion>> {
+    let mut found = HashMap::with_capacity(messages.len());
+    let (Some(first), Some(last)) = (
+        messages.iter().map(|m| m.ts).min(),
+        messages.iter().map(|m| m.ts).max(),
+    ) else {
+        return Ok(found);
+    };
+    let mut rooms: Vec<&str> = messages.iter().map(|m| m.room_id.as_str()).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    let cap = messages.len().saturating_mul(WINDOW_SLACK);
+    let window: Vec<(String, i64)> = messages::table
+        .filter(messages::room_id.eq_any(&rooms))
+        .filter(messages::ts.between(to_millis(first), to_millis(last)))
+        .select((messages::id, messages::updated_at))
+        .limit(i64::try_from(cap).unwrap_or(i64::MAX).saturating_add(1))
+        .load(conn)?;
+    if window.len() <= cap {
+        let wanted: std::collections::HashSet<&str> =
+            messages.iter().map(|m| m.id.as_str()).collect();
+        found.extend(
+            window
+                .into_iter()
+                .filter(|(id, _)| wanted.contains(id.as_str()))
+                .map(|(id, updated_at)| {
+                    let version = StoredVersion {
+                        updated_at: from_millis(updated_at),
+                        missing_blob: false,
+                    };
+                    (id, version)
+                }),
+        );
+    }
+    let elsewhere: Vec<String> = messages
+        .iter()
+        .filter(|m| !found.contains_key(&m.id))
+        .map(|m| m.id.clone())
+        .collect();
+    found.extend(versions(conn, Collection::Messages, &elsewhere)?);
     Ok(found)
 }
 
@@ -303,6 +360,34 @@ mod tests {
         assert_eq!(workspace.subscriptions_of(&"u1".into())?.len(), 1);
         assert_eq!(workspace.count_messages(&"A".into(), at(100))?, 0);
         assert_eq!(workspace.count_messages(&"B".into(), at(100))?, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn messages_are_found_where_they_sit_or_else_by_id() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db);
+        workspace.upsert_messages(&[message("a", "A", 5), message("b", "A", 6)])?;
+        let mut moved = message("b", "B", 7);
+        moved.ts = at(99);
+        let versions =
+            workspace.message_versions(&[message("a", "A", 8), moved, message("new", "A", 1)])?;
+        assert_eq!(versions.len(), 2, "{versions:?}");
+        assert_eq!(versions["a"].updated_at, at(5));
+        assert_eq!(versions["b"].updated_at, at(6));
+
+        // A window holding far more than the batch: looked up by id all the same.
+        let crowd: Vec<Message> = (0..30)
+            .map(|i| {
+                let mut m = message(&format!("c{i}"), "C", 40 + i);
+                m.ts = at(100 + i);
+                m
+            })
+            .collect();
+        workspace.upsert_messages(&crowd)?;
+        let versions = workspace.message_versions(&[crowd[0].clone(), crowd[29].clone()])?;
+        assert_eq!(versions.len(), 2, "{versions:?}");
+        assert_eq!(versions["c29"].updated_at, at(69));
         Ok(())
     }
 

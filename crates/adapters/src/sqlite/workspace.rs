@@ -14,9 +14,9 @@ use udd_ports::{
     WorkspaceWriter,
 };
 
+use super::message_rows::{Key, MessageRow};
 use super::schema::{
-    avatars, login_tokens, messages, rooms, subscriptions, uploads, user_emails,
-    user_second_factors, users,
+    avatars, login_tokens, rooms, subscriptions, uploads, user_emails, user_second_factors, users,
 };
 use super::{to_json, Database, DbConnection};
 use crate::dialect::Dialect;
@@ -266,54 +266,27 @@ impl WorkspaceWriter for SqliteWorkspace {
     }
 
     fn upsert_messages(&self, batch: &[Message]) -> Result<(), StoreError> {
+        let rows: Vec<MessageRow<'_>> = batch.iter().map(MessageRow::from).collect();
         self.write("messages", |conn| {
-            for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-                let rows: Vec<_> = chunk
-                    .iter()
-                    .map(|m| {
-                        (
-                            messages::id.eq(m.id.as_str()),
-                            messages::room_id.eq(m.room_id.as_str()),
-                            messages::ts.eq(to_millis(m.ts)),
-                            messages::user_id.eq(m.user_id.as_deref()),
-                            messages::username.eq(&m.username),
-                            messages::msg.eq(&m.msg),
-                            messages::message_type.eq(&m.message_type),
-                            messages::thread_id.eq(&m.thread_id),
-                            messages::file_id.eq(m.file_id.as_deref()),
-                            messages::attachments
-                                .eq(m.attachments.as_ref().map(ToString::to_string)),
-                            messages::updated_at.eq(to_millis(m.updated_at)),
-                            messages::edited_at.eq(m.edited_at.map(to_millis)),
-                            messages::edited_by.eq(&m.edited_by),
-                            messages::reactions
-                                .eq((!m.reactions.is_empty()).then(|| to_json(&m.reactions))),
-                        )
-                    })
-                    .collect();
-                diesel::insert_into(messages::table)
-                    .values(rows)
-                    .on_conflict(messages::id)
-                    .do_update()
-                    .set((
-                        messages::room_id.eq(excluded(messages::room_id)),
-                        messages::ts.eq(excluded(messages::ts)),
-                        messages::user_id.eq(excluded(messages::user_id)),
-                        messages::username.eq(excluded(messages::username)),
-                        messages::msg.eq(excluded(messages::msg)),
-                        messages::message_type.eq(excluded(messages::message_type)),
-                        messages::thread_id.eq(excluded(messages::thread_id)),
-                        messages::file_id.eq(excluded(messages::file_id)),
-                        messages::attachments.eq(excluded(messages::attachments)),
-                        messages::updated_at.eq(excluded(messages::updated_at)),
-                        messages::edited_at.eq(excluded(messages::edited_at)),
-                        messages::edited_by.eq(excluded(messages::edited_by)),
-                        messages::reactions.eq(excluded(messages::reactions)),
-                    ))
-                    .execute(conn)?;
+            if conn.has_index(super::message_load::ID_INDEX)? {
+                return super::message_rows::upsert(conn, &rows, Key::Id);
             }
-            Ok(())
+            // A bulk load (see `message_load`): by the primary key, writing at the end
+            // of each room only.
+            conn.with_small_cache(|conn| super::bulk_write(conn, &rows))
         })
+    }
+
+    fn start_message_load(&self) -> Result<bool, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::message_load::start(&mut conn)
+            .map_err(|e| super::store_error(e, "starting a load of messages"))
+    }
+
+    fn finish_message_load(&self) -> Result<u64, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::message_load::finish(&mut conn)
+            .map_err(|e| super::store_error(e, "indexing the messages loaded"))
     }
 
     fn upsert_uploads(&self, batch: &[Upload]) -> Result<(), StoreError> {
@@ -410,6 +383,15 @@ impl WorkspaceWriter for SqliteWorkspace {
         let mut conn = self.db.conn()?;
         super::sync::versions(&mut conn, collection, ids)
             .map_err(|e| super::store_error(e, "reading stored versions"))
+    }
+
+    fn message_versions(
+        &self,
+        messages: &[Message],
+    ) -> Result<HashMap<String, StoredVersion>, StoreError> {
+        let mut conn = self.db.conn()?;
+        super::sync::message_versions(&mut conn, messages)
+            .map_err(|e| super::store_error(e, "reading stored versions of messages"))
     }
 
     fn delete_documents(&self, deletions: &[Deletion]) -> Result<Removed, StoreError> {

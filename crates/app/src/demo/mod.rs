@@ -7,7 +7,7 @@ mod content;
 mod png;
 mod rng;
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
@@ -27,6 +27,9 @@ pub const DEMO_PASSWORD: &str = "demo";
 
 /// Messages written per transaction.
 const BATCH: usize = 5_000;
+
+/// Messages and their uploads to write, with the number of messages generated so far.
+type Batch = (Vec<Message>, Vec<Upload>, u64);
 
 /// The most messages a demo may have.
 pub const MAX_MESSAGES: u64 = 100_000_000;
@@ -139,8 +142,16 @@ impl SeedDemo {
         ));
 
         progress.start("messages", Some(spec.messages));
-        let (messages, uploads) =
-            self.write_messages(&spec, &mut rng, base, &users, &mut rooms, progress)?;
+        // A new workspace takes its messages in bulk (see `start_message_load`).
+        let bulk = spec.messages > 0 && self.writer.start_message_load()?;
+        let written = self.write_messages(&spec, &mut rng, base, &users, &mut rooms, progress);
+        // Finished even when writing failed: what was written stays indexed.
+        let finished = match bulk {
+            true => self.writer.finish_message_load().map(|_| ()),
+            false => Ok(()),
+        };
+        let (messages, uploads) = written?;
+        finished?;
         summary.messages = messages;
         summary.uploads = uploads;
         self.blobs.sync()?;
@@ -290,6 +301,8 @@ impl SeedDemo {
         Ok((room_rows.len() as u64, subscriptions.len() as u64))
     }
 
+    /// Writes the messages (and their uploads) as another thread generates them, batch
+    /// by batch in order, so generating and writing each keep a core busy.
     fn write_messages(
         &self,
         spec: &DemoSpec,
@@ -299,6 +312,50 @@ impl SeedDemo {
         rooms: &mut [RoomState],
         progress: &dyn Progress,
     ) -> Result<(u64, u64), DemoError> {
+        let (sender, batches) = mpsc::sync_channel::<Batch>(2);
+        std::thread::scope(|scope| {
+            let generator =
+                scope.spawn(move || self.generate_messages(spec, rng, base, users, rooms, &sender));
+            let mut written = Ok(());
+            for (messages, uploads, done) in batches.iter() {
+                written = self
+                    .writer
+                    .upsert_uploads(&uploads)
+                    .and_then(|()| self.writer.upsert_messages(&messages));
+                if written.is_err() {
+                    break;
+                }
+                progress.set(done);
+            }
+            // A generator still sending finds nobody and stops.
+            drop(batches);
+            let generated = generator.join().unwrap_or_else(|_| {
+                Err(DemoError::Unexpected(anyhow::anyhow!(
+                    "generating the demo messages failed unexpectedly"
+                )))
+            });
+            // The store's failure first: the generator stopped because of it.
+            written?;
+            generated
+        })
+    }
+
+    /// Generates the messages, handing them to `sender` in batches with the count so
+    /// far; returns how many messages and uploads it made.
+    fn generate_messages(
+        &self,
+        spec: &DemoSpec,
+        rng: &mut Rng,
+        base: DateTime<Utc>,
+        users: &[User],
+        rooms: &mut [RoomState],
+        sender: &mpsc::SyncSender<Batch>,
+    ) -> Result<(u64, u64), DemoError> {
+        let send = |batch: Batch| {
+            sender
+                .send(batch)
+                .map_err(|_| DemoError::Unexpected(anyhow::anyhow!("the demo stopped")))
+        };
         let start = base + Duration::days(30);
         let step_ms = (Duration::days(330).num_milliseconds() / spec.messages.max(1) as i64).max(1);
         let mut batch: Vec<Message> = Vec::with_capacity(BATCH);
@@ -357,16 +414,11 @@ impl SeedDemo {
             }
             batch.push(message);
             if batch.len() >= BATCH {
-                self.writer.upsert_uploads(&uploads)?;
-                self.writer.upsert_messages(&batch)?;
-                batch.clear();
-                uploads.clear();
-                progress.set(i + 1);
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                send((full, std::mem::take(&mut uploads), i + 1))?;
             }
         }
-        self.writer.upsert_uploads(&uploads)?;
-        self.writer.upsert_messages(&batch)?;
-        progress.set(spec.messages);
+        send((batch, uploads, spec.messages))?;
         Ok((spec.messages, upload_count))
     }
 

@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
+use udd_domain::Message;
 use udd_ports::{
-    BlobKind, BlobStore, Collection, Deletion, Document, DumpEntry, Progress, WorkspaceDump,
-    WorkspaceWriter,
+    BlobKind, BlobStore, Collection, Deletion, Document, DumpEntry, Progress, StoreError,
+    WorkspaceDump, WorkspaceWriter,
 };
 
 use self::batch::{always_written, change, version_of, Change, Writes};
@@ -23,6 +24,9 @@ pub use self::summary::{CollectionCounts, ImportSummary};
 
 /// Documents written per transaction.
 pub const DEFAULT_BATCH_SIZE: usize = 2_000;
+
+/// Batches written per transaction while the store takes messages in bulk.
+const BULK_BATCHES: usize = 5;
 
 /// Why an import stopped.
 #[derive(Debug, Error)]
@@ -51,6 +55,9 @@ struct Pending {
     hidden: Vec<String>,
     /// The trash's mark before this import: records up to it were applied already.
     trash_mark: Option<DateTime<Utc>>,
+    /// Messages only, once the first batch is written: whether the store took the
+    /// load in bulk (it held no message, so every one is new and none is looked up).
+    bulk: Option<bool>,
 }
 
 impl Pending {
@@ -90,8 +97,13 @@ impl ImportWorkspace {
                 documents: Vec::new(),
                 hidden: Vec::new(),
                 trash_mark: marks.get(&Collection::Trash).copied(),
+                bulk: None,
             };
-            let newest = self.load(&mut pending, dump, progress, &mut summary)?;
+            let loaded = self.load(&mut pending, dump, progress, &mut summary);
+            // Finished even when the load failed: what was written stays indexed.
+            let finished = self.finish_bulk(&pending, &mut summary);
+            let newest = loaded?;
+            finished.map_err(store)?;
             let counts = summary.of(collection);
             // A file whose reading stopped early may have left out documents older than
             // the newest read: its mark stays, so the next delta asks for them again.
@@ -148,7 +160,7 @@ impl ImportWorkspace {
                     summary.problem(format!("{at}: malformed: {error}"));
                 }
             }
-            if pending.len() >= self.batch_size {
+            if pending.len() >= self.batch_limit(pending) {
                 self.flush(pending, dump, summary).map_err(|e| {
                     store_failure = Some(e);
                     anyhow::anyhow!("store failed")
@@ -175,7 +187,7 @@ impl ImportWorkspace {
         summary: &mut ImportSummary,
     ) -> anyhow::Result<()> {
         let collection = pending.collection;
-        let documents = std::mem::take(&mut pending.documents);
+        let mut documents = std::mem::take(&mut pending.documents);
         let mut writes = Writes::default();
         if collection == Collection::Trash {
             for document in documents {
@@ -190,11 +202,26 @@ impl ImportWorkspace {
                 writes.push(document);
             }
         } else if !documents.is_empty() {
-            let ids: Vec<String> = documents
-                .iter()
-                .map(|d| version_of(d).0.to_owned())
-                .collect();
-            let stored = self.writer.versions(collection, &ids)?;
+            let stored = if self.bulk(pending)? {
+                HashMap::new()
+            } else if collection == Collection::Messages {
+                let messages: Vec<Message> = documents
+                    .into_iter()
+                    .filter_map(|d| match d {
+                        Document::Message(message) => Some(message),
+                        _ => None,
+                    })
+                    .collect();
+                let stored = self.writer.message_versions(&messages)?;
+                documents = messages.into_iter().map(Document::Message).collect();
+                stored
+            } else {
+                let ids: Vec<String> = documents
+                    .iter()
+                    .map(|d| version_of(d).0.to_owned())
+                    .collect();
+                self.writer.versions(collection, &ids)?
+            };
             for mut document in documents {
                 let change = change(&document, &stored);
                 summary.counts_mut(collection).count(change);
@@ -216,7 +243,11 @@ impl ImportWorkspace {
         }
         let deletions = writes.take_deletions();
         writes.write(self.writer.as_ref(), &mut summary.moves)?;
-        let hidden = std::mem::take(&mut pending.hidden);
+        let mut hidden = std::mem::take(&mut pending.hidden);
+        if pending.bulk == Some(true) {
+            // The store held no message when the load began, and copies are never loaded.
+            hidden.clear();
+        }
         self.delete(deletions, pending.trash_mark, summary)?;
         // An edit's history copy is never exported: one loaded before this rule existed
         // goes, whatever its date.
@@ -229,6 +260,50 @@ impl ImportWorkspace {
             })
             .collect();
         self.delete(hidden, None, summary)
+    }
+
+    /// Documents pending before a write: more at once while the store takes messages
+    /// in bulk (no lookups to bound; fewer, larger transactions write each page of the
+    /// table fewer times).
+    fn batch_limit(&self, pending: &Pending) -> usize {
+        match pending.bulk {
+            Some(true) => self.batch_size * BULK_BATCHES,
+            _ => self.batch_size,
+        }
+    }
+
+    /// Whether the documents pending are messages the store takes in bulk: asked of the
+    /// store before the first batch of messages (not before: a dump without messages
+    /// leaves the store as it is).
+    fn bulk(&self, pending: &mut Pending) -> Result<bool, StoreError> {
+        if pending.collection != Collection::Messages {
+            return Ok(false);
+        }
+        match pending.bulk {
+            Some(bulk) => Ok(bulk),
+            None => {
+                let bulk = self.writer.start_message_load()?;
+                pending.bulk = Some(bulk);
+                Ok(bulk)
+            }
+        }
+    }
+
+    /// Finishes a bulk load of messages. Of a message the dump held twice, the copy
+    /// the store dropped was counted as added: it replaced one, so it was an update.
+    fn finish_bulk(
+        &self,
+        pending: &Pending,
+        summary: &mut ImportSummary,
+    ) -> Result<(), StoreError> {
+        if pending.bulk != Some(true) {
+            return Ok(());
+        }
+        let dropped = self.writer.finish_message_load()?;
+        let counts = summary.counts_mut(Collection::Messages);
+        counts.added -= dropped.min(counts.added);
+        counts.updated += dropped;
+        Ok(())
     }
 
     /// Applies deletions, counting them under the collection they name, then deletes
