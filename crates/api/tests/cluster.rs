@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use udd_adapters::s3_test_server::{S3_TEST_ACCESS_KEY, S3_TEST_BUCKET, S3_TEST_S
 use udd_adapters::{LoopbackSmtpServer, S3TestServer};
 
 mod support;
-use support::{stop, unzip};
+use support::{unzip, KillOnDrop};
 
 const USERS: usize = 30;
 const LINK_SECRET: &str = "one secret for every process of the cluster";
@@ -97,15 +97,17 @@ impl Shared {
     }
 
     /// A long-running `udd` process in `dir`, logging to `dir/udd.log`.
-    fn spawn(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
+    fn spawn(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> KillOnDrop {
         let log = std::fs::File::create(dir.join("udd.log")).unwrap();
-        self.udd(dir)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap()
+        KillOnDrop(
+            self.udd(dir)
+                .args(args)
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        )
     }
 
     /// The values of the one text column `value` that `sql` selects.
@@ -144,9 +146,9 @@ fn log_of(dir: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-fn alive(child: &mut Child, dir: &Path, what: &str) {
+fn alive(process: &mut KillOnDrop, dir: &Path, what: &str) {
     assert!(
-        child.try_wait().unwrap().is_none(),
+        process.0.try_wait().unwrap().is_none(),
         "{what} died:\n{}",
         log_of(dir)
     );
@@ -288,7 +290,7 @@ fn a_serve_and_two_workers_on_postgres_and_s3_export_thirty_users_exactly_once_t
         std::thread::sleep(Duration::from_millis(50));
     }
     let worker_dirs = [host(), host()];
-    let mut workers: Vec<Child> = worker_dirs
+    let mut workers: Vec<KillOnDrop> = worker_dirs
         .iter()
         .map(|dir| shared.spawn(dir.path(), &["worker"], &[]))
         .collect();
@@ -299,7 +301,7 @@ fn a_serve_and_two_workers_on_postgres_and_s3_export_thirty_users_exactly_once_t
 
     // Worker A is killed once it holds an export with committed progress.
     let (a, b) = (0, 1);
-    let pid = workers[a].id();
+    let pid = workers[a].0.id();
     let instance = loop {
         if let Some(id) = shared
             .query(&format!(
@@ -326,8 +328,8 @@ fn a_serve_and_two_workers_on_postgres_and_s3_export_thirty_users_exactly_once_t
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    workers[a].kill().unwrap();
-    assert_eq!(workers[a].wait().unwrap().signal(), Some(9));
+    workers[a].0.kill().unwrap();
+    assert_eq!(workers[a].0.wait().unwrap().signal(), Some(9));
     let killed = shared.query(&held_by_a);
     assert!(!killed.is_empty(), "killed in the middle of an export");
     assert!(
@@ -465,7 +467,7 @@ fn a_serve_and_two_workers_on_postgres_and_s3_export_thirty_users_exactly_once_t
         "the clean runs' archives beside them, nothing else"
     );
 
-    let [_, worker_b] = <[Child; 2]>::try_from(workers).ok().unwrap();
-    stop(worker_b);
-    stop(serve);
+    for process in workers.into_iter().chain([serve]) {
+        process.stop();
+    }
 }

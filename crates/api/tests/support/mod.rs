@@ -27,8 +27,34 @@ pub fn unzip_file(path: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
 
 /// Stops a `udd` process as a service manager would (SIGTERM) and waits for it.
 pub fn stop(mut child: Child) {
+    terminate(&mut child);
+}
+
+fn terminate(child: &mut Child) {
+    // A process already waited for has no pid of its own any more: never signal it.
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+}
+
+/// A process killed (SIGKILL) when this goes, so a test that fails half-way leaves no
+/// `udd` running on behind it.
+pub struct KillOnDrop(pub Child);
+
+impl KillOnDrop {
+    /// Stops the process gracefully, as [`stop`] does.
+    pub fn stop(mut self) {
+        terminate(&mut self.0);
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
