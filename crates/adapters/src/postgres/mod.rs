@@ -88,6 +88,9 @@ type Conn = PooledConnection<ConnectionManager<PgConnection>>;
 /// The connection the shared repository modules are compiled against.
 type DbConnection = PgConnection;
 
+/// A page of messages is read with its `LIMIT`: PostgreSQL sends a result whole.
+const PAGE_BY_STEPPING: bool = false;
+
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

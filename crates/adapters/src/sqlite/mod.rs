@@ -63,6 +63,10 @@ type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
 /// The connection the shared repository modules are compiled against.
 type DbConnection = SqliteConnection;
 
+/// Whether a page of messages is read by stepping the rows it needs rather than with
+/// a bound `LIMIT` (which SQLite re-prepares on every bind).
+const PAGE_BY_STEPPING: bool = true;
+
 /// The write lock of everything that creates users or claims their names and addresses
 /// (adding a user, imports, users Rocket.Chat vouches for).
 pub(crate) const USERS_LOCK: &str = "users";

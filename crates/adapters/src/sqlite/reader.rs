@@ -226,15 +226,23 @@ impl WorkspaceReader for SqliteWorkspace {
                 .filter(messages::ts.ge(ts))
                 .filter(messages::ts.gt(ts).or(messages::id.gt(cursor.id)));
         }
-        Ok(query
-            .order((messages::ts.asc(), messages::id.asc()))
-            .limit(i64::from(limit))
+        let mut query = query.order((messages::ts.asc(), messages::id.asc()));
+        // SQLite: no `LIMIT ?`, which would make it prepare the statement again every
+        // time it is bound (see the module's notes on requests); the rows come in key
+        // order without a sort, so stepping `limit` of them and dropping the rest costs
+        // no more. PostgreSQL sends a result whole, so it gets its `LIMIT`.
+        if !super::PAGE_BY_STEPPING {
+            query = query.limit(i64::from(limit));
+        }
+        let what = "loading a page of messages";
+        let page = query
             .select(MessageRow::as_select())
-            .load(&mut conn)
-            .map_err(|e| store_error(e, "loading a page of messages"))?
-            .into_iter()
-            .map(Message::from)
-            .collect())
+            .load_iter::<MessageRow, diesel::connection::DefaultLoadingMode>(&mut conn)
+            .map_err(|e| store_error(e, what))?
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|row| row.map(Message::from).map_err(|e| store_error(e, what)))
+            .collect();
+        page
     }
 
     fn count_messages(&self, room_id: &RoomId, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -250,12 +258,16 @@ impl WorkspaceReader for SqliteWorkspace {
 
     fn upload(&self, id: &UploadId) -> Result<Upload, StoreError> {
         let mut conn = self.db().conn()?;
+        // One row by its key, read without `LIMIT ?` (a message with a file asks once).
         uploads::table
             .find(id.as_str())
             .select(UploadRow::as_select())
-            .first(&mut conn)
+            .load(&mut conn)
+            .map_err(|e| store_error(e, "loading an upload"))?
+            .into_iter()
+            .next()
             .map(Upload::from)
-            .map_err(|e| store_error(e, "loading an upload"))
+            .ok_or(StoreError::NotFound)
     }
 
     fn avatar_of(&self, username: &str) -> Result<Option<Avatar>, StoreError> {

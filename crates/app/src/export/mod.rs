@@ -16,6 +16,7 @@
 //! - `retry`: the retry rule, and what a failed attempt leaves behind;
 //! - `plan`: the room list fixed when processing starts;
 //! - `messages`: rooms exported in committed batches;
+//! - `pipeline`: the threads that render, commit and compress side by side;
 //! - `package`: the profile, index, manifest and archive, and its recording;
 //! - `error`: how a run stops early (`LeaseLost`, `Stopped`, `Failed`).
 
@@ -24,6 +25,7 @@ mod error;
 mod lease;
 mod messages;
 mod package;
+mod pipeline;
 mod plan;
 mod retry;
 #[cfg(test)]

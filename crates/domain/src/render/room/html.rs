@@ -84,12 +84,7 @@ pub(super) fn message_html(
         (false, true) => "msg cont",
         (false, false) => "msg",
     };
-    let time = format!(
-        "<time datetime=\"{}\" title=\"{}\">{}</time>",
-        message.ts.format("%Y-%m-%dT%H:%M:%SZ"),
-        message.ts.format("%a, %d %b %Y %H:%M:%S GMT"),
-        message.ts.format("%H:%M")
-    );
+    let time = time_element(message.ts);
     let mut html = format!(
         "<article class=\"{class}\" id=\"{}\">\n",
         escape_html(&message.id)
@@ -114,6 +109,40 @@ pub(super) fn message_html(
         "<div class=\"text\">{content}</div>\n</article>\n"
     ));
     html
+}
+
+/// A message's `<time>`: machine-readable, the full date as its title, the hour shown.
+/// Formatted by hand: this runs for every message, and a chrono format string is
+/// parsed again on each use.
+fn time_element(ts: DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let year = ts.year();
+    if !(0..=9999).contains(&year) {
+        // Years chrono writes with a sign.
+        return format!(
+            "<time datetime=\"{}\" title=\"{}\">{}</time>",
+            ts.format("%Y-%m-%dT%H:%M:%SZ"),
+            ts.format("%a, %d %b %Y %H:%M:%S GMT"),
+            ts.format("%H:%M")
+        );
+    }
+    let (month, day) = (ts.month(), ts.day());
+    let (hour, minute, second) = (ts.hour(), ts.minute(), ts.second());
+    let weekday = DAYS[ts.weekday().num_days_from_monday() as usize];
+    let month_name = MONTHS[ts.month0() as usize];
+    let mut time = String::with_capacity(112);
+    let _ = write!(
+        time,
+        "<time datetime=\"{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z\" \
+         title=\"{weekday}, {day:02} {month_name} {year:04} {hour:02}:{minute:02}:{second:02} GMT\">\
+         {hour:02}:{minute:02}</time>"
+    );
+    time
 }
 
 /// The room's month index: each month linked to the page and anchor of its first
@@ -142,4 +171,27 @@ pub fn month_index_html(title: &str, first_page: &str, months: &[MonthStart]) ->
     }
     html.push_str("</main>\n</body>\n</html>\n");
     html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn with_chrono(ts: DateTime<Utc>) -> String {
+        format!(
+            "<time datetime=\"{}\" title=\"{}\">{}</time>",
+            ts.format("%Y-%m-%dT%H:%M:%SZ"),
+            ts.format("%a, %d %b %Y %H:%M:%S GMT"),
+            ts.format("%H:%M")
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn a_message_time_reads_as_chrono_writes_it(millis in -70_000_000_000_000_i64..300_000_000_000_000) {
+            let ts = DateTime::from_timestamp_millis(millis).unwrap_or_default();
+            prop_assert_eq!(time_element(ts), with_chrono(ts));
+        }
+    }
 }
