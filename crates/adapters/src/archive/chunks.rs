@@ -9,20 +9,23 @@
 //! the same bytes whoever made which chunk and when — a resumed export zips to exactly
 //! what an uninterrupted one does.
 //!
-//! Chunks live in the working folder, under `.chunks/<digest of the entry name>/` (a
-//! hidden name: never listed, never an entry, and gone with the folder): `<i>.z` for a
-//! chunk the file goes on after, `<i>-<raw length>.end` for the last one. Each starts
-//! with the CRC-32 of its raw bytes (4 bytes, little-endian); the deflate data follows.
+//! The chunks of one working folder go into one pack file of this process,
+//! `.chunks-<pid>` (a hidden name: never listed, never an entry, gone with the folder),
+//! one after the other; where each lies is kept in memory. A pack file rather than a
+//! file per chunk: creating and deleting thousands of small files cost the filesystem
+//! more than the compression saved. What the memory holds is a few dozen bytes per
+//! MiB of output, and a pack that vanished with its folder is noticed and started
+//! anew.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use flate2::{Compress, Compression, FlushCompress, Status};
-use sha2::{Digest, Sha256};
 
 /// The raw size of a chunk (all but the last).
 pub(crate) const CHUNK: u64 = 1 << 20;
@@ -30,21 +33,12 @@ pub(crate) const CHUNK: u64 = 1 << 20;
 const WINDOW: u64 = 32 << 10;
 /// The compression level of every entry: deflate's default, as `zip -6`.
 pub(crate) const LEVEL: u32 = 6;
-/// Where a chunk file's deflate data starts (after the CRC-32).
-const HEADER: u64 = 4;
 
-/// The folder of `entry`'s chunks inside the working folder `folder`.
-pub(crate) fn chunk_dir(folder: &Path, entry: &str) -> PathBuf {
-    // A digest rather than the name: entry names may be longer than a file name may.
-    let digest = Sha256::digest(entry.as_bytes());
-    folder.join(".chunks").join(hex::encode(&digest[..16]))
-}
-
-/// One chunk of an entry: which, where it is kept, and the raw bytes it covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One chunk of an entry: the raw bytes it covers, and whether it ends the stream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Chunk {
-    /// Where the compressed chunk is kept.
-    pub path: PathBuf,
+    /// The entry's file in the working folder.
+    pub entry: String,
     /// The raw bytes it covers: `start..end` of the file.
     pub start: u64,
     /// See `start`.
@@ -53,10 +47,10 @@ pub(crate) struct Chunk {
     pub last: bool,
 }
 
-/// The chunks of a file `len` bytes long kept in `dir`: every whole chunk while the file
-/// may still grow (`complete` false), all of them, the last ending the stream, once it
-/// is complete. An empty complete file is one empty last chunk.
-pub(crate) fn plan(dir: &Path, len: u64, complete: bool) -> Vec<Chunk> {
+/// The chunks of `entry`, a file `len` bytes long: every whole chunk while the file may
+/// still grow (`complete` false), all of them, the last ending the stream, once it is
+/// complete. An empty complete file is one empty last chunk.
+pub(crate) fn plan(entry: &str, len: u64, complete: bool) -> Vec<Chunk> {
     let count = if complete {
         len.div_ceil(CHUNK).max(1)
     } else {
@@ -66,25 +60,181 @@ pub(crate) fn plan(dir: &Path, len: u64, complete: bool) -> Vec<Chunk> {
         .map(|i| {
             let last = complete && i + 1 == count;
             let start = i * CHUNK;
-            let end = if last { len } else { start + CHUNK };
-            let name = if last {
-                format!("{i}-{}.end", end - start)
-            } else {
-                format!("{i}.z")
-            };
             Chunk {
-                path: dir.join(name),
+                entry: entry.to_owned(),
                 start,
-                end,
+                end: if last { len } else { start + CHUNK },
                 last,
             }
         })
         .collect()
 }
 
-/// Deflates `chunk` of the file at `source` into its place (written aside, then renamed,
-/// so a chunk file is whole or absent).
-pub(crate) fn make(source: &Path, chunk: &Chunk) -> anyhow::Result<()> {
+/// Where a made chunk lies in its pack, and the CRC-32 of its raw bytes.
+#[derive(Debug, Clone, Copy)]
+struct Stored {
+    offset: u64,
+    len: u64,
+    crc: u32,
+}
+
+#[derive(Debug)]
+enum Slot {
+    /// A thread is making it.
+    Making,
+    Made(Stored),
+}
+
+/// The pack file of one working folder.
+#[derive(Debug)]
+struct Pack {
+    file: Arc<File>,
+    /// The pack file's inode: a folder removed and made again has a new pack.
+    inode: u64,
+    len: u64,
+    chunks: HashMap<Chunk, Slot>,
+}
+
+/// The chunks made by this process, by working folder.
+#[derive(Debug, Default)]
+pub(crate) struct Packs {
+    packs: Mutex<HashMap<PathBuf, Pack>>,
+}
+
+fn pack_path(folder: &Path) -> PathBuf {
+    folder.join(format!(".chunks-{}", std::process::id()))
+}
+
+impl Packs {
+    fn lock(&self) -> anyhow::Result<std::sync::MutexGuard<'_, HashMap<PathBuf, Pack>>> {
+        self.packs
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a compressing thread panicked"))
+    }
+
+    /// The pack of `folder` as it is on disk: the one known, or a new empty one when
+    /// none is known or the known one is gone.
+    fn pack<'a>(
+        packs: &'a mut HashMap<PathBuf, Pack>,
+        folder: &Path,
+    ) -> anyhow::Result<&'a mut Pack> {
+        let path = pack_path(folder);
+        let on_disk = std::fs::metadata(&path).ok().map(|m| m.ino());
+        let known = packs.get(folder).map(|p| p.inode);
+        if on_disk.is_none() || on_disk != known {
+            let file = crate::owner_only::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let inode = file.metadata()?.ino();
+            packs.insert(
+                folder.to_path_buf(),
+                Pack {
+                    file: Arc::new(file),
+                    inode,
+                    len: 0,
+                    chunks: HashMap::new(),
+                },
+            );
+        }
+        packs.get_mut(folder).context("the pack was just made")
+    }
+
+    /// Whether `chunk` of `folder` is made or being made.
+    pub(crate) fn has(&self, folder: &Path, chunk: &Chunk) -> anyhow::Result<bool> {
+        let mut packs = self.lock()?;
+        Ok(Self::pack(&mut packs, folder)?.chunks.contains_key(chunk))
+    }
+
+    /// Makes `chunk` of the file `source` in working folder `folder`, unless it is made
+    /// or another thread is making it.
+    pub(crate) fn make(&self, folder: &Path, source: &Path, chunk: &Chunk) -> anyhow::Result<()> {
+        {
+            let mut packs = self.lock()?;
+            let pack = Self::pack(&mut packs, folder)?;
+            if pack.chunks.contains_key(chunk) {
+                return Ok(());
+            }
+            pack.chunks.insert(chunk.clone(), Slot::Making);
+        }
+        let made = deflate_chunk(source, chunk).and_then(|(crc, bytes)| {
+            let (file, offset) = {
+                let mut packs = self.lock()?;
+                let pack = Self::pack(&mut packs, folder)?;
+                let offset = pack.len;
+                pack.len += bytes.len() as u64;
+                (pack.file.clone(), offset)
+            };
+            file.write_all_at(&bytes, offset)
+                .context("writing a compressed chunk")?;
+            Ok(Stored {
+                offset,
+                len: bytes.len() as u64,
+                crc,
+            })
+        });
+        let mut packs = self.lock()?;
+        let pack = Self::pack(&mut packs, folder)?;
+        match made {
+            Ok(stored) => {
+                pack.chunks.insert(chunk.clone(), Slot::Made(stored));
+                Ok(())
+            }
+            Err(e) => {
+                pack.chunks.remove(chunk);
+                Err(e)
+            }
+        }
+    }
+
+    /// The entry that `chunks` (all of a complete file's, every one made) add up to.
+    pub(crate) fn gather(&self, folder: &Path, chunks: &[Chunk]) -> anyhow::Result<Chunked> {
+        let mut packs = self.lock()?;
+        let pack = Self::pack(&mut packs, folder)?;
+        let mut crc = crc32fast::Hasher::new();
+        let mut ranges = Vec::with_capacity(chunks.len());
+        let mut size = 0;
+        for chunk in chunks {
+            let Some(Slot::Made(stored)) = pack.chunks.get(chunk) else {
+                anyhow::bail!(
+                    "chunk {}..{} of {} was not made",
+                    chunk.start,
+                    chunk.end,
+                    chunk.entry
+                );
+            };
+            let len = chunk.end - chunk.start;
+            crc.combine(&crc32fast::Hasher::new_with_initial_len(stored.crc, len));
+            ranges.push((stored.offset, stored.len));
+            size += len;
+        }
+        Ok(Chunked {
+            compressed: ranges.iter().map(|(_, len)| len).sum(),
+            reader: ChunkReader {
+                file: pack.file.clone(),
+                ranges: ranges.into_iter(),
+                current: None,
+            },
+            crc: crc.finalize(),
+            size,
+        })
+    }
+
+    /// Drops the pack of `folder`, on disk and in memory.
+    pub(crate) fn forget(&self, folder: &Path) {
+        if let Ok(mut packs) = self.lock() {
+            packs.remove(folder);
+        }
+        let _ = std::fs::remove_file(pack_path(folder));
+    }
+}
+
+/// Deflates `chunk` of the file at `source`: the CRC-32 of its raw bytes and the
+/// deflate data.
+fn deflate_chunk(source: &Path, chunk: &Chunk) -> anyhow::Result<(u32, Vec<u8>)> {
     let from = chunk.start.saturating_sub(WINDOW);
     let file = File::open(source).with_context(|| format!("reading {}", source.display()))?;
     let mut bytes = vec![0; usize::try_from(chunk.end - from)?];
@@ -96,14 +246,13 @@ pub(crate) fn make(source: &Path, chunk: &Chunk) -> anyhow::Result<()> {
         deflate.set_dictionary(dictionary)?;
     }
     let mut out = Vec::with_capacity(raw.len() / 3 + 1024);
-    out.extend_from_slice(&crc32fast::hash(raw).to_le_bytes());
     let flush = if chunk.last {
         FlushCompress::Finish
     } else {
         FlushCompress::Sync
     };
     deflate_into(&mut deflate, raw, flush, &mut out)?;
-    write_aside(&chunk.path, &out)
+    Ok((crc32fast::hash(raw), out))
 }
 
 /// Runs `deflate` over all of `input` with `flush` at the end, appending to `out`.
@@ -138,33 +287,11 @@ fn deflate_into(
     }
 }
 
-/// Writes `bytes` to `path` through a temporary name unique to this call, so two
-/// threads making the same chunk never write into one file.
-fn write_aside(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().context("a chunk needs a folder")?;
-    if !dir.is_dir() {
-        crate::owner_only::create_dir_all(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let temporary = dir.join(format!(
-        ".{}.{}.partial",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut file = crate::owner_only::create(&temporary)
-        .with_context(|| format!("creating {}", temporary.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", temporary.display()))?;
-    drop(file);
-    std::fs::rename(&temporary, path).with_context(|| format!("storing {}", path.display()))
-}
-
 /// A whole entry made of its chunks, ready to be copied into an archive.
 #[derive(Debug)]
 pub(crate) struct Chunked {
-    /// The chunk files, in order.
-    pub files: Vec<PathBuf>,
+    /// The deflate stream.
+    pub reader: ChunkReader,
     /// The CRC-32 of the raw bytes.
     pub crc: u32,
     /// The raw size.
@@ -173,66 +300,32 @@ pub(crate) struct Chunked {
     pub compressed: u64,
 }
 
-/// The entry that `chunks` (all of a complete file's, every one made) add up to.
-pub(crate) fn gather(chunks: &[Chunk]) -> anyhow::Result<Chunked> {
-    let mut crc = crc32fast::Hasher::new();
-    let mut compressed = 0;
-    let mut size = 0;
-    for chunk in chunks {
-        let mut file = File::open(&chunk.path)
-            .with_context(|| format!("reading {}", chunk.path.display()))?;
-        let mut head = [0; HEADER as usize];
-        file.read_exact(&mut head)
-            .with_context(|| format!("reading {}", chunk.path.display()))?;
-        let len = chunk.end - chunk.start;
-        crc.combine(&crc32fast::Hasher::new_with_initial_len(
-            u32::from_le_bytes(head),
-            len,
-        ));
-        compressed += file.metadata()?.len().saturating_sub(HEADER);
-        size += len;
-    }
-    Ok(Chunked {
-        files: chunks.iter().map(|c| c.path.clone()).collect(),
-        crc: crc.finalize(),
-        size,
-        compressed,
-    })
-}
-
-/// The deflate data of chunk files one after the other.
+/// The deflate data of an entry's chunks, read from the pack one after the other.
+#[derive(Debug)]
 pub(crate) struct ChunkReader {
-    files: std::vec::IntoIter<PathBuf>,
-    current: Option<File>,
-}
-
-impl ChunkReader {
-    /// Reads the data of `files`, in order.
-    pub(crate) fn new(files: Vec<PathBuf>) -> Self {
-        Self {
-            files: files.into_iter(),
-            current: None,
-        }
-    }
+    file: Arc<File>,
+    ranges: std::vec::IntoIter<(u64, u64)>,
+    current: Option<(u64, u64)>,
 }
 
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
-            if let Some(file) = &mut self.current {
-                let read = file.read(buf)?;
-                if read > 0 || buf.is_empty() {
+            match self.current {
+                Some((_, 0)) | None => match self.ranges.next() {
+                    Some(range) => self.current = Some(range),
+                    None => return Ok(0),
+                },
+                Some((offset, left)) => {
+                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let read = self.file.read_at(&mut buf[..want], offset)?;
+                    if read == 0 && want > 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    self.current = Some((offset + read as u64, left - read as u64));
                     return Ok(read);
                 }
-                self.current = None;
             }
-            let Some(path) = self.files.next() else {
-                return Ok(0);
-            };
-            let mut file = File::open(&path)?;
-            let mut head = [0; HEADER as usize];
-            file.read_exact(&mut head)?;
-            self.current = Some(file);
         }
     }
 }

@@ -27,9 +27,8 @@ pub struct ZipArchiveStore {
     root: PathBuf,
     working: LocalExportFiles,
     blobs: Arc<dyn BlobStore>,
-    /// The chunks some thread of this process is making now, so that two threads
-    /// preparing the same growing file do not make the same chunk twice.
-    making: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
+    /// The chunks made ahead (see [`chunks`]).
+    packs: Arc<chunks::Packs>,
 }
 
 impl std::fmt::Debug for ZipArchiveStore {
@@ -53,7 +52,7 @@ impl ZipArchiveStore {
             root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
             working,
             blobs,
-            making: Arc::default(),
+            packs: Arc::default(),
         }
     }
 
@@ -193,8 +192,7 @@ pub(crate) fn assemble<W: Write + std::io::Seek>(parts: Vec<Part>, output: W) ->
                 // The chunks are streamed in behind a header naming their sizes and CRC;
                 // the zip writer copies them as they are.
                 let header = chunks::local_header(&name, stamp, &entry)?;
-                let mut stream =
-                    std::io::Cursor::new(header).chain(chunks::ChunkReader::new(entry.files));
+                let mut stream = std::io::Cursor::new(header).chain(entry.reader);
                 let file = zip::read::read_zipfile_from_stream(&mut stream)?
                     .with_context(|| format!("reading the chunks of {name}"))?;
                 zip.raw_copy_file_touch(file, stamp, Some(0o644))?;
@@ -268,7 +266,8 @@ impl ZipArchiveStore {
         name: &OperationId,
         entry: &str,
         committed: Option<u64>,
-    ) -> anyhow::Result<(PathBuf, Vec<chunks::Chunk>)> {
+    ) -> anyhow::Result<(PathBuf, PathBuf, Vec<chunks::Chunk>)> {
+        let folder = self.working.folder(name)?;
         let source = self.working.file(name, entry)?;
         let len = match committed {
             Some(len) => len,
@@ -276,22 +275,11 @@ impl ZipArchiveStore {
                 .with_context(|| format!("reading {}", source.display()))?
                 .len(),
         };
-        let dir = chunks::chunk_dir(&self.working.folder(name)?, entry);
-        Ok((source, chunks::plan(&dir, len, committed.is_none())))
-    }
-
-    /// Takes `chunk` for this thread unless another one is making it.
-    fn claim(&self, chunk: &Path) -> bool {
-        self.making
-            .lock()
-            .map(|mut making| making.insert(chunk.to_path_buf()))
-            .unwrap_or(false)
-    }
-
-    fn release(&self, chunk: &Path) {
-        if let Ok(mut making) = self.making.lock() {
-            making.remove(chunk);
-        }
+        Ok((
+            folder,
+            source,
+            chunks::plan(entry, len, committed.is_none()),
+        ))
     }
 
     /// Compresses every entry, in parallel (one thread per core): the chunks of the
@@ -307,7 +295,7 @@ impl ZipArchiveStore {
         Self::check_name(name)?;
         let stamp = zip_time(modified);
         enum Job<'a> {
-            Chunk(&'a Path, &'a chunks::Chunk),
+            Chunk(&'a Path, &'a Path, &'a chunks::Chunk),
             Blob(usize),
         }
         let mut plans = Vec::with_capacity(entries.len());
@@ -322,11 +310,13 @@ impl ZipArchiveStore {
         let mut jobs = Vec::new();
         for (i, plan) in plans.iter().enumerate() {
             match plan {
-                Some((source, plan)) => jobs.extend(
-                    plan.iter()
-                        .filter(|chunk| !chunk.path.is_file())
-                        .map(|chunk| Job::Chunk(source, chunk)),
-                ),
+                Some((folder, source, plan)) => {
+                    for chunk in plan {
+                        if !self.packs.has(folder, chunk)? {
+                            jobs.push(Job::Chunk(folder, source, chunk));
+                        }
+                    }
+                }
                 None => jobs.push(Job::Blob(i)),
             }
         }
@@ -344,7 +334,9 @@ impl ZipArchiveStore {
                                 return Ok(());
                             };
                             match job {
-                                Job::Chunk(source, chunk) => chunks::make(source, chunk)?,
+                                Job::Chunk(folder, source, chunk) => {
+                                    self.packs.make(folder, source, chunk)?
+                                }
                                 Job::Blob(i) => {
                                     let part = self.blob_part(&entries[i], name, i, stamp)?;
                                     blobs.lock().map_err(|_| lock_failed())?[i] = Some(part);
@@ -365,10 +357,10 @@ impl ZipArchiveStore {
             .zip(plans)
             .zip(blobs)
             .map(|((entry, plan), blob)| match plan {
-                Some((_, plan)) => Ok(Part::Chunks {
+                Some((folder, _, plan)) => Ok(Part::Chunks {
                     name: entry.name.clone(),
                     stamp,
-                    entry: chunks::gather(&plan)?,
+                    entry: self.packs.gather(&folder, &plan)?,
                 }),
                 None => blob.context("an entry was not compressed"),
             })
@@ -379,7 +371,7 @@ impl ZipArchiveStore {
     pub(crate) fn forget_parts(&self, name: &str) {
         let _ = std::fs::remove_dir_all(self.parts_dir(name));
         if let Ok(folder) = self.working.folder(&name.into()) {
-            let _ = std::fs::remove_dir_all(folder.join(".chunks"));
+            self.packs.forget(&folder);
         }
     }
 
@@ -435,23 +427,19 @@ impl ArchiveStore for ZipArchiveStore {
     ) -> anyhow::Result<()> {
         let name = operation_id;
         Self::check_name(name)?;
-        let (source, plan) = self.chunk_plan(name, entry, committed)?;
-        let missing = plan
-            .iter()
-            .rev()
-            .take_while(|chunk| !chunk.path.is_file())
-            .collect::<Vec<_>>();
-        for chunk in missing.into_iter().rev() {
-            if !self.claim(&chunk.path) {
-                continue;
+        let (folder, source, plan) = self.chunk_plan(name, entry, committed)?;
+        let mut missing = Vec::new();
+        for chunk in plan.iter().rev() {
+            if self.packs.has(&folder, chunk)? {
+                break;
             }
-            let made = chunks::make(&source, chunk);
-            self.release(&chunk.path);
-            made?;
+            missing.push(chunk);
+        }
+        for chunk in missing.into_iter().rev() {
+            self.packs.make(&folder, &source, chunk)?;
         }
         Ok(())
     }
-
 
     fn store(
         &self,

@@ -9,9 +9,7 @@ fn working(name: &str) -> ArchiveEntry {
     }
 }
 
-fn store_in(
-    dir: &tempfile::TempDir,
-) -> (ZipArchiveStore, LocalExportFiles, Arc<LocalBlobStore>) {
+fn store_in(dir: &tempfile::TempDir) -> (ZipArchiveStore, LocalExportFiles, Arc<LocalBlobStore>) {
     let blobs = Arc::new(LocalBlobStore::new(dir.path().join("blobs")));
     let files = LocalExportFiles::new(dir.path().join("work"));
     (
@@ -30,8 +28,7 @@ fn read_all(store: &ZipArchiveStore, key: &str, range: Option<ByteRange>) -> Vec
 }
 
 #[test]
-fn the_same_entries_zip_to_the_same_bytes_in_order_from_folder_and_blobs() -> anyhow::Result<()>
-{
+fn the_same_entries_zip_to_the_same_bytes_in_order_from_folder_and_blobs() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (store, files, blobs) = store_in(&dir);
     files.write(&"OP".into(), "b.txt", b"bbb")?;
@@ -159,11 +156,15 @@ fn entries_and_names_outside_the_folder_are_refused() -> anyhow::Result<()> {
 
 /// Text that compresses like chat: words from a small list in a varying order.
 fn chat_text(len: usize, seed: u64) -> Vec<u8> {
-    const WORDS: [&str; 8] = ["hello", "deploy", "the", "build", "is", "green", "again", "ok?"];
+    const WORDS: [&str; 8] = [
+        "hello", "deploy", "the", "build", "is", "green", "again", "ok?",
+    ];
     let mut state = seed;
     let mut text = Vec::with_capacity(len + 16);
     while text.len() < len {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
         text.extend_from_slice(WORDS[(state >> 61) as usize].as_bytes());
         text.push(if state & 0x100 == 0 { b' ' } else { b'\n' });
     }
@@ -190,11 +191,19 @@ fn a_file_compressed_chunk_by_chunk_as_it_grows_zips_to_the_bytes_of_one_compres
     }
     store.prepare(&op, "room.json", None)?;
     files.write(&op, "small.json", b"{}")?;
-    let chunk_dir = chunks::chunk_dir(&files.folder(&op)?, "room.json");
-    assert_eq!(std::fs::read_dir(&chunk_dir)?.count(), 3, "three chunks made ahead");
+    let folder = files.folder(&op)?;
+    let plan = chunks::plan("room.json", text.len() as u64, true);
+    assert_eq!(plan.len(), 3);
+    for chunk in &plan {
+        assert!(store.packs.has(&folder, chunk)?, "made ahead: {chunk:?}");
+    }
     let key = store.store(&op, &entries, at)?;
     let made_ahead = std::fs::read(store.path_of(&key)?)?;
-    assert!(!chunk_dir.exists(), "chunks are removed once the archive is stored");
+    let hidden = std::fs::read_dir(&folder)?
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().starts_with(".chunks"))
+        .count();
+    assert_eq!(hidden, 0, "the pack is removed once the archive is stored");
 
     let at_the_end = tempfile::tempdir()?;
     let (store, files, _) = store_in(&at_the_end);
@@ -211,7 +220,10 @@ fn a_file_compressed_chunk_by_chunk_as_it_grows_zips_to_the_bytes_of_one_compres
     assert_eq!(room.unix_mode(), Some(0o100_644));
     let mut unzipped = Vec::new();
     room.read_to_end(&mut unzipped)?;
-    assert!(unzipped == text, "the chunks make one deflate stream of the file");
+    assert!(
+        unzipped == text,
+        "the chunks make one deflate stream of the file"
+    );
     assert!(
         room.compressed_size() * 3 < text.len() as u64,
         "compressed, not stored"

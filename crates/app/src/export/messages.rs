@@ -8,8 +8,7 @@ use std::sync::mpsc;
 use anyhow::Context;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
-    current_page, render_json_line, AttachedFile, Pseudonyms, RenderedMessage,
-    RoomPages,
+    current_page, render_json_line, AttachedFile, Pseudonyms, RenderedMessage, RoomPages,
 };
 use udd_domain::{
     ExportOperation, Message, MessageCursor, RoomExport, RoomExportStatus, RoomType, Upload,
