@@ -122,6 +122,10 @@ impl Packs {
         let on_disk = std::fs::metadata(&path).ok().map(|m| m.ino());
         let known = packs.get(folder).map(|p| p.inode);
         if on_disk.is_none() || on_disk != known {
+            if !folder.is_dir() {
+                crate::owner_only::create_dir_all(folder)
+                    .with_context(|| format!("creating {}", folder.display()))?;
+            }
             let file = crate::owner_only::options()
                 .read(true)
                 .write(true)
@@ -220,6 +224,25 @@ impl Packs {
             },
             crc: crc.finalize(),
             size,
+        })
+    }
+
+    /// Appends `bytes` (something compressed whole, such as an upload's single-entry
+    /// zip) to the pack of `folder`, so that it waits on disk rather than in memory.
+    pub(crate) fn put(&self, folder: &Path, bytes: &[u8]) -> anyhow::Result<Packed> {
+        let (file, offset) = {
+            let mut packs = self.lock()?;
+            let pack = Self::pack(&mut packs, folder)?;
+            let offset = pack.len;
+            pack.len += bytes.len() as u64;
+            (pack.file.clone(), offset)
+        };
+        file.write_all_at(bytes, offset)
+            .context("writing a compressed upload")?;
+        Ok(Packed {
+            file,
+            offset,
+            len: bytes.len() as u64,
         })
     }
 
@@ -361,4 +384,23 @@ pub(crate) fn local_header(
         header.extend_from_slice(&entry.compressed.to_le_bytes());
     }
     Ok(header)
+}
+
+/// Bytes kept in a pack by [`Packs::put`].
+#[derive(Debug)]
+pub(crate) struct Packed {
+    file: Arc<File>,
+    offset: u64,
+    len: u64,
+}
+
+impl Packed {
+    /// Reads the bytes back.
+    pub(crate) fn read(&self) -> anyhow::Result<Vec<u8>> {
+        let mut bytes = vec![0; usize::try_from(self.len)?];
+        self.file
+            .read_exact_at(&mut bytes, self.offset)
+            .context("reading a compressed upload back")?;
+        Ok(bytes)
+    }
 }

@@ -130,16 +130,17 @@ fn compress_part(
     Ok(())
 }
 
-/// Uploads up to this size are compressed in memory rather than through a part file:
-/// an export can hold thousands of small uploads, and a file each costs more than the
-/// compression.
+/// Uploads up to this size are compressed in memory and kept in the pack rather than
+/// in a part file of their own: an export can hold thousands of small uploads, and a
+/// file each costs more than the compression.
 const IN_MEMORY_PART: u64 = 4 << 20;
 
-/// A compressed entry: a single-entry zip on disk or in memory, or a working-folder
-/// file's chunks.
+/// A compressed entry: a single-entry zip in a file of its own or in a pack, or a
+/// working-folder file's chunks. Nothing compressed waits in memory: an export may
+/// carry thousands of uploads.
 pub(crate) enum Part {
     File(PathBuf),
-    Memory(Vec<u8>),
+    Packed(chunks::Packed),
     Chunks {
         name: String,
         stamp: zip::DateTime,
@@ -184,8 +185,8 @@ pub(crate) fn assemble<W: Write + std::io::Seek>(parts: Vec<Part>, output: W) ->
                     .with_context(|| format!("reading {}", path.display()))?;
                 zip.raw_copy_file(single.by_index_raw(0)?)?;
             }
-            Part::Memory(bytes) => {
-                let mut single = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
+            Part::Packed(packed) => {
+                let mut single = zip::ZipArchive::new(std::io::Cursor::new(packed.read()?))?;
                 zip.raw_copy_file(single.by_index_raw(0)?)?;
             }
             Part::Chunks { name, stamp, entry } => {
@@ -403,7 +404,8 @@ impl ZipArchiveStore {
                 buffer,
                 stamp,
             )?;
-            return Ok(Part::Memory(buffer.into_inner()));
+            let folder = self.working.folder(name)?;
+            return Ok(Part::Packed(self.packs.put(&folder, &buffer.into_inner())?));
         }
         owner_only::create_dir_all(&self.parts_dir(name))?;
         let part = self.parts_dir(name).join(format!("blob-{index}.zip"));

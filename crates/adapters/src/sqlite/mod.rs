@@ -79,18 +79,41 @@ struct Pragmas;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
+        conn.batch_execute(&format!(
             // busy_timeout first: switching a new file to WAL takes a lock that the
             // pool's other connections, opened at the same moment, must wait for.
             "PRAGMA busy_timeout = 15000;
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -32768;
-             PRAGMA temp_store = MEMORY;",
-        )
+             PRAGMA cache_size = -{CACHE_KIB};
+             PRAGMA temp_store = MEMORY;"
+        ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
+}
+
+/// The page cache, in KiB, while a connection scans what it reads once (an export's
+/// messages): the pages would otherwise fill the connection's whole cache (32 MiB,
+/// see [`Pragmas`]), and keep it full, for nothing.
+const SCAN_CACHE_KIB: u32 = 2048;
+/// The page cache of every connection otherwise, as [`Pragmas`] sets it.
+const CACHE_KIB: u32 = 32768;
+
+/// Runs `read`, which reads pages once, on `conn` with a small page cache, then gives
+/// the connection its usual cache back (which starts empty again).
+fn scan_once<T>(
+    conn: &mut SqliteConnection,
+    read: impl FnOnce(&mut SqliteConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let cache = |conn: &mut SqliteConnection, kib: u32| {
+        conn.batch_execute(&format!("PRAGMA cache_size = -{kib}"))
+            .map_err(|e| store_error(e, "sizing the page cache"))
+    };
+    cache(conn, SCAN_CACHE_KIB)?;
+    let result = read(conn);
+    cache(conn, CACHE_KIB)?;
+    result
 }
 
 /// A pool of connections to one SQLite database file.

@@ -235,24 +235,27 @@ impl WorkspaceReader for SqliteWorkspace {
             query = query.limit(i64::from(limit));
         }
         let what = "loading a page of messages";
-        let page = query
-            .select(MessageRow::as_select())
-            .load_iter::<MessageRow, diesel::connection::DefaultLoadingMode>(&mut conn)
-            .map_err(|e| store_error(e, what))?
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(|row| row.map(Message::from).map_err(|e| store_error(e, what)))
-            .collect();
-        page
+        super::scan_once(&mut conn, |conn| {
+            query
+                .select(MessageRow::as_select())
+                .load_iter::<MessageRow, diesel::connection::DefaultLoadingMode>(conn)
+                .map_err(|e| store_error(e, what))?
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .map(|row| row.map(Message::from).map_err(|e| store_error(e, what)))
+                .collect()
+        })
     }
 
     fn count_messages(&self, room_id: &RoomId, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut conn = self.db().conn()?;
-        let n: i64 = messages::table
-            .filter(messages::room_id.eq(room_id.as_str()))
-            .filter(messages::ts.le(to_millis(cutoff)))
-            .count()
-            .get_result(&mut conn)
-            .map_err(|e| store_error(e, "counting messages"))?;
+        let n: i64 = super::scan_once(&mut conn, |conn| {
+            messages::table
+                .filter(messages::room_id.eq(room_id.as_str()))
+                .filter(messages::ts.le(to_millis(cutoff)))
+                .count()
+                .get_result(conn)
+                .map_err(|e| store_error(e, "counting messages"))
+        })?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
