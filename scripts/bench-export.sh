@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks `udd export` against a baseline measured in the same run on the same data:
 # `sqlite3 -json` dumping the requester's messages plus `zip -6` compressing that dump.
-# Reports medians of RUNS runs, the ratio to the baseline, peak memory and zip sizes.
+# Reports medians of RUNS runs, the ratio to the baseline, CPU time (user + system, all
+# threads: what a loaded machine cannot distort), peak memory and zip sizes.
 # Usage: scripts/bench-export.sh [MESSAGES] [RUNS]    (defaults 1250000 and 3; the demo
 # spreads messages over rooms, about 60% of them land in alice's rooms)
 # Environment:
@@ -36,9 +37,9 @@ alice=$(sqlite3 data/udd.sqlite3 "SELECT id FROM users WHERE username = 'alice'"
 rooms="SELECT room_id FROM subscriptions WHERE user_id = '$alice'"
 count=$(sqlite3 data/udd.sqlite3 "SELECT count(*) FROM messages WHERE room_id IN ($rooms)")
 
-timed() { # prints "seconds peak_kib" for the command
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>/dev/null
-  cat "$work/time"
+timed() { # prints "seconds peak_kib cpu_seconds" for the command
+  /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" >"$work/out" 2>/dev/null
+  awk '{print $1, $2, $3 + $4}' "$work/time"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -53,13 +54,14 @@ export rooms work
 kinds=(baseline full personal)
 [ -n "$before" ] && kinds+=(full-before personal-before)
 for kind in "${kinds[@]}"; do
-  : >"$work/$kind.secs"; : >"$work/$kind.mem"; : >"$work/$kind.size"
+  : >"$work/$kind.secs"; : >"$work/$kind.mem"; : >"$work/$kind.size"; : >"$work/$kind.cpu"
 done
 measure() { # kind, command...: one timed run, its figures appended
-  local kind=$1 s m
+  local kind=$1 s m c
   shift
-  read -r s m < <(timed "$@")
+  read -r s m c < <(timed "$@")
   echo "$s" >>"$work/$kind.secs"
+  echo "$c" >>"$work/$kind.cpu"
   echo "$m" >>"$work/$kind.mem"
   local zip
   zip=$(tail -1 "$work/out")
@@ -77,10 +79,11 @@ for _ in $(seq "$runs"); do
   fi
 done
 base=$(median <"$work/baseline.secs")
-echo "messages in alice's rooms: $count (demo of $messages), $runs runs, medians"
+echo "messages in alice's rooms: $count (demo of $messages), $runs runs, medians; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for kind in "${kinds[@]}"; do
   s=$(median <"$work/$kind.secs")
   m=$(median <"$work/$kind.mem")
   z=$(median <"$work/$kind.size")
-  printf '%-16s %7.2f s  %5.2fx baseline  peak %6.1f MiB  zip %10d bytes\n' "$kind" "$s" "$(echo "$s / $base" | bc -l)" "$(echo "$m / 1024" | bc -l)" "$z"
+  c=$(median <"$work/$kind.cpu")
+  printf '%-16s %7.2f s  %5.2fx baseline  cpu %6.2f s  peak %6.1f MiB  zip %10d bytes\n' "$kind" "$s" "$(echo "$s / $base" | bc -l)" "$c" "$(echo "$m / 1024" | bc -l)" "$z"
 done

@@ -165,18 +165,10 @@ impl Packs {
             pack.chunks.insert(chunk.clone(), Slot::Making);
         }
         let made = deflate_chunk(source, chunk).and_then(|(crc, bytes)| {
-            let (file, offset) = {
-                let mut packs = self.lock()?;
-                let pack = Self::pack(&mut packs, folder)?;
-                let offset = pack.len;
-                pack.len += bytes.len() as u64;
-                (pack.file.clone(), offset)
-            };
-            file.write_all_at(&bytes, offset)
-                .context("writing a compressed chunk")?;
+            let packed = self.put(folder, &bytes)?;
             Ok(Stored {
-                offset,
-                len: bytes.len() as u64,
+                offset: packed.offset,
+                len: packed.len,
                 crc,
             })
         });
@@ -227,8 +219,9 @@ impl Packs {
         })
     }
 
-    /// Appends `bytes` (something compressed whole, such as an upload's single-entry
-    /// zip) to the pack of `folder`, so that it waits on disk rather than in memory.
+    /// Appends `bytes` (a chunk, or something compressed whole such as an upload's
+    /// single-entry zip) to the pack of `folder`, so that it waits on disk rather than
+    /// in memory. Threads take their places under the lock and write outside it.
     pub(crate) fn put(&self, folder: &Path, bytes: &[u8]) -> anyhow::Result<Packed> {
         let (file, offset) = {
             let mut packs = self.lock()?;
@@ -238,7 +231,7 @@ impl Packs {
             (pack.file.clone(), offset)
         };
         file.write_all_at(bytes, offset)
-            .context("writing a compressed upload")?;
+            .context("writing to the pack")?;
         Ok(Packed {
             file,
             offset,
@@ -400,7 +393,7 @@ impl Packed {
         let mut bytes = vec![0; usize::try_from(self.len)?];
         self.file
             .read_exact_at(&mut bytes, self.offset)
-            .context("reading a compressed upload back")?;
+            .context("reading the pack")?;
         Ok(bytes)
     }
 }
