@@ -53,6 +53,10 @@ ask() { # alice's full export, as the repeat request answers it
     -H "X-User-Id: $user" -H "X-Auth-Token: $token"
 }
 
+status() { # the operation's status in an answer (its rooms have statuses of their own)
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["exportOperation"]["status"])'
+}
+
 room_bytes() { # bytes written so far into the room files of the export under way
   find data/userData -name '*.json' -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {print s+0}'
 }
@@ -101,7 +105,7 @@ for run in $(seq "$runs"); do
   ask | grep -q '"requested":true' || { echo "no new operation"; exit 1; }
   threshold=$(echo "$full_bytes * $fraction / 1" | bc)
   until [ "$(room_bytes)" -ge "$threshold" ]; do
-    ask | grep -q '"status":"completed"' && { echo "finished before it could be killed; use a larger workspace"; exit 1; }
+    [ "$(ask | status)" = completed ] && { echo "finished before it could be killed; use a larger workspace"; exit 1; }
     sleep 0.02
   done
   kill -9 "$server"
@@ -109,7 +113,7 @@ for run in $(seq "$runs"); do
   killed_at=$(room_bytes)
   restart=$(now)
   serve
-  until answer=$(ask) && echo "$answer" | grep -q '"status":"completed"'; do
+  until answer=$(ask) && [ "$(echo "$answer" | status)" = completed ]; do
     sleep 0.05
     if [ "$(echo "$(now) - $restart > 600" | bc)" = 1 ]; then
       echo "not completed 600 s after the restart"; exit 1
