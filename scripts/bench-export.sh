@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks `udd export` against a baseline measured in the same run on the same data:
 # `sqlite3 -json` dumping the requester's messages plus `zip -6` compressing that dump.
-# Reports medians of RUNS runs, the ratio to the baseline, and peak memory.
+# Reports medians of RUNS runs, the ratio to the baseline, CPU time (user + system, all
+# threads: what a loaded machine cannot distort), peak memory and zip sizes.
 # Usage: scripts/bench-export.sh [MESSAGES] [RUNS]    (defaults 1250000 and 3; the demo
-# spreads messages over rooms, about 80% of them land in alice's rooms)
+# spreads messages over rooms, about 60% of them land in alice's rooms)
+# Environment:
+#   BEFORE=/path/to/udd    also runs that binary (an older build) in the same loop, as
+#                          `full-before` and `personal-before`;
+#   WORKSPACE=DIR          uses (and keeps) the demo workspace in DIR, made there once,
+#                          instead of a new one in a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-1250000}
@@ -14,18 +20,26 @@ command -v zip >/dev/null && command -v sqlite3 >/dev/null || {
 }
 cargo build --release --bin udd >/dev/null
 udd=$PWD/target/release/udd
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-"$udd" demo --users 10 --rooms 5 --messages "$messages" >/dev/null 2>&1
+before=${BEFORE:-}
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+if [ -n "${WORKSPACE:-}" ]; then
+  mkdir -p "$WORKSPACE"
+  cd "$WORKSPACE"
+  [ -f data/udd.sqlite3 ] || "$udd" demo --users 10 --rooms 5 --messages "$messages" >/dev/null 2>&1
+else
+  cd "$scratch"
+  "$udd" demo --users 10 --rooms 5 --messages "$messages" >/dev/null 2>&1
+fi
+work=$scratch
 
 alice=$(sqlite3 data/udd.sqlite3 "SELECT id FROM users WHERE username = 'alice'")
 rooms="SELECT room_id FROM subscriptions WHERE user_id = '$alice'"
 count=$(sqlite3 data/udd.sqlite3 "SELECT count(*) FROM messages WHERE room_id IN ($rooms)")
 
-timed() { # prints "seconds peak_kib" for the command
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>&1
-  cat "$work/time"
+timed() { # prints "seconds peak_kib cpu_seconds" for the command
+  /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" >"$work/out" 2>/dev/null
+  awk '{print $1, $2, $3 + $4}' "$work/time"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -37,20 +51,39 @@ baseline() {
 export -f baseline
 export rooms work
 
-declare -A secs mem
-for kind in baseline full personal; do
-  : >"$work/$kind.secs"; : >"$work/$kind.mem"
+kinds=(baseline full personal)
+[ -n "$before" ] && kinds+=(full-before personal-before)
+for kind in "${kinds[@]}"; do
+  : >"$work/$kind.secs"; : >"$work/$kind.mem"; : >"$work/$kind.size"; : >"$work/$kind.cpu"
 done
+measure() { # kind, command...: one timed run, its figures appended
+  local kind=$1 s m c
+  shift
+  read -r s m c < <(timed "$@")
+  echo "$s" >>"$work/$kind.secs"
+  echo "$c" >>"$work/$kind.cpu"
+  echo "$m" >>"$work/$kind.mem"
+  local zip
+  zip=$(tail -1 "$work/out")
+  [ "$kind" = baseline ] && zip=$work/dump.zip
+  stat -c %s "$zip" >>"$work/$kind.size"
+  [ "$kind" = baseline ] || rm -f "$zip"
+}
 for _ in $(seq "$runs"); do
-  read -r s m < <(timed bash -c baseline); echo "$s" >>"$work/baseline.secs"; echo "$m" >>"$work/baseline.mem"
-  read -r s m < <(timed "$udd" export --user alice --full); echo "$s" >>"$work/full.secs"; echo "$m" >>"$work/full.mem"
-  read -r s m < <(timed "$udd" export --user alice); echo "$s" >>"$work/personal.secs"; echo "$m" >>"$work/personal.mem"
-  rm -f data/zipFiles/*.zip
+  measure baseline bash -c baseline
+  measure full "$udd" export --user alice --full
+  measure personal "$udd" export --user alice
+  if [ -n "$before" ]; then
+    measure full-before "$before" export --user alice --full
+    measure personal-before "$before" export --user alice
+  fi
 done
 base=$(median <"$work/baseline.secs")
-echo "messages in alice's rooms: $count (demo of $messages), $runs runs, medians"
-for kind in baseline full personal; do
+echo "messages in alice's rooms: $count (demo of $messages), $runs runs, medians; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for kind in "${kinds[@]}"; do
   s=$(median <"$work/$kind.secs")
   m=$(median <"$work/$kind.mem")
-  printf '%-10s %7.2f s  %5.2fx baseline  peak %6.1f MiB\n' "$kind" "$s" "$(echo "$s / $base" | bc -l)" "$(echo "$m / 1024" | bc -l)"
+  z=$(median <"$work/$kind.size")
+  c=$(median <"$work/$kind.cpu")
+  printf '%-16s %7.2f s  %5.2fx baseline  cpu %6.2f s  peak %6.1f MiB  zip %10d bytes\n' "$kind" "$s" "$(echo "$s / $base" | bc -l)" "$c" "$(echo "$m / 1024" | bc -l)" "$z"
 done

@@ -194,7 +194,7 @@ impl ArchiveStore for MemoryArchiveStore {
         &self,
         _operation_id: &OperationId,
         _entry: &str,
-        _modified: DateTime<Utc>,
+        _committed: Option<u64>,
     ) -> anyhow::Result<()> {
         // Nothing to gain ahead of time: the whole archive is written in memory at once.
         Ok(())

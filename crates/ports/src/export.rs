@@ -328,16 +328,19 @@ pub trait ArchiveStore: Send + Sync {
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String>;
 
-    /// Compresses one working-folder entry ahead of [`ArchiveStore::store`] (e.g. a room
-    /// file as soon as it is complete, while other rooms are still being exported);
-    /// `store` reuses the work as long as the file has not changed since.
+    /// Compresses what is final of one working-folder entry ahead of
+    /// [`ArchiveStore::store`], while the export goes on: its first `committed` bytes
+    /// while the file still grows (a room file after each committed batch; the bytes
+    /// past them may still be cut back), or all of it once it is complete (`None`).
+    /// `store` reuses the work; files only ever grow by committed appends until they
+    /// are complete, so what was compressed of them stays true.
     ///
     /// Errors: I/O failures; a bad name.
     fn prepare(
         &self,
         operation_id: &OperationId,
         entry: &str,
-        modified: DateTime<Utc>,
+        committed: Option<u64>,
     ) -> anyhow::Result<()>;
 
     /// Size and SHA-256 of a stored archive.

@@ -90,9 +90,9 @@ impl ArchiveStore for ObjectArchiveStore {
         &self,
         operation_id: &OperationId,
         entry: &str,
-        modified: DateTime<Utc>,
+        committed: Option<u64>,
     ) -> anyhow::Result<()> {
-        self.parts.prepare(operation_id, entry, modified)
+        self.parts.prepare(operation_id, entry, committed)
     }
 
     fn describe(&self, key: &str) -> anyhow::Result<(u64, String)> {

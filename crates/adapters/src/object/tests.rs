@@ -128,7 +128,7 @@ fn an_archive_uploaded_is_byte_identical_to_the_local_one_and_reads_by_range() -
     let s = setup(12 << 20)?;
     let op = OperationId::from("OP");
     let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
-    s.remote.prepare(&op, "room.html", at)?;
+    s.remote.prepare(&op, "room.html", None)?;
     let key = s.remote.store(&op, &s.entries, at)?;
     assert_eq!(key, "exports/OP.zip");
     let local_key = s.local.store(&op, &s.entries, at)?;

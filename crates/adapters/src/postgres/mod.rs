@@ -96,6 +96,17 @@ type Conn = PooledConnection<ConnectionManager<PgConnection>>;
 /// The connection the shared repository modules are compiled against.
 type DbConnection = PgConnection;
 
+/// A page of messages is read with its `LIMIT`: PostgreSQL sends a result whole.
+const PAGE_BY_STEPPING: bool = false;
+
+/// Runs `read` on `conn` (the server's buffer cache is not the process's memory).
+fn scan_once<T>(
+    conn: &mut PgConnection,
+    read: impl FnOnce(&mut PgConnection) -> Result<T, udd_ports::StoreError>,
+) -> Result<T, udd_ports::StoreError> {
+    read(conn)
+}
+
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

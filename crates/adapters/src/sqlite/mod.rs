@@ -66,6 +66,10 @@ type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
 /// The connection the shared repository modules are compiled against.
 type DbConnection = SqliteConnection;
 
+/// Whether a page of messages is read by stepping the rows it needs rather than with
+/// a bound `LIMIT` (which SQLite re-prepares on every bind).
+const PAGE_BY_STEPPING: bool = true;
+
 /// The write lock of everything that creates users or claims their names and addresses
 /// (adding a user, imports, users Rocket.Chat vouches for).
 pub(crate) const USERS_LOCK: &str = "users";
@@ -93,6 +97,27 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
+}
+
+/// The page cache, in KiB, while a connection scans what it reads once (an export's
+/// messages): the pages would otherwise fill the connection's whole cache (32 MiB,
+/// see [`Pragmas`]), and keep it full, for nothing.
+const SCAN_CACHE_KIB: u32 = 2048;
+
+/// Runs `read`, which reads pages once, on `conn` with a small page cache, then gives
+/// the connection its usual cache back (which starts empty again).
+fn scan_once<T>(
+    conn: &mut SqliteConnection,
+    read: impl FnOnce(&mut SqliteConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let cache = |conn: &mut SqliteConnection, kib: u32| {
+        conn.batch_execute(&format!("PRAGMA cache_size = -{kib}"))
+            .map_err(|e| store_error(e, "sizing the page cache"))
+    };
+    cache(conn, SCAN_CACHE_KIB)?;
+    let result = read(conn);
+    cache(conn, CACHE_KIB)?;
+    result
 }
 
 /// A pool of connections to one SQLite database file.

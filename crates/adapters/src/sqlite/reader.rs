@@ -247,25 +247,36 @@ impl WorkspaceReader for SqliteWorkspace {
                 .filter(messages::ts.ge(ts))
                 .filter(messages::ts.gt(ts).or(messages::id.gt(cursor.id)));
         }
-        Ok(query
-            .order((messages::ts.asc(), messages::id.asc()))
-            .limit(i64::from(limit))
-            .select(MessageRow::as_select())
-            .load(&mut conn)
-            .map_err(|e| store_error(e, "loading a page of messages"))?
-            .into_iter()
-            .map(Message::from)
-            .collect())
+        let mut query = query.order((messages::ts.asc(), messages::id.asc()));
+        // SQLite: no `LIMIT ?`, which would make it prepare the statement again every
+        // time it is bound (see the module's notes on requests); the rows come in key
+        // order without a sort, so stepping `limit` of them and dropping the rest costs
+        // no more. PostgreSQL sends a result whole, so it gets its `LIMIT`.
+        if !super::PAGE_BY_STEPPING {
+            query = query.limit(i64::from(limit));
+        }
+        let what = "loading a page of messages";
+        super::scan_once(&mut conn, |conn| {
+            query
+                .select(MessageRow::as_select())
+                .load_iter::<MessageRow, diesel::connection::DefaultLoadingMode>(conn)
+                .map_err(|e| store_error(e, what))?
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .map(|row| row.map(Message::from).map_err(|e| store_error(e, what)))
+                .collect()
+        })
     }
 
     fn count_messages(&self, room_id: &RoomId, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut conn = self.db().conn()?;
-        let n: i64 = messages::table
-            .filter(messages::room_id.eq(room_id.as_str()))
-            .filter(messages::ts.le(to_millis(cutoff)))
-            .count()
-            .get_result(&mut conn)
-            .map_err(|e| store_error(e, "counting messages"))?;
+        let n: i64 = super::scan_once(&mut conn, |conn| {
+            messages::table
+                .filter(messages::room_id.eq(room_id.as_str()))
+                .filter(messages::ts.le(to_millis(cutoff)))
+                .count()
+                .get_result(conn)
+                .map_err(|e| store_error(e, "counting messages"))
+        })?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -305,12 +316,16 @@ impl WorkspaceReader for SqliteWorkspace {
 
     fn upload(&self, id: &UploadId) -> Result<Upload, StoreError> {
         let mut conn = self.db().conn()?;
+        // One row by its key, read without `LIMIT ?` (a message with a file asks once).
         uploads::table
             .find(id.as_str())
             .select(UploadRow::as_select())
-            .first(&mut conn)
+            .load(&mut conn)
+            .map_err(|e| store_error(e, "loading an upload"))?
+            .into_iter()
+            .next()
             .map(Upload::from)
-            .map_err(|e| store_error(e, "loading an upload"))
+            .ok_or(StoreError::NotFound)
     }
 
     fn avatar_of(&self, username: &str) -> Result<Option<Avatar>, StoreError> {

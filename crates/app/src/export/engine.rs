@@ -267,10 +267,9 @@ impl ExportEngine {
                     self.advance(op, ExportStatus::Exporting, None, run)?;
                 }
                 ExportStatus::Exporting => {
-                    let cutoff = op.cutoff.context("the cutoff is fixed before exporting")?;
                     let id = op.id.clone();
-                    self.compressing(&id, cutoff, |finished| {
-                        self.export_messages(op, &user, run, finished)?;
+                    self.compressing(&id, |compress| {
+                        self.export_messages(op, &user, run, compress)?;
                         self.ports.files.sync(&op.id)?;
                         self.advance(op, ExportStatus::Downloading, None, run)?;
                         self.advance(op, ExportStatus::Compressing, None, run)

@@ -1,63 +1,36 @@
 //! The messages stage: every room in keyset batches, each batch appended after the
 //! committed length, made durable, then committed with its cursor, count, pseudonyms and
-//! uploads in one transaction; finished room files are compressed on a second thread.
+//! uploads in one transaction (the threads that do this side by side are in
+//! `pipeline`).
 
 use std::sync::mpsc;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
-    current_page, page_files, render_json_line, AttachedFile, LinkTargets, Pseudonyms,
-    RenderedMessage, RoomPages,
+    current_page, render_json_line, AttachedFile, LinkTargets, Pseudonyms, RenderedMessage,
+    RoomPages,
 };
 use udd_domain::{
-    ExportOperation, Message, MessageCursor, OperationId, RoomExport, RoomExportStatus, RoomType,
-    Upload, UploadId, User,
+    ExportOperation, Message, MessageCursor, RoomExport, RoomExportStatus, RoomType, Upload,
+    UploadId, User,
 };
-use udd_ports::{ExportBatch, ExportFileRef, StoreError};
+use udd_ports::{ExportFileRef, StoreError};
 
 use super::error::{Run, Step};
+use super::pipeline::{Prepare, Rendered};
 use super::ExportEngine;
 
 impl ExportEngine {
-    /// Runs `work` with a second thread that compresses each room file sent to it, so
-    /// finished rooms are deflated while the next ones are exported and the uploads
-    /// copied; the zip stage then reuses that work. A failure on that thread costs only
-    /// time: the zip stage compresses whatever is not ready.
-    pub(super) fn compressing<T>(
-        &self,
-        id: &OperationId,
-        cutoff: DateTime<Utc>,
-        work: impl FnOnce(&mpsc::Sender<String>) -> Step<T>,
-    ) -> Step<T> {
-        let archives = &self.ports.archives;
-        let (finished, to_compress) = mpsc::channel::<String>();
-        std::thread::scope(|scope| {
-            scope.spawn(move || {
-                for entry in to_compress {
-                    if let Err(e) = archives.prepare(id, &entry, cutoff) {
-                        tracing::debug!(entry = %entry, error = %e, "compressing ahead failed");
-                    }
-                }
-            });
-            // The sender is dropped as soon as `work` ends, whichever way it ends, which
-            // lets the compressing thread finish and the scope close.
-            let sender = finished;
-            let result = work(&sender);
-            drop(sender);
-            result
-        })
-    }
-
-    /// Exports every room not yet complete, batch by batch, handing each finished room
-    /// file to the compressing thread.
+    /// Exports every room not yet complete, batch by batch: batches are rendered here
+    /// and committed by a second thread (see `pipeline`), and whatever each commit
+    /// makes final is handed to the compressing threads.
     pub(super) fn export_messages(
         &self,
         op: &mut ExportOperation,
         user: &User,
         run: &Run<'_>,
-        finished: &mpsc::Sender<String>,
+        compress: &mpsc::Sender<Prepare>,
     ) -> Step<()> {
         let (done, total) = op.message_progress();
         run.progress.start("messages", Some(total));
@@ -66,25 +39,22 @@ impl ExportEngine {
             Pseudonyms::new(&user.username, self.ports.progress.pseudonyms(&op.id)?);
         // System messages read in the owner's language, as Rocket.Chat shows them.
         let words = Catalogue::for_language(user.language.as_deref());
-        let mut written = done;
-        for index in 0..op.room_list.len() {
-            if op.room_list[index].status == RoomExportStatus::Completed {
-                continue;
-            }
-            while op.room_list[index].status != RoomExportStatus::Completed {
-                run.check()?;
-                written += self.export_batch(op, index, &mut pseudonyms, &words, run)?;
-                run.progress.set(written);
-            }
-            let room = &op.room_list[index];
-            if op.full_export {
-                let _ = finished.send(room.target_file.clone());
-            } else {
-                for page in page_files(&room.target_file, room.exported_count) {
-                    let _ = finished.send(page);
+        let id = op.id.clone();
+        let written = self.committing(&id, run, done, compress, |to_commit| {
+            for index in 0..op.room_list.len() {
+                while op.room_list[index].status != RoomExportStatus::Completed {
+                    run.check()?;
+                    let batch = self.render_batch(op, index, &mut pseudonyms, &words, run)?;
+                    op.room_list[index] = batch.room.clone();
+                    if to_commit.send(batch).is_err() {
+                        // The committing thread stopped; its error is the run's.
+                        return Ok(());
+                    }
                 }
             }
-        }
+            Ok(())
+        })?;
+        op.updated_at = self.ports.clock.now();
         run.progress.finish(&format!(
             "{written} messages in {} rooms",
             op.room_list.len()
@@ -92,18 +62,17 @@ impl ExportEngine {
         Ok(())
     }
 
-    /// Reads, writes and commits the next batches of room `index`: pages of
-    /// `batch_size` messages are rendered until `commit_bytes` of output (or the end of
-    /// the room), then appended, synced and committed together. Returns how many
-    /// messages were committed.
-    fn export_batch(
+    /// Reads and renders the next batch of room `index`: pages of `batch_size`
+    /// messages until `commit_bytes` of output (or the end of the room), with the
+    /// room's progress as it will be once the batch is committed.
+    fn render_batch(
         &self,
-        op: &mut ExportOperation,
+        op: &ExportOperation,
         index: usize,
         pseudonyms: &mut Pseudonyms,
         words: &Catalogue,
         run: &Run<'_>,
-    ) -> Step<u64> {
+    ) -> Step<Rendered> {
         let cutoff = op
             .cutoff
             .context("the cutoff is fixed before messages are exported")?;
@@ -173,57 +142,48 @@ impl ExportEngine {
                 break;
             }
         }
-        run.check()?;
-        // The heartbeat notices a lost lease only every third of its length; a worker
-        // that was paused past it must not cut or write a file another worker may now
-        // be writing, so the lease is confirmed (and extended) right before the append.
-        let now = self.ports.clock.now();
-        if !self
-            .ports
-            .queue
-            .renew(&op.id, run.owner, self.lease_until(now))?
-        {
-            return Err(super::error::EngineError::LeaseLost);
-        }
+        let complete = room.status == RoomExportStatus::Completed;
+        let mut writes = Vec::new();
+        let mut prepare = Vec::new();
         if full {
-            room.file_length = self.ports.files.append(
-                &op.id,
-                &room.target_file,
-                room.file_length,
-                bytes.as_bytes(),
-            )?;
+            let from = room.file_length;
+            room.file_length = from + bytes.len() as u64;
+            prepare.push((
+                room.target_file.clone(),
+                (!complete).then_some(room.file_length),
+            ));
+            writes.push((room.target_file.clone(), from, bytes));
         } else {
             // The first write continues the page the committed length refers to; a
             // batch that crosses a page boundary starts each later page afresh, so a
-            // retried batch rewrites them whole.
+            // retried batch rewrites them whole. Every page but the last one written
+            // is complete.
             let current = current_page(room.exported_count);
-            for write in pages.into_writes() {
+            let page_writes = pages.into_writes();
+            let last = page_writes.len().saturating_sub(1);
+            for (i, write) in page_writes.into_iter().enumerate() {
                 let from = if write.page == current {
                     room.file_length
                 } else {
                     0
                 };
-                room.file_length =
-                    self.ports
-                        .files
-                        .append(&op.id, &write.file, from, write.bytes.as_bytes())?;
+                room.file_length = from + write.bytes.len() as u64;
+                let growing = i == last && !complete;
+                prepare.push((write.file.clone(), growing.then_some(room.file_length)));
+                writes.push((write.file, from, write.bytes));
             }
             room.pages = state;
         }
         room.exported_count += count;
-        let now = self.ports.clock.now();
-        let batch = ExportBatch {
-            room_index: index,
-            room: room.clone(),
+        Ok(Rendered {
+            index,
+            room,
+            writes,
             pseudonyms: pseudonyms.take_fresh(),
             files,
-        };
-        self.ports
-            .progress
-            .commit_batch(&op.id, run.owner, &batch, now)?;
-        op.room_list[index] = room;
-        op.updated_at = now;
-        Ok(count)
+            count,
+            prepare,
+        })
     }
 
     /// The title of a room's pages: its name, or for a direct room (one-to-one or

@@ -18,6 +18,7 @@
 //! - `messages`: rooms exported in committed batches;
 //! - `links`: where the messages a batch links to are (thread parents, first replies,
 //!   quoted messages), asked of the store for that batch only;
+//! - `pipeline`: the threads that render, commit and compress side by side;
 //! - `package`: the profile, index, manifest and archive, and its recording;
 //! - `error`: how a run stops early (`LeaseLost`, `Stopped`, `Failed`).
 
@@ -27,6 +28,7 @@ mod lease;
 mod links;
 mod messages;
 mod package;
+mod pipeline;
 mod plan;
 mod retry;
 #[cfg(test)]

@@ -87,6 +87,9 @@ impl ExportEngine {
             let index = index_html(user, has_avatar, &rooms, &owned, &unavailable, &words);
             files.write(&op.id, "index.html", index.as_bytes())?;
         }
+        // What follows holds a line per file of the archive; what is done with goes
+        // first (an export may carry tens of thousands of uploads).
+        drop(owned);
         let cutoff = op
             .cutoff
             .context("the cutoff is fixed before compressing")?;
@@ -109,7 +112,7 @@ impl ExportEngine {
             listed.push((file, ArchiveSource::Blob(key)));
         }
         listed.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-        let manifest = Manifest {
+        let mut manifest = Manifest {
             format_version: MANIFEST_FORMAT_VERSION,
             kind: if op.full_export { "full" } else { "personal" },
             user_id: user.id.to_string(),
@@ -131,22 +134,27 @@ impl ExportEngine {
                     },
                 })
                 .collect(),
-            files: listed.iter().map(|(f, _)| f.clone()).collect(),
+            files: Vec::with_capacity(listed.len()),
             // The manifest is read by programs: its lines stay in English.
             unavailable: unavailable
                 .iter()
                 .map(|item| item.describe(&Catalogue::english()))
                 .collect(),
         };
-        files.write(&op.id, "manifest.json", manifest.to_json().as_bytes())?;
-        let mut entries = vec![ArchiveEntry {
+        let mut entries = Vec::with_capacity(listed.len() + 1);
+        entries.push(ArchiveEntry {
             name: "manifest.json".to_owned(),
             source: ArchiveSource::Working("manifest.json".to_owned()),
-        }];
-        entries.extend(listed.into_iter().map(|(f, source)| ArchiveEntry {
-            name: f.path,
-            source,
-        }));
+        });
+        for (file, source) in listed {
+            entries.push(ArchiveEntry {
+                name: file.path.clone(),
+                source,
+            });
+            manifest.files.push(file);
+        }
+        files.write(&op.id, "manifest.json", manifest.to_json().as_bytes())?;
+        drop(manifest);
         run.check()?;
         let zip = self.ports.archives.store(&op.id, &entries, cutoff)?;
         run.progress.finish("zip written");

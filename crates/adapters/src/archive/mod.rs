@@ -17,6 +17,8 @@ use crate::fs::{inside, is_plain_name, LocalExportFiles};
 use crate::hashing::sha256_of;
 use crate::owner_only;
 
+mod chunks;
+
 /// Zips written with deflate, entries in the given order and with fixed timestamps, so
 /// the same export folder always gives the same bytes, whatever the thread timing.
 /// Archives are keyed `exports/<operation id>.zip` and kept as `<root>/<operation id>.zip`.
@@ -25,6 +27,8 @@ pub struct ZipArchiveStore {
     root: PathBuf,
     working: LocalExportFiles,
     blobs: Arc<dyn BlobStore>,
+    /// The chunks made ahead (see [`chunks`]).
+    packs: Arc<chunks::Packs>,
 }
 
 impl std::fmt::Debug for ZipArchiveStore {
@@ -48,6 +52,7 @@ impl ZipArchiveStore {
             root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
             working,
             blobs,
+            packs: Arc::default(),
         }
     }
 
@@ -105,7 +110,6 @@ pub(crate) fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
     .unwrap_or_default()
 }
 
-/// Deflates one file into a single-entry zip at `part`.
 /// Deflates `size` bytes of `input` (0 when unknown) into a single-entry zip at `part`.
 fn compress_part(
     input: &mut dyn Read,
@@ -126,22 +130,29 @@ fn compress_part(
     Ok(())
 }
 
-/// Uploads up to this size are compressed in memory rather than through a part file:
-/// an export can hold thousands of small uploads, and a file each costs more than the
-/// compression.
+/// Uploads up to this size are compressed in memory and kept in the pack rather than
+/// in a part file of their own: an export can hold thousands of small uploads, and a
+/// file each costs more than the compression.
 const IN_MEMORY_PART: u64 = 4 << 20;
 
-/// A compressed single-entry zip, on disk or in memory.
+/// A compressed entry: a single-entry zip in a file of its own or in a pack, or a
+/// working-folder file's chunks. Nothing compressed waits in memory: an export may
+/// carry thousands of uploads.
 pub(crate) enum Part {
     File(PathBuf),
-    Memory(Vec<u8>),
+    Packed(chunks::Packed),
+    Chunks {
+        name: String,
+        stamp: zip::DateTime,
+        entry: chunks::Chunked,
+    },
 }
 
 /// How every entry of an archive is written: deflated, stamped, readable by all.
 pub(crate) fn entry_options(stamp: zip::DateTime, size: u64) -> SimpleFileOptions {
     SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(6))
+        .compression_level(Some(i64::from(chunks::LEVEL)))
         .last_modified_time(stamp)
         .unix_permissions(0o644)
         .large_file(size >= u64::from(u32::MAX))
@@ -174,9 +185,18 @@ pub(crate) fn assemble<W: Write + std::io::Seek>(parts: Vec<Part>, output: W) ->
                     .with_context(|| format!("reading {}", path.display()))?;
                 zip.raw_copy_file(single.by_index_raw(0)?)?;
             }
-            Part::Memory(bytes) => {
-                let mut single = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
+            Part::Packed(packed) => {
+                let mut single = zip::ZipArchive::new(std::io::Cursor::new(packed.read()?))?;
                 zip.raw_copy_file(single.by_index_raw(0)?)?;
+            }
+            Part::Chunks { name, stamp, entry } => {
+                // The chunks are streamed in behind a header naming their sizes and CRC;
+                // the zip writer copies them as they are.
+                let header = chunks::local_header(&name, stamp, &entry)?;
+                let mut stream = std::io::Cursor::new(header).chain(entry.reader);
+                let file = zip::read::read_zipfile_from_stream(&mut stream)?
+                    .with_context(|| format!("reading the chunks of {name}"))?;
+                zip.raw_copy_file_touch(file, stamp, Some(0o644))?;
             }
         }
     }
@@ -240,39 +260,32 @@ impl ZipArchiveStore {
         self.root.join(format!(".{name}{PARTS}"))
     }
 
-    /// The compressed part of `entry` as it is when `len` bytes long. Entries only ever
-    /// grow until they are final, so name and length identify the content.
-    fn part_path(&self, name: &str, entry: &str, len: u64) -> PathBuf {
-        self.parts_dir(name)
-            .join(format!("{}-{len}.zip", hex::encode(entry.as_bytes())))
-    }
-
-    /// Compresses `entry` into its part unless that part already exists.
-    fn ensure_part(
+    /// The chunks of working-folder entry `entry` of `name`: whole ones while the file
+    /// grows to `committed` bytes, all of them once it is complete (`None`).
+    fn chunk_plan(
         &self,
-        name: &str,
-        source: &Path,
+        name: &OperationId,
         entry: &str,
-        stamp: zip::DateTime,
-    ) -> anyhow::Result<PathBuf> {
-        let len = std::fs::metadata(source)
-            .with_context(|| format!("reading {}", source.display()))?
-            .len();
-        let part = self.part_path(name, entry, len);
-        if !part.is_file() {
-            owner_only::create_dir_all(&self.parts_dir(name))?;
-            let temporary = part.with_extension("partial");
-            let mut input =
-                File::open(source).with_context(|| format!("reading {}", source.display()))?;
-            compress_part(&mut input, len, entry, &temporary, stamp)?;
-            std::fs::rename(&temporary, &part)?;
-        }
-        Ok(part)
+        committed: Option<u64>,
+    ) -> anyhow::Result<(PathBuf, PathBuf, Vec<chunks::Chunk>)> {
+        let folder = self.working.folder(name)?;
+        let source = self.working.file(name, entry)?;
+        let len = match committed {
+            Some(len) => len,
+            None => std::fs::metadata(&source)
+                .with_context(|| format!("reading {}", source.display()))?
+                .len(),
+        };
+        Ok((
+            folder,
+            source,
+            chunks::plan(entry, len, committed.is_none()),
+        ))
     }
 
-    /// Compresses every entry into its own single-entry part, in parallel (one thread
-    /// per core, largest entries first), reusing parts made ahead by `prepare`; the
-    /// parts come back in entry order, ready for [`assemble`].
+    /// Compresses every entry, in parallel (one thread per core): the chunks of the
+    /// working-folder files that `prepare` has not made yet, and the uploads; the parts
+    /// come back in entry order, ready for [`assemble`].
     pub(crate) fn compress(
         &self,
         operation_id: &OperationId,
@@ -281,41 +294,55 @@ impl ZipArchiveStore {
     ) -> anyhow::Result<Vec<Part>> {
         let name = operation_id;
         Self::check_name(name)?;
+        let stamp = zip_time(modified);
+        enum Job<'a> {
+            Chunk(&'a Path, &'a Path, &'a chunks::Chunk),
+            Blob(usize),
+        }
+        let mut plans = Vec::with_capacity(entries.len());
         for entry in entries {
             // Entry names obey the working-folder rule: relative, no `..`, no hidden parts.
             inside(Path::new(""), &entry.name)?;
+            plans.push(match &entry.source {
+                ArchiveSource::Working(file) => Some(self.chunk_plan(name, file, None)?),
+                ArchiveSource::Blob(_) => None,
+            });
         }
-        let size = |entry: &ArchiveEntry| match &entry.source {
-            ArchiveSource::Working(file) => self
-                .working
-                .file(name, file)
-                .ok()
-                .and_then(|p| std::fs::metadata(p).ok())
-                .map_or(0, |m| m.len()),
-            ArchiveSource::Blob(_) => 0,
-        };
-        let stamp = zip_time(modified);
-
-        // Largest first, handed out one at a time, so the cores finish together.
-        let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(size(&entries[i])));
-        let next = std::sync::Mutex::new(order.into_iter());
-        let parts: std::sync::Mutex<Vec<Option<Part>>> =
+        let mut jobs = Vec::new();
+        for (i, plan) in plans.iter().enumerate() {
+            match plan {
+                Some((folder, source, plan)) => {
+                    for chunk in plan {
+                        if !self.packs.has(folder, chunk)? {
+                            jobs.push(Job::Chunk(folder, source, chunk));
+                        }
+                    }
+                }
+                None => jobs.push(Job::Blob(i)),
+            }
+        }
+        let next = std::sync::Mutex::new(jobs.into_iter());
+        let blobs: std::sync::Mutex<Vec<Option<Part>>> =
             std::sync::Mutex::new((0..entries.len()).map(|_| None).collect());
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(entries.len().max(1));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let lock_failed = || anyhow::anyhow!("a compressing thread panicked");
         std::thread::scope(|scope| -> anyhow::Result<()> {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
                     scope.spawn(|| -> anyhow::Result<()> {
                         loop {
-                            let Some(i) = next.lock().map_err(|_| lock_failed())?.next() else {
+                            let Some(job) = next.lock().map_err(|_| lock_failed())?.next() else {
                                 return Ok(());
                             };
-                            let part = self.part_for(&entries[i], name, i, stamp)?;
-                            parts.lock().map_err(|_| lock_failed())?[i] = Some(part);
+                            match job {
+                                Job::Chunk(folder, source, chunk) => {
+                                    self.packs.make(folder, source, chunk)?
+                                }
+                                Job::Blob(i) => {
+                                    let part = self.blob_part(&entries[i], name, i, stamp)?;
+                                    blobs.lock().map_err(|_| lock_failed())?[i] = Some(part);
+                                }
+                            }
                         }
                     })
                 })
@@ -325,78 +352,95 @@ impl ZipArchiveStore {
             }
             Ok(())
         })?;
-        let parts = parts.into_inner().map_err(|_| lock_failed())?;
-        parts
-            .into_iter()
-            .map(|part| part.context("an entry was not compressed"))
+        let blobs = blobs.into_inner().map_err(|_| lock_failed())?;
+        entries
+            .iter()
+            .zip(plans)
+            .zip(blobs)
+            .map(|((entry, plan), blob)| match plan {
+                Some((folder, _, plan)) => Ok(Part::Chunks {
+                    name: entry.name.clone(),
+                    stamp,
+                    entry: self.packs.gather(&folder, &plan)?,
+                }),
+                None => blob.context("an entry was not compressed"),
+            })
             .collect()
     }
 
-    /// Removes the parts kept for `name` (its archive is stored, or given up).
+    /// Removes the parts and chunks kept for `name` (its archive is stored, or given up).
     pub(crate) fn forget_parts(&self, name: &str) {
         let _ = std::fs::remove_dir_all(self.parts_dir(name));
+        if let Ok(folder) = self.working.folder(&name.into()) {
+            self.packs.forget(&folder);
+        }
     }
 
-    /// Compresses one entry, from wherever its bytes are.
-    fn part_for(
+    /// Compresses one upload.
+    fn blob_part(
         &self,
         entry: &ArchiveEntry,
         name: &OperationId,
         index: usize,
         stamp: zip::DateTime,
     ) -> anyhow::Result<Part> {
-        match &entry.source {
-            ArchiveSource::Working(file) => {
-                let source = self.working.file(name, file)?;
-                self.ensure_part(name, &source, &entry.name, stamp)
-                    .map(Part::File)
-            }
-            ArchiveSource::Blob(key) => {
-                let mut input = self
-                    .blobs
-                    .open(key)?
-                    .with_context(|| format!("blob {key} is gone"))?;
-                let mut head = Vec::new();
-                (&mut input)
-                    .take(IN_MEMORY_PART + 1)
-                    .read_to_end(&mut head)?;
-                if head.len() as u64 <= IN_MEMORY_PART {
-                    let buffer = std::io::Cursor::new(Vec::with_capacity(head.len() + 256));
-                    let buffer = compress_into(
-                        &mut head.as_slice(),
-                        head.len() as u64,
-                        &entry.name,
-                        buffer,
-                        stamp,
-                    )?;
-                    return Ok(Part::Memory(buffer.into_inner()));
-                }
-                owner_only::create_dir_all(&self.parts_dir(name))?;
-                let part = self.parts_dir(name).join(format!("blob-{index}.zip"));
-                let mut whole = head.as_slice().chain(input);
-                // The full size is unknown here; an upload over 4 GiB (not expected in a
-                // chat workspace) makes the zip writer fail cleanly.
-                compress_part(&mut whole, 0, &entry.name, &part, stamp)?;
-                Ok(Part::File(part))
-            }
+        let ArchiveSource::Blob(key) = &entry.source else {
+            anyhow::bail!("{} is not an upload", entry.name);
+        };
+        let mut input = self
+            .blobs
+            .open(key)?
+            .with_context(|| format!("blob {key} is gone"))?;
+        let mut head = Vec::new();
+        (&mut input)
+            .take(IN_MEMORY_PART + 1)
+            .read_to_end(&mut head)?;
+        if head.len() as u64 <= IN_MEMORY_PART {
+            let buffer = std::io::Cursor::new(Vec::with_capacity(head.len() + 256));
+            let buffer = compress_into(
+                &mut head.as_slice(),
+                head.len() as u64,
+                &entry.name,
+                buffer,
+                stamp,
+            )?;
+            let folder = self.working.folder(name)?;
+            return Ok(Part::Packed(self.packs.put(&folder, &buffer.into_inner())?));
         }
+        owner_only::create_dir_all(&self.parts_dir(name))?;
+        let part = self.parts_dir(name).join(format!("blob-{index}.zip"));
+        let mut whole = head.as_slice().chain(input);
+        // The full size is unknown here; an upload over 4 GiB (not expected in a
+        // chat workspace) makes the zip writer fail cleanly.
+        compress_part(&mut whole, 0, &entry.name, &part, stamp)?;
+        Ok(Part::File(part))
     }
 }
 
 impl ArchiveStore for ZipArchiveStore {
-    /// Entries are deflated in parallel, one thread per core, each into a single-entry
-    /// part; the parts are then copied, still compressed, into the archive in order.
+    /// Makes the chunks of `entry` that are final and not made yet (see [`chunks`]).
+    /// Chunks are looked for from the newest back to the first one already there, so a
+    /// file that grows batch by batch costs a look at its new chunks only.
     fn prepare(
         &self,
         operation_id: &OperationId,
         entry: &str,
-        modified: DateTime<Utc>,
+        committed: Option<u64>,
     ) -> anyhow::Result<()> {
         let name = operation_id;
         Self::check_name(name)?;
-        let source = self.working.file(name, entry)?;
-        self.ensure_part(name, &source, entry, zip_time(modified))
-            .map(|_| ())
+        let (folder, source, plan) = self.chunk_plan(name, entry, committed)?;
+        let mut missing = Vec::new();
+        for chunk in plan.iter().rev() {
+            if self.packs.has(&folder, chunk)? {
+                break;
+            }
+            missing.push(chunk);
+        }
+        for chunk in missing.into_iter().rev() {
+            self.packs.make(&folder, &source, chunk)?;
+        }
+        Ok(())
     }
 
     fn store(
@@ -409,6 +453,8 @@ impl ArchiveStore for ZipArchiveStore {
         let parts = self.compress(name, entries, modified)?;
         let path = self.root.join(format!("{name}.zip"));
         let temporary = self.root.join(format!(".{name}{PARTIAL}"));
+        owner_only::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
         let file = owner_only::create(&temporary)
             .with_context(|| format!("creating {}", temporary.display()))?;
         let writer = assemble(parts, BufWriter::with_capacity(1 << 20, file))?;
@@ -472,163 +518,4 @@ impl ArchiveStore for ZipArchiveStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::blobs::LocalBlobStore;
-    use udd_ports::{BlobKind, ExportFiles};
-
-    fn working(name: &str) -> ArchiveEntry {
-        ArchiveEntry {
-            name: name.to_owned(),
-            source: ArchiveSource::Working(name.to_owned()),
-        }
-    }
-
-    fn store_in(
-        dir: &tempfile::TempDir,
-    ) -> (ZipArchiveStore, LocalExportFiles, Arc<LocalBlobStore>) {
-        let blobs = Arc::new(LocalBlobStore::new(dir.path().join("blobs")));
-        let files = LocalExportFiles::new(dir.path().join("work"));
-        (
-            ZipArchiveStore::new(dir.path().join("zips"), files.clone(), blobs.clone()),
-            files,
-            blobs,
-        )
-    }
-
-    fn read_all(store: &ZipArchiveStore, key: &str, range: Option<ByteRange>) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        let mut read = store.open(key, range).unwrap().expect("stored");
-        read.body.read_to_end(&mut bytes).unwrap();
-        assert_eq!(bytes.len() as u64, read.len);
-        bytes
-    }
-
-    #[test]
-    fn the_same_entries_zip_to_the_same_bytes_in_order_from_folder_and_blobs() -> anyhow::Result<()>
-    {
-        let dir = tempfile::tempdir()?;
-        let (store, files, blobs) = store_in(&dir);
-        files.write(&"OP".into(), "b.txt", b"bbb")?;
-        let key = blobs.put(BlobKind::Upload, "F1", &mut &b"aaa"[..])?;
-        let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
-        let entries = vec![
-            working("b.txt"),
-            ArchiveEntry {
-                name: "assets/F1-a.png".into(),
-                source: ArchiveSource::Blob(key),
-            },
-        ];
-        let first = store.store(&"OP".into(), &entries, at)?;
-        assert_eq!(first, "exports/OP.zip");
-        let (size, sha) = store.describe(&first)?;
-        let second = store.store(&"OP".into(), &entries, at)?;
-        assert_eq!(store.describe(&second)?, (size, sha));
-        assert!(!dir.path().join("zips/.OP.zip.partial").exists());
-
-        let mut archive = zip::ZipArchive::new(File::open(store.path_of(&first)?)?)?;
-        assert_eq!(
-            archive.file_names().collect::<Vec<_>>(),
-            ["b.txt", "assets/F1-a.png"]
-        );
-        let mut text = String::new();
-        archive
-            .by_name("assets/F1-a.png")?
-            .read_to_string(&mut text)?;
-        assert_eq!(text, "aaa");
-        store.remove(&first)?;
-        store.remove(&first)?;
-        assert!(store.describe(&first).is_err());
-        assert!(store.open(&first, None)?.is_none());
-
-        // Nothing outside the store is removed, whatever a record says.
-        let outside = dir.path().join("work/keep.zip");
-        std::fs::write(&outside, "not ours")?;
-        for key in [
-            outside.to_string_lossy().into_owned(),
-            "exports/../work/keep.zip".to_owned(),
-            "exports/.zip".to_owned(),
-            "uploads/F1".to_owned(),
-        ] {
-            assert!(store.remove(&key).is_err(), "{key}");
-            assert!(store.open(&key, None).is_err(), "{key}");
-        }
-        assert!(outside.exists());
-        Ok(())
-    }
-
-    #[test]
-    fn an_archive_opens_whole_or_by_range_and_never_past_its_end() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let (store, files, _) = store_in(&dir);
-        files.write(&"OP".into(), "a.txt", &[7_u8; 5000])?;
-        let key = store.store(&"OP".into(), &[working("a.txt")], DateTime::UNIX_EPOCH)?;
-        let whole = std::fs::read(store.path_of(&key)?)?;
-        assert_eq!(store.size(&key)?, Some(whole.len() as u64));
-        assert_eq!(store.size("exports/none.zip")?, None);
-        assert_eq!(read_all(&store, &key, None), whole);
-        let range = ByteRange { start: 10, len: 20 };
-        assert_eq!(read_all(&store, &key, Some(range)), &whole[10..30]);
-        let total = whole.len() as u64;
-        let tail = ByteRange {
-            start: total - 1,
-            len: 1,
-        };
-        assert_eq!(
-            read_all(&store, &key, Some(tail)),
-            &whole[whole.len() - 1..]
-        );
-        let past = ByteRange {
-            start: total,
-            len: 1,
-        };
-        assert!(store.open(&key, Some(past)).is_err());
-        let huge = ByteRange {
-            start: 1,
-            len: u64::MAX,
-        };
-        assert!(store.open(&key, Some(huge)).is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn a_prepared_entry_is_reused_only_while_the_file_is_unchanged() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let (store, files, _) = store_in(&dir);
-        let at = DateTime::UNIX_EPOCH;
-        files.write(&"OP".into(), "room.json", b"first")?;
-        store.prepare(&"OP".into(), "room.json", at)?;
-        files.write(&"OP".into(), "room.json", b"first, then more")?;
-        let zip = store.store(&"OP".into(), &[working("room.json")], at)?;
-        let mut text = String::new();
-        zip::ZipArchive::new(File::open(store.path_of(&zip)?)?)?
-            .by_name("room.json")?
-            .read_to_string(&mut text)?;
-        assert_eq!(
-            text, "first, then more",
-            "a part of an older, shorter file is not used"
-        );
-        assert!(
-            !dir.path().join("zips/.OP.parts").exists(),
-            "parts are cleaned up"
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn entries_and_names_outside_the_folder_are_refused() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let (store, _, _) = store_in(&dir);
-        let at = DateTime::UNIX_EPOCH;
-        assert!(store
-            .store(&"OP".into(), &[working("../secret")], at)
-            .is_err());
-        let escaping = ArchiveEntry {
-            name: "../x".into(),
-            source: ArchiveSource::Blob("uploads/F1".into()),
-        };
-        assert!(store.store(&"OP".into(), &[escaping], at).is_err());
-        assert!(store.store(&"../OP".into(), &[], at).is_err());
-        Ok(())
-    }
-}
+mod tests;

@@ -1,0 +1,249 @@
+use super::*;
+use crate::blobs::LocalBlobStore;
+use udd_ports::{BlobKind, ExportFiles};
+
+fn working(name: &str) -> ArchiveEntry {
+    ArchiveEntry {
+        name: name.to_owned(),
+        source: ArchiveSource::Working(name.to_owned()),
+    }
+}
+
+fn store_in(dir: &tempfile::TempDir) -> (ZipArchiveStore, LocalExportFiles, Arc<LocalBlobStore>) {
+    let blobs = Arc::new(LocalBlobStore::new(dir.path().join("blobs")));
+    let files = LocalExportFiles::new(dir.path().join("work"));
+    (
+        ZipArchiveStore::new(dir.path().join("zips"), files.clone(), blobs.clone()),
+        files,
+        blobs,
+    )
+}
+
+fn read_all(store: &ZipArchiveStore, key: &str, range: Option<ByteRange>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut read = store.open(key, range).unwrap().expect("stored");
+    read.body.read_to_end(&mut bytes).unwrap();
+    assert_eq!(bytes.len() as u64, read.len);
+    bytes
+}
+
+#[test]
+fn the_same_entries_zip_to_the_same_bytes_in_order_from_folder_and_blobs() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, files, blobs) = store_in(&dir);
+    files.write(&"OP".into(), "b.txt", b"bbb")?;
+    let key = blobs.put(BlobKind::Upload, "F1", &mut &b"aaa"[..])?;
+    let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
+    let entries = vec![
+        working("b.txt"),
+        ArchiveEntry {
+            name: "assets/F1-a.png".into(),
+            source: ArchiveSource::Blob(key),
+        },
+    ];
+    let first = store.store(&"OP".into(), &entries, at)?;
+    assert_eq!(first, "exports/OP.zip");
+    let (size, sha) = store.describe(&first)?;
+    let second = store.store(&"OP".into(), &entries, at)?;
+    assert_eq!(store.describe(&second)?, (size, sha));
+    assert!(!dir.path().join("zips/.OP.zip.partial").exists());
+
+    let mut archive = zip::ZipArchive::new(File::open(store.path_of(&first)?)?)?;
+    assert_eq!(
+        archive.file_names().collect::<Vec<_>>(),
+        ["b.txt", "assets/F1-a.png"]
+    );
+    let mut text = String::new();
+    archive
+        .by_name("assets/F1-a.png")?
+        .read_to_string(&mut text)?;
+    assert_eq!(text, "aaa");
+    store.remove(&first)?;
+    store.remove(&first)?;
+    assert!(store.describe(&first).is_err());
+    assert!(store.open(&first, None)?.is_none());
+
+    // Nothing outside the store is removed, whatever a record says.
+    let outside = dir.path().join("work/keep.zip");
+    std::fs::write(&outside, "not ours")?;
+    for key in [
+        outside.to_string_lossy().into_owned(),
+        "exports/../work/keep.zip".to_owned(),
+        "exports/.zip".to_owned(),
+        "uploads/F1".to_owned(),
+    ] {
+        assert!(store.remove(&key).is_err(), "{key}");
+        assert!(store.open(&key, None).is_err(), "{key}");
+    }
+    assert!(outside.exists());
+    Ok(())
+}
+
+#[test]
+fn an_archive_opens_whole_or_by_range_and_never_past_its_end() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, files, _) = store_in(&dir);
+    files.write(&"OP".into(), "a.txt", &[7_u8; 5000])?;
+    let key = store.store(&"OP".into(), &[working("a.txt")], DateTime::UNIX_EPOCH)?;
+    let whole = std::fs::read(store.path_of(&key)?)?;
+    assert_eq!(store.size(&key)?, Some(whole.len() as u64));
+    assert_eq!(store.size("exports/none.zip")?, None);
+    assert_eq!(read_all(&store, &key, None), whole);
+    let range = ByteRange { start: 10, len: 20 };
+    assert_eq!(read_all(&store, &key, Some(range)), &whole[10..30]);
+    let total = whole.len() as u64;
+    let tail = ByteRange {
+        start: total - 1,
+        len: 1,
+    };
+    assert_eq!(
+        read_all(&store, &key, Some(tail)),
+        &whole[whole.len() - 1..]
+    );
+    let past = ByteRange {
+        start: total,
+        len: 1,
+    };
+    assert!(store.open(&key, Some(past)).is_err());
+    let huge = ByteRange {
+        start: 1,
+        len: u64::MAX,
+    };
+    assert!(store.open(&key, Some(huge)).is_err());
+    Ok(())
+}
+
+#[test]
+fn a_prepared_entry_is_reused_only_while_the_file_is_unchanged() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, files, _) = store_in(&dir);
+    let at = DateTime::UNIX_EPOCH;
+    files.write(&"OP".into(), "room.json", b"first")?;
+    store.prepare(&"OP".into(), "room.json", None)?;
+    files.write(&"OP".into(), "room.json", b"first, then more")?;
+    let zip = store.store(&"OP".into(), &[working("room.json")], at)?;
+    let mut text = String::new();
+    zip::ZipArchive::new(File::open(store.path_of(&zip)?)?)?
+        .by_name("room.json")?
+        .read_to_string(&mut text)?;
+    assert_eq!(
+        text, "first, then more",
+        "a part of an older, shorter file is not used"
+    );
+    assert!(
+        !dir.path().join("zips/.OP.parts").exists(),
+        "parts are cleaned up"
+    );
+    Ok(())
+}
+
+#[test]
+fn entries_and_names_outside_the_folder_are_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, _, _) = store_in(&dir);
+    let at = DateTime::UNIX_EPOCH;
+    assert!(store
+        .store(&"OP".into(), &[working("../secret")], at)
+        .is_err());
+    let escaping = ArchiveEntry {
+        name: "../x".into(),
+        source: ArchiveSource::Blob("uploads/F1".into()),
+    };
+    assert!(store.store(&"OP".into(), &[escaping], at).is_err());
+    assert!(store.store(&"../OP".into(), &[], at).is_err());
+    Ok(())
+}
+
+/// Text that compresses like chat: words from a small list in a varying order.
+fn chat_text(len: usize, seed: u64) -> Vec<u8> {
+    const WORDS: [&str; 8] = [
+        "hello", "deploy", "the", "build", "is", "green", "again", "ok?",
+    ];
+    let mut state = seed;
+    let mut text = Vec::with_capacity(len + 16);
+    while text.len() < len {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        text.extend_from_slice(WORDS[(state >> 61) as usize].as_bytes());
+        text.push(if state & 0x100 == 0 { b' ' } else { b'\n' });
+    }
+    text.truncate(len);
+    text
+}
+
+#[test]
+fn a_file_compressed_chunk_by_chunk_as_it_grows_zips_to_the_bytes_of_one_compressed_at_the_end(
+) -> anyhow::Result<()> {
+    let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
+    // Cut over several chunks, one of them exactly at a chunk boundary.
+    let text = chat_text((2 * chunks::CHUNK + 12_345) as usize, 7);
+    let cuts = [100_000, chunks::CHUNK as usize, 1_500_000, text.len()];
+    let entries = [working("room.json"), working("small.json")];
+
+    let ahead = tempfile::tempdir()?;
+    let (store, files, _) = store_in(&ahead);
+    let op: OperationId = "OP".into();
+    let mut committed = 0;
+    for cut in cuts {
+        committed = files.append(&op, "room.json", committed, &text[committed as usize..cut])?;
+        store.prepare(&op, "room.json", Some(committed))?;
+    }
+    store.prepare(&op, "room.json", None)?;
+    files.write(&op, "small.json", b"{}")?;
+    let folder = files.folder(&op)?;
+    let plan = chunks::plan("room.json", text.len() as u64, true);
+    assert_eq!(plan.len(), 3);
+    for chunk in &plan {
+        assert!(store.packs.has(&folder, chunk)?, "made ahead: {chunk:?}");
+    }
+    let key = store.store(&op, &entries, at)?;
+    let made_ahead = std::fs::read(store.path_of(&key)?)?;
+    let hidden = std::fs::read_dir(&folder)?
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().starts_with(".chunks"))
+        .count();
+    assert_eq!(hidden, 0, "the pack is removed once the archive is stored");
+
+    let at_the_end = tempfile::tempdir()?;
+    let (store, files, _) = store_in(&at_the_end);
+    files.write(&op, "room.json", &text)?;
+    files.write(&op, "small.json", b"{}")?;
+    let key = store.store(&op, &entries, at)?;
+    assert!(
+        std::fs::read(store.path_of(&key)?)? == made_ahead,
+        "the same archive whenever the chunks were made"
+    );
+
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(made_ahead))?;
+    let mut room = archive.by_name("room.json")?;
+    assert_eq!(room.unix_mode(), Some(0o100_644));
+    let mut unzipped = Vec::new();
+    room.read_to_end(&mut unzipped)?;
+    assert!(
+        unzipped == text,
+        "the chunks make one deflate stream of the file"
+    );
+    assert!(
+        room.compressed_size() * 3 < text.len() as u64,
+        "compressed, not stored"
+    );
+    drop(room);
+    let mut small = String::new();
+    archive.by_name("small.json")?.read_to_string(&mut small)?;
+    assert_eq!(small, "{}");
+    Ok(())
+}
+
+#[test]
+fn an_empty_file_is_an_empty_entry() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, files, _) = store_in(&dir);
+    files.write(&"OP".into(), "empty.json", b"")?;
+    let key = store.store(&"OP".into(), &[working("empty.json")], DateTime::UNIX_EPOCH)?;
+    let mut archive = zip::ZipArchive::new(File::open(store.path_of(&key)?)?)?;
+    let mut text = String::new();
+    archive.by_name("empty.json")?.read_to_string(&mut text)?;
+    assert!(text.is_empty());
+    Ok(())
+}
