@@ -181,10 +181,10 @@ impl ArchiveStore for FaultyArchives {
         &self,
         id: &OperationId,
         entry: &str,
-        modified: DateTime<Utc>,
+        committed: Option<u64>,
     ) -> anyhow::Result<()> {
         // Runs on a background thread and may fail harmlessly: not a checkpoint.
-        self.1.prepare(id, entry, modified)
+        self.1.prepare(id, entry, committed)
     }
     fn describe(&self, key: &str) -> anyhow::Result<(u64, String)> {
         self.1.describe(key)
