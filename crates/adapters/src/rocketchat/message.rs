@@ -408,9 +408,7 @@ impl<'de> Visitor<'de> for DateInnerVisitor {
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<DateInner, E> {
-        Ok(DateInner(Some(
-            i64::try_from(v).unwrap_or_else(|_| v as f64 as i64),
-        )))
+        Ok(DateInner(Some(i64::try_from(v).unwrap_or(v as f64 as i64))))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<DateInner, E> {
