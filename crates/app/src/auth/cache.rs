@@ -137,7 +137,7 @@ struct Maps {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Remembered {
     /// The token logs this active user in.
-    Valid(User),
+    Valid(Box<User>),
     /// The token was refused.
     Refused,
 }
@@ -178,7 +178,7 @@ impl SessionCache {
         let key = key(user_id, token);
         let mut maps = self.maps();
         if let Some(user) = maps.valid.get(&key, now) {
-            return Some(Remembered::Valid(user));
+            return Some(Remembered::Valid(Box::new(user)));
         }
         maps.refused.get(&key, now).map(|()| Remembered::Refused)
     }
@@ -236,7 +236,10 @@ mod tests {
         assert_eq!(cache.get(&u1, "t", at(0)), None);
         cache.accept(&u1, "t", user(), at(0));
         cache.refuse(&u1, "bad", at(0));
-        assert_eq!(cache.get(&u1, "t", at(4)), Some(Remembered::Valid(user())));
+        assert_eq!(
+            cache.get(&u1, "t", at(4)),
+            Some(Remembered::Valid(Box::new(user())))
+        );
         assert_eq!(cache.get(&u1, "bad", at(4)), Some(Remembered::Refused));
         assert_eq!(
             cache.get(&"u2".into(), "t", at(4)),

@@ -181,7 +181,7 @@ impl Authenticator {
             None => self.sessions.get(user_id, token, self.clock.now()),
         };
         remembered.map(|answer| match answer {
-            Remembered::Valid(user) => Ok(user),
+            Remembered::Valid(user) => Ok(*user),
             Remembered::Refused => Err(AuthError::NotLoggedIn),
         })
     }
@@ -388,7 +388,7 @@ impl Authenticator {
         }
         let now = self.clock.now();
         match self.sessions.get(user_id, token, now) {
-            Some(Remembered::Valid(user)) => return Ok(user),
+            Some(Remembered::Valid(user)) => return Ok(*user),
             Some(Remembered::Refused) => return Err(AuthError::NotLoggedIn),
             None => {}
         }

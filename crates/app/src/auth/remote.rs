@@ -57,7 +57,7 @@ impl RemoteSessionCheck {
             return Err(AuthError::NotLoggedIn);
         }
         match self.remembered(user_id, token) {
-            Some(Remembered::Valid(user)) => return Ok(user),
+            Some(Remembered::Valid(user)) => return Ok(*user),
             Some(Remembered::Refused) => return Err(AuthError::NotLoggedIn),
             None => {}
         }
