@@ -177,12 +177,7 @@ impl ArchiveStore for FaultyArchives {
     ) -> anyhow::Result<String> {
         self.0.around(|| self.1.store(id, entries, modified))
     }
-    fn prepare(
-        &self,
-        id: &OperationId,
-        entry: &str,
-        committed: Option<u64>,
-    ) -> anyhow::Result<()> {
+    fn prepare(&self, id: &OperationId, entry: &str, committed: Option<u64>) -> anyhow::Result<()> {
         // Runs on a background thread and may fail harmlessly: not a checkpoint.
         self.1.prepare(id, entry, committed)
     }
