@@ -12,6 +12,7 @@
 
 mod admin;
 mod delivery;
+mod dump;
 mod error;
 mod export;
 mod forms;
