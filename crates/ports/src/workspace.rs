@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use chrono::{DateTime, Utc};
+use udd_domain::render::ThreadParents;
 use udd_domain::{Avatar, Message, MessageCursor, Room, SecondFactors, Subscription, Upload, User};
 
 use crate::StoreError;
@@ -301,8 +302,8 @@ pub trait WorkspaceReader: Send + Sync {
     ) -> Result<Vec<MessageCursor>, StoreError>;
 
     /// The threads those of `parents` start in `room_id`: each parent's replies (`tmid`)
-    /// in the room sent at or before `cutoff`, counted, and the first of them. Parents
-    /// without such replies are left out.
+    /// in the room sent at or before `cutoff`, counted, and the first of them, ordered
+    /// by parent id. Parents without such replies are left out.
     ///
     /// Errors: `Unexpected` only.
     fn threads_started(
@@ -311,6 +312,18 @@ pub trait WorkspaceReader: Send + Sync {
         cutoff: DateTime<Utc>,
         parents: &[String],
     ) -> Result<Vec<ThreadReplies>, StoreError>;
+
+    /// Records in `parents` the parent id (`tmid`) of every reply in the rooms
+    /// `room_ids` sent at or before `cutoff`: which messages start threads, read in
+    /// one pass, in constant memory.
+    ///
+    /// Errors: `Unexpected` only.
+    fn thread_parents(
+        &self,
+        room_ids: &[RoomId],
+        cutoff: DateTime<Utc>,
+        parents: &mut ThreadParents,
+    ) -> Result<(), StoreError>;
 
     /// How many messages of `room_id` sent at or before `cutoff` lie strictly between
     /// `after` and `before` in (`ts`, `id`) order: how far ahead a later message's page

@@ -4,8 +4,11 @@
 //! key and `messages_by_thread`), never the whole room.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::count_star;
+use std::collections::{HashMap, HashSet};
+
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
+use udd_domain::render::ThreadParents;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{MessageCursor, RoomId};
 use udd_ports::ThreadReplies;
@@ -40,6 +43,9 @@ pub(super) fn message_keys(
 }
 
 /// See [`udd_ports::WorkspaceReader::threads_started`].
+///
+/// One query per 1,000 parents, whose replies are streamed and tallied here (count
+/// and earliest key), rather than a query per parent.
 pub(super) fn threads_started(
     conn: &mut DbConnection,
     room_id: &RoomId,
@@ -47,38 +53,71 @@ pub(super) fn threads_started(
     parents: &[String],
 ) -> QueryResult<Vec<ThreadReplies>> {
     let cutoff = to_millis(cutoff);
-    let mut threads = Vec::new();
+    let mut tally: HashMap<String, (u64, i64, String)> = HashMap::new();
     for chunk in parents.chunks(IDS_PER_QUERY) {
-        let counted: Vec<(Option<String>, i64)> = messages::table
+        let replies = messages::table
             .filter(messages::thread_id.eq_any(chunk))
             .filter(messages::room_id.eq(room_id.as_str()))
             .filter(messages::ts.le(cutoff))
-            .group_by(messages::thread_id)
-            .select((messages::thread_id, count_star()))
-            .load(conn)?;
-        for (parent, replies) in counted {
-            let Some(parent) = parent else { continue };
-            let first: Option<(String, i64)> = messages::table
-                .filter(messages::thread_id.eq(&parent))
-                .filter(messages::room_id.eq(room_id.as_str()))
-                .filter(messages::ts.le(cutoff))
-                .order((messages::ts.asc(), messages::id.asc()))
-                .select((messages::id, messages::ts))
-                .first(conn)
-                .optional()?;
-            if let Some((id, ts)) = first {
-                threads.push(ThreadReplies {
-                    parent,
-                    replies: u64::try_from(replies).unwrap_or(0),
-                    first: MessageCursor {
-                        ts: from_millis(ts),
-                        id,
-                    },
-                });
+            .select((
+                messages::thread_id.assume_not_null(),
+                messages::ts,
+                messages::id,
+            ))
+            .load_iter::<(String, i64, String), DefaultLoadingMode>(conn)?;
+        for reply in replies {
+            let (parent, ts, id) = reply?;
+            match tally.get_mut(&parent) {
+                Some((count, first_ts, first_id)) => {
+                    *count += 1;
+                    if (ts, id.as_str()) < (*first_ts, first_id.as_str()) {
+                        (*first_ts, *first_id) = (ts, id);
+                    }
+                }
+                None => {
+                    tally.insert(parent, (1, ts, id));
+                }
             }
         }
     }
+    let mut threads: Vec<ThreadReplies> = tally
+        .into_iter()
+        .map(|(parent, (replies, ts, id))| ThreadReplies {
+            parent,
+            replies,
+            first: MessageCursor {
+                ts: from_millis(ts),
+                id,
+            },
+        })
+        .collect();
+    threads.sort_by(|a, b| a.parent.cmp(&b.parent));
     Ok(threads)
+}
+
+/// See [`udd_ports::WorkspaceReader::thread_parents`]: every reply of the workspace,
+/// read from `messages_by_thread` (which holds replies only, a small part of the
+/// messages) in one pass, the rooms sorted out here. Asking the store for the rooms
+/// instead would have it walk every message of those rooms by the primary key.
+pub(super) fn thread_parents(
+    conn: &mut DbConnection,
+    room_ids: &[RoomId],
+    cutoff: DateTime<Utc>,
+    parents: &mut ThreadParents,
+) -> QueryResult<()> {
+    let rooms: HashSet<&str> = room_ids.iter().map(RoomId::as_str).collect();
+    let replies = messages::table
+        .filter(messages::thread_id.is_not_null())
+        .filter(messages::ts.le(to_millis(cutoff)))
+        .select((messages::room_id, messages::thread_id.assume_not_null()))
+        .load_iter::<(String, String), DefaultLoadingMode>(conn)?;
+    for reply in replies {
+        let (room, parent) = reply?;
+        if rooms.contains(room.as_str()) {
+            parents.insert(&parent);
+        }
+    }
+    Ok(())
 }
 
 /// See [`udd_ports::WorkspaceReader::count_between`].
@@ -94,12 +133,13 @@ pub(super) fn count_between(
     }
     let (from, to) = (to_millis(after.ts), to_millis(before.ts));
     // The `ts` bounds let the (room_id, ts, id) key seek to the range; the ORs only
-    // sort out the rows sharing an end's instant (as in `messages_page`).
+    // sort out the rows sharing an end's instant (as in `messages_page`). One upper
+    // bound only: given both `ts <= to` and `ts <= cutoff`, SQLite may end the range at
+    // the cutoff and step through the rest of the room on every call.
     let n: i64 = messages::table
         .filter(messages::room_id.eq(room_id.as_str()))
-        .filter(messages::ts.le(to_millis(cutoff)))
         .filter(messages::ts.ge(from))
-        .filter(messages::ts.le(to))
+        .filter(messages::ts.le(to.min(to_millis(cutoff))))
         .filter(messages::ts.gt(from).or(messages::id.gt(&after.id)))
         .filter(messages::ts.lt(to).or(messages::id.lt(&before.id)))
         .count()

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use udd_domain::render::ThreadParents;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{Avatar, Message, MessageCursor, Room, RoomType, Subscription, Upload};
 use udd_domain::{RoomId, UploadId, UserId};
@@ -302,6 +303,17 @@ impl WorkspaceReader for SqliteWorkspace {
         })
     }
 
+    fn thread_parents(
+        &self,
+        room_ids: &[RoomId],
+        cutoff: DateTime<Utc>,
+        parents: &mut ThreadParents,
+    ) -> Result<(), StoreError> {
+        self.read("finding thread parents", |conn| {
+            super::links::thread_parents(conn, room_ids, cutoff, parents)
+        })
+    }
+
     fn count_between(
         &self,
         room_id: &RoomId,
@@ -463,6 +475,10 @@ mod tests {
         ])?;
         let room = RoomId::from("R");
         let cutoff = from_millis(100);
+        let at = |ts: i64, id: &str| MessageCursor {
+            ts: from_millis(ts),
+            id: id.into(),
+        };
         let ids: Vec<String> = ["r1", "x", "late", "nothing", "p2"]
             .map(String::from)
             .to_vec();
@@ -497,11 +513,15 @@ mod tests {
             }],
             "p2's only reply comes after the cutoff"
         );
-
-        let at = |ts: i64, id: &str| MessageCursor {
-            ts: from_millis(ts),
-            id: id.into(),
-        };
+        let mut parents = ThreadParents::default();
+        ws.thread_parents(&[room.clone()], cutoff, &mut parents)?;
+        assert!(parents.may_start("p1"));
+        for other in ["p2", "r1", "x", "elsewhere"] {
+            assert!(
+                !parents.may_start(other),
+                "{other}: p2's reply is after the cutoff, the others answer nothing here"
+            );
+        }
         // R in order: p1 p2 (10), r1 r2 (20), r3 (30); late is after the cutoff.
         assert_eq!(
             ws.count_between(&room, cutoff, &at(10, "p1"), &at(30, "r3"))?,

@@ -5,23 +5,42 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use udd_domain::render::{named_messages, page_of, LinkTargets, RoomPages, ThreadStart};
+use udd_domain::render::{
+    named_messages, page_of, LinkTargets, RoomPages, ThreadParents, ThreadStart,
+};
 use udd_domain::{Message, MessageCursor, RoomId};
 
 use super::error::Step;
 use super::ExportEngine;
 
 impl ExportEngine {
+    /// Which messages of the export's rooms (`room_ids`, up to `cutoff`) may start a
+    /// thread: read once per run of the messages stage, so that a batch asks the
+    /// store about the threads of those messages only.
+    pub(super) fn thread_parents(
+        &self,
+        room_ids: &[RoomId],
+        cutoff: DateTime<Utc>,
+    ) -> Step<ThreadParents> {
+        let mut parents = ThreadParents::default();
+        self.ports
+            .reader
+            .thread_parents(room_ids, cutoff, &mut parents)?;
+        Ok(parents)
+    }
+
     /// The link targets of `batch`, the next messages of room `room_id` (sent at or
     /// before `cutoff`) that `pages` will place. A target already placed is found by
     /// the page starts, one in the batch by its position, a later one by counting the
-    /// messages between the batch's end and it.
+    /// messages between the batch's end and it. Threads are looked for only where
+    /// `parents` says a message may start one.
     pub(super) fn link_targets(
         &self,
         room_id: &RoomId,
         cutoff: DateTime<Utc>,
         pages: &RoomPages<'_>,
         batch: &[Message],
+        parents: &ThreadParents,
     ) -> Step<LinkTargets> {
         let mut targets = LinkTargets::default();
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
@@ -46,15 +65,29 @@ impl ExportEngine {
             let ahead = reader.count_between(room_id, cutoff, &last, key)?;
             Ok(page_of(end + ahead))
         };
-        let named = named_messages(batch);
-        if !named.is_empty() {
-            for key in reader.message_keys(room_id, cutoff, &named)? {
+        // Named messages of the batch itself need no lookup.
+        let (here, elsewhere): (Vec<String>, Vec<String>) = named_messages(batch)
+            .into_iter()
+            .partition(|id| in_batch.contains_key(id.as_str()));
+        for id in here {
+            let page = page_of(in_batch[id.as_str()]);
+            targets.insert_page(id, page);
+        }
+        if !elsewhere.is_empty() {
+            for key in reader.message_keys(room_id, cutoff, &elsewhere)? {
                 let page = page_of_key(&key)?;
                 targets.insert_page(key.id, page);
             }
         }
-        let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
-        for thread in reader.threads_started(room_id, cutoff, &ids)? {
+        let starters: Vec<String> = batch
+            .iter()
+            .filter(|m| parents.may_start(&m.id))
+            .map(|m| m.id.clone())
+            .collect();
+        if starters.is_empty() {
+            return Ok(targets);
+        }
+        for thread in reader.threads_started(room_id, cutoff, &starters)? {
             let page = page_of_key(&thread.first)?;
             targets.insert_thread(
                 thread.parent,

@@ -9,17 +9,25 @@ use anyhow::Context;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
     current_page, render_json_line, AttachedFile, LinkTargets, Pseudonyms, RenderedMessage,
-    RoomPages,
+    RoomPages, ThreadParents,
 };
 use udd_domain::{
-    ExportOperation, Message, MessageCursor, RoomExport, RoomExportStatus, RoomType, Upload,
-    UploadId, User,
+    ExportOperation, Message, MessageCursor, RoomExport, RoomExportStatus, RoomId, RoomType,
+    Upload, UploadId, User,
 };
 use udd_ports::{ExportFileRef, StoreError};
 
 use super::error::{Run, Step};
 use super::pipeline::{Prepare, Rendered};
 use super::ExportEngine;
+
+/// What every batch of a run of the messages stage renders with.
+struct BatchContext<'a> {
+    /// The owner's words.
+    words: &'a Catalogue,
+    /// Which messages may start threads (personal exports; empty for full ones).
+    parents: &'a ThreadParents,
+}
 
 impl ExportEngine {
     /// Exports every room not yet complete, batch by batch: batches are rendered here
@@ -39,12 +47,23 @@ impl ExportEngine {
             Pseudonyms::new(&user.username, self.ports.progress.pseudonyms(&op.id)?);
         // System messages read in the owner's language, as Rocket.Chat shows them.
         let words = Catalogue::for_language(user.language.as_deref());
+        let parents = match (op.full_export, op.cutoff) {
+            (false, Some(cutoff)) => {
+                let rooms: Vec<RoomId> = op.room_list.iter().map(|r| r.room_id.clone()).collect();
+                self.thread_parents(&rooms, cutoff)?
+            }
+            _ => ThreadParents::default(),
+        };
+        let context = BatchContext {
+            words: &words,
+            parents: &parents,
+        };
         let id = op.id.clone();
         let written = self.committing(&id, run, done, compress, |to_commit| {
             for index in 0..op.room_list.len() {
                 while op.room_list[index].status != RoomExportStatus::Completed {
                     run.check()?;
-                    let batch = self.render_batch(op, index, &mut pseudonyms, &words, run)?;
+                    let batch = self.render_batch(op, index, &mut pseudonyms, &context, run)?;
                     op.room_list[index] = batch.room.clone();
                     if to_commit.send(batch).is_err() {
                         // The committing thread stopped; its error is the run's.
@@ -70,9 +89,10 @@ impl ExportEngine {
         op: &ExportOperation,
         index: usize,
         pseudonyms: &mut Pseudonyms,
-        words: &Catalogue,
+        context: &BatchContext<'_>,
         run: &Run<'_>,
     ) -> Step<Rendered> {
+        let words = context.words;
         let cutoff = op
             .cutoff
             .context("the cutoff is fixed before messages are exported")?;
@@ -104,7 +124,7 @@ impl ExportEngine {
             let targets = if full {
                 LinkTargets::default()
             } else {
-                self.link_targets(&room.room_id, cutoff, &pages, &page)?
+                self.link_targets(&room.room_id, cutoff, &pages, &page, context.parents)?
             };
             for message in &page {
                 let file = self.attached_file(op, message)?;

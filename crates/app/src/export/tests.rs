@@ -94,6 +94,7 @@ fn reader() -> MockWorkspaceReader {
     reader
         .expect_threads_started()
         .returning(|_, _, _| Ok(Vec::new()));
+    reader.expect_thread_parents().returning(|_, _, _| Ok(()));
     reader.expect_count_between().returning(|_, _, _, _| Ok(0));
     reader
 }

@@ -4,37 +4,63 @@
 /// quoted attribute values.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        push_escaped(&mut out, c);
-    }
+    push_escaped(&mut out, text);
     out
 }
 
-fn push_escaped(out: &mut String, c: char) {
-    match c {
-        '&' => out.push_str("&amp;"),
-        '<' => out.push_str("&lt;"),
-        '>' => out.push_str("&gt;"),
-        '"' => out.push_str("&quot;"),
-        '\'' => out.push_str("&#39;"),
-        c => out.push(c),
+/// The entity a character with a meaning in markup stands as; `None` for the others.
+fn entity(byte: u8) -> Option<&'static str> {
+    match byte {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'"' => Some("&quot;"),
+        b'\'' => Some("&#39;"),
+        _ => None,
     }
+}
+
+/// Appends `text` escaped as [`escape_html`] does. The characters escaped are ASCII,
+/// so the text is scanned as bytes and copied a run at a time (this runs for every
+/// message of a personal export).
+pub(crate) fn push_escaped(out: &mut String, text: &str) {
+    let mut run = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        if let Some(entity) = entity(byte) {
+            out.push_str(&text[run..i]);
+            out.push_str(entity);
+            run = i + 1;
+        }
+    }
+    out.push_str(&text[run..]);
 }
 
 /// Escapes like [`escape_html`] and keeps line breaks visible as `<br/>`.
 pub fn escape_html_text(text: &str) -> String {
-    // One pass (this runs for every message of a personal export): a CR before an LF
-    // goes, each LF becomes a break.
     let mut out = String::with_capacity(text.len() + 16);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => out.push_str("<br/>\n"),
-            c => push_escaped(&mut out, c),
-        }
-    }
+    push_escaped_text(&mut out, text);
     out
+}
+
+/// Appends `text` escaped as [`escape_html_text`] does: a CR before an LF goes, each
+/// LF becomes a break.
+pub(crate) fn push_escaped_text(out: &mut String, text: &str) {
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let replacement = match byte {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => "",
+            b'\n' => "<br/>\n",
+            _ => match entity(byte) {
+                Some(entity) => entity,
+                None => continue,
+            },
+        };
+        out.push_str(&text[run..i]);
+        out.push_str(replacement);
+        run = i + 1;
+    }
+    out.push_str(&text[run..]);
 }
 
 #[cfg(test)]

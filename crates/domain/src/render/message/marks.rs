@@ -2,11 +2,12 @@
 //! reactions. Names in them go through the pseudonym table like the authors do; every
 //! string from the data is escaped here.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::i18n::Catalogue;
 use crate::render::escape::escape_html;
 use crate::render::pseudonyms::Pseudonyms;
+use crate::time::push_clock;
 use crate::workspace::Message;
 
 /// The most reacting people a reaction names (in its `title`); the rest are counted.
@@ -67,13 +68,25 @@ pub(super) fn reactions(message: &Message, pseudonyms: &mut Pseudonyms) -> Vec<S
 /// A time as the pages' `title`s give it: the long date in the reader's language and
 /// the time of day, UTC.
 pub(crate) fn long_time(ts: DateTime<Utc>, words: &Catalogue) -> String {
-    words.text(
+    let (before, after) = long_time_around(ts.date_naive(), words);
+    let mut text = before;
+    push_clock(&mut text, ts, true);
+    text.push_str(&after);
+    text
+}
+
+/// What [`long_time`] writes before and after the time of day for any time of `day`:
+/// pages work it out once a day rather than once a message.
+pub(crate) fn long_time_around(day: NaiveDate, words: &Catalogue) -> (String, String) {
+    const MARK: &str = "\u{0}";
+    let text = words.text(
         "archive.time",
-        &[
-            ("date", &words.long_date(ts.date_naive())),
-            ("time", &ts.format("%H:%M:%S").to_string()),
-        ],
-    )
+        &[("date", &words.long_date(day)), ("time", MARK)],
+    );
+    match text.split_once(MARK) {
+        Some((before, after)) => (before.to_owned(), after.to_owned()),
+        None => (text, String::new()),
+    }
 }
 
 /// The quiet "(edited)" mark, its time (and editor) in the title.

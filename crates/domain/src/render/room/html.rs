@@ -2,15 +2,16 @@
 //! the month index. Every user string is escaped here or before it arrives; every fixed
 //! word comes from the reader's catalogue.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{month_index_file, page_file, MonthStart};
 use crate::i18n::Catalogue;
-use crate::render::escape::escape_html;
+use crate::render::escape::{escape_html, push_escaped};
 use crate::render::message::{
-    edited_html, long_time, percent_encode, reactions_html, RenderedMessage,
+    edited_html, long_time_around, percent_encode, reactions_html, RenderedMessage,
 };
 use crate::render::pages::{head, word};
+use crate::time::{push_clock, push_iso_seconds};
 
 fn href(file: &str) -> String {
     escape_html(&format!("./{}", percent_encode(file)))
@@ -108,67 +109,112 @@ pub(super) struct MessageLinks {
     pub thread: Option<(u64, String)>,
 }
 
-/// One message: its anchor, the author line unless it continues a group, the thread
-/// it answers, its content (already escaped), its reactions and the thread it starts.
-pub(super) fn message_html(
+/// The `title` of a message's time, the long date and time of day in the reader's
+/// words: the words around the time of day are worked out (and escaped) once a day.
+#[derive(Debug, Default)]
+pub(super) struct TimeTitles {
+    day: Option<NaiveDate>,
+    before: String,
+    after: String,
+}
+
+impl TimeTitles {
+    fn push(&mut self, out: &mut String, ts: DateTime<Utc>, words: &Catalogue) {
+        let day = ts.date_naive();
+        if self.day != Some(day) {
+            let (before, after) = long_time_around(day, words);
+            self.before = escape_html(&before);
+            self.after = escape_html(&after);
+            self.day = Some(day);
+        }
+        out.push_str(&self.before);
+        push_clock(out, ts, true);
+        out.push_str(&self.after);
+    }
+}
+
+/// How a message stands on its page.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Placement {
+    /// A system message (no author line, its own style).
+    pub system: bool,
+    /// It continues its author's group (no author line).
+    pub grouped: bool,
+}
+
+/// Appends one message to `out`: its anchor, the author line unless it continues a
+/// group, the thread it answers, its content (already escaped), its reactions and the
+/// thread it starts.
+pub(super) fn push_message(
+    out: &mut String,
     message: &RenderedMessage,
     content: &str,
-    system: bool,
-    grouped: bool,
+    placement: Placement,
     links: &MessageLinks,
     words: &Catalogue,
-) -> String {
-    let class = match (system, grouped) {
+    titles: &mut TimeTitles,
+) {
+    let class = match (placement.system, placement.grouped) {
         (true, _) => "msg system",
         (false, true) => "msg cont",
         (false, false) => "msg",
     };
-    let mut time = format!(
-        "<time datetime=\"{}\" title=\"{}\">{}</time>",
-        message.ts.format("%Y-%m-%dT%H:%M:%SZ"),
-        escape_html(&long_time(message.ts, words)),
-        message.ts.format("%H:%M")
-    );
+    out.push_str("<article class=\"");
+    out.push_str(class);
+    out.push_str("\" id=\"");
+    push_escaped(out, &message.id);
+    out.push_str("\">\n<p class=\"meta\">");
+    if !placement.grouped {
+        out.push_str("<strong>");
+        push_escaped(out, &message.username);
+        out.push_str("</strong> ");
+    }
+    out.push_str("<time datetime=\"");
+    push_iso_seconds(out, message.ts);
+    out.push_str("\" title=\"");
+    titles.push(out, message.ts, words);
+    out.push_str("\">");
+    push_clock(out, message.ts, false);
+    out.push_str("</time>");
     if let Some(edited) = &message.edited {
-        time.push_str(&edited_html(edited, words));
+        out.push_str(&edited_html(edited, words));
     }
-    let mut html = format!(
-        "<article class=\"{class}\" id=\"{}\">\n",
-        escape_html(&message.id)
-    );
-    if grouped {
-        html.push_str(&format!("<p class=\"meta\">{time}</p>\n"));
-    } else {
-        html.push_str(&format!(
-            "<p class=\"meta\"><strong>{}</strong> {time}</p>\n",
-            escape_html(&message.username)
-        ));
-    }
-    let reply = word(words, "archive.reply_in_thread");
+    out.push_str("</p>\n");
     match &links.parent {
-        Some(Some(parent)) => html.push_str(&format!(
-            "<p class=\"thread\">↳ <a href=\"{}\">{reply}</a></p>\n",
-            escape_html(parent)
-        )),
-        Some(None) => html.push_str(&format!("<p class=\"thread\">↳ {reply}</p>\n")),
+        Some(parent) => {
+            out.push_str("<p class=\"thread\">↳ ");
+            let reply = word(words, "archive.reply_in_thread");
+            match parent {
+                Some(href) => {
+                    out.push_str("<a href=\"");
+                    push_escaped(out, href);
+                    out.push_str("\">");
+                    out.push_str(&reply);
+                    out.push_str("</a>");
+                }
+                None => out.push_str(&reply),
+            }
+            out.push_str("</p>\n");
+        }
         None => {}
     }
-    html.push_str(&format!("<div class=\"text\">{content}</div>\n"));
-    html.push_str(&reactions_html(&message.reactions, words));
+    out.push_str("<div class=\"text\">");
+    out.push_str(content);
+    out.push_str("</div>\n");
+    out.push_str(&reactions_html(&message.reactions, words));
     if let Some((replies, first)) = &links.thread {
         let label = if *replies == 1 {
             words.text("archive.replies_one", &[])
         } else {
             words.text("archive.replies", &[("count", &replies.to_string())])
         };
-        html.push_str(&format!(
-            "<p class=\"replies\"><a href=\"{}\">{}</a></p>\n",
-            escape_html(first),
-            escape_html(&label)
-        ));
+        out.push_str("<p class=\"replies\"><a href=\"");
+        push_escaped(out, first);
+        out.push_str("\">");
+        push_escaped(out, &label);
+        out.push_str("</a></p>\n");
     }
-    html.push_str("</article>\n");
-    html
+    out.push_str("</article>\n");
 }
 
 /// A `YYYY-MM` month written out ("March 2024"); anything else as it is.

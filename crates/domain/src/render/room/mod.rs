@@ -12,6 +12,7 @@
 
 mod html;
 mod links;
+mod parents;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,8 +22,11 @@ use crate::i18n::Catalogue;
 use crate::time::to_millis;
 use crate::workspace::MessageCursor;
 pub use html::month_index_html;
-use html::{day_separator, message_html, page_footer, page_header, MessageLinks};
+use html::{
+    day_separator, page_footer, page_header, push_message, MessageLinks, Placement, TimeTitles,
+};
 pub use links::{named_messages, LinkTargets, ThreadStart};
+pub use parents::ThreadParents;
 
 /// The most messages one room page holds.
 pub const MESSAGES_PER_PAGE: u64 = 2000;
@@ -156,6 +160,7 @@ pub struct RoomPages<'a> {
     last_ts: Option<DateTime<Utc>>,
     state: &'a mut PageState,
     writes: Vec<PageWrite>,
+    titles: TimeTitles,
 }
 
 impl<'a> RoomPages<'a> {
@@ -176,6 +181,7 @@ impl<'a> RoomPages<'a> {
             last_ts,
             state,
             writes: Vec::new(),
+            titles: TimeTitles::default(),
         }
     }
 
@@ -263,8 +269,20 @@ impl<'a> RoomPages<'a> {
             }),
         };
         let content = render_html(message, file, self.words, &locate);
-        let html = message_html(message, &content, system, grouped, &links, self.words);
-        self.out(page).push_str(&html);
+        let placement = Placement { system, grouped };
+        let mut titles = std::mem::take(&mut self.titles);
+        let words = self.words;
+        let out = self.out(page);
+        push_message(
+            out,
+            message,
+            &content,
+            placement,
+            &links,
+            words,
+            &mut titles,
+        );
+        self.titles = titles;
         self.state.author = (!system).then(|| message.username.clone());
         self.last_ts = Some(ts);
         self.position += 1;
