@@ -42,8 +42,8 @@ cleanup() {
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends nginx >&2
+apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends nginx >&2
 
 find_nginx || {
     echo "nginx is still missing after apt-get install nginx" >&2

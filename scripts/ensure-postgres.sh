@@ -25,8 +25,8 @@ if ! command -v pg_lsclusters >/dev/null 2>&1; then
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends postgresql postgresql-client >&2
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends postgresql postgresql-client >&2
 fi
 
 version="$(ls /etc/postgresql | sort -V | tail -n 1)"

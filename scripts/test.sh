@@ -9,4 +9,9 @@ scripts/ensure-s3s-fs.sh >/dev/null
 # The PostgreSQL tests (the adapters' suite on both backends, tests/api/postgres.rs)
 # need a server; start (or install) one. A server that does not answer fails them.
 scripts/ensure-postgres.sh
+# The browser and reverse-proxy tests need Debian's chromium and nginx: installed here,
+# one after the other, rather than by two tests at once (apt takes one lock at a time;
+# the scripts also wait for it when something else holds it).
+scripts/ensure-chromium.sh >/dev/null
+scripts/ensure-nginx.sh >/dev/null
 exec cargo test --workspace --locked "$@"
