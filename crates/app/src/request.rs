@@ -30,19 +30,24 @@ pub enum RequestDownloadError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Queues data downloads under the once-a-day policy. The policy is decided here, from
-/// the user's latest operation; the store only guarantees that of concurrent requests
-/// that saw the same latest operation, one creates.
-#[derive(Clone)]
-pub struct RequestDataDownload {
-    operations: Arc<dyn ExportOperations>,
-    files: Arc<dyn UserDataFiles>,
-    working: Arc<dyn ExportFiles>,
-    ids: Arc<dyn IdGenerator>,
-    clock: Arc<dyn Clock>,
-    policy: RequestPolicy,
-    enabled: bool,
-    wakeup: Option<Arc<dyn ExportWakeup>>,
+use_case! {
+    /// Queues data downloads under the once-a-day policy. The policy is decided here, from
+    /// the user's latest operation; the store only guarantees that of concurrent requests
+    /// that saw the same latest operation, one creates.
+    pub struct RequestDataDownload {
+        operations: Arc<dyn ExportOperations>,
+        files: Arc<dyn UserDataFiles>,
+        working: Arc<dyn ExportFiles>,
+        ids: Arc<dyn IdGenerator>,
+        clock: Arc<dyn Clock>,
+        policy: RequestPolicy,
+        enabled: bool,
+        wakeup: Option<Arc<dyn ExportWakeup>> = None,
+    }
+    /// Builds the use case; `enabled` mirrors `user_data.enable_download`. `files`
+    /// tells whether the latest operation's download is gone; `working` prepares a new
+    /// operation's working folder.
+    pub fn new;
 }
 
 /// How often a request re-reads and decides again when others created operations
@@ -51,30 +56,6 @@ pub struct RequestDataDownload {
 const MAX_ROUNDS: usize = 8;
 
 impl RequestDataDownload {
-    /// Builds the use case; `enabled` mirrors `user_data.enable_download`. `files`
-    /// tells whether the latest operation's download is gone; `working` prepares a new
-    /// operation's working folder.
-    pub fn new(
-        operations: Arc<dyn ExportOperations>,
-        files: Arc<dyn UserDataFiles>,
-        working: Arc<dyn ExportFiles>,
-        ids: Arc<dyn IdGenerator>,
-        clock: Arc<dyn Clock>,
-        policy: RequestPolicy,
-        enabled: bool,
-    ) -> Self {
-        Self {
-            operations,
-            files,
-            working,
-            ids,
-            clock,
-            policy,
-            enabled,
-            wakeup: None,
-        }
-    }
-
     /// Wakes the workers through `wakeup` whenever an operation is created.
     pub fn with_wakeup(mut self, wakeup: Arc<dyn ExportWakeup>) -> Self {
         self.wakeup = Some(wakeup);

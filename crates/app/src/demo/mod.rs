@@ -92,28 +92,18 @@ impl From<StoreError> for DemoError {
     }
 }
 
-/// Generates demo workspaces.
-#[derive(Clone)]
-pub struct SeedDemo {
-    writer: Arc<dyn WorkspaceWriter>,
-    blobs: Arc<dyn BlobStore>,
-    passwords: Arc<dyn PasswordHasher>,
-}
-
-impl SeedDemo {
-    /// Builds the use case.
-    pub fn new(
+use_case! {
+    /// Generates demo workspaces.
+    pub struct SeedDemo {
         writer: Arc<dyn WorkspaceWriter>,
         blobs: Arc<dyn BlobStore>,
         passwords: Arc<dyn PasswordHasher>,
-    ) -> Self {
-        Self {
-            writer,
-            blobs,
-            passwords,
-        }
     }
+    /// Builds the use case.
+    pub fn new;
+}
 
+impl SeedDemo {
     /// Generates the workspace `spec` describes into the store.
     pub fn execute(
         &self,
