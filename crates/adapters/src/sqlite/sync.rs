@@ -284,20 +284,9 @@ mod tests {
 
     fn message(id: &str, room: &str, updated: i64) -> Message {
         Message {
-            id: id.into(),
-            room_id: room.into(),
-            ts: at(10),
-            user_id: None,
-            username: None,
             msg: id.into(),
-            message_type: None,
-            thread_id: None,
-            file_id: None,
-            attachments: None,
-            edited_at: None,
-            edited_by: None,
-            reactions: Vec::new(),
             updated_at: at(updated),
+            ..Message::new(id, room, at(10))
         }
     }
 

@@ -357,20 +357,9 @@ impl SeedDemo {
             let ts = start
                 + Duration::milliseconds(step_ms * i as i64 + rng.below(step_ms as usize) as i64);
             let mut message = Message {
-                id: rng.id(),
-                room_id: room.id.clone().into(),
-                ts,
                 user_id: Some(author.id.clone()),
                 username: Some(author.username.clone()),
-                msg: String::new(),
-                message_type: None,
-                thread_id: None,
-                file_id: None,
-                attachments: None,
-                edited_at: None,
-                edited_by: None,
-                reactions: Vec::new(),
-                updated_at: ts,
+                ..Message::new(rng.id(), room.id.clone(), ts)
             };
             match rng.below(1000) {
                 0..=19 => system_message(&mut message, rng, room, users),
