@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{stop, unzip_file};
+use support::{run_ok, stop, unzip_file, zips_in};
 
 /// The tests here each run several `udd` processes over a 40 000-message workspace, and
 /// two of them time a takeover: they take turns rather than share two cores.
@@ -35,13 +35,7 @@ fn udd(dir: &Path) -> Command {
 }
 
 fn run(dir: &Path, args: &[&str]) -> String {
-    let out = udd(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "udd {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(udd(dir), args)
 }
 
 /// The room files being written under the working folder, if any has content yet.
@@ -62,15 +56,7 @@ fn progress_started(dir: &Path) -> bool {
 }
 
 fn zips(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir.join("data/zipFiles"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "zip"))
-                .collect()
-        })
-        .unwrap_or_default()
+    zips_in(&dir.join("data/zipFiles"))
 }
 
 /// How many working folders are left.
