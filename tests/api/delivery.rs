@@ -10,26 +10,13 @@ use udd::adapters::{
 use udd::ports::{DownloadLinks, UserDataFile, UserDataFiles};
 
 use crate::helpers::{
-    fixture_dir, fixture_login, link_in, mail_text, Login, ManualClock, TestApp, TestAppBuilder,
+    alices_export, fixture_dir, fixture_login, link_in, mail_text, ManualClock, TestApp,
 };
 
 fn recorded_file(app: &TestApp, file_id: &str) -> UserDataFile {
     SqliteUserDataFiles::new(app.database.clone())
         .get(&file_id.into())
         .unwrap()
-}
-
-/// An app with workers on `builder`, the sample workspace imported, and alice's
-/// export of the given kind completed: the app, alice's login, the completed answer.
-async fn alices_export(
-    builder: TestAppBuilder,
-    full_export: Option<&str>,
-) -> (TestApp, Login, serde_json::Value) {
-    let app = builder.with_workers().spawn().await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, full_export).await;
-    (app, alice, done)
 }
 
 fn links(app: &TestApp) -> HmacDownloadLinks {
@@ -173,14 +160,7 @@ async fn tampered_expired_and_borrowed_tokens_are_refused() {
 async fn with_no_smtp_server_the_mail_lands_in_the_outbox() {
     let (app, _, done) = alices_export(TestApp::builder(), Some("true")).await;
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
-    let started = std::time::Instant::now();
-    let outbox = loop {
-        let outbox = app.outbox();
-        if !outbox.is_empty() || started.elapsed() > Duration::from_secs(30) {
-            break outbox;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let outbox = app.outbox_with_mail().await;
     assert_eq!(outbox.len(), 1);
     let text = mail_text(&outbox[0]);
     assert!(

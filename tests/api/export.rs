@@ -4,7 +4,7 @@ use udd::domain::OperationId;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{fixture_dir, fixture_login, unzip, TestApp};
+use crate::helpers::{alices_export, fixture_dir, fixture_login, unzip, TestApp};
 
 fn text(entries: &std::collections::BTreeMap<String, Vec<u8>>, name: &str) -> String {
     String::from_utf8(
@@ -42,14 +42,7 @@ fn assert_manifest_matches(entries: &std::collections::BTreeMap<String, Vec<u8>>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_personal_export_of_the_sample_workspace_is_complete_private_and_safe() {
-    let app = TestApp::builder()
-        .with_workers()
-        .batch_size(3)
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (_app, _alice, done) = alices_export(TestApp::builder().batch_size(3), None).await;
     crate::openapi::OpenApi::project().assert_response(
         "/api/v1/users.requestDataDownload",
         "get",

@@ -73,6 +73,29 @@ pub struct Login {
     pub token: String,
 }
 
+/// Requests made as a logged-in user.
+pub trait WithLogin {
+    /// With the login's `X-User-Id` and `X-Auth-Token` headers.
+    fn with_login(self, login: &Login) -> Self;
+    /// With the login's `rc_uid` and `rc_token` cookies, as Rocket.Chat's web client
+    /// sends them.
+    fn with_cookies_of(self, login: &Login) -> Self;
+}
+
+impl WithLogin for reqwest::RequestBuilder {
+    fn with_login(self, login: &Login) -> Self {
+        self.header("X-User-Id", &login.user_id)
+            .header("X-Auth-Token", &login.token)
+    }
+
+    fn with_cookies_of(self, login: &Login) -> Self {
+        self.header(
+            "Cookie",
+            format!("rc_uid={}; rc_token={}", login.user_id, login.token),
+        )
+    }
+}
+
 /// Settings overrides applied before the app starts.
 #[derive(Default)]
 pub struct TestAppBuilder {
@@ -347,8 +370,18 @@ impl TestApp {
     pub async fn get_as(&self, login: &Login, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
-            .header("X-User-Id", &login.user_id)
-            .header("X-Auth-Token", &login.token)
+            .with_login(login)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `GET path` with the login's headers, for the bytes `range` (`bytes=…`) only.
+    pub async fn get_range_as(&self, login: &Login, path: &str, range: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .with_login(login)
+            .header("Range", range)
             .send()
             .await
             .expect("request")
@@ -397,6 +430,31 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+
+    /// The outbox once a mail is in it, or as it is after 30 s.
+    pub async fn outbox_with_mail(&self) -> Vec<String> {
+        let started = std::time::Instant::now();
+        loop {
+            let outbox = self.outbox();
+            if !outbox.is_empty() || started.elapsed() > std::time::Duration::from_secs(30) {
+                return outbox;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// An app with workers on `builder`, the sample workspace imported, and alice's
+/// export of the given kind completed: the app, alice's login, the completed answer.
+pub async fn alices_export(
+    builder: TestAppBuilder,
+    full_export: Option<&str>,
+) -> (TestApp, Login, Value) {
+    let app = builder.with_workers().spawn().await;
+    app.import(&fixture_dir());
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, full_export).await;
+    (app, alice, done)
 }
 
 /// The entries of a zip file, by name, with their bytes.

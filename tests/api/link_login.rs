@@ -1,8 +1,6 @@
 //! `user_data.link_requires_login`: the mailed link leads to a sign-in first.
 
-use std::time::Duration;
-
-use crate::helpers::{fixture_dir, fixture_login, link_in, TestApp};
+use crate::helpers::{fixture_dir, fixture_login, link_in, TestApp, WithLogin};
 
 /// Alice's export done and its mail in the outbox; returns the app and the mailed link.
 async fn mailed_link(requires_login: bool) -> (TestApp, String) {
@@ -13,14 +11,7 @@ async fn mailed_link(requires_login: bool) -> (TestApp, String) {
         .await;
     app.import(&fixture_dir());
     app.export_and_wait(&fixture_login("alice"), None).await;
-    let started = std::time::Instant::now();
-    let outbox = loop {
-        let outbox = app.outbox();
-        if !outbox.is_empty() || started.elapsed() > Duration::from_secs(30) {
-            break outbox;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let outbox = app.outbox_with_mail().await;
     let link = app.local_link(&link_in(&outbox[0]));
     (app, link)
 }
@@ -56,10 +47,7 @@ async fn when_the_link_requires_login_the_token_alone_asks_to_sign_in_first() {
     let by_cookie = app
         .client
         .get(app.url(path))
-        .header(
-            "Cookie",
-            format!("rc_uid={}; rc_token={}", alice.user_id, alice.token),
-        )
+        .with_cookies_of(&alice)
         .send()
         .await
         .unwrap();

@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Login};
+use crate::helpers::{spawn_app, Login, WithLogin};
 use crate::openapi::OpenApi;
 
 const NOT_LOGGED_IN: &str = r#"{"status":"error","message":"You must be logged in to do this."}"#;
@@ -139,9 +139,7 @@ async fn missing_or_wrong_auth_headers_get_rocket_chats_exact_401_body() {
         for case in &cases {
             let mut request = app.client.get(app.url(path));
             if let Some(l) = case {
-                request = request
-                    .header("X-User-Id", &l.user_id)
-                    .header("X-Auth-Token", &l.token);
+                request = request.with_login(l);
             }
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), 401, "{path} {case:?}");
@@ -170,8 +168,7 @@ async fn logout_ends_that_session_only() {
     let response = app
         .client
         .post(app.url("/api/v1/logout"))
-        .header("X-User-Id", &first.user_id)
-        .header("X-Auth-Token", &first.token)
+        .with_login(&first)
         .send()
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{fixture_dir, fixture_login, spawn_app, Login, TestApp};
+use crate::helpers::{alices_export, spawn_app, Login, TestApp, WithLogin};
 use crate::openapi::OpenApi;
 
 const CALL: &str = "/api/v1/method.call/requestDataDownload";
@@ -32,9 +32,7 @@ async fn post_message(
         .header("content-type", "application/json")
         .body(json!({ "message": message }).to_string());
     if let Some(login) = login {
-        request = request
-            .header("X-User-Id", &login.user_id)
-            .header("X-Auth-Token", &login.token);
+        request = request.with_login(login);
     }
     let response = request.send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
@@ -151,14 +149,13 @@ async fn the_buttons_call_requests_once_and_then_reports_the_same_operation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_export_is_reported_with_its_download_path_under_the_sites_path() {
-    let app = TestApp::builder()
-        .with_workers()
-        .configure(|settings| settings.server.site_url = "https://chat.example.org/udd/".into())
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = alices_export(
+        TestApp::builder().configure(|settings| {
+            settings.server.site_url = "https://chat.example.org/udd/".into()
+        }),
+        None,
+    )
+    .await;
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
     assert_eq!(
         done["exportOperation"]["url"],
@@ -270,8 +267,7 @@ async fn malformed_calls_get_a_clear_error_and_create_nothing() {
         let request = app
             .client
             .post(app.url(CALL))
-            .header("X-User-Id", &alice.user_id)
-            .header("X-Auth-Token", &alice.token)
+            .with_login(&alice)
             .header("content-type", "application/json")
             .body(body);
         async move {
@@ -350,8 +346,7 @@ async fn the_method_route_is_rate_limited_like_the_other_routes() {
         let response = app
             .client
             .post(app.url(CALL))
-            .header("X-User-Id", &alice.user_id)
-            .header("X-Auth-Token", &alice.token)
+            .with_login(&alice)
             .body(json!({ "message": ddp_call(&n.to_string(), false) }).to_string())
             .send()
             .await

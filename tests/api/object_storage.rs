@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use udd::api::settings::{DownloadMode, StorageKind, StorageSettings};
 
 use crate::helpers::{
-    fixture_dir, fixture_login, link_in, unzip_bytes, Login, ManualClock, TestApp,
+    alices_export, fixture_dir, fixture_login, link_in, unzip_bytes, Login, ManualClock, TestApp,
+    WithLogin,
 };
 
 use udd::adapters::s3_test_server::{
@@ -146,15 +147,7 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
         .is_some_and(|f| f.len() > 3));
     assert_eq!(manifest_files(&entries), manifest_files(&local_entries));
 
-    let partial = app
-        .client
-        .get(app.url(&path))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
-        .header("Range", "bytes=100-1099")
-        .send()
-        .await
-        .unwrap();
+    let partial = app.get_range_as(&alice, &path, "bytes=100-1099").await;
     assert_eq!(partial.status(), 206);
     assert_eq!(partial.bytes().await.unwrap(), bytes.slice(100..1100));
 
@@ -203,14 +196,11 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
         presign_seconds: 2,
         ..bucket_of(&s3)
     };
-    let app = TestApp::builder()
-        .with_workers()
-        .configure(move |settings| settings.storage = storage)
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = alices_export(
+        TestApp::builder().configure(move |settings| settings.storage = storage),
+        None,
+    )
+    .await;
     let op = &done["exportOperation"];
     let file_id = op["fileId"].as_str().unwrap();
     let object = s3.object(&format!("udd/exports/{}.zip", op["_id"].as_str().unwrap()));
@@ -221,8 +211,7 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
         .unwrap();
     let answer = direct
         .get(app.url(&format!("/data-export/{file_id}")))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
+        .with_login(&alice)
         .send()
         .await
         .unwrap();
@@ -252,8 +241,7 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
     // HEAD is answered by udd itself.
     let head = direct
         .head(app.url(&format!("/data-export/{file_id}")))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
+        .with_login(&alice)
         .send()
         .await
         .unwrap();
@@ -265,8 +253,7 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
     let bob = fixture_login("bob");
     let refused = direct
         .get(app.url(&format!("/data-export/{file_id}")))
-        .header("X-User-Id", &bob.user_id)
-        .header("X-Auth-Token", &bob.token)
+        .with_login(&bob)
         .send()
         .await
         .unwrap();

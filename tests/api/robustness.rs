@@ -6,7 +6,9 @@ use std::path::Path;
 use serde_json::{json, Value};
 use udd::ports::{Collection, MovedKind, WorkspaceReader};
 
-use crate::helpers::{copy_tree, fixture_dir, fixture_login, spawn_app, unzip, Login, TestApp};
+use crate::helpers::{
+    copy_tree, fixture_dir, fixture_login, spawn_app, unzip, Login, TestApp, WithLogin,
+};
 
 const ALICE: &str = "NBTm56xe8Rh5cF47X";
 const BOB: &str = "fq6g5jFboeXuNZhZR";
@@ -196,10 +198,7 @@ async fn a_request_answered_with_an_error_queued_nothing() {
 
 /// An app whose workers exported alice's data: the app, her login and the file's URL.
 async fn alices_export() -> (TestApp, Login, String) {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = crate::helpers::alices_export(TestApp::builder(), None).await;
     let url = done["exportOperation"]["url"].as_str().unwrap().to_owned();
     (app, alice, url)
 }
@@ -214,8 +213,7 @@ async fn ranged_get(
     let mut request = app
         .client
         .get(app.url(url))
-        .header("X-User-Id", &login.user_id)
-        .header("X-Auth-Token", &login.token)
+        .with_login(login)
         .header("Range", range);
     if let Some(condition) = if_range {
         request = request.header("If-Range", condition);
