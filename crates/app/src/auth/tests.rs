@@ -25,12 +25,12 @@ pub(super) fn alice(active: bool) -> User {
 
 const IP: &str = "192.0.2.7";
 
-/// A clock the test moves.
+/// A clock the test moves (the tests of `remote` and `two_factor` use it too).
 #[derive(Default)]
-struct TestClock(Mutex<DateTime<Utc>>);
+pub(super) struct TestClock(pub(super) Mutex<DateTime<Utc>>);
 
 impl TestClock {
-    fn advance(&self, by: Duration) {
+    pub(super) fn advance(&self, by: Duration) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
     }
 }
