@@ -263,6 +263,15 @@ mod tests {
         )
     }
 
+    /// u1 asks for a personal export, the feature on.
+    fn ask_personal(
+        operations: MockExportOperations,
+        files: MockUserDataFiles,
+        working: MockExportFiles,
+    ) -> Result<DataDownloadRequest, RequestDownloadError> {
+        use_case(operations, files, working, true).execute(&"u1".into(), false)
+    }
+
     fn file(expires_at: DateTime<chrono::Utc>) -> UserDataFile {
         UserDataFile {
             id: "F-OLD".into(),
@@ -307,8 +316,7 @@ mod tests {
         operations
             .expect_count_queued_before()
             .returning(|_| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
-        let answer = use_case(operations, MockUserDataFiles::new(), working(1, 0), true)
-            .execute(&"u1".into(), false)
+        let answer = ask_personal(operations, MockUserDataFiles::new(), working(1, 0))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
         assert_eq!(answer.operation.id, "OP1");
@@ -327,9 +335,8 @@ mod tests {
         files
             .expect_get()
             .returning(|_| Ok(file(now() + Duration::days(6))));
-        let answer = use_case(operations, files, working(0, 0), true)
-            .execute(&"u1".into(), false)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let answer =
+            ask_personal(operations, files, working(0, 0)).unwrap_or_else(|e| panic!("{e}"));
         assert!(!answer.requested);
         assert_eq!(answer.operation.id, "OLD");
     }
@@ -347,9 +354,8 @@ mod tests {
         operations.expect_count_queued_before().returning(|_| Ok(0));
         let mut files = MockUserDataFiles::new();
         files.expect_get().returning(|_| Ok(file(now())));
-        let answer = use_case(operations, files, working(1, 0), true)
-            .execute(&"u1".into(), false)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let answer =
+            ask_personal(operations, files, working(1, 0)).unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
     }
 
@@ -372,8 +378,7 @@ mod tests {
             .times(1)
             .returning(|_, _| Ok(false));
         operations.expect_count_queued_before().returning(|_| Ok(0));
-        let answer = use_case(operations, MockUserDataFiles::new(), working(1, 1), true)
-            .execute(&"u1".into(), false)
+        let answer = ask_personal(operations, MockUserDataFiles::new(), working(1, 1))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!answer.requested);
         assert_eq!(answer.operation.id, "WINNER");
@@ -388,9 +393,7 @@ mod tests {
         working
             .expect_prepare()
             .returning(|_| Err(anyhow::anyhow!("read-only filesystem")));
-        let err = use_case(operations, MockUserDataFiles::new(), working, true)
-            .execute(&"u1".into(), false)
-            .unwrap_err();
+        let err = ask_personal(operations, MockUserDataFiles::new(), working).unwrap_err();
         assert!(format!("{err:#}").contains("read-only"), "{err:#}");
     }
 
@@ -410,9 +413,7 @@ mod tests {
         operations
             .expect_latest()
             .returning(|_, _| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
-        let err = use_case(operations, MockUserDataFiles::new(), working(0, 0), true)
-            .execute(&"u1".into(), false)
-            .unwrap_err();
+        let err = ask_personal(operations, MockUserDataFiles::new(), working(0, 0)).unwrap_err();
         assert!(matches!(err, RequestDownloadError::Unexpected(_)));
     }
 
