@@ -137,6 +137,12 @@ impl Visitor {
         (posted, page)
     }
 
+    /// Posts the sign-in form with `login`, `password` and the form token `csrf`.
+    pub async fn post_sign_in(&mut self, login: &str, password: &str, csrf: &str) -> Page {
+        let form = [("login", login), ("password", password), ("csrf", csrf)];
+        self.post("/account/data/login", &form).await
+    }
+
     pub async fn sign_in(&mut self, login: &str, password: &str) -> Page {
         let form = self.get("/").await;
         let csrf = form.csrf();
@@ -241,16 +247,7 @@ async fn with_javascript_off_a_user_signs_in_asks_watches_and_downloads() {
     let mut visitor = Visitor::new(&app);
     let form = visitor.get("/").await;
     let csrf = form.csrf();
-    let posted = visitor
-        .post(
-            "/account/data/login",
-            &[
-                ("login", "alice"),
-                ("password", "alice-pass-0"),
-                ("csrf", &csrf),
-            ],
-        )
-        .await;
+    let posted = visitor.post_sign_in("alice", "alice-pass-0", &csrf).await;
     assert_eq!(posted.status, 303);
     assert_eq!(posted.location(), "/account/data");
     for name in ["rc_uid", "rc_token"] {
@@ -383,12 +380,7 @@ async fn a_wrong_password_is_said_on_the_form_and_opens_no_session() {
     let app = app_with_fixture(false).await;
     let mut visitor = Visitor::new(&app);
     let csrf = visitor.get("/").await.csrf();
-    let page = visitor
-        .post(
-            "/account/data/login",
-            &[("login", "alice"), ("password", "not-it"), ("csrf", &csrf)],
-        )
-        .await;
+    let page = visitor.post_sign_in("alice", "not-it", &csrf).await;
     assert_eq!(page.status, 401);
     assert!(
         page.body.contains("Wrong username or password."),
@@ -519,16 +511,7 @@ async fn a_totp_user_is_asked_for_the_code_on_the_page() {
     app.import(dump_with_second_factors().path());
     let mut visitor = Visitor::new(&app);
     let csrf = visitor.get("/").await.csrf();
-    let page = visitor
-        .post(
-            "/account/data/login",
-            &[
-                ("login", "bob"),
-                ("password", "bob-pass-1"),
-                ("csrf", &csrf),
-            ],
-        )
-        .await;
+    let page = visitor.post_sign_in("bob", "bob-pass-1", &csrf).await;
     assert_eq!(page.status, 401);
     assert!(
         page.body.contains("Enter your authentication code."),
@@ -583,12 +566,7 @@ async fn the_page_speaks_the_browsers_language_then_the_users() {
     assert!(page.body.contains("<h1>Meine Daten</h1>"));
     assert!(page.body.contains("Benutzername oder E-Mail-Adresse"));
     let csrf = page.csrf();
-    let wrong = visitor
-        .post(
-            "/account/data/login",
-            &[("login", "alice"), ("password", "nope"), ("csrf", &csrf)],
-        )
-        .await;
+    let wrong = visitor.post_sign_in("alice", "nope", &csrf).await;
     assert!(wrong
         .body
         .contains("Falscher Benutzername oder falsches Passwort."));

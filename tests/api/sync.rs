@@ -41,16 +41,18 @@ fn write_lines(path: &Path, docs: &[Value]) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Takes the document `id` out of `docs`.
+fn take(docs: &mut Vec<Value>, id: &str) -> Value {
+    let at = docs.iter().position(|d| d["_id"] == id).unwrap();
+    docs.remove(at)
+}
+
 /// The sample workspace a few days later, as a full mongoexport dump.
 fn second_dump(dir: &Path) {
     copy_tree(&fixture_dir(), dir);
     let messages_file = dir.join("rocketchat_message.json");
     let mut messages = lines(&messages_file);
-    let deleted = messages
-        .iter()
-        .position(|m| m["_id"] == DELETED)
-        .map(|at| messages.remove(at))
-        .unwrap();
+    let deleted = take(&mut messages, DELETED);
     let edited = messages.iter_mut().find(|m| m["_id"] == EDITED).unwrap();
     let mut history = edited.clone();
     edited["msg"] = json!(NEW_TEXT);
@@ -74,20 +76,12 @@ fn second_dump(dir: &Path) {
 
     let subscriptions_file = dir.join("rocketchat_subscription.json");
     let mut subscriptions = lines(&subscriptions_file);
-    let left = subscriptions
-        .iter()
-        .position(|s| s["_id"] == LEFT_SUBSCRIPTION)
-        .map(|at| subscriptions.remove(at))
-        .unwrap();
+    let left = take(&mut subscriptions, LEFT_SUBSCRIPTION);
     write_lines(&subscriptions_file, &subscriptions);
 
     let uploads_file = dir.join("rocketchat_uploads.json");
     let mut uploads = lines(&uploads_file);
-    let upload = uploads
-        .iter()
-        .position(|u| u["_id"] == DELETED_UPLOAD)
-        .map(|at| uploads.remove(at))
-        .unwrap();
+    let upload = take(&mut uploads, DELETED_UPLOAD);
     write_lines(&uploads_file, &uploads);
 
     let trashed = |mut doc: Value, model: &str, at: &str| {
