@@ -4,7 +4,7 @@ use udd::domain::OperationId;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{alices_export, fixture_dir, fixture_login, unzip, TestApp};
+use crate::helpers::{alices_export, fixture_copy, fixture_dir, fixture_login, unzip, TestApp};
 
 fn text(entries: &std::collections::BTreeMap<String, Vec<u8>>, name: &str) -> String {
     String::from_utf8(
@@ -217,8 +217,7 @@ async fn a_full_export_writes_json_lines_channels_and_the_user_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_upload_does_not_fail_the_export_and_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::helpers::copy_tree(&fixture_dir(), dir.path());
+    let dir = fixture_copy();
     std::fs::remove_file(dir.path().join("uploads/nd6ssaJw6zJHrtFGs")).unwrap();
     let app = TestApp::builder().with_workers().spawn().await;
     app.import(dir.path());

@@ -49,6 +49,35 @@ pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// The sample workspace copied into a temporary folder, to be altered.
+pub fn fixture_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(&fixture_dir(), dir.path());
+    dir
+}
+
+/// The sample workspace copied into a temporary folder, altered by `edit`.
+pub fn altered_dump(edit: impl FnOnce(&std::path::Path)) -> tempfile::TempDir {
+    let dir = fixture_copy();
+    edit(dir.path());
+    dir
+}
+
+/// Rewrites every document of a collection file (JSON lines) with `edit`.
+pub fn edit_documents(file: &std::path::Path, edit: impl Fn(&mut Value)) {
+    let text: Vec<String> = std::fs::read_to_string(file)
+        .expect("collection file")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut doc: Value = serde_json::from_str(line).expect("JSON line");
+            edit(&mut doc);
+            doc.to_string()
+        })
+        .collect();
+    std::fs::write(file, text.join("\n") + "\n").expect("write collection file");
+}
+
 /// A running app and a client for it.
 pub struct TestApp {
     workers: Option<Workers>,

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use udd::api::Settings;
 
-use crate::helpers::{copy_tree, fixture_dir, fixture_login, link_in, Login, ManualClock, TestApp};
+use crate::helpers::{
+    altered_dump, edit_documents, fixture_dir, fixture_login, link_in, Login, ManualClock, TestApp,
+};
 use crate::openapi::OpenApi;
 
 const NOT_LOGGED_IN: &str = r#"{"status":"error","message":"You must be logged in to do this."}"#;
@@ -29,21 +31,7 @@ async fn login_answer(app: &TestApp, user: &str, password: &str) -> (u16, Value)
 
 /// The dump in a temporary copy, with `edit` applied to each user document.
 fn dump_with_users(edit: impl Fn(&mut Value)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
-    let path = dir.path().join("users.json");
-    let lines: Vec<String> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            let mut user: Value = serde_json::from_str(line).unwrap();
-            edit(&mut user);
-            user.to_string()
-        })
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    dir
+    altered_dump(|dir| edit_documents(&dir.join("users.json"), edit))
 }
 
 fn fixture_password(name: &str) -> String {

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use udd::api::settings::{DownloadMode, StorageKind, StorageSettings};
 
 use crate::helpers::{
-    alices_export, fixture_dir, fixture_login, link_in, unzip_bytes, Login, ManualClock, TestApp,
-    WithLogin,
+    alices_export, edit_documents, fixture_copy, fixture_dir, fixture_login, link_in, unzip_bytes,
+    Login, ManualClock, TestApp, WithLogin,
 };
 
 use udd::adapters::s3_test_server::{
@@ -305,10 +305,7 @@ fn a_bucket_that_cannot_be_used_stops_the_start_with_the_settings_to_check() {
 async fn a_local_installation_grows_into_the_bucket_with_udd_storage_copy() {
     let s3 = S3Server::start();
     // One machine, local folders: the sample workspace and alice's export.
-    let local = TestApp::builder().with_workers().spawn().await;
-    local.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = local.export_and_wait(&alice, None).await;
+    let (local, alice, done) = alices_export(TestApp::builder(), None).await;
     let file_id = done["exportOperation"]["fileId"]
         .as_str()
         .unwrap()
@@ -375,23 +372,14 @@ async fn uploads_kept_in_rocket_chats_bucket_are_exported_from_there_without_a_c
         .unwrap();
 
     // A dump whose upload document says where the bytes are, and which holds no bytes.
-    let dump = tempfile::tempdir().unwrap();
-    crate::helpers::copy_tree(&fixture_dir(), dump.path());
+    let dump = fixture_copy();
     std::fs::remove_file(dump.path().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap();
-    let uploads = dump.path().join("rocketchat_uploads.json");
-    let lines: Vec<String> = std::fs::read_to_string(&uploads)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let mut doc: serde_json::Value = serde_json::from_str(line).unwrap();
-            if doc["_id"] == "Q5yA26ksJXC57nySc" {
-                doc["store"] = "AmazonS3:Uploads".into();
-                doc["AmazonS3"] = serde_json::json!({ "path": path });
-            }
-            doc.to_string()
-        })
-        .collect();
-    std::fs::write(&uploads, lines.join("\n") + "\n").unwrap();
+    edit_documents(&dump.path().join("rocketchat_uploads.json"), |doc| {
+        if doc["_id"] == "Q5yA26ksJXC57nySc" {
+            doc["store"] = "AmazonS3:Uploads".into();
+            doc["AmazonS3"] = serde_json::json!({ "path": path });
+        }
+    });
 
     let endpoint = rocketchat.endpoint.clone();
     let app = TestApp::builder()

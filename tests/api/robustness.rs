@@ -7,35 +7,13 @@ use serde_json::{json, Value};
 use udd::ports::{Collection, MovedKind, WorkspaceReader};
 
 use crate::helpers::{
-    copy_tree, fixture_dir, fixture_login, spawn_app, unzip, Login, TestApp, WithLogin,
+    altered_dump, edit_documents, fixture_dir, fixture_login, spawn_app, unzip, Login, TestApp,
+    WithLogin,
 };
 
 const ALICE: &str = "NBTm56xe8Rh5cF47X";
 const BOB: &str = "fq6g5jFboeXuNZhZR";
 const CAROL: &str = "wZ6y7Kapn65rpMmgo";
-
-/// The sample workspace copied into a temporary folder, altered by `edit`.
-fn altered_dump(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
-    edit(dir.path());
-    dir
-}
-
-/// Rewrites every document of a collection file (JSON lines) with `edit`.
-fn edit_documents(file: &Path, edit: impl Fn(&mut Value)) {
-    let text: Vec<String> = std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let mut doc: Value = serde_json::from_str(line).unwrap();
-            edit(&mut doc);
-            doc.to_string()
-        })
-        .collect();
-    std::fs::write(file, text.join("\n") + "\n").unwrap();
-}
 
 fn append_documents(file: &Path, docs: &[Value]) {
     let mut text = std::fs::read_to_string(file).unwrap();

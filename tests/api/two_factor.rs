@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{copy_tree, fixture_dir, TestApp};
+use crate::helpers::{altered_dump, edit_documents, TestApp};
 use crate::openapi::OpenApi;
 use udd::adapters::RecordingMailer;
 use udd::domain::{TotpRule, TotpSecret};
@@ -18,15 +18,8 @@ pub(crate) const BOB_BACKUP: &str = "q7Ke8Xz2";
 
 /// The sample workspace with TOTP turned on for bob and e-mail codes for carol.
 pub(crate) fn dump_with_second_factors() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
-    let users = dir.path().join("users.json");
-    let lines: Vec<String> = std::fs::read_to_string(&users)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let mut doc: Value = serde_json::from_str(line).unwrap();
+    altered_dump(|dir| {
+        edit_documents(&dir.join("users.json"), |doc| {
             match doc["username"].as_str() {
                 Some("bob") => {
                     doc["services"]["totp"] = json!({
@@ -38,11 +31,8 @@ pub(crate) fn dump_with_second_factors() -> tempfile::TempDir {
                 Some("carol") => doc["services"]["email2fa"] = json!({"enabled": true}),
                 _ => {}
             }
-            doc.to_string()
         })
-        .collect();
-    std::fs::write(&users, lines.join("\n")).unwrap();
-    dir
+    })
 }
 
 fn bob_code(at: chrono::DateTime<Utc>) -> String {
