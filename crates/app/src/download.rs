@@ -168,16 +168,8 @@ mod tests {
 
     fn owner(id: &str, active: bool) -> User {
         User {
-            id: id.into(),
-            username: id.into(),
-            name: None,
-            emails: vec![],
-            roles: vec![],
-            status_text: None,
-            services: vec![],
             active,
-            language: None,
-            created_at: DateTime::UNIX_EPOCH,
+            ..User::new(id, id, DateTime::UNIX_EPOCH)
         }
     }
 

@@ -401,28 +401,15 @@ mod tests {
     use udd_ports::Users;
 
     fn user(id: &str, username: &str, email: &str) -> WorkspaceUser {
-        WorkspaceUser {
-            user: User {
-                id: id.into(),
-                username: username.into(),
-                name: None,
-                emails: vec![Email {
-                    address: email.into(),
-                    verified: true,
-                }],
-                roles: vec!["user".into()],
-                status_text: None,
-                services: vec!["password".into()],
-                active: true,
-                language: None,
-                created_at: DateTime::UNIX_EPOCH,
-            },
-            password_bcrypt: None,
-            login_tokens: Vec::new(),
-            updated_at: DateTime::UNIX_EPOCH,
-            second_factors: Default::default(),
-            backup_codes: Vec::new(),
-        }
+        WorkspaceUser::new(User {
+            emails: vec![Email {
+                address: email.into(),
+                verified: true,
+            }],
+            roles: vec!["user".into()],
+            services: vec!["password".into()],
+            ..User::new(id, username, DateTime::UNIX_EPOCH)
+        })
     }
 
     fn moved(kind: MovedKind, value: &str, from: &str, to: &str) -> Moved {

@@ -10,16 +10,10 @@ use udd_ports::{MockLoginTokens, MockPasswordHasher, MockTokenIssuer, MockUsers,
 
 pub(super) fn alice(active: bool) -> User {
     User {
-        id: "u1".into(),
-        username: "alice".into(),
-        name: None,
-        emails: vec![],
         roles: vec!["user".into()],
-        status_text: None,
         services: vec!["password".into()],
         active,
-        language: None,
-        created_at: DateTime::UNIX_EPOCH,
+        ..User::new("u1", "alice", DateTime::UNIX_EPOCH)
     }
 }
 

@@ -212,12 +212,8 @@ impl SeedDemo {
                 updated_at: created_at,
             });
             batch.push(WorkspaceUser {
-                user: user.clone(),
                 password_bcrypt: Some(hash.clone()),
-                login_tokens: Vec::new(),
-                updated_at: created_at,
-                second_factors: Default::default(),
-                backup_codes: Vec::new(),
+                ..WorkspaceUser::new(user.clone())
             });
             users.push(user);
             if batch.len() >= BATCH {

@@ -68,19 +68,12 @@ impl SecondFactorStore for Memory {
 
 fn user(verified: bool) -> User {
     User {
-        id: "u1".into(),
-        username: "alice".into(),
         name: Some("Alice".into()),
         emails: vec![Email {
             address: "alice@example.org".into(),
             verified,
         }],
-        roles: vec![],
-        status_text: None,
-        services: vec![],
-        active: true,
-        created_at: DateTime::UNIX_EPOCH,
-        language: None,
+        ..User::new("u1", "alice", DateTime::UNIX_EPOCH)
     }
 }
 
