@@ -143,8 +143,7 @@ async fn tampered_expired_and_borrowed_tokens_are_refused() {
     assert_eq!(status("garbage".into()).await, 403);
     // The link of one file does not open another.
     let unknown = app
-        .client
-        .get(app.url(&format!("/data-export/NoSuchFile12345?token={good}")))
+        .get(&format!("/data-export/NoSuchFile12345?token={good}"))
         .send()
         .await
         .unwrap();

@@ -34,21 +34,12 @@ async fn the_owner_downloads_the_zip_and_nobody_else_does() {
     );
 
     // The owner, by cookies.
-    let by_cookie = app
-        .client
-        .get(app.url(url))
-        .with_cookies_of(&alice)
-        .send()
-        .await
-        .unwrap();
+    let by_cookie = app.get(url).with_cookies_of(&alice).send().await.unwrap();
     assert_eq!(by_cookie.status(), 200);
 
     // Somebody else, nobody, and a file that does not exist.
     assert_eq!(app.get_as(&fixture_login("bob"), url).await.status(), 403);
-    assert_eq!(
-        app.client.get(app.url(url)).send().await.unwrap().status(),
-        403
-    );
+    assert_eq!(app.get(url).send().await.unwrap().status(), 403);
     let forged = Login {
         user_id: alice.user_id.clone(),
         token: "forged".into(),
@@ -74,13 +65,7 @@ async fn the_owner_downloads_the_zip_and_nobody_else_does() {
         .await;
     assert_eq!(unsatisfiable.status(), 416);
 
-    let head = app
-        .client
-        .head(app.url(url))
-        .with_login(&alice)
-        .send()
-        .await
-        .unwrap();
+    let head = app.head(url).with_login(&alice).send().await.unwrap();
     assert_eq!(head.status(), 200);
     assert_eq!(
         head.headers()["content-length"],
@@ -91,12 +76,7 @@ async fn the_owner_downloads_the_zip_and_nobody_else_does() {
 #[tokio::test]
 async fn downloads_are_refused_with_a_page_when_the_feature_is_off() {
     let app = TestApp::builder().enable_download(false).spawn().await;
-    let response = app
-        .client
-        .get(app.url("/data-export/AnyFileId"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/data-export/AnyFileId").send().await.unwrap();
     assert_eq!(response.status(), 403);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -133,7 +113,7 @@ async fn a_stored_export_that_no_longer_matches_its_record_is_not_found_whatever
             Some("bytes=0-"),
             Some("bytes=10-20"),
         ] {
-            let mut request = app.client.get(app.url(url)).with_login(&alice);
+            let mut request = app.get(url).with_login(&alice);
             if let Some(range) = range {
                 request = request.header("Range", range);
             }

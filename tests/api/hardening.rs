@@ -118,8 +118,7 @@ async fn line_breaks_in_names_neither_stop_the_workers_nor_reach_a_mail_header()
         alices.data
     );
     let health: Value = app
-        .client
-        .get(app.url("/health"))
+        .get("/health")
         .send()
         .await
         .unwrap()

@@ -370,8 +370,7 @@ impl TestApp {
     }
 
     pub async fn post_login(&self, body: Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/v1/login"))
+        self.post("/api/v1/login")
             .json(&body)
             .send()
             .await
@@ -395,10 +394,24 @@ impl TestApp {
         }
     }
 
+    /// A `GET path` request to the app, to be completed and sent.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    /// A `POST path` request to the app, to be completed and sent.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    /// A `HEAD path` request to the app, to be completed and sent.
+    pub fn head(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.head(self.url(path))
+    }
+
     /// `GET path` with the login's headers.
     pub async fn get_as(&self, login: &Login, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
+        self.get(path)
             .with_login(login)
             .send()
             .await
@@ -407,8 +420,7 @@ impl TestApp {
 
     /// `GET path` with the login's headers, for the bytes `range` (`bytes=…`) only.
     pub async fn get_range_as(&self, login: &Login, path: &str, range: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
+        self.get(path)
             .with_login(login)
             .header("Range", range)
             .send()

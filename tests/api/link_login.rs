@@ -44,13 +44,7 @@ async fn when_the_link_requires_login_the_token_alone_asks_to_sign_in_first() {
         .next()
         .unwrap()
         .trim_start_matches(&app.url(""));
-    let by_cookie = app
-        .client
-        .get(app.url(path))
-        .with_cookies_of(&alice)
-        .send()
-        .await
-        .unwrap();
+    let by_cookie = app.get(path).with_cookies_of(&alice).send().await.unwrap();
     assert_eq!(by_cookie.status(), 200);
 
     // Someone else, logged in, gets nothing even with the token.

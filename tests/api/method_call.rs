@@ -27,8 +27,7 @@ async fn post_message(
     message: &str,
 ) -> (u16, String) {
     let mut request = app
-        .client
-        .post(app.url(path))
+        .post(path)
         .header("content-type", "application/json")
         .body(json!({ "message": message }).to_string());
     if let Some(login) = login {
@@ -248,13 +247,7 @@ async fn a_call_without_a_login_gets_the_same_401_as_every_route() {
         OpenApi::project().assert_response(CALL, "post", 401, &body);
     }
     // Even with a body that is not a call: the login is checked first.
-    let response = app
-        .client
-        .post(app.url(CALL))
-        .body("not json")
-        .send()
-        .await
-        .unwrap();
+    let response = app.post(CALL).body("not json").send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(response.text().await.unwrap(), NOT_LOGGED_IN);
 }
@@ -265,8 +258,7 @@ async fn malformed_calls_get_a_clear_error_and_create_nothing() {
     let alice = app.logged_in("alice").await;
     let send = |body: String| {
         let request = app
-            .client
-            .post(app.url(CALL))
+            .post(CALL)
             .with_login(&alice)
             .header("content-type", "application/json")
             .body(body);
@@ -344,8 +336,7 @@ async fn the_method_route_is_rate_limited_like_the_other_routes() {
     let mut statuses = Vec::new();
     for n in 0..11 {
         let response = app
-            .client
-            .post(app.url(CALL))
+            .post(CALL)
             .with_login(&alice)
             .body(json!({ "message": ddp_call(&n.to_string(), false) }).to_string())
             .send()

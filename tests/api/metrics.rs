@@ -14,7 +14,7 @@ async fn metrics_count_exports_mail_and_downloads_and_read_the_queue_depth() {
     let app = TestApp::builder().with_workers().spawn().await;
     app.import(&fixture_dir());
     let scrape = || async {
-        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+        let response = app.get("/metrics").send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert!(response.headers()["content-type"]
             .to_str()

@@ -182,8 +182,7 @@ async fn run(javascript: bool) {
     let cookies = browser.cookie_header().await;
     let (status, body) = {
         let response = app
-            .client
-            .get(app.url("/api/v1/users.requestDataDownload?fullExport=true"))
+            .get("/api/v1/users.requestDataDownload?fullExport=true")
             .header("X-User-Id", cookie_value(&cookies, "rc_uid"))
             .header("X-Auth-Token", cookie_value(&cookies, "rc_token"))
             .send()

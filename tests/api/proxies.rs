@@ -9,8 +9,7 @@ use crate::helpers::{alices_export, TestApp, WithLogin};
 
 async fn login_from(app: &TestApp, forwarded_for: &str, user: &str, password: &str) -> Value {
     let response = app
-        .client
-        .post(app.url("/api/v1/login"))
+        .post("/api/v1/login")
         .header("X-Forwarded-For", forwarded_for)
         .json(&json!({"user": user, "password": password}))
         .send()
@@ -84,8 +83,7 @@ async fn the_download_log_records_the_client_a_trusted_proxy_names() {
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
     let url = done["exportOperation"]["url"].as_str().unwrap();
     let response = app
-        .client
-        .get(app.url(url))
+        .get(url)
         .with_login(&alice)
         .header("X-Forwarded-For", "203.0.113.66, 198.51.100.7, 127.0.0.9")
         .send()

@@ -188,11 +188,7 @@ async fn ranged_get(
     range: &str,
     if_range: Option<&str>,
 ) -> reqwest::Response {
-    let mut request = app
-        .client
-        .get(app.url(url))
-        .with_login(login)
-        .header("Range", range);
+    let mut request = app.get(url).with_login(login).header("Range", range);
     if let Some(condition) = if_range {
         request = request.header("If-Range", condition);
     }

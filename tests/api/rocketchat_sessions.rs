@@ -211,8 +211,7 @@ async fn password_login_is_off_and_logout_leaves_rocket_chats_session_alone() {
 
     let rita = login("rcUser000000001", "tok-1");
     let logout = app
-        .client
-        .post(app.url("/api/v1/logout"))
+        .post("/api/v1/logout")
         .with_login(&rita)
         .send()
         .await

@@ -79,8 +79,7 @@ async fn a_totp_user_needs_a_current_code_and_each_code_works_once() {
     assert_eq!(status, 200, "{body}");
     let token = body["data"]["authToken"].as_str().unwrap().to_owned();
     let me = app
-        .client
-        .get(app.url("/api/v1/me"))
+        .get("/api/v1/me")
         .header("X-User-Id", body["data"]["userId"].as_str().unwrap())
         .header("X-Auth-Token", token)
         .send()
@@ -113,8 +112,7 @@ async fn a_backup_code_logs_in_once_and_the_code_may_come_in_a_header() {
     let dump = dump_with_second_factors();
     app.import(dump.path());
     let by_header = app
-        .client
-        .post(app.url("/api/v1/login"))
+        .post("/api/v1/login")
         .header("X-2fa-Code", BOB_BACKUP)
         .json(&json!({"user": "bob", "password": "bob-pass-1"}))
         .send()
