@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 /// The entries of a zip, by name, with their bytes.
 pub fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
@@ -49,6 +50,24 @@ pub fn zips_in(folder: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Polls `found` every `every` until it finds something, which it returns; fails the
+/// test, saying `missing`, once `limit` has passed since `since`.
+pub fn wait_for<T>(
+    since: Instant,
+    limit: Duration,
+    every: Duration,
+    missing: &str,
+    mut found: impl FnMut() -> Option<T>,
+) -> T {
+    loop {
+        if let Some(it) = found() {
+            return it;
+        }
+        assert!(since.elapsed() < limit, "{missing}");
+        std::thread::sleep(every);
+    }
 }
 
 /// Stops a `udd` process as a service manager would (SIGTERM) and waits for it.
