@@ -9,9 +9,7 @@ use udd::adapters::{
 };
 use udd::ports::{DownloadLinks, UserDataFile, UserDataFiles};
 
-use crate::helpers::{
-    alices_export, fixture_dir, fixture_login, link_in, mail_text, ManualClock, TestApp,
-};
+use crate::helpers::{alices_export, fixture_login, link_in, mail_text, ManualClock, TestApp};
 
 fn recorded_file(app: &TestApp, file_id: &str) -> UserDataFile {
     SqliteUserDataFiles::new(app.database.clone())
@@ -337,8 +335,10 @@ async fn an_export_abandoned_for_a_day_is_skipped_and_its_folder_swept() {
     }
 
     let clock = ManualClock::starting_now();
-    let app = TestApp::builder().with_clock(clock.clone()).spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder()
+        .with_clock(clock.clone())
+        .spawn_with_sample()
+        .await;
     let alice = fixture_login("alice");
     let (_, first) = app.request_download(&alice, None).await;
     let op_id = OperationId::from(first["exportOperation"]["_id"].as_str().unwrap());

@@ -203,6 +203,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Starts the app and imports the sample workspace into it.
+    pub async fn spawn_with_sample(self) -> TestApp {
+        let app = self.spawn().await;
+        app.import(&fixture_dir());
+        app
+    }
+
     pub async fn spawn(self) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::default();
@@ -491,8 +498,7 @@ pub async fn alices_export(
     builder: TestAppBuilder,
     full_export: Option<&str>,
 ) -> (TestApp, Login, Value) {
-    let app = builder.with_workers().spawn().await;
-    app.import(&fixture_dir());
+    let app = builder.with_workers().spawn_with_sample().await;
     let alice = fixture_login("alice");
     let done = app.export_and_wait(&alice, full_export).await;
     (app, alice, done)

@@ -76,8 +76,7 @@ async fn exported_files(app: &TestApp) -> BTreeMap<String, Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_in_gridfs_export_the_same_bytes_as_the_filesystem_form() {
-    let filesystem = TestApp::builder().with_workers().spawn().await;
-    filesystem.import(&fixture_dir());
+    let filesystem = TestApp::builder().with_workers().spawn_with_sample().await;
     let workspace = filesystem.fingerprint();
     let expected = exported_files(&filesystem).await;
     assert!(

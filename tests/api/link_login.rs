@@ -1,15 +1,14 @@
 //! `user_data.link_requires_login`: the mailed link leads to a sign-in first.
 
-use crate::helpers::{fixture_dir, fixture_login, link_in, TestApp, WithLogin};
+use crate::helpers::{fixture_login, link_in, TestApp, WithLogin};
 
 /// Alice's export done and its mail in the outbox; returns the app and the mailed link.
 async fn mailed_link(requires_login: bool) -> (TestApp, String) {
     let app = TestApp::builder()
         .with_workers()
         .configure(move |s| s.user_data.link_requires_login = requires_login)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     app.export_and_wait(&fixture_login("alice"), None).await;
     let outbox = app.outbox_with_mail().await;
     let link = app.local_link(&link_in(&outbox[0]));

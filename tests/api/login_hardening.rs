@@ -169,9 +169,8 @@ async fn an_imported_token_stops_working_ninety_days_after_it_was_issued() {
     let app = TestApp::builder()
         .with_clock(clock.clone())
         .configure(|settings| settings.accounts.login_expiration_days = 90)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let alice = fixture_login("alice");
     assert_eq!(me_status(&app, &alice).await.0, 200, "89 days old");
 
@@ -189,9 +188,8 @@ async fn an_imported_token_stops_working_ninety_days_after_it_was_issued() {
 async fn a_token_left_out_of_a_reimported_dump_stops_working() {
     let app = TestApp::builder()
         .configure(|settings| settings.auth.session_cache_seconds = 1)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let (alice, bob) = (fixture_login("alice"), fixture_login("bob"));
     assert_eq!(me_status(&app, &alice).await.0, 200);
     let own = session_of(&app, "alice", &fixture_password("alice")).await;
@@ -243,9 +241,8 @@ async fn an_inactive_users_mailed_link_session_and_login_are_refused() {
     let app = TestApp::builder()
         .with_workers()
         .configure(|settings| settings.auth.session_cache_seconds = 1)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let alice = fixture_login("alice");
     app.export_and_wait(&alice, None).await;
     let link = mailed_link(&app).await;

@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{fixture_dir, fixture_login, Login, TestApp};
+use crate::helpers::{fixture_login, Login, TestApp};
 use crate::stand_in::RocketChatStandIn;
 use crate::two_factor::{dump_with_second_factors, BOB_BACKUP};
 use udd::adapters::SqliteUserDataFiles;
@@ -173,8 +173,7 @@ async fn app_with_fixture(workers: bool) -> TestApp {
     if workers {
         builder = builder.with_workers();
     }
-    let app = builder.spawn().await;
-    app.import(&fixture_dir());
+    let app = builder.spawn_with_sample().await;
     app
 }
 
@@ -638,9 +637,8 @@ async fn with_rocket_chat_sessions_there_is_no_password_form_and_its_cookies_sig
 async fn under_a_site_path_the_forms_redirects_and_cookies_stay_under_it() {
     let app = TestApp::builder()
         .configure(|s| s.server.site_url = "https://chat.example.org/udd".into())
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let mut visitor = Visitor::new(&app);
     visitor.origin = Some("https://chat.example.org".into());
     let page = visitor.get("/udd/account/data").await;

@@ -123,8 +123,7 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
         entries.keys()
     );
     // The same export made on local disk holds the same files, hash for hash.
-    let local = TestApp::builder().with_workers().spawn().await;
-    local.import(&fixture_dir());
+    let local = TestApp::builder().with_workers().spawn_with_sample().await;
     let local_done = local.export_and_wait(&alice, None).await;
     let local_path = format!(
         "/data-export/{}",

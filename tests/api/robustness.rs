@@ -29,8 +29,7 @@ fn append_documents(file: &Path, docs: &[Value]) {
 
 #[tokio::test]
 async fn a_username_and_an_email_that_changed_hands_between_dumps_move_instead_of_aborting() {
-    let app = spawn_app().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().spawn_with_sample().await;
     // Between the two dumps carol was renamed and bob took her name and address. Bob
     // comes first in users.json, while carol still holds both in the store.
     let newer = altered_dump(|dir| {
@@ -260,8 +259,7 @@ async fn a_download_in_many_ranged_gets_is_logged_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_or_avatar_that_cannot_be_read_is_listed_as_unavailable_not_fatal() {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().with_workers().spawn_with_sample().await;
     // Two stored blobs become unreadable (a folder where the bytes were: opening works,
     // reading fails, whoever runs the test).
     let blobs = &app.settings.storage.blob_path;

@@ -272,8 +272,7 @@ async fn the_delta_starts_where_the_last_import_ended() {
 /// comes twice and nothing fails.
 #[tokio::test]
 async fn paging_a_room_while_a_sync_applies_reads_every_message_at_most_once() {
-    let app = TestApp::builder().spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().spawn_with_sample().await;
     let dir = tempfile::tempdir().unwrap();
     second_dump(dir.path());
     let reader = app.workspace();
@@ -313,9 +312,8 @@ async fn an_export_running_during_a_sync_completes_without_repeating_a_message()
     let app = TestApp::builder()
         .with_workers()
         .batch_size(2)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let dir = tempfile::tempdir().unwrap();
     second_dump(dir.path());
     let alice = fixture_login("alice");
