@@ -70,9 +70,6 @@ fn big_room(workspace: &SqliteWorkspace) {
             let ts = start + Duration::minutes(70 * (i / 3) as i64 + (i % 3) as i64);
             let (user_id, username) = authors[(i / 3) % authors.len()];
             Message {
-                id: format!("big{i:05}"),
-                room_id: "GENERAL".into(),
-                ts,
                 user_id: Some(user_id.into()),
                 username: Some(username.into()),
                 msg: if i % 997 == 0 {
@@ -80,18 +77,12 @@ fn big_room(workspace: &SqliteWorkspace) {
                 } else {
                     format!("message number {i}")
                 },
-                message_type: None,
                 thread_id: if REPLIES.contains(&i) {
                     Some(format!("big{PARENT:05}"))
                 } else {
                     (i % 50 == 7).then(|| format!("big{:05}", i - 7))
                 },
-                file_id: None,
-                attachments: None,
-                edited_at: None,
-                edited_by: None,
-                reactions: Vec::new(),
-                updated_at: ts,
+                ..Message::new(format!("big{i:05}"), "GENERAL", ts)
             }
         })
         .enumerate()

@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use udd::adapters::{SqliteDownloadLog, SqliteUserDataFiles};
 use udd::ports::UserDataFiles;
 
-use crate::helpers::{fixture_dir, fixture_login, link_in, Login, TestApp};
+use crate::helpers::{fixture_dir, fixture_login, link_in, Login, TestApp, WithLogin};
 
 /// Where the test client connects from: not nginx's address, so it can be told apart.
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -254,8 +254,7 @@ async fn press_the_button(
 ) -> Value {
     let response = client
         .post(nginx.url("/api/v1/method.call/requestDataDownload"))
-        .header("X-User-Id", &login.user_id)
-        .header("X-Auth-Token", &login.token)
+        .with_login(login)
         .header("content-type", "application/json")
         .body(button_call(id))
         .send()
@@ -341,8 +340,7 @@ async fn through_nginx_the_button_and_the_mailed_link_reach_udd_which_records_th
     // So does the method's url, logged in, by range as a resuming client asks.
     let partial = client
         .get(nginx.url(done["url"].as_str().unwrap()))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
+        .with_login(&alice)
         .header("Range", "bytes=10-19")
         .send()
         .await
@@ -388,9 +386,7 @@ async fn nginx_sends_udds_paths_to_udd_and_everything_else_to_rocket_chat() {
     let get = |path: &str, login: Option<&Login>| {
         let mut request = client.get(nginx.url(path));
         if let Some(login) = login {
-            request = request
-                .header("X-User-Id", &login.user_id)
-                .header("X-Auth-Token", &login.token);
+            request = request.with_login(login);
         }
         async move {
             let response = request.send().await.unwrap();

@@ -5,14 +5,11 @@
 use sha2::{Digest, Sha256};
 use udd::adapters::postgres::testing::TestDatabase;
 
-use crate::helpers::{fixture_dir, fixture_login, TestApp};
+use crate::helpers::{alices_export, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqlite_installation_copied_to_postgres_serves_its_exports_from_there() {
-    let before = TestApp::builder().with_workers().spawn().await;
-    before.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = before.export_and_wait(&alice, None).await;
+    let (before, alice, done) = alices_export(TestApp::builder(), None).await;
     let file_id = done["exportOperation"]["fileId"]
         .as_str()
         .unwrap()

@@ -9,27 +9,12 @@ use udd::adapters::{
 };
 use udd::ports::{DownloadLinks, UserDataFile, UserDataFiles};
 
-use crate::helpers::{
-    fixture_dir, fixture_login, link_in, mail_text, Login, ManualClock, TestApp, TestAppBuilder,
-};
+use crate::helpers::{alices_export, fixture_login, link_in, mail_text, ManualClock, TestApp};
 
 fn recorded_file(app: &TestApp, file_id: &str) -> UserDataFile {
     SqliteUserDataFiles::new(app.database.clone())
         .get(&file_id.into())
         .unwrap()
-}
-
-/// An app with workers on `builder`, the sample workspace imported, and alice's
-/// export of the given kind completed: the app, alice's login, the completed answer.
-async fn alices_export(
-    builder: TestAppBuilder,
-    full_export: Option<&str>,
-) -> (TestApp, Login, serde_json::Value) {
-    let app = builder.with_workers().spawn().await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, full_export).await;
-    (app, alice, done)
 }
 
 fn links(app: &TestApp) -> HmacDownloadLinks {
@@ -156,8 +141,7 @@ async fn tampered_expired_and_borrowed_tokens_are_refused() {
     assert_eq!(status("garbage".into()).await, 403);
     // The link of one file does not open another.
     let unknown = app
-        .client
-        .get(app.url(&format!("/data-export/NoSuchFile12345?token={good}")))
+        .get(&format!("/data-export/NoSuchFile12345?token={good}"))
         .send()
         .await
         .unwrap();
@@ -173,14 +157,7 @@ async fn tampered_expired_and_borrowed_tokens_are_refused() {
 async fn with_no_smtp_server_the_mail_lands_in_the_outbox() {
     let (app, _, done) = alices_export(TestApp::builder(), Some("true")).await;
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
-    let started = std::time::Instant::now();
-    let outbox = loop {
-        let outbox = app.outbox();
-        if !outbox.is_empty() || started.elapsed() > Duration::from_secs(30) {
-            break outbox;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let outbox = app.outbox_with_mail().await;
     assert_eq!(outbox.len(), 1);
     let text = mail_text(&outbox[0]);
     assert!(
@@ -358,8 +335,10 @@ async fn an_export_abandoned_for_a_day_is_skipped_and_its_folder_swept() {
     }
 
     let clock = ManualClock::starting_now();
-    let app = TestApp::builder().with_clock(clock.clone()).spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder()
+        .with_clock(clock.clone())
+        .spawn_with_sample()
+        .await;
     let alice = fixture_login("alice");
     let (_, first) = app.request_download(&alice, None).await;
     let op_id = OperationId::from(first["exportOperation"]["_id"].as_str().unwrap());

@@ -1,14 +1,11 @@
 use sha2::{Digest, Sha256};
 use udd::ports::UserDataFiles;
 
-use crate::helpers::{fixture_dir, fixture_login, Login, TestApp};
+use crate::helpers::{alices_export, fixture_login, Login, TestApp, WithLogin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_downloads_the_zip_and_nobody_else_does() {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = alices_export(TestApp::builder(), None).await;
     let op = &done["exportOperation"];
     let file_id = op["fileId"].as_str().unwrap();
     let url = op["url"].as_str().unwrap();
@@ -37,24 +34,12 @@ async fn the_owner_downloads_the_zip_and_nobody_else_does() {
     );
 
     // The owner, by cookies.
-    let by_cookie = app
-        .client
-        .get(app.url(url))
-        .header(
-            "Cookie",
-            format!("rc_uid={}; rc_token={}", alice.user_id, alice.token),
-        )
-        .send()
-        .await
-        .unwrap();
+    let by_cookie = app.get(url).with_cookies_of(&alice).send().await.unwrap();
     assert_eq!(by_cookie.status(), 200);
 
     // Somebody else, nobody, and a file that does not exist.
     assert_eq!(app.get_as(&fixture_login("bob"), url).await.status(), 403);
-    assert_eq!(
-        app.client.get(app.url(url)).send().await.unwrap().status(),
-        403
-    );
+    assert_eq!(app.get(url).send().await.unwrap().status(), 403);
     let forged = Login {
         user_id: alice.user_id.clone(),
         token: "forged".into(),
@@ -68,15 +53,7 @@ async fn the_owner_downloads_the_zip_and_nobody_else_does() {
     );
 
     // A broken download resumes with a range.
-    let partial = app
-        .client
-        .get(app.url(url))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
-        .header("Range", "bytes=100-199")
-        .send()
-        .await
-        .unwrap();
+    let partial = app.get_range_as(&alice, url, "bytes=100-199").await;
     assert_eq!(partial.status(), 206);
     assert_eq!(
         partial.headers()["content-range"],
@@ -84,24 +61,11 @@ async fn the_owner_downloads_the_zip_and_nobody_else_does() {
     );
     assert_eq!(partial.bytes().await.unwrap(), body.slice(100..200));
     let unsatisfiable = app
-        .client
-        .get(app.url(url))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
-        .header("Range", format!("bytes={}-", recorded.size + 10))
-        .send()
-        .await
-        .unwrap();
+        .get_range_as(&alice, url, &format!("bytes={}-", recorded.size + 10))
+        .await;
     assert_eq!(unsatisfiable.status(), 416);
 
-    let head = app
-        .client
-        .head(app.url(url))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
-        .send()
-        .await
-        .unwrap();
+    let head = app.head(url).with_login(&alice).send().await.unwrap();
     assert_eq!(head.status(), 200);
     assert_eq!(
         head.headers()["content-length"],
@@ -112,12 +76,7 @@ async fn the_owner_downloads_the_zip_and_nobody_else_does() {
 #[tokio::test]
 async fn downloads_are_refused_with_a_page_when_the_feature_is_off() {
     let app = TestApp::builder().enable_download(false).spawn().await;
-    let response = app
-        .client
-        .get(app.url("/data-export/AnyFileId"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/data-export/AnyFileId").send().await.unwrap();
     assert_eq!(response.status(), 403);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -134,10 +93,7 @@ async fn downloads_are_refused_with_a_page_when_the_feature_is_off() {
 async fn a_stored_export_that_no_longer_matches_its_record_is_not_found_whatever_the_range() {
     // An empty zip under a suffix range once made the file server compute its last
     // byte as 0 - 1 (found by fuzzing the Range header, docs/fuzzing.md).
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = alices_export(TestApp::builder(), None).await;
     let url = done["exportOperation"]["url"].as_str().unwrap();
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
     let recorded = udd::adapters::SqliteUserDataFiles::new(app.database.clone())
@@ -157,11 +113,7 @@ async fn a_stored_export_that_no_longer_matches_its_record_is_not_found_whatever
             Some("bytes=0-"),
             Some("bytes=10-20"),
         ] {
-            let mut request = app
-                .client
-                .get(app.url(url))
-                .header("X-User-Id", &alice.user_id)
-                .header("X-Auth-Token", &alice.token);
+            let mut request = app.get(url).with_login(&alice);
             if let Some(range) = range {
                 request = request.header("Range", range);
             }

@@ -4,7 +4,7 @@ use udd::domain::OperationId;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{fixture_dir, fixture_login, unzip, TestApp};
+use crate::helpers::{alices_export, fixture_copy, fixture_dir, fixture_login, unzip, TestApp};
 
 fn text(entries: &std::collections::BTreeMap<String, Vec<u8>>, name: &str) -> String {
     String::from_utf8(
@@ -42,14 +42,7 @@ fn assert_manifest_matches(entries: &std::collections::BTreeMap<String, Vec<u8>>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_personal_export_of_the_sample_workspace_is_complete_private_and_safe() {
-    let app = TestApp::builder()
-        .with_workers()
-        .batch_size(3)
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (_app, _alice, done) = alices_export(TestApp::builder().batch_size(3), None).await;
     crate::openapi::OpenApi::project().assert_response(
         "/api/v1/users.requestDataDownload",
         "get",
@@ -153,8 +146,7 @@ async fn a_personal_export_of_the_sample_workspace_is_complete_private_and_safe(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_export_writes_json_lines_channels_and_the_user_file() {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().with_workers().spawn_with_sample().await;
     let alice = fixture_login("alice");
     let done = app.export_and_wait(&alice, Some("true")).await;
     let entries = unzip(Path::new(
@@ -224,8 +216,7 @@ async fn a_full_export_writes_json_lines_channels_and_the_user_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_upload_does_not_fail_the_export_and_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::helpers::copy_tree(&fixture_dir(), dir.path());
+    let dir = fixture_copy();
     std::fs::remove_file(dir.path().join("uploads/nd6ssaJw6zJHrtFGs")).unwrap();
     let app = TestApp::builder().with_workers().spawn().await;
     app.import(dir.path());
@@ -248,9 +239,8 @@ async fn a_request_wakes_the_workers_at_once_instead_of_waiting_for_the_next_tic
     let app = TestApp::builder()
         .with_workers()
         .processing_seconds(600)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     // Let the workers finish their first look at the (empty) queue and go to sleep.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
@@ -278,8 +268,7 @@ impl udd::ports::Progress for StopAfterFirstCommit {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_counts_show_progress_while_an_export_is_under_way() {
-    let app = TestApp::builder().batch_size(2).spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().batch_size(2).spawn_with_sample().await;
     let alice = fixture_login("alice");
     let (_, first) = app.request_download(&alice, Some("true")).await;
     let op_id = OperationId::from(first["exportOperation"]["_id"].as_str().unwrap());

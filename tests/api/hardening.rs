@@ -7,20 +7,12 @@ use std::time::Duration;
 use serde_json::Value;
 use udd::adapters::LoopbackSmtpServer;
 
-use crate::helpers::{copy_tree, fixture_dir, fixture_login, unzip, TestApp};
+use crate::helpers::{altered_dump, fixture_login, unzip, TestApp};
 
 /// Bob is in GENERAL but not in the private room `tzEwHxTswGEdbQr33`, where carol
 /// uploaded this report.
 const PRIVATE_REPORT: &str = "nd6ssaJw6zJHrtFGs";
 const ALICE: &str = "NBTm56xe8Rh5cF47X";
-
-/// The sample workspace, copied and altered by `edit`.
-fn hostile_workspace(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
-    edit(dir.path());
-    dir
-}
 
 fn append_lines(file: &Path, lines: &[String]) {
     let mut text = std::fs::read_to_string(file).unwrap();
@@ -77,7 +69,7 @@ fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn line_breaks_in_names_neither_stop_the_workers_nor_reach_a_mail_header() {
-    let dump = hostile_workspace(|dir| {
+    let dump = altered_dump(|dir| {
         let users = dir.join("users.json");
         let text = std::fs::read_to_string(&users)
             .unwrap()
@@ -126,8 +118,7 @@ async fn line_breaks_in_names_neither_stop_the_workers_nor_reach_a_mail_header()
         alices.data
     );
     let health: Value = app
-        .client
-        .get(app.url("/health"))
+        .get("/health")
         .send()
         .await
         .unwrap()
@@ -140,7 +131,7 @@ async fn line_breaks_in_names_neither_stop_the_workers_nor_reach_a_mail_header()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_cannot_pull_a_file_from_a_room_the_requester_is_not_in() {
-    let dump = hostile_workspace(|dir| {
+    let dump = altered_dump(|dir| {
         append_lines(
             &dir.join("rocketchat_message.json"),
             &[message_with_file(
@@ -186,7 +177,7 @@ async fn a_message_cannot_pull_a_file_from_a_room_the_requester_is_not_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_uploads_are_saved_not_run_and_names_lose_invisible_characters() {
-    let dump = hostile_workspace(|dir| {
+    let dump = altered_dump(|dir| {
         let uploads = [
             alices_upload(
                 dir,

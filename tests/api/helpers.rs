@@ -49,6 +49,35 @@ pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// The sample workspace copied into a temporary folder, to be altered.
+pub fn fixture_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(&fixture_dir(), dir.path());
+    dir
+}
+
+/// The sample workspace copied into a temporary folder, altered by `edit`.
+pub fn altered_dump(edit: impl FnOnce(&std::path::Path)) -> tempfile::TempDir {
+    let dir = fixture_copy();
+    edit(dir.path());
+    dir
+}
+
+/// Rewrites every document of a collection file (JSON lines) with `edit`.
+pub fn edit_documents(file: &std::path::Path, edit: impl Fn(&mut Value)) {
+    let text: Vec<String> = std::fs::read_to_string(file)
+        .expect("collection file")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut doc: Value = serde_json::from_str(line).expect("JSON line");
+            edit(&mut doc);
+            doc.to_string()
+        })
+        .collect();
+    std::fs::write(file, text.join("\n") + "\n").expect("write collection file");
+}
+
 /// A running app and a client for it.
 pub struct TestApp {
     workers: Option<Workers>,
@@ -71,6 +100,29 @@ pub struct TestApp {
 pub struct Login {
     pub user_id: String,
     pub token: String,
+}
+
+/// Requests made as a logged-in user.
+pub trait WithLogin {
+    /// With the login's `X-User-Id` and `X-Auth-Token` headers.
+    fn with_login(self, login: &Login) -> Self;
+    /// With the login's `rc_uid` and `rc_token` cookies, as Rocket.Chat's web client
+    /// sends them.
+    fn with_cookies_of(self, login: &Login) -> Self;
+}
+
+impl WithLogin for reqwest::RequestBuilder {
+    fn with_login(self, login: &Login) -> Self {
+        self.header("X-User-Id", &login.user_id)
+            .header("X-Auth-Token", &login.token)
+    }
+
+    fn with_cookies_of(self, login: &Login) -> Self {
+        self.header(
+            "Cookie",
+            format!("rc_uid={}; rc_token={}", login.user_id, login.token),
+        )
+    }
 }
 
 /// Settings overrides applied before the app starts.
@@ -149,6 +201,13 @@ impl TestAppBuilder {
     pub fn configure(mut self, change: impl FnOnce(&mut Settings) + 'static) -> Self {
         self.overrides.push(Box::new(change));
         self
+    }
+
+    /// Starts the app and imports the sample workspace into it.
+    pub async fn spawn_with_sample(self) -> TestApp {
+        let app = self.spawn().await;
+        app.import(&fixture_dir());
+        app
     }
 
     pub async fn spawn(self) -> TestApp {
@@ -318,8 +377,7 @@ impl TestApp {
     }
 
     pub async fn post_login(&self, body: Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/v1/login"))
+        self.post("/api/v1/login")
             .json(&body)
             .send()
             .await
@@ -343,12 +401,35 @@ impl TestApp {
         }
     }
 
+    /// A `GET path` request to the app, to be completed and sent.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    /// A `POST path` request to the app, to be completed and sent.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    /// A `HEAD path` request to the app, to be completed and sent.
+    pub fn head(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.head(self.url(path))
+    }
+
     /// `GET path` with the login's headers.
     pub async fn get_as(&self, login: &Login, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .header("X-User-Id", &login.user_id)
-            .header("X-Auth-Token", &login.token)
+        self.get(path)
+            .with_login(login)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `GET path` with the login's headers, for the bytes `range` (`bytes=…`) only.
+    pub async fn get_range_as(&self, login: &Login, path: &str, range: &str) -> reqwest::Response {
+        self.get(path)
+            .with_login(login)
+            .header("Range", range)
             .send()
             .await
             .expect("request")
@@ -397,6 +478,30 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+
+    /// The outbox once a mail is in it, or as it is after 30 s.
+    pub async fn outbox_with_mail(&self) -> Vec<String> {
+        let started = std::time::Instant::now();
+        loop {
+            let outbox = self.outbox();
+            if !outbox.is_empty() || started.elapsed() > std::time::Duration::from_secs(30) {
+                return outbox;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// An app with workers on `builder`, the sample workspace imported, and alice's
+/// export of the given kind completed: the app, alice's login, the completed answer.
+pub async fn alices_export(
+    builder: TestAppBuilder,
+    full_export: Option<&str>,
+) -> (TestApp, Login, Value) {
+    let app = builder.with_workers().spawn_with_sample().await;
+    let alice = fixture_login("alice");
+    let done = app.export_and_wait(&alice, full_export).await;
+    (app, alice, done)
 }
 
 /// The entries of a zip file, by name, with their bytes.

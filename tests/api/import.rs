@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use udd::domain::RoomType;
 use udd::ports::{BlobStore, Collection, StoreError, WorkspaceReader};
 
-use crate::helpers::{copy_tree, fixture_dir, spawn_app, Login};
+use crate::helpers::{copy_tree, fixture_copy, fixture_dir, spawn_app, Login, TestApp};
 
 fn credentials() -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("credentials.json")).unwrap())
@@ -89,8 +89,7 @@ async fn the_sample_workspace_imports_completely() {
 
 #[tokio::test]
 async fn imported_users_log_in_with_their_rocket_chat_password_and_token() {
-    let app = spawn_app().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().spawn_with_sample().await;
     let creds = credentials();
     for name in ["alice", "bob", "carol", "dave"] {
         let password = creds["passwords"][name].as_str().unwrap();
@@ -140,8 +139,7 @@ async fn imported_users_log_in_with_their_rocket_chat_password_and_token() {
 
 #[tokio::test]
 async fn importing_the_same_dump_twice_changes_nothing() {
-    let app = spawn_app().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().spawn_with_sample().await;
     let first = app.fingerprint();
     let again = app.import(&fixture_dir());
     assert_eq!(again.of(Collection::Messages).imported, 24);
@@ -154,10 +152,8 @@ async fn importing_the_same_dump_twice_changes_nothing() {
 
 #[tokio::test]
 async fn a_newer_dump_updates_changed_documents() {
-    let app = spawn_app().await;
-    app.import(&fixture_dir());
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
+    let app = TestApp::builder().spawn_with_sample().await;
+    let dir = fixture_copy();
     let path = dir.path().join("rocketchat_message.json");
     // Rocket.Chat stamps an edit with a new `_updatedAt`; a document with the stored
     // one is taken as unchanged.
@@ -248,8 +244,7 @@ fn canonical(value: Value) -> Value {
 
 #[tokio::test]
 async fn canonical_extended_json_and_json_arrays_load_the_same_data() {
-    let reference = spawn_app().await;
-    reference.import(&fixture_dir());
+    let reference = TestApp::builder().spawn_with_sample().await;
     let expected = reference.fingerprint();
 
     let canonical_dir = tempfile::tempdir().unwrap();
@@ -274,8 +269,7 @@ async fn canonical_extended_json_and_json_arrays_load_the_same_data() {
 
 #[tokio::test]
 async fn broken_lines_missing_fields_and_missing_blobs_are_reported_and_the_rest_imported() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
+    let dir = fixture_copy();
     let path = dir.path().join("rocketchat_message.json");
     let mut lines: Vec<String> = std::fs::read_to_string(&path)
         .unwrap()
@@ -322,8 +316,7 @@ async fn broken_lines_missing_fields_and_missing_blobs_are_reported_and_the_rest
 
 #[tokio::test]
 async fn a_message_whose_room_or_upload_is_missing_is_still_imported() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
+    let dir = fixture_copy();
     std::fs::write(
         dir.path().join("rocketchat_message.json"),
         r#"{"_id":"orphan","rid":"GONE","msg":"hello","ts":{"$date":"2024-03-01T09:00:00.000Z"},"u":{"_id":"x","username":"ghost"},"file":{"_id":"NOPE"}}"#,

@@ -12,7 +12,9 @@ use crate::dumps::{
     fixture_blob, fixture_bucket, fixture_docs, gzip, md5_hex, write_bson, ArchiveWriter, Bucket,
     COLLECTIONS,
 };
-use crate::helpers::{fixture_dir, fixture_login, spawn_app, stored_blob, unzip, TestApp};
+use crate::helpers::{
+    fixture_copy, fixture_dir, fixture_login, spawn_app, stored_blob, unzip, TestApp,
+};
 
 /// Chunks of 16 bytes: every fixture blob (15 to 74 bytes) spans up to five.
 const CHUNK: usize = 16;
@@ -74,8 +76,7 @@ async fn exported_files(app: &TestApp) -> BTreeMap<String, Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_in_gridfs_export_the_same_bytes_as_the_filesystem_form() {
-    let filesystem = TestApp::builder().with_workers().spawn().await;
-    filesystem.import(&fixture_dir());
+    let filesystem = TestApp::builder().with_workers().spawn_with_sample().await;
     let workspace = filesystem.fingerprint();
     let expected = exported_files(&filesystem).await;
     assert!(
@@ -140,8 +141,7 @@ async fn gridfs_in_a_gzipped_dump_an_archive_or_mongoexport_json_gives_the_same_
 
     // mongoexport's JSON: the bytes in base64, in the v2 form and in the legacy one
     // (`{"$binary": …, "$type": …}`) that mongoexport wrote before 4.2.
-    let dir = tempfile::tempdir().unwrap();
-    crate::helpers::copy_tree(&fixture_dir(), dir.path());
+    let dir = fixture_copy();
     std::fs::remove_dir_all(dir.path().join("uploads")).unwrap();
     std::fs::remove_dir_all(dir.path().join("avatars")).unwrap();
     for bucket_name in ["rocketchat_uploads", "rocketchat_avatars"] {

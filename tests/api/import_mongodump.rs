@@ -12,7 +12,7 @@ use crate::dumps::{
     bson_bytes, copy_blob_folders, fixture_docs, gzip, mongodump_folder, write_bson, ArchiveWriter,
     COLLECTIONS,
 };
-use crate::helpers::{copy_tree, fixture_dir, spawn_app, stored_blob, TestApp};
+use crate::helpers::{fixture_copy, fixture_dir, spawn_app, stored_blob, TestApp};
 
 fn import_dump(app: &TestApp, dump: &RocketChatDump) -> ImportSummary {
     app.services.import.execute(dump, &NoProgress).unwrap()
@@ -72,8 +72,7 @@ async fn mongodump_folders_plain_or_gzipped_load_the_same_data_as_mongoexport() 
 #[tokio::test]
 async fn gzipped_mongoexport_files_load_the_same_data() {
     let expected = reference().await;
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
+    let dir = fixture_copy();
     for collection in COLLECTIONS {
         let path = dir.path().join(format!("{collection}.json"));
         let zipped = gzip(&std::fs::read(&path).unwrap());
@@ -334,8 +333,7 @@ async fn a_gzip_stream_cut_short_keeps_what_came_before_and_is_reported() {
     );
 
     // The same for a gzipped mongoexport file: the line it stopped in is named.
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
+    let dir = fixture_copy();
     let lines = std::fs::read(dir.path().join("rocketchat_message.json")).unwrap();
     let zipped = gzip(&lines);
     std::fs::remove_file(dir.path().join("rocketchat_message.json")).unwrap();

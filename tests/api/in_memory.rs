@@ -6,21 +6,18 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use udd::adapters::RecordingMailer;
 
-use crate::helpers::{fixture_dir, fixture_login, unzip_bytes, TestApp};
+use crate::helpers::{alices_export, unzip_bytes, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_export_mail_and_download_run_on_in_memory_storage_and_a_recording_mailer() {
     let mailer = Arc::new(RecordingMailer::new());
-    let app = TestApp::builder()
-        .with_workers()
-        .with_storage_in_memory()
-        .with_mailer(mailer.clone())
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, _alice, done) = alices_export(
+        TestApp::builder()
+            .with_storage_in_memory()
+            .with_mailer(mailer.clone()),
+        None,
+    )
+    .await;
     let op = &done["exportOperation"];
     let file_id = op["fileId"].as_str().unwrap();
 

@@ -1,26 +1,16 @@
 //! `user_data.link_requires_login`: the mailed link leads to a sign-in first.
 
-use std::time::Duration;
-
-use crate::helpers::{fixture_dir, fixture_login, link_in, TestApp};
+use crate::helpers::{fixture_login, link_in, TestApp, WithLogin};
 
 /// Alice's export done and its mail in the outbox; returns the app and the mailed link.
 async fn mailed_link(requires_login: bool) -> (TestApp, String) {
     let app = TestApp::builder()
         .with_workers()
         .configure(move |s| s.user_data.link_requires_login = requires_login)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     app.export_and_wait(&fixture_login("alice"), None).await;
-    let started = std::time::Instant::now();
-    let outbox = loop {
-        let outbox = app.outbox();
-        if !outbox.is_empty() || started.elapsed() > Duration::from_secs(30) {
-            break outbox;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let outbox = app.outbox_with_mail().await;
     let link = app.local_link(&link_in(&outbox[0]));
     (app, link)
 }
@@ -53,16 +43,7 @@ async fn when_the_link_requires_login_the_token_alone_asks_to_sign_in_first() {
         .next()
         .unwrap()
         .trim_start_matches(&app.url(""));
-    let by_cookie = app
-        .client
-        .get(app.url(path))
-        .header(
-            "Cookie",
-            format!("rc_uid={}; rc_token={}", alice.user_id, alice.token),
-        )
-        .send()
-        .await
-        .unwrap();
+    let by_cookie = app.get(path).with_cookies_of(&alice).send().await.unwrap();
     assert_eq!(by_cookie.status(), 200);
 
     // Someone else, logged in, gets nothing even with the token.

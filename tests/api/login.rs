@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Login};
+use crate::helpers::{spawn_app, Login, WithLogin};
 use crate::openapi::OpenApi;
 
 const NOT_LOGGED_IN: &str = r#"{"status":"error","message":"You must be logged in to do this."}"#;
@@ -89,8 +89,7 @@ async fn a_password_sent_as_rocket_chats_sha256_digest_logs_in() {
 async fn a_malformed_login_body_is_a_400_not_a_crash() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .post(app.url("/api/v1/login"))
+        .post("/api/v1/login")
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -137,11 +136,9 @@ async fn missing_or_wrong_auth_headers_get_rocket_chats_exact_401_body() {
     ];
     for path in ["/api/v1/me", "/api/v1/users.requestDataDownload"] {
         for case in &cases {
-            let mut request = app.client.get(app.url(path));
+            let mut request = app.get(path);
             if let Some(l) = case {
-                request = request
-                    .header("X-User-Id", &l.user_id)
-                    .header("X-Auth-Token", &l.token);
+                request = request.with_login(l);
             }
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), 401, "{path} {case:?}");
@@ -168,10 +165,8 @@ async fn logout_ends_that_session_only() {
     assert_ne!(first.token, second.token);
 
     let response = app
-        .client
-        .post(app.url("/api/v1/logout"))
-        .header("X-User-Id", &first.user_id)
-        .header("X-Auth-Token", &first.token)
+        .post("/api/v1/logout")
+        .with_login(&first)
         .send()
         .await
         .unwrap();

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use udd::api::Settings;
 
-use crate::helpers::{copy_tree, fixture_dir, fixture_login, link_in, Login, ManualClock, TestApp};
+use crate::helpers::{
+    altered_dump, edit_documents, fixture_dir, fixture_login, link_in, Login, ManualClock, TestApp,
+};
 use crate::openapi::OpenApi;
 
 const NOT_LOGGED_IN: &str = r#"{"status":"error","message":"You must be logged in to do this."}"#;
@@ -29,21 +31,7 @@ async fn login_answer(app: &TestApp, user: &str, password: &str) -> (u16, Value)
 
 /// The dump in a temporary copy, with `edit` applied to each user document.
 fn dump_with_users(edit: impl Fn(&mut Value)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
-    let path = dir.path().join("users.json");
-    let lines: Vec<String> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            let mut user: Value = serde_json::from_str(line).unwrap();
-            edit(&mut user);
-            user.to_string()
-        })
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    dir
+    altered_dump(|dir| edit_documents(&dir.join("users.json"), edit))
 }
 
 fn fixture_password(name: &str) -> String {
@@ -181,9 +169,8 @@ async fn an_imported_token_stops_working_ninety_days_after_it_was_issued() {
     let app = TestApp::builder()
         .with_clock(clock.clone())
         .configure(|settings| settings.accounts.login_expiration_days = 90)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let alice = fixture_login("alice");
     assert_eq!(me_status(&app, &alice).await.0, 200, "89 days old");
 
@@ -201,9 +188,8 @@ async fn an_imported_token_stops_working_ninety_days_after_it_was_issued() {
 async fn a_token_left_out_of_a_reimported_dump_stops_working() {
     let app = TestApp::builder()
         .configure(|settings| settings.auth.session_cache_seconds = 1)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let (alice, bob) = (fixture_login("alice"), fixture_login("bob"));
     assert_eq!(me_status(&app, &alice).await.0, 200);
     let own = session_of(&app, "alice", &fixture_password("alice")).await;
@@ -255,9 +241,8 @@ async fn an_inactive_users_mailed_link_session_and_login_are_refused() {
     let app = TestApp::builder()
         .with_workers()
         .configure(|settings| settings.auth.session_cache_seconds = 1)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let alice = fixture_login("alice");
     app.export_and_wait(&alice, None).await;
     let link = mailed_link(&app).await;

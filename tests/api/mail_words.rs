@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use udd::adapters::LoopbackSmtpServer;
 
-use crate::helpers::{copy_tree, fixture_dir, fixture_login, mail_text, TestApp};
+use crate::helpers::{fixture_copy, fixture_login, mail_text, TestApp};
 
 /// Alice's personal export mailed through a loopback SMTP server, with alice's
 /// Rocket.Chat `language` set to `language` in the dump; returns the mail as received.
@@ -17,8 +17,7 @@ async fn alices_mail(language: Option<&str>) -> String {
         .configure(|s| s.server.site_name = "Acme Chat".into())
         .spawn()
         .await;
-    let dump = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dump.path());
+    let dump = fixture_copy();
     if let Some(language) = language {
         let users = std::fs::read_to_string(dump.path().join("users.json")).unwrap();
         let users = users.replacen(

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{fixture_dir, fixture_login, spawn_app, Login, TestApp};
+use crate::helpers::{alices_export, spawn_app, Login, TestApp, WithLogin};
 use crate::openapi::OpenApi;
 
 const CALL: &str = "/api/v1/method.call/requestDataDownload";
@@ -27,14 +27,11 @@ async fn post_message(
     message: &str,
 ) -> (u16, String) {
     let mut request = app
-        .client
-        .post(app.url(path))
+        .post(path)
         .header("content-type", "application/json")
         .body(json!({ "message": message }).to_string());
     if let Some(login) = login {
-        request = request
-            .header("X-User-Id", &login.user_id)
-            .header("X-Auth-Token", &login.token);
+        request = request.with_login(login);
     }
     let response = request.send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
@@ -151,14 +148,13 @@ async fn the_buttons_call_requests_once_and_then_reports_the_same_operation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_export_is_reported_with_its_download_path_under_the_sites_path() {
-    let app = TestApp::builder()
-        .with_workers()
-        .configure(|settings| settings.server.site_url = "https://chat.example.org/udd/".into())
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = alices_export(
+        TestApp::builder().configure(|settings| {
+            settings.server.site_url = "https://chat.example.org/udd/".into()
+        }),
+        None,
+    )
+    .await;
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
     assert_eq!(
         done["exportOperation"]["url"],
@@ -251,13 +247,7 @@ async fn a_call_without_a_login_gets_the_same_401_as_every_route() {
         OpenApi::project().assert_response(CALL, "post", 401, &body);
     }
     // Even with a body that is not a call: the login is checked first.
-    let response = app
-        .client
-        .post(app.url(CALL))
-        .body("not json")
-        .send()
-        .await
-        .unwrap();
+    let response = app.post(CALL).body("not json").send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(response.text().await.unwrap(), NOT_LOGGED_IN);
 }
@@ -268,10 +258,8 @@ async fn malformed_calls_get_a_clear_error_and_create_nothing() {
     let alice = app.logged_in("alice").await;
     let send = |body: String| {
         let request = app
-            .client
-            .post(app.url(CALL))
-            .header("X-User-Id", &alice.user_id)
-            .header("X-Auth-Token", &alice.token)
+            .post(CALL)
+            .with_login(&alice)
             .header("content-type", "application/json")
             .body(body);
         async move {
@@ -348,10 +336,8 @@ async fn the_method_route_is_rate_limited_like_the_other_routes() {
     let mut statuses = Vec::new();
     for n in 0..11 {
         let response = app
-            .client
-            .post(app.url(CALL))
-            .header("X-User-Id", &alice.user_id)
-            .header("X-Auth-Token", &alice.token)
+            .post(CALL)
+            .with_login(&alice)
             .body(json!({ "message": ddp_call(&n.to_string(), false) }).to_string())
             .send()
             .await

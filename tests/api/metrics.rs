@@ -1,7 +1,7 @@
 //! `GET /metrics`: the queue depth from the database and this process's counts, in
 //! Prometheus' text format, moving as exports complete and archives are downloaded.
 
-use crate::helpers::{fixture_dir, fixture_login, TestApp};
+use crate::helpers::{fixture_login, TestApp};
 
 fn value(text: &str, series: &str) -> f64 {
     text.lines()
@@ -11,10 +11,9 @@ fn value(text: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_exports_mail_and_downloads_and_read_the_queue_depth() {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().with_workers().spawn_with_sample().await;
     let scrape = || async {
-        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+        let response = app.get("/metrics").send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert!(response.headers()["content-type"]
             .to_str()

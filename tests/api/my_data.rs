@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{fixture_dir, fixture_login, Login, TestApp};
+use crate::helpers::{fixture_login, Login, TestApp};
 use crate::stand_in::RocketChatStandIn;
 use crate::two_factor::{dump_with_second_factors, BOB_BACKUP};
 use udd::adapters::SqliteUserDataFiles;
@@ -137,6 +137,12 @@ impl Visitor {
         (posted, page)
     }
 
+    /// Posts the sign-in form with `login`, `password` and the form token `csrf`.
+    pub async fn post_sign_in(&mut self, login: &str, password: &str, csrf: &str) -> Page {
+        let form = [("login", login), ("password", password), ("csrf", csrf)];
+        self.post("/account/data/login", &form).await
+    }
+
     pub async fn sign_in(&mut self, login: &str, password: &str) -> Page {
         let form = self.get("/").await;
         let csrf = form.csrf();
@@ -167,8 +173,7 @@ async fn app_with_fixture(workers: bool) -> TestApp {
     if workers {
         builder = builder.with_workers();
     }
-    let app = builder.spawn().await;
-    app.import(&fixture_dir());
+    let app = builder.spawn_with_sample().await;
     app
 }
 
@@ -241,16 +246,7 @@ async fn with_javascript_off_a_user_signs_in_asks_watches_and_downloads() {
     let mut visitor = Visitor::new(&app);
     let form = visitor.get("/").await;
     let csrf = form.csrf();
-    let posted = visitor
-        .post(
-            "/account/data/login",
-            &[
-                ("login", "alice"),
-                ("password", "alice-pass-0"),
-                ("csrf", &csrf),
-            ],
-        )
-        .await;
+    let posted = visitor.post_sign_in("alice", "alice-pass-0", &csrf).await;
     assert_eq!(posted.status, 303);
     assert_eq!(posted.location(), "/account/data");
     for name in ["rc_uid", "rc_token"] {
@@ -383,12 +379,7 @@ async fn a_wrong_password_is_said_on_the_form_and_opens_no_session() {
     let app = app_with_fixture(false).await;
     let mut visitor = Visitor::new(&app);
     let csrf = visitor.get("/").await.csrf();
-    let page = visitor
-        .post(
-            "/account/data/login",
-            &[("login", "alice"), ("password", "not-it"), ("csrf", &csrf)],
-        )
-        .await;
+    let page = visitor.post_sign_in("alice", "not-it", &csrf).await;
     assert_eq!(page.status, 401);
     assert!(
         page.body.contains("Wrong username or password."),
@@ -519,16 +510,7 @@ async fn a_totp_user_is_asked_for_the_code_on_the_page() {
     app.import(dump_with_second_factors().path());
     let mut visitor = Visitor::new(&app);
     let csrf = visitor.get("/").await.csrf();
-    let page = visitor
-        .post(
-            "/account/data/login",
-            &[
-                ("login", "bob"),
-                ("password", "bob-pass-1"),
-                ("csrf", &csrf),
-            ],
-        )
-        .await;
+    let page = visitor.post_sign_in("bob", "bob-pass-1", &csrf).await;
     assert_eq!(page.status, 401);
     assert!(
         page.body.contains("Enter your authentication code."),
@@ -583,12 +565,7 @@ async fn the_page_speaks_the_browsers_language_then_the_users() {
     assert!(page.body.contains("<h1>Meine Daten</h1>"));
     assert!(page.body.contains("Benutzername oder E-Mail-Adresse"));
     let csrf = page.csrf();
-    let wrong = visitor
-        .post(
-            "/account/data/login",
-            &[("login", "alice"), ("password", "nope"), ("csrf", &csrf)],
-        )
-        .await;
+    let wrong = visitor.post_sign_in("alice", "nope", &csrf).await;
     assert!(wrong
         .body
         .contains("Falscher Benutzername oder falsches Passwort."));
@@ -660,9 +637,8 @@ async fn with_rocket_chat_sessions_there_is_no_password_form_and_its_cookies_sig
 async fn under_a_site_path_the_forms_redirects_and_cookies_stay_under_it() {
     let app = TestApp::builder()
         .configure(|s| s.server.site_url = "https://chat.example.org/udd".into())
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let mut visitor = Visitor::new(&app);
     visitor.origin = Some("https://chat.example.org".into());
     let page = visitor.get("/udd/account/data").await;

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use udd::adapters::SqliteUserDataFiles;
 use udd::ports::UserDataFiles;
 
-use crate::helpers::{fixture_dir, TestApp};
+use crate::helpers::TestApp;
 use crate::webdriver::{Browser, Driver};
 
 const REQUESTED: &str =
@@ -79,9 +79,8 @@ async fn run(javascript: bool) {
     let app = TestApp::builder()
         .with_workers()
         .batch_size(2)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let driver = Driver::start().await;
     let downloads = tempfile::tempdir().unwrap();
     let browser = driver.browser(javascript, downloads.path()).await;
@@ -182,8 +181,7 @@ async fn run(javascript: bool) {
     let cookies = browser.cookie_header().await;
     let (status, body) = {
         let response = app
-            .client
-            .get(app.url("/api/v1/users.requestDataDownload?fullExport=true"))
+            .get("/api/v1/users.requestDataDownload?fullExport=true")
             .header("X-User-Id", cookie_value(&cookies, "rc_uid"))
             .header("X-Auth-Token", cookie_value(&cookies, "rc_token"))
             .send()

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use udd::api::settings::{DownloadMode, StorageKind, StorageSettings};
 
 use crate::helpers::{
-    fixture_dir, fixture_login, link_in, unzip_bytes, Login, ManualClock, TestApp,
+    alices_export, edit_documents, fixture_copy, fixture_dir, fixture_login, link_in, unzip_bytes,
+    Login, ManualClock, TestApp, WithLogin,
 };
 
 use udd::adapters::s3_test_server::{
@@ -122,8 +123,7 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
         entries.keys()
     );
     // The same export made on local disk holds the same files, hash for hash.
-    let local = TestApp::builder().with_workers().spawn().await;
-    local.import(&fixture_dir());
+    let local = TestApp::builder().with_workers().spawn_with_sample().await;
     let local_done = local.export_and_wait(&alice, None).await;
     let local_path = format!(
         "/data-export/{}",
@@ -146,15 +146,7 @@ async fn uploads_and_archives_live_in_the_bucket_and_leave_it_on_expiry() {
         .is_some_and(|f| f.len() > 3));
     assert_eq!(manifest_files(&entries), manifest_files(&local_entries));
 
-    let partial = app
-        .client
-        .get(app.url(&path))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
-        .header("Range", "bytes=100-1099")
-        .send()
-        .await
-        .unwrap();
+    let partial = app.get_range_as(&alice, &path, "bytes=100-1099").await;
     assert_eq!(partial.status(), 206);
     assert_eq!(partial.bytes().await.unwrap(), bytes.slice(100..1100));
 
@@ -203,14 +195,11 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
         presign_seconds: 2,
         ..bucket_of(&s3)
     };
-    let app = TestApp::builder()
-        .with_workers()
-        .configure(move |settings| settings.storage = storage)
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = alices_export(
+        TestApp::builder().configure(move |settings| settings.storage = storage),
+        None,
+    )
+    .await;
     let op = &done["exportOperation"];
     let file_id = op["fileId"].as_str().unwrap();
     let object = s3.object(&format!("udd/exports/{}.zip", op["_id"].as_str().unwrap()));
@@ -221,8 +210,7 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
         .unwrap();
     let answer = direct
         .get(app.url(&format!("/data-export/{file_id}")))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
+        .with_login(&alice)
         .send()
         .await
         .unwrap();
@@ -252,8 +240,7 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
     // HEAD is answered by udd itself.
     let head = direct
         .head(app.url(&format!("/data-export/{file_id}")))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
+        .with_login(&alice)
         .send()
         .await
         .unwrap();
@@ -265,8 +252,7 @@ async fn with_redirects_the_download_is_a_short_lived_link_straight_to_the_bucke
     let bob = fixture_login("bob");
     let refused = direct
         .get(app.url(&format!("/data-export/{file_id}")))
-        .header("X-User-Id", &bob.user_id)
-        .header("X-Auth-Token", &bob.token)
+        .with_login(&bob)
         .send()
         .await
         .unwrap();
@@ -318,10 +304,7 @@ fn a_bucket_that_cannot_be_used_stops_the_start_with_the_settings_to_check() {
 async fn a_local_installation_grows_into_the_bucket_with_udd_storage_copy() {
     let s3 = S3Server::start();
     // One machine, local folders: the sample workspace and alice's export.
-    let local = TestApp::builder().with_workers().spawn().await;
-    local.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = local.export_and_wait(&alice, None).await;
+    let (local, alice, done) = alices_export(TestApp::builder(), None).await;
     let file_id = done["exportOperation"]["fileId"]
         .as_str()
         .unwrap()
@@ -388,23 +371,14 @@ async fn uploads_kept_in_rocket_chats_bucket_are_exported_from_there_without_a_c
         .unwrap();
 
     // A dump whose upload document says where the bytes are, and which holds no bytes.
-    let dump = tempfile::tempdir().unwrap();
-    crate::helpers::copy_tree(&fixture_dir(), dump.path());
+    let dump = fixture_copy();
     std::fs::remove_file(dump.path().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap();
-    let uploads = dump.path().join("rocketchat_uploads.json");
-    let lines: Vec<String> = std::fs::read_to_string(&uploads)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let mut doc: serde_json::Value = serde_json::from_str(line).unwrap();
-            if doc["_id"] == "Q5yA26ksJXC57nySc" {
-                doc["store"] = "AmazonS3:Uploads".into();
-                doc["AmazonS3"] = serde_json::json!({ "path": path });
-            }
-            doc.to_string()
-        })
-        .collect();
-    std::fs::write(&uploads, lines.join("\n") + "\n").unwrap();
+    edit_documents(&dump.path().join("rocketchat_uploads.json"), |doc| {
+        if doc["_id"] == "Q5yA26ksJXC57nySc" {
+            doc["store"] = "AmazonS3:Uploads".into();
+            doc["AmazonS3"] = serde_json::json!({ "path": path });
+        }
+    });
 
     let endpoint = rocketchat.endpoint.clone();
     let app = TestApp::builder()

@@ -56,8 +56,7 @@ async fn request_export_and_download_run_on_postgresql() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_requests_over_http_on_postgresql_create_one_operation() {
-    let app = TestApp::builder().on_postgres().spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().on_postgres().spawn_with_sample().await;
     let alice = fixture_login("alice");
     let answers =
         futures_util::future::join_all((0..20).map(|_| app.request_download(&alice, None))).await;

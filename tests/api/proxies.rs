@@ -5,12 +5,11 @@
 use serde_json::{json, Value};
 use udd::adapters::SqliteDownloadLog;
 
-use crate::helpers::{fixture_dir, fixture_login, TestApp};
+use crate::helpers::{alices_export, TestApp, WithLogin};
 
 async fn login_from(app: &TestApp, forwarded_for: &str, user: &str, password: &str) -> Value {
     let response = app
-        .client
-        .post(app.url("/api/v1/login"))
+        .post("/api/v1/login")
         .header("X-Forwarded-For", forwarded_for)
         .json(&json!({"user": user, "password": password}))
         .send()
@@ -75,21 +74,17 @@ async fn from_an_untrusted_peer_the_forwarded_header_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_download_log_records_the_client_a_trusted_proxy_names() {
-    let app = TestApp::builder()
-        .with_workers()
-        .configure(|settings| settings.server.trusted_proxies = vec!["127.0.0.0/8".into()])
-        .spawn()
-        .await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = alices_export(
+        TestApp::builder()
+            .configure(|settings| settings.server.trusted_proxies = vec!["127.0.0.0/8".into()]),
+        None,
+    )
+    .await;
     let file_id = done["exportOperation"]["fileId"].as_str().unwrap();
     let url = done["exportOperation"]["url"].as_str().unwrap();
     let response = app
-        .client
-        .get(app.url(url))
-        .header("X-User-Id", &alice.user_id)
-        .header("X-Auth-Token", &alice.token)
+        .get(url)
+        .with_login(&alice)
         .header("X-Forwarded-For", "203.0.113.66, 198.51.100.7, 127.0.0.9")
         .send()
         .await

@@ -6,34 +6,14 @@ use std::path::Path;
 use serde_json::{json, Value};
 use udd::ports::{Collection, MovedKind, WorkspaceReader};
 
-use crate::helpers::{copy_tree, fixture_dir, fixture_login, spawn_app, unzip, Login, TestApp};
+use crate::helpers::{
+    altered_dump, edit_documents, fixture_dir, fixture_login, spawn_app, unzip, Login, TestApp,
+    WithLogin,
+};
 
 const ALICE: &str = "NBTm56xe8Rh5cF47X";
 const BOB: &str = "fq6g5jFboeXuNZhZR";
 const CAROL: &str = "wZ6y7Kapn65rpMmgo";
-
-/// The sample workspace copied into a temporary folder, altered by `edit`.
-fn altered_dump(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
-    edit(dir.path());
-    dir
-}
-
-/// Rewrites every document of a collection file (JSON lines) with `edit`.
-fn edit_documents(file: &Path, edit: impl Fn(&mut Value)) {
-    let text: Vec<String> = std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let mut doc: Value = serde_json::from_str(line).unwrap();
-            edit(&mut doc);
-            doc.to_string()
-        })
-        .collect();
-    std::fs::write(file, text.join("\n") + "\n").unwrap();
-}
 
 fn append_documents(file: &Path, docs: &[Value]) {
     let mut text = std::fs::read_to_string(file).unwrap();
@@ -49,8 +29,7 @@ fn append_documents(file: &Path, docs: &[Value]) {
 
 #[tokio::test]
 async fn a_username_and_an_email_that_changed_hands_between_dumps_move_instead_of_aborting() {
-    let app = spawn_app().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().spawn_with_sample().await;
     // Between the two dumps carol was renamed and bob took her name and address. Bob
     // comes first in users.json, while carol still holds both in the store.
     let newer = altered_dump(|dir| {
@@ -196,10 +175,7 @@ async fn a_request_answered_with_an_error_queued_nothing() {
 
 /// An app whose workers exported alice's data: the app, her login and the file's URL.
 async fn alices_export() -> (TestApp, Login, String) {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
-    let alice = fixture_login("alice");
-    let done = app.export_and_wait(&alice, None).await;
+    let (app, alice, done) = crate::helpers::alices_export(TestApp::builder(), None).await;
     let url = done["exportOperation"]["url"].as_str().unwrap().to_owned();
     (app, alice, url)
 }
@@ -211,12 +187,7 @@ async fn ranged_get(
     range: &str,
     if_range: Option<&str>,
 ) -> reqwest::Response {
-    let mut request = app
-        .client
-        .get(app.url(url))
-        .header("X-User-Id", &login.user_id)
-        .header("X-Auth-Token", &login.token)
-        .header("Range", range);
+    let mut request = app.get(url).with_login(login).header("Range", range);
     if let Some(condition) = if_range {
         request = request.header("If-Range", condition);
     }
@@ -288,8 +259,7 @@ async fn a_download_in_many_ranged_gets_is_logged_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_or_avatar_that_cannot_be_read_is_listed_as_unavailable_not_fatal() {
-    let app = TestApp::builder().with_workers().spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().with_workers().spawn_with_sample().await;
     // Two stored blobs become unreadable (a folder where the bytes were: opening works,
     // reading fails, whoever runs the test).
     let blobs = &app.settings.storage.blob_path;

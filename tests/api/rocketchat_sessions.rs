@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{fixture_dir, fixture_login, Login, TestApp};
+use crate::helpers::{fixture_dir, fixture_login, Login, TestApp, WithLogin};
 use crate::openapi::OpenApi;
 use crate::stand_in::RocketChatStandIn;
 use udd::api::settings::AuthMode;
@@ -211,10 +211,8 @@ async fn password_login_is_off_and_logout_leaves_rocket_chats_session_alone() {
 
     let rita = login("rcUser000000001", "tok-1");
     let logout = app
-        .client
-        .post(app.url("/api/v1/logout"))
-        .header("X-User-Id", &rita.user_id)
-        .header("X-Auth-Token", &rita.token)
+        .post("/api/v1/logout")
+        .with_login(&rita)
         .send()
         .await
         .unwrap();

@@ -41,16 +41,18 @@ fn write_lines(path: &Path, docs: &[Value]) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Takes the document `id` out of `docs`.
+fn take(docs: &mut Vec<Value>, id: &str) -> Value {
+    let at = docs.iter().position(|d| d["_id"] == id).unwrap();
+    docs.remove(at)
+}
+
 /// The sample workspace a few days later, as a full mongoexport dump.
 fn second_dump(dir: &Path) {
     copy_tree(&fixture_dir(), dir);
     let messages_file = dir.join("rocketchat_message.json");
     let mut messages = lines(&messages_file);
-    let deleted = messages
-        .iter()
-        .position(|m| m["_id"] == DELETED)
-        .map(|at| messages.remove(at))
-        .unwrap();
+    let deleted = take(&mut messages, DELETED);
     let edited = messages.iter_mut().find(|m| m["_id"] == EDITED).unwrap();
     let mut history = edited.clone();
     edited["msg"] = json!(NEW_TEXT);
@@ -74,20 +76,12 @@ fn second_dump(dir: &Path) {
 
     let subscriptions_file = dir.join("rocketchat_subscription.json");
     let mut subscriptions = lines(&subscriptions_file);
-    let left = subscriptions
-        .iter()
-        .position(|s| s["_id"] == LEFT_SUBSCRIPTION)
-        .map(|at| subscriptions.remove(at))
-        .unwrap();
+    let left = take(&mut subscriptions, LEFT_SUBSCRIPTION);
     write_lines(&subscriptions_file, &subscriptions);
 
     let uploads_file = dir.join("rocketchat_uploads.json");
     let mut uploads = lines(&uploads_file);
-    let upload = uploads
-        .iter()
-        .position(|u| u["_id"] == DELETED_UPLOAD)
-        .map(|at| uploads.remove(at))
-        .unwrap();
+    let upload = take(&mut uploads, DELETED_UPLOAD);
     write_lines(&uploads_file, &uploads);
 
     let trashed = |mut doc: Value, model: &str, at: &str| {
@@ -278,8 +272,7 @@ async fn the_delta_starts_where_the_last_import_ended() {
 /// comes twice and nothing fails.
 #[tokio::test]
 async fn paging_a_room_while_a_sync_applies_reads_every_message_at_most_once() {
-    let app = TestApp::builder().spawn().await;
-    app.import(&fixture_dir());
+    let app = TestApp::builder().spawn_with_sample().await;
     let dir = tempfile::tempdir().unwrap();
     second_dump(dir.path());
     let reader = app.workspace();
@@ -319,9 +312,8 @@ async fn an_export_running_during_a_sync_completes_without_repeating_a_message()
     let app = TestApp::builder()
         .with_workers()
         .batch_size(2)
-        .spawn()
+        .spawn_with_sample()
         .await;
-    app.import(&fixture_dir());
     let dir = tempfile::tempdir().unwrap();
     second_dump(dir.path());
     let alice = fixture_login("alice");

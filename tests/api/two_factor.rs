@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{copy_tree, fixture_dir, TestApp};
+use crate::helpers::{altered_dump, edit_documents, TestApp};
 use crate::openapi::OpenApi;
 use udd::adapters::RecordingMailer;
 use udd::domain::{TotpRule, TotpSecret};
@@ -18,15 +18,8 @@ pub(crate) const BOB_BACKUP: &str = "q7Ke8Xz2";
 
 /// The sample workspace with TOTP turned on for bob and e-mail codes for carol.
 pub(crate) fn dump_with_second_factors() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture_dir(), dir.path());
-    let users = dir.path().join("users.json");
-    let lines: Vec<String> = std::fs::read_to_string(&users)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let mut doc: Value = serde_json::from_str(line).unwrap();
+    altered_dump(|dir| {
+        edit_documents(&dir.join("users.json"), |doc| {
             match doc["username"].as_str() {
                 Some("bob") => {
                     doc["services"]["totp"] = json!({
@@ -38,11 +31,8 @@ pub(crate) fn dump_with_second_factors() -> tempfile::TempDir {
                 Some("carol") => doc["services"]["email2fa"] = json!({"enabled": true}),
                 _ => {}
             }
-            doc.to_string()
         })
-        .collect();
-    std::fs::write(&users, lines.join("\n")).unwrap();
-    dir
+    })
 }
 
 fn bob_code(at: chrono::DateTime<Utc>) -> String {
@@ -89,8 +79,7 @@ async fn a_totp_user_needs_a_current_code_and_each_code_works_once() {
     assert_eq!(status, 200, "{body}");
     let token = body["data"]["authToken"].as_str().unwrap().to_owned();
     let me = app
-        .client
-        .get(app.url("/api/v1/me"))
+        .get("/api/v1/me")
         .header("X-User-Id", body["data"]["userId"].as_str().unwrap())
         .header("X-Auth-Token", token)
         .send()
@@ -123,8 +112,7 @@ async fn a_backup_code_logs_in_once_and_the_code_may_come_in_a_header() {
     let dump = dump_with_second_factors();
     app.import(dump.path());
     let by_header = app
-        .client
-        .post(app.url("/api/v1/login"))
+        .post("/api/v1/login")
         .header("X-2fa-Code", BOB_BACKUP)
         .json(&json!({"user": "bob", "password": "bob-pass-1"}))
         .send()

@@ -49,6 +49,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Asserts that `output` (what udd wrote on a stream) says `what`, showing it otherwise.
+#[track_caller]
+fn assert_says(output: impl AsRef<[u8]>, what: &str) {
+    let output = text(output.as_ref());
+    assert!(output.contains(what), "{output}");
+}
+
 #[test]
 fn user_add_creates_a_user_under_the_default_data_folder_and_refuses_a_duplicate() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,11 +89,7 @@ fn user_add_creates_a_user_under_the_default_data_folder_and_refuses_a_duplicate
         "correct horse\n",
     );
     assert_eq!(again.status.code(), Some(1));
-    assert!(
-        text(&again.stderr).contains("username alice is already taken"),
-        "{}",
-        text(&again.stderr)
-    );
+    assert_says(&again.stderr, "username alice is already taken");
 }
 
 #[test]
@@ -98,11 +101,7 @@ fn user_add_rejects_a_bad_username_with_a_clear_message() {
         "correct horse\n",
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("invalid username"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_says(&out.stderr, "invalid username");
 }
 
 #[test]
@@ -116,17 +115,9 @@ fn migrate_applies_once_and_reports_it() {
     .count();
     let first = udd(&dir, &["migrate"]);
     assert!(first.status.success(), "{}", text(&first.stderr));
-    assert!(
-        text(&first.stdout).contains(&format!("applied {migrations} migration(s)")),
-        "{}",
-        text(&first.stdout)
-    );
+    assert_says(&first.stdout, &format!("applied {migrations} migration(s)"));
     let second = udd(&dir, &["migrate"]);
-    assert!(
-        text(&second.stdout).contains("applied 0 migration(s)"),
-        "{}",
-        text(&second.stdout)
-    );
+    assert_says(&second.stdout, "applied 0 migration(s)");
 }
 
 #[test]
@@ -157,11 +148,7 @@ fn a_config_file_and_environment_are_honoured_and_bad_config_is_reported() {
     .unwrap();
     let out = udd(&dir, &["migrate"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("message_limit_per_request"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_says(&out.stderr, "message_limit_per_request");
 
     let out = udd(&dir, &["--config", "missing.toml", "migrate"]);
     assert_eq!(out.status.code(), Some(1));
@@ -268,7 +255,7 @@ fn serve_answers_health_and_stops_gracefully_on_sigterm() {
     let served = serve(&dir, &[]);
     let response = http_get(served.port, "/health");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains("\"status\":\"ok\""), "{response}");
+    assert_says(&response, "\"status\":\"ok\"");
     stop(served);
 }
 
@@ -302,17 +289,9 @@ fn serve_still_stops_on_sigterm_after_whoever_read_its_logs_went_away() {
 fn serve_demo_seeds_once_prints_a_walkthrough_and_demo_users_can_log_in() {
     let dir = tempfile::tempdir().unwrap();
     let served = serve(&dir, &["--demo"]);
-    assert!(
-        served.stdout.contains("demo workspace: 12 users"),
-        "{}",
-        served.stdout
-    );
-    assert!(served.stdout.contains("/api/v1/login"), "{}", served.stdout);
-    assert!(
-        served.stdout.contains("users.requestDataDownload"),
-        "{}",
-        served.stdout
-    );
+    assert_says(&served.stdout, "demo workspace: 12 users");
+    assert_says(&served.stdout, "/api/v1/login");
+    assert_says(&served.stdout, "users.requestDataDownload");
     assert!(
         served.stdout.contains("data/outbox"),
         "the walkthrough says where the mail goes: {}",
@@ -327,11 +306,7 @@ fn serve_demo_seeds_once_prints_a_walkthrough_and_demo_users_can_log_in() {
     stop(served);
 
     let again = serve(&dir, &["--demo"]);
-    assert!(
-        again.stdout.contains("not seeding the demo again"),
-        "{}",
-        again.stdout
-    );
+    assert_says(&again.stdout, "not seeding the demo again");
     assert!(
         !again.stdout.contains("demo workspace: 12 users"),
         "{}",
@@ -368,15 +343,8 @@ fn import_prints_counts_per_collection_reports_broken_lines_and_exits_2_when_it_
         stdout.contains("users") && stdout.contains("rooms"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("rocketchat_room.json:6: malformed"),
-        "{stdout}"
-    );
-    assert!(
-        text(&out.stderr).contains("1 document(s) of the dump were not imported"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_says(&stdout, "rocketchat_room.json:6: malformed");
+    assert_says(&out.stderr, "1 document(s) of the dump were not imported");
 
     // Once the broken line is gone, the import is a success.
     std::fs::write(dump.join("rocketchat_room.json"), rooms).unwrap();
@@ -385,11 +353,7 @@ fn import_prints_counts_per_collection_reports_broken_lines_and_exits_2_when_it_
 
     let out = udd(&dir, &["import", "nowhere"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("nowhere is not a folder"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_says(&out.stderr, "nowhere is not a folder");
 }
 
 /// Runs udd with `input` (bytes) on its standard input.
@@ -427,7 +391,7 @@ fn import_reads_one_collection_from_standard_input_plain_or_gzipped() {
     let out = udd_fed(&dir, &["import", "-", "--collection", "users"], &users);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("(standard input)"), "{stdout}");
+    assert_says(&stdout, "(standard input)");
     assert_eq!(counts_of(&stdout, "users"), [4, 0, 0]);
     assert_eq!(counts_of(&stdout, "rooms"), [0, 0, 0]);
 
@@ -452,11 +416,7 @@ fn import_reads_one_collection_from_standard_input_plain_or_gzipped() {
         &broken,
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("standard input (rocketchat_room):6: malformed"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_says(&out.stdout, "standard input (rocketchat_room):6: malformed");
     let cut = &zipped[..zipped.len() - 6];
     let out = udd_fed(
         &dir,
@@ -464,11 +424,7 @@ fn import_reads_one_collection_from_standard_input_plain_or_gzipped() {
         cut,
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("the gzip stream is damaged or cut short"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_says(&out.stdout, "the gzip stream is damaged or cut short");
 
     for (args, says) in [
         (&["import", "-"][..], "needs --collection"),
@@ -483,16 +439,15 @@ fn import_reads_one_collection_from_standard_input_plain_or_gzipped() {
     ] {
         let out = udd_fed(&dir, args, b"");
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+        assert_says(&out.stderr, says);
     }
 
     std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
     let out = udd(&dir, &["import", "notes.txt"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("notes.txt is neither a folder nor a mongodump archive"),
-        "{}",
-        text(&out.stderr)
+    assert_says(
+        &out.stderr,
+        "notes.txt is neither a folder nor a mongodump archive",
     );
 }
 
@@ -568,15 +523,7 @@ fn the_readme_walkthrough_ends_with_the_zip_from_the_mailed_link() {
     let served = serve(&dir, &["--demo"]);
     let port = served.port;
 
-    let login = http_post_json(
-        port,
-        "/api/v1/login",
-        r#"{"user":"alice","password":"demo"}"#,
-    );
-    let login: serde_json::Value =
-        serde_json::from_slice(body_of(login.as_bytes())).expect("login json");
-    let user_id = login["data"]["userId"].as_str().unwrap().to_owned();
-    let token = login["data"]["authToken"].as_str().unwrap().to_owned();
+    let (user_id, token) = demo_login(port);
     let request = format!(
         "GET /api/v1/users.requestDataDownload HTTP/1.1\r\nHost: localhost\r\n\
          X-User-Id: {user_id}\r\nX-Auth-Token: {token}\r\nConnection: close\r\n\r\n"
@@ -609,8 +556,8 @@ fn the_readme_walkthrough_ends_with_the_zip_from_the_mailed_link() {
         assert!(started.elapsed() < Duration::from_secs(60), "no mail");
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(mail.contains("To: "), "{mail}");
-    assert!(mail.contains("alice@example.org"), "{mail}");
+    assert_says(&mail, "To: ");
+    assert_says(&mail, "alice@example.org");
     let at = mail.find("/data-export/").expect("a link in the mail");
     let path: String = mail[at..]
         .chars()
@@ -758,7 +705,7 @@ fn a_forged_full_export_value_cannot_write_a_line_of_its_own_into_the_log() {
         !log.lines().any(|line| line.starts_with("1999-01-01")),
         "a request wrote its own log line:\n{log}"
     );
-    assert!(log.contains("yes\\n1999-01-01"), "{log}");
+    assert_says(&log, "yes\\n1999-01-01");
 }
 
 #[test]
@@ -772,11 +719,7 @@ fn user_add_takes_the_password_from_standard_input_with_a_minimum_length() {
 
     let short = add("alice", &["--password-stdin"], "1234567\n");
     assert_eq!(short.status.code(), Some(1));
-    assert!(
-        text(&short.stderr).contains("at least 8 characters"),
-        "{}",
-        text(&short.stderr)
-    );
+    assert_says(&short.stderr, "at least 8 characters");
     let on_the_command_line = add("alice", &["--password", "x"], "");
     assert_eq!(on_the_command_line.status.code(), Some(1));
     assert!(text(&on_the_command_line.stderr).contains("process list"));
@@ -784,11 +727,7 @@ fn user_add_takes_the_password_from_standard_input_with_a_minimum_length() {
     // No terminal to ask on and no --password-stdin: a clear refusal, not a hang.
     let nowhere = add("alice", &[], "correct horse\n");
     assert_eq!(nowhere.status.code(), Some(1));
-    assert!(
-        text(&nowhere.stderr).contains("--password-stdin"),
-        "{}",
-        text(&nowhere.stderr)
-    );
+    assert_says(&nowhere.stderr, "--password-stdin");
 
     let out = add(
         "alice",
@@ -847,7 +786,7 @@ fn user_add_asks_for_the_password_twice_on_the_terminal_without_echo() {
     let status = child.wait().unwrap();
     let shown = text(&shown);
     assert!(status.success(), "{shown}");
-    assert!(shown.contains("created user alice"), "{shown}");
+    assert_says(&shown, "created user alice");
     assert!(
         !shown.contains("tr0ub4dor"),
         "the password was echoed: {shown}"
@@ -910,7 +849,7 @@ fn start_up_refuses_folders_it_cannot_write_and_smtp_settings_that_cannot_work()
         &["import", "nowhere"],
         &[("UDD__STORAGE__BLOB_PATH", "plain-file/sub")],
     );
-    assert!(stderr.contains("storage.blob_path"), "{stderr}");
+    assert_says(&stderr, "storage.blob_path");
 
     for (envs, says) in [
         (
@@ -936,9 +875,9 @@ fn start_up_refuses_folders_it_cannot_write_and_smtp_settings_that_cannot_work()
     // `workers = 0` makes a pure HTTP server; a worker process without workers is a
     // mistake.
     let stderr = udd_refused(&dir, &["worker"], &[("UDD__USER_DATA__WORKERS", "0")]);
-    assert!(
-        stderr.contains("udd worker runs export workers: user_data.workers must be at least 1"),
-        "{stderr}"
+    assert_says(
+        &stderr,
+        "udd worker runs export workers: user_data.workers must be at least 1",
     );
 }
 
@@ -949,14 +888,9 @@ fn serve_warns_when_links_would_name_the_default_site_and_mail_goes_to_the_outbo
     let log = served.log.clone();
     stop(served);
     let log = log.lock().unwrap().clone();
-    assert!(
-        log.contains("server.site_url is still the default http://localhost:3000 while udd listens on 127.0.0.1:0"),
-        "{log}"
-    );
-    assert!(
-        log.contains(
-            "smtp.host is not set: mails are not sent but written as .eml files into data/outbox"
-        ),
-        "{log}"
+    assert_says(&log, "server.site_url is still the default http://localhost:3000 while udd listens on 127.0.0.1:0");
+    assert_says(
+        &log,
+        "smtp.host is not set: mails are not sent but written as .eml files into data/outbox",
     );
 }

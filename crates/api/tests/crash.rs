@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{stop, unzip_file};
+use support::{run_ok, stop, unzip_file, wait_for, zips_in};
 
 /// The tests here each run several `udd` processes over a 40 000-message workspace, and
 /// two of them time a takeover: they take turns rather than share two cores.
@@ -35,13 +35,7 @@ fn udd(dir: &Path) -> Command {
 }
 
 fn run(dir: &Path, args: &[&str]) -> String {
-    let out = udd(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "udd {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(udd(dir), args)
 }
 
 /// The room files being written under the working folder, if any has content yet.
@@ -62,15 +56,7 @@ fn progress_started(dir: &Path) -> bool {
 }
 
 fn zips(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir.join("data/zipFiles"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "zip"))
-                .collect()
-        })
-        .unwrap_or_default()
+    zips_in(&dir.join("data/zipFiles"))
 }
 
 /// How many working folders are left.
@@ -82,16 +68,16 @@ fn working_folders(dir: &Path) -> usize {
 /// renamed into place a moment before the completing commit, after which the working
 /// folder goes. Fails when that takes longer than `limit` from `since`.
 fn finished_archive(dir: &Path, since: Instant, limit: Duration) -> PathBuf {
-    loop {
-        if let (Some(zip), 0) = (zips(dir).pop(), working_folders(dir)) {
-            return zip;
-        }
-        assert!(
-            since.elapsed() < limit,
-            "the export was not finished within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(
+        since,
+        limit,
+        Duration::from_millis(50),
+        &format!("the export was not finished within {limit:?}"),
+        || match (zips(dir).pop(), working_folders(dir)) {
+            (Some(zip), 0) => Some(zip),
+            _ => None,
+        },
+    )
 }
 
 /// Alice's full export made now, uninterrupted, unzipped.
@@ -139,18 +125,11 @@ fn an_export_killed_mid_way_is_finished_by_a_worker_with_every_message_exactly_o
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !progress_started(dir) {
-        assert!(
-            export.try_wait().unwrap().is_none(),
-            "the export ended before it could be killed"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the export never started writing"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for_room_files(
+        dir,
+        &mut export,
+        "the export ended before it could be killed",
+    );
     export.kill().unwrap();
     let status = export.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "killed mid-way, not finished");
@@ -285,7 +264,7 @@ fn a_serve_process_killed_mid_export_and_restarted_finishes_it_within_ten_second
     let port = free_port();
     let mut first = serve(dir, port);
     request_full_export(port);
-    wait_for_room_files(dir, &mut first);
+    wait_for_room_files(dir, &mut first, "udd serve died");
     first.kill().unwrap();
     assert_eq!(first.wait().unwrap().signal(), Some(9));
     assert!(zips(dir).is_empty(), "killed before the archive was made");
@@ -311,17 +290,22 @@ fn a_serve_process_killed_mid_export_and_restarted_finishes_it_within_ten_second
     }
 }
 
-/// Waits until the export's room files are being written.
-fn wait_for_room_files(dir: &Path, serve: &mut Child) {
-    let started = Instant::now();
-    while !progress_started(dir) {
-        assert!(serve.try_wait().unwrap().is_none(), "udd serve died");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the export never started writing"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+/// Waits until the export's room files are being written, failing with `died` when
+/// `process` ends first.
+fn wait_for_room_files(dir: &Path, process: &mut Child, died: &str) {
+    wait_for(
+        Instant::now(),
+        Duration::from_secs(60),
+        Duration::from_millis(2),
+        "the export never started writing",
+        || {
+            if progress_started(dir) {
+                return Some(());
+            }
+            assert!(process.try_wait().unwrap().is_none(), "{died}");
+            None
+        },
+    );
 }
 
 /// The operator's commands on a running export: `ops list` finds it, `ops cancel` stops
@@ -337,7 +321,7 @@ fn an_operator_lists_cancels_shows_and_retries_a_running_export() {
     // On SQLite a retry queued by another process is seen on the next poll.
     let mut server = serve_polling(dir, port, 1);
     request_full_export(port);
-    wait_for_room_files(dir, &mut server);
+    wait_for_room_files(dir, &mut server, "udd serve died");
 
     let listed = run(dir, &["ops", "list", "--status", "exporting"]);
     let line = listed.lines().nth(1).unwrap_or_else(|| panic!("{listed}"));

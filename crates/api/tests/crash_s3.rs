@@ -13,7 +13,7 @@ use udd_adapters::s3_test_server::{S3_TEST_ACCESS_KEY, S3_TEST_BUCKET, S3_TEST_S
 use udd_adapters::S3TestServer;
 
 mod support;
-use support::unzip_file;
+use support::{run_ok, stop, unzip_file, wait_for, zips_in};
 
 /// The fixture's upload in alice's rooms, made large and incompressible so the archive
 /// goes up in several parts and the upload takes long enough to be interrupted.
@@ -37,13 +37,7 @@ fn udd(dir: &Path, s3: &S3TestServer) -> Command {
 }
 
 fn run(dir: &Path, s3: &S3TestServer, args: &[&str]) -> String {
-    let out = udd(dir, s3).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "udd {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(udd(dir, s3), args)
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -60,15 +54,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// The archives in the bucket.
 fn archives(s3: &S3TestServer) -> Vec<PathBuf> {
-    std::fs::read_dir(s3.object("udd/exports"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "zip"))
-                .collect()
-        })
-        .unwrap_or_default()
+    zips_in(&s3.object("udd/exports"))
 }
 
 /// Multipart uploads started (s3s-fs records each as `.upload-<id>.json` in its root
@@ -119,18 +105,22 @@ fn an_export_killed_while_uploading_is_uploaded_once_by_a_worker() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while uploads_started(&s3) == 0 {
-        assert!(
-            export.try_wait().unwrap().is_none(),
-            "the export ended before its upload could be interrupted"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the export never started uploading"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for(
+        Instant::now(),
+        Duration::from_secs(120),
+        Duration::from_millis(1),
+        "the export never started uploading",
+        || {
+            if uploads_started(&s3) > 0 {
+                return Some(());
+            }
+            assert!(
+                export.try_wait().unwrap().is_none(),
+                "the export ended before its upload could be interrupted"
+            );
+            None
+        },
+    );
     export.kill().unwrap();
     let status = export.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "killed while uploading");
@@ -139,28 +129,24 @@ fn an_export_killed_while_uploading_is_uploaded_once_by_a_worker() {
         "an interrupted upload is no object"
     );
 
-    let mut worker = udd(dir, &s3)
+    let worker = udd(dir, &s3)
         .arg("worker")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let working = || std::fs::read_dir(dir.join("data/userData")).map_or(0, |d| d.count());
-    let started = Instant::now();
-    let resumed = loop {
-        if let (Some(archive), 0) = (archives(&s3).pop(), working()) {
-            break archive;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the worker did not finish the export"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status();
-    let _ = worker.wait();
+    let resumed = wait_for(
+        Instant::now(),
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        "the worker did not finish the export",
+        || match (archives(&s3).pop(), working()) {
+            (Some(archive), 0) => Some(archive),
+            _ => None,
+        },
+    );
+    stop(worker);
     assert_eq!(archives(&s3).len(), 1, "one object for the operation");
 
     let clean = dir.join("clean.zip");

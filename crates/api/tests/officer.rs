@@ -43,6 +43,14 @@ fn refused(dir: &Path, args: &[&str]) -> String {
     text(&out.stderr)
 }
 
+/// `udd export` as the officer runs it: `user`'s archive into `out`, mailing nobody,
+/// with `more` arguments.
+fn officers_export<'a>(user: &'a str, out: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["export", "--user", user, "--no-mail", "--out", out];
+    args.extend_from_slice(more);
+    args
+}
+
 /// A data folder with the Rocket.Chat fixture imported.
 fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -71,17 +79,7 @@ fn outbox(dir: &Path) -> Vec<String> {
 #[test]
 fn an_officers_export_writes_the_archive_and_mails_nobody() {
     let dir = workspace();
-    let stdout = ok(
-        dir.path(),
-        &[
-            "export",
-            "--user",
-            "alice",
-            "--no-mail",
-            "--out",
-            "alice.zip",
-        ],
-    );
+    let stdout = ok(dir.path(), &officers_export("alice", "alice.zip", &[]));
     let zip = dir.path().join("alice.zip");
     assert!(stdout.contains("alice.zip"), "{stdout}");
     let names = entries(&zip);
@@ -121,15 +119,7 @@ fn an_officers_export_writes_the_archive_and_mails_nobody() {
     // By user id, as a full export.
     ok(
         dir.path(),
-        &[
-            "export",
-            "--user",
-            ALICE_ID,
-            "--full",
-            "--no-mail",
-            "--out",
-            "full.zip",
-        ],
+        &officers_export(ALICE_ID, "full.zip", &["--full"]),
     );
     assert!(entries(&dir.path().join("full.zip"))
         .iter()
@@ -144,10 +134,7 @@ fn an_officers_export_writes_the_archive_and_mails_nobody() {
 #[test]
 fn an_officers_export_refuses_an_unknown_user_an_existing_file_and_an_unwritable_folder() {
     let dir = workspace();
-    let err = refused(
-        dir.path(),
-        &["export", "--user", "nobody", "--no-mail", "--out", "x.zip"],
-    );
+    let err = refused(dir.path(), &officers_export("nobody", "x.zip", &[]));
     assert!(err.contains("no user `nobody`"), "{err}");
 
     std::fs::write(
@@ -155,17 +142,7 @@ fn an_officers_export_refuses_an_unknown_user_an_existing_file_and_an_unwritable
         b"the officer's earlier export",
     )
     .unwrap();
-    let err = refused(
-        dir.path(),
-        &[
-            "export",
-            "--user",
-            "alice",
-            "--no-mail",
-            "--out",
-            "taken.zip",
-        ],
-    );
+    let err = refused(dir.path(), &officers_export("alice", "taken.zip", &[]));
     assert!(
         err.contains("taken.zip already exists") && err.contains("--force"),
         "{err}"
@@ -176,29 +153,11 @@ fn an_officers_export_refuses_an_unknown_user_an_existing_file_and_an_unwritable
     );
     ok(
         dir.path(),
-        &[
-            "export",
-            "--user",
-            "alice",
-            "--no-mail",
-            "--out",
-            "taken.zip",
-            "--force",
-        ],
+        &officers_export("alice", "taken.zip", &["--force"]),
     );
     assert!(entries(&dir.path().join("taken.zip")).contains(&"manifest.json".to_owned()));
 
-    let err = refused(
-        dir.path(),
-        &[
-            "export",
-            "--user",
-            "alice",
-            "--no-mail",
-            "--out",
-            "missing/x.zip",
-        ],
-    );
+    let err = refused(dir.path(), &officers_export("alice", "missing/x.zip", &[]));
     assert!(err.contains("missing/x.zip cannot be written"), "{err}");
 
     let usage = udd(dir.path(), &["export", "--user", "alice", "--no-mail"]);

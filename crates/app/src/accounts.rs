@@ -33,31 +33,19 @@ pub enum AddUserError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Creates password accounts.
-#[derive(Clone)]
-pub struct AddUser {
-    users: Arc<dyn Users>,
-    passwords: Arc<dyn PasswordHasher>,
-    ids: Arc<dyn IdGenerator>,
-    clock: Arc<dyn Clock>,
-}
-
-impl AddUser {
-    /// Builds the use case from its ports.
-    pub fn new(
+use_case! {
+    /// Creates password accounts.
+    pub struct AddUser {
         users: Arc<dyn Users>,
         passwords: Arc<dyn PasswordHasher>,
         ids: Arc<dyn IdGenerator>,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            users,
-            passwords,
-            ids,
-            clock,
-        }
     }
+    /// Builds the use case from its ports.
+    pub fn new;
+}
 
+impl AddUser {
     /// Validates and stores the account, returning the new user.
     pub fn execute(&self, account: NewAccount) -> Result<User, AddUserError> {
         validate(&account)?;

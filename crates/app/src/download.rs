@@ -49,40 +49,23 @@ pub struct Granted {
     pub by_link: bool,
 }
 
-/// Decides whether a requester gets a user data file, and records each download.
-#[derive(Clone)]
-pub struct DownloadDataFile {
-    files: Arc<dyn UserDataFiles>,
-    owners: Arc<dyn Users>,
-    links: Arc<dyn DownloadLinks>,
-    log: Arc<dyn DownloadLog>,
-    clock: Arc<dyn Clock>,
-    enabled: bool,
-    link_requires_login: bool,
-}
-
-impl DownloadDataFile {
-    /// Builds the use case; `owners` tells whether a file's owner is still active;
-    /// `enabled` mirrors `user_data.enable_download`.
-    pub fn new(
+use_case! {
+    /// Decides whether a requester gets a user data file, and records each download.
+    pub struct DownloadDataFile {
         files: Arc<dyn UserDataFiles>,
         owners: Arc<dyn Users>,
         links: Arc<dyn DownloadLinks>,
         log: Arc<dyn DownloadLog>,
         clock: Arc<dyn Clock>,
         enabled: bool,
-    ) -> Self {
-        Self {
-            files,
-            owners,
-            links,
-            log,
-            clock,
-            enabled,
-            link_requires_login: false,
-        }
+        link_requires_login: bool = false,
     }
+    /// Builds the use case; `owners` tells whether a file's owner is still active;
+    /// `enabled` mirrors `user_data.enable_download`.
+    pub fn new;
+}
 
+impl DownloadDataFile {
     /// With `required`, the signed link alone no longer downloads: only the owner,
     /// logged in, does (`user_data.link_requires_login`).
     pub fn with_login_required(mut self, required: bool) -> Self {
@@ -185,16 +168,8 @@ mod tests {
 
     fn owner(id: &str, active: bool) -> User {
         User {
-            id: id.into(),
-            username: id.into(),
-            name: None,
-            emails: vec![],
-            roles: vec![],
-            status_text: None,
-            services: vec![],
             active,
-            language: None,
-            created_at: DateTime::UNIX_EPOCH,
+            ..User::new(id, id, DateTime::UNIX_EPOCH)
         }
     }
 

@@ -9,6 +9,9 @@
 //! This crate knows no HTTP, no SQL and no filesystem: `udd-api` drives it, and
 //! `udd-adapters` supplies the ports.
 
+#[macro_use]
+mod use_case;
+
 pub mod accounts;
 pub mod auth;
 pub mod demo;

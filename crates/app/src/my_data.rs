@@ -57,32 +57,20 @@ pub enum MyExportsError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Lists a user's own exports (the latest of each kind they asked for themselves; the
-/// data protection officer's are not theirs to see here).
-#[derive(Clone)]
-pub struct MyExports {
-    operations: Arc<dyn ExportOperations>,
-    files: Arc<dyn UserDataFiles>,
-    clock: Arc<dyn Clock>,
-    policy: RequestPolicy,
-}
-
-impl MyExports {
-    /// Builds the use case; `policy` must be the one requests are decided by.
-    pub fn new(
+use_case! {
+    /// Lists a user's own exports (the latest of each kind they asked for themselves; the
+    /// data protection officer's are not theirs to see here).
+    pub struct MyExports {
         operations: Arc<dyn ExportOperations>,
         files: Arc<dyn UserDataFiles>,
         clock: Arc<dyn Clock>,
         policy: RequestPolicy,
-    ) -> Self {
-        Self {
-            operations,
-            files,
-            clock,
-            policy,
-        }
     }
+    /// Builds the use case; `policy` must be the one requests are decided by.
+    pub fn new;
+}
 
+impl MyExports {
     /// The user's latest personal (HTML) export, then their latest full (JSON) one,
     /// each only if there is one.
     ///

@@ -272,8 +272,6 @@ mod tests {
 
     fn user(emails: &[&str]) -> User {
         User {
-            id: "u1".into(),
-            username: "alice".into(),
             name: Some("Alice Liddell".into()),
             emails: emails
                 .iter()
@@ -283,11 +281,8 @@ mod tests {
                 })
                 .collect(),
             roles: vec!["user".into()],
-            status_text: None,
             services: vec!["password".into()],
-            active: true,
-            language: None,
-            created_at: now(),
+            ..User::new("u1", "alice", now())
         }
     }
 

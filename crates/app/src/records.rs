@@ -62,31 +62,19 @@ impl From<StoreError> for EraseError {
     }
 }
 
-/// Erases a user's exports.
-#[derive(Clone)]
-pub struct EraseUserExports {
-    records: Arc<dyn OperationRecords>,
-    archives: Arc<dyn ArchiveStore>,
-    working: Arc<dyn ExportFiles>,
-    clock: Arc<dyn Clock>,
-}
-
-impl EraseUserExports {
-    /// Builds the use case.
-    pub fn new(
+use_case! {
+    /// Erases a user's exports.
+    pub struct EraseUserExports {
         records: Arc<dyn OperationRecords>,
         archives: Arc<dyn ArchiveStore>,
         working: Arc<dyn ExportFiles>,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            records,
-            archives,
-            working,
-            clock,
-        }
     }
+    /// Builds the use case.
+    pub fn new;
+}
 
+impl EraseUserExports {
     /// Deletes the user's archives, working folders and records. Refuses while a worker
     /// holds one of their operations unless `force`. Bytes go first and records last,
     /// so an erasure cut short is finished by running it again; erasing a user with

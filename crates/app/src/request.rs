@@ -30,19 +30,24 @@ pub enum RequestDownloadError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Queues data downloads under the once-a-day policy. The policy is decided here, from
-/// the user's latest operation; the store only guarantees that of concurrent requests
-/// that saw the same latest operation, one creates.
-#[derive(Clone)]
-pub struct RequestDataDownload {
-    operations: Arc<dyn ExportOperations>,
-    files: Arc<dyn UserDataFiles>,
-    working: Arc<dyn ExportFiles>,
-    ids: Arc<dyn IdGenerator>,
-    clock: Arc<dyn Clock>,
-    policy: RequestPolicy,
-    enabled: bool,
-    wakeup: Option<Arc<dyn ExportWakeup>>,
+use_case! {
+    /// Queues data downloads under the once-a-day policy. The policy is decided here, from
+    /// the user's latest operation; the store only guarantees that of concurrent requests
+    /// that saw the same latest operation, one creates.
+    pub struct RequestDataDownload {
+        operations: Arc<dyn ExportOperations>,
+        files: Arc<dyn UserDataFiles>,
+        working: Arc<dyn ExportFiles>,
+        ids: Arc<dyn IdGenerator>,
+        clock: Arc<dyn Clock>,
+        policy: RequestPolicy,
+        enabled: bool,
+        wakeup: Option<Arc<dyn ExportWakeup>> = None,
+    }
+    /// Builds the use case; `enabled` mirrors `user_data.enable_download`. `files`
+    /// tells whether the latest operation's download is gone; `working` prepares a new
+    /// operation's working folder.
+    pub fn new;
 }
 
 /// How often a request re-reads and decides again when others created operations
@@ -51,30 +56,6 @@ pub struct RequestDataDownload {
 const MAX_ROUNDS: usize = 8;
 
 impl RequestDataDownload {
-    /// Builds the use case; `enabled` mirrors `user_data.enable_download`. `files`
-    /// tells whether the latest operation's download is gone; `working` prepares a new
-    /// operation's working folder.
-    pub fn new(
-        operations: Arc<dyn ExportOperations>,
-        files: Arc<dyn UserDataFiles>,
-        working: Arc<dyn ExportFiles>,
-        ids: Arc<dyn IdGenerator>,
-        clock: Arc<dyn Clock>,
-        policy: RequestPolicy,
-        enabled: bool,
-    ) -> Self {
-        Self {
-            operations,
-            files,
-            working,
-            ids,
-            clock,
-            policy,
-            enabled,
-            wakeup: None,
-        }
-    }
-
     /// Wakes the workers through `wakeup` whenever an operation is created.
     pub fn with_wakeup(mut self, wakeup: Arc<dyn ExportWakeup>) -> Self {
         self.wakeup = Some(wakeup);
@@ -282,6 +263,15 @@ mod tests {
         )
     }
 
+    /// u1 asks for a personal export, the feature on.
+    fn ask_personal(
+        operations: MockExportOperations,
+        files: MockUserDataFiles,
+        working: MockExportFiles,
+    ) -> Result<DataDownloadRequest, RequestDownloadError> {
+        use_case(operations, files, working, true).execute(&"u1".into(), false)
+    }
+
     fn file(expires_at: DateTime<chrono::Utc>) -> UserDataFile {
         UserDataFile {
             id: "F-OLD".into(),
@@ -326,8 +316,7 @@ mod tests {
         operations
             .expect_count_queued_before()
             .returning(|_| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
-        let answer = use_case(operations, MockUserDataFiles::new(), working(1, 0), true)
-            .execute(&"u1".into(), false)
+        let answer = ask_personal(operations, MockUserDataFiles::new(), working(1, 0))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
         assert_eq!(answer.operation.id, "OP1");
@@ -346,9 +335,8 @@ mod tests {
         files
             .expect_get()
             .returning(|_| Ok(file(now() + Duration::days(6))));
-        let answer = use_case(operations, files, working(0, 0), true)
-            .execute(&"u1".into(), false)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let answer =
+            ask_personal(operations, files, working(0, 0)).unwrap_or_else(|e| panic!("{e}"));
         assert!(!answer.requested);
         assert_eq!(answer.operation.id, "OLD");
     }
@@ -366,9 +354,8 @@ mod tests {
         operations.expect_count_queued_before().returning(|_| Ok(0));
         let mut files = MockUserDataFiles::new();
         files.expect_get().returning(|_| Ok(file(now())));
-        let answer = use_case(operations, files, working(1, 0), true)
-            .execute(&"u1".into(), false)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let answer =
+            ask_personal(operations, files, working(1, 0)).unwrap_or_else(|e| panic!("{e}"));
         assert!(answer.requested);
     }
 
@@ -391,8 +378,7 @@ mod tests {
             .times(1)
             .returning(|_, _| Ok(false));
         operations.expect_count_queued_before().returning(|_| Ok(0));
-        let answer = use_case(operations, MockUserDataFiles::new(), working(1, 1), true)
-            .execute(&"u1".into(), false)
+        let answer = ask_personal(operations, MockUserDataFiles::new(), working(1, 1))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!answer.requested);
         assert_eq!(answer.operation.id, "WINNER");
@@ -407,9 +393,7 @@ mod tests {
         working
             .expect_prepare()
             .returning(|_| Err(anyhow::anyhow!("read-only filesystem")));
-        let err = use_case(operations, MockUserDataFiles::new(), working, true)
-            .execute(&"u1".into(), false)
-            .unwrap_err();
+        let err = ask_personal(operations, MockUserDataFiles::new(), working).unwrap_err();
         assert!(format!("{err:#}").contains("read-only"), "{err:#}");
     }
 
@@ -429,9 +413,7 @@ mod tests {
         operations
             .expect_latest()
             .returning(|_, _| Err(StoreError::Unexpected(anyhow::anyhow!("locked"))));
-        let err = use_case(operations, MockUserDataFiles::new(), working(0, 0), true)
-            .execute(&"u1".into(), false)
-            .unwrap_err();
+        let err = ask_personal(operations, MockUserDataFiles::new(), working(0, 0)).unwrap_err();
         assert!(matches!(err, RequestDownloadError::Unexpected(_)));
     }
 

@@ -35,44 +35,27 @@ pub struct RecordsRetention {
     pub keep: Duration,
 }
 
-/// Deletes what is no longer needed.
-#[derive(Clone)]
-pub struct Retention {
-    files: Arc<dyn UserDataFiles>,
-    operations: Arc<dyn ExportOperations>,
-    archives: Arc<dyn ArchiveStore>,
-    stored: Arc<dyn StoredExports>,
-    clock: Arc<dyn Clock>,
-    grace: Duration,
-    records: Option<RecordsRetention>,
-}
-
-/// Expired files handled per query.
-const BATCH: u32 = 100;
-
-impl Retention {
-    /// Builds the sweeper. Items of operations the database does not know are left
-    /// alone for `grace` (a request creates its folders around the moment it stores the
-    /// operation), then removed.
-    pub fn new(
+use_case! {
+    /// Deletes what is no longer needed.
+    pub struct Retention {
         files: Arc<dyn UserDataFiles>,
         operations: Arc<dyn ExportOperations>,
         archives: Arc<dyn ArchiveStore>,
         stored: Arc<dyn StoredExports>,
         clock: Arc<dyn Clock>,
         grace: Duration,
-    ) -> Self {
-        Self {
-            files,
-            operations,
-            archives,
-            stored,
-            clock,
-            grace,
-            records: None,
-        }
+        records: Option<RecordsRetention> = None,
     }
+    /// Builds the sweeper. Items of operations the database does not know are left
+    /// alone for `grace` (a request creates its folders around the moment it stores the
+    /// operation), then removed.
+    pub fn new;
+}
 
+/// Expired files handled per query.
+const BATCH: u32 = 100;
+
+impl Retention {
     /// Also deletes finished operations' records and download log records older than
     /// `retention.keep`.
     pub fn with_records(mut self, retention: RecordsRetention) -> Self {

@@ -122,19 +122,9 @@ fn describe(decision: &RequestDecision) -> &'static str {
 
 fn message(id: &str, username: &str, text: &str, ts: DateTime<Utc>) -> Message {
     Message {
-        id: id.into(),
-        room_id: "GENERAL".into(),
-        ts,
         user_id: Some(format!("id-{username}").into()),
         username: Some(username.into()),
         msg: text.into(),
-        message_type: None,
-        thread_id: None,
-        file_id: None,
-        attachments: None,
-        edited_at: None,
-        edited_by: None,
-        reactions: Vec::new(),
-        updated_at: ts,
+        ..Message::new(id, "GENERAL", ts)
     }
 }

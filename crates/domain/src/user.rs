@@ -42,6 +42,27 @@ pub struct User {
 }
 
 impl User {
+    /// An active user `id` named `username`, created at `created_at`, with nothing else
+    /// set: no display name, addresses, roles, status, services or language.
+    pub fn new(
+        id: impl Into<UserId>,
+        username: impl Into<String>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            username: username.into(),
+            name: None,
+            emails: Vec::new(),
+            roles: Vec::new(),
+            status_text: None,
+            services: Vec::new(),
+            active: true,
+            language: None,
+            created_at,
+        }
+    }
+
     /// The name shown for the user: the display name, or the username when none is set.
     pub fn display_name(&self) -> &str {
         match self.name.as_deref() {
@@ -62,16 +83,8 @@ mod tests {
 
     fn user(name: Option<&str>) -> User {
         User {
-            id: "u1".into(),
-            username: "alice".into(),
             name: name.map(str::to_owned),
-            emails: vec![],
-            roles: vec![],
-            status_text: None,
-            services: vec![],
-            active: true,
-            language: None,
-            created_at: DateTime::UNIX_EPOCH,
+            ..User::new("u1", "alice", DateTime::UNIX_EPOCH)
         }
     }
 

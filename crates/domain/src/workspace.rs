@@ -80,6 +80,29 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Message {
+    /// A message `id` in `room_id` sent (and last updated) at `ts`, with no author, no
+    /// text and nothing else: the base a reader or a test fills in the fields it has.
+    pub fn new(id: impl Into<String>, room_id: impl Into<RoomId>, ts: DateTime<Utc>) -> Self {
+        Self {
+            id: id.into(),
+            room_id: room_id.into(),
+            ts,
+            user_id: None,
+            username: None,
+            msg: String::new(),
+            message_type: None,
+            thread_id: None,
+            file_id: None,
+            attachments: None,
+            edited_at: None,
+            edited_by: None,
+            reactions: Vec::new(),
+            updated_at: ts,
+        }
+    }
+}
+
 /// One reaction to a message: an emoji and the people who chose it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reaction {
@@ -214,22 +237,7 @@ mod tests {
     }
 
     fn message(ts: i64, id: &str) -> Message {
-        Message {
-            id: id.to_owned(),
-            room_id: "r".into(),
-            ts: crate::time::from_millis(ts),
-            user_id: None,
-            username: None,
-            msg: String::new(),
-            message_type: None,
-            thread_id: None,
-            file_id: None,
-            attachments: None,
-            edited_at: None,
-            edited_by: None,
-            reactions: Vec::new(),
-            updated_at: crate::time::from_millis(ts),
-        }
+        Message::new(id, "r", crate::time::from_millis(ts))
     }
 
     fn upload(room: Option<&str>, uploader: Option<&str>) -> Upload {

@@ -29,6 +29,21 @@ pub struct WorkspaceUser {
     pub backup_codes: Vec<String>,
 }
 
+impl WorkspaceUser {
+    /// `user` as a dump carries them when they have no password, tokens or second
+    /// factors, last updated when they were created.
+    pub fn new(user: User) -> Self {
+        Self {
+            updated_at: user.created_at,
+            user,
+            password_bcrypt: None,
+            login_tokens: Vec::new(),
+            second_factors: SecondFactors::default(),
+            backup_codes: Vec::new(),
+        }
+    }
+}
+
 /// What changed hands between two loads of a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MovedKind {

@@ -3,7 +3,7 @@
 //! repository behaviour itself is checked by the shared adapter tests, which run here
 //! against PostgreSQL as well.)
 
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -29,6 +29,38 @@ fn processes(guard: &TestDatabase, count: usize) -> Vec<PgExportOperations> {
         .collect()
 }
 
+/// Runs `work` on each of `count` processes' handles at once: each thread first makes
+/// its input with `prepare(i)`, then all are released together. The answers, in order.
+fn at_once<P, T: Send>(
+    guard: &TestDatabase,
+    count: usize,
+    prepare: impl Fn(usize) -> P + Sync,
+    work: impl Fn(&PgExportOperations, P) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<T>> {
+    let barrier = Barrier::new(count);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = processes(guard, count)
+            .into_iter()
+            .enumerate()
+            .map(|(i, ops)| {
+                let (barrier, prepare, work) = (&barrier, &prepare, &work);
+                scope.spawn(move || {
+                    let input = prepare(i);
+                    barrier.wait();
+                    work(&ops, input)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("panicked")))
+            })
+            .collect()
+    })
+}
+
 /// A request as the use case makes it: read the latest, insert over it, and on losing the
 /// race read the winner's operation.
 fn request(ops: &PgExportOperations, candidate: &ExportOperation) -> anyhow::Result<String> {
@@ -47,33 +79,12 @@ fn request(ops: &PgExportOperations, candidate: &ExportOperation) -> anyhow::Res
 fn fifty_parallel_requests_on_their_own_connections_create_exactly_one_operation(
 ) -> anyhow::Result<()> {
     let (guard, db) = testing::database();
-    let barrier = Arc::new(Barrier::new(50));
-    let answers: Vec<String> = std::thread::scope(|scope| {
-        let handles: Vec<_> = processes(&guard, 50)
-            .into_iter()
-            .enumerate()
-            .map(|(i, ops)| {
-                let barrier = Arc::clone(&barrier);
-                scope.spawn(move || {
-                    let candidate = ExportOperation::new_pending(
-                        format!("OP{i:02}").into(),
-                        "u1".into(),
-                        false,
-                        t0(),
-                    );
-                    barrier.wait();
-                    request(&ops, &candidate)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("panicked")))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    })?;
+    let answers: Vec<String> = at_once(
+        &guard,
+        50,
+        |i| ExportOperation::new_pending(format!("OP{i:02}").into(), "u1".into(), false, t0()),
+        |ops, candidate| request(ops, &candidate),
+    )?;
     let ops = PgExportOperations::new(db.clone());
     let winner = ops.latest(&"u1".into(), false)?.map(|op| op.id.to_string());
     assert!(winner.is_some());
@@ -102,33 +113,18 @@ fn workers_on_their_own_connections_claim_every_operation_exactly_once() -> anyh
             at,
         ))?;
     }
-    let barrier = Arc::new(Barrier::new(6));
-    let claimed: Vec<Vec<String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = processes(&guard, 6)
-            .into_iter()
-            .enumerate()
-            .map(|(w, ops)| {
-                let barrier = Arc::clone(&barrier);
-                scope.spawn(move || -> anyhow::Result<Vec<String>> {
-                    let owner = format!("worker-{w}");
-                    let until = t0() + chrono::Duration::hours(1);
-                    barrier.wait();
-                    let mut mine = Vec::new();
-                    while let Some(op) = ops.claim_next(&owner, t0(), until)? {
-                        mine.push(op.id.to_string());
-                    }
-                    Ok(mine)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("panicked")))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    })?;
+    let claimed: Vec<Vec<String>> = at_once(
+        &guard,
+        6,
+        |w| (format!("worker-{w}"), t0() + chrono::Duration::hours(1)),
+        |ops, (owner, until)| {
+            let mut mine = Vec::new();
+            while let Some(op) = ops.claim_next(&owner, t0(), until)? {
+                mine.push(op.id.to_string());
+            }
+            Ok(mine)
+        },
+    )?;
     let mut all: Vec<String> = claimed.into_iter().flatten().collect();
     all.sort();
     let expected: Vec<String> = (0..24).map(|i| format!("OP{i:02}")).collect();

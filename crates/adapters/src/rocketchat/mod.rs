@@ -59,21 +59,20 @@ pub(crate) const COLLECTION_NAMES: [&str; 7] = [
     "rocketchat__trash",
 ];
 
-/// Every collection file a folder is searched for: the collections and the GridFS
-/// buckets of uploads and avatars.
-pub(crate) const KNOWN_FILES: [&str; 11] = [
-    "users",
-    "rocketchat_room",
-    "rocketchat_subscription",
-    "rocketchat_message",
-    "rocketchat_uploads",
-    "rocketchat_avatars",
-    "rocketchat__trash",
+/// The files of the GridFS buckets of uploads and avatars, which a folder is searched
+/// for beside the collections.
+const GRIDFS_FILES: [&str; 4] = [
     "rocketchat_uploads.files",
     "rocketchat_uploads.chunks",
     "rocketchat_avatars.files",
     "rocketchat_avatars.chunks",
 ];
+
+/// Whether `collection` names a file a folder is searched for: a collection, or a
+/// GridFS bucket's files or chunks.
+pub(crate) fn is_known_file(collection: &str) -> bool {
+    COLLECTION_NAMES.contains(&collection) || GRIDFS_FILES.contains(&collection)
+}
 
 /// The Rocket.Chat name of a collection.
 pub fn collection_name(collection: Collection) -> &'static str {

@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use super::archive::Archive;
 use super::stream::Stream;
-use super::{bson, json, Item, Visit, KNOWN_FILES};
+use super::{bson, is_known_file, json, Item, Visit};
 
 /// How a collection file is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl Folder {
             let Some((collection, format)) = collection_of(&file_name) else {
                 continue;
             };
-            if !KNOWN_FILES.contains(&collection) {
+            if !is_known_file(collection) {
                 continue;
             }
             if let Some((other, _)) = files.get(collection) {

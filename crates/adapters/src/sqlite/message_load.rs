@@ -84,20 +84,9 @@ mod tests {
 
     fn message(id: &str, ts: i64, updated: i64) -> Message {
         Message {
-            id: id.into(),
-            room_id: "R".into(),
-            ts: from_millis(ts),
-            user_id: None,
-            username: None,
             msg: format!("{id} at {updated}"),
-            message_type: None,
-            thread_id: None,
-            file_id: None,
-            attachments: None,
             updated_at: from_millis(updated),
-            edited_at: None,
-            edited_by: None,
-            reactions: Vec::new(),
+            ..Message::new(id, "R", from_millis(ts))
         }
     }
 

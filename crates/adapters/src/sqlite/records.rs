@@ -169,6 +169,8 @@ mod tests {
         SqliteDownloadAudit, SqliteDownloadLog, SqliteExportOperations, SqliteUserDataFiles,
     };
     use super::*;
+    use ExportStatus::{Completed, Exporting, Failed, Skipped};
+    use RequestedBy::{Officer, Owner};
 
     fn t0() -> DateTime<Utc> {
         from_millis(1_800_000_000_000)
@@ -225,24 +227,8 @@ mod tests {
     #[test]
     fn only_an_owners_operation_owes_a_notice() {
         let (_dir, db) = testing::database();
-        ended(
-            &db,
-            "MINE",
-            "u1",
-            ExportStatus::Completed,
-            t0(),
-            Some(false),
-            RequestedBy::Owner,
-        );
-        ended(
-            &db,
-            "DPO",
-            "u1",
-            ExportStatus::Completed,
-            t0(),
-            Some(false),
-            RequestedBy::Officer,
-        );
+        ended(&db, "MINE", "u1", Completed, t0(), Some(false), Owner);
+        ended(&db, "DPO", "u1", Completed, t0(), Some(false), Officer);
         let mut conn = db.conn().unwrap();
         let owed: Vec<String> = export_notices::table
             .select(export_notices::operation_id)
@@ -254,23 +240,15 @@ mod tests {
     #[test]
     fn the_officers_operations_are_not_the_owners_latest() {
         let (_dir, db) = testing::database();
-        ended(
-            &db,
-            "MINE",
-            "u1",
-            ExportStatus::Completed,
-            t0(),
-            Some(false),
-            RequestedBy::Owner,
-        );
+        ended(&db, "MINE", "u1", Completed, t0(), Some(false), Owner);
         ended(
             &db,
             "DPO",
             "u1",
-            ExportStatus::Completed,
+            Completed,
             t0() + Duration::hours(1),
             None,
-            RequestedBy::Officer,
+            Officer,
         );
         let ops = SqliteExportOperations::new(db.clone());
         assert_eq!(
@@ -286,33 +264,9 @@ mod tests {
     #[test]
     fn erasing_a_user_deletes_their_records_and_nobody_elses() {
         let (_dir, db) = testing::database();
-        ended(
-            &db,
-            "A",
-            "u1",
-            ExportStatus::Completed,
-            t0(),
-            Some(false),
-            RequestedBy::Owner,
-        );
-        ended(
-            &db,
-            "B",
-            "u1",
-            ExportStatus::Failed,
-            t0(),
-            None,
-            RequestedBy::Owner,
-        );
-        ended(
-            &db,
-            "C",
-            "u2",
-            ExportStatus::Completed,
-            t0(),
-            Some(false),
-            RequestedBy::Owner,
-        );
+        ended(&db, "A", "u1", Completed, t0(), Some(false), Owner);
+        ended(&db, "B", "u1", Failed, t0(), None, Owner);
+        ended(&db, "C", "u2", Completed, t0(), Some(false), Owner);
         let records = SqliteOperationRecords::new(db.clone());
         let found = records.of_user(&"u1".into(), t0()).unwrap();
         assert_eq!(found.operations.len(), 2);
@@ -340,15 +294,7 @@ mod tests {
     #[test]
     fn an_operation_under_an_unexpired_lease_counts_as_running() {
         let (_dir, db) = testing::database();
-        ended(
-            &db,
-            "A",
-            "u1",
-            ExportStatus::Exporting,
-            t0(),
-            None,
-            RequestedBy::Owner,
-        );
+        ended(&db, "A", "u1", Exporting, t0(), None, Owner);
         let mut conn = db.conn().unwrap();
         diesel::update(export_operations::table.find("A"))
             .set((
@@ -373,59 +319,19 @@ mod tests {
     fn retention_deletes_only_old_finished_operations_whose_archive_is_gone() {
         let (_dir, db) = testing::database();
         let old = t0() - Duration::days(400);
-        ended(
-            &db,
-            "OLD_REMOVED",
-            "u1",
-            ExportStatus::Completed,
-            old,
-            Some(true),
-            RequestedBy::Owner,
-        );
-        ended(
-            &db,
-            "OLD_FAILED",
-            "u1",
-            ExportStatus::Failed,
-            old,
-            None,
-            RequestedBy::Owner,
-        );
-        ended(
-            &db,
-            "OLD_SKIPPED",
-            "u1",
-            ExportStatus::Skipped,
-            old,
-            None,
-            RequestedBy::Officer,
-        );
-        ended(
-            &db,
-            "OLD_LIVE",
-            "u1",
-            ExportStatus::Completed,
-            old,
-            Some(false),
-            RequestedBy::Owner,
-        );
-        ended(
-            &db,
-            "OLD_RUNNING",
-            "u1",
-            ExportStatus::Exporting,
-            old,
-            None,
-            RequestedBy::Owner,
-        );
+        ended(&db, "OLD_REMOVED", "u1", Completed, old, Some(true), Owner);
+        ended(&db, "OLD_FAILED", "u1", Failed, old, None, Owner);
+        ended(&db, "OLD_SKIPPED", "u1", Skipped, old, None, Officer);
+        ended(&db, "OLD_LIVE", "u1", Completed, old, Some(false), Owner);
+        ended(&db, "OLD_RUNNING", "u1", Exporting, old, None, Owner);
         ended(
             &db,
             "RECENT",
             "u1",
-            ExportStatus::Failed,
+            Failed,
             t0() - Duration::days(10),
             None,
-            RequestedBy::Owner,
+            Owner,
         );
         let records = SqliteOperationRecords::new(db.clone());
         let deleted = records
@@ -442,24 +348,8 @@ mod tests {
             .collect();
         assert_eq!(left, ["OLD_LIVE", "OLD_RUNNING", "RECENT"]);
         // A batch limit is honoured.
-        ended(
-            &db,
-            "OLD_2",
-            "u2",
-            ExportStatus::Failed,
-            old,
-            None,
-            RequestedBy::Owner,
-        );
-        ended(
-            &db,
-            "OLD_3",
-            "u2",
-            ExportStatus::Failed,
-            old,
-            None,
-            RequestedBy::Owner,
-        );
+        ended(&db, "OLD_2", "u2", Failed, old, None, Owner);
+        ended(&db, "OLD_3", "u2", Failed, old, None, Owner);
         assert_eq!(
             records.remove_finished_before(t0(), 1).unwrap().operations,
             1

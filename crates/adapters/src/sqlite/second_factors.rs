@@ -11,7 +11,7 @@ use udd_ports::{RemoteUser, SecondFactorStore, StoreError, UserProfiles};
 use super::schema::{user_second_factors, users};
 use super::users::{load_credentials, UserRow};
 use super::workspace::take_over;
-use super::{json_list, store_error, to_json, SqliteUsers};
+use super::{json_list, store_error, to_json, DbConnection, SqliteUsers};
 use crate::dialect::Dialect;
 
 fn unexpected(err: diesel::result::Error, what: &str) -> StoreError {
@@ -27,6 +27,20 @@ fn email_code_of(row: EmailCodeRow) -> Option<EmailCode> {
         expires_at: from_millis(expires_at?),
         failed_attempts: u32::try_from(attempts).unwrap_or(0),
     })
+}
+
+/// The e-mailed code stored for `user_id`, if any.
+fn stored_email_code(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Option<EmailCode>> {
+    let row: Option<EmailCodeRow> = user_second_factors::table
+        .find(user_id.as_str())
+        .select((
+            user_second_factors::email_code_hash,
+            user_second_factors::email_code_expires_at,
+            user_second_factors::email_code_attempts,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(email_code_of))
 }
 
 impl SecondFactorStore for SqliteUsers {
@@ -105,17 +119,7 @@ impl SecondFactorStore for SqliteUsers {
 
     fn email_code(&self, user_id: &UserId) -> Result<Option<EmailCode>, StoreError> {
         let mut conn = self.db().conn()?;
-        let row: Option<EmailCodeRow> = user_second_factors::table
-            .find(user_id.as_str())
-            .select((
-                user_second_factors::email_code_hash,
-                user_second_factors::email_code_expires_at,
-                user_second_factors::email_code_attempts,
-            ))
-            .first(&mut conn)
-            .optional()
-            .map_err(|e| unexpected(e, "loading an e-mailed code"))?;
-        Ok(row.and_then(email_code_of))
+        stored_email_code(&mut conn, user_id).map_err(|e| unexpected(e, "loading an e-mailed code"))
     }
 
     fn put_email_code(&self, user_id: &UserId, code: &EmailCode) -> Result<(), StoreError> {
@@ -146,16 +150,7 @@ impl SecondFactorStore for SqliteUsers {
         conn.write_transaction(
             Some(&format!("second-factor:{}", user_id.as_str())),
             |conn| {
-                let row: Option<EmailCodeRow> = user_second_factors::table
-                    .find(user_id.as_str())
-                    .select((
-                        user_second_factors::email_code_hash,
-                        user_second_factors::email_code_expires_at,
-                        user_second_factors::email_code_attempts,
-                    ))
-                    .first(conn)
-                    .optional()?;
-                let Some(code) = row.and_then(email_code_of) else {
+                let Some(code) = stored_email_code(conn, user_id)? else {
                     return Ok(EmailCodeCheck::NoCode);
                 };
                 let outcome = code.check(presented_hash, now, max_attempts);

@@ -16,6 +16,25 @@ use super::DbConnection;
 /// Ids per `IN (…)` list: well under SQLite's 32,766 bound values.
 const IDS_PER_QUERY: usize = 1_000;
 
+/// The (id, `updated_at`, whether the blob's bytes are missing) rows of `$table` whose
+/// ids are among `$ids`; a table without blobs never misses one.
+macro_rules! versions_in {
+    ($conn:expr, $table:ident, $ids:expr) => {
+        versions_in!(
+            $conn,
+            $table,
+            $ids,
+            false.into_sql::<diesel::sql_types::Bool>()
+        )
+    };
+    ($conn:expr, $table:ident, $ids:expr, $missing_blob:expr) => {
+        $table::table
+            .filter($table::id.eq_any($ids))
+            .select(($table::id, $table::updated_at, $missing_blob))
+            .load($conn)?
+    };
+}
+
 /// The stored `_updatedAt` (and, for uploads and avatars, whether the bytes are
 /// missing) of those of `ids` that `collection` holds.
 pub(super) fn versions(
@@ -26,54 +45,12 @@ pub(super) fn versions(
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_QUERY) {
         let rows: Vec<(String, i64, bool)> = match collection {
-            Collection::Users => users::table
-                .filter(users::id.eq_any(chunk))
-                .select((
-                    users::id,
-                    users::updated_at,
-                    false.into_sql::<diesel::sql_types::Bool>(),
-                ))
-                .load(conn)?,
-            Collection::Rooms => rooms::table
-                .filter(rooms::id.eq_any(chunk))
-                .select((
-                    rooms::id,
-                    rooms::updated_at,
-                    false.into_sql::<diesel::sql_types::Bool>(),
-                ))
-                .load(conn)?,
-            Collection::Subscriptions => subscriptions::table
-                .filter(subscriptions::id.eq_any(chunk))
-                .select((
-                    subscriptions::id,
-                    subscriptions::updated_at,
-                    false.into_sql::<diesel::sql_types::Bool>(),
-                ))
-                .load(conn)?,
-            Collection::Messages => messages::table
-                .filter(messages::id.eq_any(chunk))
-                .select((
-                    messages::id,
-                    messages::updated_at,
-                    false.into_sql::<diesel::sql_types::Bool>(),
-                ))
-                .load(conn)?,
-            Collection::Uploads => uploads::table
-                .filter(uploads::id.eq_any(chunk))
-                .select((
-                    uploads::id,
-                    uploads::updated_at,
-                    uploads::blob_path.is_null(),
-                ))
-                .load(conn)?,
-            Collection::Avatars => avatars::table
-                .filter(avatars::id.eq_any(chunk))
-                .select((
-                    avatars::id,
-                    avatars::updated_at,
-                    avatars::blob_path.is_null(),
-                ))
-                .load(conn)?,
+            Collection::Users => versions_in!(conn, users, chunk),
+            Collection::Rooms => versions_in!(conn, rooms, chunk),
+            Collection::Subscriptions => versions_in!(conn, subscriptions, chunk),
+            Collection::Messages => versions_in!(conn, messages, chunk),
+            Collection::Uploads => versions_in!(conn, uploads, chunk, uploads::blob_path.is_null()),
+            Collection::Avatars => versions_in!(conn, avatars, chunk, avatars::blob_path.is_null()),
             Collection::Trash => Vec::new(),
         };
         found.extend(rows.into_iter().map(|(id, updated_at, missing_blob)| {
@@ -145,6 +122,28 @@ pub(super) fn message_versions(
     Ok(found)
 }
 
+/// The row of `$table` with the id `$id`, unless it is stored newer than `$until`.
+macro_rules! not_newer {
+    ($table:ident, $id:expr, $until:expr) => {
+        $table::table
+            .filter($table::id.eq($id))
+            .filter($table::updated_at.le($until))
+    };
+}
+
+/// Deletes the `not_newer!` row of `$table` (`uploads` or `avatars`), adding the key of
+/// its bytes, if any, to the blobs `$removed` lists; how many rows went.
+macro_rules! delete_with_blob {
+    ($conn:expr, $table:ident, $id:expr, $until:expr, $removed:expr) => {{
+        let held = not_newer!($table, $id, $until);
+        let blob: Option<Option<String>> =
+            held.select($table::blob_path).first($conn).optional()?;
+        let deleted = diesel::delete(held).execute($conn)?;
+        $removed.blobs.extend(blob.flatten());
+        deleted
+    }};
+}
+
 /// Deletes what `deletions` name, each only when the stored version is not newer than
 /// the deletion; see [`udd_ports::WorkspaceWriter::delete_documents`].
 pub(super) fn delete(conn: &mut DbConnection, deletions: &[Deletion]) -> QueryResult<Removed> {
@@ -153,19 +152,9 @@ pub(super) fn delete(conn: &mut DbConnection, deletions: &[Deletion]) -> QueryRe
         let id = deletion.id.as_str();
         let until = to_millis(deletion.deleted_at);
         let deleted = match deletion.collection {
-            Collection::Users => diesel::delete(
-                users::table
-                    .filter(users::id.eq(id))
-                    .filter(users::updated_at.le(until)),
-            )
-            .execute(conn)?,
+            Collection::Users => diesel::delete(not_newer!(users, id, until)).execute(conn)?,
             Collection::Rooms => {
-                let deleted = diesel::delete(
-                    rooms::table
-                        .filter(rooms::id.eq(id))
-                        .filter(rooms::updated_at.le(until)),
-                )
-                .execute(conn)?;
+                let deleted = diesel::delete(not_newer!(rooms, id, until)).execute(conn)?;
                 if deleted > 0 {
                     removed.messages_of_rooms +=
                         diesel::delete(messages::table.filter(messages::room_id.eq(id)))
@@ -176,38 +165,14 @@ pub(super) fn delete(conn: &mut DbConnection, deletions: &[Deletion]) -> QueryRe
                 }
                 deleted
             }
-            Collection::Subscriptions => diesel::delete(
-                subscriptions::table
-                    .filter(subscriptions::id.eq(id))
-                    .filter(subscriptions::updated_at.le(until)),
-            )
-            .execute(conn)?,
-            Collection::Messages => diesel::delete(
-                messages::table
-                    .filter(messages::id.eq(id))
-                    .filter(messages::updated_at.le(until)),
-            )
-            .execute(conn)?,
-            Collection::Uploads => {
-                let held = uploads::table
-                    .filter(uploads::id.eq(id))
-                    .filter(uploads::updated_at.le(until));
-                let blob: Option<Option<String>> =
-                    held.select(uploads::blob_path).first(conn).optional()?;
-                let deleted = diesel::delete(held).execute(conn)?;
-                removed.blobs.extend(blob.flatten());
-                deleted
+            Collection::Subscriptions => {
+                diesel::delete(not_newer!(subscriptions, id, until)).execute(conn)?
             }
-            Collection::Avatars => {
-                let held = avatars::table
-                    .filter(avatars::id.eq(id))
-                    .filter(avatars::updated_at.le(until));
-                let blob: Option<Option<String>> =
-                    held.select(avatars::blob_path).first(conn).optional()?;
-                let deleted = diesel::delete(held).execute(conn)?;
-                removed.blobs.extend(blob.flatten());
-                deleted
+            Collection::Messages => {
+                diesel::delete(not_newer!(messages, id, until)).execute(conn)?
             }
+            Collection::Uploads => delete_with_blob!(conn, uploads, id, until, removed),
+            Collection::Avatars => delete_with_blob!(conn, avatars, id, until, removed),
             Collection::Trash => 0,
         };
         if deleted > 0 {
@@ -284,20 +249,9 @@ mod tests {
 
     fn message(id: &str, room: &str, updated: i64) -> Message {
         Message {
-            id: id.into(),
-            room_id: room.into(),
-            ts: at(10),
-            user_id: None,
-            username: None,
             msg: id.into(),
-            message_type: None,
-            thread_id: None,
-            file_id: None,
-            attachments: None,
-            edited_at: None,
-            edited_by: None,
-            reactions: Vec::new(),
             updated_at: at(updated),
+            ..Message::new(id, room, at(10))
         }
     }
 

@@ -170,23 +170,8 @@ mod tests {
         let (_dir, db) = testing::database();
         let workspace = SqliteWorkspace::new(db.clone());
         let dumped = |tokens: &[&str]| WorkspaceUser {
-            user: User {
-                id: "u1".into(),
-                username: "alice".into(),
-                name: None,
-                emails: vec![],
-                roles: vec![],
-                status_text: None,
-                services: vec![],
-                active: true,
-                language: None,
-                created_at: EPOCH,
-            },
-            password_bcrypt: None,
             login_tokens: tokens.iter().map(|t| ((*t).to_owned(), EPOCH)).collect(),
-            updated_at: EPOCH,
-            second_factors: Default::default(),
-            backup_codes: Vec::new(),
+            ..WorkspaceUser::new(User::new("u1", "alice", EPOCH))
         };
         workspace.upsert_users(&[dumped(&["KEPT", "REVOKED"])])?;
         let tokens = SqliteLoginTokens::new(db);

@@ -140,6 +140,28 @@ fn write_second_factors(conn: &mut DbConnection, item: &WorkspaceUser) -> QueryR
     Ok(())
 }
 
+/// Inserts or updates (by `id`) a row of `$table`, `uploads` or `avatars`: `$row` is
+/// every column but `blob_path`, which is `$blob`, except that a row written without
+/// bytes (a delta whose dump lacks the file) keeps the bytes it had.
+macro_rules! upsert_keeping_blob {
+    ($conn:expr, $table:ident, $row:expr, $blob:expr) => {{
+        let row = $row;
+        diesel::insert_into($table::table)
+            .values((row, $table::blob_path.eq($blob)))
+            .on_conflict($table::id)
+            .do_update()
+            .set((
+                row,
+                $table::blob_path.eq(diesel::dsl::sql::<Nullable<Text>>(concat!(
+                    "COALESCE(excluded.blob_path, ",
+                    stringify!($table),
+                    ".blob_path)"
+                ))),
+            ))
+            .execute($conn)
+    }};
+}
+
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -299,30 +321,10 @@ impl WorkspaceWriter for SqliteWorkspace {
                     uploads::name.eq(&u.name),
                     uploads::content_type.eq(&u.content_type),
                     uploads::size.eq(count(u.size)),
-                    uploads::blob_path.eq(&u.blob),
                     uploads::uploaded_at.eq(to_millis(u.uploaded_at)),
                     uploads::updated_at.eq(to_millis(u.updated_at)),
                 );
-                // Written without bytes (a delta whose dump lacks the file), it keeps
-                // the bytes it had.
-                diesel::insert_into(uploads::table)
-                    .values(row)
-                    .on_conflict(uploads::id)
-                    .do_update()
-                    .set((
-                        row.0,
-                        row.1,
-                        row.2,
-                        row.3,
-                        row.4,
-                        row.5,
-                        uploads::blob_path.eq(diesel::dsl::sql::<Nullable<Text>>(
-                            "COALESCE(excluded.blob_path, uploads.blob_path)",
-                        )),
-                        row.7,
-                        row.8,
-                    ))
-                    .execute(conn)?;
+                upsert_keeping_blob!(conn, uploads, row, &u.blob)?;
             }
             Ok(())
         })
@@ -337,29 +339,10 @@ impl WorkspaceWriter for SqliteWorkspace {
                     avatars::user_id.eq(a.user_id.as_deref()),
                     avatars::content_type.eq(&a.content_type),
                     avatars::size.eq(count(a.size)),
-                    avatars::blob_path.eq(&a.blob),
                     avatars::uploaded_at.eq(to_millis(a.uploaded_at)),
                     avatars::updated_at.eq(to_millis(a.updated_at)),
                 );
-                // Written without bytes (a delta whose dump lacks the file), it keeps
-                // the bytes it had.
-                diesel::insert_into(avatars::table)
-                    .values(row)
-                    .on_conflict(avatars::id)
-                    .do_update()
-                    .set((
-                        row.0,
-                        row.1,
-                        row.2,
-                        row.3,
-                        row.4,
-                        avatars::blob_path.eq(diesel::dsl::sql::<Nullable<Text>>(
-                            "COALESCE(excluded.blob_path, avatars.blob_path)",
-                        )),
-                        row.6,
-                        row.7,
-                    ))
-                    .execute(conn)?;
+                upsert_keeping_blob!(conn, avatars, row, &a.blob)?;
             }
             Ok(())
         })
@@ -418,28 +401,15 @@ mod tests {
     use udd_ports::Users;
 
     fn user(id: &str, username: &str, email: &str) -> WorkspaceUser {
-        WorkspaceUser {
-            user: User {
-                id: id.into(),
-                username: username.into(),
-                name: None,
-                emails: vec![Email {
-                    address: email.into(),
-                    verified: true,
-                }],
-                roles: vec!["user".into()],
-                status_text: None,
-                services: vec!["password".into()],
-                active: true,
-                language: None,
-                created_at: DateTime::UNIX_EPOCH,
-            },
-            password_bcrypt: None,
-            login_tokens: Vec::new(),
-            updated_at: DateTime::UNIX_EPOCH,
-            second_factors: Default::default(),
-            backup_codes: Vec::new(),
-        }
+        WorkspaceUser::new(User {
+            emails: vec![Email {
+                address: email.into(),
+                verified: true,
+            }],
+            roles: vec!["user".into()],
+            services: vec!["password".into()],
+            ..User::new(id, username, DateTime::UNIX_EPOCH)
+        })
     }
 
     fn moved(kind: MovedKind, value: &str, from: &str, to: &str) -> Moved {

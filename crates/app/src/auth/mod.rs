@@ -113,56 +113,34 @@ const FORGET_FAILURES_AFTER: Duration = Duration::days(1);
 /// How often, at most, the forgetting runs (on the back of a failed login).
 const FORGET_EVERY: Duration = Duration::minutes(10);
 
-/// Login, logout and token checks, Rocket.Chat style.
-#[derive(Clone)]
-pub struct Authenticator {
-    users: Arc<dyn Users>,
-    tokens: Arc<dyn LoginTokens>,
-    passwords: Arc<dyn PasswordHasher>,
-    issuer: Arc<dyn TokenIssuer>,
-    clock: Arc<dyn Clock>,
-    failures: Option<Arc<dyn LoginFailures>>,
-    protection: LoginProtection,
-    token_lifetime: TokenLifetime,
-    /// A hash of the hasher's own cost, verified when there is no real one to verify.
-    decoy: Arc<OnceLock<String>>,
-    /// When old failure counts were last forgotten (epoch milliseconds).
-    last_forgotten: Arc<AtomicI64>,
-    /// The second factor asked after the password, if any.
-    second_factor: Option<SecondFactorCheck>,
-    /// When set, sessions are Rocket.Chat's and passwords are not checked here.
-    remote: Option<RemoteSessionCheck>,
-    /// Recent checks of udd's own tokens (off until [`Authenticator::with_session_cache`]).
-    sessions: SessionCache,
-}
-
-impl Authenticator {
-    /// Builds the use case from its ports, with tokens lasting Rocket.Chat's default 90
-    /// days and no blocking of failed logins until [`Authenticator::with_protection`].
-    pub fn new(
+use_case! {
+    /// Login, logout and token checks, Rocket.Chat style.
+    pub struct Authenticator {
         users: Arc<dyn Users>,
         tokens: Arc<dyn LoginTokens>,
         passwords: Arc<dyn PasswordHasher>,
         issuer: Arc<dyn TokenIssuer>,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            users,
-            tokens,
-            passwords,
-            issuer,
-            clock,
-            failures: None,
-            protection: LoginProtection::off(),
-            token_lifetime: TokenLifetime::default(),
-            decoy: Arc::default(),
-            last_forgotten: Arc::default(),
-            second_factor: None,
-            remote: None,
-            sessions: SessionCache::new(SessionCacheConfig::off()),
-        }
+        failures: Option<Arc<dyn LoginFailures>> = None,
+        protection: LoginProtection = LoginProtection::off(),
+        token_lifetime: TokenLifetime = TokenLifetime::default(),
+        /// A hash of the hasher's own cost, verified when there is no real one to verify.
+        decoy: Arc<OnceLock<String>> = Arc::default(),
+        /// When old failure counts were last forgotten (epoch milliseconds).
+        last_forgotten: Arc<AtomicI64> = Arc::default(),
+        /// The second factor asked after the password, if any.
+        second_factor: Option<SecondFactorCheck> = None,
+        /// When set, sessions are Rocket.Chat's and passwords are not checked here.
+        remote: Option<RemoteSessionCheck> = None,
+        /// Recent checks of udd's own tokens (off until [`Authenticator::with_session_cache`]).
+        sessions: SessionCache = SessionCache::new(SessionCacheConfig::off()),
     }
+    /// Builds the use case from its ports, with tokens lasting Rocket.Chat's default 90
+    /// days and no blocking of failed logins until [`Authenticator::with_protection`].
+    pub fn new;
+}
 
+impl Authenticator {
     /// Remembers the checks of udd's own tokens as `config` says, so a client that asks
     /// again and again costs no database read each time. A logout here is forgotten at
     /// once; one in another process, or a user made inactive, takes effect when the

@@ -10,27 +10,21 @@ use udd_ports::{MockLoginTokens, MockPasswordHasher, MockTokenIssuer, MockUsers,
 
 pub(super) fn alice(active: bool) -> User {
     User {
-        id: "u1".into(),
-        username: "alice".into(),
-        name: None,
-        emails: vec![],
         roles: vec!["user".into()],
-        status_text: None,
         services: vec!["password".into()],
         active,
-        language: None,
-        created_at: DateTime::UNIX_EPOCH,
+        ..User::new("u1", "alice", DateTime::UNIX_EPOCH)
     }
 }
 
 const IP: &str = "192.0.2.7";
 
-/// A clock the test moves.
+/// A clock the test moves (the tests of `remote` and `two_factor` use it too).
 #[derive(Default)]
-struct TestClock(Mutex<DateTime<Utc>>);
+pub(super) struct TestClock(pub(super) Mutex<DateTime<Utc>>);
 
 impl TestClock {
-    fn advance(&self, by: Duration) {
+    pub(super) fn advance(&self, by: Duration) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
     }
 }
@@ -147,6 +141,11 @@ fn plain(password: &str) -> Password {
     Password::Plain(password.into())
 }
 
+/// `name` logging in with the plain `password` from [`IP`].
+fn log_in(auth: &Authenticator, name: &str, password: &str) -> Result<Session, LoginError> {
+    auth.login(name, &plain(password), IP)
+}
+
 #[test]
 fn a_password_digest_is_checked_as_a_digest() {
     let mut mocks = Mocks::new();
@@ -201,7 +200,7 @@ fn a_wrong_password_and_an_unknown_user_fail_alike() {
     let auth = mocks.build();
     for login in ["alice", "bob"] {
         assert!(matches!(
-            auth.login(login, &plain("nope"), IP),
+            log_in(&auth, login, "nope"),
             Err(LoginError::InvalidCredentials)
         ));
     }
@@ -227,7 +226,7 @@ fn an_unknown_user_costs_one_verification_against_a_decoy_made_once() {
     let auth = mocks.build();
     for _ in 0..3 {
         assert!(matches!(
-            auth.login("nobody", &plain("guess"), IP),
+            log_in(&auth, "nobody", "guess"),
             Err(LoginError::InvalidCredentials)
         ));
     }
@@ -313,20 +312,20 @@ fn ten_failures_block_the_user_until_five_minutes_after_the_last() {
     let (auth, failures, clock, verifications) = protected(LoginProtection::default());
     for _ in 0..10 {
         assert!(matches!(
-            auth.login("alice", &plain("wrong"), IP),
+            log_in(&auth, "alice", "wrong"),
             Err(LoginError::InvalidCredentials)
         ));
     }
     let done = verifications.load(Ordering::SeqCst);
     for password in ["wrong", "right"] {
         assert!(matches!(
-            auth.login("alice", &plain(password), IP),
+            log_in(&auth, "alice", password),
             Err(LoginError::BlockedForUser)
         ));
     }
     // By email too: the block is the user's, not the name's.
     assert!(matches!(
-        auth.login("alice@example.org", &plain("right"), IP),
+        log_in(&auth, "alice@example.org", "right"),
         Err(LoginError::BlockedForUser)
     ));
     assert_eq!(
@@ -343,11 +342,11 @@ fn ten_failures_block_the_user_until_five_minutes_after_the_last() {
 
     clock.advance(Duration::minutes(5) - Duration::milliseconds(1));
     assert!(matches!(
-        auth.login("alice", &plain("right"), IP),
+        log_in(&auth, "alice", "right"),
         Err(LoginError::BlockedForUser)
     ));
     clock.advance(Duration::milliseconds(1));
-    assert!(auth.login("alice", &plain("right"), IP).is_ok());
+    assert!(log_in(&auth, "alice", "right").is_ok());
     assert_eq!(failures.count(&user), 0, "a login clears the user's count");
     assert_eq!(
         failures.count(&LoginSubject::Ip(IP.into())),
@@ -360,15 +359,15 @@ fn ten_failures_block_the_user_until_five_minutes_after_the_last() {
 fn after_a_block_lifts_one_more_failure_blocks_again_until_a_login_succeeds() {
     let (auth, _, clock, _) = protected(LoginProtection::default());
     for _ in 0..10 {
-        let _ = auth.login("alice", &plain("wrong"), IP);
+        let _ = log_in(&auth, "alice", "wrong");
     }
     clock.advance(Duration::minutes(5));
     assert!(matches!(
-        auth.login("alice", &plain("wrong"), IP),
+        log_in(&auth, "alice", "wrong"),
         Err(LoginError::InvalidCredentials)
     ));
     assert!(matches!(
-        auth.login("alice", &plain("right"), IP),
+        log_in(&auth, "alice", "right"),
         Err(LoginError::BlockedForUser)
     ));
 }
@@ -378,12 +377,12 @@ fn unknown_names_are_blocked_like_users_so_blocking_tells_nothing() {
     let (auth, _, _, _) = protected(LoginProtection::default());
     for _ in 0..10 {
         assert!(matches!(
-            auth.login("Ghost", &plain("x"), IP),
+            log_in(&auth, "Ghost", "x"),
             Err(LoginError::InvalidCredentials)
         ));
     }
     assert!(matches!(
-        auth.login("ghost", &plain("x"), IP),
+        log_in(&auth, "ghost", "x"),
         Err(LoginError::BlockedForUser)
     ));
 }
@@ -401,10 +400,10 @@ fn an_address_is_blocked_after_its_failures_whatever_the_names_unless_whiteliste
     };
     let (auth, _, _, _) = protected(protection);
     for name in ["a", "b", "c"] {
-        let _ = auth.login(name, &plain("x"), IP);
+        let _ = log_in(&auth, name, "x");
     }
     assert!(matches!(
-        auth.login("alice", &plain("right"), IP),
+        log_in(&auth, "alice", "right"),
         Err(LoginError::BlockedForIp)
     ));
     assert!(auth.login("alice", &plain("right"), "192.0.2.8").is_ok());
@@ -422,16 +421,16 @@ fn an_address_is_blocked_after_its_failures_whatever_the_names_unless_whiteliste
 fn without_protection_nothing_is_blocked() {
     let (auth, failures, _, _) = protected(LoginProtection::off());
     for _ in 0..60 {
-        let _ = auth.login("alice", &plain("wrong"), IP);
+        let _ = log_in(&auth, "alice", "wrong");
     }
-    assert!(auth.login("alice", &plain("right"), IP).is_ok());
+    assert!(log_in(&auth, "alice", "right").is_ok());
     assert_eq!(failures.count(&LoginSubject::User("u1".into())), 0);
 }
 
 #[test]
 fn counts_left_alone_for_a_day_are_forgotten_on_a_later_failure() {
     let (auth, failures, clock, _) = protected(LoginProtection::default());
-    let _ = auth.login("ghost", &plain("x"), IP);
+    let _ = log_in(&auth, "ghost", "x");
     clock.advance(Duration::days(1) + Duration::minutes(11));
     let _ = auth.login("alice", &plain("wrong"), "192.0.2.9");
     assert_eq!(failures.count(&LoginSubject::unknown_login("ghost")), 0);
@@ -664,7 +663,7 @@ mod layers {
         let auth = mocks.build().with_remote_sessions(remote);
         assert!(auth.is_remote());
         assert!(matches!(
-            auth.login("alice", &plain("pw"), IP),
+            log_in(&auth, "alice", "pw"),
             Err(LoginError::PasswordLoginDisabled)
         ));
         assert_eq!(

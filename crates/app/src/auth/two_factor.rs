@@ -81,34 +81,20 @@ fn unexpected(err: StoreError) -> SecondFactorError {
     SecondFactorError::Unexpected(anyhow::Error::new(err))
 }
 
-/// Checks the second factor of a login whose password matched.
-#[derive(Clone)]
-pub struct SecondFactorCheck {
-    store: Arc<dyn SecondFactorStore>,
-    codes: Arc<dyn OneTimeCodes>,
-    mailer: Arc<dyn Mailer>,
-    clock: Arc<dyn Clock>,
-    config: TwoFactorConfig,
-}
-
-impl SecondFactorCheck {
-    /// Builds the check from its ports.
-    pub fn new(
+use_case! {
+    /// Checks the second factor of a login whose password matched.
+    pub struct SecondFactorCheck {
         store: Arc<dyn SecondFactorStore>,
         codes: Arc<dyn OneTimeCodes>,
         mailer: Arc<dyn Mailer>,
         clock: Arc<dyn Clock>,
         config: TwoFactorConfig,
-    ) -> Self {
-        Self {
-            store,
-            codes,
-            mailer,
-            clock,
-            config,
-        }
     }
+    /// Builds the check from its ports.
+    pub fn new;
+}
 
+impl SecondFactorCheck {
     /// Lets the login of `user` through, or says what is missing. `code` is the
     /// login body's `code`, if any.
     pub fn check(&self, user: &User, code: Option<&str>) -> Result<(), SecondFactorError> {

@@ -92,28 +92,18 @@ impl From<StoreError> for DemoError {
     }
 }
 
-/// Generates demo workspaces.
-#[derive(Clone)]
-pub struct SeedDemo {
-    writer: Arc<dyn WorkspaceWriter>,
-    blobs: Arc<dyn BlobStore>,
-    passwords: Arc<dyn PasswordHasher>,
-}
-
-impl SeedDemo {
-    /// Builds the use case.
-    pub fn new(
+use_case! {
+    /// Generates demo workspaces.
+    pub struct SeedDemo {
         writer: Arc<dyn WorkspaceWriter>,
         blobs: Arc<dyn BlobStore>,
         passwords: Arc<dyn PasswordHasher>,
-    ) -> Self {
-        Self {
-            writer,
-            blobs,
-            passwords,
-        }
     }
+    /// Builds the use case.
+    pub fn new;
+}
 
+impl SeedDemo {
     /// Generates the workspace `spec` describes into the store.
     pub fn execute(
         &self,
@@ -222,12 +212,8 @@ impl SeedDemo {
                 updated_at: created_at,
             });
             batch.push(WorkspaceUser {
-                user: user.clone(),
                 password_bcrypt: Some(hash.clone()),
-                login_tokens: Vec::new(),
-                updated_at: created_at,
-                second_factors: Default::default(),
-                backup_codes: Vec::new(),
+                ..WorkspaceUser::new(user.clone())
             });
             users.push(user);
             if batch.len() >= BATCH {
@@ -367,20 +353,9 @@ impl SeedDemo {
             let ts = start
                 + Duration::milliseconds(step_ms * i as i64 + rng.below(step_ms as usize) as i64);
             let mut message = Message {
-                id: rng.id(),
-                room_id: room.id.clone().into(),
-                ts,
                 user_id: Some(author.id.clone()),
                 username: Some(author.username.clone()),
-                msg: String::new(),
-                message_type: None,
-                thread_id: None,
-                file_id: None,
-                attachments: None,
-                edited_at: None,
-                edited_by: None,
-                reactions: Vec::new(),
-                updated_at: ts,
+                ..Message::new(rng.id(), room.id.clone(), ts)
             };
             match rng.below(1000) {
                 0..=19 => system_message(&mut message, rng, room, users),

@@ -11,27 +11,20 @@ use super::super::{SqliteUsers, SqliteWorkspace};
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 fn dumped(id: &str, username: &str, factors: SecondFactors, backup: &[&str]) -> WorkspaceUser {
+    let user = User {
+        emails: vec![Email {
+            address: format!("{username}@example.org"),
+            verified: true,
+        }],
+        roles: vec!["user".into()],
+        services: vec!["password".into(), "totp".into()],
+        ..User::new(id, username, DateTime::UNIX_EPOCH)
+    };
     WorkspaceUser {
-        user: User {
-            id: id.into(),
-            username: username.into(),
-            name: None,
-            emails: vec![Email {
-                address: format!("{username}@example.org"),
-                verified: true,
-            }],
-            roles: vec!["user".into()],
-            status_text: None,
-            services: vec!["password".into(), "totp".into()],
-            active: true,
-            created_at: DateTime::UNIX_EPOCH,
-            language: None,
-        },
         password_bcrypt: Some("$2b$10$hash".into()),
-        login_tokens: Vec::new(),
-        updated_at: DateTime::UNIX_EPOCH,
         second_factors: factors,
         backup_codes: backup.iter().map(|c| backup_code_hash(c)).collect(),
+        ..WorkspaceUser::new(user)
     }
 }
 

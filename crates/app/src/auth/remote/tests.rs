@@ -2,26 +2,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
+use super::super::tests::TestClock;
 use super::*;
 use udd_ports::{MockRemoteSessions, MockUserProfiles, RemoteUser};
-
-/// A clock the test moves.
-#[derive(Default)]
-struct TestClock(Mutex<DateTime<Utc>>);
-
-impl TestClock {
-    fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 fn remote(id: &str, active: bool) -> RemoteUser {
     RemoteUser {

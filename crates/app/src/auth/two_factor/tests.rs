@@ -1,19 +1,11 @@
 use std::sync::Mutex;
 
+use super::super::tests::TestClock;
 use super::*;
 use udd_domain::{Email, SecondFactors, TotpSecret, UserId};
 use udd_ports::{MailError, MockMailer, MockOneTimeCodes};
 
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-
-/// A clock the test moves.
-struct TestClock(Mutex<DateTime<Utc>>);
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 /// One user's second factors in memory, with the same single-use rules as the store.
 #[derive(Default)]
@@ -76,19 +68,12 @@ impl SecondFactorStore for Memory {
 
 fn user(verified: bool) -> User {
     User {
-        id: "u1".into(),
-        username: "alice".into(),
         name: Some("Alice".into()),
         emails: vec![Email {
             address: "alice@example.org".into(),
             verified,
         }],
-        roles: vec![],
-        status_text: None,
-        services: vec![],
-        active: true,
-        created_at: DateTime::UNIX_EPOCH,
-        language: None,
+        ..User::new("u1", "alice", DateTime::UNIX_EPOCH)
     }
 }
 
