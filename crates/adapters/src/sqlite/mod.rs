@@ -380,22 +380,7 @@ mod tests {
                 .into_iter()
                 .map(|c| c.name)
                 .collect();
-        let message = udd_domain::Message {
-            id: "m".into(),
-            room_id: "r".into(),
-            ts: chrono::DateTime::UNIX_EPOCH,
-            user_id: None,
-            username: None,
-            msg: String::new(),
-            message_type: None,
-            thread_id: None,
-            file_id: None,
-            attachments: None,
-            updated_at: chrono::DateTime::UNIX_EPOCH,
-            edited_at: None,
-            edited_by: None,
-            reactions: Vec::new(),
-        };
+        let message = udd_domain::Message::new("m", "r", chrono::DateTime::UNIX_EPOCH);
         let row = message_rows::MessageRow::from(&message);
         assert_eq!(row.columns().collect::<Vec<_>>(), table);
         Ok(())

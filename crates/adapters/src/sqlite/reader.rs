@@ -361,20 +361,11 @@ mod tests {
 
     fn message(id: &str, room: &str, ts: i64) -> Message {
         Message {
-            id: id.into(),
-            room_id: room.into(),
-            ts: from_millis(ts),
             user_id: Some("u1".into()),
             username: Some("alice".into()),
             msg: format!("text of {id}"),
-            message_type: None,
-            thread_id: None,
-            file_id: None,
             attachments: Some(serde_json::json!([{"title": "t"}])),
-            edited_at: None,
-            edited_by: None,
-            reactions: Vec::new(),
-            updated_at: from_millis(ts),
+            ..Message::new(id, room, from_millis(ts))
         }
     }
 
@@ -514,7 +505,7 @@ mod tests {
             "p2's only reply comes after the cutoff"
         );
         let mut parents = ThreadParents::default();
-        ws.thread_parents(&[room.clone()], cutoff, &mut parents)?;
+        ws.thread_parents(std::slice::from_ref(&room), cutoff, &mut parents)?;
         assert!(parents.may_start("p1"));
         for other in ["p2", "r1", "x", "elsewhere"] {
             assert!(

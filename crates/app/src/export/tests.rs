@@ -37,20 +37,11 @@ fn alice() -> User {
 
 fn message(id: &str, minutes: i64) -> Message {
     Message {
-        id: id.into(),
-        room_id: "GENERAL".into(),
-        ts: now() - Duration::minutes(minutes),
         user_id: Some("U1".into()),
         username: Some("alice".into()),
         msg: format!("message {id}"),
-        message_type: None,
-        thread_id: None,
-        file_id: None,
-        attachments: None,
-        edited_at: None,
-        edited_by: None,
-        reactions: Vec::new(),
         updated_at: now(),
+        ..Message::new(id, "GENERAL", now() - Duration::minutes(minutes))
     }
 }
 

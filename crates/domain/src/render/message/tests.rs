@@ -6,20 +6,11 @@ use crate::time::from_millis;
 
 fn message(username: &str, msg: &str, kind: Option<&str>) -> Message {
     Message {
-        id: "m1".into(),
-        room_id: "GENERAL".into(),
-        ts: from_millis(1_709_283_952_431),
         user_id: Some(format!("id-{username}").into()),
         username: Some(username.into()),
         msg: msg.into(),
         message_type: kind.map(str::to_owned),
-        thread_id: None,
-        file_id: None,
-        attachments: None,
-        edited_at: None,
-        edited_by: None,
-        reactions: Vec::new(),
-        updated_at: from_millis(1_709_283_952_431),
+        ..Message::new("m1", "GENERAL", from_millis(1_709_283_952_431))
     }
 }
 

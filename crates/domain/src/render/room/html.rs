@@ -180,23 +180,20 @@ pub(super) fn push_message(
         out.push_str(&edited_html(edited, words));
     }
     out.push_str("</p>\n");
-    match &links.parent {
-        Some(parent) => {
-            out.push_str("<p class=\"thread\">↳ ");
-            let reply = word(words, "archive.reply_in_thread");
-            match parent {
-                Some(href) => {
-                    out.push_str("<a href=\"");
-                    push_escaped(out, href);
-                    out.push_str("\">");
-                    out.push_str(&reply);
-                    out.push_str("</a>");
-                }
-                None => out.push_str(&reply),
+    if let Some(parent) = &links.parent {
+        out.push_str("<p class=\"thread\">↳ ");
+        let reply = word(words, "archive.reply_in_thread");
+        match parent {
+            Some(href) => {
+                out.push_str("<a href=\"");
+                push_escaped(out, href);
+                out.push_str("\">");
+                out.push_str(&reply);
+                out.push_str("</a>");
             }
-            out.push_str("</p>\n");
+            None => out.push_str(&reply),
         }
-        None => {}
+        out.push_str("</p>\n");
     }
     out.push_str("<div class=\"text\">");
     out.push_str(content);
