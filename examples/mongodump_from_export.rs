@@ -15,14 +15,7 @@ use std::path::Path;
 
 use bson::{doc, Bson, Document};
 
-const COLLECTIONS: [&str; 6] = [
-    "users",
-    "rocketchat_room",
-    "rocketchat_subscription",
-    "rocketchat_message",
-    "rocketchat_uploads",
-    "rocketchat_avatars",
-];
+use udd::adapters::rocketchat::DATA_COLLECTIONS as COLLECTIONS;
 
 const TERMINATOR: [u8; 4] = [0xff; 4];
 

@@ -8,12 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-2000000}
 runs=${2:-5}
-command -v sqlite3 >/dev/null || {
-  echo "installing sqlite3 to read the file id" >&2
-  apt-get install -y sqlite3 >/dev/null
-}
-cargo build --quiet --release --bin udd
-udd=$PWD/target/release/udd
+source scripts/bench-lib.sh
+need_tool sqlite3 sqlite3
+build_udd
 work=$(mktemp -d)
 server=""
 baseline=""

@@ -13,17 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 attackers=${2:-50}
-cargo build --quiet --release --bin udd --example login_storm
-target=${CARGO_TARGET_DIR:-$PWD/target}
-udd=$target/release/udd
+source scripts/bench-lib.sh
+build_udd login_storm
 storm=$target/release/examples/login_storm
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch_and_server
 
 run() {
   local name=$1

@@ -16,16 +16,9 @@ cd "$(dirname "$0")/.."
 messages=${1:-500000}
 runs=${2:-3}
 fraction=${3:-0.5}
-cargo build --quiet --release --bin udd
-target=${CARGO_TARGET_DIR:-$PWD/target}
-udd=$target/release/udd
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/bench-lib.sh
+build_udd
+scratch_and_server KILL
 cd "$work"
 "$udd" demo --users 10 --rooms 5 --messages "$messages" >/dev/null 2>&1
 cp -a data pristine

@@ -16,20 +16,10 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 connections=${2:-32}
 runs=${3:-3}
-command -v wrk >/dev/null || {
-  echo "installing wrk" >&2
-  apt-get install -y wrk >/dev/null
-}
-cargo build --quiet --release --bin udd
-target=${CARGO_TARGET_DIR:-$PWD/target}
-udd=$target/release/udd
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/bench-lib.sh
+need_tool wrk wrk
+build_udd
+scratch_and_server
 cd "$work"
 "$udd" demo --users 10 --rooms 20 --messages 20000 >/dev/null 2>&1
 "$udd" export --user alice >/dev/null 2>&1

@@ -13,14 +13,7 @@ use serde_json::Value;
 use crate::helpers::fixture_dir;
 
 /// The fixture's collections, by their Rocket.Chat names.
-pub const COLLECTIONS: [&str; 6] = [
-    "users",
-    "rocketchat_room",
-    "rocketchat_subscription",
-    "rocketchat_message",
-    "rocketchat_uploads",
-    "rocketchat_avatars",
-];
+pub use udd::adapters::rocketchat::DATA_COLLECTIONS as COLLECTIONS;
 
 /// The fixture's documents of `collection`, converted from Extended JSON to BSON.
 pub fn fixture_docs(collection: &str) -> Vec<Document> {

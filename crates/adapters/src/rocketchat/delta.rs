@@ -113,7 +113,7 @@ mod tests {
             r#"{"_updatedAt":{"$gte":{"$date":"2024-03-01T09:00:00.000Z"}}}"#
         );
         assert_eq!(
-            query("rocketchat__trash"),
+            query(crate::rocketchat::TRASH_COLLECTION),
             r#"{"_deletedAt":{"$gte":{"$date":"2024-03-01T09:00:00.000Z"}}}"#
         );
         assert_eq!(query("users"), "{}");

@@ -48,16 +48,30 @@ use self::documents::{Mapped, Refused};
 use self::gridfs::Bucket;
 use self::source::{Folder, Source, StandardInput};
 
-/// The collections a dump is read from, by their Rocket.Chat names.
-pub(crate) const COLLECTION_NAMES: [&str; 7] = [
+/// The collections of a workspace's data, by their Rocket.Chat names: what a dump
+/// holds besides the trash (and what tools making dumps write).
+pub const DATA_COLLECTIONS: [&str; 6] = [
     "users",
     "rocketchat_room",
     "rocketchat_subscription",
     "rocketchat_message",
     "rocketchat_uploads",
     "rocketchat_avatars",
-    "rocketchat__trash",
 ];
+
+/// Where Rocket.Chat keeps deleted documents for a while.
+pub const TRASH_COLLECTION: &str = "rocketchat__trash";
+
+/// The collections a dump is read from: the data and the trash.
+pub(crate) const COLLECTION_NAMES: [&str; 7] = {
+    let mut names = [TRASH_COLLECTION; 7];
+    let mut i = 0;
+    while i < DATA_COLLECTIONS.len() {
+        names[i] = DATA_COLLECTIONS[i];
+        i += 1;
+    }
+    names
+};
 
 /// The files of the GridFS buckets of uploads and avatars, which a folder is searched
 /// for beside the collections.
@@ -83,7 +97,7 @@ pub fn collection_name(collection: Collection) -> &'static str {
         Collection::Messages => "rocketchat_message",
         Collection::Uploads => "rocketchat_uploads",
         Collection::Avatars => "rocketchat_avatars",
-        Collection::Trash => "rocketchat__trash",
+        Collection::Trash => TRASH_COLLECTION,
     }
 }
 
