@@ -29,12 +29,7 @@ size=$(stat -c %s "$zip_path")
 
 RUST_LOG=info UDD__SERVER__BIND=127.0.0.1:0 "$udd" serve 2>"$work/serve.log" >/dev/null &
 server=$!
-port=""
-for _ in $(seq 100); do
-  port=$(grep -o 'port=[0-9]*' "$work/serve.log" | head -1 | cut -d= -f2 || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
+port=$(served_port "$work/serve.log")
 login=$(curl -s -X POST "127.0.0.1:$port/api/v1/login" -H 'content-type: application/json' \
   -d '{"user":"alice","password":"demo"}')
 uid=$(echo "$login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["userId"])')

@@ -32,3 +32,16 @@ cleanup_scratch() {
   [ -n "$server" ] && kill "-$stop_signal" "$server" 2>/dev/null || true
   rm -rf "$work"
 }
+
+# The port a `udd serve` started with `server.bind = 127.0.0.1:0` logs into file $1,
+# waited for up to 10 s; shows the log and stops the script if none comes.
+served_port() {
+  local port=""
+  for _ in $(seq 100); do
+    port=$(grep -o 'port=[0-9]*' "$1" | head -1 | cut -d= -f2 || true)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { cat "$1" >&2; exit 1; }
+  echo "$port"
+}

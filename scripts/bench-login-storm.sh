@@ -27,13 +27,8 @@ run() {
   (cd "$work" && exec env RUST_LOG=warn,udd_api=info UDD__SERVER__BIND=127.0.0.1:0 "$@" \
     "$udd" serve 2>"$work/serve.log" >/dev/null) &
   server=$!
-  local port=""
-  for _ in $(seq 100); do
-    port=$(grep -o 'port=[0-9]*' "$work/serve.log" | head -1 | cut -d= -f2 || true)
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { cat "$work/serve.log"; exit 1; }
+  local port
+  port=$(served_port "$work/serve.log")
   echo "== $name: $attackers attackers for $seconds s, $(nproc) cores"
   "$storm" --url "http://127.0.0.1:$port" --victim bob:bob-secret --target alice \
     --attackers "$attackers" --seconds "$seconds"

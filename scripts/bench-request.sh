@@ -27,13 +27,7 @@ cd "$work"
 RUST_LOG=warn,udd_api=info UDD__SERVER__BIND=127.0.0.1:0 UDD__RATE_LIMIT__ENABLED=false \
   "$udd" serve 2>"$work/serve.log" >/dev/null &
 server=$!
-port=""
-for _ in $(seq 100); do
-  port=$(grep -o 'port=[0-9]*' "$work/serve.log" | head -1 | cut -d= -f2 || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/serve.log"; exit 1; }
+port=$(served_port "$work/serve.log")
 base="http://127.0.0.1:$port"
 login=$(curl -sf "$base/api/v1/login" -H 'Content-Type: application/json' \
   -d '{"user":"alice","password":"demo"}')
