@@ -114,14 +114,17 @@ impl Instance {
         std::thread::Builder::new()
             .name("instance-heartbeat".to_owned())
             .spawn(move || {
-                let mut waited = Duration::ZERO;
-                while !stop.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(100));
-                    waited += Duration::from_millis(100);
-                    if waited < tick {
+                let mut last = std::time::Instant::now();
+                loop {
+                    // Woken early by `stop_heartbeat`, so a stop never waits for a tick.
+                    std::thread::park_timeout(tick.saturating_sub(last.elapsed()));
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if last.elapsed() < tick {
                         continue;
                     }
-                    waited = Duration::ZERO;
+                    last = std::time::Instant::now();
                     match this.instances.heartbeat(&this.me.id, this.clock.now()) {
                         Ok(true) => {}
                         // Declared dead while alive (paused for longer than a lease): the
@@ -140,6 +143,15 @@ impl Instance {
             })
             .map_err(|e| tracing::error!(error = %e, "could not start the worker heartbeat"))
             .ok()
+    }
+
+    /// Ends the heartbeat `keep_alive` started, once its `stop` flag is set: wakes it
+    /// and waits for it.
+    pub fn stop_heartbeat(heartbeat: Option<JoinHandle<()>>) {
+        if let Some(heartbeat) = heartbeat {
+            heartbeat.thread().unpark();
+            let _ = heartbeat.join();
+        }
     }
 
     /// Records a clean stop.
@@ -167,9 +179,7 @@ pub fn run_as_instance<T>(
     );
     let result = work(&instance.me.owner(0));
     stop.store(true, Ordering::SeqCst);
-    if let Some(heartbeat) = heartbeat {
-        let _ = heartbeat.join();
-    }
+    Instance::stop_heartbeat(heartbeat);
     instance.retire();
     result
 }

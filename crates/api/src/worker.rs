@@ -273,9 +273,7 @@ impl Workers {
             }
             let _ = supervisor.thread.join();
         }
-        if let Some(heartbeat) = self.heartbeat {
-            let _ = heartbeat.join();
-        }
+        Instance::stop_heartbeat(self.heartbeat);
         self.instance.retire();
         tracing::info!("export workers stopped");
     }
