@@ -5,7 +5,7 @@
 /// field written `name: Type = value` is not an argument: `new` starts it at `value`,
 /// and a `with_…` method of the use case sets it.
 ///
-/// ```ignore
+/// ```text
 /// use_case! {
 ///     /// Retries what failed.
 ///     pub struct Retry {
@@ -67,4 +67,28 @@ macro_rules! use_case {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use_case! {
+        /// A use case with two ports and a setting.
+        pub struct Example {
+            name: Arc<str>,
+            count: u32,
+            limit: u32 = 3,
+        }
+        /// Builds it.
+        pub fn new;
+    }
+
+    #[test]
+    fn new_takes_the_listed_fields_in_order_and_starts_the_others_at_their_value() {
+        let example = Example::new(Arc::from("ports"), 7);
+        let copy = example.clone();
+        assert_eq!(&*copy.name, "ports");
+        assert_eq!((copy.count, copy.limit), (7, 3));
+    }
 }
