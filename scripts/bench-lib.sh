@@ -34,10 +34,11 @@ cleanup_scratch() {
 }
 
 # The port a `udd serve` started with `server.bind = 127.0.0.1:0` logs into file $1,
-# waited for up to 10 s; shows the log and stops the script if none comes.
+# waited for up to $2 tenths of a second (100 unless said otherwise); shows the log and
+# stops the script if none comes.
 served_port() {
   local port=""
-  for _ in $(seq 100); do
+  for _ in $(seq "${2:-100}"); do
     port=$(grep -o 'port=[0-9]*' "$1" | head -1 | cut -d= -f2 || true)
     [ -n "$port" ] && break
     sleep 0.1

@@ -31,9 +31,8 @@ psql -q "$server_url" -c "SELECT 1" >/dev/null || {
   echo "PostgreSQL is not reachable at $server_url (scripts/ensure-postgres.sh starts one)" >&2
   exit 1
 }
-cargo build --quiet --release --bin udd
-target=${CARGO_TARGET_DIR:-$PWD/target}
-udd=$target/release/udd
+source scripts/bench-lib.sh
+build_udd
 work=$(mktemp -d)
 pids=()
 databases=()
@@ -97,12 +96,7 @@ run_one() {
       UDD__USER_DATA__WORKERS=$threads launch "$dir" "worker-$w" worker
     done
   fi
-  for _ in $(seq 300); do
-    port=$(grep -o 'port=[0-9]*' "$dir/serve.log" | head -1 | cut -d= -f2 || true)
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { cat "$dir/serve.log" >&2; exit 1; }
+  port=$(served_port "$dir/serve.log" 300)
   base="http://127.0.0.1:$port"
   : >"$dir/logins"
   for u in "${usernames[@]}"; do
