@@ -5,13 +5,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
+use udd_domain::render::ThreadParents;
 use udd_domain::{
-    ExportOperation, ExportStatus, Message, Room, RoomExport, RoomExportStatus, RoomType,
-    Subscription, User,
+    ExportOperation, ExportStatus, Message, MessageCursor, Room, RoomExport, RoomExportStatus,
+    RoomType, Subscription, User,
 };
 use udd_ports::{
     MockArchiveStore, MockBlobStore, MockClock, MockExportFiles, MockExportProgress,
     MockExportQueue, MockIdGenerator, MockUsers, MockWorkspaceReader, NoProgress, StoreError,
+    ThreadReplies,
 };
 
 use super::{EngineConfig, ExportEngine, ExportPorts, Outcome};
@@ -47,6 +49,16 @@ fn message(id: &str, minutes: i64) -> Message {
 
 /// A workspace with one room of two messages.
 fn reader() -> MockWorkspaceReader {
+    reader_with_threads(&[], Vec::new(), &Log::default())
+}
+
+/// [`reader`], whose replies answer `parents` (for the filter of parents) and whose
+/// threads are `threads`; the ids the engine asks threads for are recorded in `asked`.
+fn reader_with_threads(
+    parents: &'static [&'static str],
+    threads: Vec<ThreadReplies>,
+    asked: &Log,
+) -> MockWorkspaceReader {
     let mut reader = MockWorkspaceReader::new();
     reader.expect_subscriptions_of().returning(|_| {
         Ok(vec![Subscription {
@@ -82,21 +94,45 @@ fn reader() -> MockWorkspaceReader {
     reader
         .expect_message_keys()
         .returning(|_, _, _| Ok(Vec::new()));
+    let seen = Arc::clone(asked);
     reader
         .expect_threads_started()
-        .returning(|_, _, _| Ok(Vec::new()));
-    reader.expect_thread_parents().returning(|_, _, _| Ok(()));
+        .returning(move |_, _, ids: &[String]| {
+            seen.lock().expect("lock").extend_from_slice(ids);
+            Ok(threads
+                .iter()
+                .filter(|t| ids.contains(&t.parent))
+                .cloned()
+                .collect())
+        });
+    reader
+        .expect_thread_parents()
+        .returning(move |_, _, filter: &mut ThreadParents| {
+            parents.iter().for_each(|parent| filter.insert(parent));
+            Ok(())
+        });
     reader.expect_count_between().returning(|_, _, _, _| Ok(0));
     reader
 }
 
 /// Working files that accept everything.
 fn files() -> MockExportFiles {
+    files_recording(&Log::default())
+}
+
+/// [`files`], recording every appended text in `appended`.
+fn files_recording(appended: &Log) -> MockExportFiles {
     let mut files = MockExportFiles::new();
     files.expect_adopt().returning(|_| Ok(true));
+    let seen = Arc::clone(appended);
     files
         .expect_append()
-        .returning(|_, _, committed, bytes| Ok(committed + bytes.len() as u64));
+        .returning(move |_, _, committed, bytes: &[u8]| {
+            seen.lock()
+                .expect("lock")
+                .push(String::from_utf8_lossy(bytes).into_owned());
+            Ok(committed + bytes.len() as u64)
+        });
     files.expect_write().returning(|_, _, _| Ok(()));
     files.expect_sync().returning(|_| Ok(()));
     files.expect_list().returning(|_| Ok(Vec::new()));
@@ -278,6 +314,36 @@ fn a_personal_export_walks_every_stage_in_order_to_a_recorded_archive() {
         ]
     );
     assert!(log(&endings).is_empty(), "{:?}", log(&endings));
+}
+
+#[test]
+fn threads_are_asked_for_only_where_the_parents_filter_says_and_linked_on_the_page() {
+    let (appended, asked): (Log, Log) = (Arc::default(), Arc::default());
+    let (mut engine, _, _) = setup(1, files_recording(&appended), users(), |_| {});
+    let thread = ThreadReplies {
+        parent: "m1".into(),
+        replies: 1,
+        first: MessageCursor {
+            ts: now() - Duration::minutes(1),
+            id: "m2".into(),
+        },
+    };
+    engine.ports.reader = Arc::new(reader_with_threads(&["m1"], vec![thread], &asked));
+    assert!(matches!(
+        run(&engine, false),
+        Some(Outcome::Completed { .. })
+    ));
+    assert_eq!(
+        log(&asked),
+        ["m1"],
+        "m2 answers nothing, so it is not asked about"
+    );
+    let pages = log(&appended).concat();
+    let replies = pages
+        .split("<p class=\"replies\">")
+        .nth(1)
+        .expect("m1 shows its thread");
+    assert!(replies.starts_with("<a href=\"#m2\">"), "{replies}");
 }
 
 #[test]
