@@ -220,8 +220,9 @@ impl udd_ports::ExportFiles for LocalExportFiles {
 
     fn list(&self, operation_id: &OperationId) -> anyhow::Result<Vec<ManifestFile>> {
         let root = self.folder(operation_id)?;
-        let mut files = Vec::new();
-        collect(&root, &root, &mut files)?;
+        let mut paths = Vec::new();
+        collect(&root, &mut paths)?;
+        let mut files = hash_all(&root, &paths)?;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
     }
@@ -237,36 +238,70 @@ impl udd_ports::ExportFiles for LocalExportFiles {
     }
 }
 
-/// Adds every visible file under `dir` with its size and SHA-256 (temporary `.partial`
-/// files and other hidden names are not part of an export).
-fn collect(root: &Path, dir: &Path, out: &mut Vec<ManifestFile>) -> anyhow::Result<()> {
+/// Adds every visible file under `dir` to `out` (temporary `.partial` files and other
+/// hidden names are not part of an export).
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
         let path = entry.path();
         if entry.file_type()?.is_dir() {
-            collect(root, &path, out)?;
-            continue;
+            collect(&path, out)?;
+        } else {
+            out.push(path);
         }
+    }
+    Ok(())
+}
+
+/// Threads hashing a working folder: an export's room files are hundreds of megabytes.
+const HASHING_THREADS: usize = 2;
+
+/// The size and SHA-256 of each of `paths`, named relative to `root`, on
+/// [`HASHING_THREADS`] threads (in no particular order).
+fn hash_all(root: &Path, paths: &[PathBuf]) -> anyhow::Result<Vec<ManifestFile>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let hash = |path: &PathBuf| -> anyhow::Result<ManifestFile> {
         let mut file =
-            std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
         let (size, sha256) = crate::hashing::sha256_of(&mut file)
             .with_context(|| format!("reading {}", path.display()))?;
         let relative = path
             .strip_prefix(root)
-            .unwrap_or(&path)
+            .unwrap_or(path)
             .to_string_lossy()
             .replace('\\', "/");
-        out.push(ManifestFile {
+        Ok(ManifestFile {
             path: relative,
             size,
             sha256,
-        });
-    }
-    Ok(())
+        })
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..HASHING_THREADS.min(paths.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut hashed = Vec::new();
+                    while let Some(path) =
+                        paths.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        hashed.push(hash(path)?);
+                    }
+                    Ok(hashed)
+                })
+            })
+            .collect();
+        let mut files = Vec::with_capacity(paths.len());
+        for worker in workers {
+            let hashed: anyhow::Result<Vec<ManifestFile>> = worker
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("hashing the working folder failed")));
+            files.extend(hashed?);
+        }
+        Ok(files)
+    })
 }
 
 #[cfg(test)]
