@@ -15,9 +15,8 @@ use udd_ports::{
 };
 use zip::ZipWriter;
 
-use crate::archive::{archive_key, entry_options, operation_of_key, zip_time};
+use crate::archive::{archive_key, check_archive_name, entry_options, operation_of_key, zip_time};
 use crate::blobs::blob_key;
-use crate::fs::is_plain_name;
 use crate::hashing::sha256_of;
 
 /// Named byte strings behind a lock.
@@ -164,10 +163,7 @@ impl ArchiveStore for MemoryArchiveStore {
         entries: &[ArchiveEntry],
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
-        anyhow::ensure!(
-            is_plain_name(operation_id),
-            "refusing archive name `{operation_id}`"
-        );
+        check_archive_name(operation_id)?;
         let stamp = zip_time(modified);
         let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
         for entry in entries {

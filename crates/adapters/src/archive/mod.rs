@@ -97,12 +97,14 @@ mod zip_write;
 
 pub(crate) use zip_write::*;
 
-impl ZipArchiveStore {
-    fn check_name(name: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(is_plain_name(name), "refusing archive name `{name}`");
-        Ok(())
-    }
+/// Refuses an operation id that could not name an archive (every store checks it the
+/// same way before it writes anything).
+pub(crate) fn check_archive_name(name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(is_plain_name(name), "refusing archive name `{name}`");
+    Ok(())
+}
 
+impl ZipArchiveStore {
     fn parts_dir(&self, name: &str) -> PathBuf {
         self.root.join(format!(".{name}{PARTS}"))
     }
@@ -140,7 +142,7 @@ impl ZipArchiveStore {
         modified: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Part>> {
         let name = operation_id;
-        Self::check_name(name)?;
+        check_archive_name(name)?;
         let stamp = zip_time(modified);
         enum Job<'a> {
             Chunk(&'a Path, &'a Path, &'a chunks::Chunk),
@@ -275,7 +277,7 @@ impl ArchiveStore for ZipArchiveStore {
         committed: Option<u64>,
     ) -> anyhow::Result<()> {
         let name = operation_id;
-        Self::check_name(name)?;
+        check_archive_name(name)?;
         let (folder, source, plan) = self.chunk_plan(name, entry, committed)?;
         let mut missing = Vec::new();
         for chunk in plan.iter().rev() {

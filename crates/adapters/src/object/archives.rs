@@ -9,8 +9,9 @@ use udd_domain::OperationId;
 use udd_ports::{ArchiveEntry, ArchiveRead, ArchiveStore, ByteRange, StoredExports, StoredItem};
 
 use super::ObjectStorage;
-use crate::archive::{archive_key, assemble, operation_of_key, AppendOnly, ZipArchiveStore};
-use crate::fs::is_plain_name;
+use crate::archive::{
+    archive_key, assemble, check_archive_name, operation_of_key, AppendOnly, ZipArchiveStore,
+};
 use crate::hashing::sha256_of;
 use crate::stored::LocalStoredExports;
 
@@ -71,10 +72,7 @@ impl ArchiveStore for ObjectArchiveStore {
         entries: &[ArchiveEntry],
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
-        anyhow::ensure!(
-            is_plain_name(operation_id),
-            "refusing archive name `{operation_id}`"
-        );
+        check_archive_name(operation_id)?;
         let parts = self.parts.compress(operation_id, entries, modified)?;
         let key = archive_key(operation_id);
         let writer = self.objects.writer(&key)?;
