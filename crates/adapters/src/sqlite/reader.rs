@@ -531,6 +531,11 @@ mod tests {
             0
         );
         assert_eq!(
+            ws.count_between(&room, cutoff, &at(10, "p1"), &at(600, "z"))?,
+            4,
+            "a bound past the cutoff still counts only up to it: p2, r1, r2 and r3, not late"
+        );
+        assert_eq!(
             ws.count_between(&room, cutoff, &at(0, ""), &at(999, "z"))?,
             5
         );
