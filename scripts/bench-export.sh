@@ -14,10 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-1250000}
 runs=${2:-3}
-command -v zip >/dev/null && command -v sqlite3 >/dev/null || {
-  echo "installing zip and sqlite3 for the baseline" >&2
-  apt-get install -y zip sqlite3 >/dev/null
-}
+source scripts/bench-lib.sh
+need_tool zip zip
+need_tool sqlite3 sqlite3
 cargo build --release --bin udd >/dev/null
 udd=$PWD/target/release/udd
 before=${BEFORE:-}

@@ -1,11 +1,13 @@
 # What the benchmark scripts that run a server share; sourced, from the repository's
 # root, by scripts/bench-*.sh.
 
-# Installs Debian's package $2 when command $1 is missing.
+# Installs Debian's package $2 when command $1 is missing (the package lists are
+# refreshed first: a fresh machine may have none).
 need_tool() {
   command -v "$1" >/dev/null || {
     echo "installing $2" >&2
-    apt-get -o DPkg::Lock::Timeout=600 install -y "$2" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$2" >/dev/null
   }
 }
 
