@@ -111,6 +111,7 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("page.date", "{date} UTC"),
     ("archive.all_rooms", "All rooms"),
     ("archive.months", "Months"),
+    ("archive.times_in_utc", "Times are in UTC."),
     ("archive.months_of", "{title} — months"),
     ("archive.month_page", "page {page}"),
     ("archive.first_page", "First page"),

@@ -77,7 +77,7 @@ pub(crate) fn long_time(ts: DateTime<Utc>, words: &Catalogue) -> String {
 
 /// What [`long_time`] writes before and after the time of day for any time of `day`:
 /// pages work it out once a day rather than once a message.
-pub(crate) fn long_time_around(day: NaiveDate, words: &Catalogue) -> (String, String) {
+fn long_time_around(day: NaiveDate, words: &Catalogue) -> (String, String) {
     const MARK: &str = "\u{0}";
     let text = words.text(
         "archive.time",

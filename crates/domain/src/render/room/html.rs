@@ -2,14 +2,12 @@
 //! the month index. Every user string is escaped here or before it arrives; every fixed
 //! word comes from the reader's catalogue.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{month_index_file, page_file, MonthStart};
 use crate::i18n::Catalogue;
 use crate::render::escape::{escape_html, push_escaped};
-use crate::render::message::{
-    edited_html, long_time_around, percent_encode, reactions_html, RenderedMessage,
-};
+use crate::render::message::{edited_html, percent_encode, reactions_html, RenderedMessage};
 use crate::render::pages::{head, word};
 use crate::time::{push_clock, push_iso_seconds};
 
@@ -61,10 +59,11 @@ pub(super) fn page_header(title: &str, first_page: &str, page: u32, words: &Cata
         title.to_owned()
     };
     format!(
-        "{}<header>\n{}<h1>{}</h1>\n</header>\n<main>\n",
+        "{}<header>\n{}<h1>{}</h1>\n<p class=\"tz\">{}</p>\n</header>\n<main>\n",
         head(&full_title, words),
         page_links(first_page, page, None, words),
-        escape_html(title)
+        escape_html(title),
+        word(words, "archive.times_in_utc")
     )
 }
 
@@ -109,30 +108,6 @@ pub(super) struct MessageLinks {
     pub thread: Option<(u64, String)>,
 }
 
-/// The `title` of a message's time, the long date and time of day in the reader's
-/// words: the words around the time of day are worked out (and escaped) once a day.
-#[derive(Debug, Default)]
-pub(super) struct TimeTitles {
-    day: Option<NaiveDate>,
-    before: String,
-    after: String,
-}
-
-impl TimeTitles {
-    fn push(&mut self, out: &mut String, ts: DateTime<Utc>, words: &Catalogue) {
-        let day = ts.date_naive();
-        if self.day != Some(day) {
-            let (before, after) = long_time_around(day, words);
-            self.before = escape_html(&before);
-            self.after = escape_html(&after);
-            self.day = Some(day);
-        }
-        out.push_str(&self.before);
-        push_clock(out, ts, true);
-        out.push_str(&self.after);
-    }
-}
-
 /// How a message stands on its page.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Placement {
@@ -152,7 +127,6 @@ pub(super) fn push_message(
     placement: Placement,
     links: &MessageLinks,
     words: &Catalogue,
-    titles: &mut TimeTitles,
 ) {
     let class = match (placement.system, placement.grouped) {
         (true, _) => "msg system",
@@ -171,8 +145,6 @@ pub(super) fn push_message(
     }
     out.push_str("<time datetime=\"");
     push_iso_seconds(out, message.ts);
-    out.push_str("\" title=\"");
-    titles.push(out, message.ts, words);
     out.push_str("\">");
     push_clock(out, message.ts, false);
     out.push_str("</time>");

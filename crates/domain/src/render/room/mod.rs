@@ -22,9 +22,7 @@ use crate::i18n::Catalogue;
 use crate::time::to_millis;
 use crate::workspace::MessageCursor;
 pub use html::month_index_html;
-use html::{
-    day_separator, page_footer, page_header, push_message, MessageLinks, Placement, TimeTitles,
-};
+use html::{day_separator, page_footer, page_header, push_message, MessageLinks, Placement};
 pub use links::{named_messages, LinkTargets, ThreadStart};
 pub use parents::ThreadParents;
 
@@ -160,7 +158,6 @@ pub struct RoomPages<'a> {
     last_ts: Option<DateTime<Utc>>,
     state: &'a mut PageState,
     writes: Vec<PageWrite>,
-    titles: TimeTitles,
 }
 
 impl<'a> RoomPages<'a> {
@@ -181,7 +178,6 @@ impl<'a> RoomPages<'a> {
             last_ts,
             state,
             writes: Vec::new(),
-            titles: TimeTitles::default(),
         }
     }
 
@@ -270,19 +266,9 @@ impl<'a> RoomPages<'a> {
         };
         let content = render_html(message, file, self.words, &locate);
         let placement = Placement { system, grouped };
-        let mut titles = std::mem::take(&mut self.titles);
         let words = self.words;
         let out = self.out(page);
-        push_message(
-            out,
-            message,
-            &content,
-            placement,
-            &links,
-            words,
-            &mut titles,
-        );
-        self.titles = titles;
+        push_message(out, message, &content, placement, &links, words);
         self.state.author = (!system).then(|| message.username.clone());
         self.last_ts = Some(ts);
         self.position += 1;

@@ -385,7 +385,8 @@ fn pages_speak_the_readers_language() {
         "rel=\"prev\">← Vorherige Seite</a>",
         "<span class=\"page\">Seite 2</span>",
         ">Freitag, 1. März 2024</time></h2>",
-        "title=\"Freitag, 1. März 2024, 00:00:00 UTC\">00:00</time>",
+        "<time datetime=\"2024-03-01T00:00:00Z\">00:00</time>",
+        "<p class=\"tz\">Alle Zeiten in UTC.</p>",
         "↳ Antwort in einem Thread",
     ] {
         assert!(page.contains(words), "{words} in {page}");
