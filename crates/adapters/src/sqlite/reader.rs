@@ -309,8 +309,12 @@ impl WorkspaceReader for SqliteWorkspace {
         cutoff: DateTime<Utc>,
         parents: &mut ThreadParents,
     ) -> Result<(), StoreError> {
-        self.read("finding thread parents", |conn| {
+        // One pass over the whole reply index: its pages are read once, and must not
+        // fill the connection's cache (a 10 M-message workspace's index is larger).
+        let mut conn = self.db().conn()?;
+        super::scan_once(&mut conn, |conn| {
             super::links::thread_parents(conn, room_ids, cutoff, parents)
+                .map_err(|e| store_error(e, "finding thread parents"))
         })
     }
 
