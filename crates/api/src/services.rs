@@ -18,6 +18,7 @@ use udd_app::{
     AddUser, Authenticator, DownloadDataFile, EngineConfig, EraseUserExports, ExportEngine,
     ExportPorts, ImportWorkspace, MyExports, NotifyConfig, NotifyOwners, RecordsRetention,
     RemoteSessionCheck, RequestDataDownload, Retention, SecondFactorCheck, SeedDemo,
+    TokenRetention,
 };
 use udd_domain::RequestPolicy;
 use udd_ports::{
@@ -238,6 +239,10 @@ fn wire(
         records: repos.records.clone(),
         downloads: repos.audit.clone(),
         keep: chrono::Duration::days(user_data.records_retention_days.into()),
+    })
+    .with_tokens(TokenRetention {
+        tokens: repos.tokens.clone(),
+        lifetime: settings.accounts.token_lifetime(),
     });
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let engine = ExportEngine::new(

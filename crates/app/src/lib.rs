@@ -39,4 +39,4 @@ pub use my_data::{MyExport, MyExports, MyExportsError};
 pub use notify::{download_path, DeliveryReport, NotifyConfig, NotifyOwners};
 pub use records::{EraseError, EraseUserExports, Erasure};
 pub use request::{DataDownloadRequest, RequestDataDownload, RequestDownloadError};
-pub use retention::{RecordsRetention, Retention, SweepReport};
+pub use retention::{RecordsRetention, Retention, SweepReport, TokenRetention};

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use udd_domain::ExportStatus;
+use udd_domain::{ExportStatus, TokenLifetime};
 use udd_ports::{
-    ArchiveStore, Clock, DownloadAudit, ExportOperations, OperationRecords, StoreError,
-    StoredExports, StoredItem, UserDataFiles,
+    ArchiveStore, Clock, DownloadAudit, ExportOperations, LoginTokens, OperationRecords,
+    StoreError, StoredExports, StoredItem, UserDataFiles,
 };
 
 /// What one sweep did.
@@ -22,6 +22,8 @@ pub struct SweepReport {
     pub records: u64,
     /// Download log records deleted for their age.
     pub downloads: u64,
+    /// Expired login tokens forgotten.
+    pub tokens: u64,
 }
 
 /// How long records of finished operations and the download log are kept.
@@ -35,6 +37,15 @@ pub struct RecordsRetention {
     pub keep: Duration,
 }
 
+/// How long login tokens work: past that they are forgotten.
+#[derive(Clone)]
+pub struct TokenRetention {
+    /// The tokens.
+    pub tokens: Arc<dyn LoginTokens>,
+    /// How long one works after it was issued.
+    pub lifetime: TokenLifetime,
+}
+
 use_case! {
     /// Deletes what is no longer needed.
     pub struct Retention {
@@ -45,6 +56,7 @@ use_case! {
         clock: Arc<dyn Clock>,
         grace: Duration,
         records: Option<RecordsRetention> = None,
+        tokens: Option<TokenRetention> = None,
     }
     /// Builds the sweeper. Items of operations the database does not know are left
     /// alone for `grace` (a request creates its folders around the moment it stores the
@@ -63,6 +75,12 @@ impl Retention {
         self
     }
 
+    /// Also forgets login tokens once they have expired.
+    pub fn with_tokens(mut self, retention: TokenRetention) -> Self {
+        self.tokens = Some(retention);
+        self
+    }
+
     /// One sweep: expired files first, then orphans. A file or item that cannot be
     /// removed is logged and tried again next sweep.
     ///
@@ -72,12 +90,17 @@ impl Retention {
         self.remove_expired(&mut report)?;
         self.remove_orphans(&mut report)?;
         self.remove_old_records(&mut report)?;
+        if let Some(retention) = &self.tokens {
+            let issued_before = retention.lifetime.issued_since(self.clock.now());
+            report.tokens += retention.tokens.delete_issued_before(issued_before)?;
+        }
         if report != SweepReport::default() {
             tracing::info!(
                 expired = report.expired,
                 orphans = report.orphans,
                 records = report.records,
                 downloads = report.downloads,
+                tokens = report.tokens,
                 "retention sweep"
             );
         }
@@ -405,5 +428,32 @@ mod tests {
             operations: Vec::new(),
         });
         assert_eq!((report.records, report.downloads), (0, 0));
+    }
+
+    #[test]
+    fn tokens_issued_before_their_lifetime_are_forgotten_by_a_sweep() {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        let mut stored = MockStoredExports::new();
+        stored.expect_list().returning(|| Ok(Vec::new()));
+        let mut tokens = udd_ports::MockLoginTokens::new();
+        tokens
+            .expect_delete_issued_before()
+            .withf(|before| *before == now() - Duration::days(90))
+            .times(1)
+            .returning(|_| Ok(4));
+        let retention = Retention::new(
+            Arc::new(no_expired_files()),
+            Arc::new(MockExportOperations::new()),
+            Arc::new(MockArchiveStore::new()),
+            Arc::new(stored),
+            Arc::new(clock),
+            Duration::hours(1),
+        )
+        .with_tokens(TokenRetention {
+            tokens: Arc::new(tokens),
+            lifetime: TokenLifetime(Duration::days(90)),
+        });
+        assert_eq!(retention.sweep().expect("sweep").tokens, 4);
     }
 }

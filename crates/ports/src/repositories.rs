@@ -153,4 +153,10 @@ pub trait LoginTokens: Send + Sync {
     ///
     /// Errors: `Unexpected` only.
     fn delete(&self, user_id: &UserId, hashed_token: &str) -> Result<(), StoreError>;
+
+    /// Forgets every token issued before `issued_before`: they no longer work, and
+    /// credentials are not kept past their use. Returns how many were forgotten.
+    ///
+    /// Errors: `Unexpected` only.
+    fn delete_issued_before(&self, issued_before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

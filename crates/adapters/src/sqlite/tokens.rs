@@ -77,6 +77,16 @@ impl LoginTokens for SqliteLoginTokens {
         .map_err(|e| store_error(e, "deleting a login token"))?;
         Ok(())
     }
+
+    fn delete_issued_before(&self, issued_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut conn = self.db.conn()?;
+        let deleted = diesel::delete(
+            login_tokens::table.filter(login_tokens::created_at.lt(to_millis(issued_before))),
+        )
+        .execute(&mut conn)
+        .map_err(|e| store_error(e, "deleting expired login tokens"))?;
+        Ok(deleted as u64)
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +168,40 @@ mod tests {
             ),
             Err(StoreError::NotFound)
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_issued_before_a_time_are_forgotten_and_later_ones_kept() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let users = SqliteUsers::new(db.clone());
+        users.create(&user("u1", "alice"))?;
+        users.create(&user("u2", "bob"))?;
+        let tokens = SqliteLoginTokens::new(db);
+        let day = |n| EPOCH + chrono::Duration::days(n);
+        tokens.insert(&"u1".into(), "OLD-1", day(1))?;
+        tokens.insert(&"u2".into(), "OLD-2", day(9))?;
+        tokens.insert(&"u1".into(), "AT-CUTOFF", day(10))?;
+        tokens.insert(&"u2".into(), "NEW", day(20))?;
+
+        assert_eq!(tokens.delete_issued_before(day(10))?, 2);
+        assert_eq!(
+            tokens.delete_issued_before(day(10))?,
+            0,
+            "nothing left to forget"
+        );
+        for (user, token, kept) in [
+            ("u1", "OLD-1", false),
+            ("u2", "OLD-2", false),
+            ("u1", "AT-CUTOFF", true),
+            ("u2", "NEW", true),
+        ] {
+            assert_eq!(
+                tokens.user_for(&user.into(), token, EPOCH).is_ok(),
+                kept,
+                "{token}"
+            );
+        }
         Ok(())
     }
 
