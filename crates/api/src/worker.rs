@@ -261,21 +261,78 @@ impl Workers {
         }
     }
 
-    /// Asks the workers to stop after their current batch, and waits for them. An
-    /// interrupted operation is released and resumes later exactly where it stopped.
+    /// Asks the workers to stop after their current batch, and waits for them (at most
+    /// [`SHUTDOWN_GRACE`]). An interrupted operation is released and resumes later
+    /// exactly where it stopped.
     pub fn shutdown(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(supervisor) = self.supervisor {
-            // Each notification wakes one waiting worker; keep ringing until all are out.
-            while !supervisor.thread.is_finished() {
-                self.wakeup.notify();
-                std::thread::sleep(Duration::from_millis(20));
+        self.shutdown_within(SHUTDOWN_GRACE);
+    }
+
+    /// [`Workers::shutdown`], waiting at most `grace`. Workers stop between batches,
+    /// within a second or so; one still busy after `grace` is blocked, usually on a
+    /// database that cannot be reached (every call waits out the pool's connection
+    /// timeout). The process then ends without it: what it held is taken back as
+    /// after a crash (at once by the next process on this host, after the lease by
+    /// any other), and nothing committed is lost.
+    pub fn shutdown_within(self, grace: Duration) {
+        let Self {
+            stop,
+            wakeup,
+            supervisor,
+            instance,
+            heartbeat,
+        } = self;
+        stop.store(true, Ordering::SeqCst);
+        let stopped = finish_within(grace, move || {
+            if let Some(supervisor) = supervisor {
+                // Each notification wakes one waiting worker; keep ringing until all are out.
+                while !supervisor.thread.is_finished() {
+                    wakeup.notify();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = supervisor.thread.join();
             }
-            let _ = supervisor.thread.join();
+            Instance::stop_heartbeat(heartbeat);
+            instance.retire();
+        });
+        if stopped {
+            tracing::info!("export workers stopped");
+        } else {
+            tracing::warn!(
+                grace = ?grace,
+                "export workers did not stop in time (can the database be reached?); \
+                 their operations resume as after a crash"
+            );
         }
-        Instance::stop_heartbeat(self.heartbeat);
-        self.instance.retire();
-        tracing::info!("export workers stopped");
+    }
+}
+
+/// How long a stopping process waits for its workers (a container runtime usually
+/// kills a process 10 s after asking it to stop).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Runs `work` on a thread of its own and waits at most `grace` for it; whether it
+/// finished. A thread still running is left behind (the process is ending).
+fn finish_within(grace: Duration, work: impl FnOnce() + Send + 'static) -> bool {
+    let (done, finished) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("udd-shutdown".into())
+        .spawn(move || {
+            work();
+            let _ = done.send(());
+        });
+    match spawned {
+        Ok(thread) => {
+            let in_time = finished.recv_timeout(grace).is_ok();
+            if in_time {
+                let _ = thread.join();
+            }
+            in_time
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not wait for the workers to stop");
+            false
+        }
     }
 }
 
@@ -493,5 +550,22 @@ mod tests {
     #[test]
     fn a_process_without_workers_is_healthy() {
         assert_eq!(WorkerHealth::default().problem(), None);
+    }
+
+    #[test]
+    fn waiting_for_stopping_work_ends_at_the_grace_or_when_it_is_done() {
+        assert!(finish_within(Duration::from_secs(30), || {}));
+        let began = Instant::now();
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        // Work that never ends by itself (a call stuck on an unreachable database).
+        assert!(!finish_within(Duration::from_millis(100), move || {
+            let _ = blocked.recv();
+        }));
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "waited {:?}",
+            began.elapsed()
+        );
+        drop(release);
     }
 }

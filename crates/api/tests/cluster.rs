@@ -471,3 +471,129 @@ fn a_serve_and_two_workers_on_postgres_and_s3_export_thirty_users_exactly_once_t
         process.stop();
     }
 }
+
+/// A TCP relay to the PostgreSQL server that can be cut: the database "goes away" for
+/// the processes connected through it (open connections are closed, new ones refused).
+struct Relay {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    accepting: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    fn to(target: String) -> Self {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stopping, streams) = (cut.clone(), open.clone());
+        let accepting = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let mut streams = streams.lock().unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                streams.extend([client, server]);
+            }
+            // The listener goes with this thread: new connections are refused.
+        });
+        Self {
+            port,
+            cut,
+            open,
+            accepting: Some(accepting),
+        }
+    }
+
+    fn cut(&mut self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(accepting) = self.accepting.take() {
+            accepting.join().unwrap();
+        }
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn a_worker_whose_database_went_away_still_stops_within_seconds_of_sigterm() {
+    let database = TestDatabase::create().unwrap_or_else(|e| panic!("{e:#}"));
+    // postgres://user@host:port/name → host:port and the rest.
+    let url = database.url().to_owned();
+    let (head, name) = url.rsplit_once('/').unwrap();
+    let (scheme_and_user, server) = head.rsplit_once('@').unwrap();
+    let mut relay = Relay::to(server.to_owned());
+    let through_relay = format!("{scheme_and_user}@127.0.0.1:{}/{name}", relay.port);
+    let dir = host();
+    let log = std::fs::File::create(dir.path().join("udd.log")).unwrap();
+    let mut worker = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_udd"))
+            .arg("worker")
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .env("UDD__DATABASE__URL", &through_relay)
+            .env("UDD__USER_DATA__PROCESSING_FREQUENCY_SECONDS", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while !log_of(dir.path()).contains("export workers started") {
+        alive(&mut worker, dir.path(), "the worker");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the worker did not start:\n{}",
+            log_of(dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    relay.cut();
+    // Let the workers and the heartbeat run into the unreachable database.
+    std::thread::sleep(Duration::from_secs(2));
+    let asked = Instant::now();
+    let pid = worker.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = loop {
+        if let Some(status) = worker.0.try_wait().unwrap() {
+            break status;
+        }
+        // Each call to the database waits out the pool's 30 s timeout: without a
+        // bounded shutdown this took 90 s.
+        assert!(
+            asked.elapsed() < Duration::from_secs(20),
+            "the worker did not stop on SIGTERM:\n{}",
+            log_of(dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "a stopped worker exits 0, got {status}:\n{}",
+        log_of(dir.path())
+    );
+}
