@@ -262,3 +262,76 @@ fn an_empty_file_is_an_empty_entry() -> anyhow::Result<()> {
     assert!(text.is_empty());
     Ok(())
 }
+
+/// Bytes that do not compress.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn entries_past_the_window_are_appended_in_the_order_they_come() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, files, blobs) = store_in(&dir);
+    let op: OperationId = "OP".into();
+    let count = 3 * window::WINDOW + 5;
+    let mut entries = Vec::new();
+    let mut contents = Vec::new();
+    for i in 0..count {
+        // Small uploads kept in memory, some that deflate past what is kept there
+        // (they wait in the pack), and working files.
+        let content = match i % 3 {
+            0 => format!("upload {i}").into_bytes(),
+            1 => noise(KEPT_IN_MEMORY + 1000, i as u64),
+            _ => chat_text(3000 + i, i as u64),
+        };
+        let name = format!("e{i:04}");
+        let source = if i % 3 == 2 {
+            files.write(&op, &name, &content)?;
+            ArchiveSource::Working(name.clone())
+        } else {
+            ArchiveSource::Blob(blobs.put(BlobKind::Upload, &name, &mut content.as_slice())?)
+        };
+        entries.push(ArchiveEntry { name, source });
+        contents.push(content);
+    }
+    let key = store.store(&op, &mut each(&entries), DateTime::UNIX_EPOCH)?;
+    let mut archive = zip::ZipArchive::new(File::open(store.path_of(&key)?)?)?;
+    assert_eq!(archive.len(), count);
+    for (i, content) in contents.iter().enumerate() {
+        let mut entry = archive.by_index(i)?;
+        assert_eq!(entry.name(), entries[i].name);
+        let mut read = Vec::new();
+        entry.read_to_end(&mut read)?;
+        assert!(read == *content, "entry {i} reads back as written");
+    }
+    assert!(
+        !dir.path().join("zips/.OP.parts").exists(),
+        "the parts and the central directory's spill file are gone"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_error_of_the_entries_ends_the_archive_and_stores_nothing() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, files, _) = store_in(&dir);
+    let op: OperationId = "OP".into();
+    files.write(&op, "a.txt", b"a")?;
+    let mut entries = (0..2 * window::WINDOW)
+        .map(|_| Ok(working("a.txt")))
+        .chain(std::iter::once(Err(anyhow::anyhow!("the listing broke"))));
+    let error = store
+        .store(&op, &mut entries, DateTime::UNIX_EPOCH)
+        .expect_err("the stream failed");
+    assert!(format!("{error:#}").contains("the listing broke"), "{error:#}");
+    assert!(!dir.path().join("zips/OP.zip").exists());
+    Ok(())
+}
