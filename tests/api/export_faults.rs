@@ -222,6 +222,18 @@ pub(crate) struct Setup {
     working: LocalExportFiles,
 }
 
+impl Setup {
+    /// The blob store the engine reads uploads from.
+    pub(crate) fn blobs(&self) -> LocalBlobStore {
+        LocalBlobStore::new(self.dir.path().join("blobs"))
+    }
+
+    /// The workspace the engine exports from.
+    pub(crate) fn workspace(&self) -> SqliteWorkspace {
+        SqliteWorkspace::new(self.db.clone())
+    }
+}
+
 fn setup(full_export: bool, faults: Arc<Faults>) -> Setup {
     setup_with(full_export, faults, 100)
 }

@@ -331,7 +331,10 @@ fn an_error_of_the_entries_ends_the_archive_and_stores_nothing() -> anyhow::Resu
     let error = store
         .store(&op, &mut entries, DateTime::UNIX_EPOCH)
         .expect_err("the stream failed");
-    assert!(format!("{error:#}").contains("the listing broke"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("the listing broke"),
+        "{error:#}"
+    );
     assert!(!dir.path().join("zips/OP.zip").exists());
     Ok(())
 }
