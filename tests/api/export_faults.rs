@@ -151,8 +151,13 @@ impl ExportProgress for FaultyProgress {
     fn pseudonyms(&self, operation_id: &OperationId) -> Result<Vec<(String, String)>, StoreError> {
         self.1.pseudonyms(operation_id)
     }
-    fn files(&self, operation_id: &OperationId) -> Result<Vec<ExportFileRef>, StoreError> {
-        self.1.files(operation_id)
+    fn files_page(
+        &self,
+        operation_id: &OperationId,
+        after: Option<&ExportFileRef>,
+        limit: usize,
+    ) -> Result<Vec<ExportFileRef>, StoreError> {
+        self.1.files_page(operation_id, after, limit)
     }
     fn complete(
         &self,
@@ -172,7 +177,7 @@ impl ArchiveStore for FaultyArchives {
     fn store(
         &self,
         id: &OperationId,
-        entries: &[ArchiveEntry],
+        entries: &mut dyn Iterator<Item = anyhow::Result<ArchiveEntry>>,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
         self.0.around(|| self.1.store(id, entries, modified))
@@ -215,6 +220,18 @@ pub(crate) struct Setup {
     operations: SqliteExportOperations,
     archives: ZipArchiveStore,
     working: LocalExportFiles,
+}
+
+impl Setup {
+    /// The blob store the engine reads uploads from.
+    pub(crate) fn blobs(&self) -> LocalBlobStore {
+        LocalBlobStore::new(self.dir.path().join("blobs"))
+    }
+
+    /// The workspace the engine exports from.
+    pub(crate) fn workspace(&self) -> SqliteWorkspace {
+        SqliteWorkspace::new(self.db.clone())
+    }
 }
 
 fn setup(full_export: bool, faults: Arc<Faults>) -> Setup {

@@ -27,6 +27,7 @@ mod link_login;
 mod login;
 mod login_hardening;
 mod mail_words;
+mod many_uploads;
 mod method_call;
 mod metrics;
 mod my_data;

@@ -3,7 +3,7 @@
 //! root's builder like any other backend.
 
 use std::collections::HashMap;
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Read};
 use std::sync::{Arc, Mutex, MutexGuard};
 use udd_domain::OperationId;
 
@@ -13,9 +13,10 @@ use udd_ports::{
     ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, BlobKind, BlobStore, ByteRange,
     ExportFiles, MailError, Mailer, OutgoingMail,
 };
-use zip::ZipWriter;
 
-use crate::archive::{archive_key, check_archive_name, entry_options, operation_of_key, zip_time};
+use crate::archive::{
+    archive_key, check_archive_name, deflate, operation_of_key, zip_time, Part, PartData, ZipStream,
+};
 use crate::blobs::blob_key;
 use crate::hashing::sha256_of;
 
@@ -160,13 +161,14 @@ impl ArchiveStore for MemoryArchiveStore {
     fn store(
         &self,
         operation_id: &OperationId,
-        entries: &[ArchiveEntry],
+        entries: &mut dyn Iterator<Item = anyhow::Result<ArchiveEntry>>,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
         check_archive_name(operation_id)?;
         let stamp = zip_time(modified);
-        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        let mut zip = ZipStream::new(Vec::new(), Cursor::new(Vec::new()));
         for entry in entries {
+            let entry = entry?;
             crate::fs::inside(std::path::Path::new(""), &entry.name)?;
             let mut content = match &entry.source {
                 ArchiveSource::Working(name) => self.working.open(operation_id, name)?,
@@ -175,14 +177,12 @@ impl ArchiveStore for MemoryArchiveStore {
                     .open(key)?
                     .with_context(|| format!("blob {key} is gone"))?,
             };
-            zip.start_file(entry.name.as_str(), entry_options(stamp, 0))?;
-            std::io::copy(&mut content, &mut zip)
+            let (found, bytes) = deflate(&mut content, Vec::new())
                 .with_context(|| format!("compressing {}", entry.name))?;
+            Part::new(&entry.name, stamp, found, PartData::Memory(bytes)).append_to(&mut zip)?;
         }
-        let mut cursor = zip.finish().context("finishing the zip")?;
-        cursor.flush()?;
         let key = archive_key(operation_id);
-        self.archives.put(key.clone(), cursor.into_inner())?;
+        self.archives.put(key.clone(), zip.finish()?)?;
         Ok(key)
     }
 
@@ -302,7 +302,11 @@ mod tests {
                 source: ArchiveSource::Blob(blob),
             },
         ];
-        let key = store.store(&"OP".into(), &entries, DateTime::UNIX_EPOCH)?;
+        let key = store.store(
+            &"OP".into(),
+            &mut entries.into_iter().map(Ok),
+            DateTime::UNIX_EPOCH,
+        )?;
         assert_eq!(key, "exports/OP.zip");
         assert_eq!(store.keys()?, vec![key.clone()]);
 

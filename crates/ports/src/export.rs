@@ -143,10 +143,21 @@ pub trait ExportProgress: Send + Sync {
     /// Errors: `Unexpected` only.
     fn pseudonyms(&self, operation_id: &OperationId) -> Result<Vec<(String, String)>, StoreError>;
 
-    /// The uploads met so far, sorted by asset name.
+    /// The uploads met so far, a page at a time, sorted by asset name (byte by byte)
+    /// then upload id: the first `limit` that come after `after` (the last of the
+    /// previous page), or from the first when `after` is `None`. An export may have met
+    /// hundreds of thousands of uploads; they are read in pages so that none of its
+    /// steps holds them all.
     ///
     /// Errors: `Unexpected` only.
-    fn files(&self, operation_id: &OperationId) -> Result<Vec<ExportFileRef>, StoreError>;
+    // mockall cannot mock an elided lifetime inside `Option<&…>`.
+    #[allow(clippy::needless_lifetimes)]
+    fn files_page<'a>(
+        &self,
+        operation_id: &OperationId,
+        after: Option<&'a ExportFileRef>,
+        limit: usize,
+    ) -> Result<Vec<ExportFileRef>, StoreError>;
 
     /// Records the finished zip and completes the operation, atomically.
     ///
@@ -320,11 +331,16 @@ pub trait ArchiveStore: Send + Sync {
     /// order, with every entry stamped `modified`, and stores the archive so that it
     /// appears whole or not at all. Returns its key.
     ///
-    /// Errors: I/O failures; a bad name.
+    /// The entries are a stream, taken a few at a time as the archive is written: an
+    /// archive may hold hundreds of thousands of them, and what a store keeps in memory
+    /// must not grow with their number. The first error the stream yields ends the
+    /// archive, and is returned.
+    ///
+    /// Errors: I/O failures; a bad name; an error of `entries`.
     fn store(
         &self,
         operation_id: &OperationId,
-        entries: &[ArchiveEntry],
+        entries: &mut dyn Iterator<Item = anyhow::Result<ArchiveEntry>>,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String>;
 

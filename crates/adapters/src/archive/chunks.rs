@@ -346,39 +346,6 @@ impl Read for ChunkReader {
     }
 }
 
-/// The local file header of a deflated entry `name` whose sizes and CRC are known, as
-/// an archive reader parses it (the archive is then written by the zip writer).
-pub(crate) fn local_header(
-    name: &str,
-    stamp: zip::DateTime,
-    entry: &Chunked,
-) -> anyhow::Result<Vec<u8>> {
-    let zip64 = entry.size >= u64::from(u32::MAX) || entry.compressed >= u64::from(u32::MAX);
-    let name_len = u16::try_from(name.len()).context("an entry name over 64 KiB")?;
-    let mut header = Vec::with_capacity(30 + name.len() + 20);
-    header.extend_from_slice(&0x0403_4b50_u32.to_le_bytes());
-    header.extend_from_slice(&(if zip64 { 45_u16 } else { 20 }).to_le_bytes());
-    // Bit 11: the name is UTF-8.
-    header.extend_from_slice(&0x0800_u16.to_le_bytes());
-    header.extend_from_slice(&8_u16.to_le_bytes());
-    header.extend_from_slice(&stamp.timepart().to_le_bytes());
-    header.extend_from_slice(&stamp.datepart().to_le_bytes());
-    header.extend_from_slice(&entry.crc.to_le_bytes());
-    let small = |v: u64| u32::try_from(v).ok().filter(|_| !zip64).unwrap_or(u32::MAX);
-    header.extend_from_slice(&small(entry.compressed).to_le_bytes());
-    header.extend_from_slice(&small(entry.size).to_le_bytes());
-    header.extend_from_slice(&name_len.to_le_bytes());
-    header.extend_from_slice(&(if zip64 { 20_u16 } else { 0 }).to_le_bytes());
-    header.extend_from_slice(name.as_bytes());
-    if zip64 {
-        header.extend_from_slice(&1_u16.to_le_bytes());
-        header.extend_from_slice(&16_u16.to_le_bytes());
-        header.extend_from_slice(&entry.size.to_le_bytes());
-        header.extend_from_slice(&entry.compressed.to_le_bytes());
-    }
-    Ok(header)
-}
-
 /// Bytes kept in a pack by [`Packs::put`].
 #[derive(Debug)]
 pub(crate) struct Packed {

@@ -1,7 +1,7 @@
 //! Finished zips in a local folder (`user_data.file_system_zip_path`).
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use udd_domain::OperationId;
 
@@ -11,7 +11,7 @@ use std::io::Read;
 use std::sync::Arc;
 use udd_ports::{ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, BlobStore, ByteRange};
 
-use crate::fs::{inside, is_plain_name, LocalExportFiles};
+use crate::fs::{is_plain_name, LocalExportFiles};
 use crate::hashing::sha256_of;
 use crate::owner_only;
 
@@ -78,6 +78,8 @@ pub fn operation_of_key(key: &str) -> Option<&str> {
 const PARTIAL: &str = ".zip.partial";
 /// The suffix of the folder of compressed parts of a zip being assembled.
 const PARTS: &str = ".parts";
+/// The spill file of the central directory, in the parts folder.
+const DIRECTORY: &str = "central-directory";
 
 /// Which operation a name in the zip folder belongs to, and whether it is a finished
 /// zip (`<id>.zip`) rather than something left while writing one (`.<id>.zip.partial`,
@@ -93,8 +95,11 @@ pub(crate) fn zip_folder_entry(name: &str) -> Option<(&str, bool)> {
         .map(|id| (id, false))
 }
 
+mod window;
+mod zip_stream;
 mod zip_write;
 
+pub(crate) use zip_stream::ZipStream;
 pub(crate) use zip_write::*;
 
 /// Refuses an operation id that could not name an archive (every store checks it the
@@ -132,89 +137,34 @@ impl ZipArchiveStore {
         ))
     }
 
-    /// Compresses every entry, in parallel (one thread per core): the chunks of the
-    /// working-folder files that `prepare` has not made yet, and the uploads; the parts
-    /// come back in entry order, ready for [`assemble`].
-    pub(crate) fn compress(
+    /// Writes the archive of `entries`, in their order, into `output`: compressed in
+    /// parallel over a bounded window (see [`window`]), the central directory spilled
+    /// into the parts folder until the end. Only appends to `output`, so it may be a
+    /// stream such as an upload.
+    pub(crate) fn write_archive<W: Write>(
         &self,
         operation_id: &OperationId,
-        entries: &[ArchiveEntry],
+        entries: &mut dyn Iterator<Item = anyhow::Result<ArchiveEntry>>,
         modified: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<Part>> {
+        output: W,
+    ) -> anyhow::Result<W> {
         let name = operation_id;
         check_archive_name(name)?;
-        let stamp = zip_time(modified);
-        enum Job<'a> {
-            Chunk(&'a Path, &'a Path, &'a chunks::Chunk),
-            Blob(usize),
-        }
-        let mut plans = Vec::with_capacity(entries.len());
-        for entry in entries {
-            // Entry names obey the working-folder rule: relative, no `..`, no hidden parts.
-            inside(Path::new(""), &entry.name)?;
-            plans.push(match &entry.source {
-                ArchiveSource::Working(file) => Some(self.chunk_plan(name, file, None)?),
-                ArchiveSource::Blob(_) => None,
-            });
-        }
-        let mut jobs = Vec::new();
-        for (i, plan) in plans.iter().enumerate() {
-            match plan {
-                Some((folder, source, plan)) => {
-                    for chunk in plan {
-                        if !self.packs.has(folder, chunk)? {
-                            jobs.push(Job::Chunk(folder, source, chunk));
-                        }
-                    }
-                }
-                None => jobs.push(Job::Blob(i)),
-            }
-        }
-        let next = std::sync::Mutex::new(jobs.into_iter());
-        let blobs: std::sync::Mutex<Vec<Option<Part>>> =
-            std::sync::Mutex::new((0..entries.len()).map(|_| None).collect());
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let lock_failed = || anyhow::anyhow!("a compressing thread panicked");
-        std::thread::scope(|scope| -> anyhow::Result<()> {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| -> anyhow::Result<()> {
-                        loop {
-                            let Some(job) = next.lock().map_err(|_| lock_failed())?.next() else {
-                                return Ok(());
-                            };
-                            match job {
-                                Job::Chunk(folder, source, chunk) => {
-                                    self.packs.make(folder, source, chunk)?
-                                }
-                                Job::Blob(i) => {
-                                    let part = self.blob_part(&entries[i], name, i, stamp)?;
-                                    blobs.lock().map_err(|_| lock_failed())?[i] = Some(part);
-                                }
-                            }
-                        }
-                    })
-                })
-                .collect();
-            for worker in workers {
-                worker.join().map_err(|_| lock_failed())??;
-            }
-            Ok(())
-        })?;
-        let blobs = blobs.into_inner().map_err(|_| lock_failed())?;
-        entries
-            .iter()
-            .zip(plans)
-            .zip(blobs)
-            .map(|((entry, plan), blob)| match plan {
-                Some((folder, _, plan)) => Ok(Part::Chunks {
-                    name: entry.name.clone(),
-                    stamp,
-                    entry: self.packs.gather(&folder, &plan)?,
-                }),
-                None => blob.context("an entry was not compressed"),
-            })
-            .collect()
+        let parts = self.parts_dir(name);
+        owner_only::create_dir_all(&parts)
+            .with_context(|| format!("creating {}", parts.display()))?;
+        let spill = parts.join(DIRECTORY);
+        let directory = owner_only::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&spill)
+            .with_context(|| format!("creating {}", spill.display()))?;
+        let mut zip = ZipStream::new(output, directory);
+        self.append_all(name, entries, zip_time(modified), &mut zip)?;
+        tracing::debug!(operation = %name, entries = zip.entries(), "archive assembled");
+        zip.finish()
     }
 
     /// Removes the parts and chunks kept for `name` (its archive is stored, or given up).
@@ -225,12 +175,13 @@ impl ZipArchiveStore {
         }
     }
 
-    /// Compresses one upload.
+    /// Deflates one upload: in memory when it is small, kept there when it deflates
+    /// small, put in the pack otherwise; a large one into a part file of its own.
     fn blob_part(
         &self,
         entry: &ArchiveEntry,
         name: &OperationId,
-        index: usize,
+        number: u64,
         stamp: zip::DateTime,
     ) -> anyhow::Result<Part> {
         let ArchiveSource::Blob(key) = &entry.source else {
@@ -245,24 +196,19 @@ impl ZipArchiveStore {
             .take(IN_MEMORY_PART + 1)
             .read_to_end(&mut head)?;
         if head.len() as u64 <= IN_MEMORY_PART {
-            let buffer = std::io::Cursor::new(Vec::with_capacity(head.len() + 256));
-            let buffer = compress_into(
-                &mut head.as_slice(),
-                head.len() as u64,
-                &entry.name,
-                buffer,
-                stamp,
-            )?;
-            let folder = self.working.folder(name)?;
-            return Ok(Part::Packed(self.packs.put(&folder, &buffer.into_inner())?));
+            let buffer = Vec::with_capacity(head.len() / 2 + 256);
+            let (found, bytes) = deflate(&mut head.as_slice(), buffer)?;
+            let data = if bytes.len() <= KEPT_IN_MEMORY {
+                PartData::Memory(bytes)
+            } else {
+                PartData::Packed(self.packs.put(&self.working.folder(name)?, &bytes)?)
+            };
+            return Ok(Part::new(&entry.name, stamp, found, data));
         }
-        owner_only::create_dir_all(&self.parts_dir(name))?;
-        let part = self.parts_dir(name).join(format!("blob-{index}.zip"));
-        let mut whole = head.as_slice().chain(input);
-        // The full size is unknown here; an upload over 4 GiB (not expected in a
-        // chat workspace) makes the zip writer fail cleanly.
-        compress_part(&mut whole, 0, &entry.name, &part, stamp)?;
-        Ok(Part::File(part))
+        let part = self.parts_dir(name).join(format!("blob-{number}.deflate"));
+        let found = deflate_to_file(&mut head.as_slice().chain(input), &part)
+            .with_context(|| format!("compressing {}", entry.name))?;
+        Ok(Part::new(&entry.name, stamp, found, PartData::File(part)))
     }
 }
 
@@ -295,18 +241,23 @@ impl ArchiveStore for ZipArchiveStore {
     fn store(
         &self,
         operation_id: &OperationId,
-        entries: &[ArchiveEntry],
+        entries: &mut dyn Iterator<Item = anyhow::Result<ArchiveEntry>>,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
         let name = operation_id;
-        let parts = self.compress(name, entries, modified)?;
+        check_archive_name(name)?;
         let path = self.root.join(format!("{name}.zip"));
         let temporary = self.root.join(format!(".{name}{PARTIAL}"));
         owner_only::create_dir_all(&self.root)
             .with_context(|| format!("creating {}", self.root.display()))?;
         let file = owner_only::create(&temporary)
             .with_context(|| format!("creating {}", temporary.display()))?;
-        let writer = assemble(parts, BufWriter::with_capacity(1 << 20, file))?;
+        let writer = self.write_archive(
+            name,
+            entries,
+            modified,
+            BufWriter::with_capacity(1 << 20, file),
+        )?;
         let file = writer
             .into_inner()
             .map_err(|e| anyhow::anyhow!("flushing the zip: {e}"))?;

@@ -2,6 +2,11 @@ use super::*;
 use crate::blobs::LocalBlobStore;
 use udd_ports::{BlobKind, ExportFiles};
 
+/// `entries` as the stream a store takes.
+fn each(entries: &[ArchiveEntry]) -> impl Iterator<Item = anyhow::Result<ArchiveEntry>> + '_ {
+    entries.iter().cloned().map(Ok)
+}
+
 fn working(name: &str) -> ArchiveEntry {
     ArchiveEntry {
         name: name.to_owned(),
@@ -41,10 +46,10 @@ fn the_same_entries_zip_to_the_same_bytes_in_order_from_folder_and_blobs() -> an
             source: ArchiveSource::Blob(key),
         },
     ];
-    let first = store.store(&"OP".into(), &entries, at)?;
+    let first = store.store(&"OP".into(), &mut each(&entries), at)?;
     assert_eq!(first, "exports/OP.zip");
     let (size, sha) = store.describe(&first)?;
-    let second = store.store(&"OP".into(), &entries, at)?;
+    let second = store.store(&"OP".into(), &mut each(&entries), at)?;
     assert_eq!(store.describe(&second)?, (size, sha));
     assert!(!dir.path().join("zips/.OP.zip.partial").exists());
 
@@ -84,7 +89,11 @@ fn an_archive_opens_whole_or_by_range_and_never_past_its_end() -> anyhow::Result
     let dir = tempfile::tempdir()?;
     let (store, files, _) = store_in(&dir);
     files.write(&"OP".into(), "a.txt", &[7_u8; 5000])?;
-    let key = store.store(&"OP".into(), &[working("a.txt")], DateTime::UNIX_EPOCH)?;
+    let key = store.store(
+        &"OP".into(),
+        &mut each(&[working("a.txt")]),
+        DateTime::UNIX_EPOCH,
+    )?;
     let whole = std::fs::read(store.path_of(&key)?)?;
     assert_eq!(store.size(&key)?, Some(whole.len() as u64));
     assert_eq!(store.size("exports/none.zip")?, None);
@@ -121,7 +130,7 @@ fn a_prepared_entry_is_reused_only_while_the_file_is_unchanged() -> anyhow::Resu
     files.write(&"OP".into(), "room.json", b"first")?;
     store.prepare(&"OP".into(), "room.json", None)?;
     files.write(&"OP".into(), "room.json", b"first, then more")?;
-    let zip = store.store(&"OP".into(), &[working("room.json")], at)?;
+    let zip = store.store(&"OP".into(), &mut each(&[working("room.json")]), at)?;
     let mut text = String::new();
     zip::ZipArchive::new(File::open(store.path_of(&zip)?)?)?
         .by_name("room.json")?
@@ -143,14 +152,16 @@ fn entries_and_names_outside_the_folder_are_refused() -> anyhow::Result<()> {
     let (store, _, _) = store_in(&dir);
     let at = DateTime::UNIX_EPOCH;
     assert!(store
-        .store(&"OP".into(), &[working("../secret")], at)
+        .store(&"OP".into(), &mut each(&[working("../secret")]), at)
         .is_err());
     let escaping = ArchiveEntry {
         name: "../x".into(),
         source: ArchiveSource::Blob("uploads/F1".into()),
     };
-    assert!(store.store(&"OP".into(), &[escaping], at).is_err());
-    assert!(store.store(&"../OP".into(), &[], at).is_err());
+    assert!(store
+        .store(&"OP".into(), &mut each(&[escaping]), at)
+        .is_err());
+    assert!(store.store(&"../OP".into(), &mut each(&[]), at).is_err());
     Ok(())
 }
 
@@ -197,7 +208,7 @@ fn a_file_compressed_chunk_by_chunk_as_it_grows_zips_to_the_bytes_of_one_compres
     for chunk in &plan {
         assert!(store.packs.has(&folder, chunk)?, "made ahead: {chunk:?}");
     }
-    let key = store.store(&op, &entries, at)?;
+    let key = store.store(&op, &mut each(&entries), at)?;
     let made_ahead = std::fs::read(store.path_of(&key)?)?;
     let hidden = std::fs::read_dir(&folder)?
         .flatten()
@@ -209,7 +220,7 @@ fn a_file_compressed_chunk_by_chunk_as_it_grows_zips_to_the_bytes_of_one_compres
     let (store, files, _) = store_in(&at_the_end);
     files.write(&op, "room.json", &text)?;
     files.write(&op, "small.json", b"{}")?;
-    let key = store.store(&op, &entries, at)?;
+    let key = store.store(&op, &mut each(&entries), at)?;
     assert!(
         std::fs::read(store.path_of(&key)?)? == made_ahead,
         "the same archive whenever the chunks were made"
@@ -240,10 +251,90 @@ fn an_empty_file_is_an_empty_entry() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (store, files, _) = store_in(&dir);
     files.write(&"OP".into(), "empty.json", b"")?;
-    let key = store.store(&"OP".into(), &[working("empty.json")], DateTime::UNIX_EPOCH)?;
+    let key = store.store(
+        &"OP".into(),
+        &mut each(&[working("empty.json")]),
+        DateTime::UNIX_EPOCH,
+    )?;
     let mut archive = zip::ZipArchive::new(File::open(store.path_of(&key)?)?)?;
     let mut text = String::new();
     archive.by_name("empty.json")?.read_to_string(&mut text)?;
     assert!(text.is_empty());
+    Ok(())
+}
+
+/// Bytes that do not compress.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn entries_past_the_window_are_appended_in_the_order_they_come() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, files, blobs) = store_in(&dir);
+    let op: OperationId = "OP".into();
+    let count = 3 * window::WINDOW + 5;
+    let mut entries = Vec::new();
+    let mut contents = Vec::new();
+    for i in 0..count {
+        // Small uploads kept in memory, some that deflate past what is kept there
+        // (they wait in the pack), and working files.
+        let content = match i % 3 {
+            0 => format!("upload {i}").into_bytes(),
+            1 => noise(KEPT_IN_MEMORY + 1000, i as u64),
+            _ => chat_text(3000 + i, i as u64),
+        };
+        let name = format!("e{i:04}");
+        let source = if i % 3 == 2 {
+            files.write(&op, &name, &content)?;
+            ArchiveSource::Working(name.clone())
+        } else {
+            ArchiveSource::Blob(blobs.put(BlobKind::Upload, &name, &mut content.as_slice())?)
+        };
+        entries.push(ArchiveEntry { name, source });
+        contents.push(content);
+    }
+    let key = store.store(&op, &mut each(&entries), DateTime::UNIX_EPOCH)?;
+    let mut archive = zip::ZipArchive::new(File::open(store.path_of(&key)?)?)?;
+    assert_eq!(archive.len(), count);
+    for (i, content) in contents.iter().enumerate() {
+        let mut entry = archive.by_index(i)?;
+        assert_eq!(entry.name(), entries[i].name);
+        let mut read = Vec::new();
+        entry.read_to_end(&mut read)?;
+        assert!(read == *content, "entry {i} reads back as written");
+    }
+    assert!(
+        !dir.path().join("zips/.OP.parts").exists(),
+        "the parts and the central directory's spill file are gone"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_error_of_the_entries_ends_the_archive_and_stores_nothing() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, files, _) = store_in(&dir);
+    let op: OperationId = "OP".into();
+    files.write(&op, "a.txt", b"a")?;
+    let mut entries = (0..2 * window::WINDOW)
+        .map(|_| Ok(working("a.txt")))
+        .chain(std::iter::once(Err(anyhow::anyhow!("the listing broke"))));
+    let error = store
+        .store(&op, &mut entries, DateTime::UNIX_EPOCH)
+        .expect_err("the stream failed");
+    assert!(
+        format!("{error:#}").contains("the listing broke"),
+        "{error:#}"
+    );
+    assert!(!dir.path().join("zips/OP.zip").exists());
     Ok(())
 }

@@ -1,18 +1,17 @@
-//! How a zip is written: entry options and timestamps, entries compressed apart and
-//! assembled in order, and an append-only writer.
+//! How an entry is made ready for the archive: timestamps, deflating an upload on its
+//! own, and the compressed parts that wait, in memory or on disk, to be appended.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
-
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipWriter};
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
 
 use super::chunks;
-use crate::owner_only;
+use super::zip_stream::{EntryHead, ZipStream};
 
 /// A zip timestamp for `at`.
 pub(crate) fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
@@ -29,123 +28,67 @@ pub(crate) fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
     .unwrap_or_default()
 }
 
-/// Deflates `size` bytes of `input` (0 when unknown) into a single-entry zip at `part`.
-pub(super) fn compress_part(
-    input: &mut dyn Read,
-    size: u64,
-    entry: &str,
-    part: &Path,
-    stamp: zip::DateTime,
-) -> anyhow::Result<()> {
-    let output =
-        owner_only::create(part).with_context(|| format!("creating {}", part.display()))?;
-    compress_into(
-        input,
-        size,
-        entry,
-        BufWriter::with_capacity(1 << 20, output),
-        stamp,
-    )?;
-    Ok(())
-}
-
-/// Uploads up to this size are compressed in memory and kept in the pack rather than
-/// in a part file of their own: an export can hold thousands of small uploads, and a
-/// file each costs more than the compression.
+/// Uploads up to this size are deflated in memory; larger ones into a part file of
+/// their own, so a thread never holds more than this of one upload.
 pub(super) const IN_MEMORY_PART: u64 = 4 << 20;
 
-/// A compressed entry: a single-entry zip in a file of its own or in a pack, or a
-/// working-folder file's chunks. Nothing compressed waits in memory: an export may
-/// carry thousands of uploads.
-pub(crate) enum Part {
-    File(PathBuf),
-    Packed(chunks::Packed),
-    Chunks {
-        name: String,
-        stamp: zip::DateTime,
-        entry: chunks::Chunked,
-    },
+/// Deflated uploads up to this size wait in memory for their turn; larger ones wait in
+/// the pack on disk. With a bounded number of entries in flight, this bounds the
+/// memory they take.
+pub(super) const KEPT_IN_MEMORY: usize = 64 << 10;
+
+/// What deflating a stream found: the CRC-32 and size of the raw bytes, the size of
+/// the deflate data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Deflated {
+    pub crc: u32,
+    pub size: u64,
+    pub compressed: u64,
 }
 
-/// How every entry of an archive is written: deflated, stamped, readable by all.
-pub(crate) fn entry_options(stamp: zip::DateTime, size: u64) -> SimpleFileOptions {
-    SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(i64::from(chunks::LEVEL)))
-        .last_modified_time(stamp)
-        .unix_permissions(0o644)
-        .large_file(size >= u64::from(u32::MAX))
-}
-
-pub(super) fn compress_into<W: Write + std::io::Seek>(
-    input: &mut dyn Read,
-    size: u64,
-    entry: &str,
-    output: W,
-    stamp: zip::DateTime,
-) -> anyhow::Result<W> {
-    let mut zip = ZipWriter::new(output);
-    zip.start_file(entry, entry_options(stamp, size))?;
-    std::io::copy(input, &mut zip).with_context(|| format!("compressing {entry}"))?;
-    let mut output = zip.finish()?;
-    output.flush()?;
-    Ok(output)
-}
-
-/// Writes the archive of `parts`, in order, into `output`: each part's entry is copied
-/// still compressed, then the central directory. Only appends: `output` is never
-/// sought backwards, so it may be a stream (see [`AppendOnly`]).
-pub(crate) fn assemble<W: Write + std::io::Seek>(parts: Vec<Part>, output: W) -> anyhow::Result<W> {
-    let mut zip = ZipWriter::new(output);
-    for part in parts {
-        match part {
-            Part::File(path) => {
-                let mut single = zip::ZipArchive::new(File::open(&path)?)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                zip.raw_copy_file(single.by_index_raw(0)?)?;
-            }
-            Part::Packed(packed) => {
-                let mut single = zip::ZipArchive::new(std::io::Cursor::new(packed.read()?))?;
-                zip.raw_copy_file(single.by_index_raw(0)?)?;
-            }
-            Part::Chunks { name, stamp, entry } => {
-                // The chunks are streamed in behind a header naming their sizes and CRC;
-                // the zip writer copies them as they are.
-                let header = chunks::local_header(&name, stamp, &entry)?;
-                let mut stream = std::io::Cursor::new(header).chain(entry.reader);
-                let file = zip::read::read_zipfile_from_stream(&mut stream)?
-                    .with_context(|| format!("reading the chunks of {name}"))?;
-                zip.raw_copy_file_touch(file, stamp, Some(0o644))?;
-            }
-        }
+/// Deflates all of `input` (at [`chunks::LEVEL`], as the working-folder chunks are)
+/// into `output`; returns what was found and `output`.
+pub(crate) fn deflate<W: Write>(input: &mut dyn Read, output: W) -> anyhow::Result<(Deflated, W)> {
+    let mut encoder = DeflateEncoder::new(Counted::new(output), Compression::new(chunks::LEVEL));
+    let mut crc = crc32fast::Hasher::new();
+    let mut size = 0_u64;
+    let mut buffer = vec![0; 64 << 10];
+    loop {
+        let read = match input.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        crc.update(&buffer[..read]);
+        encoder.write_all(&buffer[..read])?;
+        size += read as u64;
     }
-    let mut output = zip.finish().context("finishing the zip")?;
-    output.flush()?;
-    Ok(output)
+    let counted = encoder.finish()?;
+    let deflated = Deflated {
+        crc: crc.finalize(),
+        size,
+        compressed: counted.count,
+    };
+    Ok((deflated, counted.inner))
 }
 
-/// A writer that can only append, with the `Seek` a zip writer asks for: it answers
-/// where it is, and refuses any move. Lets an archive be written straight into an
-/// upload.
-pub(crate) struct AppendOnly<W> {
+/// A writer that counts what passes through it.
+struct Counted<W> {
     inner: W,
-    position: u64,
+    count: u64,
 }
 
-impl<W: Write> AppendOnly<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        Self { inner, position: 0 }
-    }
-
-    pub(crate) fn into_inner(self) -> W {
-        self.inner
+impl<W> Counted<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, count: 0 }
     }
 }
 
-impl<W: Write> Write for AppendOnly<W> {
+impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let written = self.inner.write(buf)?;
-        self.position += written as u64;
+        self.count += written as u64;
         Ok(written)
     }
 
@@ -154,17 +97,82 @@ impl<W: Write> Write for AppendOnly<W> {
     }
 }
 
-impl<W> std::io::Seek for AppendOnly<W> {
-    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        use std::io::SeekFrom;
-        match to {
-            // Nothing lies past the end of what was appended.
-            SeekFrom::Current(0) | SeekFrom::End(0) => Ok(self.position),
-            SeekFrom::Start(at) if at == self.position => Ok(self.position),
-            _ => Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "an archive being uploaded can only be appended to",
-            )),
+/// Deflates `input` into the file at `path` (created, owner-only).
+pub(super) fn deflate_to_file(
+    input: &mut dyn Read,
+    path: &std::path::Path,
+) -> anyhow::Result<Deflated> {
+    let file =
+        crate::owner_only::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let (deflated, writer) = deflate(input, BufWriter::with_capacity(1 << 20, file))?;
+    writer
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing {}: {}", path.display(), e.error()))?;
+    Ok(deflated)
+}
+
+/// Where an entry's deflate data waits until its turn comes.
+pub(crate) enum PartData {
+    /// A small upload's, in memory.
+    Memory(Vec<u8>),
+    /// An upload's, in the pack of the working folder.
+    Packed(chunks::Packed),
+    /// A large upload's, in a part file of its own (removed once appended).
+    File(PathBuf),
+    /// A working-folder file's chunks, in the pack.
+    Chunks(chunks::ChunkReader),
+}
+
+/// A compressed entry ready to be appended.
+pub(crate) struct Part {
+    pub head: EntryHead,
+    pub data: PartData,
+}
+
+impl Part {
+    /// The entry `name` whose deflate data is `data`.
+    pub(crate) fn new(name: &str, stamp: zip::DateTime, found: Deflated, data: PartData) -> Self {
+        Self {
+            head: EntryHead {
+                name: name.to_owned(),
+                crc: found.crc,
+                size: found.size,
+                compressed: found.compressed,
+                stamp,
+            },
+            data,
+        }
+    }
+
+    /// The entry `name` made of a working-folder file's chunks.
+    pub(crate) fn chunked(name: &str, stamp: zip::DateTime, entry: chunks::Chunked) -> Self {
+        let found = Deflated {
+            crc: entry.crc,
+            size: entry.size,
+            compressed: entry.compressed,
+        };
+        Self::new(name, stamp, found, PartData::Chunks(entry.reader))
+    }
+
+    /// Appends the entry to `zip`; a part file is removed once its bytes are in.
+    pub(crate) fn append_to<W, D>(self, zip: &mut ZipStream<W, D>) -> anyhow::Result<()>
+    where
+        W: Write,
+        D: Read + Write + std::io::Seek,
+    {
+        match self.data {
+            PartData::Memory(bytes) => zip.append(&self.head, &mut bytes.as_slice()),
+            PartData::Packed(packed) => zip.append(&self.head, &mut packed.read()?.as_slice()),
+            PartData::Chunks(mut reader) => zip.append(&self.head, &mut reader),
+            PartData::File(path) => {
+                let mut file = std::io::BufReader::with_capacity(
+                    1 << 20,
+                    File::open(&path).with_context(|| format!("opening {}", path.display()))?,
+                );
+                zip.append(&self.head, &mut file)?;
+                let _ = std::fs::remove_file(&path);
+                Ok(())
+            }
         }
     }
 }

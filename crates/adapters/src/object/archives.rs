@@ -9,16 +9,14 @@ use udd_domain::OperationId;
 use udd_ports::{ArchiveEntry, ArchiveRead, ArchiveStore, ByteRange, StoredExports, StoredItem};
 
 use super::ObjectStorage;
-use crate::archive::{
-    archive_key, assemble, check_archive_name, operation_of_key, AppendOnly, ZipArchiveStore,
-};
+use crate::archive::{archive_key, check_archive_name, operation_of_key, ZipArchiveStore};
 use crate::hashing::sha256_of;
 use crate::stored::LocalStoredExports;
 
 /// Finished archives as objects `exports/<operation>.zip`. Entries are compressed on
 /// the worker (in parallel, reusing what was compressed ahead, as the local store
-/// does) and the zip is assembled straight into a multipart upload: no copy of the
-/// whole archive is written to local disk. The key is the operation's, so a retried or
+/// does) and the zip, whose writer only ever appends, goes straight into a multipart
+/// upload: no copy of the whole archive is written to local disk. The key is the operation's, so a retried or
 /// taken-over export overwrites its own object.
 #[derive(Debug)]
 pub struct ObjectArchiveStore {
@@ -69,15 +67,16 @@ impl ArchiveStore for ObjectArchiveStore {
     fn store(
         &self,
         operation_id: &OperationId,
-        entries: &[ArchiveEntry],
+        entries: &mut dyn Iterator<Item = anyhow::Result<ArchiveEntry>>,
         modified: DateTime<Utc>,
     ) -> anyhow::Result<String> {
         check_archive_name(operation_id)?;
-        let parts = self.parts.compress(operation_id, entries, modified)?;
         let key = archive_key(operation_id);
         let writer = self.objects.writer(&key)?;
         // On an error the writer is dropped, which aborts the upload.
-        let writer = assemble(parts, AppendOnly::new(writer))?.into_inner();
+        let writer = self
+            .parts
+            .write_archive(operation_id, entries, modified, writer)?;
         let described = writer.finish()?;
         self.described().insert(key.clone(), described);
         self.parts.forget_parts(operation_id);

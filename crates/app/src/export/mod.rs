@@ -20,12 +20,15 @@
 //!   quoted messages), asked of the store for that batch only;
 //! - `pipeline`: the threads that render, commit and compress side by side;
 //! - `package`: the profile, index, manifest and archive, and its recording;
+//! - `listing`: what packaging reads and writes a piece at a time (uploads in pages,
+//!   the list of the archive's uploads, files merged in path order);
 //! - `error`: how a run stops early (`LeaseLost`, `Stopped`, `Failed`).
 
 mod engine;
 mod error;
 mod lease;
 mod links;
+mod listing;
 mod messages;
 mod package;
 mod pipeline;

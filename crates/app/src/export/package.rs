@@ -1,23 +1,30 @@
 //! Packaging: the profile, avatar, index and manifest written beside the room files,
 //! the archive assembled from them and the uploads, and its recording as the owner's
-//! file.
+//! file. Memory does not grow with the number of uploads (see [`super::listing`]).
 
 use anyhow::Context;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
-    index_html, month_index_file, month_index_html, page_files, user_html, user_json,
-    zip_file_name, AttachedFile, IndexFile, IndexRoom, Manifest, ManifestFile, ManifestRoom,
-    Unavailable, MANIFEST_FORMAT_VERSION, STYLESHEET,
+    month_index_file, month_index_html, page_files, user_html, user_json, zip_file_name,
+    AttachedFile, IndexFile, IndexPage, IndexRoom, Manifest, ManifestFile, ManifestRoom,
+    ManifestWriter, Unavailable, MANIFEST_FORMAT_VERSION, STYLESHEET,
 };
 use udd_domain::{ExportOperation, User, UserDataFile};
 use udd_ports::{ArchiveEntry, ArchiveSource, ExportFileRef};
 
 use super::error::{Run, Step};
+use super::listing::{archive_files, Appender, Asset, ASSET_LIST, MANIFEST, UPLOAD_PAGE};
 use super::ExportEngine;
 
 impl ExportEngine {
-    /// Copies every upload met into `assets/`; missing ones are left out and reported.
-    /// Writes the profile files, the avatar, the index and the manifest, then the zip.
+    /// Writes the profile files, the avatar, the index and the manifest, then the zip,
+    /// with every upload met that can still be read (straight from the blob store);
+    /// missing ones are left out and reported.
+    ///
+    /// Nothing here holds a record per upload or per archive entry: uploads are read a
+    /// page at a time, the index and the manifest are written as they are produced, and
+    /// the uploads that go into the archive are listed in the working folder
+    /// ([`ASSET_LIST`]) and read back from there, merged with the few working files.
     pub(super) fn compress(
         &self,
         op: &ExportOperation,
@@ -25,94 +32,169 @@ impl ExportEngine {
         run: &Run<'_>,
     ) -> Step<String> {
         run.progress.start("zip", None);
-        let files = &self.ports.files;
+        let files = &*self.ports.files;
         let has_avatar = self.copy_avatar(op, user)?;
-        // Uploads go into the zip straight from the blob store; the manifest needs
-        // their size and hash, and the index which ones are there.
-        let mut assets = Vec::new();
         let mut unavailable = Vec::new();
         if !has_avatar {
             unavailable.push(Unavailable::Avatar);
         }
-        let mut owned = Vec::new();
-        for upload in self.ports.progress.files(&op.id)? {
-            let found = self.exportable_upload(op, &upload.file_id)?;
-            let blob = self.asset_blob(op, &upload, found.as_ref().and_then(|f| f.blob.clone()));
-            if let Some(found) = found.filter(|f| f.user_id.as_ref() == Some(&op.user_id)) {
-                let shown =
-                    AttachedFile::new(&upload.file_id, &found.name, found.content_type.as_deref());
-                owned.push(IndexFile {
-                    name: upload.name.clone(),
-                    asset: blob.is_some().then(|| upload.asset.clone()),
-                    content_type: found.content_type,
-                    size: found.size,
-                    is_image: shown.is_image,
-                    download_only: shown.download_only,
-                });
-            }
-            match blob {
-                Some((key, (size, sha256))) => assets.push((upload, key, size, sha256)),
-                None => unavailable.push(Unavailable::Upload {
-                    id: upload.file_id.to_string(),
-                    name: upload.name.clone(),
-                }),
-            }
-        }
-        if op.full_export {
+        // The archive's fixed words are in the owner's language, like their mails.
+        let words = Catalogue::for_language(user.language.as_deref());
+        let mut index = if op.full_export {
             files.write(&op.id, "user.json", user_json(user).as_bytes())?;
+            None
         } else {
-            // The archive's fixed words are in the owner's language, like their mails.
-            let words = Catalogue::for_language(user.language.as_deref());
-            let profile = user_html(user, has_avatar, &words);
-            files.write(&op.id, "user.html", profile.as_bytes())?;
-            files.write(&op.id, "style.css", STYLESHEET.as_bytes())?;
-            let mut rooms = Vec::new();
-            for r in &op.room_list {
-                let title = if r.pages.title.is_empty() {
-                    &r.room_name
-                } else {
-                    &r.pages.title
-                };
-                let months = month_index_html(title, &r.target_file, &r.pages.months, &words);
-                files.write(&op.id, &month_index_file(&r.target_file), months.as_bytes())?;
-                rooms.push(IndexRoom {
-                    name: title.clone(),
-                    room_type: r.room_type.code().to_owned(),
-                    file: r.target_file.clone(),
-                    messages: r.exported_count,
-                    first: r.pages.first,
-                    last: r.cursor.as_ref().map(|c| c.ts),
-                });
-            }
-            let index = index_html(user, has_avatar, &rooms, &owned, &unavailable, &words);
-            files.write(&op.id, "index.html", index.as_bytes())?;
+            Some(self.start_pages(op, user, has_avatar, &words)?)
+        };
+        let assets = self.list_uploads(op, index.as_mut(), &mut unavailable)?;
+        if let Some((page, mut html)) = index {
+            page.finish(&unavailable, html.buffer());
+            html.finish()?;
         }
-        // What follows holds a line per file of the archive; what is done with goes
-        // first (an export may carry tens of thousands of uploads).
-        drop(owned);
         let cutoff = op
             .cutoff
             .context("the cutoff is fixed before compressing")?;
         // A manifest left by an interrupted attempt is not part of its own listing.
-        let mut listed: Vec<(ManifestFile, ArchiveSource)> = files
+        let working: Vec<ManifestFile> = files
             .list(&op.id)?
             .into_iter()
-            .filter(|f| f.path != "manifest.json")
-            .map(|f| {
-                let source = ArchiveSource::Working(f.path.clone());
-                (f, source)
-            })
+            .filter(|f| f.path != MANIFEST && f.path != ASSET_LIST)
             .collect();
-        for (upload, key, size, sha256) in assets {
-            let file = ManifestFile {
-                path: format!("assets/{}", upload.asset),
-                size,
-                sha256,
+        self.write_manifest(op, user, cutoff, &working, assets, &unavailable)?;
+        run.check()?;
+        let manifest = ArchiveEntry {
+            name: MANIFEST.to_owned(),
+            source: ArchiveSource::Working(MANIFEST.to_owned()),
+        };
+        let listed = archive_files(files, &op.id, &working, assets)?;
+        let mut entries = std::iter::once(Ok(manifest)).chain(listed.map(|next| {
+            next.map(|(file, source)| ArchiveEntry {
+                name: file.path,
+                source,
+            })
+        }));
+        let zip = self.ports.archives.store(&op.id, &mut entries, cutoff)?;
+        run.progress.finish("zip written");
+        Ok(zip)
+    }
+
+    /// A personal export's fixed pages (profile, style, each room's months), and the
+    /// start of `index.html`, whose uploads follow.
+    fn start_pages<'w>(
+        &'w self,
+        op: &'w ExportOperation,
+        user: &User,
+        has_avatar: bool,
+        words: &'w Catalogue,
+    ) -> Step<(IndexPage<'w>, Appender<'w>)> {
+        let files = &*self.ports.files;
+        let profile = user_html(user, has_avatar, words);
+        files.write(&op.id, "user.html", profile.as_bytes())?;
+        files.write(&op.id, "style.css", STYLESHEET.as_bytes())?;
+        let mut rooms = Vec::new();
+        for r in &op.room_list {
+            let title = if r.pages.title.is_empty() {
+                &r.room_name
+            } else {
+                &r.pages.title
             };
-            listed.push((file, ArchiveSource::Blob(key)));
+            let months = month_index_html(title, &r.target_file, &r.pages.months, words);
+            files.write(&op.id, &month_index_file(&r.target_file), months.as_bytes())?;
+            rooms.push(IndexRoom {
+                name: title.clone(),
+                room_type: r.room_type.code().to_owned(),
+                file: r.target_file.clone(),
+                messages: r.exported_count,
+                first: r.pages.first,
+                last: r.cursor.as_ref().map(|c| c.ts),
+            });
         }
-        listed.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-        let mut manifest = Manifest {
+        let mut html = Appender::create(files, &op.id, "index.html")?;
+        let page = IndexPage::start(user, has_avatar, &rooms, words, html.buffer());
+        Ok((page, html))
+    }
+
+    /// Reads every upload met, a page at a time: the readable ones go into
+    /// [`ASSET_LIST`], the owner's into the index (when there is one), the others into
+    /// `unavailable`. Returns how many are listed.
+    fn list_uploads(
+        &self,
+        op: &ExportOperation,
+        mut index: Option<&mut (IndexPage<'_>, Appender<'_>)>,
+        unavailable: &mut Vec<Unavailable>,
+    ) -> Step<u64> {
+        let mut list = Appender::create(&*self.ports.files, &op.id, ASSET_LIST)?;
+        let mut listed = 0;
+        let mut after: Option<ExportFileRef> = None;
+        loop {
+            let page = self
+                .ports
+                .progress
+                .files_page(&op.id, after.as_ref(), UPLOAD_PAGE)?;
+            for upload in &page {
+                let found = self.exportable_upload(op, &upload.file_id)?;
+                let blob = self.asset_blob(op, upload, found.as_ref().and_then(|f| f.blob.clone()));
+                if let (Some(found), Some((page, html))) = (
+                    found.filter(|f| f.user_id.as_ref() == Some(&op.user_id)),
+                    index.as_deref_mut(),
+                ) {
+                    let shown = AttachedFile::new(
+                        &upload.file_id,
+                        &found.name,
+                        found.content_type.as_deref(),
+                    );
+                    let row = IndexFile {
+                        name: upload.name.clone(),
+                        asset: blob.is_some().then(|| upload.asset.clone()),
+                        content_type: found.content_type,
+                        size: found.size,
+                        is_image: shown.is_image,
+                        download_only: shown.download_only,
+                    };
+                    page.file(&row, html.buffer());
+                    html.flush_if_full()?;
+                }
+                match blob {
+                    Some((key, (size, sha256))) => {
+                        let asset = Asset {
+                            name: upload.asset.clone(),
+                            size,
+                            sha256,
+                            key,
+                        };
+                        asset.push_line(list.buffer());
+                        list.flush_if_full()?;
+                        listed += 1;
+                    }
+                    None => unavailable.push(Unavailable::Upload {
+                        id: upload.file_id.to_string(),
+                        name: upload.name.clone(),
+                    }),
+                }
+            }
+            if page.len() < UPLOAD_PAGE {
+                break;
+            }
+            after = page.into_iter().last();
+        }
+        list.finish()?;
+        Ok(listed)
+    }
+
+    /// Writes `manifest.json` as it is produced: the rooms, then the archive's files
+    /// (the `working` ones and the `assets` listed uploads, merged by path), then what
+    /// was unavailable.
+    fn write_manifest(
+        &self,
+        op: &ExportOperation,
+        user: &User,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        working: &[ManifestFile],
+        assets: u64,
+        unavailable: &[Unavailable],
+    ) -> Step<()> {
+        let files = &*self.ports.files;
+        let head = Manifest {
             format_version: MANIFEST_FORMAT_VERSION,
             kind: if op.full_export { "full" } else { "personal" },
             user_id: user.id.to_string(),
@@ -134,31 +216,22 @@ impl ExportEngine {
                     },
                 })
                 .collect(),
-            files: Vec::with_capacity(listed.len()),
-            // The manifest is read by programs: its lines stay in English.
-            unavailable: unavailable
-                .iter()
-                .map(|item| item.describe(&Catalogue::english()))
-                .collect(),
+            files: Vec::new(),
+            unavailable: Vec::new(),
         };
-        let mut entries = Vec::with_capacity(listed.len() + 1);
-        entries.push(ArchiveEntry {
-            name: "manifest.json".to_owned(),
-            source: ArchiveSource::Working("manifest.json".to_owned()),
-        });
-        for (file, source) in listed {
-            entries.push(ArchiveEntry {
-                name: file.path.clone(),
-                source,
-            });
-            manifest.files.push(file);
+        let mut out = Appender::create(files, &op.id, MANIFEST)?;
+        let mut manifest = ManifestWriter::start(&head, out.buffer());
+        for next in archive_files(files, &op.id, working, assets)? {
+            let (file, _) = next?;
+            manifest.file(&file, out.buffer());
+            out.flush_if_full()?;
         }
-        files.write(&op.id, "manifest.json", manifest.to_json().as_bytes())?;
-        drop(manifest);
-        run.check()?;
-        let zip = self.ports.archives.store(&op.id, &entries, cutoff)?;
-        run.progress.finish("zip written");
-        Ok(zip)
+        // The manifest is read by programs: its lines stay in English.
+        let english = Catalogue::english();
+        let unavailable: Vec<String> = unavailable.iter().map(|u| u.describe(&english)).collect();
+        manifest.finish(&unavailable, out.buffer());
+        out.finish()?;
+        Ok(())
     }
 
     /// The blob key, size and hash of an upload's bytes (`key`), or `None` when they

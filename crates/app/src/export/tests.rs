@@ -164,7 +164,9 @@ fn progress(statuses: &Log) -> MockExportProgress {
         Ok(())
     });
     progress.expect_pseudonyms().returning(|_| Ok(Vec::new()));
-    progress.expect_files().returning(|_| Ok(Vec::new()));
+    progress
+        .expect_files_page()
+        .returning(|_, _, _| Ok(Vec::new()));
     let seen = Arc::clone(statuses);
     progress
         .expect_commit_batch()

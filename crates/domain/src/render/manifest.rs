@@ -66,3 +66,193 @@ impl Manifest {
         text
     }
 }
+
+/// The fields of a [`Manifest`] that come before its files, in its order and names.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Head<'a> {
+    format_version: u32,
+    kind: &'a str,
+    user_id: &'a str,
+    username: &'a str,
+    cutoff: &'a str,
+    rooms: &'a [ManifestRoom],
+}
+
+/// A manifest written a piece at a time, in exactly the bytes [`Manifest::to_json`]
+/// gives for the same content: an export may list hundreds of thousands of files,
+/// which need never be held together. Pieces are appended to a caller's buffer, which
+/// the caller empties into the file as it sees fit.
+///
+/// ```
+/// # use udd_domain::render::{Manifest, ManifestFile, ManifestWriter};
+/// let manifest = Manifest {
+///     format_version: 1,
+///     kind: "full",
+///     user_id: "u1".into(),
+///     username: "alice".into(),
+///     cutoff: "2024-03-01T09:05:52.000Z".into(),
+///     rooms: vec![],
+///     files: vec![ManifestFile { path: "a".into(), size: 1, sha256: "ab".into() }],
+///     unavailable: vec!["the avatar".into()],
+/// };
+/// let mut text = String::new();
+/// let mut writer = ManifestWriter::start(&manifest, &mut text);
+/// writer.file(&manifest.files[0], &mut text);
+/// writer.finish(&manifest.unavailable, &mut text);
+/// assert_eq!(text, manifest.to_json());
+/// ```
+#[derive(Debug)]
+pub struct ManifestWriter {
+    files: u64,
+}
+
+impl ManifestWriter {
+    /// Writes the manifest's fields up to its files: those of `manifest`, whose
+    /// `files` and `unavailable` are not written here (they follow through
+    /// [`ManifestWriter::file`] and [`ManifestWriter::finish`]).
+    pub fn start(manifest: &Manifest, out: &mut String) -> Self {
+        let head = Head {
+            format_version: manifest.format_version,
+            kind: manifest.kind,
+            user_id: &manifest.user_id,
+            username: &manifest.username,
+            cutoff: &manifest.cutoff,
+            rooms: &manifest.rooms,
+        };
+        let text = serde_json::to_string_pretty(&head).unwrap_or_default();
+        // The object is left open after its last field, to go on with the files.
+        out.push_str(text.strip_suffix("\n}").unwrap_or(&text));
+        out.push_str(",\n  \"files\": [");
+        Self { files: 0 }
+    }
+
+    /// Writes the next file (files come sorted by path, as the manifest lists them).
+    pub fn file(&mut self, file: &ManifestFile, out: &mut String) {
+        out.push_str(if self.files == 0 { "\n" } else { ",\n" });
+        push_indented(
+            out,
+            &serde_json::to_string_pretty(file).unwrap_or_default(),
+            "    ",
+        );
+        self.files += 1;
+    }
+
+    /// Writes the unavailable items and closes the manifest.
+    pub fn finish(self, unavailable: &[String], out: &mut String) {
+        if self.files > 0 {
+            out.push_str("\n  ");
+        }
+        out.push_str("],\n  \"unavailable\": ");
+        let list = serde_json::to_string_pretty(unavailable).unwrap_or_default();
+        let mut lines = list.split('\n');
+        out.push_str(lines.next().unwrap_or_default());
+        for line in lines {
+            out.push_str("\n  ");
+            out.push_str(line);
+        }
+        out.push_str("\n}\n");
+    }
+}
+
+/// Appends `text` with every line indented by `indent`. JSON text has no line breaks
+/// inside its strings (they are escaped), so its lines are its pretty-printed lines.
+fn push_indented(out: &mut String, text: &str, indent: &str) {
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(indent);
+        out.push_str(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(pages: &[&str]) -> ManifestRoom {
+        ManifestRoom {
+            room_id: "R\"1".into(),
+            room_name: "général\n<b>\\".into(),
+            room_type: "c".into(),
+            file: "R1.html".into(),
+            messages: 12,
+            pages: pages.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    fn file(path: &str) -> ManifestFile {
+        ManifestFile {
+            path: path.into(),
+            size: 3,
+            sha256: "ab".repeat(32),
+        }
+    }
+
+    fn streamed(manifest: &Manifest) -> String {
+        let mut text = String::new();
+        let mut writer = ManifestWriter::start(manifest, &mut text);
+        for file in &manifest.files {
+            writer.file(file, &mut text);
+        }
+        writer.finish(&manifest.unavailable, &mut text);
+        text
+    }
+
+    fn manifest(
+        rooms: Vec<ManifestRoom>,
+        files: Vec<ManifestFile>,
+        unavailable: &[&str],
+    ) -> Manifest {
+        Manifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            kind: "personal",
+            user_id: "u\u{1}1".into(),
+            username: "ali\"ce".into(),
+            cutoff: "2024-03-01T09:05:52.000Z".into(),
+            rooms,
+            files,
+            unavailable: unavailable.iter().map(|u| (*u).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_manifest_written_piece_by_piece_is_byte_identical_to_the_whole_one() {
+        let full = manifest(
+            vec![room(&["R1.html", "R1-2.html"]), room(&[])],
+            vec![
+                file("R1.html"),
+                file("assets/F1-\"quoted\"\tname\u{7f}\u{2028}.png"),
+                file("assets/F2-\\back\nslash.txt"),
+                file("index.html"),
+            ],
+            &["upload F3 (\"a\nb\")", "the avatar"],
+        );
+        assert_eq!(streamed(&full), full.to_json());
+    }
+
+    #[test]
+    fn empty_lists_are_written_as_the_whole_manifest_writes_them() {
+        for shape in [
+            manifest(vec![], vec![], &[]),
+            manifest(vec![room(&[])], vec![], &["x"]),
+            manifest(vec![], vec![file("a")], &[]),
+        ] {
+            assert_eq!(streamed(&shape), shape.to_json());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_names_stream_to_the_bytes_of_the_whole_manifest(
+            names in proptest::collection::vec("\\PC{0,12}|[\"\\\\\n\t\u{0}-\u{1f}]{0,4}", 0..6),
+            unavailable in proptest::collection::vec("\\PC{0,12}", 0..3),
+        ) {
+            let files = names.iter().map(|n| file(n)).collect();
+            let shape = manifest(vec![room(&["p"])], files, &[]);
+            let shape = Manifest { unavailable, ..shape };
+            proptest::prop_assert_eq!(streamed(&shape), shape.to_json());
+        }
+    }
+}

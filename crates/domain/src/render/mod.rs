@@ -18,15 +18,15 @@ pub use escape::{escape_html, escape_html_text};
 pub use mail::{
     failed_mail, header_text, human_size, ready_mail, FailedMail, MailContent, ReadyMail,
 };
-pub use manifest::{Manifest, ManifestFile, ManifestRoom, MANIFEST_FORMAT_VERSION};
+pub use manifest::{Manifest, ManifestFile, ManifestRoom, ManifestWriter, MANIFEST_FORMAT_VERSION};
 pub use message::{
     quoted_message_id, render_html, render_json_line, AttachedFile, Edited, RenderedMessage,
     ShownReaction, REACTORS_NAMED,
 };
 pub use names::{asset_name, is_active_content, safe_file_name, zip_file_name, UniqueNames};
 pub use pages::{
-    channels_json_line, index_html, user_html, user_json, IndexFile, IndexRoom, Unavailable,
-    CONTENT_SECURITY_POLICY, STYLESHEET,
+    channels_json_line, index_html, user_html, user_json, IndexFile, IndexPage, IndexRoom,
+    Unavailable, CONTENT_SECURITY_POLICY, STYLESHEET,
 };
 pub use pseudonyms::Pseudonyms;
 pub use room::{

@@ -199,98 +199,142 @@ pub fn index_html(
     unavailable: &[Unavailable],
     words: &Catalogue,
 ) -> String {
-    let mut html = head(
-        &words.text("archive.index.title", &[("name", &user.username)]),
-        words,
-    );
-    html += &format!(
-        "<h1>{}</h1>\n",
-        escape_html(&words.text("archive.index.heading", &[("name", user.display_name())]))
-    );
-    html += &avatar(has_avatar, words);
-    html += &format!(
-        "<h2>{}</h2>\n<table>\n{}</table>\n<p><a href=\"./user.html\">{}</a></p>\n",
-        word(words, "archive.profile"),
-        profile_rows(user, words),
-        word(words, "archive.profile_page")
-    );
-    html += &table_start(
-        words,
-        "archive.rooms",
-        &[
-            "archive.rooms.room",
-            "archive.rooms.type",
-            "archive.rooms.messages",
-            "archive.rooms.first",
-            "archive.rooms.last",
-            "archive.rooms.pages",
-        ],
-    );
-    for room in rooms {
-        let pages = page_count(room.messages);
-        html += &format!(
-            "<tr><td><a href=\"./{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{pages} (<a href=\"./{}\">{}</a>)</td></tr>\n",
-            escape_html(&percent_encode(&room.file)),
-            escape_html(&room.name),
-            escape_html(&room_type(&room.room_type, words)),
-            room.messages,
-            day(room.first),
-            day(room.last),
-            escape_html(&percent_encode(&month_index_file(&room.file))),
-            word(words, "archive.rooms.months"),
-        );
+    let mut html = String::new();
+    let mut page = IndexPage::start(user, has_avatar, rooms, words, &mut html);
+    for file in files {
+        page.file(file, &mut html);
     }
-    html += "</table>\n";
-    if !files.is_empty() {
-        html += &table_start(
+    page.finish(unavailable, &mut html);
+    html
+}
+
+/// `index.html` written a piece at a time, in exactly the bytes of [`index_html`]: the
+/// owner's uploads, which may be tens of thousands, one row at a time, so they need
+/// never be held together. Pieces are appended to a caller's buffer.
+#[derive(Debug)]
+pub struct IndexPage<'w> {
+    words: &'w Catalogue,
+    /// Whether the table of uploads is started.
+    files: bool,
+}
+
+impl<'w> IndexPage<'w> {
+    /// Writes the page up to the uploads: its head, the profile and the rooms.
+    pub fn start(
+        user: &User,
+        has_avatar: bool,
+        rooms: &[IndexRoom],
+        words: &'w Catalogue,
+        out: &mut String,
+    ) -> Self {
+        let html = out;
+        *html += &head(
+            &words.text("archive.index.title", &[("name", &user.username)]),
             words,
-            "archive.files",
+        );
+        *html += &format!(
+            "<h1>{}</h1>\n",
+            escape_html(&words.text("archive.index.heading", &[("name", user.display_name())]))
+        );
+        *html += &avatar(has_avatar, words);
+        *html += &format!(
+            "<h2>{}</h2>\n<table>\n{}</table>\n<p><a href=\"./user.html\">{}</a></p>\n",
+            word(words, "archive.profile"),
+            profile_rows(user, words),
+            word(words, "archive.profile_page")
+        );
+        *html += &table_start(
+            words,
+            "archive.rooms",
             &[
-                "archive.files.file",
-                "archive.files.type",
-                "archive.files.size",
+                "archive.rooms.room",
+                "archive.rooms.type",
+                "archive.rooms.messages",
+                "archive.rooms.first",
+                "archive.rooms.last",
+                "archive.rooms.pages",
             ],
         );
-        for file in files {
-            let name = escape_html(&without_invisible(&file.name));
-            let cell = match &file.asset {
-                Some(asset) => {
-                    let href = escape_html(&format!("./assets/{}", percent_encode(asset)));
-                    let thumb = if file.is_image {
-                        format!("<figure class=\"image\"><a href=\"{href}\"><img src=\"{href}\" alt=\"{name}\" loading=\"lazy\"/></a></figure>")
-                    } else {
-                        String::new()
-                    };
-                    let download = if file.download_only {
-                        format!(" download=\"{}\"", escape_html(asset))
-                    } else {
-                        String::new()
-                    };
-                    format!("{thumb}<a href=\"{href}\"{download}>{name}</a>")
-                }
-                None => format!(
-                    "<span class=\"missing\">{name} {}</span>",
-                    word(words, "archive.unavailable")
-                ),
-            };
-            html += &format!(
-                "<tr><td>{cell}</td><td>{}</td><td>{}</td></tr>\n",
-                escape_html(file.content_type.as_deref().unwrap_or("")),
-                human_size(file.size)
+        for room in rooms {
+            let pages = page_count(room.messages);
+            *html += &format!(
+                "<tr><td><a href=\"./{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{pages} (<a href=\"./{}\">{}</a>)</td></tr>\n",
+                escape_html(&percent_encode(&room.file)),
+                escape_html(&room.name),
+                escape_html(&room_type(&room.room_type, words)),
+                room.messages,
+                day(room.first),
+                day(room.last),
+                escape_html(&percent_encode(&month_index_file(&room.file))),
+                word(words, "archive.rooms.months"),
             );
         }
-        html += "</table>\n";
-    }
-    if !unavailable.is_empty() {
-        html += &format!("<h2>{}</h2>\n<ul>\n", word(words, "archive.not_available"));
-        for item in unavailable {
-            html += &format!("<li>{}</li>\n", escape_html(&item.describe(words)));
+        *html += "</table>\n";
+        Self {
+            words,
+            files: false,
         }
-        html += "</ul>\n";
     }
-    html += "</body>\n</html>\n";
-    html
+
+    /// Writes the row of one of the owner's uploads (the table starts with the first).
+    pub fn file(&mut self, file: &IndexFile, html: &mut String) {
+        let words = self.words;
+        if !self.files {
+            *html += &table_start(
+                words,
+                "archive.files",
+                &[
+                    "archive.files.file",
+                    "archive.files.type",
+                    "archive.files.size",
+                ],
+            );
+            self.files = true;
+        }
+        let name = escape_html(&without_invisible(&file.name));
+        let cell = match &file.asset {
+            Some(asset) => {
+                let href = escape_html(&format!("./assets/{}", percent_encode(asset)));
+                let thumb = if file.is_image {
+                    format!("<figure class=\"image\"><a href=\"{href}\"><img src=\"{href}\" alt=\"{name}\" loading=\"lazy\"/></a></figure>")
+                } else {
+                    String::new()
+                };
+                let download = if file.download_only {
+                    format!(" download=\"{}\"", escape_html(asset))
+                } else {
+                    String::new()
+                };
+                format!("{thumb}<a href=\"{href}\"{download}>{name}</a>")
+            }
+            None => format!(
+                "<span class=\"missing\">{name} {}</span>",
+                word(words, "archive.unavailable")
+            ),
+        };
+        *html += &format!(
+            "<tr><td>{cell}</td><td>{}</td><td>{}</td></tr>\n",
+            escape_html(file.content_type.as_deref().unwrap_or("")),
+            human_size(file.size)
+        );
+    }
+
+    /// Writes what was unavailable and ends the page.
+    pub fn finish(self, unavailable: &[Unavailable], html: &mut String) {
+        let words = self.words;
+        if self.files {
+            *html += "</table>\n";
+        }
+        if !unavailable.is_empty() {
+            *html += &format!("<h2>{}</h2>\n<ul>\n", word(words, "archive.not_available"));
+            for item in unavailable {
+                *html += &format!("<li>{}</li>\n", escape_html(&item.describe(words)));
+            }
+            *html += "</ul>\n";
+        }
+        *html += "</body>\n</html>\n";
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use udd_ports::{ExportBatch, ExportFileRef, ExportProgress, StoreError, UserData
 use super::super::schema::{export_files, export_operations, export_pseudonyms, export_rooms};
 use super::super::store_error;
 use super::rows::RoomRow;
-use super::{load_files, SqliteExportOperations};
+use super::SqliteExportOperations;
 
 impl ExportProgress for SqliteExportOperations {
     fn start(&self, operation: &ExportOperation, owner: &str) -> Result<(), StoreError> {
@@ -115,9 +115,39 @@ impl ExportProgress for SqliteExportOperations {
             .map_err(|e| store_error(e, "loading pseudonyms"))
     }
 
-    fn files(&self, operation_id: &OperationId) -> Result<Vec<ExportFileRef>, StoreError> {
+    fn files_page(
+        &self,
+        operation_id: &OperationId,
+        after: Option<&ExportFileRef>,
+        limit: usize,
+    ) -> Result<Vec<ExportFileRef>, StoreError> {
+        use export_files::dsl::{asset, file_id, operation_id as operation};
         let mut conn = self.db.conn()?;
-        Ok(load_files(&mut conn, operation_id)?)
+        let mut query = export_files::table
+            .filter(operation.eq(operation_id.as_str()))
+            .into_boxed();
+        if let Some(last) = after {
+            query = query.filter(
+                asset
+                    .gt(&last.asset)
+                    .or(asset.eq(&last.asset).and(file_id.gt(last.file_id.as_str()))),
+            );
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(String, String, String)> = query
+            .order((asset.asc(), file_id.asc()))
+            .limit(limit)
+            .select((file_id, export_files::name, asset))
+            .load(&mut conn)
+            .map_err(|e| store_error(e, "loading a page of an export's uploads"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, asset_name)| ExportFileRef {
+                file_id: id.into(),
+                name,
+                asset: asset_name,
+            })
+            .collect())
     }
 
     fn complete(

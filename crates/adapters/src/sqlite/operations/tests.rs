@@ -272,6 +272,73 @@ fn concurrent_inserts_over_the_same_latest_store_exactly_one() -> anyhow::Result
     Ok(())
 }
 
+#[test]
+fn uploads_come_in_keyset_pages_sorted_by_asset_bytes_then_id() -> anyhow::Result<()> {
+    use super::super::schema::export_files;
+    let (_dir, db) = testing::database();
+    let ops = SqliteExportOperations::new(db.clone());
+    ops.insert_raw(&op("A", "u1", false, t0()))?;
+    ops.insert_raw(&op("B", "u1", true, t0()))?;
+    // Byte order, whatever the locale: upper case before lower, accents after both;
+    // one asset name twice (told apart by the upload id).
+    let rows = [
+        ("F5", "é.png"),
+        ("F1", "b.png"),
+        ("F2", "B.png"),
+        ("F4", "a-1.png"),
+        ("F3", "a.png"),
+        ("F6", "a.png"),
+        ("F7", "É.png"),
+    ];
+    let mut conn = db.conn()?;
+    for (operation, (id, asset)) in rows
+        .iter()
+        .map(|row| ("A", row))
+        .chain([("B", &("F0", "0.png"))])
+    {
+        diesel::insert_into(export_files::table)
+            .values((
+                export_files::operation_id.eq(operation),
+                export_files::file_id.eq(*id),
+                export_files::name.eq(format!("name of {id}")),
+                export_files::asset.eq(*asset),
+            ))
+            .execute(&mut conn)?;
+    }
+    drop(conn);
+    let mut read = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ops.files_page(&"A".into(), after.as_ref(), 2)?;
+        assert!(page.len() <= 2);
+        let done = page.len() < 2;
+        after = page.last().cloned();
+        read.extend(page);
+        if done {
+            break;
+        }
+    }
+    let order: Vec<(&str, &str)> = read
+        .iter()
+        .map(|f| (f.file_id.as_str(), f.asset.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("F2", "B.png"),
+            ("F4", "a-1.png"),
+            ("F3", "a.png"),
+            ("F6", "a.png"),
+            ("F1", "b.png"),
+            ("F7", "É.png"),
+            ("F5", "é.png"),
+        ]
+    );
+    assert_eq!(read[0].name, "name of F2");
+    assert!(ops.files_page(&"C".into(), None, 10)?.is_empty());
+    Ok(())
+}
+
 impl SqliteExportOperations {
     /// Test-only: stores `op` with its room list as it is.
     fn insert_raw(&self, op: &ExportOperation) -> anyhow::Result<()> {

@@ -1,0 +1,1 @@
+DROP INDEX export_files_by_asset;
