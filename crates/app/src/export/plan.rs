@@ -1,8 +1,11 @@
 //! The room list an operation exports, fixed when processing starts.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
 use chrono::{DateTime, Utc};
 use udd_domain::render::UniqueNames;
-use udd_domain::{RoomExport, RoomExportStatus, RoomType, User};
+use udd_domain::{RoomExport, RoomExportStatus, RoomId, RoomType, User};
 use udd_ports::{StoreError, WorkspaceReader};
 
 /// Names the export writes itself; rooms never take them.
@@ -60,7 +63,7 @@ pub fn room_list(
             &room_name,
         ));
         rooms.push(RoomExport {
-            total: reader.count_messages(&subscription.room_id, cutoff)?,
+            total: 0,
             room_id: subscription.room_id,
             room_name,
             user_id,
@@ -73,5 +76,114 @@ pub fn room_list(
             pages: Default::default(),
         });
     }
+    let ids: Vec<&RoomId> = rooms.iter().map(|r| &r.room_id).collect();
+    let totals = count_on_every_core(reader, &ids, cutoff)?;
+    for (room, total) in rooms.iter_mut().zip(totals) {
+        room.total = total;
+    }
     Ok(rooms)
+}
+
+/// The messages of each of `rooms` up to `cutoff`, counted on one thread per core (a
+/// count walks its whole room, and nothing else runs yet).
+fn count_on_every_core(
+    reader: &dyn WorkspaceReader,
+    rooms: &[&RoomId],
+    cutoff: DateTime<Utc>,
+) -> Result<Vec<u64>, StoreError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = AtomicUsize::new(0);
+    let counted: Vec<Mutex<Option<Result<u64, StoreError>>>> =
+        rooms.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(rooms.len()) {
+            scope.spawn(|| loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                let (Some(room), Some(slot)) = (rooms.get(at), counted.get(at)) else {
+                    return;
+                };
+                let count = reader.count_messages(room, cutoff);
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(count);
+                }
+            });
+        }
+    });
+    counted
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(StoreError::Unexpected(anyhow::anyhow!(
+                    "a room was not counted"
+                )))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use udd_domain::Subscription;
+    use udd_ports::MockWorkspaceReader;
+
+    fn subscription(room: &str) -> Subscription {
+        Subscription {
+            id: format!("S-{room}"),
+            user_id: "u1".into(),
+            room_id: room.into(),
+            room_type: RoomType::Channel,
+            name: Some(room.to_lowercase()),
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// A reader of rooms A to E whose counts are `counts` (`None`: the count fails).
+    fn reader(counts: [Option<u64>; 5]) -> MockWorkspaceReader {
+        let mut reader = MockWorkspaceReader::new();
+        reader
+            .expect_subscriptions_of()
+            .returning(|_| Ok(["A", "B", "C", "D", "E"].map(subscription).to_vec()));
+        reader
+            .expect_room()
+            .returning(|_| Err(StoreError::NotFound));
+        reader.expect_count_messages().returning(move |room, _| {
+            let at = usize::from(room.as_str().as_bytes()[0] - b'A');
+            counts[at].ok_or_else(|| StoreError::Unexpected(anyhow::anyhow!("disk I/O error")))
+        });
+        reader
+    }
+
+    #[test]
+    fn each_room_gets_its_own_count_whichever_thread_counted_it() {
+        let user = User::new("u1", "alice", DateTime::UNIX_EPOCH);
+        let rooms = room_list(
+            &reader([Some(5), Some(0), Some(7), Some(1_000_000), Some(3)]),
+            &user,
+            true,
+            DateTime::UNIX_EPOCH,
+        )
+        .expect("room list");
+        let totals: Vec<(&str, u64)> = rooms
+            .iter()
+            .map(|r| (r.room_id.as_str(), r.total))
+            .collect();
+        assert_eq!(
+            totals,
+            [("A", 5), ("B", 0), ("C", 7), ("D", 1_000_000), ("E", 3)]
+        );
+    }
+
+    #[test]
+    fn a_count_that_fails_fails_the_room_list() {
+        let user = User::new("u1", "alice", DateTime::UNIX_EPOCH);
+        let failed = room_list(
+            &reader([Some(5), Some(0), None, Some(1), Some(3)]),
+            &user,
+            false,
+            DateTime::UNIX_EPOCH,
+        );
+        assert!(matches!(failed, Err(StoreError::Unexpected(_))));
+    }
 }
