@@ -356,10 +356,9 @@ mod tests {
         assert_eq!(report.orphans, 4);
     }
 
-    fn records_retention(
-        records: udd_ports::MockOperationRecords,
-        downloads: udd_ports::MockDownloadAudit,
-    ) -> Retention {
+    /// A sweeper with no expired file and nothing left on disk, for the passes over
+    /// records and tokens.
+    fn nothing_on_disk() -> Retention {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
         let mut stored = MockStoredExports::new();
@@ -372,7 +371,13 @@ mod tests {
             Arc::new(clock),
             Duration::hours(1),
         )
-        .with_records(RecordsRetention {
+    }
+
+    fn records_retention(
+        records: udd_ports::MockOperationRecords,
+        downloads: udd_ports::MockDownloadAudit,
+    ) -> Retention {
+        nothing_on_disk().with_records(RecordsRetention {
             records: Arc::new(records),
             downloads: Arc::new(downloads),
             keep: Duration::days(365),
@@ -432,25 +437,13 @@ mod tests {
 
     #[test]
     fn tokens_issued_before_their_lifetime_are_forgotten_by_a_sweep() {
-        let mut clock = MockClock::new();
-        clock.expect_now().return_const(now());
-        let mut stored = MockStoredExports::new();
-        stored.expect_list().returning(|| Ok(Vec::new()));
         let mut tokens = udd_ports::MockLoginTokens::new();
         tokens
             .expect_delete_issued_before()
             .withf(|before| *before == now() - Duration::days(90))
             .times(1)
             .returning(|_| Ok(4));
-        let retention = Retention::new(
-            Arc::new(no_expired_files()),
-            Arc::new(MockExportOperations::new()),
-            Arc::new(MockArchiveStore::new()),
-            Arc::new(stored),
-            Arc::new(clock),
-            Duration::hours(1),
-        )
-        .with_tokens(TokenRetention {
+        let retention = nothing_on_disk().with_tokens(TokenRetention {
             tokens: Arc::new(tokens),
             lifetime: TokenLifetime(Duration::days(90)),
         });
