@@ -251,7 +251,9 @@ async fn with_javascript_off_a_user_signs_in_asks_watches_and_downloads() {
     assert_eq!(posted.location(), "/account/data");
     for name in ["rc_uid", "rc_token"] {
         let cookie = posted.set_cookie(name).unwrap();
-        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        // Kept for as long as the token works (the fixture's 36,500 days), like
+        // Rocket.Chat's.
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3153600000"] {
             assert!(cookie.contains(attribute), "{cookie}");
         }
         assert!(!cookie.contains("Secure"), "the site is http: {cookie}");

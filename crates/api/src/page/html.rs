@@ -28,6 +28,9 @@ pub struct Site {
     pub remote: bool,
     /// Whether the site is served over https (cookies are then `Secure`).
     pub secure: bool,
+    /// How long a session cookie is kept: as long as its login token works
+    /// (`accounts.login_expiration_days`), as Rocket.Chat keeps its own.
+    pub session_days: u32,
 }
 
 impl Site {
@@ -367,6 +370,7 @@ mod tests {
             rocketchat_url: None,
             remote: false,
             secure: false,
+            session_days: 90,
         }
     }
 

@@ -45,6 +45,7 @@ impl Site {
                 .site_url
                 .to_ascii_lowercase()
                 .starts_with("https://"),
+            session_days: settings.accounts.login_expiration_days,
         }
     }
 
@@ -67,6 +68,14 @@ impl Site {
             .same_site(SameSite::Lax)
             .secure(self.secure)
             .finish()
+    }
+
+    /// A cookie of the session (`rc_uid`, `rc_token`): kept across browser restarts
+    /// for as long as the login token works, then dropped by the browser.
+    pub fn session_cookie(&self, name: &'static str, value: String) -> Cookie<'static> {
+        let mut cookie = self.cookie(name, value);
+        cookie.set_max_age(CookieDuration::days(i64::from(self.session_days)));
+        cookie
     }
 
     /// The cookie `name`, expired.

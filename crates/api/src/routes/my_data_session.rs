@@ -105,8 +105,8 @@ pub async fn login(
     let (status, key) = match outcome {
         Ok(Ok(session)) => {
             let mut builder = redirect(&site, "");
-            builder.cookie(site.cookie("rc_uid", session.user.id.to_string()));
-            builder.cookie(site.cookie("rc_token", session.auth_token));
+            builder.cookie(site.session_cookie("rc_uid", session.user.id.to_string()));
+            builder.cookie(site.session_cookie("rc_token", session.auth_token));
             return builder.finish();
         }
         Err(ApiError::TooManyRequests { .. }) => {
