@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use udd_app::MyExport;
 use udd_domain::i18n::Catalogue;
-use udd_domain::render::{escape_html, human_size};
+use udd_domain::render::escape_html;
 use udd_domain::ExportStatus;
 
 use crate::dto::WirePaths;
@@ -296,7 +296,7 @@ pub fn exports_fragment(cat: &Catalogue, exports: &[MyExport], paths: &WirePaths
             out.push_str(&format!(
                 "<dt>{}</dt><dd>{}</dd>\n",
                 t(cat, "page.exports.size", &[]),
-                escape_html(&human_size(file.size)),
+                escape_html(&cat.size(file.size)),
             ));
             if let Some(expires) = file.expires_at {
                 out.push_str(&format!(

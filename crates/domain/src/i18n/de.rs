@@ -111,6 +111,8 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("page.date", "{date} UTC"),
     ("archive.all_rooms", "Alle Räume"),
     ("archive.months", "Monate"),
+    ("size.bytes", "{count} Bytes"),
+    ("size.decimal_mark", ","),
     ("archive.times_in_utc", "Alle Zeiten in UTC."),
     ("archive.months_of", "{title} — Monate"),
     ("archive.month_page", "Seite {page}"),

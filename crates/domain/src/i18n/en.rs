@@ -111,6 +111,8 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("page.date", "{date} UTC"),
     ("archive.all_rooms", "All rooms"),
     ("archive.months", "Months"),
+    ("size.bytes", "{count} bytes"),
+    ("size.decimal_mark", "."),
     ("archive.times_in_utc", "Times are in UTC."),
     ("archive.months_of", "{title} — months"),
     ("archive.month_page", "page {page}"),

@@ -101,6 +101,29 @@ impl Catalogue {
         fill(template, args)
     }
 
+    /// A size for people, in powers of 1024 and this language's decimal mark: `512
+    /// bytes`, `1.5 KB`, `12.3 MB`; in German `512 Bytes`, `1,5 KB`.
+    ///
+    /// ```
+    /// use udd_domain::i18n::Catalogue;
+    /// assert_eq!(Catalogue::english().size(1536), "1.5 KB");
+    /// assert_eq!(Catalogue::for_language(Some("de")).size(1536), "1,5 KB");
+    /// ```
+    pub fn size(&self, bytes: u64) -> String {
+        const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+        if bytes < 1024 {
+            return self.text("size.bytes", &[("count", &bytes.to_string())]);
+        }
+        let mut value = bytes as f64 / 1024.0;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        let number = format!("{value:.1}").replace('.', &self.text("size.decimal_mark", &[]));
+        format!("{number} {}", UNITS[unit])
+    }
+
     /// A day written out in this language ("Friday, 1 March 2024", "Freitag, 1. März
     /// 2024"): the names and the order come from the catalogue, so no locale data is
     /// needed.

@@ -74,21 +74,6 @@ fn contents(words: &Catalogue, full_export: bool) -> String {
     )
 }
 
-/// A size for people: `512 bytes`, `1.5 KB`, `12.3 MB`, `2.0 GB` (powers of 1024).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1024 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// Text fit for a mail header (a display name, a subject): control characters (line
 /// breaks, which would start a new header, included) and invisible format characters
 /// become spaces, runs of white space fold into one, and the ends are trimmed.
@@ -129,7 +114,7 @@ pub fn ready_mail(mail: &ReadyMail<'_>) -> MailContent {
     let words = Catalogue::for_language(mail.language);
     let kind = kind(&words, mail.full_export);
     let site = header_text(mail.site_name);
-    let size = human_size(mail.size);
+    let size = words.size(mail.size);
     let expires = expiry(mail.expires_at);
     let t = |key: &str, args: &[(&str, &str)]| words.text(key, args);
     let text = format!(
@@ -323,7 +308,7 @@ mod tests {
                 "{part}"
             );
             assert!(part.contains("als Webseiten"), "{part}");
-            assert!(part.contains("3.3 MB"), "{part}");
+            assert!(part.contains("3,3 MB"), "{part}");
             assert!(part.contains("2026-12-04 10:30 UTC"), "{part}");
             assert!(
                 part.contains(
@@ -374,11 +359,15 @@ mod tests {
     }
 
     #[test]
-    fn sizes_read_naturally() {
-        assert_eq!(human_size(0), "0 bytes");
-        assert_eq!(human_size(1023), "1023 bytes");
-        assert_eq!(human_size(1536), "1.5 KB");
-        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GB");
-        assert_eq!(human_size(u64::MAX), "16777216.0 TB");
+    fn sizes_read_naturally_in_each_language() {
+        let (english, german) = (Catalogue::english(), Catalogue::for_language(Some("de")));
+        assert_eq!(english.size(0), "0 bytes");
+        assert_eq!(english.size(1023), "1023 bytes");
+        assert_eq!(english.size(1536), "1.5 KB");
+        assert_eq!(english.size(5 * 1024 * 1024 * 1024), "5.0 GB");
+        assert_eq!(english.size(u64::MAX), "16777216.0 TB");
+        assert_eq!(german.size(1023), "1023 Bytes");
+        assert_eq!(german.size(1536), "1,5 KB");
+        assert_eq!(german.size(3_460_000), "3,3 MB");
     }
 }

@@ -15,9 +15,7 @@ mod room;
 
 pub use csv::{csv_field, csv_record};
 pub use escape::{escape_html, escape_html_text};
-pub use mail::{
-    failed_mail, header_text, human_size, ready_mail, FailedMail, MailContent, ReadyMail,
-};
+pub use mail::{failed_mail, header_text, ready_mail, FailedMail, MailContent, ReadyMail};
 pub use manifest::{Manifest, ManifestFile, ManifestRoom, ManifestWriter, MANIFEST_FORMAT_VERSION};
 pub use message::{
     quoted_message_id, render_html, render_json_line, AttachedFile, Edited, RenderedMessage,

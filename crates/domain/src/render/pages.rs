@@ -6,7 +6,6 @@ use serde_json::json;
 use chrono::{DateTime, Utc};
 
 use super::escape::escape_html;
-use super::mail::human_size;
 use super::message::percent_encode;
 use super::names::without_invisible;
 use super::room::{month_index_file, page_count};
@@ -316,7 +315,7 @@ impl<'w> IndexPage<'w> {
         *html += &format!(
             "<tr><td>{cell}</td><td>{}</td><td>{}</td></tr>\n",
             escape_html(file.content_type.as_deref().unwrap_or("")),
-            human_size(file.size)
+            words.size(file.size)
         );
     }
 

@@ -34,7 +34,7 @@ pub(super) fn file_link(file: &AttachedFile, title: &str, words: &Catalogue) -> 
         .iter()
         .map(|t| escape_html(&without_invisible(t)))
         .collect();
-    meta.extend(file.size.map(crate::render::mail::human_size));
+    meta.extend(file.size.map(|bytes| words.size(bytes)));
     let meta = if meta.is_empty() {
         String::new()
     } else {
