@@ -50,27 +50,37 @@ pub(crate) struct Deflated {
 /// into `output`; returns what was found and `output`.
 pub(crate) fn deflate<W: Write>(input: &mut dyn Read, output: W) -> anyhow::Result<(Deflated, W)> {
     let mut encoder = DeflateEncoder::new(Counted::new(output), Compression::new(chunks::LEVEL));
-    let mut crc = crc32fast::Hasher::new();
-    let mut size = 0_u64;
-    let mut buffer = vec![0; 64 << 10];
-    loop {
-        let read = match input.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        crc.update(&buffer[..read]);
-        encoder.write_all(&buffer[..read])?;
-        size += read as u64;
-    }
+    // Through `io::copy`'s stack buffer: an export deflates tens of thousands of small
+    // uploads, and a heap buffer each cost an allocation and its clearing every time.
+    let mut read = Checked {
+        inner: input,
+        crc: crc32fast::Hasher::new(),
+        size: 0,
+    };
+    std::io::copy(&mut read, &mut encoder)?;
     let counted = encoder.finish()?;
     let deflated = Deflated {
-        crc: crc.finalize(),
-        size,
+        crc: read.crc.finalize(),
+        size: read.size,
         compressed: counted.count,
     };
     Ok((deflated, counted.inner))
+}
+
+/// A reader that keeps the CRC-32 and the length of what passes through it.
+struct Checked<'a> {
+    inner: &'a mut dyn Read,
+    crc: crc32fast::Hasher,
+    size: u64,
+}
+
+impl Read for Checked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.crc.update(&buf[..read]);
+        self.size += read as u64;
+        Ok(read)
+    }
 }
 
 /// A writer that counts what passes through it.
