@@ -894,3 +894,32 @@ fn serve_warns_when_links_would_name_the_default_site_and_mail_goes_to_the_outbo
         "smtp.host is not set: mails are not sent but written as .eml files into data/outbox",
     );
 }
+
+#[test]
+fn export_reports_the_zip_phase_with_the_number_of_entries_it_packs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = udd(&dir, &["demo", "--users", "3", "--messages", "40"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_udd"))
+        .args(["export", "--user", "alice"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run udd");
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // Off a terminal, progress is logged: the files phase ends with what it found, then
+    // the zip phase starts with as many entries as the archive holds.
+    assert_says(&out.stderr, "uploads to pack; unavailable:");
+    let announced: usize = log
+        .lines()
+        .find(|l| l.contains("started") && l.contains("phase=\"zip\""))
+        .and_then(|l| l.split("total=").nth(1))
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no zip phase with a total in {log}"));
+    let zip = text(&out.stdout).lines().last().unwrap().to_owned();
+    let archive = zip::ZipArchive::new(std::fs::File::open(dir.path().join(zip)).unwrap()).unwrap();
+    assert_eq!(announced, archive.len(), "{log}");
+    assert!(announced > 5, "{log}");
+}

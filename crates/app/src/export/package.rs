@@ -31,7 +31,7 @@ impl ExportEngine {
         user: &User,
         run: &Run<'_>,
     ) -> Step<String> {
-        run.progress.start("zip", None);
+        run.progress.start("files", None);
         let files = &*self.ports.files;
         let has_avatar = self.copy_avatar(op, user)?;
         let mut unavailable = Vec::new();
@@ -61,18 +61,32 @@ impl ExportEngine {
             .filter(|f| f.path != MANIFEST && f.path != ASSET_LIST)
             .collect();
         self.write_manifest(op, user, cutoff, &working, assets, &unavailable)?;
+        run.progress.finish(&format!(
+            "{assets} uploads to pack; unavailable: {}",
+            unavailable.len()
+        ));
         run.check()?;
         let manifest = ArchiveEntry {
             name: MANIFEST.to_owned(),
             source: ArchiveSource::Working(MANIFEST.to_owned()),
         };
         let listed = archive_files(files, &op.id, &working, assets)?;
-        let mut entries = std::iter::once(Ok(manifest)).chain(listed.map(|next| {
-            next.map(|(file, source)| ArchiveEntry {
-                name: file.path,
-                source,
-            })
-        }));
+        // The bar counts entries as the archive takes them in: at most a window of
+        // them ahead of those appended.
+        run.progress
+            .start("zip", Some(1 + working.len() as u64 + assets));
+        let mut taken = 0;
+        let mut entries = std::iter::once(Ok(manifest))
+            .chain(listed.map(|next| {
+                next.map(|(file, source)| ArchiveEntry {
+                    name: file.path,
+                    source,
+                })
+            }))
+            .inspect(|_| {
+                taken += 1;
+                run.progress.set(taken);
+            });
         let zip = self.ports.archives.store(&op.id, &mut entries, cutoff)?;
         run.progress.finish("zip written");
         Ok(zip)
