@@ -67,7 +67,8 @@ impl Shared {
         command
             .current_dir(dir)
             .env("RUST_LOG", "warn")
-            .env("UDD__DATABASE__URL", self.database.url())
+            // Over TLS, the server's certificate verified, as between hosts.
+            .env("UDD__DATABASE__URL", self.database.tls_url())
             .env("UDD__STORAGE__KIND", "s3")
             .env("UDD__STORAGE__BUCKET", S3_TEST_BUCKET)
             .env("UDD__STORAGE__ENDPOINT", &self.s3.endpoint)
@@ -298,6 +299,13 @@ fn a_serve_and_two_workers_on_postgres_and_s3_export_thirty_users_exactly_once_t
     let requests = request_all_at_once(&client, &site, &usernames);
     let operations: BTreeSet<&str> = requests.iter().map(|r| r.operation.as_str()).collect();
     assert_eq!(operations.len(), USERS, "one operation per user");
+    // Every connection of the three processes is encrypted.
+    let encrypted = shared.query(
+        "SELECT s.ssl::text AS value FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+    );
+    assert!(encrypted.len() >= 3, "{encrypted:?}");
+    assert!(encrypted.iter().all(|ssl| ssl == "true"), "{encrypted:?}");
 
     // Worker A is killed once it holds an export with committed progress.
     let (a, b) = (0, 1);

@@ -14,6 +14,26 @@ use super::{redacted, PgDatabase};
 /// The server tests use unless `UDD_TEST_DATABASE_URL` names another.
 pub const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// The certificate the test server presents, trusted as its own authority, unless
+/// `UDD_TEST_DATABASE_CA` names another: Debian's package serves TLS with this
+/// self-signed one (`scripts/ensure-postgres.sh` makes sure it does).
+pub const DEFAULT_SERVER_CA: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+/// The file holding the authority that signed the test server's certificate.
+pub fn server_ca() -> String {
+    std::env::var("UDD_TEST_DATABASE_CA")
+        .ok()
+        .filter(|path| !path.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_SERVER_CA.to_owned())
+}
+
+/// `url` with libpq's TLS options added: the connection is encrypted and the server's
+/// certificate must be signed by the authority in the file `ca`.
+pub fn with_tls(url: &str, ca: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sslmode=verify-ca&sslrootcert={ca}")
+}
+
 /// The url of the test server's maintenance database (where databases are created).
 pub fn server_url() -> String {
     std::env::var("UDD_TEST_DATABASE_URL")
@@ -78,6 +98,12 @@ impl TestDatabase {
     /// The url of this database.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The url of this database over TLS, the server's certificate verified (see
+    /// [`server_ca`]).
+    pub fn tls_url(&self) -> String {
+        with_tls(&self.url, &server_ca())
     }
 
     /// The values of the one text column named `value` that `sql` selects, as an
@@ -154,5 +180,17 @@ mod tests {
         );
         assert_eq!(with_database("postgres://db", "t1")?, "postgres://db/t1");
         Ok(())
+    }
+
+    #[test]
+    fn tls_options_are_added_to_a_url_with_or_without_a_query() {
+        assert_eq!(
+            with_tls("postgres://db/t1", "/ca.pem"),
+            "postgres://db/t1?sslmode=verify-ca&sslrootcert=/ca.pem"
+        );
+        assert_eq!(
+            with_tls("postgres://db/t1?connect_timeout=5", "/ca.pem"),
+            "postgres://db/t1?connect_timeout=5&sslmode=verify-ca&sslrootcert=/ca.pem"
+        );
     }
 }

@@ -179,3 +179,58 @@ fn singleton_work_runs_in_one_process_at_a_time() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A certificate authority that signed nothing the test server presents (made once with
+/// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=not-the-server
+/// -days 3650 -nodes`; valid until 2036).
+const SOME_OTHER_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBiDCCAS2gAwIBAgIUIOjG3iuRn3yvJjmwK10/uhwfS3MwCgYIKoZIzj0EAwIw
+GTEXMBUGA1UEAwwObm90LXRoZS1zZXJ2ZXIwHhcNMjYxMTI4MjIwNjA1WhcNMzYx
+MTI1MjIwNjA1WjAZMRcwFQYDVQQDDA5ub3QtdGhlLXNlcnZlcjBZMBMGByqGSM49
+AgEGCCqGSM49AwEHA0IABMDrI0f47Skafypzb+rGG7GZYQuF/qAsDLfk3RjoTh4l
+MWkHP8//bzYDzUyEBRR0tpboQquptJnSXhfe3Fd3D2OjUzBRMB0GA1UdDgQWBBTg
+UzDC31eBssk0gv9trLueTElpMTAfBgNVHSMEGDAWgBTgUzDC31eBssk0gv9trLue
+TElpMTAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQCU0aH7PGi3
+PdhMzKnfw4fLfSxr+cK6yIE/kYzU5oj7gQIhAOAm3aa+TCdf4+SZmbX4qmslXNWB
+TcvgSjnubflYRo8C
+-----END CERTIFICATE-----
+";
+
+#[test]
+fn a_tls_url_encrypts_every_connection_and_an_untrusted_server_is_refused_with_the_reason(
+) -> anyhow::Result<()> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Tls {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ssl: bool,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        version: Option<String>,
+    }
+    let guard = TestDatabase::create()?;
+    let db = super::PgDatabase::open(&guard.tls_url(), 2).map_err(|e| {
+        e.context(format!(
+            "the test server must accept TLS with a certificate signed by {} \
+             (scripts/ensure-postgres.sh turns it on; UDD_TEST_DATABASE_CA names another)",
+            testing::server_ca()
+        ))
+    })?;
+    db.migrate()?;
+    let mut conn = db.conn()?;
+    let tls: Tls =
+        diesel::sql_query("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .get_result(&mut conn)?;
+    assert!(tls.ssl, "the pool's connection is not encrypted");
+    assert!(tls.version.is_some_and(|v| v.starts_with("TLS")));
+
+    let dir = tempfile::tempdir()?;
+    let other = dir.path().join("other-ca.pem");
+    std::fs::write(&other, SOME_OTHER_CA)?;
+    let refused =
+        super::PgDatabase::open(&testing::with_tls(guard.url(), &other.to_string_lossy()), 1)
+            .expect_err("a server whose certificate no trusted authority signed");
+    let said = format!("{refused:#}");
+    assert!(said.contains("connecting to PostgreSQL at"), "{said}");
+    assert!(said.contains("certificate"), "{said}");
+    Ok(())
+}
