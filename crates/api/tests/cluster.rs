@@ -605,3 +605,38 @@ fn a_worker_whose_database_went_away_still_stops_within_seconds_of_sigterm() {
         log_of(dir.path())
     );
 }
+
+#[test]
+fn sslrootcert_system_trusts_the_authorities_the_system_names_and_no_others() {
+    let database = TestDatabase::create().unwrap_or_else(|e| panic!("{e:#}"));
+    let url = format!("{}?sslmode=verify-ca&sslrootcert=system", database.url());
+    let dir = host();
+    let migrate = |authorities: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_udd"));
+        command
+            .arg("migrate")
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .env("UDD__DATABASE__URL", &url)
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        if let Some(file) = authorities {
+            command.env("SSL_CERT_FILE", file);
+        }
+        command.output().unwrap()
+    };
+    // The system's own bundle does not hold the test server's self-signed authority.
+    let refused = migrate(None);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("certificate verify failed"), "{said}");
+    // Named as the system's authorities (as OpenSSL's SSL_CERT_FILE does), it is trusted.
+    let ca = udd_adapters::postgres::testing::server_ca();
+    let accepted = migrate(Some(&ca));
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert!(String::from_utf8_lossy(&accepted.stdout).contains("applied"));
+}

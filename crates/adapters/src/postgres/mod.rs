@@ -112,18 +112,82 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// `url` with any password replaced by `***`, for messages and logs.
+/// `url` with any password (in the user part or a `password=` option) replaced by
+/// `***`, for messages and logs.
 pub fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
     };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => base.to_owned(),
+            },
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    match query {
+        Some(query) => {
+            let options: Vec<String> = query
+                .split('&')
+                .map(|option| match option.split_once('=') {
+                    Some(("password", _)) => "password=***".to_owned(),
+                    _ => option.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", options.join("&"))
+        }
+        None => base,
     }
+}
+
+/// `url` with `sslrootcert=system` (libpq's "the system's certificate authorities")
+/// naming the system's bundle, `bundle`: the OpenSSL built into udd would look for them
+/// under its own prefix, not where the system keeps them. As libpq does for `system`,
+/// the certificate is then verified: `sslmode` defaults to `verify-full`, and a weaker
+/// mode is refused.
+///
+/// Errors: `system` with a weaker `sslmode`, or with no bundle found on this system.
+fn with_system_roots(url: &str, bundle: Option<&std::path::Path>) -> anyhow::Result<String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(url.to_owned());
+    };
+    let options: Vec<(&str, &str)> = query
+        .split('&')
+        .map(|option| option.split_once('=').unwrap_or((option, "")))
+        .collect();
+    if !options.contains(&("sslrootcert", "system")) {
+        return Ok(url.to_owned());
+    }
+    let mode = options
+        .iter()
+        .find(|(key, _)| *key == "sslmode")
+        .map(|(_, v)| *v);
+    if mode.is_some_and(|mode| mode != "verify-full" && mode != "verify-ca") {
+        anyhow::bail!(
+            "sslrootcert=system verifies the server's certificate: use sslmode=verify-full \
+             or verify-ca, not {}",
+            mode.unwrap_or_default()
+        );
+    }
+    let bundle = bundle.context(
+        "sslrootcert=system, but no certificate authorities were found on this system \
+         (set SSL_CERT_FILE, or name a file with sslrootcert=)",
+    )?;
+    let mut rewritten: Vec<String> = query
+        .split('&')
+        .map(|option| match option {
+            "sslrootcert=system" => format!("sslrootcert={}", bundle.display()),
+            _ => option.to_owned(),
+        })
+        .collect();
+    if mode.is_none() {
+        rewritten.push("sslmode=verify-full".to_owned());
+    }
+    Ok(format!("{base}?{}", rewritten.join("&")))
 }
 
 /// A pool of connections to one PostgreSQL database.
@@ -155,6 +219,8 @@ impl PgDatabase {
                 redacted(url)
             );
         }
+        let url = &with_system_roots(url, openssl_probe::probe().cert_file.as_deref())
+            .with_context(|| format!("connecting to PostgreSQL at {}", redacted(url)))?;
         // One connection first, so a wrong address or a server that is down is an error
         // now, with the server's words, rather than a pool timing out later.
         PgConnection::establish(url)
@@ -225,6 +291,46 @@ mod url_tests {
             redacted("postgres://postgres@127.0.0.1/udd"),
             "postgres://postgres@127.0.0.1/udd"
         );
+        assert_eq!(
+            redacted("postgres://u:a@b@db/udd?sslmode=require&password=s3cret&x=1"),
+            "postgres://u:***@db/udd?sslmode=require&password=***&x=1"
+        );
+    }
+
+    #[test]
+    fn the_system_authorities_are_named_by_their_file_and_then_verified() -> anyhow::Result<()> {
+        let bundle = std::path::Path::new("/etc/ssl/certs/ca-certificates.crt");
+        assert_eq!(
+            with_system_roots("postgres://db/udd?sslrootcert=system", Some(bundle))?,
+            "postgres://db/udd?sslrootcert=/etc/ssl/certs/ca-certificates.crt&sslmode=verify-full"
+        );
+        assert_eq!(
+            with_system_roots(
+                "postgres://db/udd?sslmode=verify-ca&sslrootcert=system&connect_timeout=5",
+                Some(bundle)
+            )?,
+            "postgres://db/udd?sslmode=verify-ca&sslrootcert=/etc/ssl/certs/ca-certificates.crt\
+             &connect_timeout=5"
+        );
+        // Anything else is left as it is.
+        for url in [
+            "postgres://db/udd",
+            "postgres://db/udd?sslmode=require",
+            "postgres://db/udd?sslrootcert=/etc/udd/ca.pem",
+        ] {
+            assert_eq!(with_system_roots(url, Some(bundle))?, url);
+            assert_eq!(with_system_roots(url, None)?, url);
+        }
+        let weaker = with_system_roots(
+            "postgres://db/u?sslrootcert=system&sslmode=require",
+            Some(bundle),
+        )
+        .expect_err("system roots without verification");
+        assert!(format!("{weaker}").contains("not require"), "{weaker}");
+        let none = with_system_roots("postgres://db/udd?sslrootcert=system", None)
+            .expect_err("no bundle on this system");
+        assert!(format!("{none}").contains("SSL_CERT_FILE"), "{none}");
+        Ok(())
     }
 
     #[test]
