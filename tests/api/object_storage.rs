@@ -350,8 +350,31 @@ async fn a_local_installation_grows_into_the_bucket_with_udd_storage_copy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_kept_in_rocket_chats_bucket_are_exported_from_there_without_a_copy() {
-    // Rocket.Chat's own upload bucket (FileUpload_Storage_Type = AmazonS3), holding the
-    // fixture's diagram under the path its upload document names.
+    // FileUpload_Storage_Type = AmazonS3.
+    exported_in_place(|doc, path| {
+        doc["store"] = "AmazonS3:Uploads".into();
+        doc["AmazonS3"] = serde_json::json!({ "path": path });
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_kept_in_google_cloud_storage_are_exported_through_its_s3_api() {
+    // FileUpload_Storage_Type = GoogleCloudStorage: the document names the object in
+    // `GoogleStorage.path`, and the bucket is reached through Google's S3-compatible
+    // API (storage.googleapis.com with HMAC keys), here the same S3 server.
+    exported_in_place(|doc, path| {
+        doc["store"] = "GoogleCloudStorage:Uploads".into();
+        doc["GoogleStorage"] = serde_json::json!({ "path": path });
+    })
+    .await;
+}
+
+/// Rocket.Chat's own upload bucket holds the fixture's diagram under the path its
+/// upload document names (`mark` writes where, as Rocket.Chat's store does), and the
+/// dump holds no bytes for it: the export reads it there, without a copy, and lists it
+/// as unavailable when `[rocketchat.uploads]` is not set.
+async fn exported_in_place(mark: fn(&mut serde_json::Value, &str)) {
     let rocketchat = S3Server::start();
     let path = "k2Zr8XoM3NwZ/uploads/GENERAL/NBTm56xe8Rh5cF47X/Q5yA26ksJXC57nySc";
     let diagram = std::fs::read(fixture_dir().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap();
@@ -375,8 +398,7 @@ async fn uploads_kept_in_rocket_chats_bucket_are_exported_from_there_without_a_c
     std::fs::remove_file(dump.path().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap();
     edit_documents(&dump.path().join("rocketchat_uploads.json"), |doc| {
         if doc["_id"] == "Q5yA26ksJXC57nySc" {
-            doc["store"] = "AmazonS3:Uploads".into();
-            doc["AmazonS3"] = serde_json::json!({ "path": path });
+            mark(doc, path);
         }
     });
 

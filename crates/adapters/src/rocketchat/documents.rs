@@ -272,17 +272,28 @@ fn upload(doc: &Value) -> Result<Upload, String> {
         user_id: text(doc, "userId").map(Into::into),
         content_type: text(doc, "type"),
         size: size(doc),
-        blob: kept_in_rocketchat_s3(doc),
+        blob: kept_in_rocketchat_bucket(doc),
         uploaded_at,
         updated_at,
     })
 }
 
-/// The key of an upload Rocket.Chat keeps in its own S3 bucket (`store` is
-/// `AmazonS3:Uploads`, the object named by `AmazonS3.path`): read there, in place, when
-/// `[rocketchat.uploads]` names the bucket. Bytes the dump carries replace it.
-fn kept_in_rocketchat_s3(doc: &Value) -> Option<String> {
-    let path = text(doc, "AmazonS3.path")?;
+/// The key of an upload Rocket.Chat keeps in its own bucket, read there, in place, when
+/// `[rocketchat.uploads]` names the bucket. Bytes the dump carries replace it. The
+/// object is the one `AmazonS3.path` names (`store` `AmazonS3:Uploads`), or
+/// `GoogleStorage.path` (`GoogleCloudStorage:Uploads`: Google Cloud Storage, reached
+/// through its S3-compatible API), or for documents from Rocket.Chat's first Google
+/// store, the folder `googleCloudStorage.path` followed by the upload's id.
+fn kept_in_rocketchat_bucket(doc: &Value) -> Option<String> {
+    let path = text(doc, "AmazonS3.path")
+        .or_else(|| text(doc, "GoogleStorage.path"))
+        .or_else(|| {
+            Some(format!(
+                "{}{}",
+                text(doc, "googleCloudStorage.path")?,
+                text(doc, "_id")?
+            ))
+        })?;
     let path = path.trim_start_matches('/');
     let plain = !path.is_empty() && path.split('/').all(crate::object::is_key_part);
     plain.then(|| format!("{}{path}", crate::object::ROCKETCHAT_S3))
@@ -307,6 +318,39 @@ mod tests {
     use super::*;
     use serde_json::json;
     use udd_domain::Reaction;
+
+    #[test]
+    fn an_upload_in_rocket_chats_own_bucket_is_named_by_its_store_s_path() {
+        let key = |doc: Value| upload(&doc).map(|u| u.blob);
+        let expect = |path: &str| Ok(Some(format!("{}{path}", crate::object::ROCKETCHAT_S3)));
+        assert_eq!(
+            key(
+                json!({"_id": "F1", "name": "x", "store": "AmazonS3:Uploads",
+                       "AmazonS3": {"path": "u1/uploads/R1/U1/F1"}})
+            ),
+            expect("u1/uploads/R1/U1/F1")
+        );
+        assert_eq!(
+            key(
+                json!({"_id": "F1", "name": "x", "store": "GoogleCloudStorage:Uploads",
+                       "GoogleStorage": {"path": "/u1/uploads/R1/U1/F1"}})
+            ),
+            expect("u1/uploads/R1/U1/F1")
+        );
+        assert_eq!(
+            key(json!({"_id": "F1", "name": "x", "googleCloudStorage": {"path": "uploads/"}})),
+            expect("uploads/F1")
+        );
+        // Kept elsewhere (GridFS, a folder), or at a key that is not a plain path.
+        assert_eq!(
+            key(json!({"_id": "F1", "name": "x", "store": "GridFS:Uploads"})),
+            Ok(None)
+        );
+        assert_eq!(
+            key(json!({"_id": "F1", "name": "x", "GoogleStorage": {"path": "a/../b"}})),
+            Ok(None)
+        );
+    }
 
     #[test]
     fn uploads_and_avatars_whose_id_could_name_a_path_are_refused() {
