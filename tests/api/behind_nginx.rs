@@ -59,7 +59,7 @@ fn nginx_binary() -> Option<PathBuf> {
 }
 
 /// nginx, or `None` to skip where it cannot be had outside CI; under CI a failure.
-fn nginx_or_skip() -> Option<PathBuf> {
+pub(crate) fn nginx_or_skip() -> Option<PathBuf> {
     let found = nginx_binary();
     if found.is_none() {
         assert!(
@@ -74,7 +74,7 @@ fn nginx_or_skip() -> Option<PathBuf> {
     found
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -82,7 +82,7 @@ fn free_port() -> u16 {
 }
 
 /// A running nginx, a child of the test, killed when dropped.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
     dir: tempfile::TempDir,
     port: u16,
@@ -93,6 +93,28 @@ impl Nginx {
     /// upstreams pointed at `udd` and `rocketchat` (host:port), everything it writes in
     /// its own temporary folder.
     fn start(binary: &Path, port: u16, udd: &str, rocketchat: &str) -> Self {
+        Self::serving(binary, port, |root| {
+            let locations = root.join("udd-locations.conf");
+            std::fs::copy(repo_file("deploy/nginx/udd-locations.conf"), &locations)
+                .expect("copy udd-locations.conf");
+            let template = std::fs::read_to_string(repo_file("deploy/nginx/udd.conf.template"))
+                .expect("udd.conf.template");
+            fill(
+                &template,
+                &[
+                    ("UDD_UPSTREAM", udd),
+                    ("ROCKETCHAT_UPSTREAM", rocketchat),
+                    ("NGINX_LISTEN", &format!("127.0.0.1:{port}")),
+                    ("NGINX_SERVER_NAME", "localhost"),
+                    ("UDD_LOCATIONS", &locations.to_string_lossy()),
+                ],
+            )
+        })
+    }
+
+    /// Starts `binary` on 127.0.0.1:`port` with the http-context configuration that
+    /// `site` writes, given nginx's temporary folder (where it may keep files of its own).
+    pub(crate) fn serving(binary: &Path, port: u16, site: impl FnOnce(&Path) -> String) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         for sub in [
@@ -104,21 +126,7 @@ impl Nginx {
         ] {
             std::fs::create_dir_all(root.join(sub)).expect("nginx folders");
         }
-        let locations = root.join("udd-locations.conf");
-        std::fs::copy(repo_file("deploy/nginx/udd-locations.conf"), &locations)
-            .expect("copy udd-locations.conf");
-        let template = std::fs::read_to_string(repo_file("deploy/nginx/udd.conf.template"))
-            .expect("udd.conf.template");
-        let site = fill(
-            &template,
-            &[
-                ("UDD_UPSTREAM", udd),
-                ("ROCKETCHAT_UPSTREAM", rocketchat),
-                ("NGINX_LISTEN", &format!("127.0.0.1:{port}")),
-                ("NGINX_SERVER_NAME", "localhost"),
-                ("UDD_LOCATIONS", &locations.to_string_lossy()),
-            ],
-        );
+        let site = site(root);
         std::fs::write(root.join("udd.conf"), site).expect("udd.conf");
         // The main file a distribution would ship, reduced to what a test needs: one
         // process in the foreground, every path under the temporary folder.
@@ -175,11 +183,11 @@ impl Nginx {
         }
     }
 
-    fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 }

@@ -451,3 +451,87 @@ async fn exported_in_place(mark: fn(&mut serde_json::Value, &str)) {
         manifest["unavailable"]
     );
 }
+
+/// nginx as Rocket.Chat's WebDAV upload store (`dav_methods`, basic authentication as
+/// user `rc`), under `/dav/` of 127.0.0.1:`port`.
+fn webdav_server(binary: &Path, port: u16) -> crate::behind_nginx::Nginx {
+    crate::behind_nginx::Nginx::serving(binary, port, |root| {
+        std::fs::create_dir_all(root.join("www/dav")).unwrap();
+        std::fs::write(root.join("htpasswd"), "rc:{PLAIN}dav-secret\n").unwrap();
+        let r = root.display();
+        format!(
+            "server {{\n listen 127.0.0.1:{port};\n location /dav/ {{\n  root {r}/www;\n  \
+             auth_basic \"uploads\";\n  auth_basic_user_file {r}/htpasswd;\n  \
+             dav_methods PUT DELETE MKCOL;\n  create_full_put_path on;\n }}\n}}\n"
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_kept_on_rocket_chats_webdav_server_are_exported_from_there() {
+    let Some(nginx) = crate::behind_nginx::nginx_or_skip() else {
+        return;
+    };
+    let dav = webdav_server(&nginx, crate::behind_nginx::free_port());
+    // Rocket.Chat's WebDAV store (FileUpload_Storage_Type = Webdav) put the diagram at
+    // the upload folder's path followed by its id, as Rocket.Chat does: with a PUT.
+    let diagram = std::fs::read(fixture_dir().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap();
+    let put = reqwest::Client::new()
+        .put(dav.url("/dav/uploads/Q5yA26ksJXC57nySc"))
+        .basic_auth("rc", Some("dav-secret"))
+        .body(diagram.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201, "{}", dav.error_log());
+
+    let dump = fixture_copy();
+    std::fs::remove_file(dump.path().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap();
+    edit_documents(&dump.path().join("rocketchat_uploads.json"), |doc| {
+        if doc["_id"] == "Q5yA26ksJXC57nySc" {
+            doc["store"] = "Webdav:Uploads".into();
+            doc["Webdav"] = serde_json::json!({ "path": "/uploads/Q5yA26ksJXC57nySc" });
+        }
+    });
+    let exported = |password: &'static str| {
+        let url = dav.url("/dav/");
+        let dump = dump.path().to_owned();
+        async move {
+            let app = TestApp::builder()
+                .with_workers()
+                .configure(move |settings| {
+                    let webdav = &mut settings.rocketchat.webdav;
+                    webdav.url = url;
+                    webdav.username = Some("rc".into());
+                    webdav.password = Some(SecretString::from(password));
+                })
+                .spawn()
+                .await;
+            let summary = app.import(&dump);
+            assert!(summary.problems.is_empty(), "{:?}", summary.problems);
+            let alice = fixture_login("alice");
+            let done = app.export_and_wait(&alice, None).await;
+            unzip_bytes(&archive_of(&app, &alice, &done).await)
+        }
+    };
+
+    let entries = exported("dav-secret").await;
+    let (_, bytes) = entries
+        .iter()
+        .find(|(name, _)| name.starts_with("assets/Q5yA26ksJXC57nySc-"))
+        .expect("the upload is in the archive");
+    assert_eq!(*bytes, diagram);
+
+    // Credentials the server refuses: the upload is listed as unavailable, and the
+    // export still completes.
+    let entries = exported("wrong").await;
+    assert!(!entries
+        .keys()
+        .any(|n| n.starts_with("assets/Q5yA26ksJXC57nySc-")));
+    let manifest: serde_json::Value = serde_json::from_slice(&entries["manifest.json"]).unwrap();
+    assert!(
+        manifest["unavailable"].to_string().contains("diagram"),
+        "{}",
+        manifest["unavailable"]
+    );
+}

@@ -15,6 +15,7 @@
 //! - [`rocketchat`]: reading a Rocket.Chat dump (mongoexport, mongodump, archive, GridFS);
 //! - [`remote_sessions`]: checking a Rocket.Chat login token with the workspace itself
 //!   (`GET /api/v1/me`, rustls);
+//! - [`webdav`]: uploads read in place from Rocket.Chat's WebDAV store;
 //! - [`security`]: Rocket.Chat-compatible password hashing and login tokens;
 //! - [`system`]: the system clock, Rocket.Chat-style random ids and one-time codes;
 //! - [`form_tokens`]: tokens that protect the web page's forms against forgery;
@@ -57,6 +58,7 @@ pub mod smtp_test_server;
 pub mod sqlite;
 pub mod stored;
 pub mod system;
+pub mod webdav;
 
 pub use archive::ZipArchiveStore;
 pub use blobs::LocalBlobStore;
@@ -84,3 +86,4 @@ pub use sqlite::{
 };
 pub use stored::LocalStoredExports;
 pub use system::{LocalWakeup, RandomCodes, RandomIds, SystemClock, Unshared};
+pub use webdav::WebDavUploads;

@@ -17,7 +17,7 @@ mod auth;
 mod login;
 mod server;
 
-pub use auth::{AuthMode, AuthSettings, RocketChatSettings, RocketChatUploads};
+pub use auth::{AuthMode, AuthSettings, RocketChatSettings, RocketChatUploads, RocketChatWebdav};
 pub use login::{AccountsSettings, LoginSettings, RateLimitSettings, RouteLimit};
 pub use server::ServerSettings;
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 use udd_adapters::{
     LocalBlobStore, LocalExportFiles, LocalStoredExports, MemoryArchiveStore, MemoryBlobStore,
     ObjectArchiveStore, ObjectBlobStore, ObjectStorage, ObjectStoredExports, S3Config,
-    WithRocketChatUploads, ZipArchiveStore,
+    WebDavUploads, WithRocketChatUploads, ZipArchiveStore,
 };
 use udd_ports::{ArchiveStore, BlobStore, ExportFiles, StoredExports};
 
@@ -130,8 +130,21 @@ fn with_rocketchat_uploads(settings: &Settings, own: Arc<dyn BlobStore>) -> Arc<
             .ok()
         })
         .flatten();
-    Arc::new(WithRocketChatUploads::new(own, rocketchat))
+    let dav = &settings.rocketchat.webdav;
+    let webdav = (!dav.url.trim().is_empty())
+        .then(|| {
+            WebDavUploads::new(&dav.url, dav.username.clone(), dav.password.clone(), WEBDAV_TIMEOUT)
+                .inspect_err(|e| {
+                    tracing::error!(error = %format!("{e:#}"), "[rocketchat.webdav] cannot be used; uploads kept on Rocket.Chat's WebDAV server will be unavailable");
+                })
+                .ok()
+        })
+        .flatten();
+    Arc::new(WithRocketChatUploads::new(own, rocketchat).with_webdav(webdav))
 }
+
+/// How long a WebDAV server may take to connect, and then for each read.
+const WEBDAV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The bucket `[storage]` names, checked: a wrong bucket, endpoint or key stops here,
 /// with the settings to look at.

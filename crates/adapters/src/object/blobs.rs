@@ -9,6 +9,7 @@ use udd_ports::{BlobKind, BlobStore};
 use super::ObjectStorage;
 use crate::blobs::blob_key;
 use crate::hashing::sha256_of;
+use crate::webdav::WebDavUploads;
 
 /// Upload and avatar bytes as objects `uploads/<id>` and `avatars/<id>`.
 #[derive(Debug, Clone)]
@@ -57,23 +58,37 @@ impl BlobStore for ObjectBlobStore {
     }
 }
 
-/// How the key of an upload kept in Rocket.Chat's own S3 bucket starts; the rest is
-/// the object's name there (Rocket.Chat's `AmazonS3.path`).
+/// How the key of an upload kept in Rocket.Chat's own bucket starts; the rest is the
+/// object's name there (Rocket.Chat's `AmazonS3.path`, or `GoogleStorage.path` for
+/// Google Cloud Storage, read through its S3-compatible API).
 pub const ROCKETCHAT_S3: &str = "rocketchat-s3/";
 
-/// udd's own blob store, plus uploads read in place from Rocket.Chat's S3 bucket
-/// (`[rocketchat.uploads]`): keys starting with [`ROCKETCHAT_S3`] are read there and
-/// never written; every other key goes to udd's store. Without a Rocket.Chat bucket
-/// such uploads are missing (listed as unavailable in exports), never an error.
+/// How the key of an upload kept on Rocket.Chat's WebDAV server starts; the rest is its
+/// path there (Rocket.Chat's `Webdav.path`).
+pub const ROCKETCHAT_WEBDAV: &str = "rocketchat-webdav/";
+
+/// Where Rocket.Chat keeps an upload that udd reads in place.
+enum Remote<'k> {
+    Bucket(&'k str),
+    WebDav(&'k str),
+}
+
+/// udd's own blob store, plus uploads read in place where Rocket.Chat keeps them: its
+/// bucket (`[rocketchat.uploads]`, keys starting with [`ROCKETCHAT_S3`]) or its WebDAV
+/// server (`[rocketchat.webdav]`, [`ROCKETCHAT_WEBDAV`]). Those are read there and
+/// never written; every other key goes to udd's store. Without the store an upload
+/// names, the upload is missing (listed as unavailable in exports), never an error.
 pub struct WithRocketChatUploads {
     own: Arc<dyn BlobStore>,
     rocketchat: Option<ObjectStorage>,
+    webdav: Option<WebDavUploads>,
 }
 
 impl std::fmt::Debug for WithRocketChatUploads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WithRocketChatUploads")
             .field("rocketchat", &self.rocketchat)
+            .field("webdav", &self.webdav)
             .finish_non_exhaustive()
     }
 }
@@ -81,11 +96,24 @@ impl std::fmt::Debug for WithRocketChatUploads {
 impl WithRocketChatUploads {
     /// udd's store `own`, and Rocket.Chat's bucket when there is one.
     pub fn new(own: Arc<dyn BlobStore>, rocketchat: Option<ObjectStorage>) -> Self {
-        Self { own, rocketchat }
+        Self {
+            own,
+            rocketchat,
+            webdav: None,
+        }
     }
 
-    fn in_rocketchat(key: &str) -> Option<&str> {
+    /// Also reads the uploads Rocket.Chat keeps on `webdav`.
+    #[must_use]
+    pub fn with_webdav(mut self, webdav: Option<WebDavUploads>) -> Self {
+        self.webdav = webdav;
+        self
+    }
+
+    fn remote(key: &str) -> Option<Remote<'_>> {
         key.strip_prefix(ROCKETCHAT_S3)
+            .map(Remote::Bucket)
+            .or_else(|| key.strip_prefix(ROCKETCHAT_WEBDAV).map(Remote::WebDav))
     }
 }
 
@@ -99,7 +127,7 @@ impl BlobStore for WithRocketChatUploads {
     }
 
     fn describe(&self, key: &str) -> anyhow::Result<Option<(u64, String)>> {
-        if Self::in_rocketchat(key).is_none() {
+        if Self::remote(key).is_none() {
             return self.own.describe(key);
         }
         let Some(mut content) = self.open(key)? else {
@@ -111,16 +139,22 @@ impl BlobStore for WithRocketChatUploads {
     }
 
     fn open(&self, key: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
-        match (Self::in_rocketchat(key), &self.rocketchat) {
-            (None, _) => self.own.open(key),
-            (Some(path), Some(bucket)) => bucket.read(path, None),
-            (Some(_), None) => Ok(None),
+        match Self::remote(key) {
+            None => self.own.open(key),
+            Some(Remote::Bucket(path)) => match &self.rocketchat {
+                Some(bucket) => bucket.read(path, None),
+                None => Ok(None),
+            },
+            Some(Remote::WebDav(path)) => match &self.webdav {
+                Some(webdav) => webdav.open(path),
+                None => Ok(None),
+            },
         }
     }
 
-    /// Rocket.Chat's bucket is Rocket.Chat's: its uploads are never deleted from here.
+    /// Rocket.Chat's stores are Rocket.Chat's: their uploads are never deleted from here.
     fn delete(&self, key: &str) -> anyhow::Result<()> {
-        match Self::in_rocketchat(key) {
+        match Self::remote(key) {
             Some(_) => Ok(()),
             None => self.own.delete(key),
         }

@@ -29,7 +29,7 @@ mod copy;
 mod io;
 mod presign;
 pub use archives::{ObjectArchiveStore, ObjectStoredExports};
-pub use blobs::{ObjectBlobStore, WithRocketChatUploads, ROCKETCHAT_S3};
+pub use blobs::{ObjectBlobStore, WithRocketChatUploads, ROCKETCHAT_S3, ROCKETCHAT_WEBDAV};
 pub use copy::{copy_local_store, local_objects, CopyReport};
 pub use io::ObjectWriter;
 use io::StreamReader;

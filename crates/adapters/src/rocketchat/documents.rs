@@ -272,7 +272,7 @@ fn upload(doc: &Value) -> Result<Upload, String> {
         user_id: text(doc, "userId").map(Into::into),
         content_type: text(doc, "type"),
         size: size(doc),
-        blob: kept_in_rocketchat_bucket(doc),
+        blob: kept_in_rocketchat_store(doc),
         uploaded_at,
         updated_at,
     })
@@ -283,8 +283,12 @@ fn upload(doc: &Value) -> Result<Upload, String> {
 /// object is the one `AmazonS3.path` names (`store` `AmazonS3:Uploads`), or
 /// `GoogleStorage.path` (`GoogleCloudStorage:Uploads`: Google Cloud Storage, reached
 /// through its S3-compatible API), or for documents from Rocket.Chat's first Google
-/// store, the folder `googleCloudStorage.path` followed by the upload's id.
-fn kept_in_rocketchat_bucket(doc: &Value) -> Option<String> {
+/// store, the folder `googleCloudStorage.path` followed by the upload's id. One kept on
+/// Rocket.Chat's WebDAV server (`Webdav.path`) is read from there instead.
+fn kept_in_rocketchat_store(doc: &Value) -> Option<String> {
+    if let Some(path) = text(doc, "Webdav.path") {
+        return plain_key(crate::object::ROCKETCHAT_WEBDAV, &path);
+    }
     let path = text(doc, "AmazonS3.path")
         .or_else(|| text(doc, "GoogleStorage.path"))
         .or_else(|| {
@@ -294,9 +298,14 @@ fn kept_in_rocketchat_bucket(doc: &Value) -> Option<String> {
                 text(doc, "_id")?
             ))
         })?;
+    plain_key(crate::object::ROCKETCHAT_S3, &path)
+}
+
+/// `prefix` followed by `path`, when every part of `path` is a plain name.
+fn plain_key(prefix: &str, path: &str) -> Option<String> {
     let path = path.trim_start_matches('/');
     let plain = !path.is_empty() && path.split('/').all(crate::object::is_key_part);
-    plain.then(|| format!("{}{path}", crate::object::ROCKETCHAT_S3))
+    plain.then(|| format!("{prefix}{path}"))
 }
 
 fn avatar(doc: &Value) -> Result<Avatar, String> {
@@ -340,6 +349,14 @@ mod tests {
         assert_eq!(
             key(json!({"_id": "F1", "name": "x", "googleCloudStorage": {"path": "uploads/"}})),
             expect("uploads/F1")
+        );
+        assert_eq!(
+            key(json!({"_id": "F1", "name": "x", "store": "Webdav:Uploads",
+                       "Webdav": {"path": "/uploads/F1"}})),
+            Ok(Some(format!(
+                "{}uploads/F1",
+                crate::object::ROCKETCHAT_WEBDAV
+            )))
         );
         // Kept elsewhere (GridFS, a folder), or at a key that is not a plain path.
         assert_eq!(

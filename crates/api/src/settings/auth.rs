@@ -103,6 +103,33 @@ pub struct RocketChatSettings {
     /// `[rocketchat.uploads]`: the S3 bucket where Rocket.Chat keeps uploads
     /// (`FileUpload_Storage_Type = AmazonS3`), read in place by exports.
     pub uploads: RocketChatUploads,
+    /// `[rocketchat.webdav]`: the WebDAV server where Rocket.Chat keeps uploads
+    /// (`FileUpload_Storage_Type = Webdav`), read in place by exports.
+    pub webdav: RocketChatWebdav,
+}
+
+/// `[rocketchat.webdav]`: Rocket.Chat's WebDAV upload store, read-only. Uploads whose
+/// dump documents carry `Webdav.path` (and whose bytes the dump does not hold) are
+/// exported from there, without being copied into udd's store.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RocketChatWebdav {
+    /// The server's address (`FileUpload_Webdav_Server_URL`); empty: uploads kept on
+    /// WebDAV are unavailable.
+    pub url: String,
+    /// The user (`FileUpload_Webdav_Username`); unset: no credentials are sent.
+    pub username: Option<String>,
+    /// The password (`FileUpload_Webdav_Password`).
+    pub password: Option<SecretString>,
+}
+
+impl PartialEq for RocketChatWebdav {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        let secret = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
+        (&self.url, &self.username) == (&other.url, &other.username)
+            && secret(&self.password) == secret(&other.password)
+    }
 }
 
 /// `[rocketchat.uploads]`: Rocket.Chat's own upload bucket, read-only. Uploads whose
@@ -154,6 +181,7 @@ impl Default for RocketChatSettings {
             cache_refused_seconds: 5,
             cache_capacity: 10_000,
             uploads: RocketChatUploads::default(),
+            webdav: RocketChatWebdav::default(),
         }
     }
 }
@@ -227,6 +255,14 @@ impl Settings {
                 crate::error::printable(url)
             );
         }
+        let webdav = rc.webdav.url.trim();
+        anyhow::ensure!(
+            webdav.is_empty()
+                || ((webdav.starts_with("http://") || webdav.starts_with("https://"))
+                    && webdav.len() > "https://".len()),
+            "rocketchat.webdav.url `{}` must be an http:// or https:// URL",
+            crate::error::printable(webdav)
+        );
         if auth.mode == AuthMode::Rocketchat {
             anyhow::ensure!(
                 rc.url.is_some(),
@@ -290,6 +326,10 @@ mod tests {
             (
                 "[rocketchat]\ntimeout_seconds = 0\n",
                 "rocketchat.timeout_seconds",
+            ),
+            (
+                "[rocketchat.webdav]\nurl = \"dav.example.org/remote\"\n",
+                "rocketchat.webdav.url",
             ),
             (
                 "[rocketchat]\ncache_capacity = 0\n",

@@ -1,0 +1,135 @@
+//! Uploads Rocket.Chat keeps on a WebDAV server (`FileUpload_Storage_Type = Webdav`),
+//! read in place: `GET` of the store's address followed by the upload's
+//! `Webdav.path`, with the store's credentials (HTTP basic authentication).
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use reqwest::blocking::Client;
+use reqwest::{StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Rocket.Chat's WebDAV upload store, read only.
+pub struct WebDavUploads {
+    client: Client,
+    base: Url,
+    username: Option<String>,
+    password: Option<SecretString>,
+}
+
+impl std::fmt::Debug for WebDavUploads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebDavUploads")
+            .field("base", &self.base.as_str())
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebDavUploads {
+    /// The store at `url` (`FileUpload_Webdav_Server_URL`, `http(s)://`), signed in to
+    /// as `username` with `password` when given. `timeout` bounds the connection and
+    /// each read, not a whole download: uploads may be gigabytes.
+    ///
+    /// Errors: a URL that is not `http(s)://`, or the TLS setup failing.
+    pub fn new(
+        url: &str,
+        username: Option<String>,
+        password: Option<SecretString>,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let base = Url::parse(url.trim()).with_context(|| format!("the WebDAV URL `{url}`"))?;
+        anyhow::ensure!(
+            matches!(base.scheme(), "http" | "https") && base.host().is_some(),
+            "the WebDAV URL `{url}` must be an http:// or https:// address"
+        );
+        let builder = Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // The credentials go to the configured host only.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("udd/", env!("CARGO_PKG_VERSION")));
+        // The blocking client runs its own runtime on a thread of its own; building it
+        // there keeps this constructor callable from inside an async runtime.
+        let client = std::thread::scope(|scope| scope.spawn(|| builder.build()).join())
+            .map_err(|_| anyhow!("building the HTTP client panicked"))?
+            .context("building the HTTP client for WebDAV")?;
+        Ok(Self {
+            client,
+            base,
+            username,
+            password,
+        })
+    }
+
+    /// Where `path` (an upload's `Webdav.path`, such as `/uploads/<id>`) is: each of
+    /// its parts appended to the store's address, percent-encoded.
+    fn url_of(&self, path: &str) -> anyhow::Result<Url> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| anyhow!("the WebDAV URL `{}` cannot have a path", self.base))?
+            .pop_if_empty()
+            .extend(path.split('/').filter(|part| !part.is_empty()));
+        Ok(url)
+    }
+
+    /// The bytes at `path`, streamed; `None` when the server has nothing there (404).
+    ///
+    /// Errors: the server unreachable, refusing the credentials, or answering anything
+    /// but the file.
+    pub fn open(&self, path: &str) -> anyhow::Result<Option<Box<dyn Read + Send>>> {
+        let url = self.url_of(path)?;
+        let mut request = self.client.get(url.clone());
+        if let Some(username) = &self.username {
+            request = request.basic_auth(
+                username,
+                self.password.as_ref().map(|p| p.expose_secret().to_owned()),
+            );
+        }
+        let response = request
+            .send()
+            .with_context(|| format!("reading {url} from WebDAV"))?;
+        match response.status() {
+            StatusCode::OK => Ok(Some(Box::new(response))),
+            StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+            status => anyhow::bail!("reading {url} from WebDAV: the server answered {status}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(url: &str) -> anyhow::Result<WebDavUploads> {
+        WebDavUploads::new(url, None, None, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn a_path_is_appended_part_by_part_to_the_store_s_address() -> anyhow::Result<()> {
+        let plain = store("https://dav.example.org")?;
+        assert_eq!(
+            plain.url_of("/uploads/F1")?.as_str(),
+            "https://dav.example.org/uploads/F1"
+        );
+        let nested = store("https://cloud.example.org/remote.php/dav/files/rc/")?;
+        assert_eq!(
+            nested.url_of("uploads/a b#?")?.as_str(),
+            "https://cloud.example.org/remote.php/dav/files/rc/uploads/a%20b%23%3F"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn only_http_addresses_are_taken() {
+        for url in [
+            "dav.example.org",
+            "ftp://dav.example.org",
+            "file:///tmp",
+            "",
+        ] {
+            assert!(store(url).is_err(), "{url}");
+        }
+    }
+}
