@@ -39,11 +39,25 @@ impl WebDavUploads {
         password: Option<SecretString>,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let base = Url::parse(url.trim()).with_context(|| format!("the WebDAV URL `{url}`"))?;
+        let mut base = Url::parse(url.trim()).map_err(|e| anyhow!("the WebDAV URL: {e}"))?;
         anyhow::ensure!(
             matches!(base.scheme(), "http" | "https") && base.host().is_some(),
-            "the WebDAV URL `{url}` must be an http:// or https:// address"
+            "the WebDAV URL must be an http:// or https:// address"
         );
+        // Credentials written into the URL are taken as the settings' (unless those are
+        // given) and kept out of the URL, which messages and logs show.
+        let (username, password) = match (username, base.username()) {
+            (None, "") => (None, password),
+            (None, user) => {
+                let user = user.to_owned();
+                let pass = base.password().map(|p| SecretString::from(p.to_owned()));
+                (Some(user), password.or(pass))
+            }
+            (given, _) => (given, password),
+        };
+        base.set_username("")
+            .and_then(|()| base.set_password(None))
+            .map_err(|()| anyhow!("the WebDAV URL cannot hold credentials"))?;
         let builder = Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -118,6 +132,24 @@ mod tests {
             nested.url_of("uploads/a b#?")?.as_str(),
             "https://cloud.example.org/remote.php/dav/files/rc/uploads/a%20b%23%3F"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_used_but_never_shown() -> anyhow::Result<()> {
+        let dav = store("https://rc:s3cret@dav.example.org/dav/")?;
+        assert_eq!(dav.username.as_deref(), Some("rc"));
+        assert_eq!(
+            dav.password.as_ref().map(|p| p.expose_secret().to_owned()),
+            Some("s3cret".to_owned())
+        );
+        assert_eq!(
+            dav.url_of("/uploads/F1")?.as_str(),
+            "https://dav.example.org/dav/uploads/F1"
+        );
+        assert!(!format!("{dav:?}").contains("s3cret"));
+        let refused = store("https://rc:s3cret@dav example.org/").expect_err("a space");
+        assert!(!format!("{refused:#}").contains("s3cret"), "{refused:#}");
         Ok(())
     }
 

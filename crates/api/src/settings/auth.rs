@@ -260,8 +260,8 @@ impl Settings {
             webdav.is_empty()
                 || ((webdav.starts_with("http://") || webdav.starts_with("https://"))
                     && webdav.len() > "https://".len()),
-            "rocketchat.webdav.url `{}` must be an http:// or https:// URL",
-            crate::error::printable(webdav)
+            // Not repeated: it may hold credentials.
+            "rocketchat.webdav.url must be an http:// or https:// URL"
         );
         if auth.mode == AuthMode::Rocketchat {
             anyhow::ensure!(
