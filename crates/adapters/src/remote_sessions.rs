@@ -34,6 +34,24 @@ impl std::fmt::Debug for RocketChatSessions {
     }
 }
 
+/// A blocking HTTP client for udd's calls to Rocket.Chat's services: `timeout` bounds
+/// the connection and each read or write, redirects are not followed (credentials go
+/// to the configured host only), and udd names itself.
+///
+/// Errors: the TLS setup failing.
+pub(crate) fn http_client(timeout: std::time::Duration) -> anyhow::Result<Client> {
+    let builder = Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("udd/", env!("CARGO_PKG_VERSION")));
+    // The blocking client runs its own runtime on a thread of its own; building it
+    // there keeps this callable from inside an async runtime.
+    std::thread::scope(|scope| scope.spawn(|| builder.build()).join())
+        .map_err(|_| anyhow!("building the HTTP client panicked"))?
+        .map_err(Into::into)
+}
+
 impl RocketChatSessions {
     /// Asks the workspace at `base_url` (`https://chat.example.com`, with or without a
     /// trailing slash), giving up on a connection or answer after `timeout`. Redirects
@@ -48,16 +66,7 @@ impl RocketChatSessions {
         );
         let me_url = format!("{base}/api/v1/me");
         reqwest::Url::parse(&me_url).with_context(|| format!("the Rocket.Chat URL `{base}`"))?;
-        let builder = Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("udd/", env!("CARGO_PKG_VERSION")));
-        // The blocking client runs its own runtime on a thread of its own; building it
-        // there keeps this constructor callable from inside an async runtime.
-        let client = std::thread::scope(|scope| scope.spawn(|| builder.build()).join())
-            .map_err(|_| anyhow!("building the HTTP client panicked"))?
-            .context("building the HTTP client for Rocket.Chat")?;
+        let client = http_client(timeout).context("building the HTTP client for Rocket.Chat")?;
         Ok(Self { client, me_url })
     }
 

@@ -58,16 +58,7 @@ impl WebDavUploads {
         base.set_username("")
             .and_then(|()| base.set_password(None))
             .map_err(|()| anyhow!("the WebDAV URL cannot hold credentials"))?;
-        let builder = Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            // The credentials go to the configured host only.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("udd/", env!("CARGO_PKG_VERSION")));
-        // The blocking client runs its own runtime on a thread of its own; building it
-        // there keeps this constructor callable from inside an async runtime.
-        let client = std::thread::scope(|scope| scope.spawn(|| builder.build()).join())
-            .map_err(|_| anyhow!("building the HTTP client panicked"))?
+        let client = crate::remote_sessions::http_client(timeout)
             .context("building the HTTP client for WebDAV")?;
         Ok(Self {
             client,
