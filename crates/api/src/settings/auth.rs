@@ -123,12 +123,17 @@ pub struct RocketChatWebdav {
     pub password: Option<SecretString>,
 }
 
+/// Whether two optional secrets are both unset or hold the same text (settings are
+/// compared in tests; a secret's text is not otherwise compared or shown).
+fn same_secret(a: &Option<SecretString>, b: &Option<SecretString>) -> bool {
+    use secrecy::ExposeSecret;
+    a.as_ref().map(ExposeSecret::expose_secret) == b.as_ref().map(ExposeSecret::expose_secret)
+}
+
 impl PartialEq for RocketChatWebdav {
     fn eq(&self, other: &Self) -> bool {
-        use secrecy::ExposeSecret;
-        let secret = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
         (&self.url, &self.username) == (&other.url, &other.username)
-            && secret(&self.password) == secret(&other.password)
+            && same_secret(&self.password, &other.password)
     }
 }
 
@@ -154,8 +159,6 @@ pub struct RocketChatUploads {
 
 impl PartialEq for RocketChatUploads {
     fn eq(&self, other: &Self) -> bool {
-        use secrecy::ExposeSecret;
-        let secret = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
         (
             &self.bucket,
             &self.endpoint,
@@ -168,7 +171,7 @@ impl PartialEq for RocketChatUploads {
             &other.region,
             other.path_style,
             &other.access_key_id,
-        ) && secret(&self.secret_access_key) == secret(&other.secret_access_key)
+        ) && same_secret(&self.secret_access_key, &other.secret_access_key)
     }
 }
 
