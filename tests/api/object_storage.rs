@@ -388,17 +388,29 @@ async fn exported_in_place(mark: fn(&mut serde_json::Value, &str)) {
         secret_access_key: Some(SecretString::from(SECRET_KEY)),
     })
     .unwrap();
-    let put = diagram.clone();
-    tokio::task::spawn_blocking(move || bucket.put(path, &mut put.as_slice()).unwrap())
-        .await
-        .unwrap();
+    // Alice's avatar is kept there too (Rocket.Chat's avatar store is of the same type).
+    let avatar_path = "k2Zr8XoM3NwZ/avatars/NBTm56xe8Rh5cF47X";
+    let avatar = std::fs::read(fixture_dir().join("avatars/g9Gkkh5ghT5G4fzAL.png")).unwrap();
+    let (put, put_avatar) = (diagram.clone(), avatar.clone());
+    tokio::task::spawn_blocking(move || {
+        bucket.put(path, &mut put.as_slice()).unwrap();
+        bucket.put(avatar_path, &mut put_avatar.as_slice()).unwrap();
+    })
+    .await
+    .unwrap();
 
-    // A dump whose upload document says where the bytes are, and which holds no bytes.
+    // A dump whose documents say where the bytes are, and which holds no bytes.
     let dump = fixture_copy();
     std::fs::remove_file(dump.path().join("uploads/Q5yA26ksJXC57nySc.png")).unwrap();
+    std::fs::remove_file(dump.path().join("avatars/g9Gkkh5ghT5G4fzAL.png")).unwrap();
     edit_documents(&dump.path().join("rocketchat_uploads.json"), |doc| {
         if doc["_id"] == "Q5yA26ksJXC57nySc" {
             mark(doc, path);
+        }
+    });
+    edit_documents(&dump.path().join("rocketchat_avatars.json"), |doc| {
+        if doc["_id"] == "g9Gkkh5ghT5G4fzAL" {
+            mark(doc, avatar_path);
         }
     });
 
@@ -431,6 +443,11 @@ async fn exported_in_place(mark: fn(&mut serde_json::Value, &str)) {
         .find(|(name, _)| name.starts_with("assets/Q5yA26ksJXC57nySc-"))
         .expect("the upload is in the archive");
     assert_eq!(*exported, diagram);
+    assert_eq!(
+        entries.get("avatar"),
+        Some(&avatar),
+        "the avatar, read in place"
+    );
 
     // Without [rocketchat.uploads] the same upload is listed as unavailable, and the
     // export still completes.

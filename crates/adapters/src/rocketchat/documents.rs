@@ -278,12 +278,12 @@ fn upload(doc: &Value) -> Result<Upload, String> {
     })
 }
 
-/// The key of an upload Rocket.Chat keeps in its own bucket, read there, in place, when
-/// `[rocketchat.uploads]` names the bucket. Bytes the dump carries replace it. The
-/// object is the one `AmazonS3.path` names (`store` `AmazonS3:Uploads`), or
-/// `GoogleStorage.path` (`GoogleCloudStorage:Uploads`: Google Cloud Storage, reached
-/// through its S3-compatible API), or for documents from Rocket.Chat's first Google
-/// store, the folder `googleCloudStorage.path` followed by the upload's id. One kept on
+/// The key of an upload or avatar Rocket.Chat keeps in its own bucket, read there, in
+/// place, when `[rocketchat.uploads]` names the bucket. Bytes the dump carries replace
+/// it. The object is the one `AmazonS3.path` names (`store` `AmazonS3:…`), or
+/// `GoogleStorage.path` (`GoogleCloudStorage:…`: Google Cloud Storage, reached through
+/// its S3-compatible API), or for documents from Rocket.Chat's first Google store, the
+/// folder `googleCloudStorage.path` followed by the document's id. One kept on
 /// Rocket.Chat's WebDAV server (`Webdav.path`) is read from there instead.
 fn kept_in_rocketchat_store(doc: &Value) -> Option<String> {
     if let Some(path) = text(doc, "Webdav.path") {
@@ -316,7 +316,8 @@ fn avatar(doc: &Value) -> Result<Avatar, String> {
         user_id: text(doc, "userId").map(Into::into),
         content_type: text(doc, "type"),
         size: size(doc),
-        blob: None,
+        // Rocket.Chat keeps avatars in a store of the same type as uploads.
+        blob: kept_in_rocketchat_store(doc),
         uploaded_at,
         updated_at,
     })
@@ -358,6 +359,12 @@ mod tests {
                 crate::object::ROCKETCHAT_WEBDAV
             )))
         );
+        // An avatar the same way.
+        let avatar = avatar(
+            &json!({"_id": "A1", "name": "alice", "store": "AmazonS3:Avatars",
+                                    "AmazonS3": {"path": "u1/avatars/U1"}}),
+        );
+        assert_eq!(avatar.map(|a| a.blob), expect("u1/avatars/U1"));
         // Kept elsewhere (GridFS, a folder), or at a key that is not a plain path.
         assert_eq!(
             key(json!({"_id": "F1", "name": "x", "store": "GridFS:Uploads"})),
