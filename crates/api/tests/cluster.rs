@@ -609,9 +609,14 @@ fn a_worker_whose_database_went_away_still_stops_within_seconds_of_sigterm() {
 #[test]
 fn sslrootcert_system_trusts_the_authorities_the_system_names_and_no_others() {
     let database = TestDatabase::create().unwrap_or_else(|e| panic!("{e:#}"));
-    let url = format!("{}?sslmode=verify-ca&sslrootcert=system", database.url());
+    // `system` takes full verification, host name included: the test server's
+    // certificate names `localhost`.
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert=system",
+        database.url().replacen("@127.0.0.1:", "@localhost:", 1)
+    );
     let dir = host();
-    let migrate = |authorities: Option<&str>| {
+    let migrate = |variable: Option<(&str, &Path)>| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_udd"));
         command
             .arg("migrate")
@@ -620,23 +625,35 @@ fn sslrootcert_system_trusts_the_authorities_the_system_names_and_no_others() {
             .env("UDD__DATABASE__URL", &url)
             .env_remove("SSL_CERT_FILE")
             .env_remove("SSL_CERT_DIR");
-        if let Some(file) = authorities {
-            command.env("SSL_CERT_FILE", file);
+        if let Some((name, value)) = variable {
+            command.env(name, value);
         }
         command.output().unwrap()
+    };
+    let trusted = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
     };
     // The system's own bundle does not hold the test server's self-signed authority.
     let refused = migrate(None);
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{said}");
     assert!(said.contains("certificate verify failed"), "{said}");
-    // Named as the system's authorities (as OpenSSL's SSL_CERT_FILE does), it is trusted.
+    // Named as the system's authorities by OpenSSL's variables, it is trusted: a file
+    // (SSL_CERT_FILE), or a folder of certificates by subject hash (SSL_CERT_DIR),
+    // which must not be overridden by the distribution's bundle.
     let ca = udd_adapters::postgres::testing::server_ca();
-    let accepted = migrate(Some(&ca));
-    assert!(
-        accepted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&accepted.stderr)
-    );
-    assert!(String::from_utf8_lossy(&accepted.stdout).contains("applied"));
+    trusted(migrate(Some(("SSL_CERT_FILE", Path::new(&ca)))));
+    let hash = Command::new("openssl")
+        .args(["x509", "-hash", "-noout", "-in", &ca])
+        .output()
+        .expect("the openssl command (Debian's openssl package)");
+    let hash = String::from_utf8(hash.stdout).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::copy(&ca, folder.path().join(format!("{}.0", hash.trim()))).unwrap();
+    trusted(migrate(Some(("SSL_CERT_DIR", folder.path()))));
 }

@@ -145,10 +145,11 @@ pub fn redacted(url: &str) -> String {
 }
 
 /// `url` with `sslrootcert=system` (libpq's "the system's certificate authorities")
-/// naming the system's bundle, `bundle`: the OpenSSL built into udd would look for them
+/// naming the system's bundle, `bundle`: unless the environment says where they are
+/// (`SSL_CERT_FILE`, `SSL_CERT_DIR`), the OpenSSL built into udd would look for them
 /// under its own prefix, not where the system keeps them. As libpq does for `system`,
-/// the certificate is then verified: `sslmode` defaults to `verify-full`, and a weaker
-/// mode is refused.
+/// the certificate and host name are then verified: `sslmode` defaults to
+/// `verify-full`, and a weaker mode is refused.
 ///
 /// Errors: `system` with a weaker `sslmode`, or with no bundle found on this system.
 fn with_system_roots(url: &str, bundle: Option<&std::path::Path>) -> anyhow::Result<String> {
@@ -166,10 +167,10 @@ fn with_system_roots(url: &str, bundle: Option<&std::path::Path>) -> anyhow::Res
         .iter()
         .find(|(key, _)| *key == "sslmode")
         .map(|(_, v)| *v);
-    if mode.is_some_and(|mode| mode != "verify-full" && mode != "verify-ca") {
+    if mode.is_some_and(|mode| mode != "verify-full") {
         anyhow::bail!(
-            "sslrootcert=system verifies the server's certificate: use sslmode=verify-full \
-             or verify-ca, not {}",
+            "sslrootcert=system verifies the server's certificate and name: use \
+             sslmode=verify-full, not {}",
             mode.unwrap_or_default()
         );
     }
@@ -219,8 +220,14 @@ impl PgDatabase {
                 redacted(url)
             );
         }
-        let url = &with_system_roots(url, openssl_probe::probe().cert_file.as_deref())
-            .with_context(|| format!("connecting to PostgreSQL at {}", redacted(url)))?;
+        // OpenSSL itself honours SSL_CERT_FILE and SSL_CERT_DIR; only without them is
+        // `system` pointed at the distribution's bundle.
+        let url = &if openssl_probe::has_ssl_cert_env_vars() {
+            url.to_owned()
+        } else {
+            with_system_roots(url, openssl_probe::probe().cert_file.as_deref())
+                .with_context(|| format!("connecting to PostgreSQL at {}", redacted(url)))?
+        };
         // One connection first, so a wrong address or a server that is down is an error
         // now, with the server's words, rather than a pool timing out later.
         PgConnection::establish(url)
@@ -306,10 +313,10 @@ mod url_tests {
         );
         assert_eq!(
             with_system_roots(
-                "postgres://db/udd?sslmode=verify-ca&sslrootcert=system&connect_timeout=5",
+                "postgres://db/udd?sslmode=verify-full&sslrootcert=system&connect_timeout=5",
                 Some(bundle)
             )?,
-            "postgres://db/udd?sslmode=verify-ca&sslrootcert=/etc/ssl/certs/ca-certificates.crt\
+            "postgres://db/udd?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt\
              &connect_timeout=5"
         );
         // Anything else is left as it is.
@@ -321,12 +328,17 @@ mod url_tests {
             assert_eq!(with_system_roots(url, Some(bundle))?, url);
             assert_eq!(with_system_roots(url, None)?, url);
         }
-        let weaker = with_system_roots(
-            "postgres://db/u?sslrootcert=system&sslmode=require",
-            Some(bundle),
-        )
-        .expect_err("system roots without verification");
-        assert!(format!("{weaker}").contains("not require"), "{weaker}");
+        for weaker in ["require", "verify-ca"] {
+            let refused = with_system_roots(
+                &format!("postgres://db/u?sslrootcert=system&sslmode={weaker}"),
+                Some(bundle),
+            )
+            .expect_err("system roots without full verification");
+            assert!(
+                format!("{refused}").contains(&format!("not {weaker}")),
+                "{refused}"
+            );
+        }
         let none = with_system_roots("postgres://db/udd?sslrootcert=system", None)
             .expect_err("no bundle on this system");
         assert!(format!("{none}").contains("SSL_CERT_FILE"), "{none}");
