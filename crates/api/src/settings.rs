@@ -132,7 +132,7 @@ impl StorageSettings {
         );
         if let Some(endpoint) = &self.endpoint {
             anyhow::ensure!(
-                endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+                is_http_url(endpoint),
                 "storage.endpoint `{endpoint}` must be an http:// or https:// URL"
             );
         }
@@ -482,6 +482,15 @@ fn within(key: &str, value: u64, min: u64, max: u64) -> anyhow::Result<()> {
         "{key} must be between {min} and {max}, not {value}"
     );
     Ok(())
+}
+
+/// Whether `url` looks like an `http://` or `https://` address with a host: what the
+/// settings that name a server accept (the client that uses it checks the rest).
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|rest| !rest.is_empty() && !url.contains(char::is_whitespace))
 }
 
 #[cfg(test)]

@@ -251,18 +251,14 @@ impl Settings {
         )?;
         if let Some(url) = &rc.url {
             anyhow::ensure!(
-                (url.starts_with("http://") || url.starts_with("https://"))
-                    && !url.contains(char::is_whitespace)
-                    && url.len() > "https://".len(),
+                super::is_http_url(url),
                 "rocketchat.url `{}` must be an http:// or https:// URL",
                 crate::error::printable(url)
             );
         }
         let webdav = rc.webdav.url.trim();
         anyhow::ensure!(
-            webdav.is_empty()
-                || ((webdav.starts_with("http://") || webdav.starts_with("https://"))
-                    && webdav.len() > "https://".len()),
+            webdav.is_empty() || super::is_http_url(webdav),
             // Not repeated: it may hold credentials.
             "rocketchat.webdav.url must be an http:// or https:// URL"
         );
@@ -332,6 +328,10 @@ mod tests {
             ),
             (
                 "[rocketchat.webdav]\nurl = \"dav.example.org/remote\"\n",
+                "rocketchat.webdav.url",
+            ),
+            (
+                "[rocketchat.webdav]\nurl = \"https://dav example.org/\"\n",
                 "rocketchat.webdav.url",
             ),
             (
