@@ -458,7 +458,16 @@ async fn exported_in_place(mark: fn(&mut serde_json::Value, &str)) {
     assert!(!entries
         .keys()
         .any(|n| n.starts_with("assets/Q5yA26ksJXC57nySc-")));
+    assert!(
+        !entries.contains_key("avatar"),
+        "no avatar without the bucket"
+    );
     let manifest: serde_json::Value = serde_json::from_slice(&entries["manifest.json"]).unwrap();
+    assert!(
+        manifest["unavailable"].to_string().contains("avatar"),
+        "{}",
+        manifest["unavailable"]
+    );
     assert!(
         manifest["unavailable"]
             .to_string()
