@@ -338,3 +338,87 @@ fn an_error_of_the_entries_ends_the_archive_and_stores_nothing() -> anyhow::Resu
     assert!(!dir.path().join("zips/OP.zip").exists());
     Ok(())
 }
+
+/// Makes `path` `len` bytes long without writing them (a sparse file of zeros), then
+/// writes `tail` as its last bytes.
+fn grow(path: &std::path::Path, len: u64, tail: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.set_len(len)?;
+    file.write_all_at(tail, len - tail.len() as u64)?;
+    Ok(())
+}
+
+/// Reads entry `name` of `archive` to its end through the zip reader, which checks the
+/// CRC-32 the headers state; returns the length read, which must be the length they
+/// state, and the last bytes.
+fn read_entry(archive: &mut zip::ZipArchive<File>, name: &str) -> anyhow::Result<(u64, Vec<u8>)> {
+    let mut entry = archive.by_name(name)?;
+    let stated = entry.size();
+    let mut len = 0_u64;
+    let mut last = Vec::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let read = entry.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        len += read as u64;
+        last.clear();
+        last.extend_from_slice(&buffer[read.saturating_sub(16)..read]);
+    }
+    assert_eq!(
+        len, stated,
+        "{name}: the length the central directory states"
+    );
+    Ok((len, last))
+}
+
+#[test]
+fn entries_of_four_gib_and_more_from_the_folder_and_the_blobs_read_back_whole() -> anyhow::Result<()>
+{
+    // Past what a 32-bit size holds, and not a whole number of chunks.
+    const BIG: u64 = (4 << 30) + (1 << 20) + 123;
+    let dir = tempfile::tempdir()?;
+    let (store, files, blobs) = store_in(&dir);
+    let op: OperationId = "OP".into();
+    files.write(&op, "room.json", b"")?;
+    grow(
+        &dir.path().join("work/OP/room.json"),
+        BIG,
+        b"end of the room",
+    )?;
+    let key = blobs.put(BlobKind::Upload, "F1", &mut &b""[..])?;
+    grow(
+        &dir.path().join("blobs").join(&key),
+        BIG + 1,
+        b"end of the video",
+    )?;
+    files.write(&op, "after.txt", b"the entry after them")?;
+    let entries = vec![
+        working("room.json"),
+        ArchiveEntry {
+            name: "assets/F1-video.mp4".into(),
+            source: ArchiveSource::Blob(key),
+        },
+        working("after.txt"),
+    ];
+    let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
+    let zip = store.store(&op, &mut each(&entries), at)?;
+
+    let mut archive = zip::ZipArchive::new(File::open(store.path_of(&zip)?)?)?;
+    assert_eq!(
+        archive.file_names().collect::<Vec<_>>(),
+        ["room.json", "assets/F1-video.mp4", "after.txt"]
+    );
+    let (len, last) = read_entry(&mut archive, "room.json")?;
+    assert_eq!(len, BIG);
+    assert!(last.ends_with(b"end of the room"));
+    let (len, last) = read_entry(&mut archive, "assets/F1-video.mp4")?;
+    assert_eq!(len, BIG + 1);
+    assert!(last.ends_with(b"end of the video"));
+    let mut after = String::new();
+    archive.by_name("after.txt")?.read_to_string(&mut after)?;
+    assert_eq!(after, "the entry after them");
+    Ok(())
+}
