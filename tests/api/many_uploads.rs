@@ -133,6 +133,11 @@ fn more_uploads_than_a_page_are_all_packaged_in_path_order_and_resume_exactly() 
     );
     assert!(index.contains("&quot;quoted&quot; &amp; &lt;b&gt;0&lt;/b&gt;.txt"));
     assert_eq!(index.matches("<span class=\"missing\">").count(), missing);
+    assert_eq!(
+        index.matches("<li>upload UP").count(),
+        missing,
+        "the list of what was unavailable, read back from the working folder"
+    );
     let mut content = String::new();
     zip::ZipArchive::new(std::fs::File::open(&zip).unwrap())
         .unwrap()

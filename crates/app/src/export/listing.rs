@@ -1,13 +1,14 @@
 //! What packaging reads and writes a piece at a time, so that its memory does not grow
-//! with the number of uploads: working files written in appends, the list of the
-//! uploads that go into the archive (kept in the working folder, not in memory), and
-//! the archive's files in path order, merged from the working folder and that list.
+//! with the number of uploads: working files written in appends, the lists of the
+//! uploads that go into the archive and of what could not (kept in the working
+//! folder, not in memory), and the archive's files in path order, merged from the
+//! working folder and the first list.
 
 use std::io::{BufRead, BufReader};
 use std::iter::Peekable;
 
 use anyhow::Context;
-use udd_domain::render::ManifestFile;
+use udd_domain::render::{ManifestFile, Unavailable};
 use udd_domain::OperationId;
 use udd_ports::{ArchiveSource, ExportFiles};
 
@@ -18,6 +19,11 @@ pub(super) const MANIFEST: &str = "manifest.json";
 /// sorted by asset name. Never a file of the archive: its name ends neither in `.html`
 /// nor in `.json`, as every room file does, and is none the export writes otherwise.
 pub(super) const ASSET_LIST: &str = "assets.list";
+
+/// The working file listing what could not go into the archive (the avatar, uploads),
+/// one JSON line each, in the order met; never a file of the archive, like
+/// [`ASSET_LIST`].
+pub(super) const UNAVAILABLE_LIST: &str = "unavailable.list";
 
 /// How many uploads are read from the progress store at a time.
 pub(super) const UPLOAD_PAGE: usize = 500;
@@ -79,6 +85,70 @@ impl<'a> Appender<'a> {
         }
         Ok(())
     }
+}
+
+/// What could not go into the archive, written to [`UNAVAILABLE_LIST`] as it is met.
+pub(super) struct UnavailableList<'a> {
+    out: Appender<'a>,
+    count: u64,
+}
+
+impl<'a> UnavailableList<'a> {
+    /// Starts the list anew, empty.
+    pub(super) fn create(
+        files: &'a dyn ExportFiles,
+        operation: &'a OperationId,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            out: Appender::create(files, operation, UNAVAILABLE_LIST)?,
+            count: 0,
+        })
+    }
+
+    /// Adds `item`.
+    pub(super) fn push(&mut self, item: &Unavailable) -> anyhow::Result<()> {
+        let line = match item {
+            Unavailable::Avatar => serde_json::json!(["avatar"]),
+            Unavailable::Upload { id, name } => serde_json::json!(["upload", id, name]),
+        };
+        let out = self.out.buffer();
+        out.push_str(&line.to_string());
+        out.push('\n');
+        self.count += 1;
+        self.out.flush_if_full()
+    }
+
+    /// Writes what is left of the list; how many items it holds.
+    pub(super) fn finish(self) -> anyhow::Result<u64> {
+        self.out.finish()?;
+        Ok(self.count)
+    }
+}
+
+/// The `count` items of [`UNAVAILABLE_LIST`], read back one line at a time (none is
+/// read when there are none).
+pub(super) fn read_unavailable<'a>(
+    files: &'a dyn ExportFiles,
+    operation: &'a OperationId,
+    count: u64,
+) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<Unavailable>> + 'a>> {
+    if count == 0 {
+        return Ok(Box::new(std::iter::empty()));
+    }
+    let lines = BufReader::new(files.open(operation, UNAVAILABLE_LIST)?).lines();
+    Ok(Box::new(lines.map(|line| {
+        let line = line.context("reading the list of what was unavailable")?;
+        let fields: Vec<String> =
+            serde_json::from_str(&line).with_context(|| format!("reading {UNAVAILABLE_LIST}"))?;
+        match fields.as_slice() {
+            [kind] if kind == "avatar" => Ok(Unavailable::Avatar),
+            [kind, id, name] if kind == "upload" => Ok(Unavailable::Upload {
+                id: id.clone(),
+                name: name.clone(),
+            }),
+            _ => anyhow::bail!("reading {UNAVAILABLE_LIST}: an unknown line {line}"),
+        }
+    })))
 }
 
 /// An upload that goes into the archive: its asset name, size, SHA-256 and blob key.
@@ -256,6 +326,56 @@ mod tests {
         assert!(merged(&[file("assets/F1-a.png")], &["F1-a.png"]).is_err());
         assert!(merged(&[], &["F2", "F1"]).is_err());
         assert!(merged(&[file("b"), file("a")], &[]).is_err());
+    }
+
+    /// Working files kept in memory, appended to and read back.
+    fn kept_files() -> udd_ports::MockExportFiles {
+        use std::sync::{Arc, Mutex};
+        let kept: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let mut files = udd_ports::MockExportFiles::new();
+        files.expect_write().returning(|_, _, _| Ok(()));
+        let keep = Arc::clone(&kept);
+        files
+            .expect_append()
+            .withf(|_, name, _, _| name == UNAVAILABLE_LIST)
+            .returning(move |_, _, committed, bytes| {
+                let mut kept = keep.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                kept.truncate(usize::try_from(committed)?);
+                kept.extend_from_slice(bytes);
+                Ok(kept.len() as u64)
+            });
+        files.expect_open().returning(move |_, _| {
+            let bytes = kept
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .clone();
+            Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn std::io::Read + Send>)
+        });
+        files
+    }
+
+    #[test]
+    fn what_was_unavailable_reads_back_in_order_whatever_the_names() -> anyhow::Result<()> {
+        let files = kept_files();
+        let operation: OperationId = "OP".into();
+        // Enough lines for several appends.
+        let items: Vec<Unavailable> = std::iter::once(Unavailable::Avatar)
+            .chain((0..10_000).map(|i| Unavailable::Upload {
+                id: format!("F{i}"),
+                name: format!("\"report\"\n{i}\t\u{202e}.pdf"),
+            }))
+            .collect();
+        let mut list = UnavailableList::create(&files, &operation)?;
+        for item in &items {
+            list.push(item)?;
+        }
+        let count = list.finish()?;
+        assert_eq!(count, items.len() as u64);
+        let read: Vec<Unavailable> =
+            read_unavailable(&files, &operation, count)?.collect::<anyhow::Result<_>>()?;
+        assert_eq!(read, items);
+        assert_eq!(read_unavailable(&files, &operation, 0)?.count(), 0);
+        Ok(())
     }
 
     #[test]

@@ -13,7 +13,10 @@ use udd_domain::{ExportOperation, User, UserDataFile};
 use udd_ports::{ArchiveEntry, ArchiveSource, ExportFileRef};
 
 use super::error::{Run, Step};
-use super::listing::{archive_files, Appender, Asset, ASSET_LIST, MANIFEST, UPLOAD_PAGE};
+use super::listing::{
+    archive_files, read_unavailable, Appender, Asset, UnavailableList, ASSET_LIST, MANIFEST,
+    UNAVAILABLE_LIST, UPLOAD_PAGE,
+};
 use super::ExportEngine;
 
 impl ExportEngine {
@@ -24,7 +27,8 @@ impl ExportEngine {
     /// Nothing here holds a record per upload or per archive entry: uploads are read a
     /// page at a time, the index and the manifest are written as they are produced, and
     /// the uploads that go into the archive are listed in the working folder
-    /// ([`ASSET_LIST`]) and read back from there, merged with the few working files.
+    /// ([`ASSET_LIST`]) and read back from there, merged with the few working files;
+    /// so is what could not ([`UNAVAILABLE_LIST`]).
     pub(super) fn compress(
         &self,
         op: &ExportOperation,
@@ -34,9 +38,9 @@ impl ExportEngine {
         run.progress.start("files", None);
         let files = &*self.ports.files;
         let has_avatar = self.copy_avatar(op, user)?;
-        let mut unavailable = Vec::new();
+        let mut unavailable = UnavailableList::create(files, &op.id)?;
         if !has_avatar {
-            unavailable.push(Unavailable::Avatar);
+            unavailable.push(&Unavailable::Avatar)?;
         }
         // The archive's fixed words are in the owner's language, like their mails.
         let words = Catalogue::for_language(user.language.as_deref());
@@ -47,8 +51,13 @@ impl ExportEngine {
             Some(self.start_pages(op, user, has_avatar, &words)?)
         };
         let assets = self.list_uploads(op, index.as_mut(), &mut unavailable)?;
-        if let Some((page, mut html)) = index {
-            page.finish(&unavailable, html.buffer());
+        let missing = unavailable.finish()?;
+        if let Some((mut page, mut html)) = index {
+            for item in read_unavailable(files, &op.id, missing)? {
+                page.unavailable(&item?, html.buffer());
+                html.flush_if_full()?;
+            }
+            page.finish(html.buffer());
             html.finish()?;
         }
         let cutoff = op
@@ -58,13 +67,11 @@ impl ExportEngine {
         let working: Vec<ManifestFile> = files
             .list(&op.id)?
             .into_iter()
-            .filter(|f| f.path != MANIFEST && f.path != ASSET_LIST)
+            .filter(|f| ![MANIFEST, ASSET_LIST, UNAVAILABLE_LIST].contains(&f.path.as_str()))
             .collect();
-        self.write_manifest(op, user, cutoff, &working, assets, &unavailable)?;
-        run.progress.finish(&format!(
-            "{assets} uploads to pack; unavailable: {}",
-            unavailable.len()
-        ));
+        self.write_manifest(op, user, cutoff, &working, assets, missing)?;
+        run.progress
+            .finish(&format!("{assets} uploads to pack; unavailable: {missing}"));
         run.check()?;
         let manifest = ArchiveEntry {
             name: MANIFEST.to_owned(),
@@ -130,12 +137,12 @@ impl ExportEngine {
 
     /// Reads every upload met, a page at a time: the readable ones go into
     /// [`ASSET_LIST`], the owner's into the index (when there is one), the others into
-    /// `unavailable`. Returns how many are listed.
+    /// `unavailable`. Returns how many are listed in the first.
     fn list_uploads(
         &self,
         op: &ExportOperation,
         mut index: Option<&mut (IndexPage<'_>, Appender<'_>)>,
-        unavailable: &mut Vec<Unavailable>,
+        unavailable: &mut UnavailableList<'_>,
     ) -> Step<u64> {
         let mut list = Appender::create(&*self.ports.files, &op.id, ASSET_LIST)?;
         let mut listed = 0;
@@ -180,10 +187,10 @@ impl ExportEngine {
                         list.flush_if_full()?;
                         listed += 1;
                     }
-                    None => unavailable.push(Unavailable::Upload {
+                    None => unavailable.push(&Unavailable::Upload {
                         id: upload.file_id.to_string(),
                         name: upload.name.clone(),
-                    }),
+                    })?,
                 }
             }
             if page.len() < UPLOAD_PAGE {
@@ -196,8 +203,8 @@ impl ExportEngine {
     }
 
     /// Writes `manifest.json` as it is produced: the rooms, then the archive's files
-    /// (the `working` ones and the `assets` listed uploads, merged by path), then what
-    /// was unavailable.
+    /// (the `working` ones and the `assets` listed uploads, merged by path), then the
+    /// `missing` things that were unavailable.
     fn write_manifest(
         &self,
         op: &ExportOperation,
@@ -205,7 +212,7 @@ impl ExportEngine {
         cutoff: chrono::DateTime<chrono::Utc>,
         working: &[ManifestFile],
         assets: u64,
-        unavailable: &[Unavailable],
+        missing: u64,
     ) -> Step<()> {
         let files = &*self.ports.files;
         let head = Manifest {
@@ -242,8 +249,11 @@ impl ExportEngine {
         }
         // The manifest is read by programs: its lines stay in English.
         let english = Catalogue::english();
-        let unavailable: Vec<String> = unavailable.iter().map(|u| u.describe(&english)).collect();
-        manifest.finish(&unavailable, out.buffer());
+        for item in read_unavailable(files, &op.id, missing)? {
+            manifest.unavailable(&item?.describe(&english), out.buffer());
+            out.flush_if_full()?;
+        }
+        manifest.finish(out.buffer());
         out.finish()?;
         Ok(())
     }

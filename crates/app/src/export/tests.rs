@@ -1,6 +1,7 @@
 //! The stage loop and its endings, against mocks: every port is a mockall mock whose
 //! calls the tests record or refuse.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -120,20 +121,38 @@ fn files() -> MockExportFiles {
     files_recording(&Log::default())
 }
 
-/// [`files`], recording every appended text in `appended`.
+/// [`files`], recording every appended text in `appended`; what is written can be
+/// read back.
 fn files_recording(appended: &Log) -> MockExportFiles {
     let mut files = MockExportFiles::new();
     files.expect_adopt().returning(|_| Ok(true));
     let seen = Arc::clone(appended);
+    let kept: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+    let keep = Arc::clone(&kept);
     files
         .expect_append()
-        .returning(move |_, _, committed, bytes: &[u8]| {
+        .returning(move |_, name, committed, bytes: &[u8]| {
             seen.lock()
                 .expect("lock")
                 .push(String::from_utf8_lossy(bytes).into_owned());
+            let mut kept = keep.lock().expect("lock");
+            let file = kept.entry(name.to_owned()).or_default();
+            file.truncate(usize::try_from(committed)?);
+            file.extend_from_slice(bytes);
             Ok(committed + bytes.len() as u64)
         });
-    files.expect_write().returning(|_, _, _| Ok(()));
+    let keep = Arc::clone(&kept);
+    files.expect_write().returning(move |_, name, bytes| {
+        keep.lock()
+            .expect("lock")
+            .insert(name.to_owned(), bytes.to_vec());
+        Ok(())
+    });
+    files.expect_open().returning(move |_, name| {
+        let kept = kept.lock().expect("lock");
+        let bytes = anyhow::Context::context(kept.get(name), "no such working file")?.clone();
+        Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn std::io::Read + Send>)
+    });
     files.expect_sync().returning(|_| Ok(()));
     files.expect_list().returning(|_| Ok(Vec::new()));
     files.expect_remove_all().returning(|_| Ok(()));
@@ -476,6 +495,11 @@ fn a_folder_this_process_did_not_write_sends_the_rooms_back_to_their_start() {
         .withf(|_, _, committed, _| *committed == 0)
         .returning(|_, _, committed, bytes| Ok(committed + bytes.len() as u64));
     files.expect_write().returning(|_, _, _| Ok(()));
+    // Packaging reads back what it listed as unavailable: alice has no avatar.
+    files.expect_open().returning(|_, _| {
+        Ok(Box::new(std::io::Cursor::new(b"[\"avatar\"]\n".to_vec()))
+            as Box<dyn std::io::Read + Send>)
+    });
     files.expect_sync().returning(|_| Ok(()));
     files.expect_list().returning(|_| Ok(Vec::new()));
     files.expect_remove_all().returning(|_| Ok(()));

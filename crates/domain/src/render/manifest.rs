@@ -99,18 +99,21 @@ struct Head<'a> {
 /// let mut text = String::new();
 /// let mut writer = ManifestWriter::start(&manifest, &mut text);
 /// writer.file(&manifest.files[0], &mut text);
-/// writer.finish(&manifest.unavailable, &mut text);
+/// writer.unavailable(&manifest.unavailable[0], &mut text);
+/// writer.finish(&mut text);
 /// assert_eq!(text, manifest.to_json());
 /// ```
 #[derive(Debug)]
 pub struct ManifestWriter {
     files: u64,
+    /// How many unavailable items are written; none until the files are closed.
+    unavailable: Option<u64>,
 }
 
 impl ManifestWriter {
     /// Writes the manifest's fields up to its files: those of `manifest`, whose
     /// `files` and `unavailable` are not written here (they follow through
-    /// [`ManifestWriter::file`] and [`ManifestWriter::finish`]).
+    /// [`ManifestWriter::file`] and [`ManifestWriter::unavailable`]).
     pub fn start(manifest: &Manifest, out: &mut String) -> Self {
         let head = Head {
             format_version: manifest.format_version,
@@ -124,7 +127,10 @@ impl ManifestWriter {
         // The object is left open after its last field, to go on with the files.
         out.push_str(text.strip_suffix("\n}").unwrap_or(&text));
         out.push_str(",\n  \"files\": [");
-        Self { files: 0 }
+        Self {
+            files: 0,
+            unavailable: None,
+        }
     }
 
     /// Writes the next file (files come sorted by path, as the manifest lists them).
@@ -138,20 +144,30 @@ impl ManifestWriter {
         self.files += 1;
     }
 
-    /// Writes the unavailable items and closes the manifest.
-    pub fn finish(self, unavailable: &[String], out: &mut String) {
-        if self.files > 0 {
-            out.push_str("\n  ");
-        }
-        out.push_str("],\n  \"unavailable\": ");
-        let list = serde_json::to_string_pretty(unavailable).unwrap_or_default();
-        let mut lines = list.split('\n');
-        out.push_str(lines.next().unwrap_or_default());
-        for line in lines {
-            out.push_str("\n  ");
-            out.push_str(line);
-        }
+    /// Writes the next thing that was unavailable, after every file.
+    pub fn unavailable(&mut self, item: &str, out: &mut String) {
+        let written = self.close_files(out);
+        out.push_str(if *written == 0 { "[\n    " } else { ",\n    " });
+        out.push_str(&serde_json::to_string(item).unwrap_or_default());
+        *written += 1;
+    }
+
+    /// Closes the manifest.
+    pub fn finish(mut self, out: &mut String) {
+        let written = *self.close_files(out);
+        out.push_str(if written == 0 { "[]" } else { "\n  ]" });
         out.push_str("\n}\n");
+    }
+
+    /// Closes the files (once) and opens the unavailable list; its count so far.
+    fn close_files(&mut self, out: &mut String) -> &mut u64 {
+        self.unavailable.get_or_insert_with(|| {
+            if self.files > 0 {
+                out.push_str("\n  ");
+            }
+            out.push_str("],\n  \"unavailable\": ");
+            0
+        })
     }
 }
 
@@ -196,7 +212,10 @@ mod tests {
         for file in &manifest.files {
             writer.file(file, &mut text);
         }
-        writer.finish(&manifest.unavailable, &mut text);
+        for item in &manifest.unavailable {
+            writer.unavailable(item, &mut text);
+        }
+        writer.finish(&mut text);
         text
     }
 

@@ -203,18 +203,24 @@ pub fn index_html(
     for file in files {
         page.file(file, &mut html);
     }
-    page.finish(unavailable, &mut html);
+    for item in unavailable {
+        page.unavailable(item, &mut html);
+    }
+    page.finish(&mut html);
     html
 }
 
 /// `index.html` written a piece at a time, in exactly the bytes of [`index_html`]: the
-/// owner's uploads, which may be tens of thousands, one row at a time, so they need
-/// never be held together. Pieces are appended to a caller's buffer.
+/// owner's uploads, which may be tens of thousands, one row at a time, then what was
+/// unavailable, one item at a time, so they need never be held together. Pieces are
+/// appended to a caller's buffer.
 #[derive(Debug)]
 pub struct IndexPage<'w> {
     words: &'w Catalogue,
-    /// Whether the table of uploads is started.
+    /// Whether the table of uploads is open.
     files: bool,
+    /// Whether the list of what was unavailable is open.
+    unavailable: bool,
 }
 
 impl<'w> IndexPage<'w> {
@@ -273,10 +279,12 @@ impl<'w> IndexPage<'w> {
         Self {
             words,
             files: false,
+            unavailable: false,
         }
     }
 
-    /// Writes the row of one of the owner's uploads (the table starts with the first).
+    /// Writes the row of one of the owner's uploads (the table starts with the first);
+    /// every upload comes before what was unavailable.
     pub fn file(&mut self, file: &IndexFile, html: &mut String) {
         let words = self.words;
         if !self.files {
@@ -319,20 +327,32 @@ impl<'w> IndexPage<'w> {
         );
     }
 
-    /// Writes what was unavailable and ends the page.
-    pub fn finish(self, unavailable: &[Unavailable], html: &mut String) {
+    /// Writes one thing that was unavailable (the list starts with the first, after
+    /// the uploads).
+    pub fn unavailable(&mut self, item: &Unavailable, html: &mut String) {
         let words = self.words;
-        if self.files {
-            *html += "</table>\n";
-        }
-        if !unavailable.is_empty() {
+        if !self.unavailable {
+            self.close_files(html);
             *html += &format!("<h2>{}</h2>\n<ul>\n", word(words, "archive.not_available"));
-            for item in unavailable {
-                *html += &format!("<li>{}</li>\n", escape_html(&item.describe(words)));
-            }
+            self.unavailable = true;
+        }
+        *html += &format!("<li>{}</li>\n", escape_html(&item.describe(words)));
+    }
+
+    /// Ends the page.
+    pub fn finish(mut self, html: &mut String) {
+        self.close_files(html);
+        if self.unavailable {
             *html += "</ul>\n";
         }
         *html += "</body>\n</html>\n";
+    }
+
+    fn close_files(&mut self, html: &mut String) {
+        if self.files {
+            *html += "</table>\n";
+            self.files = false;
+        }
     }
 }
 
@@ -446,6 +466,40 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<td>Channel</td>"), "{html}");
+    }
+
+    #[test]
+    fn the_index_ends_with_the_uploads_table_then_the_unavailable_list() {
+        let words = Catalogue::english();
+        let upload = IndexFile {
+            name: "a.txt".into(),
+            asset: Some("F1-a.txt".into()),
+            content_type: None,
+            size: 1,
+            is_image: false,
+            download_only: false,
+        };
+        let missing = [
+            Unavailable::Avatar,
+            Unavailable::Upload {
+                id: "F2".into(),
+                name: "b".into(),
+            },
+        ];
+        let html = index_html(&user(), false, &[], &[upload], &missing, &words);
+        assert!(
+            html.ends_with(
+                "</td><td></td><td>1 bytes</td></tr>\n</table>\n<h2>Not available</h2>\n<ul>\n\
+                 <li>avatar: none was available</li>\n\
+                 <li>upload F2 (b): the file was not available</li>\n</ul>\n</body>\n</html>\n"
+            ),
+            "{html}"
+        );
+        let html = index_html(&user(), false, &[], &[], &missing[1..], &words);
+        assert!(html.ends_with("</li>\n</ul>\n</body>\n</html>\n"), "{html}");
+        let html = index_html(&user(), false, &[], &[], &[], &words);
+        assert!(!html.contains("<ul>"), "{html}");
+        assert!(html.ends_with("</table>\n</body>\n</html>\n"), "{html}");
     }
 
     #[test]
