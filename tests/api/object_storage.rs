@@ -435,6 +435,31 @@ async fn exported_in_place(mark: fn(&mut serde_json::Value, &str)) {
             .all(|p| !p.to_string_lossy().contains("Q5yA26ksJXC57nySc")),
         "not copied into udd's store"
     );
+    // `udd storage check` reads one of the two files the bucket keeps for this
+    // workspace; with a key the bucket refuses it fails, naming the store.
+    let (passed, report) = storage_check(&app.settings).await;
+    assert!(passed.is_ok(), "{passed:?}\n{report}");
+    assert!(
+        report.contains(&format!(
+            "Rocket.Chat's bucket ([rocketchat.uploads]): keeps 2 file(s); read rocketchat-s3/{avatar_path}\n"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("Rocket.Chat's WebDAV server ([rocketchat.webdav]): keeps nothing"),
+        "{report}"
+    );
+    let mut refused = app.settings.clone();
+    refused.rocketchat.uploads.secret_access_key = Some(SecretString::from("not the secret"));
+    let (passed, report) = storage_check(&refused).await;
+    assert!(passed.is_err(), "{report}");
+    assert!(
+        report.contains("Rocket.Chat's bucket ([rocketchat.uploads]): keeps 2 file(s) that exports cannot read: ")
+            && report.contains("403 Forbidden")
+            && report.contains("; check rocketchat.uploads (bucket, endpoint, region, path_style, the keys)\n"),
+        "{report}"
+    );
+
     let alice = fixture_login("alice");
     let done = app.export_and_wait(&alice, None).await;
     let entries = unzip_bytes(&archive_of(&app, &alice, &done).await);
@@ -453,6 +478,12 @@ async fn exported_in_place(mark: fn(&mut serde_json::Value, &str)) {
     // export still completes.
     let without = TestApp::builder().with_workers().spawn().await;
     without.import(dump.path());
+    let (passed, report) = storage_check(&without.settings).await;
+    assert!(passed.is_err(), "{report}");
+    assert!(
+        report.contains("Rocket.Chat's bucket ([rocketchat.uploads]): keeps 2 file(s) that exports cannot read: rocketchat.uploads.bucket is not set\n"),
+        "{report}"
+    );
     let done = without.export_and_wait(&alice, None).await;
     let entries = unzip_bytes(&archive_of(&without, &alice, &done).await);
     assert!(!entries
@@ -476,6 +507,18 @@ async fn exported_in_place(mark: fn(&mut serde_json::Value, &str)) {
         "{}",
         manifest["unavailable"]
     );
+}
+
+/// `udd storage check` on `settings`: whether it passed, and what it printed.
+async fn storage_check(settings: &udd::api::Settings) -> (anyhow::Result<()>, String) {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let result = udd::api::storage_check::run(&settings, &mut out);
+        (result, String::from_utf8(out).unwrap())
+    })
+    .await
+    .unwrap()
 }
 
 /// nginx as Rocket.Chat's WebDAV upload store (`dav_methods`, basic authentication as
@@ -535,13 +578,19 @@ async fn uploads_kept_on_rocket_chats_webdav_server_are_exported_from_there() {
                 .await;
             let summary = app.import(&dump);
             assert!(summary.problems.is_empty(), "{:?}", summary.problems);
+            let check = storage_check(&app.settings).await;
             let alice = fixture_login("alice");
             let done = app.export_and_wait(&alice, None).await;
-            unzip_bytes(&archive_of(&app, &alice, &done).await)
+            (unzip_bytes(&archive_of(&app, &alice, &done).await), check)
         }
     };
 
-    let entries = exported("dav-secret").await;
+    let (entries, (passed, report)) = exported("dav-secret").await;
+    assert!(passed.is_ok(), "{passed:?}\n{report}");
+    assert!(
+        report.contains("Rocket.Chat's WebDAV server ([rocketchat.webdav]): keeps 1 file(s); read rocketchat-webdav/uploads/Q5yA26ksJXC57nySc\n"),
+        "{report}"
+    );
     let (_, bytes) = entries
         .iter()
         .find(|(name, _)| name.starts_with("assets/Q5yA26ksJXC57nySc-"))
@@ -550,7 +599,13 @@ async fn uploads_kept_on_rocket_chats_webdav_server_are_exported_from_there() {
 
     // Credentials the server refuses: the upload is listed as unavailable, and the
     // export still completes.
-    let entries = exported("wrong").await;
+    let (entries, (passed, report)) = exported("wrong").await;
+    assert!(passed.is_err(), "{report}");
+    assert!(
+        report.contains("Rocket.Chat's WebDAV server ([rocketchat.webdav]): keeps 1 file(s) that exports cannot read: ")
+            && report.contains("401 Unauthorized; check rocketchat.webdav (url, username, password)\n"),
+        "{report}"
+    );
     assert!(!entries
         .keys()
         .any(|n| n.starts_with("assets/Q5yA26ksJXC57nySc-")));

@@ -129,6 +129,10 @@ pub enum StorageCommand {
     /// Copy the local store (storage.blob_path, user_data.file_system_zip_path) into the
     /// bucket of `[storage] kind = "s3"`, under the same keys; safe to run again.
     Copy,
+    /// Read one upload or avatar from every store that keeps some (udd's own,
+    /// Rocket.Chat's bucket, Rocket.Chat's WebDAV server); fails when a store cannot be
+    /// read or is not configured, as exports would list those files as unavailable.
+    Check,
 }
 
 /// `udd ops …`
@@ -332,6 +336,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::officer::audit(&services, &filter, format, &mut stdout)
         }
         Command::Storage(StorageCommand::Copy) => crate::storage_copy::copy_to_bucket(&settings),
+        Command::Storage(StorageCommand::Check) => {
+            crate::storage_check::run(&settings, &mut std::io::stdout().lock())
+        }
         Command::Db(crate::db_copy::DbCommand::Copy { to }) => {
             crate::db_copy::copy_to_postgres(&settings, &to)
         }

@@ -31,6 +31,7 @@ pub mod server;
 pub mod services;
 pub mod settings;
 pub mod storage;
+pub mod storage_check;
 pub mod storage_copy;
 pub mod throttle;
 pub mod worker;

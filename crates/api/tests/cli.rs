@@ -356,6 +356,42 @@ fn import_prints_counts_per_collection_reports_broken_lines_and_exits_2_when_it_
     assert_says(&out.stderr, "nowhere is not a folder");
 }
 
+#[test]
+fn storage_check_reads_a_file_from_each_store_and_fails_when_one_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/rocketchat-mongoexport");
+    let out = udd(&dir, &["import", fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = udd(&dir, &["storage", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let tried = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("udd's store (storage.blob_path): keeps "))
+        .and_then(|rest| rest.split_once("; read "))
+        .map(|(_, key)| key.to_owned())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_says(
+        &stdout,
+        "Rocket.Chat's bucket ([rocketchat.uploads]): keeps nothing",
+    );
+
+    // The upload it read is gone from the store: exports would miss it.
+    std::fs::remove_file(dir.path().join("data/blobs").join(&tried)).unwrap();
+    let out = udd(&dir, &["storage", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert_says(
+        &out.stdout,
+        &format!("that exports cannot read: {tried} is not there; check storage.blob_path"),
+    );
+    assert_says(
+        &out.stderr,
+        "1 store(s) keep uploads or avatars that exports would list as unavailable",
+    );
+}
+
 /// Runs udd with `input` (bytes) on its standard input.
 fn udd_fed(dir: &tempfile::TempDir, args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;

@@ -362,4 +362,11 @@ pub trait WorkspaceReader: Send + Sync {
     ///
     /// Errors: `Unexpected` only.
     fn avatar_of(&self, username: &str) -> Result<Option<Avatar>, StoreError>;
+
+    /// How many uploads and avatars keep their bytes under a blob key starting with
+    /// `prefix`, and the least such key: which stores the workspace needs, and one blob
+    /// to try in each.
+    ///
+    /// Errors: `Unexpected` only.
+    fn blobs_under(&self, prefix: &str) -> Result<(u64, Option<String>), StoreError>;
 }

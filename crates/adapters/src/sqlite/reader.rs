@@ -355,6 +355,32 @@ impl WorkspaceReader for SqliteWorkspace {
             .map(|row| row.map(Avatar::from))
             .map_err(|e| store_error(e, "loading an avatar"))
     }
+
+    fn blobs_under(&self, prefix: &str) -> Result<(u64, Option<String>), StoreError> {
+        use diesel::dsl::{count_star, min};
+        let mut conn = self.db().conn()?;
+        // `\` escapes LIKE's wildcards, so the prefix is matched as it is written.
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let what = "counting blobs by store";
+        let (uploads, first_upload): (i64, Option<String>) = uploads::table
+            .filter(uploads::blob_path.like(&pattern).escape('\\'))
+            .select((count_star(), min(uploads::blob_path)))
+            .get_result(&mut conn)
+            .map_err(|e| store_error(e, what))?;
+        let (avatars, first_avatar): (i64, Option<String>) = avatars::table
+            .filter(avatars::blob_path.like(&pattern).escape('\\'))
+            .select((count_star(), min(avatars::blob_path)))
+            .get_result(&mut conn)
+            .map_err(|e| store_error(e, what))?;
+        let count = u64::try_from(uploads + avatars).unwrap_or(0);
+        Ok((count, first_upload.into_iter().chain(first_avatar).min()))
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +388,52 @@ mod tests {
     use super::super::testing;
     use super::*;
     use udd_ports::WorkspaceWriter;
+
+    #[test]
+    fn blobs_are_counted_by_the_prefix_of_their_key_as_it_is_written() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let workspace = SqliteWorkspace::new(db);
+        let upload = |id: &str, blob: Option<&str>| Upload {
+            id: id.into(),
+            room_id: None,
+            user_id: None,
+            name: format!("{id}.txt"),
+            content_type: None,
+            size: 1,
+            blob: blob.map(str::to_owned),
+            uploaded_at: from_millis(1),
+            updated_at: from_millis(1),
+        };
+        workspace.upsert_uploads(&[
+            upload("F1", Some("uploads/F1")),
+            upload("F2", Some("rocketchat-s3/b/F2")),
+            upload("F3", Some("rocketchat-s3/a/F3")),
+            upload("F4", None),
+        ])?;
+        workspace.upsert_avatars(&[Avatar {
+            id: "A1".into(),
+            username: "alice".into(),
+            user_id: None,
+            content_type: None,
+            size: 1,
+            blob: Some("rocketchat-s3/0/A1".into()),
+            uploaded_at: from_millis(1),
+            updated_at: from_millis(1),
+        }])?;
+        assert_eq!(
+            workspace.blobs_under("rocketchat-s3/")?,
+            (3, Some("rocketchat-s3/0/A1".to_owned()))
+        );
+        assert_eq!(
+            workspace.blobs_under("uploads/")?,
+            (1, Some("uploads/F1".to_owned()))
+        );
+        // `_` and `%` are characters of the prefix, not wildcards.
+        assert_eq!(workspace.blobs_under("rocketchat_s3/")?, (0, None));
+        assert_eq!(workspace.blobs_under("%")?, (0, None));
+        assert_eq!(workspace.blobs_under("rocketchat-webdav/")?, (0, None));
+        Ok(())
+    }
 
     fn message(id: &str, room: &str, ts: i64) -> Message {
         Message {
