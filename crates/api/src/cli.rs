@@ -396,6 +396,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .import
                 .execute(&dump, crate::progress::for_stderr().as_ref())?;
             crate::cli_import::print_import_summary(&dir, dump.form(), &summary, started.elapsed());
+            crate::storage_check::warn_after_import(&settings);
             match summary.not_imported() {
                 0 => Ok(()),
                 left_out => Err(ImportIncomplete(left_out).into()),

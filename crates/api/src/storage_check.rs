@@ -72,6 +72,30 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// After an import: a warning on standard error for each store that keeps files of
+/// the workspace that exports cannot read (a store the settings do not name, most
+/// often). The import itself stands; a check that cannot run says so.
+pub fn warn_after_import(settings: &Settings) {
+    let findings = Repositories::open(settings).and_then(|repositories| {
+        let storage = Storage::from_settings(settings)?;
+        check(settings, &*repositories.reader, &*storage.blobs)
+    });
+    match findings {
+        Ok(findings) => {
+            for (name, finding) in findings {
+                if let Finding::Unreadable { count, why } = finding {
+                    eprintln!(
+                        "warning: {name} keeps {count} upload(s) or avatar(s) of this \
+                         workspace that exports cannot read, and would list as unavailable: \
+                         {why}"
+                    );
+                }
+            }
+        }
+        Err(e) => eprintln!("warning: the stores of uploads could not be checked: {e:#}"),
+    }
+}
+
 /// What each store holds and whether one of its files can be read, in a fixed order.
 pub fn check(
     settings: &Settings,

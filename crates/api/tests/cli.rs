@@ -392,6 +392,55 @@ fn storage_check_reads_a_file_from_each_store_and_fails_when_one_is_gone() {
     );
 }
 
+#[test]
+fn an_import_warns_of_uploads_kept_in_a_store_the_settings_do_not_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/rocketchat-mongoexport");
+    let dump = dir.path().join("dump");
+    std::fs::create_dir(&dump).unwrap();
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dump.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    // One upload is kept in Rocket.Chat's S3 bucket (FileUpload_Storage_Type =
+    // AmazonS3), which udd is not told of.
+    let uploads = std::fs::read_to_string(dump.join("rocketchat_uploads.json")).unwrap();
+    let edited: String = uploads
+        .lines()
+        .map(|line| {
+            let mut doc: serde_json::Value = serde_json::from_str(line).unwrap();
+            if doc["_id"] == "Q5yA26ksJXC57nySc" {
+                doc["store"] = "AmazonS3:Uploads".into();
+                doc["AmazonS3"] =
+                    serde_json::json!({ "path": "k2Zr8XoM3NwZ/uploads/Q5yA26ksJXC57nySc" });
+            }
+            format!("{doc}\n")
+        })
+        .collect();
+    std::fs::write(dump.join("rocketchat_uploads.json"), edited).unwrap();
+
+    let out = udd(&dir, &["import", "dump"]);
+    assert!(
+        out.status.success(),
+        "a warning, not a failure: {}",
+        text(&out.stderr)
+    );
+    assert_says(
+        &out.stderr,
+        "warning: Rocket.Chat's bucket ([rocketchat.uploads]) keeps 1 upload(s) or avatar(s) of \
+         this workspace that exports cannot read, and would list as unavailable: \
+         rocketchat.uploads.bucket is not set",
+    );
+    assert!(
+        !text(&out.stderr).contains("udd's store"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Runs udd with `input` (bytes) on its standard input.
 fn udd_fed(dir: &tempfile::TempDir, args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
