@@ -42,11 +42,15 @@ pub(crate) fn blob_key(kind: BlobKind, id: &str) -> anyhow::Result<String> {
         is_plain_name(id),
         "refusing blob id `{id}`: not a plain name"
     );
-    let folder = match kind {
-        BlobKind::Upload => "uploads",
-        BlobKind::Avatar => "avatars",
-    };
-    Ok(format!("{folder}/{id}"))
+    Ok(format!("{}{id}", blob_key_prefix(kind)))
+}
+
+/// How the keys of udd's own blobs of `kind` start (`uploads/`, `avatars/`).
+pub fn blob_key_prefix(kind: BlobKind) -> &'static str {
+    match kind {
+        BlobKind::Upload => "uploads/",
+        BlobKind::Avatar => "avatars/",
+    }
 }
 
 impl BlobStore for LocalBlobStore {

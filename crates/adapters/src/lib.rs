@@ -61,7 +61,7 @@ pub mod system;
 pub mod webdav;
 
 pub use archive::ZipArchiveStore;
-pub use blobs::LocalBlobStore;
+pub use blobs::{blob_key_prefix, LocalBlobStore};
 pub use form_tokens::HmacFormTokens;
 pub use fs::LocalExportFiles;
 pub use links::HmacDownloadLinks;

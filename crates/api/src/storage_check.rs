@@ -7,8 +7,9 @@
 
 use std::io::{Read, Write};
 
+use udd_adapters::blob_key_prefix;
 use udd_adapters::object::{ROCKETCHAT_S3, ROCKETCHAT_WEBDAV};
-use udd_ports::{BlobStore, WorkspaceReader};
+use udd_ports::{BlobKind, BlobStore, WorkspaceReader};
 
 use crate::repositories::Repositories;
 use crate::settings::{Settings, StorageKind};
@@ -110,13 +111,13 @@ pub fn check(
     let places = [
         Place {
             name: own,
-            prefix: "uploads/",
+            prefix: blob_key_prefix(BlobKind::Upload),
             missing_setting: None,
             settings: own_settings,
         },
         Place {
             name: "udd's store, avatars",
-            prefix: "avatars/",
+            prefix: blob_key_prefix(BlobKind::Avatar),
             missing_setting: None,
             settings: own_settings,
         },
