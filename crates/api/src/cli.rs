@@ -279,6 +279,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             start_up_checks(&settings)?;
             let services = Services::build(&settings)?;
+            crate::storage_check::warn_in_background(&settings);
             let workers = Workers::start(&services, &settings);
             actix_web::rt::System::new().block_on(wait_for_signal())?;
             workers.shutdown();
@@ -396,7 +397,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .import
                 .execute(&dump, crate::progress::for_stderr().as_ref())?;
             crate::cli_import::print_import_summary(&dir, dump.form(), &summary, started.elapsed());
-            crate::storage_check::warn_after_import(&settings);
+            for warning in crate::storage_check::warnings(&settings) {
+                eprintln!("warning: {warning}");
+            }
             match summary.not_imported() {
                 0 => Ok(()),
                 left_out => Err(ImportIncomplete(left_out).into()),
@@ -465,8 +468,10 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         // Workers start once the port is bound: a server that cannot start must not
         // have claimed an operation or sent mail first. With none (`workers = 0`), the
         // exports, mail and retention are left to `udd worker` processes.
-        let workers =
-            (settings.user_data.workers > 0).then(|| Workers::start(&services, &settings));
+        let workers = (settings.user_data.workers > 0).then(|| {
+            crate::storage_check::warn_in_background(&settings);
+            Workers::start(&services, &settings)
+        });
         tracing::info!(
             bind = %settings.server.bind,
             port,

@@ -73,28 +73,39 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// After an import: a warning on standard error for each store that keeps files of
-/// the workspace that exports cannot read (a store the settings do not name, most
-/// often). The import itself stands; a check that cannot run says so.
-pub fn warn_after_import(settings: &Settings) {
+/// A warning for each store that keeps files of the workspace that exports cannot
+/// read (a store the settings do not name, most often), or that the stores could not
+/// be checked: what `udd import` prints once it is done, and what a process that runs
+/// exports logs as it starts.
+pub fn warnings(settings: &Settings) -> Vec<String> {
     let findings = Repositories::open(settings).and_then(|repositories| {
         let storage = Storage::from_settings(settings)?;
         check(settings, &*repositories.reader, &*storage.blobs)
     });
     match findings {
-        Ok(findings) => {
-            for (name, finding) in findings {
-                if let Finding::Unreadable { count, why } = finding {
-                    eprintln!(
-                        "warning: {name} keeps {count} upload(s) or avatar(s) of this \
-                         workspace that exports cannot read, and would list as unavailable: \
-                         {why}"
-                    );
-                }
-            }
-        }
-        Err(e) => eprintln!("warning: the stores of uploads could not be checked: {e:#}"),
+        Ok(findings) => findings
+            .into_iter()
+            .filter_map(|(name, finding)| match finding {
+                Finding::Unreadable { count, why } => Some(format!(
+                    "{name} keeps {count} upload(s) or avatar(s) of this workspace that \
+                     exports cannot read, and would list as unavailable: {why}"
+                )),
+                Finding::Unused | Finding::Readable { .. } => None,
+            })
+            .collect(),
+        Err(e) => vec![format!("the stores of uploads could not be checked: {e:#}")],
     }
+}
+
+/// Logs [`warnings`] from a thread of its own, so that a slow store does not hold up
+/// the start of the process.
+pub fn warn_in_background(settings: &Settings) {
+    let settings = settings.clone();
+    std::thread::spawn(move || {
+        for warning in warnings(&settings) {
+            tracing::warn!("{warning} (udd storage check)");
+        }
+    });
 }
 
 /// What each store holds and whether one of its files can be read, in a fixed order.

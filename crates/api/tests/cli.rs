@@ -439,6 +439,24 @@ fn an_import_warns_of_uploads_kept_in_a_store_the_settings_do_not_name() {
         "{}",
         text(&out.stderr)
     );
+
+    // A process that runs exports logs the same as it starts.
+    let served = serve(&dir, &[]);
+    let started = Instant::now();
+    while !served
+        .log
+        .lock()
+        .unwrap()
+        .contains("Rocket.Chat's bucket ([rocketchat.uploads]) keeps 1 upload(s) or avatar(s)")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            served.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(served);
 }
 
 /// Runs udd with `input` (bytes) on its standard input.
