@@ -514,7 +514,8 @@ async fn storage_check(settings: &udd::api::Settings) -> (anyhow::Result<()>, St
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
-        let result = udd::api::storage_check::run(&settings, &mut out);
+        let services = udd::api::services::Services::build(&settings).unwrap();
+        let result = udd::api::storage_check::run(&settings, &services, &mut out);
         (result, String::from_utf8(out).unwrap())
     })
     .await

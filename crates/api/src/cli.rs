@@ -279,7 +279,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             start_up_checks(&settings)?;
             let services = Services::build(&settings)?;
-            crate::storage_check::warn_in_background(&settings);
+            crate::storage_check::warn_in_background(&settings, &services);
             let workers = Workers::start(&services, &settings);
             actix_web::rt::System::new().block_on(wait_for_signal())?;
             workers.shutdown();
@@ -338,7 +338,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Storage(StorageCommand::Copy) => crate::storage_copy::copy_to_bucket(&settings),
         Command::Storage(StorageCommand::Check) => {
-            crate::storage_check::run(&settings, &mut std::io::stdout().lock())
+            let services = Services::build(&settings)?;
+            crate::storage_check::run(&settings, &services, &mut std::io::stdout().lock())
         }
         Command::Db(crate::db_copy::DbCommand::Copy { to }) => {
             crate::db_copy::copy_to_postgres(&settings, &to)
@@ -397,7 +398,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .import
                 .execute(&dump, crate::progress::for_stderr().as_ref())?;
             crate::cli_import::print_import_summary(&dir, dump.form(), &summary, started.elapsed());
-            for warning in crate::storage_check::warnings(&settings) {
+            for warning in crate::storage_check::warnings(&settings, &services) {
                 eprintln!("warning: {warning}");
             }
             match summary.not_imported() {
@@ -469,7 +470,7 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         // have claimed an operation or sent mail first. With none (`workers = 0`), the
         // exports, mail and retention are left to `udd worker` processes.
         let workers = (settings.user_data.workers > 0).then(|| {
-            crate::storage_check::warn_in_background(&settings);
+            crate::storage_check::warn_in_background(&settings, &services);
             Workers::start(&services, &settings)
         });
         tracing::info!(

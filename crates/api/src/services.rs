@@ -22,9 +22,9 @@ use udd_app::{
 };
 use udd_domain::RequestPolicy;
 use udd_ports::{
-    ArchiveStore, Clock, DownloadAudit, DownloadLinks, ExportFiles, ExportOperations, ExportWakeup,
-    FormTokens, IdGenerator, Mailer, OperationAdmin, RemoteSessions, Singleton, Users,
-    WorkerInstances, WorkspaceWriter,
+    ArchiveStore, BlobStore, Clock, DownloadAudit, DownloadLinks, ExportFiles, ExportOperations,
+    ExportWakeup, FormTokens, IdGenerator, Mailer, OperationAdmin, RemoteSessions, Singleton,
+    Users, WorkerInstances, WorkspaceReader, WorkspaceWriter,
 };
 
 use crate::settings::{AuthMode, Settings};
@@ -49,6 +49,10 @@ pub struct Services {
     pub demo: SeedDemo,
     /// The workspace store (to ask whether it is empty).
     pub workspace: Arc<dyn WorkspaceWriter>,
+    /// The workspace as exports read it (`udd storage check` asks where files are).
+    pub reader: Arc<dyn WorkspaceReader>,
+    /// Upload and avatar bytes, wherever they are kept.
+    pub blobs: Arc<dyn BlobStore>,
     /// `GET /data-export/{fileId}`.
     pub download: DownloadDataFile,
     /// Finished archives, for the download route to stream.
@@ -311,6 +315,8 @@ fn wire(
             passwords.clone(),
         ),
         workspace: repos.writer.clone(),
+        reader: repos.reader.clone(),
+        blobs: storage.blobs.clone(),
         auth: Authenticator::new(
             repos.users.clone(),
             repos.tokens.clone(),

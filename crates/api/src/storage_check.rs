@@ -11,9 +11,8 @@ use udd_adapters::blob_key_prefix;
 use udd_adapters::object::{ROCKETCHAT_S3, ROCKETCHAT_WEBDAV};
 use udd_ports::{BlobKind, BlobStore, WorkspaceReader};
 
-use crate::repositories::Repositories;
+use crate::services::Services;
 use crate::settings::{Settings, StorageKind};
-use crate::storage::Storage;
 
 /// A store that may keep uploads or avatars: what it is called, the blob keys it
 /// keeps, the setting that names it when it is not named, and the settings to look
@@ -46,12 +45,10 @@ pub enum Finding {
     },
 }
 
-/// Checks every store with the settings' database and stores, writes one line per
-/// store to `out`; an error when a store keeps files that cannot be read.
-pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
-    let repositories = Repositories::open(settings)?;
-    let storage = Storage::from_settings(settings)?;
-    let findings = check(settings, &*repositories.reader, &*storage.blobs)?;
+/// Checks every store that `services` reads files from, writes one line per store to
+/// `out`; an error when a store keeps files that cannot be read.
+pub fn run(settings: &Settings, services: &Services, out: &mut dyn Write) -> anyhow::Result<()> {
+    let findings = check(settings, &*services.reader, &*services.blobs)?;
     let mut failing = 0;
     for (name, finding) in &findings {
         let line = match finding {
@@ -77,12 +74,8 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
 /// read (a store the settings do not name, most often), or that the stores could not
 /// be checked: what `udd import` prints once it is done, and what a process that runs
 /// exports logs as it starts.
-pub fn warnings(settings: &Settings) -> Vec<String> {
-    let findings = Repositories::open(settings).and_then(|repositories| {
-        let storage = Storage::from_settings(settings)?;
-        check(settings, &*repositories.reader, &*storage.blobs)
-    });
-    match findings {
+pub fn warnings(settings: &Settings, services: &Services) -> Vec<String> {
+    match check(settings, &*services.reader, &*services.blobs) {
         Ok(findings) => findings
             .into_iter()
             .filter_map(|(name, finding)| match finding {
@@ -99,10 +92,10 @@ pub fn warnings(settings: &Settings) -> Vec<String> {
 
 /// Logs [`warnings`] from a thread of its own, so that a slow store does not hold up
 /// the start of the process.
-pub fn warn_in_background(settings: &Settings) {
-    let settings = settings.clone();
+pub fn warn_in_background(settings: &Settings, services: &Services) {
+    let (settings, services) = (settings.clone(), services.clone());
     std::thread::spawn(move || {
-        for warning in warnings(&settings) {
+        for warning in warnings(&settings, &services) {
             tracing::warn!("{warning} (udd storage check)");
         }
     });
