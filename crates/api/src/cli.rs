@@ -8,13 +8,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use udd_app::{DemoSpec, NewAccount};
 
-use crate::cli_demo::{print_demo_summary, print_walkthrough};
+use crate::cli_demo::print_demo_summary;
 use crate::cli_export::export_now;
 use crate::cli_import::open_dump;
-use crate::server::Application;
+use crate::cli_serve::{serve, start_up_checks, work};
 use crate::services::Services;
 use crate::settings::{probe_folders, Settings};
-use crate::worker::Workers;
 
 /// udd — user data downloads for Rocket.Chat workspaces.
 #[derive(Debug, Parser)]
@@ -272,19 +271,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             start_up_checks(&settings)?;
             serve(settings, demo)
         }
-        Command::Worker => {
-            anyhow::ensure!(
-                settings.user_data.workers > 0,
-                "udd worker runs export workers: user_data.workers must be at least 1"
-            );
-            start_up_checks(&settings)?;
-            let services = Services::build(&settings)?;
-            crate::storage_check::warn_in_background(&settings, &services);
-            let workers = Workers::start(&services, &settings);
-            actix_web::rt::System::new().block_on(wait_for_signal())?;
-            workers.shutdown();
-            Ok(())
-        }
+        Command::Worker => work(&settings),
         Command::Export {
             user,
             full,
@@ -436,70 +423,4 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// What `serve`, `worker` and `export` need before they start: every folder they write
-/// into can be written, and whatever looks like a mistake is said once.
-fn start_up_checks(settings: &Settings) -> anyhow::Result<()> {
-    probe_folders(&settings.output_folders())?;
-    for warning in settings.warnings() {
-        tracing::warn!("{warning}");
-    }
-    Ok(())
-}
-
-fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
-    let services = Services::build(&settings)?;
-    if demo {
-        if services.workspace.is_empty()? {
-            let started = std::time::Instant::now();
-            let summary = services
-                .demo
-                .execute(DemoSpec::default(), crate::progress::for_stderr().as_ref())?;
-            print_demo_summary(&summary, started.elapsed());
-        } else {
-            println!("the database already holds a workspace: not seeding the demo again");
-        }
-        print_walkthrough(&settings);
-    }
-    actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(&settings, services.clone())?;
-        let port = app.port();
-        let server = app.run_until_signalled()?;
-        // Workers start once the port is bound: a server that cannot start must not
-        // have claimed an operation or sent mail first. With none (`workers = 0`), the
-        // exports, mail and retention are left to `udd worker` processes.
-        let workers = (settings.user_data.workers > 0).then(|| {
-            crate::storage_check::warn_in_background(&settings, &services);
-            Workers::start(&services, &settings)
-        });
-        tracing::info!(
-            bind = %settings.server.bind,
-            port,
-            database = %settings.database.url,
-            workers = settings.user_data.workers,
-            "udd is serving; stop with Ctrl-C"
-        );
-        let served = server.await;
-        if let Some(workers) = workers {
-            workers.shutdown();
-        }
-        served?;
-        Ok::<_, anyhow::Error>(())
-    })?;
-    tracing::info!("udd stopped");
-    Ok(())
-}
-
-/// Waits for SIGINT or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("stopping");
-    Ok(())
 }

@@ -12,6 +12,7 @@ pub mod cli;
 mod cli_demo;
 mod cli_export;
 mod cli_import;
+mod cli_serve;
 pub mod db_copy;
 pub mod ddp;
 pub mod dto;
