@@ -315,11 +315,16 @@ fn serve_demo_seeds_once_prints_a_walkthrough_and_demo_users_can_log_in() {
     stop(again);
 }
 
+/// The sample Rocket.Chat workspace, in mongoexport form.
+fn fixture_dump() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/rocketchat-mongoexport")
+}
+
 #[test]
 fn import_prints_counts_per_collection_reports_broken_lines_and_exits_2_when_it_left_any_out() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/rocketchat-mongoexport");
+    let fixture = fixture_dump();
     let dump = dir.path().join("dump");
     std::fs::create_dir(&dump).unwrap();
     for name in ["users.json", "rocketchat_room.json"] {
@@ -359,8 +364,7 @@ fn import_prints_counts_per_collection_reports_broken_lines_and_exits_2_when_it_
 #[test]
 fn storage_check_reads_a_file_from_each_store_and_fails_when_one_is_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/rocketchat-mongoexport");
+    let fixture = fixture_dump();
     let out = udd(&dir, &["import", fixture.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
@@ -395,8 +399,7 @@ fn storage_check_reads_a_file_from_each_store_and_fails_when_one_is_gone() {
 #[test]
 fn an_import_warns_of_uploads_kept_in_a_store_the_settings_do_not_name() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/rocketchat-mongoexport");
+    let fixture = fixture_dump();
     let dump = dir.path().join("dump");
     std::fs::create_dir(&dump).unwrap();
     for entry in std::fs::read_dir(&fixture).unwrap() {
@@ -488,8 +491,7 @@ fn counts_of(stdout: &str, collection: &str) -> Vec<u64> {
 fn import_reads_one_collection_from_standard_input_plain_or_gzipped() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/rocketchat-mongoexport");
+    let fixture = fixture_dump();
     let users = std::fs::read(fixture.join("users.json")).unwrap();
     let out = udd_fed(&dir, &["import", "-", "--collection", "users"], &users);
     assert!(out.status.success(), "{}", text(&out.stderr));
