@@ -36,25 +36,28 @@ async fn sign_in(browser: &Browser, password: &str) {
     browser.click(&submit).await;
 }
 
-/// The first complete file in `dir` (Chromium writes `*.crdownload` until done).
+/// The first complete file in `dir`. Chromium writes into `*.crdownload` until it is
+/// done, and may first create the final name empty, to reserve it: a zip counts once
+/// no `.crdownload` is left beside it and it holds bytes (an archive is never empty).
 async fn downloaded(dir: &Path) -> Vec<u8> {
     let started = Instant::now();
     loop {
-        let done: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|e| e == "zip"))
-                    .collect()
-            })
+        let names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
-        if let Some(file) = done.first() {
+        let writing = names
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "crdownload"));
+        let done = names.iter().find(|p| {
+            p.extension().is_some_and(|e| e == "zip")
+                && std::fs::metadata(p).is_ok_and(|m| m.len() > 0)
+        });
+        if let (false, Some(file)) = (writing, done) {
             return std::fs::read(file).expect("the downloaded file");
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "nothing was downloaded"
+            "nothing was downloaded: {names:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
