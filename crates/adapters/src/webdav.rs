@@ -123,6 +123,11 @@ mod tests {
             nested.url_of("uploads/a b#?")?.as_str(),
             "https://cloud.example.org/remote.php/dav/files/rc/uploads/a%20b%23%3F"
         );
+        // A path from a dump cannot climb out of the store's address.
+        assert!(nested
+            .url_of("/uploads/../../../../etc/./passwd")?
+            .as_str()
+            .starts_with("https://cloud.example.org/remote.php/dav/files/rc/"));
         Ok(())
     }
 
