@@ -321,15 +321,27 @@ fn fixture_dump() -> std::path::PathBuf {
         .join("../../tests/fixtures/rocketchat-mongoexport")
 }
 
+/// `dump/` in `dir`: a copy of the collection files of the sample dump that `keep`
+/// names (its upload folders stay behind), to be edited.
+fn dump_copy(dir: &tempfile::TempDir, keep: impl Fn(&str) -> bool) -> std::path::PathBuf {
+    let dump = dir.path().join("dump");
+    std::fs::create_dir(&dump).unwrap();
+    for entry in std::fs::read_dir(fixture_dump()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if path.is_file() && keep(&name) {
+            std::fs::copy(&path, dump.join(name)).unwrap();
+        }
+    }
+    dump
+}
+
 #[test]
 fn import_prints_counts_per_collection_reports_broken_lines_and_exits_2_when_it_left_any_out() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = fixture_dump();
-    let dump = dir.path().join("dump");
-    std::fs::create_dir(&dump).unwrap();
-    for name in ["users.json", "rocketchat_room.json"] {
-        std::fs::copy(fixture.join(name), dump.join(name)).unwrap();
-    }
+    let dump = dump_copy(&dir, |name| {
+        ["users.json", "rocketchat_room.json"].contains(&name)
+    });
     let rooms = std::fs::read_to_string(dump.join("rocketchat_room.json")).unwrap();
     std::fs::write(
         dump.join("rocketchat_room.json"),
@@ -399,15 +411,7 @@ fn storage_check_reads_a_file_from_each_store_and_fails_when_one_is_gone() {
 #[test]
 fn an_import_warns_of_uploads_kept_in_a_store_the_settings_do_not_name() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = fixture_dump();
-    let dump = dir.path().join("dump");
-    std::fs::create_dir(&dump).unwrap();
-    for entry in std::fs::read_dir(&fixture).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            std::fs::copy(&path, dump.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let dump = dump_copy(&dir, |_| true);
     // One upload is kept in Rocket.Chat's S3 bucket (FileUpload_Storage_Type =
     // AmazonS3), which udd is not told of.
     let uploads = std::fs::read_to_string(dump.join("rocketchat_uploads.json")).unwrap();
