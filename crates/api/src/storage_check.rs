@@ -26,7 +26,7 @@ struct Place {
 
 /// What the check found in one store.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finding {
+pub(crate) enum Finding {
     /// It keeps nothing the workspace names.
     Unused,
     /// It keeps files, and the one tried was read.
@@ -74,7 +74,7 @@ pub fn run(settings: &Settings, services: &Services, out: &mut dyn Write) -> any
 /// read (a store the settings do not name, most often), or that the stores could not
 /// be checked: what `udd import` prints once it is done, and what a process that runs
 /// exports logs as it starts.
-pub fn warnings(settings: &Settings, services: &Services) -> Vec<String> {
+pub(crate) fn warnings(settings: &Settings, services: &Services) -> Vec<String> {
     match check(settings, &*services.reader, &*services.blobs) {
         Ok(findings) => findings
             .into_iter()
@@ -92,7 +92,7 @@ pub fn warnings(settings: &Settings, services: &Services) -> Vec<String> {
 
 /// Logs [`warnings`] from a thread of its own, so that a slow store does not hold up
 /// the start of the process.
-pub fn warn_in_background(settings: &Settings, services: &Services) {
+pub(crate) fn warn_in_background(settings: &Settings, services: &Services) {
     let (settings, services) = (settings.clone(), services.clone());
     std::thread::spawn(move || {
         for warning in warnings(&settings, &services) {
@@ -102,7 +102,7 @@ pub fn warn_in_background(settings: &Settings, services: &Services) {
 }
 
 /// What each store holds and whether one of its files can be read, in a fixed order.
-pub fn check(
+pub(crate) fn check(
     settings: &Settings,
     reader: &dyn WorkspaceReader,
     blobs: &dyn BlobStore,
