@@ -271,7 +271,7 @@ impl ExportEngine {
         match self.ports.blobs.describe(&key) {
             Ok(described) => described.map(|described| (key, described)),
             Err(e) => {
-                tracing::warn!(operation = %op.id, file = %upload.file_id, error = %format!("{e:#}"), "an upload could not be read; listed as unavailable");
+                tracing::warn!(operation = %op.id, file = %upload.file_id, error = %format!("{e:#}"), "an upload could not be read; listed as unavailable (`udd storage check` tells which settings to look at)");
                 None
             }
         }
@@ -299,7 +299,7 @@ impl ExportEngine {
         let opened = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                tracing::warn!(operation = %op.id, error = %format!("{e:#}"), "the avatar could not be read; listed as unavailable");
+                tracing::warn!(operation = %op.id, error = %format!("{e:#}"), "the avatar could not be read; listed as unavailable (`udd storage check` tells which settings to look at)");
                 None
             }
         };
