@@ -4,7 +4,7 @@
 //! from message text, reactions, quotes or names; and an export resumed after failures
 //! equal to a clean one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, Utc};
@@ -262,6 +262,23 @@ fn a_twenty_thousand_message_room_is_split_into_linked_pages_and_resumes_exactly
         );
     }
     assert!(all.contains("<p class=\"replies\"><a href=\"#big00007\">1 reply</a></p>"));
+
+    // Only a message some link may point at carries its id as an anchor: replies, thread
+    // parents and quoted messages. (Ids are random in a real workspace: written on
+    // every message, they would be a third of the archive.)
+    let anchored: BTreeSet<usize> = all
+        .match_indices("\" id=\"big")
+        .map(|(at, _)| all[at + 9..at + 14].parse().unwrap())
+        .collect();
+    let reply = |i: usize| i % 50 == 7 || REPLIES.contains(&i);
+    let parent = |i: usize| i == PARENT || (i + 7 < MESSAGES && reply(i + 7) && i % 50 == 0);
+    // Message 2113 quotes another room's message instead.
+    let quoted = |i: usize| (i + 500) % 700 == 13 && i + 500 < MESSAGES && i + 500 != 2113;
+    let linkable: BTreeSet<usize> = (0..MESSAGES)
+        .filter(|&i| reply(i) || parent(i) || quoted(i))
+        .collect();
+    assert_eq!(anchored, linkable);
+    assert!(anchored.len() < MESSAGES / 10, "{} anchors", anchored.len());
 
     // Edits, reactions and quotes are shown; their people are pseudonymised.
     assert_eq!(

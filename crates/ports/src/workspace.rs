@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use chrono::{DateTime, Utc};
-use udd_domain::render::ThreadParents;
+use udd_domain::render::LinkedMessages;
 use udd_domain::{Avatar, Message, MessageCursor, Room, SecondFactors, Subscription, Upload, User};
 
 use crate::StoreError;
@@ -328,16 +328,17 @@ pub trait WorkspaceReader: Send + Sync {
         parents: &[String],
     ) -> Result<Vec<ThreadReplies>, StoreError>;
 
-    /// Records in `parents` the parent id (`tmid`) of every reply in the rooms
-    /// `room_ids` sent at or before `cutoff`: which messages start threads, read in
-    /// one pass, in constant memory.
+    /// Records in `linked`, for the messages of the rooms `room_ids` sent at or before
+    /// `cutoff`, the parent id (`tmid`) of every reply (which messages start threads)
+    /// and the id of every message a quote names (`message_link`): which messages a
+    /// link may point at, read in constant memory.
     ///
     /// Errors: `Unexpected` only.
-    fn thread_parents(
+    fn linked_messages(
         &self,
         room_ids: &[RoomId],
         cutoff: DateTime<Utc>,
-        parents: &mut ThreadParents,
+        linked: &mut LinkedMessages,
     ) -> Result<(), StoreError>;
 
     /// How many messages of `room_id` sent at or before `cutoff` lie strictly between

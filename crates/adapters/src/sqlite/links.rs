@@ -1,14 +1,15 @@
 //! What a personal export asks about the messages a batch links to: where named
 //! messages are, which threads the batch's messages start, and how far ahead a later
 //! message is. Every query reads only the rows it answers about (the `(room_id, ts, id)`
-//! key and `messages_by_thread`), never the whole room.
+//! key and `messages_by_thread`), never the whole room; only [`linked_messages`], once
+//! per run of the messages stage, reads the rooms through for their quotes.
 
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
 use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
-use udd_domain::render::ThreadParents;
+use udd_domain::render::{quoted_messages, LinkedMessages};
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{MessageCursor, RoomId};
 use udd_ports::ThreadReplies;
@@ -95,26 +96,46 @@ pub(super) fn threads_started(
     Ok(threads)
 }
 
-/// See [`udd_ports::WorkspaceReader::thread_parents`]: every reply of the workspace,
-/// read from `messages_by_thread` (which holds replies only, a small part of the
-/// messages) in one pass, the rooms sorted out here. Asking the store for the rooms
-/// instead would have it walk every message of those rooms by the primary key.
-pub(super) fn thread_parents(
+/// See [`udd_ports::WorkspaceReader::linked_messages`]. Thread parents: every reply of
+/// the workspace, read from `messages_by_thread` (which holds replies only, a small
+/// part of the messages) in one pass, the rooms sorted out here; asking the store for
+/// the rooms instead would have it walk every message of those rooms by the primary
+/// key. Quoted messages: the rooms' messages whose attachments name a `message_link`,
+/// which the store picks out while it walks the rooms (no index holds quotes).
+pub(super) fn linked_messages(
     conn: &mut DbConnection,
     room_ids: &[RoomId],
     cutoff: DateTime<Utc>,
-    parents: &mut ThreadParents,
+    linked: &mut LinkedMessages,
 ) -> QueryResult<()> {
+    let cutoff = to_millis(cutoff);
     let rooms: HashSet<&str> = room_ids.iter().map(RoomId::as_str).collect();
     let replies = messages::table
         .filter(messages::thread_id.is_not_null())
-        .filter(messages::ts.le(to_millis(cutoff)))
+        .filter(messages::ts.le(cutoff))
         .select((messages::room_id, messages::thread_id.assume_not_null()))
         .load_iter::<(String, String), DefaultLoadingMode>(conn)?;
     for reply in replies {
         let (room, parent) = reply?;
         if rooms.contains(room.as_str()) {
-            parents.insert(&parent);
+            linked.insert_parent(&parent);
+        }
+    }
+    for room in room_ids {
+        let quotes = messages::table
+            .filter(messages::room_id.eq(room.as_str()))
+            .filter(messages::ts.le(cutoff))
+            .filter(messages::attachments.like("%message_link%"))
+            .select(messages::attachments.assume_not_null())
+            .load_iter::<String, DefaultLoadingMode>(conn)?;
+        for attachments in quotes {
+            // Attachments that do not parse quote nothing the pages could link.
+            let Ok(attachments) = serde_json::from_str(&attachments?) else {
+                continue;
+            };
+            for id in quoted_messages(&attachments) {
+                linked.insert_quoted(id);
+            }
         }
     }
     Ok(())

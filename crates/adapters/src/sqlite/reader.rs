@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use udd_domain::render::ThreadParents;
+use udd_domain::render::LinkedMessages;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{Avatar, Message, MessageCursor, Room, RoomType, Subscription, Upload};
 use udd_domain::{RoomId, UploadId, UserId};
@@ -303,18 +303,18 @@ impl WorkspaceReader for SqliteWorkspace {
         })
     }
 
-    fn thread_parents(
+    fn linked_messages(
         &self,
         room_ids: &[RoomId],
         cutoff: DateTime<Utc>,
-        parents: &mut ThreadParents,
+        linked: &mut LinkedMessages,
     ) -> Result<(), StoreError> {
-        // One pass over the whole reply index: its pages are read once, and must not
-        // fill the connection's cache (a 10 M-message workspace's index is larger).
+        // One pass over the whole reply index and the rooms: their pages are read
+        // once, and must not fill the connection's cache.
         let mut conn = self.db().conn()?;
         super::scan_once(&mut conn, |conn| {
-            super::links::thread_parents(conn, room_ids, cutoff, parents)
-                .map_err(|e| store_error(e, "finding thread parents"))
+            super::links::linked_messages(conn, room_ids, cutoff, linked)
+                .map_err(|e| store_error(e, "finding linked messages"))
         })
     }
 
@@ -515,6 +515,17 @@ mod tests {
         Ok(())
     }
 
+    /// Message `id` quoting message `quoted`, as Rocket.Chat stores a quote.
+    fn quote(id: &str, room: &str, ts: i64, quoted: &str) -> Message {
+        Message {
+            attachments: Some(serde_json::json!([{
+                "text": "what was said",
+                "message_link": format!("https://chat.example.org/channel/general?msg={quoted}"),
+            }])),
+            ..message(id, room, ts)
+        }
+    }
+
     fn reply(id: &str, parent: &str, ts: i64) -> Message {
         Message {
             thread_id: Some(parent.into()),
@@ -538,6 +549,14 @@ mod tests {
             Message {
                 thread_id: Some("p1".into()),
                 ..message("elsewhere", "OTHER", 15)
+            },
+            // Quotes, in a room of their own so that R's counts stay as they are.
+            quote("q1", "QUOTES", 40, "p2"),
+            quote("q2", "QUOTES", 500, "r2"),
+            quote("q3", "OTHER", 40, "r3"),
+            Message {
+                attachments: Some(serde_json::json!({"message_link": "https://c/x?msg=x"})),
+                ..message("not-a-list", "QUOTES", 40)
             },
         ])?;
         let room = RoomId::from("R");
@@ -580,13 +599,22 @@ mod tests {
             }],
             "p2's only reply comes after the cutoff"
         );
-        let mut parents = ThreadParents::default();
-        ws.thread_parents(std::slice::from_ref(&room), cutoff, &mut parents)?;
-        assert!(parents.may_start("p1"));
+        let mut linked = LinkedMessages::default();
+        ws.linked_messages(&[room.clone(), "QUOTES".into()], cutoff, &mut linked)?;
+        assert!(linked.may_start("p1"));
         for other in ["p2", "r1", "x", "elsewhere"] {
             assert!(
-                !parents.may_start(other),
+                !linked.may_start(other),
                 "{other}: p2's reply is after the cutoff, the others answer nothing here"
+            );
+        }
+        let linked_here = |id: &str| linked.may_be_linked(&message(id, "R", 0));
+        assert!(linked_here("p1"), "a parent");
+        assert!(linked_here("p2"), "quoted before the cutoff");
+        for other in ["r2", "r3", "x", "q1"] {
+            assert!(
+                !linked_here(other),
+                "{other}: quoted after the cutoff, from another room, not from a list, or not at all"
             );
         }
         // R in order: p1 p2 (10), r1 r2 (20), r3 (30); late is after the cutoff.

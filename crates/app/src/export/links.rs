@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use udd_domain::render::{
-    named_messages, page_of, LinkTargets, RoomPages, ThreadParents, ThreadStart,
+    named_messages, page_of, LinkTargets, LinkedMessages, RoomPages, ThreadStart,
 };
 use udd_domain::{Message, MessageCursor, RoomId};
 
@@ -14,38 +14,43 @@ use super::error::Step;
 use super::ExportEngine;
 
 impl ExportEngine {
-    /// Which messages of the export's rooms (`room_ids`, up to `cutoff`) may start a
-    /// thread: read once per run of the messages stage, so that a batch asks the
-    /// store about the threads of those messages only.
-    pub(super) fn thread_parents(
+    /// Which messages of the export's rooms (`room_ids`, up to `cutoff`) a link may
+    /// point at: read once per run of the messages stage, so that a batch asks the
+    /// store about the threads of thread parents only, and its pages give anchors to
+    /// the messages links may point at only.
+    pub(super) fn linked_messages(
         &self,
         room_ids: &[RoomId],
         cutoff: DateTime<Utc>,
-    ) -> Step<ThreadParents> {
-        let mut parents = ThreadParents::default();
+    ) -> Step<LinkedMessages> {
+        let mut linked = LinkedMessages::default();
         self.ports
             .reader
-            .thread_parents(room_ids, cutoff, &mut parents)?;
-        Ok(parents)
+            .linked_messages(room_ids, cutoff, &mut linked)?;
+        Ok(linked)
     }
 
     /// The link targets of `batch`, the next messages of room `room_id` (sent at or
     /// before `cutoff`) that `pages` will place. A target already placed is found by
     /// the page starts, one in the batch by its position, a later one by counting the
     /// messages between the batch's end and it. Threads are looked for only where
-    /// `parents` says a message may start one.
+    /// `linked` says a message may start one, and the messages it says a link may
+    /// point at get anchors.
     pub(super) fn link_targets(
         &self,
         room_id: &RoomId,
         cutoff: DateTime<Utc>,
         pages: &RoomPages<'_>,
         batch: &[Message],
-        parents: &ThreadParents,
+        linked: &LinkedMessages,
     ) -> Step<LinkTargets> {
         let mut targets = LinkTargets::default();
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return Ok(targets);
         };
+        for message in batch.iter().filter(|m| linked.may_be_linked(m)) {
+            targets.insert_anchor(message.id.clone());
+        }
         let reader = &self.ports.reader;
         let start = pages.position();
         let end = start + batch.len() as u64;
@@ -81,7 +86,7 @@ impl ExportEngine {
         }
         let starters: Vec<String> = batch
             .iter()
-            .filter(|m| parents.may_start(&m.id))
+            .filter(|m| linked.may_start(&m.id))
             .map(|m| m.id.clone())
             .collect();
         if starters.is_empty() {

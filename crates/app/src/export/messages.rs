@@ -9,7 +9,7 @@ use anyhow::Context;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
     current_page, render_json_line, AttachedFile, LinkTargets, Pseudonyms, RenderedMessage,
-    RoomPages, ThreadParents,
+    RoomPages, LinkedMessages,
 };
 use udd_domain::{
     ExportOperation, Message, MessageCursor, RoomExport, RoomExportStatus, RoomId, RoomType,
@@ -25,8 +25,9 @@ use super::ExportEngine;
 struct BatchContext<'a> {
     /// The owner's words.
     words: &'a Catalogue,
-    /// Which messages may start threads (personal exports; empty for full ones).
-    parents: &'a ThreadParents,
+    /// Which messages may start threads or be quoted (personal exports; empty for
+    /// full ones).
+    linked: &'a LinkedMessages,
 }
 
 impl ExportEngine {
@@ -47,16 +48,16 @@ impl ExportEngine {
             Pseudonyms::new(&user.username, self.ports.progress.pseudonyms(&op.id)?);
         // System messages read in the owner's language, as Rocket.Chat shows them.
         let words = Catalogue::for_language(user.language.as_deref());
-        let parents = match (op.full_export, op.cutoff) {
+        let linked = match (op.full_export, op.cutoff) {
             (false, Some(cutoff)) => {
                 let rooms: Vec<RoomId> = op.room_list.iter().map(|r| r.room_id.clone()).collect();
-                self.thread_parents(&rooms, cutoff)?
+                self.linked_messages(&rooms, cutoff)?
             }
-            _ => ThreadParents::default(),
+            _ => LinkedMessages::default(),
         };
         let context = BatchContext {
             words: &words,
-            parents: &parents,
+            linked: &linked,
         };
         let id = op.id.clone();
         let written = self.committing(&id, run, done, compress, |to_commit| {
@@ -124,7 +125,7 @@ impl ExportEngine {
             let targets = if full {
                 LinkTargets::default()
             } else {
-                self.link_targets(&room.room_id, cutoff, &pages, &page, context.parents)?
+                self.link_targets(&room.room_id, cutoff, &pages, &page, context.linked)?
             };
             for message in &page {
                 let file = self.attached_file(op, message)?;

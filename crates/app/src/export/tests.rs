@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use udd_domain::render::ThreadParents;
+use udd_domain::render::LinkedMessages;
 use udd_domain::{
     ExportOperation, ExportStatus, Message, MessageCursor, Room, RoomExport, RoomExportStatus,
     RoomType, Subscription, User,
@@ -107,9 +107,9 @@ fn reader_with_threads(
                 .collect())
         });
     reader
-        .expect_thread_parents()
-        .returning(move |_, _, filter: &mut ThreadParents| {
-            parents.iter().for_each(|parent| filter.insert(parent));
+        .expect_linked_messages()
+        .returning(move |_, _, linked: &mut LinkedMessages| {
+            parents.iter().for_each(|parent| linked.insert_parent(parent));
             Ok(())
         });
     reader.expect_count_between().returning(|_, _, _, _| Ok(0));

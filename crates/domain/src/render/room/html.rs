@@ -115,11 +115,13 @@ pub(super) struct Placement {
     pub system: bool,
     /// It continues its author's group (no author line).
     pub grouped: bool,
+    /// A link may point at it: its id is its anchor.
+    pub anchored: bool,
 }
 
-/// Appends one message to `out`: its anchor, the author line unless it continues a
-/// group, the thread it answers, its content (already escaped), its reactions and the
-/// thread it starts.
+/// Appends one message to `out`: its anchor if it has one, the author line unless it
+/// continues a group, the thread it answers, its content (already escaped), its
+/// reactions and the thread it starts.
 pub(super) fn push_message(
     out: &mut String,
     message: &RenderedMessage,
@@ -135,8 +137,10 @@ pub(super) fn push_message(
     };
     out.push_str("<article class=\"");
     out.push_str(class);
-    out.push_str("\" id=\"");
-    push_escaped(out, &message.id);
+    if placement.anchored {
+        out.push_str("\" id=\"");
+        push_escaped(out, &message.id);
+    }
     out.push_str("\">\n<p class=\"meta\">");
     if !placement.grouped {
         out.push_str("<strong>");

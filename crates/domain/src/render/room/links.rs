@@ -10,6 +10,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde_json::Value;
+
 use super::page_file;
 use crate::render::message::{percent_encode, quote_link, quoted_message_id};
 use crate::workspace::Message;
@@ -30,6 +32,7 @@ pub struct ThreadStart {
 pub struct LinkTargets {
     pages: HashMap<String, u32>,
     threads: HashMap<String, ThreadStart>,
+    anchors: HashSet<String>,
 }
 
 impl LinkTargets {
@@ -52,6 +55,17 @@ impl LinkTargets {
     pub fn thread(&self, parent: &str) -> Option<&ThreadStart> {
         self.threads.get(parent)
     }
+
+    /// Records that message `id` of the batch gets an anchor on its page: some link
+    /// may point at it (see [`LinkedMessages::may_be_linked`](super::LinkedMessages)).
+    pub fn insert_anchor(&mut self, id: impl Into<String>) {
+        self.anchors.insert(id.into());
+    }
+
+    /// Whether message `id` of the batch gets an anchor.
+    pub fn anchored(&self, id: &str) -> bool {
+        self.anchors.contains(id)
+    }
 }
 
 /// The messages a batch names, each once, in order of first mention: thread parents
@@ -61,14 +75,7 @@ pub fn named_messages(batch: &[Message]) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut named = Vec::new();
     for message in batch {
-        let quoted = message
-            .attachments
-            .as_ref()
-            .and_then(|a| a.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(quote_link)
-            .filter_map(quoted_message_id);
+        let quoted = message.attachments.iter().flat_map(quoted_messages);
         for id in message.thread_id.as_deref().into_iter().chain(quoted) {
             if seen.insert(id) {
                 named.push(id.to_owned());
@@ -76,6 +83,17 @@ pub fn named_messages(batch: &[Message]) -> Vec<String> {
         }
     }
     named
+}
+
+/// The ids of the messages a message's `attachments` quote (`message_link`s), in
+/// order; nothing for attachments that are not a list.
+pub fn quoted_messages(attachments: &Value) -> impl Iterator<Item = &str> {
+    attachments
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(quote_link)
+        .filter_map(quoted_message_id)
 }
 
 /// The href of message `id` on page `page`, seen from page `from` of the room whose

@@ -11,8 +11,8 @@
 //! or comes after a restart.
 
 mod html;
+mod linked;
 mod links;
-mod parents;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,8 +23,8 @@ use crate::time::to_millis;
 use crate::workspace::MessageCursor;
 pub use html::month_index_html;
 use html::{day_separator, page_footer, page_header, push_message, MessageLinks, Placement};
-pub use links::{named_messages, LinkTargets, ThreadStart};
-pub use parents::ThreadParents;
+pub use links::{named_messages, quoted_messages, LinkTargets, ThreadStart};
+pub use linked::LinkedMessages;
 
 /// The most messages one room page holds.
 pub const MESSAGES_PER_PAGE: u64 = 2000;
@@ -265,7 +265,11 @@ impl<'a> RoomPages<'a> {
             }),
         };
         let content = render_html(message, file, self.words, &locate);
-        let placement = Placement { system, grouped };
+        let placement = Placement {
+            system,
+            grouped,
+            anchored: targets.anchored(&message.id),
+        };
         let words = self.words;
         let out = self.out(page);
         push_message(out, message, &content, placement, &links, words);

@@ -60,6 +60,10 @@ fn targets_for(
     };
     let mut targets = LinkTargets::default();
     for m in &all[start..end] {
+        // As `LinkedMessages::may_be_linked` decides: replies and parents.
+        if m.thread_id.is_some() || replies.contains_key(m.id.as_str()) {
+            targets.insert_anchor(m.id.clone());
+        }
         if let Some(&at) = m.thread_id.as_deref().and_then(|p| position.get(p)) {
             targets.insert_page(all[at].id.clone(), page(at));
         }
@@ -279,8 +283,26 @@ fn consecutive_messages_by_one_author_share_one_author_line() {
     assert_eq!(author_lines("alice"), 2, "{page}");
     assert_eq!(page.matches("<article class=\"msg cont\"").count(), 2);
     // A system message is shown quietly and ends the group.
-    assert!(page.contains("<article class=\"msg system\" id=\"j\">"));
+    assert!(page.contains("<article class=\"msg system\">"), "{page}");
+    // No link points at any of them: no anchors.
+    assert!(!page.contains("<article class=\"msg\" id="), "{page}");
     assert_eq!(author_lines("User_1"), 2);
+}
+
+#[test]
+fn only_a_message_a_link_may_point_at_has_an_anchor() {
+    let words = english();
+    let mut state = PageState::default();
+    let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
+    let mut targets = LinkTargets::default();
+    targets.insert_anchor("linked");
+    pages.push(&msg("plain", "alice", at(0)), None, &targets);
+    pages.push(&msg("linked", "bob", at(10)), None, &targets);
+    pages.finish();
+    let page = &pages.into_writes()[0].bytes;
+    assert!(page.contains("<article class=\"msg\" id=\"linked\">"), "{page}");
+    assert!(!page.contains("id=\"plain\""), "{page}");
+    assert_eq!(page.matches("<article class=\"msg\">").count(), 1, "{page}");
 }
 
 #[test]
@@ -442,9 +464,12 @@ fn hostile_text_names_and_titles_stay_text() {
     };
     let words = english();
     let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
-    pages.push(&m, None, &LinkTargets::default());
+    let mut targets = LinkTargets::default();
+    targets.insert_anchor("<x>");
+    pages.push(&m, None, &targets);
     pages.finish();
     let page = &pages.into_writes()[0].bytes;
+    assert!(page.contains("<article class=\"msg\" id=\"&lt;x&gt;\">"), "{page}");
     for hostile in [
         "<script",
         "<img src=x",
