@@ -1,14 +1,15 @@
 //! What a personal export asks about the messages a batch links to: where named
 //! messages are, which threads the batch's messages start, and how far ahead a later
 //! message is. Every query reads only the rows it answers about (the `(room_id, ts, id)`
-//! key and `messages_by_thread`), never the whole room; only [`linked_messages`], once
-//! per run of the messages stage, reads the rooms through for their quotes.
+//! key, `messages_by_thread` and `messages_quoting`), never the whole room.
 
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
 use diesel::connection::DefaultLoadingMode;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use udd_domain::render::{quoted_messages, LinkedMessages};
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{MessageCursor, RoomId};
@@ -16,6 +17,10 @@ use udd_ports::ThreadReplies;
 
 use super::schema::messages;
 use super::DbConnection;
+
+/// The condition of the `messages_quoting` index, written out as it is there: a
+/// query names it literally (not as a bound pattern) for the index to serve it.
+const QUOTING: &str = "attachments LIKE '%message_link%'";
 
 /// Ids per `IN (…)` list: well under SQLite's 32,766 bound values.
 const IDS_PER_QUERY: usize = 1_000;
@@ -101,7 +106,7 @@ pub(super) fn threads_started(
 /// part of the messages) in one pass, the rooms sorted out here; asking the store for
 /// the rooms instead would have it walk every message of those rooms by the primary
 /// key. Quoted messages: the rooms' messages whose attachments name a `message_link`,
-/// which the store picks out while it walks the rooms (no index holds quotes).
+/// read from `messages_quoting` (which holds those alone).
 pub(super) fn linked_messages(
     conn: &mut DbConnection,
     room_ids: &[RoomId],
@@ -122,13 +127,7 @@ pub(super) fn linked_messages(
         }
     }
     for room in room_ids {
-        let quotes = messages::table
-            .filter(messages::room_id.eq(room.as_str()))
-            .filter(messages::ts.le(cutoff))
-            .filter(messages::attachments.like("%message_link%"))
-            .select(messages::attachments.assume_not_null())
-            .load_iter::<String, DefaultLoadingMode>(conn)?;
-        for attachments in quotes {
+        for attachments in quotes(room, cutoff).load_iter::<String, DefaultLoadingMode>(conn)? {
             // Attachments that do not parse quote nothing the pages could link.
             let Ok(attachments) = serde_json::from_str(&attachments?) else {
                 continue;
@@ -139,6 +138,20 @@ pub(super) fn linked_messages(
         }
     }
     Ok(())
+}
+
+/// The attachments of the messages of `room` sent at or before `cutoff` (ms) that
+/// quote another message: a search of `messages_quoting`.
+pub(super) fn quotes(
+    room: &RoomId,
+    cutoff: i64,
+) -> messages::BoxedQuery<'_, <DbConnection as Connection>::Backend, diesel::sql_types::Text> {
+    messages::table
+        .filter(messages::room_id.eq(room.as_str()))
+        .filter(messages::ts.le(cutoff))
+        .filter(sql::<Bool>(QUOTING))
+        .select(messages::attachments.assume_not_null())
+        .into_boxed()
 }
 
 /// See [`udd_ports::WorkspaceReader::count_between`].

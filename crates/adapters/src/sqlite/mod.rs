@@ -282,6 +282,40 @@ mod tests {
         }
     }
 
+    /// The one pass over a personal export's quotes reads the small covering index,
+    /// not every message of the rooms (the index serves the query only while the
+    /// query names its condition literally).
+    #[test]
+    fn quotes_are_read_from_their_index_alone() -> anyhow::Result<()> {
+        use diesel::sql_types::{BigInt, Text};
+        use diesel::{sql_query, QueryableByName, RunQueryDsl};
+
+        #[derive(QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = Text)]
+            detail: String,
+        }
+        let (_dir, db) = testing::database();
+        let mut conn = db.conn()?;
+        let room = udd_domain::RoomId::from("R");
+        let query = links::quotes(&room, 1);
+        let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string();
+        let sql = sql.split(" -- binds:").next().unwrap_or_default();
+        let plan: Vec<String> = sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .bind::<Text, _>("R")
+            .bind::<BigInt, _>(1_i64)
+            .load::<Step>(&mut conn)?
+            .into_iter()
+            .map(|step| step.detail)
+            .collect();
+        assert_eq!(
+            plan,
+            ["SEARCH messages USING COVERING INDEX messages_quoting (room_id=? AND ts<?)"],
+            "{sql}"
+        );
+        Ok(())
+    }
+
     #[test]
     fn urls_name_a_file_with_or_without_scheme() {
         assert_eq!(
