@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use anyhow::Context;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
-    current_page, render_json_line, AttachedFile, LinkTargets, Pseudonyms, RenderedMessage,
-    RoomPages, LinkedMessages,
+    current_page, render_json_line, AttachedFile, LinkTargets, LinkedMessages, Pseudonyms,
+    RenderedMessage, RoomPages,
 };
 use udd_domain::{
     ExportOperation, Message, MessageCursor, RoomExport, RoomExportStatus, RoomId, RoomType,

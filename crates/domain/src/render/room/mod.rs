@@ -23,8 +23,8 @@ use crate::time::to_millis;
 use crate::workspace::MessageCursor;
 pub use html::month_index_html;
 use html::{day_separator, page_footer, page_header, push_message, MessageLinks, Placement};
-pub use links::{named_messages, quoted_messages, LinkTargets, ThreadStart};
 pub use linked::LinkedMessages;
+pub use links::{named_messages, quoted_messages, LinkTargets, ThreadStart};
 
 /// The most messages one room page holds.
 pub const MESSAGES_PER_PAGE: u64 = 2000;

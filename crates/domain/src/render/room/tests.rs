@@ -300,7 +300,10 @@ fn only_a_message_a_link_may_point_at_has_an_anchor() {
     pages.push(&msg("linked", "bob", at(10)), None, &targets);
     pages.finish();
     let page = &pages.into_writes()[0].bytes;
-    assert!(page.contains("<article class=\"msg\" id=\"linked\">"), "{page}");
+    assert!(
+        page.contains("<article class=\"msg\" id=\"linked\">"),
+        "{page}"
+    );
     assert!(!page.contains("id=\"plain\""), "{page}");
     assert_eq!(page.matches("<article class=\"msg\">").count(), 1, "{page}");
 }
@@ -469,7 +472,10 @@ fn hostile_text_names_and_titles_stay_text() {
     pages.push(&m, None, &targets);
     pages.finish();
     let page = &pages.into_writes()[0].bytes;
-    assert!(page.contains("<article class=\"msg\" id=\"&lt;x&gt;\">"), "{page}");
+    assert!(
+        page.contains("<article class=\"msg\" id=\"&lt;x&gt;\">"),
+        "{page}"
+    );
     for hostile in [
         "<script",
         "<img src=x",
