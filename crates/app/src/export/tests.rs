@@ -163,8 +163,16 @@ fn files_recording(appended: &Log) -> MockExportFiles {
 }
 
 fn archives() -> MockArchiveStore {
+    archives_preparing(|| {})
+}
+
+/// [`archives`], calling `on_prepare` whenever something is compressed ahead.
+fn archives_preparing(on_prepare: impl Fn() + Send + 'static) -> MockArchiveStore {
     let mut archives = MockArchiveStore::new();
-    archives.expect_prepare().returning(|_, _, _| Ok(()));
+    archives.expect_prepare().returning(move |_, _, _| {
+        on_prepare();
+        Ok(())
+    });
     archives
         .expect_store()
         .returning(|id, _, _| Ok(format!("exports/{id}.zip")));
@@ -393,22 +401,12 @@ fn every_thread_that_compresses_ahead_starts_with_the_thread_hook() {
     let (engine, _, _) = setup(1, files(), users(), |_| {});
     let hooked: Arc<Mutex<HashSet<ThreadId>>> = Arc::default();
     let compressed_on: Arc<Mutex<HashSet<ThreadId>>> = Arc::default();
-    let mut archives = archives();
-    archives.checkpoint();
     let seen = Arc::clone(&compressed_on);
-    archives.expect_prepare().returning(move |_, _, _| {
+    let archives = archives_preparing(move || {
         seen.lock()
             .expect("lock")
             .insert(std::thread::current().id());
-        Ok(())
     });
-    archives
-        .expect_store()
-        .returning(|id, _, _| Ok(format!("exports/{id}.zip")));
-    archives
-        .expect_describe()
-        .returning(|_| Ok((2048, "ab".into())));
-    archives.expect_remove().returning(|_| Ok(()));
     let mut engine = {
         let hooked = Arc::clone(&hooked);
         engine.on_compressing_thread(Arc::new(move || {
