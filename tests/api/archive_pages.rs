@@ -271,7 +271,8 @@ fn a_twenty_thousand_message_room_is_split_into_linked_pages_and_resumes_exactly
         .map(|(at, _)| all[at + 9..at + 14].parse().unwrap())
         .collect();
     let reply = |i: usize| i % 50 == 7 || REPLIES.contains(&i);
-    let parent = |i: usize| i == PARENT || (i + 7 < MESSAGES && reply(i + 7) && i % 50 == 0);
+    // Message i + 7 answers message i when i + 7 leaves 7 divided by 50.
+    let parent = |i: usize| i == PARENT || (i.is_multiple_of(50) && i + 7 < MESSAGES);
     // Message 2113 quotes another room's message instead.
     let quoted = |i: usize| (i + 500) % 700 == 13 && i + 500 < MESSAGES && i + 500 != 2113;
     let linkable: BTreeSet<usize> = (0..MESSAGES)
