@@ -54,21 +54,6 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn a_background_thread_runs_nicer_and_the_rest_of_the_process_does_not() {
-        let nice = |thread| rustix::process::getpriority_process(Some(thread)).unwrap();
-        let here = rustix::thread::gettid();
-        let before = nice(here);
-        let lowered = std::thread::spawn(move || {
-            lower_thread_priority();
-            nice(rustix::thread::gettid())
-        })
-        .join()
-        .unwrap();
-        assert_eq!(lowered, before.max(BACKGROUND_NICE));
-        assert_eq!(nice(here), before, "only the calling thread");
-    }
-
-    #[test]
     fn one_time_codes_are_six_digits_and_vary() {
         let codes: HashSet<String> = (0..200).map(|_| RandomCodes.six_digits()).collect();
         assert!(codes.len() > 190, "{} distinct of 200", codes.len());
@@ -166,23 +151,6 @@ pub fn host_name() -> String {
         .nodename()
         .to_string_lossy()
         .into_owned()
-}
-
-/// How much nicer than the rest of the process background threads run: on a busy
-/// core the scheduler gives a thread at nice 10 about a tenth of what it gives one at
-/// nice 0, and an idle core to either.
-pub const BACKGROUND_NICE: i32 = 10;
-
-/// Lowers the scheduling priority of the calling thread (not the process: on Linux a
-/// thread has a nice value of its own) to [`BACKGROUND_NICE`], for work that can wait
-/// for a free core; threads it starts inherit it. Failing to is logged and harmless.
-pub fn lower_thread_priority() {
-    let thread = rustix::thread::gettid();
-    let current = rustix::process::getpriority_process(Some(thread)).unwrap_or(0);
-    if let Err(e) = rustix::process::setpriority_process(Some(thread), current.max(BACKGROUND_NICE))
-    {
-        tracing::debug!(error = %e, "could not lower a background thread's priority");
-    }
 }
 
 /// Whether a process `pid` runs on this host (one of another user counts as running).

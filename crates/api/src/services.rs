@@ -272,8 +272,7 @@ fn wire(
     .on_claim({
         let metrics = Arc::clone(&metrics);
         Arc::new(move |_| metrics.claimed())
-    })
-    .on_compressing_thread(Arc::new(udd_adapters::system::lower_thread_priority));
+    });
     Services {
         download: DownloadDataFile::new(
             repos.files.clone(),

@@ -32,7 +32,7 @@ pub use auth::{
 };
 pub use demo::{DemoError, DemoSpec, DemoSummary, SeedDemo, DEMO_PASSWORD};
 pub use download::{DownloadDataFile, DownloadError, Granted, Requester};
-pub use export::{ClaimHook, EngineConfig, ExportEngine, ExportPorts, Outcome, ThreadHook};
+pub use export::{ClaimHook, EngineConfig, ExportEngine, ExportPorts, Outcome};
 pub use guard::catch_panic;
 pub use import::{CollectionCounts, ImportError, ImportSummary, ImportWorkspace};
 pub use my_data::{MyExport, MyExports, MyExportsError};

@@ -114,16 +114,12 @@ pub enum Outcome {
 /// Called with each operation the engine claims, before it works on it.
 pub type ClaimHook = Arc<dyn Fn(&ExportOperation) + Send + Sync>;
 
-/// Called at the start of each thread that compresses ahead during the messages stage.
-pub type ThreadHook = Arc<dyn Fn() + Send + Sync>;
-
 /// Runs export operations.
 #[derive(Clone)]
 pub struct ExportEngine {
     pub(super) ports: ExportPorts,
     pub(super) config: EngineConfig,
     on_claim: Option<ClaimHook>,
-    pub(super) on_compressing_thread: Option<ThreadHook>,
 }
 
 impl ExportEngine {
@@ -133,7 +129,6 @@ impl ExportEngine {
             ports,
             config,
             on_claim: None,
-            on_compressing_thread: None,
         }
     }
 
@@ -141,15 +136,6 @@ impl ExportEngine {
     /// (an operator's counters see an export start when it starts, not when it ends).
     pub fn on_claim(mut self, hook: ClaimHook) -> Self {
         self.on_claim = Some(hook);
-        self
-    }
-
-    /// Calls `hook` at the start of each thread that compresses ahead while the
-    /// messages stage renders (see `pipeline`). The composition root lowers their
-    /// scheduling priority with it: their work can wait, and the render thread, which
-    /// the stage waits for, then keeps a core whenever it has work.
-    pub fn on_compressing_thread(mut self, hook: ThreadHook) -> Self {
-        self.on_compressing_thread = Some(hook);
         self
     }
 

@@ -41,7 +41,9 @@ impl PagesAhead {
                 "read ahead a page of room {room} where one of room {index} was due"
             )
             .into()),
-            Err(_) => Err(anyhow::anyhow!("the reading thread stopped before the last page").into()),
+            Err(_) => {
+                Err(anyhow::anyhow!("the reading thread stopped before the last page").into())
+            }
         }
     }
 }

@@ -37,4 +37,4 @@ mod retry;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{ClaimHook, EngineConfig, ExportEngine, ExportPorts, Outcome, ThreadHook};
+pub use engine::{ClaimHook, EngineConfig, ExportEngine, ExportPorts, Outcome};

@@ -7,9 +7,7 @@
 //!   disk sync, and at most one rendered batch waits for it (a bounded channel);
 //! - one compressing thread per core deflates whatever the committed batches made final
 //!   (see [`ArchiveStore::prepare`](udd_ports::ArchiveStore::prepare)), so by the end
-//!   of the last room most of the archive is compressed already. They may run at a
-//!   lower priority ([`ExportEngine::on_compressing_thread`]): rendering is what the
-//!   stage waits for, and what they have left when it ends they finish on free cores.
+//!   of the last room most of the archive is compressed already.
 //!
 //! A batch is committed exactly as if one thread had done everything: the render thread
 //! only runs ahead of the commits, and when the committing thread stops (a lost lease, a
@@ -59,24 +57,18 @@ impl ExportEngine {
         let (sender, jobs) = mpsc::channel::<Prepare>();
         let jobs = Mutex::new(jobs);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let started = self.on_compressing_thread.as_deref();
         std::thread::scope(|scope| {
             for _ in 0..threads {
-                scope.spawn(|| {
-                    if let Some(started) = started {
-                        started();
-                    }
-                    loop {
-                        let next = match jobs.lock() {
-                            Ok(jobs) => jobs.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok((entry, committed)) = next else {
-                            return;
-                        };
-                        if let Err(e) = archives.prepare(id, &entry, committed) {
-                            tracing::debug!(entry = %entry, error = %e, "compressing ahead failed");
-                        }
+                scope.spawn(|| loop {
+                    let next = match jobs.lock() {
+                        Ok(jobs) => jobs.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((entry, committed)) = next else {
+                        return;
+                    };
+                    if let Err(e) = archives.prepare(id, &entry, committed) {
+                        tracing::debug!(entry = %entry, error = %e, "compressing ahead failed");
                     }
                 });
             }

@@ -1,10 +1,9 @@
 //! The stage loop and its endings, against mocks: every port is a mockall mock whose
 //! calls the tests record or refuse.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::thread::ThreadId;
 
 use chrono::{DateTime, Duration, Utc};
 use udd_domain::render::LinkedMessages;
@@ -163,16 +162,8 @@ fn files_recording(appended: &Log) -> MockExportFiles {
 }
 
 fn archives() -> MockArchiveStore {
-    archives_preparing(|| {})
-}
-
-/// [`archives`], calling `on_prepare` whenever something is compressed ahead.
-fn archives_preparing(on_prepare: impl Fn() + Send + 'static) -> MockArchiveStore {
     let mut archives = MockArchiveStore::new();
-    archives.expect_prepare().returning(move |_, _, _| {
-        on_prepare();
-        Ok(())
-    });
+    archives.expect_prepare().returning(|_, _, _| Ok(()));
     archives
         .expect_store()
         .returning(|id, _, _| Ok(format!("exports/{id}.zip")));
@@ -394,43 +385,6 @@ fn the_claim_hook_hears_of_an_operation_before_any_work_on_it() {
     let seen = log(&statuses);
     assert_eq!(seen.first().map(String::as_str), Some("claimed:OP1"));
     assert_eq!(seen.iter().filter(|s| s.starts_with("claimed")).count(), 1);
-}
-
-#[test]
-fn every_thread_that_compresses_ahead_starts_with_the_thread_hook() {
-    let (engine, _, _) = setup(1, files(), users(), |_| {});
-    let hooked: Arc<Mutex<HashSet<ThreadId>>> = Arc::default();
-    let compressed_on: Arc<Mutex<HashSet<ThreadId>>> = Arc::default();
-    let seen = Arc::clone(&compressed_on);
-    let archives = archives_preparing(move || {
-        seen.lock()
-            .expect("lock")
-            .insert(std::thread::current().id());
-    });
-    let mut engine = {
-        let hooked = Arc::clone(&hooked);
-        engine.on_compressing_thread(Arc::new(move || {
-            hooked
-                .lock()
-                .expect("lock")
-                .insert(std::thread::current().id());
-        }))
-    };
-    engine.ports.archives = Arc::new(archives);
-    assert!(matches!(
-        run(&engine, false),
-        Some(Outcome::Completed { .. })
-    ));
-    let hooked = hooked.lock().expect("lock").clone();
-    let compressed_on = compressed_on.lock().expect("lock").clone();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(hooked.len(), cores, "one compressing thread per core");
-    assert!(!compressed_on.is_empty(), "something was compressed ahead");
-    assert!(
-        compressed_on.is_subset(&hooked),
-        "compressed on a thread the hook did not see"
-    );
-    assert!(!hooked.contains(&std::thread::current().id()));
 }
 
 #[test]
