@@ -6,7 +6,6 @@
 use std::sync::mpsc;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
     current_page, render_json_line, AttachedFile, LinkTargets, LinkedMessages, Pseudonyms,
@@ -21,32 +20,6 @@ use udd_ports::{ExportFileRef, StoreError};
 use super::error::{Run, Step};
 use super::pipeline::{Prepare, Rendered};
 use super::ExportEngine;
-
-/// Pages of messages read ahead of the render thread: one page is rendered while the
-/// next ones are read (a page is `batch_size` messages, so memory stays bounded).
-const PAGES_AHEAD: usize = 2;
-
-/// A page of messages read ahead: the room's position in the room list, and the page.
-type Page = (usize, Result<Vec<Message>, StoreError>);
-
-/// The render thread's end of the read-ahead.
-struct PagesAhead(mpsc::Receiver<Page>);
-
-impl PagesAhead {
-    /// The next page of room `index`.
-    fn next(&mut self, index: usize) -> Step<Vec<Message>> {
-        match self.0.recv() {
-            Ok((room, page)) if room == index => Ok(page?),
-            Ok((room, _)) => Err(anyhow::anyhow!(
-                "read ahead a page of room {room} where one of room {index} was due"
-            )
-            .into()),
-            Err(_) => {
-                Err(anyhow::anyhow!("the reading thread stopped before the last page").into())
-            }
-        }
-    }
-}
 
 /// What every batch of a run of the messages stage renders with.
 struct BatchContext<'a> {
@@ -87,41 +60,19 @@ impl ExportEngine {
             linked: &linked,
         };
         let id = op.id.clone();
-        let cutoff = op
-            .cutoff
-            .context("the cutoff is fixed before messages are exported")?;
-        let unfinished: Vec<(usize, RoomId, Option<MessageCursor>)> = op
-            .room_list
-            .iter()
-            .enumerate()
-            .filter(|(_, room)| room.status != RoomExportStatus::Completed)
-            .map(|(index, room)| (index, room.room_id.clone(), room.cursor.clone()))
-            .collect();
         let written = self.committing(&id, run, done, compress, |to_commit| {
-            std::thread::scope(|scope| {
-                let (ahead, pages) = mpsc::sync_channel(PAGES_AHEAD);
-                scope.spawn(move || self.read_ahead(unfinished, cutoff, &ahead));
-                let mut pages = PagesAhead(pages);
-                for index in 0..op.room_list.len() {
-                    while op.room_list[index].status != RoomExportStatus::Completed {
-                        run.check()?;
-                        let batch = self.render_batch(
-                            op,
-                            index,
-                            &mut pseudonyms,
-                            &context,
-                            &mut pages,
-                            run,
-                        )?;
-                        op.room_list[index] = batch.room.clone();
-                        if to_commit.send(batch).is_err() {
-                            // The committing thread stopped; its error is the run's.
-                            return Ok(());
-                        }
+            for index in 0..op.room_list.len() {
+                while op.room_list[index].status != RoomExportStatus::Completed {
+                    run.check()?;
+                    let batch = self.render_batch(op, index, &mut pseudonyms, &context, run)?;
+                    op.room_list[index] = batch.room.clone();
+                    if to_commit.send(batch).is_err() {
+                        // The committing thread stopped; its error is the run's.
+                        return Ok(());
                     }
                 }
-                Ok(())
-            })
+            }
+            Ok(())
         })?;
         op.updated_at = self.ports.clock.now();
         run.progress.finish(&format!(
@@ -131,51 +82,15 @@ impl ExportEngine {
         Ok(())
     }
 
-    /// Reads every page of messages of the rooms `unfinished` (each from its cursor,
-    /// in order) and sends them to `pages`, until the last room ends, a read fails
-    /// (the error is sent), or the render thread stops listening.
-    fn read_ahead(
-        &self,
-        unfinished: Vec<(usize, RoomId, Option<MessageCursor>)>,
-        cutoff: DateTime<Utc>,
-        pages: &mpsc::SyncSender<Page>,
-    ) {
-        let limit = self.config.batch_size;
-        for (index, room_id, mut cursor) in unfinished {
-            loop {
-                let page = self
-                    .ports
-                    .reader
-                    .messages_page(&room_id, cutoff, cursor.clone(), limit);
-                let last = match &page {
-                    Ok(messages) => {
-                        cursor = messages.last().map(MessageCursor::after).or(cursor);
-                        messages.len() < limit as usize
-                    }
-                    Err(_) => true,
-                };
-                let failed = page.is_err();
-                if pages.send((index, page)).is_err() || failed {
-                    return;
-                }
-                if last {
-                    break;
-                }
-            }
-        }
-    }
-
     /// Reads and renders the next batch of room `index`: pages of `batch_size`
-    /// messages (read ahead by `read_ahead`) until `commit_bytes` of output (or the
-    /// end of the room), with the room's progress as it will be once the batch is
-    /// committed.
+    /// messages until `commit_bytes` of output (or the end of the room), with the
+    /// room's progress as it will be once the batch is committed.
     fn render_batch(
         &self,
         op: &ExportOperation,
         index: usize,
         pseudonyms: &mut Pseudonyms,
         context: &BatchContext<'_>,
-        pages_ahead: &mut PagesAhead,
         run: &Run<'_>,
     ) -> Step<Rendered> {
         let words = context.words;
@@ -201,7 +116,12 @@ impl ExportEngine {
         let mut count = 0_u64;
         loop {
             run.check()?;
-            let page = pages_ahead.next(index)?;
+            let page = self.ports.reader.messages_page(
+                &room.room_id,
+                cutoff,
+                room.cursor.clone(),
+                self.config.batch_size,
+            )?;
             let targets = if full {
                 LinkTargets::default()
             } else {
