@@ -367,6 +367,13 @@ fn threads_are_asked_for_only_where_the_parents_filter_says_and_linked_on_the_pa
         .nth(1)
         .expect("m1 shows its thread");
     assert!(replies.starts_with("<a href=\"#m2\">"), "{replies}");
+    // Anchors follow the filters: m1 is a parent there; m2 is neither a reply in this
+    // workspace's pages (the thread above is the mock's alone) nor quoted.
+    assert!(
+        pages.contains("<article class=\"msg\" id=\"m1\">"),
+        "{pages}"
+    );
+    assert!(!pages.contains("id=\"m2\""), "{pages}");
 }
 
 #[test]
