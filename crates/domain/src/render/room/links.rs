@@ -27,7 +27,8 @@ pub struct ThreadStart {
     pub page: u32,
 }
 
-/// Where the messages one batch links to are.
+/// Where the messages one batch links to are, and which of its messages a link may
+/// point at (those get anchors).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkTargets {
     pages: HashMap<String, u32>,
