@@ -3,8 +3,6 @@
 //! uploads in one transaction (the threads that do this side by side are in
 //! `pipeline`).
 
-use std::sync::mpsc;
-
 use anyhow::Context;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
@@ -18,7 +16,7 @@ use udd_domain::{
 use udd_ports::{ExportFileRef, StoreError};
 
 use super::error::{Run, Step};
-use super::pipeline::{Prepare, Rendered};
+use super::pipeline::{Compressors, Rendered};
 use super::ExportEngine;
 
 /// What every batch of a run of the messages stage renders with.
@@ -39,7 +37,7 @@ impl ExportEngine {
         op: &mut ExportOperation,
         user: &User,
         run: &Run<'_>,
-        compress: &mpsc::Sender<Prepare>,
+        compress: &Compressors<'_>,
     ) -> Step<()> {
         let (done, total) = op.message_progress();
         run.progress.start("messages", Some(total));
@@ -61,6 +59,7 @@ impl ExportEngine {
         };
         let id = op.id.clone();
         let written = self.committing(&id, run, done, compress, |to_commit| {
+            let _rendering = compress.rendering();
             for index in 0..op.room_list.len() {
                 while op.room_list[index].status != RoomExportStatus::Completed {
                     run.check()?;
