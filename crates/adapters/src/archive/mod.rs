@@ -195,9 +195,10 @@ impl ZipArchiveStore {
         (&mut input)
             .take(IN_MEMORY_PART + 1)
             .read_to_end(&mut head)?;
+        // Deflate only what it shrinks: a photo, a video or an archive goes in as it is.
+        let deflating = head.len() <= SAMPLE || worth_deflating(&head)?;
         if head.len() as u64 <= IN_MEMORY_PART {
-            let buffer = Vec::with_capacity(head.len() / 2 + 256);
-            let (found, bytes) = deflate(&mut head.as_slice(), buffer)?;
+            let (found, bytes) = encode_in_memory(head, deflating)?;
             let data = if bytes.len() <= KEPT_IN_MEMORY {
                 PartData::Memory(bytes)
             } else {
@@ -205,8 +206,8 @@ impl ZipArchiveStore {
             };
             return Ok(Part::new(&entry.name, stamp, found, data));
         }
-        let part = self.parts_dir(name).join(format!("blob-{number}.deflate"));
-        let found = deflate_to_file(&mut head.as_slice().chain(input), &part)
+        let part = self.parts_dir(name).join(format!("blob-{number}.part"));
+        let found = encode_to_file(&mut head.as_slice().chain(input), &part, deflating)
             .with_context(|| format!("compressing {}", entry.name))?;
         Ok(Part::new(&entry.name, stamp, found, PartData::File(part)))
     }

@@ -285,8 +285,8 @@ fn entries_past_the_window_are_appended_in_the_order_they_come() -> anyhow::Resu
     let mut entries = Vec::new();
     let mut contents = Vec::new();
     for i in 0..count {
-        // Small uploads kept in memory, some that deflate past what is kept there
-        // (they wait in the pack), and working files.
+        // Small uploads kept in memory, some (stored: noise does not deflate) past
+        // what is kept there (they wait in the pack), and working files.
         let content = match i % 3 {
             0 => format!("upload {i}").into_bytes(),
             1 => noise(KEPT_IN_MEMORY + 1000, i as u64),
@@ -420,5 +420,71 @@ fn entries_of_four_gib_and_more_from_the_folder_and_the_blobs_read_back_whole() 
     let mut after = String::new();
     archive.by_name("after.txt")?.read_to_string(&mut after)?;
     assert_eq!(after, "the entry after them");
+    Ok(())
+}
+
+#[test]
+fn uploads_deflate_cannot_shrink_go_in_stored_and_the_others_deflated() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, _, blobs) = store_in(&dir);
+    let op: OperationId = "OP".into();
+    let large = usize::try_from(IN_MEMORY_PART)? + 100_000;
+    let mut text_then_noise = chat_text(SAMPLE, 9);
+    text_then_noise.extend(noise(3 << 20, 9));
+    let uploads: [(&str, Vec<u8>, zip::CompressionMethod); 7] = {
+        use zip::CompressionMethod::{Deflated, Stored};
+        [
+            // Whole, in memory, kept as the smaller.
+            ("small-noise", noise(SAMPLE / 2, 1), Stored),
+            ("small-text", chat_text(SAMPLE / 2, 2), Deflated),
+            // Judged by a sample, in memory.
+            ("noise", noise(1 << 20, 3), Stored),
+            ("text", chat_text(1 << 20, 4), Deflated),
+            // Its sample deflates, the whole not enough to keep it deflated.
+            ("text-then-noise", text_then_noise, Stored),
+            // Judged by a sample, in a part file of their own.
+            ("large-noise", noise(large, 5), Stored),
+            ("large-text", chat_text(large, 6), Deflated),
+        ]
+    };
+    let mut entries = Vec::new();
+    for (name, content, _) in &uploads {
+        let key = blobs.put(BlobKind::Upload, name, &mut content.as_slice())?;
+        entries.push(ArchiveEntry {
+            name: (*name).to_owned(),
+            source: ArchiveSource::Blob(key),
+        });
+    }
+    let key = store.store(&op, &mut each(&entries), DateTime::UNIX_EPOCH)?;
+    let path = store.path_of(&key)?;
+    let mut archive = zip::ZipArchive::new(File::open(&path)?)?;
+    for (name, content, method) in &uploads {
+        let mut entry = archive.by_name(name)?;
+        assert_eq!(entry.compression(), *method, "{name}");
+        if *method == zip::CompressionMethod::Stored {
+            assert_eq!(entry.compressed_size(), content.len() as u64, "{name}");
+        } else {
+            assert!(entry.compressed_size() < content.len() as u64 / 2, "{name}");
+        }
+        let mut read = Vec::new();
+        entry.read_to_end(&mut read)?;
+        assert!(read == *content, "{name} reads back as it was");
+    }
+    drop(archive);
+    // The same uploads make the same archive again.
+    let first = std::fs::read(&path)?;
+    let again = store.store(&op, &mut each(&entries), DateTime::UNIX_EPOCH)?;
+    assert!(std::fs::read(store.path_of(&again)?)? == first);
+    if let Ok(out) = std::process::Command::new("unzip")
+        .arg("-tqq")
+        .arg(&path)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "unzip -t: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! records: memory stays the same whether an archive holds ten entries or a million.
 //!
 //! What it writes, every time the same for the same entries: UTF-8 names (flag bit
-//! 11), deflate, the timestamp given, unix permissions `0o644` on a regular file
+//! 11), deflate or stored as each entry says, the timestamp given, unix permissions `0o644` on a regular file
 //! ("version made by" unix). zip64 fields are written exactly where the format needs
 //! them: sizes or offsets of 4 GiB or more, more than 65,534 entries, or a central
 //! directory that starts or ends past 4 GiB.
@@ -25,8 +25,9 @@ const END: u32 = 0x0605_4b50;
 const ZIP64_EXTRA: u16 = 0x0001;
 /// Bit 11 of the general purpose flags: the name is UTF-8.
 const UTF8_NAME: u16 = 0x0800;
-const DEFLATE: u16 = 8;
-/// The version needed to extract a deflated entry (2.0), and one with zip64 fields (4.5).
+/// The version needed to extract a stored entry (1.0), a deflated one (2.0), and one
+/// with zip64 fields (4.5).
+const VERSION_STORED: u16 = 10;
 const VERSION_DEFLATE: u16 = 20;
 const VERSION_ZIP64: u16 = 45;
 /// "Made by" a unix system (high byte 3), to version 4.5 of the format: readers then
@@ -41,16 +42,47 @@ const MASK16: u16 = u16::MAX;
 /// How much of the central directory waits in memory before it goes to the spill file.
 const DIRECTORY_BUFFER: usize = 64 << 10;
 
-/// One entry as it goes into the archive: already deflated, its sizes and CRC known.
+/// How an entry's bytes are kept in the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    /// As they are (what deflate cannot shrink: photos, videos, archives).
+    Stored,
+    /// Deflated.
+    Deflated,
+}
+
+impl Method {
+    /// The format's code for the method.
+    fn code(self) -> u16 {
+        match self {
+            Method::Stored => 0,
+            Method::Deflated => 8,
+        }
+    }
+
+    /// The version of the format needed to extract an entry kept this way (without
+    /// zip64 fields).
+    fn version_needed(self) -> u16 {
+        match self {
+            Method::Stored => VERSION_STORED,
+            Method::Deflated => VERSION_DEFLATE,
+        }
+    }
+}
+
+/// One entry as it goes into the archive: already deflated (or stored), its sizes and
+/// CRC known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EntryHead {
     /// The path inside the archive.
     pub name: String,
+    /// How its bytes are kept.
+    pub method: Method,
     /// The CRC-32 of the raw bytes.
     pub crc: u32,
     /// The raw size.
     pub size: u64,
-    /// The size of the deflate data.
+    /// The size of its data in the archive (the raw size when stored).
     pub compressed: u64,
     /// The modification time, as the zip's DOS date and time.
     pub stamp: zip::DateTime,
@@ -93,7 +125,7 @@ impl<W: Write, D: Read + Write + Seek> ZipStream<W, D> {
     }
 
     /// Appends one entry: its local header, then exactly `head.compressed` bytes of
-    /// deflate data read from `data`; its central record goes to the spill file.
+    /// its data (deflated or stored) read from `data`; its central record goes to the spill file.
     ///
     /// Errors: I/O failures; a name over 64 KiB; `data` that is not as long as said.
     pub(crate) fn append(&mut self, head: &EntryHead, data: &mut dyn Read) -> anyhow::Result<()> {
@@ -104,7 +136,7 @@ impl<W: Write, D: Read + Write + Seek> ZipStream<W, D> {
             .with_context(|| format!("writing {}", head.name))?;
         anyhow::ensure!(
             copied == head.compressed,
-            "{}: {copied} bytes of deflate data where {} were announced",
+            "{}: {copied} bytes of data where {} were announced",
             head.name,
             head.compressed
         );
@@ -214,10 +246,10 @@ pub(crate) fn local_header(head: &EntryHead) -> anyhow::Result<Vec<u8>> {
         .u16(if zip64 {
             VERSION_ZIP64
         } else {
-            VERSION_DEFLATE
+            head.method.version_needed()
         })
         .u16(UTF8_NAME)
-        .u16(DEFLATE)
+        .u16(head.method.code())
         .u16(head.stamp.timepart())
         .u16(head.stamp.datepart())
         .u32(head.crc)
@@ -250,12 +282,12 @@ pub(crate) fn central_record(head: &EntryHead, offset: u64) -> anyhow::Result<Ve
         .u32(CENTRAL_HEADER)
         .u16(MADE_BY)
         .u16(if extra.is_empty() {
-            VERSION_DEFLATE
+            head.method.version_needed()
         } else {
             VERSION_ZIP64
         })
         .u16(UTF8_NAME)
-        .u16(DEFLATE)
+        .u16(head.method.code())
         .u16(head.stamp.timepart())
         .u16(head.stamp.datepart())
         .u32(head.crc)

@@ -14,6 +14,7 @@ fn entry(name: &str, content: &[u8]) -> anyhow::Result<(EntryHead, Vec<u8>)> {
     let (found, data) = deflate(&mut &content[..], Vec::new())?;
     let head = EntryHead {
         name: name.to_owned(),
+        method: found.method,
         crc: found.crc,
         size: found.size,
         compressed: found.compressed,
@@ -89,6 +90,40 @@ fn entries_read_back_with_their_names_contents_times_and_permissions() -> anyhow
         "a small archive ends with the classic end record only"
     );
     assert_ne!(u32_at(&bytes, bytes.len() - 42), 0x0706_4b50);
+    unzip_tests_clean(&path);
+    Ok(())
+}
+
+#[test]
+fn a_stored_entry_says_so_in_both_headers_and_reads_back() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("a.zip");
+    let mut zip = ZipStream::new(File::create(&path)?, tempfile::tempfile()?);
+    let content = b"already compressed, say";
+    let head = EntryHead {
+        name: "photo.jpg".into(),
+        method: Method::Stored,
+        crc: crc32fast::hash(content),
+        size: content.len() as u64,
+        compressed: content.len() as u64,
+        stamp: stamp(),
+    };
+    zip.append(&head, &mut &content[..])?;
+    zip.finish()?;
+
+    let bytes = std::fs::read(&path)?;
+    assert_eq!(u16_at(&bytes, 4), 10, "version needed to extract: 1.0");
+    assert_eq!(u16_at(&bytes, 8), 0, "method: stored");
+    let central = bytes.len() - 22 - (46 + head.name.len());
+    assert_eq!(u32_at(&bytes, central), 0x0201_4b50);
+    assert_eq!(u16_at(&bytes, central + 6), 10);
+    assert_eq!(u16_at(&bytes, central + 10), 0);
+    let mut archive = zip::ZipArchive::new(File::open(&path)?)?;
+    let mut file = archive.by_name("photo.jpg")?;
+    assert_eq!(file.compression(), zip::CompressionMethod::Stored);
+    let mut read = Vec::new();
+    file.read_to_end(&mut read)?;
+    assert_eq!(read, content);
     unzip_tests_clean(&path);
     Ok(())
 }
@@ -202,6 +237,7 @@ fn an_entry_past_four_gib_has_its_offset_in_a_zip64_field() -> anyhow::Result<()
 fn sizes_of_four_gib_or_more_go_in_zip64_fields_of_both_headers() -> anyhow::Result<()> {
     let head = EntryHead {
         name: "big.bin".into(),
+        method: Method::Deflated,
         crc: 7,
         size: 5 << 30,
         compressed: 4 << 30,

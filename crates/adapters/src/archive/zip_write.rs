@@ -11,7 +11,7 @@ use flate2::write::DeflateEncoder;
 use flate2::Compression;
 
 use super::chunks;
-use super::zip_stream::{EntryHead, ZipStream};
+use super::zip_stream::{EntryHead, Method, ZipStream};
 
 /// A zip timestamp for `at`.
 pub(crate) fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
@@ -28,38 +28,48 @@ pub(crate) fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
     .unwrap_or_default()
 }
 
-/// Uploads up to this size are deflated in memory; larger ones into a part file of
+/// Uploads up to this size are made ready in memory; larger ones in a part file of
 /// their own, so a thread never holds more than this of one upload.
 pub(super) const IN_MEMORY_PART: u64 = 4 << 20;
 
-/// Deflated uploads up to this size wait in memory for their turn; larger ones wait in
+/// Uploads made ready up to this size wait in memory for their turn; larger ones wait in
 /// the pack on disk. With a bounded number of entries in flight, this bounds the
 /// memory they take.
 pub(super) const KEPT_IN_MEMORY: usize = 64 << 10;
 
-/// What deflating a stream found: the CRC-32 and size of the raw bytes, the size of
-/// the deflate data.
+/// What making an entry's data found: the CRC-32 and size of the raw bytes, how they
+/// are kept and the size of what is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Deflated {
+pub(crate) struct Encoded {
+    pub method: Method,
     pub crc: u32,
     pub size: u64,
     pub compressed: u64,
 }
 
+impl Encoded {
+    /// `raw` kept as it is.
+    fn stored(raw: &[u8]) -> Self {
+        Self {
+            method: Method::Stored,
+            crc: crc32fast::hash(raw),
+            size: raw.len() as u64,
+            compressed: raw.len() as u64,
+        }
+    }
+}
+
 /// Deflates all of `input` (at [`chunks::LEVEL`], as the working-folder chunks are)
 /// into `output`; returns what was found and `output`.
-pub(crate) fn deflate<W: Write>(input: &mut dyn Read, output: W) -> anyhow::Result<(Deflated, W)> {
+pub(crate) fn deflate<W: Write>(input: &mut dyn Read, output: W) -> anyhow::Result<(Encoded, W)> {
     let mut encoder = DeflateEncoder::new(Counted::new(output), Compression::new(chunks::LEVEL));
     // Through `io::copy`'s stack buffer: an export deflates tens of thousands of small
     // uploads, and a heap buffer each cost an allocation and its clearing every time.
-    let mut read = Checked {
-        inner: input,
-        crc: crc32fast::Hasher::new(),
-        size: 0,
-    };
+    let mut read = Checked::new(input);
     std::io::copy(&mut read, &mut encoder)?;
     let counted = encoder.finish()?;
-    let deflated = Deflated {
+    let deflated = Encoded {
+        method: Method::Deflated,
         crc: read.crc.finalize(),
         size: read.size,
         compressed: counted.count,
@@ -67,11 +77,70 @@ pub(crate) fn deflate<W: Write>(input: &mut dyn Read, output: W) -> anyhow::Resu
     Ok((deflated, counted.inner))
 }
 
+/// Copies all of `input` into `output` as it is; returns what was found and `output`.
+fn store<W: Write>(input: &mut dyn Read, mut output: W) -> anyhow::Result<(Encoded, W)> {
+    let mut read = Checked::new(input);
+    std::io::copy(&mut read, &mut output)?;
+    let stored = Encoded {
+        method: Method::Stored,
+        crc: read.crc.finalize(),
+        size: read.size,
+        compressed: read.size,
+    };
+    Ok((stored, output))
+}
+
+/// How much of a larger upload is deflated first, as a sample, to tell whether
+/// deflating the whole is worth its time. Uploads up to this size are deflated whole
+/// and kept as the smaller of the two.
+pub(super) const SAMPLE: usize = 16 << 10;
+
+/// Whether `compressed` deflated bytes are worth keeping instead of `size` raw ones:
+/// they must save at least 1 %. Photos, videos, archives and other compressed formats
+/// save less, or grow, and deflating them costs as much time as deflating text.
+fn worth_it(size: u64, compressed: u64) -> bool {
+    compressed.saturating_mul(100) <= size.saturating_mul(99)
+}
+
+/// Whether deflating the upload that begins with `head` is worth it, judged by its
+/// first [`SAMPLE`] bytes.
+pub(super) fn worth_deflating(head: &[u8]) -> anyhow::Result<bool> {
+    let sample = &head[..head.len().min(SAMPLE)];
+    let (found, _) = deflate(&mut &sample[..], std::io::sink())?;
+    Ok(worth_it(found.size, found.compressed))
+}
+
+/// `raw` deflated when `deflating` and the result is worth it (see [`worth_it`]),
+/// else as it is.
+pub(super) fn encode_in_memory(
+    raw: Vec<u8>,
+    deflating: bool,
+) -> anyhow::Result<(Encoded, Vec<u8>)> {
+    if deflating {
+        let buffer = Vec::with_capacity(raw.len() / 2 + 256);
+        let (found, bytes) = deflate(&mut raw.as_slice(), buffer)?;
+        if worth_it(found.size, found.compressed) {
+            return Ok((found, bytes));
+        }
+    }
+    Ok((Encoded::stored(&raw), raw))
+}
+
 /// A reader that keeps the CRC-32 and the length of what passes through it.
 struct Checked<'a> {
     inner: &'a mut dyn Read,
     crc: crc32fast::Hasher,
     size: u64,
+}
+
+impl<'a> Checked<'a> {
+    fn new(inner: &'a mut dyn Read) -> Self {
+        Self {
+            inner,
+            crc: crc32fast::Hasher::new(),
+            size: 0,
+        }
+    }
 }
 
 impl Read for Checked<'_> {
@@ -107,21 +176,28 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
-/// Deflates `input` into the file at `path` (created, owner-only).
-pub(super) fn deflate_to_file(
+/// Writes `input` into the file at `path` (created, owner-only), deflated when
+/// `deflating`, else as it is.
+pub(super) fn encode_to_file(
     input: &mut dyn Read,
     path: &std::path::Path,
-) -> anyhow::Result<Deflated> {
+    deflating: bool,
+) -> anyhow::Result<Encoded> {
     let file =
         crate::owner_only::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let (deflated, writer) = deflate(input, BufWriter::with_capacity(1 << 20, file))?;
+    let output = BufWriter::with_capacity(1 << 20, file);
+    let (found, writer) = if deflating {
+        deflate(input, output)?
+    } else {
+        store(input, output)?
+    };
     writer
         .into_inner()
         .map_err(|e| anyhow::anyhow!("writing {}: {}", path.display(), e.error()))?;
-    Ok(deflated)
+    Ok(found)
 }
 
-/// Where an entry's deflate data waits until its turn comes.
+/// Where an entry's data (deflated or stored) waits until its turn comes.
 pub(crate) enum PartData {
     /// A small upload's, in memory.
     Memory(Vec<u8>),
@@ -140,11 +216,12 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    /// The entry `name` whose deflate data is `data`.
-    pub(crate) fn new(name: &str, stamp: zip::DateTime, found: Deflated, data: PartData) -> Self {
+    /// The entry `name` whose data (as `found` says it is kept) is `data`.
+    pub(crate) fn new(name: &str, stamp: zip::DateTime, found: Encoded, data: PartData) -> Self {
         Self {
             head: EntryHead {
                 name: name.to_owned(),
+                method: found.method,
                 crc: found.crc,
                 size: found.size,
                 compressed: found.compressed,
@@ -156,7 +233,8 @@ impl Part {
 
     /// The entry `name` made of a working-folder file's chunks.
     pub(crate) fn chunked(name: &str, stamp: zip::DateTime, entry: chunks::Chunked) -> Self {
-        let found = Deflated {
+        let found = Encoded {
+            method: Method::Deflated,
             crc: entry.crc,
             size: entry.size,
             compressed: entry.compressed,
