@@ -110,9 +110,6 @@ impl ExportFiles for FaultyFiles {
     fn open(&self, id: &OperationId, name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
         self.1.open(id, name)
     }
-    fn sync(&self, id: &OperationId) -> anyhow::Result<()> {
-        self.0.around(|| self.1.sync(id))
-    }
     fn list(&self, id: &OperationId) -> anyhow::Result<Vec<ManifestFile>> {
         self.1.list(id)
     }

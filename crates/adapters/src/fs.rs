@@ -167,10 +167,9 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         // committed: it is written again now, so it goes.
         file.set_len(committed_len)?;
         file.seek(SeekFrom::Start(committed_len))?;
+        // No sync: see `ExportFiles` on why nothing here needs to reach the disk.
         file.write_all(bytes)
             .with_context(|| format!("writing {}", path.display()))?;
-        file.sync_data()
-            .with_context(|| format!("syncing {}", path.display()))?;
         Ok(committed_len + bytes.len() as u64)
     }
 
@@ -187,8 +186,8 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         content: &mut dyn std::io::Read,
     ) -> anyhow::Result<u64> {
         // No temporary name, rename or sync here: the engine rewrites whole files of the
-        // working folder whenever it resumes a stage, and syncs them all before it
-        // commits the stage, so a torn file never survives.
+        // working folder whenever it resumes a stage, and no other process ever reads
+        // them (see `ExportFiles`), so a torn file never survives.
         let path = self.file(operation_id, name)?;
         // A stat is far cheaper than a mkdir that fails, and exports write thousands of
         // uploads into the same folder.
@@ -210,12 +209,6 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         let file =
             std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
         Ok(Box::new(file))
-    }
-
-    fn sync(&self, operation_id: &OperationId) -> anyhow::Result<()> {
-        // One filesystem-wide flush instead of one per file: an export may hold
-        // thousands of uploads, and a sync each would dominate the time.
-        sync_filesystem(&self.folder(operation_id)?)
     }
 
     fn list(&self, operation_id: &OperationId) -> anyhow::Result<Vec<ManifestFile>> {

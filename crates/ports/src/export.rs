@@ -173,8 +173,11 @@ pub trait ExportProgress: Send + Sync {
 
 /// The working folder of an operation, named by the operation's id. It is the one
 /// place where export data lives on the worker's own disk, while the export runs: it is
-/// local by design (appends, syncs and the compressing thread need a filesystem), and
-/// nothing outside the worker ever reads it. Names inside it are relative
+/// local by design (appends and the compressing threads need a filesystem), and
+/// nothing outside the worker ever reads it. Nothing in it needs to be durable: only
+/// the process that wrote a folder ever trusts it ([`ExportFiles::adopt`]), and that
+/// process reads back what it wrote whether it reached the disk or not; after a crash
+/// (of the process or of the machine) the next worker writes the rooms again. Names inside it are relative
 /// (`GENERAL.html`, `assets/F1-a.png`); a name that is absolute or climbs out with `..`
 /// is refused.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -195,7 +198,7 @@ pub trait ExportFiles: Send + Sync {
     fn adopt(&self, operation_id: &OperationId) -> anyhow::Result<bool>;
 
     /// Cuts `name` back to `committed_len` bytes (dropping what an uncommitted batch
-    /// wrote), appends `bytes`, makes them durable, and returns the new length.
+    /// wrote), appends `bytes`, and returns the new length.
     ///
     /// Errors: I/O failures; a bad name.
     fn append(
@@ -206,9 +209,8 @@ pub trait ExportFiles: Send + Sync {
         bytes: &[u8],
     ) -> anyhow::Result<u64>;
 
-    /// Replaces `name` with `bytes`. Neither atomic nor durable on its own: whole files
-    /// are rewritten whenever a stage is resumed, and [`ExportFiles::sync`] makes them
-    /// durable before the stage is committed.
+    /// Replaces `name` with `bytes`. Not atomic: whole files are rewritten whenever a
+    /// stage is resumed.
     ///
     /// Errors: I/O failures; a bad name.
     fn write(&self, operation_id: &OperationId, name: &str, bytes: &[u8]) -> anyhow::Result<()>;
@@ -228,11 +230,6 @@ pub trait ExportFiles: Send + Sync {
     ///
     /// Errors: I/O failures, a missing file; a bad name.
     fn open(&self, operation_id: &OperationId, name: &str) -> anyhow::Result<Box<dyn Read + Send>>;
-
-    /// Makes every file written so far durable, in one go.
-    ///
-    /// Errors: I/O failures.
-    fn sync(&self, operation_id: &OperationId) -> anyhow::Result<()>;
 
     /// Every file of the folder, with size and SHA-256, sorted by path.
     ///

@@ -263,14 +263,12 @@ impl ExportEngine {
             match op.status {
                 ExportStatus::ExportingRooms => {
                     self.write_channels(op)?;
-                    self.ports.files.sync(&op.id)?;
                     self.advance(op, ExportStatus::Exporting, None, run)?;
                 }
                 ExportStatus::Exporting => {
                     let id = op.id.clone();
                     self.compressing(&id, |compress| {
                         self.export_messages(op, &user, run, compress)?;
-                        self.ports.files.sync(&op.id)?;
                         self.advance(op, ExportStatus::Downloading, None, run)?;
                         self.advance(op, ExportStatus::Compressing, None, run)
                     })?;

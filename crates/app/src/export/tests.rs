@@ -155,7 +155,6 @@ fn files_recording(appended: &Log) -> MockExportFiles {
         let bytes = anyhow::Context::context(kept.get(name), "no such working file")?.clone();
         Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn std::io::Read + Send>)
     });
-    files.expect_sync().returning(|_| Ok(()));
     files.expect_list().returning(|_| Ok(Vec::new()));
     files.expect_remove_all().returning(|_| Ok(()));
     files
@@ -415,7 +414,6 @@ fn a_failed_attempt_is_released_for_a_retry_and_the_last_one_fails_for_good() {
         let mut files = files();
         files.checkpoint();
         files.expect_adopt().returning(|_| Ok(true));
-        files.expect_sync().returning(|_| Ok(()));
         files.expect_remove_all().returning(|_| Ok(()));
         files
             .expect_append()
@@ -469,7 +467,6 @@ fn a_worker_that_lost_its_lease_while_paused_writes_no_file() {
     let mut files = MockExportFiles::new();
     files.expect_adopt().returning(|_| Ok(true));
     files.expect_write().returning(|_, _, _| Ok(()));
-    files.expect_sync().returning(|_| Ok(()));
     // No `append` expectation: cutting or writing a room file would panic the test.
     let (engine, statuses, _) = setup_with_queue(
         1,
@@ -509,7 +506,6 @@ fn a_folder_this_process_did_not_write_sends_the_rooms_back_to_their_start() {
         Ok(Box::new(std::io::Cursor::new(b"[\"avatar\"]\n".to_vec()))
             as Box<dyn std::io::Read + Send>)
     });
-    files.expect_sync().returning(|_| Ok(()));
     files.expect_list().returning(|_| Ok(Vec::new()));
     files.expect_remove_all().returning(|_| Ok(()));
     let (engine, statuses, _) = setup_with_queue(
