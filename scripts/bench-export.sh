@@ -36,12 +36,6 @@ alice=$(sqlite3 data/udd.sqlite3 "SELECT id FROM users WHERE username = 'alice'"
 rooms="SELECT room_id FROM subscriptions WHERE user_id = '$alice'"
 count=$(sqlite3 data/udd.sqlite3 "SELECT count(*) FROM messages WHERE room_id IN ($rooms)")
 
-timed() { # prints "seconds peak_kib cpu_seconds" for the command
-  /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" >"$work/out" 2>/dev/null
-  awk '{print $1, $2, $3 + $4}' "$work/time"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
 baseline() {
   sqlite3 -json data/udd.sqlite3 "SELECT msg, username, ts, attachments, message_type FROM messages WHERE room_id IN ($rooms) ORDER BY room_id, ts, id" >"$work/dump.json"
   rm -f "$work/dump.zip"
@@ -50,39 +44,5 @@ baseline() {
 export -f baseline
 export rooms work
 
-kinds=(baseline full personal)
-[ -n "$before" ] && kinds+=(full-before personal-before)
-for kind in "${kinds[@]}"; do
-  : >"$work/$kind.secs"; : >"$work/$kind.mem"; : >"$work/$kind.size"; : >"$work/$kind.cpu"
-done
-measure() { # kind, command...: one timed run, its figures appended
-  local kind=$1 s m c
-  shift
-  read -r s m c < <(timed "$@")
-  echo "$s" >>"$work/$kind.secs"
-  echo "$c" >>"$work/$kind.cpu"
-  echo "$m" >>"$work/$kind.mem"
-  local zip
-  zip=$(tail -1 "$work/out")
-  [ "$kind" = baseline ] && zip=$work/dump.zip
-  stat -c %s "$zip" >>"$work/$kind.size"
-  [ "$kind" = baseline ] || rm -f "$zip"
-}
-for _ in $(seq "$runs"); do
-  measure baseline bash -c baseline
-  measure full "$udd" export --user alice --full
-  measure personal "$udd" export --user alice
-  if [ -n "$before" ]; then
-    measure full-before "$before" export --user alice --full
-    measure personal-before "$before" export --user alice
-  fi
-done
-base=$(median <"$work/baseline.secs")
-echo "messages in alice's rooms: $count (demo of $messages), $runs runs, medians; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for kind in "${kinds[@]}"; do
-  s=$(median <"$work/$kind.secs")
-  m=$(median <"$work/$kind.mem")
-  z=$(median <"$work/$kind.size")
-  c=$(median <"$work/$kind.cpu")
-  printf '%-16s %7.2f s  %5.2fx baseline  cpu %6.2f s  peak %6.1f MiB  zip %10d bytes\n' "$kind" "$s" "$(echo "$s / $base" | bc -l)" "$c" "$(echo "$m / 1024" | bc -l)" "$z"
-done
+export_bench "$runs" "$work/dump.zip"
+export_bench_report "messages in alice's rooms: $count (demo of $messages), $runs runs, medians"
