@@ -1,5 +1,6 @@
 //! How an entry is made ready for the archive: timestamps, deflating an upload on its
-//! own, and the compressed parts that wait, in memory or on disk, to be appended.
+//! own (or storing it, when deflate cannot shrink it), and the parts that wait, in
+//! memory or on disk, to be appended.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
