@@ -346,4 +346,4 @@ pub(crate) fn end_records(entries: u64, start: u64, len: u64, position: u64) -> 
 
 #[cfg(test)]
 #[path = "zip_stream_tests.rs"]
-mod tests;
+pub(super) mod tests;

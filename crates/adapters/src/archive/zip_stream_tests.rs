@@ -24,7 +24,7 @@ fn entry(name: &str, content: &[u8]) -> anyhow::Result<(EntryHead, Vec<u8>)> {
 }
 
 /// Runs `unzip -t` on `path` when the machine has it: it must find no error.
-fn unzip_tests_clean(path: &Path) {
+pub(in crate::archive) fn unzip_tests_clean(path: &Path) {
     match std::process::Command::new("unzip")
         .arg("-tqq")
         .arg(path)
