@@ -174,12 +174,15 @@ pub trait ExportProgress: Send + Sync {
 /// The working folder of an operation, named by the operation's id. It is the one
 /// place where export data lives on the worker's own disk, while the export runs: it is
 /// local by design (appends and the compressing threads need a filesystem), and
-/// nothing outside the worker ever reads it. Nothing in it needs to be durable: only
-/// the process that wrote a folder ever trusts it ([`ExportFiles::adopt`]), and that
-/// process reads back what it wrote whether it reached the disk or not; after a crash
-/// (of the process or of the machine) the next worker writes the rooms again. Names inside it are relative
-/// (`GENERAL.html`, `assets/F1-a.png`); a name that is absolute or climbs out with `..`
-/// is refused.
+/// nothing outside the worker ever reads it.
+///
+/// Nothing in it needs to be durable: only the process that wrote a folder ever trusts
+/// it ([`ExportFiles::adopt`]), and that process reads back what it wrote whether it
+/// reached the disk or not; after a crash (of the process or of the machine) the next
+/// worker writes the rooms again.
+///
+/// Names inside it are relative (`GENERAL.html`, `assets/F1-a.png`); a name that is
+/// absolute or climbs out with `..` is refused.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait ExportFiles: Send + Sync {
     /// Creates the operation's folder (and its `assets/`); an existing one is kept.
