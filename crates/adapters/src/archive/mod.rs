@@ -208,7 +208,7 @@ impl ZipArchiveStore {
         }
         let part = self.parts_dir(name).join(format!("blob-{number}.part"));
         let found = encode_to_file(&mut head.as_slice().chain(input), &part, deflating)
-            .with_context(|| format!("compressing {}", entry.name))?;
+            .with_context(|| format!("packing upload {}", entry.name))?;
         Ok(Part::new(&entry.name, stamp, found, PartData::File(part)))
     }
 }
