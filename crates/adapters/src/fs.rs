@@ -145,18 +145,26 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         committed_len: u64,
         bytes: &[u8],
     ) -> anyhow::Result<u64> {
-        use std::io::{Seek, SeekFrom, Write};
+        use std::os::unix::fs::FileExt;
         let path = self.file(operation_id, name)?;
-        if let Some(parent) = path.parent() {
-            crate::owner_only::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
+        let open = || {
+            crate::owner_only::options()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(&path)
+        };
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    crate::owner_only::create_dir_all(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                }
+                open()
+            }
+            opened => opened,
         }
-        let mut file = crate::owner_only::options()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        .with_context(|| format!("opening {}", path.display()))?;
         let on_disk = file.metadata()?.len();
         anyhow::ensure!(
             on_disk >= committed_len,
@@ -164,11 +172,14 @@ impl udd_ports::ExportFiles for LocalExportFiles {
             path.display()
         );
         // Whatever lies past the committed length was written by a batch that never
-        // committed: it is written again now, so it goes.
-        file.set_len(committed_len)?;
-        file.seek(SeekFrom::Start(committed_len))?;
+        // committed: it is written again now, so it goes. Only then: cutting a file
+        // to its own length still costs a truncation, and ext4 flushes a file cut to
+        // nothing when it is closed.
+        if on_disk > committed_len {
+            file.set_len(committed_len)?;
+        }
         // No sync: see `ExportFiles` on why nothing here needs to reach the disk.
-        file.write_all(bytes)
+        file.write_all_at(bytes, committed_len)
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(committed_len + bytes.len() as u64)
     }

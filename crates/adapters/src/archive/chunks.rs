@@ -257,22 +257,43 @@ fn deflate_chunk(source: &Path, chunk: &Chunk) -> anyhow::Result<(u32, Vec<u8>)>
     file.read_exact_at(&mut bytes, from)
         .with_context(|| format!("reading {} at {from}", source.display()))?;
     let (dictionary, raw) = bytes.split_at(usize::try_from(chunk.start - from)?);
-    let mut deflate = Compress::new(Compression::new(LEVEL), false);
-    if !dictionary.is_empty() {
-        deflate.set_dictionary(dictionary)?;
-    }
     let mut out = Vec::with_capacity(raw.len() / 3 + 1024);
     let flush = if chunk.last {
         FlushCompress::Finish
     } else {
         FlushCompress::Sync
     };
-    deflate_into(&mut deflate, raw, flush, &mut out)?;
+    with_deflate(|deflate| {
+        if !dictionary.is_empty() {
+            deflate.set_dictionary(dictionary)?;
+        }
+        deflate_into(deflate, raw, flush, &mut out)
+    })?;
     Ok((crc32fast::hash(raw), out))
 }
 
+/// Runs `work` with this thread's deflate stream at [`LEVEL`], fresh (a raw stream,
+/// nothing written yet). Starting a stream anew clears deflate's hash table; making a
+/// new one also allocates and clears its window and chains, a few hundred KiB, which
+/// an export deflating thousands of small uploads paid for each of them.
+pub(super) fn with_deflate<T>(work: impl FnOnce(&mut Compress) -> T) -> T {
+    thread_local! {
+        static STREAM: std::cell::RefCell<Option<Compress>> = const { std::cell::RefCell::new(None) };
+    }
+    let mut deflate = match STREAM.with(|stream| stream.borrow_mut().take()) {
+        Some(mut used) => {
+            used.reset();
+            used
+        }
+        None => Compress::new(Compression::new(LEVEL), false),
+    };
+    let result = work(&mut deflate);
+    STREAM.with(|stream| *stream.borrow_mut() = Some(deflate));
+    result
+}
+
 /// Runs `deflate` over all of `input` with `flush` at the end, appending to `out`.
-fn deflate_into(
+pub(super) fn deflate_into(
     deflate: &mut Compress,
     mut input: &[u8],
     flush: FlushCompress,

@@ -478,3 +478,75 @@ fn uploads_deflate_cannot_shrink_go_in_stored_and_the_others_deflated() -> anyho
     zip_stream::tests::unzip_tests_clean(&path);
     Ok(())
 }
+
+/// A reader that hands out its bytes in pieces of 1 to 5,000 bytes, as a network
+/// stream may.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    seed: u64,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.seed = self
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let piece = usize::try_from(self.seed >> 33).unwrap_or(0) % 5_000 + 1;
+        let n = piece.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn an_upload_deflates_to_the_same_bytes_on_a_used_stream_and_however_it_is_read(
+) -> anyhow::Result<()> {
+    // Text, noise, text exactly two buffers long, and nothing.
+    let inputs = [
+        chat_text(300_000, 1),
+        noise(50_000, 2),
+        chat_text(64 << 10, 3),
+        Vec::new(),
+    ];
+    // Each on a thread of its own, whose deflate stream is new.
+    let expected: Vec<Vec<u8>> = inputs
+        .iter()
+        .map(|raw| {
+            let raw = raw.clone();
+            std::thread::spawn(move || zip_write::deflate(&mut raw.as_slice(), Vec::new()))
+                .join()
+                .expect("no panic")
+                .map(|(_, bytes)| bytes)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    // Then all on this thread's one stream, after a stream left unfinished with a
+    // dictionary, and read in pieces.
+    chunks::with_deflate(|deflate| {
+        deflate.set_dictionary(b"a dictionary left behind")?;
+        let mut out = Vec::new();
+        let flush = flate2::FlushCompress::None;
+        chunks::deflate_into(deflate, b"a stream never finished", flush, &mut out)
+    })?;
+    for (seed, (raw, expected)) in (0..).zip(inputs.iter().zip(&expected)) {
+        let mut trickle = Trickle { bytes: raw, seed };
+        let (found, bytes) = zip_write::deflate(&mut trickle, Vec::new())?;
+        assert!(
+            bytes == *expected,
+            "{} raw bytes deflated differently",
+            raw.len()
+        );
+        assert_eq!(found.size, raw.len() as u64);
+        assert_eq!(found.compressed, bytes.len() as u64);
+        assert_eq!(found.crc, crc32fast::hash(raw));
+        let mut inflated = Vec::new();
+        flate2::read::DeflateDecoder::new(bytes.as_slice()).read_to_end(&mut inflated)?;
+        assert!(
+            inflated == *raw,
+            "{} raw bytes came back otherwise",
+            raw.len()
+        );
+    }
+    Ok(())
+}

@@ -8,8 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use flate2::write::DeflateEncoder;
-use flate2::Compression;
+use flate2::FlushCompress;
 
 use super::chunks;
 use super::zip_stream::{EntryHead, Method, ZipStream};
@@ -62,20 +61,57 @@ impl Encoded {
 
 /// Deflates all of `input` (at [`chunks::LEVEL`], as the working-folder chunks are)
 /// into `output`; returns what was found and `output`.
-pub(crate) fn deflate<W: Write>(input: &mut dyn Read, output: W) -> anyhow::Result<(Encoded, W)> {
-    let mut encoder = DeflateEncoder::new(Counted::new(output), Compression::new(chunks::LEVEL));
-    // Through `io::copy`'s stack buffer: an export deflates tens of thousands of small
+pub(crate) fn deflate<W: Write>(
+    input: &mut dyn Read,
+    mut output: W,
+) -> anyhow::Result<(Encoded, W)> {
+    // Read into a buffer on the stack: an export deflates tens of thousands of small
     // uploads, and a heap buffer each cost an allocation and its clearing every time.
+    let mut raw = [0_u8; 32 << 10];
     let mut read = Checked::new(input);
-    std::io::copy(&mut read, &mut encoder)?;
-    let counted = encoder.finish()?;
+    let mut out = Vec::new();
+    let mut compressed = 0;
+    chunks::with_deflate(|deflate| -> anyhow::Result<()> {
+        loop {
+            // Whole buffers only: how deflate is fed changes its output, and a stream
+            // hands out its bytes in pieces of any size (a network read), which would
+            // make the same upload deflate to other bytes in a resumed export.
+            let n = fill(&mut read, &mut raw)?;
+            let flush = if n < raw.len() {
+                FlushCompress::Finish
+            } else {
+                FlushCompress::None
+            };
+            chunks::deflate_into(deflate, &raw[..n], flush, &mut out)?;
+            output.write_all(&out)?;
+            compressed += out.len() as u64;
+            out.clear();
+            if n < raw.len() {
+                return Ok(());
+            }
+        }
+    })?;
     let deflated = Encoded {
         method: Method::Deflated,
         crc: read.crc.finalize(),
         size: read.size,
-        compressed: counted.count,
+        compressed,
     };
-    Ok((deflated, counted.inner))
+    Ok((deflated, output))
+}
+
+/// Reads into `buffer` until it is full or `input` ends; returns how much it read.
+fn fill(input: &mut dyn Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match input.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Copies all of `input` into `output` as it is; returns what was found and `output`.
@@ -150,30 +186,6 @@ impl Read for Checked<'_> {
         self.crc.update(&buf[..read]);
         self.size += read as u64;
         Ok(read)
-    }
-}
-
-/// A writer that counts what passes through it.
-struct Counted<W> {
-    inner: W,
-    count: u64,
-}
-
-impl<W> Counted<W> {
-    fn new(inner: W) -> Self {
-        Self { inner, count: 0 }
-    }
-}
-
-impl<W: Write> Write for Counted<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let written = self.inner.write(buf)?;
-        self.count += written as u64;
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }
 

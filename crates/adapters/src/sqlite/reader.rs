@@ -12,6 +12,10 @@ use super::schema::{avatars, messages, rooms, subscriptions, uploads};
 use super::workspace::SqliteWorkspace;
 use super::{json_list, store_error, DbConnection};
 
+/// The most messages a page reserves room for before its first row (a caller may ask
+/// for pages far larger than a workspace holds).
+const MAX_PAGE_CAPACITY: usize = 10_000;
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = rooms)]
 struct RoomRow {
@@ -257,14 +261,19 @@ impl WorkspaceReader for SqliteWorkspace {
             query = query.limit(i64::from(limit));
         }
         let what = "loading a page of messages";
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         super::scan_once(&mut conn, |conn| {
-            query
+            let rows = query
                 .select(MessageRow::as_select())
                 .load_iter::<MessageRow, diesel::connection::DefaultLoadingMode>(conn)
-                .map_err(|e| store_error(e, what))?
-                .take(usize::try_from(limit).unwrap_or(usize::MAX))
-                .map(|row| row.map(Message::from).map_err(|e| store_error(e, what)))
-                .collect()
+                .map_err(|e| store_error(e, what))?;
+            // Sized once: a page grown by doubling copies its messages (a few hundred
+            // bytes each) about twice over.
+            let mut page = Vec::with_capacity(limit.min(MAX_PAGE_CAPACITY));
+            for row in rows.take(limit) {
+                page.push(Message::from(row.map_err(|e| store_error(e, what))?));
+            }
+            Ok(page)
         })
     }
 

@@ -16,6 +16,7 @@ use udd_ports::{
 };
 
 use super::error::{EngineError, Run, Step};
+use super::package::Package;
 use super::plan;
 
 /// How the engine paces and bounds its work.
@@ -267,11 +268,16 @@ impl ExportEngine {
                 }
                 ExportStatus::Exporting => {
                     let id = op.id.clone();
-                    self.compressing(&id, |compress| {
+                    // The rest of the room files is still being compressed when the
+                    // last batch is committed: the uploads are listed and the manifest
+                    // written meanwhile, and the zip waits for both.
+                    let package = self.compressing(&id, |compress| {
                         self.export_messages(op, &user, run, compress)?;
                         self.advance(op, ExportStatus::Downloading, None, run)?;
-                        self.advance(op, ExportStatus::Compressing, None, run)
+                        self.advance(op, ExportStatus::Compressing, None, run)?;
+                        self.list_package(op, &user, run)
                     })?;
+                    self.package(op, package, run)?;
                 }
                 // Uploads are read from the blob store when the zip is written, so
                 // there is nothing to copy here any more; the stage is kept for
@@ -280,8 +286,8 @@ impl ExportEngine {
                     self.advance(op, ExportStatus::Compressing, None, run)?
                 }
                 ExportStatus::Compressing => {
-                    let zip = self.compress(op, &user, run)?;
-                    self.advance(op, ExportStatus::Uploading, Some(zip), run)?;
+                    let package = self.list_package(op, &user, run)?;
+                    self.package(op, package, run)?;
                 }
                 ExportStatus::Uploading => return self.upload(op, &user, run),
                 other => {
@@ -292,6 +298,12 @@ impl ExportEngine {
                 }
             }
         }
+    }
+
+    /// Writes the zip of `package` and moves on to recording it.
+    fn package(&self, op: &mut ExportOperation, package: Package, run: &Run<'_>) -> Step<()> {
+        let zip = self.write_zip(op, package, run)?;
+        self.advance(op, ExportStatus::Uploading, Some(zip), run)
     }
 
     fn advance(

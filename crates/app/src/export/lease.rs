@@ -7,12 +7,26 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use udd_domain::OperationId;
 
+use super::error::{EngineError, Step};
 use super::ExportEngine;
 
 impl ExportEngine {
     /// When a lease taken or renewed at `now` runs out.
     pub(super) fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(60))
+    }
+
+    /// Confirms (and extends) the lease right before a step that must not run under a
+    /// lease another worker may have taken over: the heartbeat notices a lost lease
+    /// only every third of its length, and a worker paused past it would otherwise
+    /// touch files that the new holder may be writing.
+    pub(super) fn confirm_lease(&self, id: &OperationId, owner: &str) -> Step<()> {
+        let now = self.ports.clock.now();
+        if self.ports.queue.renew(id, owner, self.lease_until(now))? {
+            Ok(())
+        } else {
+            Err(EngineError::LeaseLost)
+        }
     }
 
     /// Renews the lease every third of its length while `work` runs, and flags `lost`

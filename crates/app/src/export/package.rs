@@ -19,22 +19,34 @@ use super::listing::{
 };
 use super::ExportEngine;
 
+/// What an archive holds besides its manifest: the files of the working folder and
+/// how many uploads are listed in [`ASSET_LIST`].
+pub(super) struct Package {
+    working: Vec<ManifestFile>,
+    assets: u64,
+}
+
 impl ExportEngine {
-    /// Writes the profile files, the avatar, the index and the manifest, then the zip,
-    /// with every upload met that can still be read (straight from the blob store);
-    /// missing ones are left out and reported.
+    /// Writes the profile files, the avatar, the index and the manifest, listing every
+    /// upload met that can still be read (the zip reads them straight from the blob
+    /// store); missing ones are left out and reported.
     ///
     /// Nothing here holds a record per upload or per archive entry: uploads are read a
     /// page at a time, the index and the manifest are written as they are produced, and
     /// the uploads that go into the archive are listed in the working folder
     /// ([`ASSET_LIST`]) and read back from there, merged with the few working files;
     /// so is what could not ([`UNAVAILABLE_LIST`]).
-    pub(super) fn compress(
+    ///
+    /// Returns what goes into the zip, which [`write_zip`](Self::write_zip) writes.
+    /// Nothing here reads what the compressing threads of the messages stage still
+    /// work on (the room files are complete, and only the zip reads their chunks), so
+    /// it runs beside them while they finish.
+    pub(super) fn list_package(
         &self,
         op: &ExportOperation,
         user: &User,
         run: &Run<'_>,
-    ) -> Step<String> {
+    ) -> Step<Package> {
         run.progress.start("files", None);
         let files = &*self.ports.files;
         let has_avatar = self.copy_avatar(op, user)?;
@@ -72,6 +84,22 @@ impl ExportEngine {
         self.write_manifest(op, user, cutoff, &working, assets, missing)?;
         run.progress
             .finish(&format!("{assets} uploads to pack; unavailable: {missing}"));
+        Ok(Package { working, assets })
+    }
+
+    /// Writes the zip of what [`list_package`](Self::list_package) listed; returns its
+    /// key in the archive store.
+    pub(super) fn write_zip(
+        &self,
+        op: &ExportOperation,
+        package: Package,
+        run: &Run<'_>,
+    ) -> Step<String> {
+        let Package { working, assets } = package;
+        let files = &*self.ports.files;
+        let cutoff = op
+            .cutoff
+            .context("the cutoff is fixed before compressing")?;
         run.check()?;
         let manifest = ArchiveEntry {
             name: MANIFEST.to_owned(),
@@ -314,14 +342,30 @@ impl ExportEngine {
         }
     }
 
-    /// Records the archive as the user's file, completes the operation, and removes the
-    /// working folder.
+    /// Records the archive as the user's file and completes the operation, while the
+    /// working folder is removed: nothing from here on reads it (an operation that stops
+    /// here resumes from the archive alone), and the lease, confirmed first, keeps any
+    /// other worker from writing it meanwhile.
     pub(super) fn upload(
         &self,
         op: &ExportOperation,
         user: &User,
         run: &Run<'_>,
     ) -> Step<UserDataFile> {
+        run.check()?;
+        self.confirm_lease(&op.id, run.owner)?;
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                if let Err(e) = self.ports.files.remove_all(&op.id) {
+                    tracing::warn!(operation = %op.id, error = %e, "could not remove the working folder");
+                }
+            });
+            self.record(op, user, run)
+        })
+    }
+
+    /// Records the archive as the user's file and completes the operation.
+    fn record(&self, op: &ExportOperation, user: &User, run: &Run<'_>) -> Step<UserDataFile> {
         let key = op
             .archive_key
             .clone()
@@ -346,9 +390,6 @@ impl ExportEngine {
         self.ports
             .progress
             .complete(&op.id, run.owner, &file, now)?;
-        if let Err(e) = self.ports.files.remove_all(&op.id) {
-            tracing::warn!(operation = %op.id, error = %e, "could not remove the working folder");
-        }
         Ok(file)
     }
 }

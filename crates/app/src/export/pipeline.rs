@@ -28,7 +28,7 @@ use std::sync::{mpsc, Condvar, Mutex, MutexGuard, PoisonError};
 use udd_domain::{OperationId, RoomExport};
 use udd_ports::{ExportBatch, ExportFileRef};
 
-use super::error::{EngineError, Run, Step};
+use super::error::{Run, Step};
 use super::ExportEngine;
 
 /// Something to compress ahead: a working-folder entry, and how many of its bytes are
@@ -233,18 +233,8 @@ impl ExportEngine {
     ) -> Step<u64> {
         for batch in batches {
             run.check()?;
-            // The heartbeat notices a lost lease only every third of its length; a
-            // worker that was paused past it must not cut or write a file another
-            // worker may now be writing, so the lease is confirmed (and extended) right
-            // before the append.
-            let now = self.ports.clock.now();
-            if !self
-                .ports
-                .queue
-                .renew(id, run.owner, self.lease_until(now))?
-            {
-                return Err(EngineError::LeaseLost);
-            }
+            // No cutting or writing a file another worker may now be writing.
+            self.confirm_lease(id, run.owner)?;
             for (file, from, bytes) in &batch.writes {
                 self.ports.files.append(id, file, *from, bytes.as_bytes())?;
             }

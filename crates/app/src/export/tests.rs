@@ -492,6 +492,36 @@ fn a_worker_that_lost_its_lease_while_paused_writes_no_file() {
 }
 
 #[test]
+fn a_worker_that_lost_its_lease_before_recording_the_archive_leaves_the_folder_alone() {
+    let mut files = MockExportFiles::new();
+    files.expect_adopt().returning(|_| Ok(true));
+    // No `remove_all` expectation: removing the working folder would panic the test.
+    let (engine, statuses, _) = setup_with_queue(
+        1,
+        files,
+        users(),
+        |_| {},
+        |queue, _| {
+            queue.checkpoint();
+            let mut op = ExportOperation::new_pending("OP1".into(), "U1".into(), false, now());
+            op.status = ExportStatus::Uploading;
+            op.cutoff = Some(now());
+            op.archive_key = Some("exports/OP1.zip".into());
+            queue
+                .expect_claim()
+                .returning(move |_, _, _, _| Ok(Some(op.clone())));
+            queue.expect_renew().returning(|_, _, _| Ok(false));
+        },
+    );
+    let outcome = run(&engine, false);
+    assert!(
+        matches!(outcome, Some(Outcome::LeaseLost { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(log(&statuses), Vec::<String>::new(), "nothing recorded");
+}
+
+#[test]
 fn a_folder_this_process_did_not_write_sends_the_rooms_back_to_their_start() {
     let mut files = files();
     files.checkpoint();
