@@ -80,6 +80,12 @@ pub(crate) const USERS_LOCK: &str = "users";
 #[derive(Debug, Clone, Copy)]
 struct Pragmas;
 
+/// The page size of a new database file, in bytes (SQLite's default is 4 KiB; a file
+/// keeps the size it was made with). An export reads its rooms' messages in key order,
+/// a page at a time, one system call and copy each: at 16 KiB a personal export of a
+/// million messages takes 5 % less CPU.
+const PAGE_SIZE: u32 = 16 * 1024;
+
 /// The page cache of every connection, in KiB. A cache fills up to its size with use
 /// and stays full, and an export keeps two or three connections busy (reading, the
 /// link lookups, the commits): at 32 MiB a 10 M-message personal export peaked at
@@ -161,11 +167,16 @@ impl Database {
         }
         // WAL is a property of the file. Setting it once here, before the pool opens its
         // connections together, spares them the exclusive lock the switch needs (SQLite
-        // answers "database is locked" there without waiting).
+        // answers "database is locked" there without waiting). So is the page size, which
+        // a new file takes before the switch writes its first page.
         <SqliteConnection as diesel::Connection>::establish(path)
             .and_then(|mut conn| {
-                conn.batch_execute("PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL;")
-                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = 15000;
+                     PRAGMA page_size = {PAGE_SIZE};
+                     PRAGMA journal_mode = WAL;"
+                ))
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
             })
             .with_context(|| format!("opening the SQLite database {path}"))?;
         let pool = Pool::builder()

@@ -22,6 +22,8 @@
 //! - `package`: the profile, index, manifest and archive, and its recording;
 //! - `listing`: what packaging reads and writes a piece at a time (uploads in pages,
 //!   the list of the archive's uploads, files merged in path order);
+//! - `spread`: independent pieces of work spread over the cores (counting rooms,
+//!   reading uploads);
 //! - `error`: how a run stops early (`LeaseLost`, `Stopped`, `Failed`).
 
 mod engine;
@@ -34,6 +36,7 @@ mod package;
 mod pipeline;
 mod plan;
 mod retry;
+mod spread;
 #[cfg(test)]
 mod tests;
 

@@ -180,9 +180,22 @@ impl ExportEngine {
                 .ports
                 .progress
                 .files_page(&op.id, after.as_ref(), UPLOAD_PAGE)?;
-            for upload in &page {
-                let found = self.exportable_upload(op, &upload.file_id)?;
-                let blob = self.asset_blob(op, upload, found.as_ref().and_then(|f| f.blob.clone()));
+            let found = page
+                .iter()
+                .map(|upload| self.exportable_upload(op, &upload.file_id))
+                .collect::<Step<Vec<_>>>()?;
+            // Reading every upload to hash it is most of this stage's time: it is
+            // spread over the cores, a page at a time.
+            let keys: Vec<_> = page
+                .iter()
+                .zip(&found)
+                .map(|(upload, found)| (upload, found.as_ref().and_then(|f| f.blob.clone())))
+                .collect();
+            let blobs = super::spread::on_every_core(&keys, |(upload, key)| {
+                self.asset_blob(op, upload, key.clone())
+            });
+            for ((upload, found), blob) in page.iter().zip(found).zip(blobs) {
+                let blob = blob.flatten();
                 if let (Some(found), Some((page, html))) = (
                     found.filter(|f| f.user_id.as_ref() == Some(&op.user_id)),
                     index.as_deref_mut(),

@@ -1,8 +1,5 @@
 //! The room list an operation exports, fixed when processing starts.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use chrono::{DateTime, Utc};
 use udd_domain::render::UniqueNames;
 use udd_domain::{RoomExport, RoomExportStatus, RoomId, RoomType, User};
@@ -91,28 +88,10 @@ fn count_on_every_core(
     rooms: &[&RoomId],
     cutoff: DateTime<Utc>,
 ) -> Result<Vec<u64>, StoreError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = AtomicUsize::new(0);
-    let counted: Vec<Mutex<Option<Result<u64, StoreError>>>> =
-        rooms.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(rooms.len()) {
-            scope.spawn(|| loop {
-                let at = next.fetch_add(1, Ordering::Relaxed);
-                let (Some(room), Some(slot)) = (rooms.get(at), counted.get(at)) else {
-                    return;
-                };
-                let count = reader.count_messages(room, cutoff);
-                if let Ok(mut slot) = slot.lock() {
-                    *slot = Some(count);
-                }
-            });
-        }
-    });
-    counted
+    super::spread::on_every_core(rooms, |room| reader.count_messages(room, cutoff))
         .into_iter()
-        .map(|slot| {
-            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+        .map(|count| {
+            count.unwrap_or_else(|| {
                 Err(StoreError::Unexpected(anyhow::anyhow!(
                     "a room was not counted"
                 )))
