@@ -435,6 +435,36 @@ mod tests {
     }
 
     #[test]
+    fn a_new_file_gets_large_pages_and_an_old_one_keeps_its_own() -> anyhow::Result<()> {
+        use diesel::sql_types::BigInt;
+        use diesel::{sql_query, QueryableByName, RunQueryDsl};
+        #[derive(QueryableByName)]
+        struct Size {
+            #[diesel(sql_type = BigInt)]
+            page_size: i64,
+        }
+        let page_size = |db: &Database| -> anyhow::Result<i64> {
+            let size: Size = sql_query("PRAGMA page_size").get_result(&mut db.conn()?)?;
+            Ok(size.page_size)
+        };
+        let (_dir, db) = testing::database();
+        assert_eq!(page_size(&db)?, i64::from(PAGE_SIZE));
+
+        // A file made with SQLite's default pages, holding a table, opened by udd.
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("old.sqlite3");
+        let path = path.to_str().context("a UTF-8 path")?;
+        let mut old = <SqliteConnection as diesel::Connection>::establish(path)?;
+        old.batch_execute(
+            "CREATE TABLE kept (id INTEGER PRIMARY KEY); INSERT INTO kept VALUES (7);",
+        )?;
+        drop(old);
+        let db = Database::open(path, 2)?;
+        assert_eq!(page_size(&db)?, 4096);
+        Ok(())
+    }
+
+    #[test]
     fn connections_use_wal_and_enforce_foreign_keys() -> anyhow::Result<()> {
         use diesel::sql_types::{BigInt, Text};
         use diesel::{sql_query, QueryableByName, RunQueryDsl};
