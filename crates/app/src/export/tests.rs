@@ -462,12 +462,9 @@ fn a_panic_on_a_bad_record_fails_the_operation_at_once_and_the_engine_lives_on()
     );
 }
 
-#[test]
-fn a_worker_that_lost_its_lease_while_paused_writes_no_file() {
-    let mut files = MockExportFiles::new();
-    files.expect_adopt().returning(|_| Ok(true));
-    files.expect_write().returning(|_, _, _| Ok(()));
-    // No `append` expectation: cutting or writing a room file would panic the test.
+/// Runs `op` on `files` with a queue whose every renewal says the lease is gone;
+/// checks the run ends as a lost lease and returns the statuses it recorded.
+fn run_with_a_lost_lease(op: ExportOperation, files: MockExportFiles) -> Vec<String> {
     let (engine, statuses, _) = setup_with_queue(
         1,
         files,
@@ -475,20 +472,30 @@ fn a_worker_that_lost_its_lease_while_paused_writes_no_file() {
         |_| {},
         |queue, _| {
             queue.checkpoint();
-            let op = ExportOperation::new_pending("OP1".into(), "U1".into(), false, now());
             queue
                 .expect_claim()
                 .returning(move |_, _, _, _| Ok(Some(op.clone())));
             queue.expect_renew().returning(|_, _, _| Ok(false));
         },
     );
-    // The renewal that says the lease is gone is the one before the first append.
     let outcome = run(&engine, false);
     assert!(
         matches!(outcome, Some(Outcome::LeaseLost { .. })),
         "{outcome:?}"
     );
-    assert_eq!(log(&statuses), ["start:exporting"], "no batch committed");
+    log(&statuses)
+}
+
+#[test]
+fn a_worker_that_lost_its_lease_while_paused_writes_no_file() {
+    let mut files = MockExportFiles::new();
+    files.expect_adopt().returning(|_| Ok(true));
+    files.expect_write().returning(|_, _, _| Ok(()));
+    // No `append` expectation: cutting or writing a room file would panic the test.
+    let op = ExportOperation::new_pending("OP1".into(), "U1".into(), false, now());
+    // The renewal that says the lease is gone is the one before the first append.
+    let statuses = run_with_a_lost_lease(op, files);
+    assert_eq!(statuses, ["start:exporting"], "no batch committed");
 }
 
 #[test]
@@ -496,29 +503,12 @@ fn a_worker_that_lost_its_lease_before_recording_the_archive_leaves_the_folder_a
     let mut files = MockExportFiles::new();
     files.expect_adopt().returning(|_| Ok(true));
     // No `remove_all` expectation: removing the working folder would panic the test.
-    let (engine, statuses, _) = setup_with_queue(
-        1,
-        files,
-        users(),
-        |_| {},
-        |queue, _| {
-            queue.checkpoint();
-            let mut op = ExportOperation::new_pending("OP1".into(), "U1".into(), false, now());
-            op.status = ExportStatus::Uploading;
-            op.cutoff = Some(now());
-            op.archive_key = Some("exports/OP1.zip".into());
-            queue
-                .expect_claim()
-                .returning(move |_, _, _, _| Ok(Some(op.clone())));
-            queue.expect_renew().returning(|_, _, _| Ok(false));
-        },
-    );
-    let outcome = run(&engine, false);
-    assert!(
-        matches!(outcome, Some(Outcome::LeaseLost { .. })),
-        "{outcome:?}"
-    );
-    assert_eq!(log(&statuses), Vec::<String>::new(), "nothing recorded");
+    let mut op = ExportOperation::new_pending("OP1".into(), "U1".into(), false, now());
+    op.status = ExportStatus::Uploading;
+    op.cutoff = Some(now());
+    op.archive_key = Some("exports/OP1.zip".into());
+    let statuses = run_with_a_lost_lease(op, files);
+    assert_eq!(statuses, Vec::<String>::new(), "nothing recorded");
 }
 
 #[test]
