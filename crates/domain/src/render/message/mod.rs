@@ -8,7 +8,7 @@ mod quote;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::escape::{escape_html, escape_html_text};
+use super::escape::{escape_html, escape_html_text, push_escaped_text};
 use super::names::{asset_name, is_active_content};
 use super::pseudonyms::Pseudonyms;
 use crate::i18n::Catalogue;
@@ -345,19 +345,34 @@ pub fn render_html(
     words: &Catalogue,
     locate: &dyn Fn(&str) -> Option<String>,
 ) -> String {
-    let text = escape_html_text(&message.msg);
-    let mut html = if is_italic(message) {
-        format!("<i>{text}</i>")
-    } else {
-        text
-    };
+    let mut html = String::with_capacity(message.msg.len() + 16);
+    push_html(&mut html, message, file, words, locate);
+    html
+}
+
+/// Appends [`render_html`]'s content of `message` to `out` (a page renders straight
+/// into its buffer).
+pub(crate) fn push_html(
+    out: &mut String,
+    message: &RenderedMessage,
+    file: Option<&AttachedFile>,
+    words: &Catalogue,
+    locate: &dyn Fn(&str) -> Option<String>,
+) {
+    let italic = is_italic(message);
+    if italic {
+        out.push_str("<i>");
+    }
+    push_escaped_text(out, &message.msg);
+    if italic {
+        out.push_str("</i>");
+    }
     for attachment in message.attachments.iter().flatten() {
-        html.push_str(&attachment_html(attachment, file, words, locate));
+        out.push_str(&attachment_html(attachment, file, words, locate));
     }
     if let (Some(file), None) = (file, &message.attachments) {
-        html.push_str(&file_link(file, &file.name, words));
+        out.push_str(&file_link(file, &file.name, words));
     }
-    html
 }
 
 /// Whether a link from message data may be followed: only web and mail addresses,

@@ -125,7 +125,7 @@ pub(super) struct Placement {
 pub(super) fn push_message(
     out: &mut String,
     message: &RenderedMessage,
-    content: &str,
+    content: impl FnOnce(&mut String),
     placement: Placement,
     links: &MessageLinks,
     words: &Catalogue,
@@ -172,7 +172,7 @@ pub(super) fn push_message(
         out.push_str("</p>\n");
     }
     out.push_str("<div class=\"text\">");
-    out.push_str(content);
+    content(out);
     out.push_str("</div>\n");
     out.push_str(&reactions_html(&message.reactions, words));
     if let Some((replies, first)) = &links.thread {

@@ -17,7 +17,7 @@ mod links;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::message::{render_html, AttachedFile, RenderedMessage};
+use super::message::{push_html, AttachedFile, RenderedMessage};
 use crate::i18n::Catalogue;
 use crate::time::to_millis;
 use crate::workspace::MessageCursor;
@@ -264,7 +264,6 @@ impl<'a> RoomPages<'a> {
                 )
             }),
         };
-        let content = render_html(message, file, self.words, &locate);
         let placement = Placement {
             system,
             grouped,
@@ -272,8 +271,14 @@ impl<'a> RoomPages<'a> {
         };
         let words = self.words;
         let out = self.out(page);
-        push_message(out, message, &content, placement, &links, words);
-        self.state.author = (!system).then(|| message.username.clone());
+        let content = |out: &mut String| push_html(out, message, file, words, &locate);
+        push_message(out, message, content, placement, &links, words);
+        if system {
+            self.state.author = None;
+        } else if !grouped {
+            // A grouped message has the author already there.
+            self.state.author = Some(message.username.clone());
+        }
         self.last_ts = Some(ts);
         self.position += 1;
     }
