@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 /// `work` done on each of `items`, on one thread per core (never more threads than
 /// items, and none of its own for a single item or a single core); the results come
-/// in the items' order, `None` where a thread stopped before giving one.
+/// in the items' order. A panic in `work` is resumed here once every thread has
+/// stopped, as for any scoped thread; `None` stands for a result that could not be
+/// handed over (a poisoned slot), which callers treat as missing.
 pub(super) fn on_every_core<T: Sync, R: Send>(
     items: &[T],
     work: impl Fn(&T) -> R + Sync,
