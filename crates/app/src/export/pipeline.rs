@@ -285,20 +285,31 @@ mod tests {
         runs
     }
 
+    /// Checks that `waiting` does not start (`why` says what holds it back), runs
+    /// `free`, then waits for it to start; returns the sender that ends it.
+    fn held_until_freed(
+        waiting: &mpsc::Receiver<mpsc::Sender<()>>,
+        why: &str,
+        free: impl FnOnce(),
+    ) -> mpsc::Sender<()> {
+        assert!(
+            waiting.recv_timeout(BLOCKED).is_err(),
+            "a job started: {why}"
+        );
+        free();
+        waiting
+            .recv_timeout(FREED)
+            .unwrap_or_else(|_| panic!("a job did not start once freed: {why}"))
+    }
+
     #[test]
     fn while_the_render_thread_works_one_core_fewer_compresses() {
         let cores = Arc::new(Cores::new(2));
         let rendering = cores.rendering();
         let first = job(&cores).recv_timeout(FREED).expect("a core is free");
-        let second = job(&cores);
-        assert!(
-            second.recv_timeout(BLOCKED).is_err(),
-            "a second job started while the render thread had the other core"
-        );
-        drop(rendering);
-        let second = second
-            .recv_timeout(FREED)
-            .expect("the render thread's core is free once it is done");
+        let second = held_until_freed(&job(&cores), "the render thread had the other core", || {
+            drop(rendering)
+        });
         let _ = (first.send(()), second.send(()));
     }
 
@@ -307,15 +318,9 @@ mod tests {
         let cores = Arc::new(Cores::new(2));
         let first = job(&cores).recv_timeout(FREED).expect("a core is free");
         let second = job(&cores).recv_timeout(FREED).expect("so is the other");
-        let third = job(&cores);
-        assert!(
-            third.recv_timeout(BLOCKED).is_err(),
-            "a third job on two cores"
-        );
-        let _ = first.send(());
-        let third = third
-            .recv_timeout(FREED)
-            .expect("the first job's core is free");
+        let third = held_until_freed(&job(&cores), "a third job on two cores", || {
+            let _ = first.send(());
+        });
         let _ = (second.send(()), third.send(()));
     }
 
@@ -323,12 +328,9 @@ mod tests {
     fn on_one_core_compressing_waits_for_the_render_thread() {
         let cores = Arc::new(Cores::new(1));
         let rendering = cores.rendering();
-        let waiting = job(&cores);
-        assert!(waiting.recv_timeout(BLOCKED).is_err());
-        drop(rendering);
-        let _ = waiting
-            .recv_timeout(FREED)
-            .expect("rendering is over")
-            .send(());
+        let only = held_until_freed(&job(&cores), "the render thread had the only core", || {
+            drop(rendering)
+        });
+        let _ = only.send(());
     }
 }
