@@ -52,9 +52,9 @@ pub use sessions::{RemoteSessions, RemoteUser, SessionError, UserProfiles};
 /// Re-exported: ports hand it around, the domain defines it.
 pub use udd_domain::UserDataFile;
 pub use workspace::{
-    BlobKind, BlobStore, Collection, Deletion, Document, DumpEntry, DumpLocation, Moved, MovedKind,
-    NoProgress, Progress, Removed, StoredVersion, ThreadReplies, WorkspaceDump, WorkspaceReader,
-    WorkspaceUser, WorkspaceWriter,
+    BatchLookups, BlobKind, BlobStore, Collection, Deletion, Document, DumpEntry, DumpLocation,
+    Moved, MovedKind, NoProgress, Progress, Removed, StoredVersion, ThreadReplies, WorkspaceDump,
+    WorkspaceReader, WorkspaceUser, WorkspaceWriter,
 };
 
 #[cfg(feature = "mock")]
@@ -84,4 +84,4 @@ pub use services::{MockClock, MockIdGenerator, MockPasswordHasher, MockTokenIssu
 #[cfg(feature = "mock")]
 pub use sessions::{MockRemoteSessions, MockUserProfiles};
 #[cfg(feature = "mock")]
-pub use workspace::{MockBlobStore, MockWorkspaceReader, MockWorkspaceWriter};
+pub use workspace::{MockBatchLookups, MockBlobStore, MockWorkspaceReader, MockWorkspaceWriter};

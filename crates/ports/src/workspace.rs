@@ -275,6 +275,34 @@ pub struct ThreadReplies {
     pub first: MessageCursor,
 }
 
+/// The lookups an export makes for every batch of a room's messages: the threads its
+/// messages start and the uploads they carry. They are answered from one view of the
+/// store, renewed every fraction of a second rather than for every batch: a store
+/// whose connections drop their cache whenever the database changes (SQLite's do, and
+/// the export itself commits a batch every few milliseconds) would otherwise read the
+/// same index pages again for each batch. An answer may therefore miss a reply that
+/// arrived in the last fraction of a second; an upload it does not find is looked for
+/// again in the store as it is now.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait BatchLookups: Send {
+    /// The threads those of `parents` start in `room_id`: each parent's replies (`tmid`)
+    /// in the room sent at or before `cutoff`, counted, and the first of them, ordered
+    /// by parent id. Parents without such replies are left out.
+    ///
+    /// Errors: `Unexpected` only.
+    fn threads_started(
+        &mut self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        parents: &[String],
+    ) -> Result<Vec<ThreadReplies>, StoreError>;
+
+    /// An upload's metadata.
+    ///
+    /// Errors: `NotFound`; `Unexpected`.
+    fn upload(&mut self, id: &UploadId) -> Result<Upload, StoreError>;
+}
+
 /// The read side of the workspace, for exports.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait WorkspaceReader: Send + Sync {
@@ -316,17 +344,11 @@ pub trait WorkspaceReader: Send + Sync {
         ids: &[String],
     ) -> Result<Vec<MessageCursor>, StoreError>;
 
-    /// The threads those of `parents` start in `room_id`: each parent's replies (`tmid`)
-    /// in the room sent at or before `cutoff`, counted, and the first of them, ordered
-    /// by parent id. Parents without such replies are left out.
+    /// A session for the lookups an export makes batch after batch of its messages
+    /// stage (see [`BatchLookups`]); it holds one connection until dropped.
     ///
     /// Errors: `Unexpected` only.
-    fn threads_started(
-        &self,
-        room_id: &RoomId,
-        cutoff: DateTime<Utc>,
-        parents: &[String],
-    ) -> Result<Vec<ThreadReplies>, StoreError>;
+    fn batch_lookups(&self) -> Result<Box<dyn BatchLookups>, StoreError>;
 
     /// Records in `linked`, for the messages of the rooms `room_ids` sent at or before
     /// `cutoff`, the parent id (`tmid`) of every reply (which messages start threads)

@@ -164,8 +164,8 @@ impl Packs {
             }
             pack.chunks.insert(chunk.clone(), Slot::Making);
         }
-        let made = deflate_chunk(source, chunk).and_then(|(crc, bytes)| {
-            let packed = self.put(folder, &bytes)?;
+        let made = deflate_chunk(source, chunk, |crc, deflated| {
+            let packed = self.put(folder, deflated)?;
             Ok(Stored {
                 offset: packed.offset,
                 len: packed.len,
@@ -248,16 +248,46 @@ impl Packs {
     }
 }
 
-/// Deflates `chunk` of the file at `source`: the CRC-32 of its raw bytes and the
-/// deflate data.
-fn deflate_chunk(source: &Path, chunk: &Chunk) -> anyhow::Result<(u32, Vec<u8>)> {
+/// Deflates `chunk` of the file at `source` and hands `keep` the CRC-32 of its raw
+/// bytes and the deflate data. The buffers are this thread's, kept from chunk to chunk:
+/// a megabyte read into fresh memory each time cost the kernel more (faults and
+/// zeroing) than deflate's own setup.
+fn deflate_chunk<T>(
+    source: &Path,
+    chunk: &Chunk,
+    keep: impl FnOnce(u32, &[u8]) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+            const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    let (mut bytes, mut out) = BUFFERS.with(|buffers| buffers.take());
+    let result =
+        deflate_chunk_with(source, chunk, &mut bytes, &mut out).and_then(|crc| keep(crc, &out));
+    // Large buffers (an entry bigger than usual) are let go rather than kept.
+    if bytes.capacity() <= KEPT_BUFFER && out.capacity() <= KEPT_BUFFER {
+        BUFFERS.with(|buffers| buffers.replace((bytes, out)));
+    }
+    result
+}
+
+/// The most a compressing thread keeps between chunks, per buffer.
+const KEPT_BUFFER: usize = 4 << 20;
+
+fn deflate_chunk_with(
+    source: &Path,
+    chunk: &Chunk,
+    bytes: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> anyhow::Result<u32> {
     let from = chunk.start.saturating_sub(WINDOW);
     let file = File::open(source).with_context(|| format!("reading {}", source.display()))?;
-    let mut bytes = vec![0; usize::try_from(chunk.end - from)?];
-    file.read_exact_at(&mut bytes, from)
+    bytes.resize(usize::try_from(chunk.end - from)?, 0);
+    file.read_exact_at(bytes, from)
         .with_context(|| format!("reading {} at {from}", source.display()))?;
     let (dictionary, raw) = bytes.split_at(usize::try_from(chunk.start - from)?);
-    let mut out = Vec::with_capacity(raw.len() / 3 + 1024);
+    out.clear();
+    out.reserve(raw.len() / 3 + 1024);
     let flush = if chunk.last {
         FlushCompress::Finish
     } else {
@@ -267,9 +297,9 @@ fn deflate_chunk(source: &Path, chunk: &Chunk) -> anyhow::Result<(u32, Vec<u8>)>
         if !dictionary.is_empty() {
             deflate.set_dictionary(dictionary)?;
         }
-        deflate_into(deflate, raw, flush, &mut out)
+        deflate_into(deflate, raw, flush, out)
     })?;
-    Ok((crc32fast::hash(raw), out))
+    Ok(crc32fast::hash(raw))
 }
 
 /// Runs `work` with this thread's deflate stream at [`LEVEL`], fresh (a raw stream,

@@ -273,6 +273,14 @@ impl PgDatabase {
             .get()
             .context("taking a database connection from the pool")
     }
+
+    /// A connection of its own for an export's batch lookups (see the SQLite
+    /// `Database::dedicated`): none, as PostgreSQL keeps its cache on the server,
+    /// whatever a connection's transactions.
+    #[allow(clippy::unnecessary_wraps, clippy::unused_self)]
+    pub(crate) fn dedicated(&self) -> anyhow::Result<Option<PgConnection>> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

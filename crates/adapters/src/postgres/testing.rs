@@ -161,7 +161,15 @@ pub fn database() -> (TestDatabase, PgDatabase) {
 /// # Panics
 /// When the database cannot be reached.
 pub fn another_pool(guard: &TestDatabase) -> PgDatabase {
-    PgDatabase::open(guard.url(), 4).unwrap_or_else(|e| panic!("{e:#}"))
+    pool_of(guard, 4)
+}
+
+/// A pool of at most `size` connections on the database of `guard`.
+///
+/// # Panics
+/// When the database cannot be reached.
+pub fn pool_of(guard: &TestDatabase, size: u32) -> PgDatabase {
+    PgDatabase::open(guard.url(), size).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 #[cfg(test)]

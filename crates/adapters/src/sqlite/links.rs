@@ -48,7 +48,7 @@ pub(super) fn message_keys(
     Ok(keys)
 }
 
-/// See [`udd_ports::WorkspaceReader::threads_started`].
+/// See [`udd_ports::BatchLookups::threads_started`].
 ///
 /// One query per 1,000 parents, whose replies are streamed and tallied here (count
 /// and earliest key), rather than a query per parent.

@@ -133,6 +133,8 @@ fn scan_once<T>(
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<ConnectionManager<SqliteConnection>>,
+    /// The database file, when it is one a second connection can open by its path.
+    file: Option<String>,
 }
 
 impl std::fmt::Debug for Database {
@@ -157,7 +159,8 @@ impl Database {
         }
         // The file is made here, owner-only, before SQLite would create it after the
         // umask; SQLite gives its -wal and -shm files the database file's mode.
-        if path != ":memory:" && !path.starts_with("file:") {
+        let file = (path != ":memory:" && !path.starts_with("file:")).then(|| path.to_owned());
+        if file.is_some() {
             crate::owner_only::options()
                 .write(true)
                 .create(true)
@@ -188,7 +191,7 @@ impl Database {
             .connection_customizer(Box::new(Pragmas))
             .build(ConnectionManager::<SqliteConnection>::new(path))
             .with_context(|| format!("opening the SQLite database {path}"))?;
-        Ok(Self { pool })
+        Ok(Self { pool, file })
     }
 
     /// Applies the migrations not yet applied and returns how many ran.
@@ -204,6 +207,22 @@ impl Database {
         self.pool
             .get()
             .context("taking a database connection from the pool")
+    }
+
+    /// A connection of its own, outside the pool, for an export's batch lookups: they
+    /// keep it in long read transactions, which must neither take one of the pool's
+    /// connections for the whole export nor hand one back mid-transaction. `None` for
+    /// a database only the pool's connections share (in memory).
+    pub(crate) fn dedicated(&self) -> anyhow::Result<Option<SqliteConnection>> {
+        let Some(file) = &self.file else {
+            return Ok(None);
+        };
+        let mut conn = <SqliteConnection as diesel::Connection>::establish(file)
+            .with_context(|| format!("opening the SQLite database {file}"))?;
+        Pragmas
+            .on_acquire(&mut conn)
+            .with_context(|| format!("opening the SQLite database {file}"))?;
+        Ok(Some(conn))
     }
 }
 
@@ -265,8 +284,13 @@ pub(crate) mod testing {
 
     /// A second pool on the database of `dir`, as another process would open it.
     pub fn another_pool(dir: &tempfile::TempDir) -> Database {
+        pool_of(dir, 4)
+    }
+
+    /// A pool of at most `size` connections on the database of `dir`.
+    pub fn pool_of(dir: &tempfile::TempDir, size: u32) -> Database {
         let url = dir.path().join("udd.sqlite3");
-        Database::open(&url.to_string_lossy(), 4).unwrap_or_else(|e| panic!("{e:#}"))
+        Database::open(&url.to_string_lossy(), size).unwrap_or_else(|e| panic!("{e:#}"))
     }
 }
 

@@ -2,11 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use std::time::{Duration, Instant};
 use udd_domain::render::LinkedMessages;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{Avatar, Message, MessageCursor, Room, RoomType, Subscription, Upload};
 use udd_domain::{RoomId, UploadId, UserId};
-use udd_ports::{StoreError, ThreadReplies, WorkspaceReader};
+
+use diesel::connection::TransactionManager;
+use udd_ports::{BatchLookups, StoreError, ThreadReplies, WorkspaceReader};
 
 use super::schema::{avatars, messages, rooms, subscriptions, uploads};
 use super::workspace::SqliteWorkspace;
@@ -301,14 +304,10 @@ impl WorkspaceReader for SqliteWorkspace {
         })
     }
 
-    fn threads_started(
-        &self,
-        room_id: &RoomId,
-        cutoff: DateTime<Utc>,
-        parents: &[String],
-    ) -> Result<Vec<ThreadReplies>, StoreError> {
-        self.read("counting thread replies", |conn| {
-            super::links::threads_started(conn, room_id, cutoff, parents)
+    fn batch_lookups(&self) -> Result<Box<dyn BatchLookups>, StoreError> {
+        Ok(match self.db().dedicated()? {
+            Some(conn) => Box::new(PinnedLookups { conn, since: None }),
+            None => Box::new(PooledLookups(self.clone())),
         })
     }
 
@@ -340,17 +339,7 @@ impl WorkspaceReader for SqliteWorkspace {
     }
 
     fn upload(&self, id: &UploadId) -> Result<Upload, StoreError> {
-        let mut conn = self.db().conn()?;
-        // One row by its key, read without `LIMIT ?` (a message with a file asks once).
-        uploads::table
-            .find(id.as_str())
-            .select(UploadRow::as_select())
-            .load(&mut conn)
-            .map_err(|e| store_error(e, "loading an upload"))?
-            .into_iter()
-            .next()
-            .map(Upload::from)
-            .ok_or(StoreError::NotFound)
+        load_upload(&mut *self.db().conn()?, id)
     }
 
     fn avatar_of(&self, username: &str) -> Result<Option<Avatar>, StoreError> {
@@ -389,6 +378,107 @@ impl WorkspaceReader for SqliteWorkspace {
             .map_err(|e| store_error(e, what))?;
         let count = u64::try_from(uploads + avatars).unwrap_or(0);
         Ok((count, first_upload.into_iter().chain(first_avatar).min()))
+    }
+}
+
+/// One upload by its key, read without `LIMIT ?` (a message with a file asks once).
+fn load_upload(conn: &mut DbConnection, id: &UploadId) -> Result<Upload, StoreError> {
+    uploads::table
+        .find(id.as_str())
+        .select(UploadRow::as_select())
+        .load(conn)
+        .map_err(|e| store_error(e, "loading an upload"))?
+        .into_iter()
+        .next()
+        .map(Upload::from)
+        .ok_or(StoreError::NotFound)
+}
+
+/// How long [`PinnedLookups`] answers from one read transaction before it starts
+/// another: long enough for dozens of batches, short enough that the write-ahead log
+/// it keeps from being checkpointed stays small.
+const PINNED_FOR: Duration = Duration::from_millis(250);
+
+/// See [`WorkspaceReader::batch_lookups`]: a connection of its own whose lookups run in
+/// a read transaction renewed every [`PINNED_FOR`]. Within one, SQLite keeps the
+/// connection's cache, which it drops at the start of every transaction that follows a
+/// change.
+struct PinnedLookups {
+    conn: DbConnection,
+    /// When the open read transaction began, if one is open.
+    since: Option<Instant>,
+}
+
+type Transactions = <DbConnection as Connection>::TransactionManager;
+
+impl PinnedLookups {
+    /// The connection, in a read transaction no older than [`PINNED_FOR`].
+    fn pinned(&mut self) -> Result<&mut DbConnection, StoreError> {
+        if self
+            .since
+            .is_some_and(|since| since.elapsed() >= PINNED_FOR)
+        {
+            self.unpin()?;
+        }
+        if self.since.is_none() {
+            Transactions::begin_transaction(&mut self.conn)
+                .map_err(|e| store_error(e, "starting the lookups' read transaction"))?;
+            self.since = Some(Instant::now());
+        }
+        Ok(&mut self.conn)
+    }
+
+    /// Ends the read transaction, if one is open.
+    fn unpin(&mut self) -> Result<(), StoreError> {
+        if self.since.take().is_some() {
+            Transactions::commit_transaction(&mut self.conn)
+                .map_err(|e| store_error(e, "ending the lookups' read transaction"))?;
+        }
+        Ok(())
+    }
+}
+
+impl BatchLookups for PinnedLookups {
+    fn threads_started(
+        &mut self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        parents: &[String],
+    ) -> Result<Vec<ThreadReplies>, StoreError> {
+        super::links::threads_started(self.pinned()?, room_id, cutoff, parents)
+            .map_err(|e| store_error(e, "counting thread replies"))
+    }
+
+    fn upload(&mut self, id: &UploadId) -> Result<Upload, StoreError> {
+        match load_upload(self.pinned()?, id) {
+            // Perhaps added since the transaction began: asked again, as of now.
+            Err(StoreError::NotFound) => {
+                self.unpin()?;
+                load_upload(&mut self.conn, id)
+            }
+            found => found,
+        }
+    }
+}
+
+/// Batch lookups on the pool's connections, one per lookup, where no connection of
+/// their own can be had.
+struct PooledLookups(SqliteWorkspace);
+
+impl BatchLookups for PooledLookups {
+    fn threads_started(
+        &mut self,
+        room_id: &RoomId,
+        cutoff: DateTime<Utc>,
+        parents: &[String],
+    ) -> Result<Vec<ThreadReplies>, StoreError> {
+        self.0.read("counting thread replies", |conn| {
+            super::links::threads_started(conn, room_id, cutoff, parents)
+        })
+    }
+
+    fn upload(&mut self, id: &UploadId) -> Result<Upload, StoreError> {
+        self.0.upload(id)
     }
 }
 
@@ -524,6 +614,69 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn batch_lookups_catch_up_with_the_store_and_leave_the_pool_alone() -> anyhow::Result<()> {
+        let (guard, _db) = testing::database();
+        // One connection, which the export's other reads need while the lookups last.
+        let ws = SqliteWorkspace::new(testing::pool_of(&guard, 1));
+        let writer = SqliteWorkspace::new(testing::another_pool(&guard));
+        let (room, cutoff) = (RoomId::from("R"), from_millis(100));
+        let parents = ["p".to_owned()];
+        let upload = |id: &str| Upload {
+            id: id.into(),
+            room_id: Some("R".into()),
+            user_id: None,
+            name: format!("{id}.txt"),
+            content_type: None,
+            size: 1,
+            blob: None,
+            uploaded_at: from_millis(1),
+            updated_at: from_millis(1),
+        };
+        writer.upsert_messages(&[message("p", "R", 10), reply("r1", "p", 20)])?;
+        writer.upsert_uploads(&[upload("F1")])?;
+
+        let mut lookups = ws.batch_lookups()?;
+        let replies = |threads: Vec<ThreadReplies>| threads.iter().map(|t| t.replies).sum::<u64>();
+        assert_eq!(
+            replies(lookups.threads_started(&room, cutoff, &parents)?),
+            1
+        );
+        assert_eq!(lookups.upload(&"F1".into())?.name, "F1.txt");
+        assert_eq!(
+            ws.count_messages(&room, cutoff)?,
+            2,
+            "the pool's connection is free"
+        );
+        // Another connection writes while the lookups read.
+        writer.upsert_messages(&[reply("r2", "p", 30)])?;
+        writer.upsert_uploads(&[upload("F2")])?;
+        assert_eq!(
+            lookups.upload(&"F2".into())?.name,
+            "F2.txt",
+            "an upload not found is looked for again as the store is now"
+        );
+        assert!(matches!(
+            lookups.upload(&"F3".into()),
+            Err(StoreError::NotFound)
+        ));
+        std::thread::sleep(PINNED_FOR);
+        assert_eq!(
+            replies(lookups.threads_started(&room, cutoff, &parents)?),
+            2,
+            "a reply is seen once the view is renewed"
+        );
+
+        drop(lookups);
+        writer.upsert_messages(&[reply("r3", "p", 40)])?;
+        let threads = ws
+            .batch_lookups()?
+            .threads_started(&room, cutoff, &parents)?;
+        assert_eq!(replies(threads), 3);
+        assert_eq!(ws.count_messages(&room, cutoff)?, 4);
+        Ok(())
+    }
+
     /// Message `id` quoting message `quoted`, as Rocket.Chat stores a quote.
     fn quote(id: &str, room: &str, ts: i64, quoted: &str) -> Message {
         Message {
@@ -595,7 +748,9 @@ mod tests {
         );
 
         let parents: Vec<String> = ["p1", "p2", "r1", "x"].map(String::from).to_vec();
-        let threads = ws.threads_started(&room, cutoff, &parents)?;
+        let threads = ws
+            .batch_lookups()?
+            .threads_started(&room, cutoff, &parents)?;
         assert_eq!(
             threads,
             [ThreadReplies {

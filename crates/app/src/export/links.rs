@@ -2,13 +2,14 @@
 //! quoted messages and each thread's first reply, looked up in the store for that batch
 //! alone, so memory stays bounded by the batch however long the room.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use chrono::{DateTime, Utc};
 use udd_domain::render::{
     named_messages, page_of, LinkTargets, LinkedMessages, RoomPages, ThreadStart,
 };
 use udd_domain::{Message, MessageCursor, RoomId};
+use udd_ports::BatchLookups;
 
 use super::error::Step;
 use super::ExportEngine;
@@ -43,6 +44,7 @@ impl ExportEngine {
         pages: &RoomPages<'_>,
         batch: &[Message],
         linked: &LinkedMessages,
+        lookups: &mut dyn BatchLookups,
     ) -> Step<LinkTargets> {
         let mut targets = LinkTargets::default();
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
@@ -92,7 +94,7 @@ impl ExportEngine {
         if starters.is_empty() {
             return Ok(targets);
         }
-        for thread in reader.threads_started(room_id, cutoff, &starters)? {
+        for thread in lookups.threads_started(room_id, cutoff, &starters)? {
             let page = page_of_key(&thread.first)?;
             targets.insert_thread(
                 thread.parent,

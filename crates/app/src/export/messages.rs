@@ -13,7 +13,7 @@ use udd_domain::{
     ExportOperation, Message, MessageCursor, RoomExport, RoomExportStatus, RoomId, RoomType,
     Upload, UploadId, User,
 };
-use udd_ports::{ExportFileRef, StoreError};
+use udd_ports::{BatchLookups, ExportFileRef, StoreError};
 
 use super::error::{Run, Step};
 use super::pipeline::{Compressors, Rendered};
@@ -58,12 +58,20 @@ impl ExportEngine {
             linked: &linked,
         };
         let id = op.id.clone();
+        let mut lookups = self.ports.reader.batch_lookups()?;
         let written = self.committing(&id, run, done, compress, |to_commit| {
             let _rendering = compress.rendering();
             for index in 0..op.room_list.len() {
                 while op.room_list[index].status != RoomExportStatus::Completed {
                     run.check()?;
-                    let batch = self.render_batch(op, index, &mut pseudonyms, &context, run)?;
+                    let batch = self.render_batch(
+                        op,
+                        index,
+                        &mut pseudonyms,
+                        &context,
+                        &mut *lookups,
+                        run,
+                    )?;
                     op.room_list[index] = batch.room.clone();
                     if to_commit.send(batch).is_err() {
                         // The committing thread stopped; its error is the run's.
@@ -90,6 +98,7 @@ impl ExportEngine {
         index: usize,
         pseudonyms: &mut Pseudonyms,
         context: &BatchContext<'_>,
+        lookups: &mut dyn BatchLookups,
         run: &Run<'_>,
     ) -> Step<Rendered> {
         let words = context.words;
@@ -103,14 +112,18 @@ impl ExportEngine {
         }
         let first_page = room.target_file.clone();
         let mut state = room.pages.clone();
+        // A batch ends with the first page of messages that takes it past
+        // `commit_bytes`: its buffer gets room for that from the start.
+        let room_for_batch = self.config.commit_bytes + self.config.commit_bytes / 2;
         let mut pages = RoomPages::new(
             &first_page,
             room.exported_count,
             room.cursor.as_ref().map(|c| c.ts),
             &mut state,
             words,
-        );
-        let mut bytes = String::new();
+        )
+        .with_capacity(if full { 0 } else { room_for_batch });
+        let mut bytes = String::with_capacity(if full { room_for_batch } else { 0 });
         let mut files = Vec::new();
         let mut count = 0_u64;
         loop {
@@ -124,10 +137,17 @@ impl ExportEngine {
             let targets = if full {
                 LinkTargets::default()
             } else {
-                self.link_targets(&room.room_id, cutoff, &pages, &page, context.linked)?
+                self.link_targets(
+                    &room.room_id,
+                    cutoff,
+                    &pages,
+                    &page,
+                    context.linked,
+                    &mut *lookups,
+                )?
             };
             for message in &page {
-                let file = self.attached_file(op, message)?;
+                let file = self.attached_file(op, message, &mut *lookups)?;
                 if full {
                     let rendered = RenderedMessage::new(message, file.as_ref(), pseudonyms, words);
                     render_json_line(&rendered, &mut bytes);
@@ -241,11 +261,16 @@ impl ExportEngine {
     /// The upload a message carries, named for `assets/`. An upload this export may
     /// not carry (see [`Upload::may_export`]) is named from the message alone and
     /// later listed as unavailable, like one whose record is gone.
-    fn attached_file(&self, op: &ExportOperation, message: &Message) -> Step<Option<AttachedFile>> {
+    fn attached_file(
+        &self,
+        op: &ExportOperation,
+        message: &Message,
+        lookups: &mut dyn BatchLookups,
+    ) -> Step<Option<AttachedFile>> {
         let Some(file_id) = &message.file_id else {
             return Ok(None);
         };
-        let file = match self.exportable_upload(op, file_id)? {
+        let file = match self.exportable(op, file_id, lookups.upload(file_id))? {
             Some(upload) => {
                 AttachedFile::new(file_id, &upload.name, upload.content_type.as_deref())
                     .with_details(Some(upload.size), upload.blob.is_some())
@@ -268,7 +293,18 @@ impl ExportEngine {
         op: &ExportOperation,
         file_id: &UploadId,
     ) -> Step<Option<Upload>> {
-        match self.ports.reader.upload(file_id) {
+        self.exportable(op, file_id, self.ports.reader.upload(file_id))
+    }
+
+    /// Upload `file_id` as the store `found` it, if it exists and this export may
+    /// carry it.
+    fn exportable(
+        &self,
+        op: &ExportOperation,
+        file_id: &UploadId,
+        found: Result<Upload, StoreError>,
+    ) -> Step<Option<Upload>> {
+        match found {
             Ok(upload)
                 if upload
                     .may_export(&op.user_id, op.room_list.iter().map(|r| r.room_id.as_str())) =>

@@ -12,9 +12,9 @@ use udd_domain::{
     RoomType, Subscription, User,
 };
 use udd_ports::{
-    MockArchiveStore, MockBlobStore, MockClock, MockExportFiles, MockExportProgress,
-    MockExportQueue, MockIdGenerator, MockUsers, MockWorkspaceReader, NoProgress, StoreError,
-    ThreadReplies,
+    MockArchiveStore, MockBatchLookups, MockBlobStore, MockClock, MockExportFiles,
+    MockExportProgress, MockExportQueue, MockIdGenerator, MockUsers, MockWorkspaceReader,
+    NoProgress, StoreError, ThreadReplies,
 };
 
 use super::{EngineConfig, ExportEngine, ExportPorts, Outcome};
@@ -96,16 +96,21 @@ fn reader_with_threads(
         .expect_message_keys()
         .returning(|_, _, _| Ok(Vec::new()));
     let seen = Arc::clone(asked);
-    reader
-        .expect_threads_started()
-        .returning(move |_, _, ids: &[String]| {
-            seen.lock().expect("lock").extend_from_slice(ids);
-            Ok(threads
-                .iter()
-                .filter(|t| ids.contains(&t.parent))
-                .cloned()
-                .collect())
-        });
+    reader.expect_batch_lookups().returning(move || {
+        let mut lookups = MockBatchLookups::new();
+        let (seen, threads) = (Arc::clone(&seen), threads.clone());
+        lookups
+            .expect_threads_started()
+            .returning(move |_, _, ids: &[String]| {
+                seen.lock().expect("lock").extend_from_slice(ids);
+                Ok(threads
+                    .iter()
+                    .filter(|t| ids.contains(&t.parent))
+                    .cloned()
+                    .collect())
+            });
+        Ok(Box::new(lookups))
+    });
     reader
         .expect_linked_messages()
         .returning(move |_, _, linked: &mut LinkedMessages| {

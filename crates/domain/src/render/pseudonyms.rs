@@ -1,7 +1,7 @@
 //! Other people's names replaced by `User_1`, `User_2`, … in the order they first appear,
 //! stable within one export operation (and across its resumptions).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// The pseudonym table of one operation.
 ///

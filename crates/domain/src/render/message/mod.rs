@@ -5,6 +5,8 @@ mod files;
 mod marks;
 mod quote;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -81,15 +83,16 @@ impl AttachedFile {
     }
 }
 
-/// A message after pseudonymisation and system-message rendering.
+/// A message after pseudonymisation and system-message rendering, borrowing what it
+/// shows unchanged from the message it renders.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RenderedMessage {
+pub struct RenderedMessage<'a> {
     /// The message id, the page anchor replies link to.
-    pub id: String,
+    pub id: Cow<'a, str>,
     /// The thread parent's id, for a reply in a thread.
-    pub thread_id: Option<String>,
+    pub thread_id: Option<Cow<'a, str>>,
     /// The text, or the sentence a system message stands for.
-    pub msg: String,
+    pub msg: Cow<'a, str>,
     /// The author as shown (`User_N` for others).
     pub username: String,
     /// When it was sent.
@@ -97,7 +100,7 @@ pub struct RenderedMessage {
     /// Attachment metadata in Rocket.Chat's export shape.
     pub attachments: Option<Vec<Value>>,
     /// The system message type.
-    pub message_type: Option<String>,
+    pub message_type: Option<Cow<'a, str>>,
     /// When the text was last edited and by whom (pages only; see
     /// [`RenderedMessage::for_page`]).
     pub edited: Option<Edited>,
@@ -131,10 +134,10 @@ const ATTACHMENT_KEYS: [&str; 16] = [
 /// System message types shown in italics, as Rocket.Chat does.
 const ITALIC_TYPES: [&str; 7] = ["uj", "ul", "au", "r", "ru", "wm", "livechat-close"];
 
-impl RenderedMessage {
+impl<'a> RenderedMessage<'a> {
     /// Renders `message`, naming users through `pseudonyms`.
     pub fn new(
-        message: &Message,
+        message: &'a Message,
         file: Option<&AttachedFile>,
         pseudonyms: &mut Pseudonyms,
         words: &Catalogue,
@@ -146,8 +149,14 @@ impl RenderedMessage {
             .unwrap_or("unknown");
         let username = pseudonyms.alias(author);
         let msg = match message.message_type.as_deref() {
-            Some(kind) => system_sentence(kind, &message.msg, &username, pseudonyms, words),
-            None => message.msg.clone(),
+            Some(kind) => Cow::Owned(system_sentence(
+                kind,
+                &message.msg,
+                &username,
+                pseudonyms,
+                words,
+            )),
+            None => Cow::Borrowed(message.msg.as_str()),
         };
         let attachments = message
             .attachments
@@ -160,13 +169,13 @@ impl RenderedMessage {
                     .collect()
             });
         Self {
-            id: message.id.clone(),
-            thread_id: message.thread_id.clone(),
+            id: Cow::Borrowed(message.id.as_str()),
+            thread_id: message.thread_id.as_deref().map(Cow::Borrowed),
             msg,
             username,
             ts: message.ts,
             attachments,
-            message_type: message.message_type.clone(),
+            message_type: message.message_type.as_deref().map(Cow::Borrowed),
             edited: None,
             reactions: Vec::new(),
         }
@@ -177,7 +186,7 @@ impl RenderedMessage {
     /// (A full export's JSON lines keep Rocket.Chat's shape, which has neither, so
     /// they do not hand out pseudonyms for them.)
     pub fn for_page(
-        message: &Message,
+        message: &'a Message,
         file: Option<&AttachedFile>,
         pseudonyms: &mut Pseudonyms,
         words: &Catalogue,

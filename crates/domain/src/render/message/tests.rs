@@ -14,7 +14,7 @@ fn message(username: &str, msg: &str, kind: Option<&str>) -> Message {
     }
 }
 
-fn render(m: &Message, pseudonyms: &mut Pseudonyms) -> RenderedMessage {
+fn render<'a>(m: &'a Message, pseudonyms: &mut Pseudonyms) -> RenderedMessage<'a> {
     RenderedMessage::new(m, None, pseudonyms, &Catalogue::english())
 }
 
@@ -69,7 +69,8 @@ fn every_system_message_type_becomes_a_sentence_with_names_pseudonymised() {
     ];
     for (kind, subject, expected) in cases {
         let mut p = Pseudonyms::new("alice", []);
-        let rendered = render(&message("bob", subject, Some(kind)), &mut p);
+        let m = message("bob", subject, Some(kind));
+        let rendered = render(&m, &mut p);
         assert_eq!(rendered.msg, expected, "{kind}");
         assert_eq!(rendered.message_type.as_deref(), Some(kind));
     }
@@ -269,13 +270,19 @@ fn active_uploads_are_linked_for_download_only_and_never_shown_inline() {
 fn system_sentences_read_in_the_owners_language_with_pseudonyms_kept() {
     let german = Catalogue::for_language(Some("de-DE"));
     let mut p = Pseudonyms::new("alice", Vec::new());
-    let added = RenderedMessage::new(&message("bob", "carol", Some("au")), None, &mut p, &german);
-    assert_eq!(added.msg, "Benutzer User_2 von User_1 hinzugefügt.");
-    let joined = RenderedMessage::new(&message("bob", "bob", Some("uj")), None, &mut p, &german);
-    assert_eq!(joined.msg, "Ist dem Kanal beigetreten.");
+    let mut say = |subject: &str, kind: &str| {
+        let m = message("bob", subject, Some(kind));
+        RenderedMessage::new(&m, None, &mut p, &german)
+            .msg
+            .into_owned()
+    };
+    assert_eq!(
+        say("carol", "au"),
+        "Benutzer User_2 von User_1 hinzugefügt."
+    );
+    assert_eq!(say("bob", "uj"), "Ist dem Kanal beigetreten.");
     // A subject that looks like a placeholder stays text.
-    let renamed = RenderedMessage::new(&message("bob", "{by}", Some("r")), None, &mut p, &german);
-    assert_eq!(renamed.msg, "Raumname geändert in: {by} von User_1");
+    assert_eq!(say("{by}", "r"), "Raumname geändert in: {by} von User_1");
 }
 
 fn reaction(emoji: &str, usernames: &[&str]) -> crate::workspace::Reaction {

@@ -8,7 +8,7 @@
 //! few entries per message of the batch. Messages already written are found by the
 //! page starts [`PageState`](super::PageState) keeps (one entry per page).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use serde_json::Value;
 

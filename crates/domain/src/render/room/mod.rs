@@ -158,6 +158,8 @@ pub struct RoomPages<'a> {
     last_ts: Option<DateTime<Utc>>,
     state: &'a mut PageState,
     writes: Vec<PageWrite>,
+    /// What each page's buffer starts with room for.
+    capacity: usize,
 }
 
 impl<'a> RoomPages<'a> {
@@ -178,7 +180,15 @@ impl<'a> RoomPages<'a> {
             last_ts,
             state,
             writes: Vec::new(),
+            capacity: 0,
         }
+    }
+
+    /// Gives each page's buffer room for `bytes` from the start, so that rendering a
+    /// batch does not copy its pages over as they grow.
+    pub fn with_capacity(mut self, bytes: usize) -> Self {
+        self.capacity = bytes;
+        self
     }
 
     fn out(&mut self, page: u32) -> &mut String {
@@ -186,7 +196,7 @@ impl<'a> RoomPages<'a> {
             self.writes.push(PageWrite {
                 page,
                 file: page_file(self.first_page, page),
-                bytes: String::new(),
+                bytes: String::with_capacity(self.capacity),
             });
         }
         let last = self.writes.len() - 1;
@@ -223,7 +233,7 @@ impl<'a> RoomPages<'a> {
                 self.out(page - 1).push_str(&footer);
                 self.state
                     .page_starts
-                    .push((to_millis(message.ts), message.id.clone()));
+                    .push((to_millis(message.ts), message.id.to_string()));
             }
             let header = self.header(page);
             self.out(page).push_str(&header);

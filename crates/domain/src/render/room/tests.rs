@@ -13,11 +13,11 @@ fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_709_251_200 + seconds, 0).unwrap_or_default()
 }
 
-fn msg(id: &str, author: &str, ts: DateTime<Utc>) -> RenderedMessage {
+fn msg(id: &str, author: &str, ts: DateTime<Utc>) -> RenderedMessage<'static> {
     RenderedMessage {
-        id: id.to_owned(),
+        id: id.to_owned().into(),
         thread_id: None,
-        msg: format!("text of {id}"),
+        msg: format!("text of {id}").into(),
         username: author.to_owned(),
         ts,
         attachments: None,
@@ -37,7 +37,7 @@ fn push_all(pages: &mut RoomPages<'_>, messages: &[RenderedMessage]) {
 fn key(m: &RenderedMessage) -> MessageCursor {
     MessageCursor {
         ts: m.ts,
-        id: m.id.clone(),
+        id: m.id.to_string(),
     }
 }
 
@@ -61,18 +61,18 @@ fn targets_for(
     let mut targets = LinkTargets::default();
     for m in &all[start..end] {
         // As `LinkedMessages::may_be_linked` decides: replies and parents.
-        if m.thread_id.is_some() || replies.contains_key(m.id.as_str()) {
+        if m.thread_id.is_some() || replies.contains_key(&*m.id) {
             targets.insert_anchor(m.id.clone());
         }
         if let Some(&at) = m.thread_id.as_deref().and_then(|p| position.get(p)) {
             targets.insert_page(all[at].id.clone(), page(at));
         }
-        if let Some(thread) = replies.get(m.id.as_str()) {
+        if let Some(thread) = replies.get(&*m.id) {
             targets.insert_thread(
                 m.id.clone(),
                 ThreadStart {
                     replies: thread.len() as u64,
-                    first_reply: all[thread[0]].id.clone(),
+                    first_reply: all[thread[0]].id.to_string(),
                     page: page(thread[0]),
                 },
             );
@@ -101,9 +101,9 @@ fn render_in_batches(messages: &[RenderedMessage], batch: usize) -> BTreeMap<Str
     let mut replies: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut places: HashMap<&str, usize> = HashMap::new();
     for (i, m) in messages.iter().enumerate() {
-        places.insert(m.id.as_str(), i);
+        places.insert(&*m.id, i);
         if let Some(parent) = &m.thread_id {
-            replies.entry(parent.as_str()).or_default().push(i);
+            replies.entry(&**parent).or_default().push(i);
         }
     }
     let words = english();
@@ -201,7 +201,7 @@ fn batches_of_any_size_render_the_same_pages() {
             let author = if i % 7 < 3 { "alice" } else { "User_1" };
             let mut m = msg(&format!("m{i}"), author, at(i * 1500));
             if i % 11 == 5 {
-                m.thread_id = Some(format!("m{}", i - 3));
+                m.thread_id = Some(format!("m{}", i - 3).into());
             }
             if i % 13 == 0 {
                 m.message_type = Some("uj".into());
