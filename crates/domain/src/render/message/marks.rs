@@ -5,9 +5,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::i18n::Catalogue;
-use crate::render::escape::escape_html;
+use crate::render::escape::push_escaped;
 use crate::render::pseudonyms::Pseudonyms;
-use crate::time::push_clock;
+use crate::time::{push_clock, push_iso_seconds};
 use crate::workspace::Message;
 
 /// The most reacting people a reaction names (in its `title`); the rest are counted.
@@ -65,18 +65,34 @@ pub(super) fn reactions(message: &Message, pseudonyms: &mut Pseudonyms) -> Vec<S
         .collect()
 }
 
-/// A time as the pages' `title`s give it: the long date in the reader's language and
-/// the time of day, UTC.
-pub(crate) fn long_time(ts: DateTime<Utc>, words: &Catalogue) -> String {
-    let (before, after) = long_time_around(ts.date_naive(), words);
-    let mut text = before;
-    push_clock(&mut text, ts, true);
-    text.push_str(&after);
-    text
+/// Times as the pages' `title`s give them: the long date in the reader's language and
+/// the time of day, UTC. The words around the time of day are worked out once a day
+/// rather than once a message.
+#[derive(Debug, Default)]
+pub(crate) struct TimeTitles {
+    /// The last day asked for, and what goes before and after its time of day.
+    day: Option<(NaiveDate, String, String)>,
 }
 
-/// What [`long_time`] writes before and after the time of day for any time of `day`:
-/// pages work it out once a day rather than once a message.
+impl TimeTitles {
+    /// The title of time `ts`.
+    pub(crate) fn long_time(&mut self, ts: DateTime<Utc>, words: &Catalogue) -> String {
+        let day = ts.date_naive();
+        let (_, before, after) = match &mut self.day {
+            Some(known) if known.0 == day => known,
+            slot => {
+                let (before, after) = long_time_around(day, words);
+                slot.insert((day, before, after))
+            }
+        };
+        let mut text = before.clone();
+        push_clock(&mut text, ts, true);
+        text.push_str(after);
+        text
+    }
+}
+
+/// What a title writes before and after the time of day for any time of `day`.
 fn long_time_around(day: NaiveDate, words: &Catalogue) -> (String, String) {
     const MARK: &str = "\u{0}";
     let text = words.text(
@@ -89,46 +105,57 @@ fn long_time_around(day: NaiveDate, words: &Catalogue) -> (String, String) {
     }
 }
 
-/// The quiet "(edited)" mark, its time (and editor) in the title.
-pub(crate) fn edited_html(edited: &Edited, words: &Catalogue) -> String {
-    let date = long_time(edited.at, words);
+/// Appends the quiet "(edited)" mark, its time (and editor) in the title.
+pub(crate) fn push_edited(
+    out: &mut String,
+    edited: &Edited,
+    titles: &mut TimeTitles,
+    words: &Catalogue,
+) {
+    let date = titles.long_time(edited.at, words);
     let title = match &edited.by {
         Some(name) => words.text("archive.edited_by", &[("date", &date), ("name", name)]),
         None => words.text("archive.edited_at", &[("date", &date)]),
     };
-    format!(
-        " <time class=\"edited\" datetime=\"{}\" title=\"{}\">{}</time>",
-        edited.at.format("%Y-%m-%dT%H:%M:%SZ"),
-        escape_html(&title),
-        escape_html(&words.text("archive.edited", &[]))
-    )
+    out.push_str(" <time class=\"edited\" datetime=\"");
+    push_iso_seconds(out, edited.at);
+    out.push_str("\" title=\"");
+    push_escaped(out, &title);
+    out.push_str("\">");
+    push_escaped(out, &words.text("archive.edited", &[]));
+    out.push_str("</time>");
 }
 
-/// The reactions as chips under the message: the shortcode and the count, the people
-/// in the title.
-pub(crate) fn reactions_html(reactions: &[ShownReaction], words: &Catalogue) -> String {
+/// Appends the reactions as chips under the message: the shortcode and the count, the
+/// people in the title.
+pub(crate) fn push_reactions(out: &mut String, reactions: &[ShownReaction], words: &Catalogue) {
     if reactions.is_empty() {
-        return String::new();
+        return;
     }
-    let mut html = String::from("<ul class=\"reactions\">");
+    out.push_str("<ul class=\"reactions\">");
     for reaction in reactions {
-        let names = reaction.names.join(", ");
         let unnamed = reaction.count.saturating_sub(reaction.names.len());
-        let title = if unnamed > 0 {
-            words.text(
+        out.push_str("<li title=\"");
+        if unnamed > 0 {
+            let names = reaction.names.join(", ");
+            let title = words.text(
                 "archive.reacted_more",
                 &[("names", &names), ("count", &unnamed.to_string())],
-            )
+            );
+            push_escaped(out, &title);
         } else {
-            names
-        };
-        html.push_str(&format!(
-            "<li title=\"{}\">{} <span class=\"count\">{}</span></li>",
-            escape_html(&title),
-            escape_html(&reaction.emoji),
-            reaction.count
-        ));
+            for (i, name) in reaction.names.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_escaped(out, name);
+            }
+        }
+        out.push_str("\">");
+        push_escaped(out, &reaction.emoji);
+        out.push_str(" <span class=\"count\">");
+        out.push_str(&reaction.count.to_string());
+        out.push_str("</span></li>");
     }
-    html.push_str("</ul>\n");
-    html
+    out.push_str("</ul>\n");
 }

@@ -17,7 +17,7 @@ use crate::i18n::Catalogue;
 use crate::time::iso_millis;
 use crate::workspace::Message;
 use files::file_link;
-pub(crate) use marks::{edited_html, reactions_html};
+pub(crate) use marks::{push_edited, push_reactions, TimeTitles};
 pub use marks::{Edited, ShownReaction, REACTORS_NAMED};
 pub(crate) use quote::quote_link;
 pub use quote::quoted_message_id;

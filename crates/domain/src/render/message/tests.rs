@@ -370,19 +370,53 @@ fn reactions_are_escaped_chips_naming_at_most_twenty_people() {
     assert_eq!(reactions_html(&[], &Catalogue::english()), "");
 }
 
+fn reactions_html(reactions: &[ShownReaction], words: &Catalogue) -> String {
+    let mut html = String::new();
+    push_reactions(&mut html, reactions, words);
+    html
+}
+
 #[test]
 fn the_edited_mark_is_quiet_and_says_when_and_by_whom_in_its_title() {
     let edited = Edited {
         at: from_millis(1_709_290_000_000),
         by: Some("User_\"2".into()),
     };
+    let english = Catalogue::english();
+    let mut titles = TimeTitles::default();
+    let mut edited_html = |edited: &Edited| {
+        let mut html = String::new();
+        push_edited(&mut html, edited, &mut titles, &english);
+        html
+    };
     assert_eq!(
-        edited_html(&edited, &Catalogue::english()),
+        edited_html(&edited),
         " <time class=\"edited\" datetime=\"2024-03-01T10:46:40Z\" title=\"Edited Friday, 1 March 2024, 10:46:40 UTC by User_&quot;2\">(edited)</time>"
     );
+    // The same day at another time, then another day: each titled as its own.
+    let later = Edited {
+        at: from_millis(1_709_290_000_000 + 3_600_000),
+        by: None,
+    };
+    assert!(
+        edited_html(&later).contains("title=\"Edited Friday, 1 March 2024, 11:46:40 UTC\""),
+        "{}",
+        edited_html(&later)
+    );
+    let next_day = Edited {
+        at: from_millis(1_709_290_000_000 + 86_400_000),
+        by: None,
+    };
+    assert!(
+        edited_html(&next_day).contains("title=\"Edited Saturday, 2 March 2024, 10:46:40 UTC\"")
+    );
+
     let by_nobody = Edited { by: None, ..edited };
+    let mut html = String::new();
+    let german = Catalogue::for_language(Some("de"));
+    push_edited(&mut html, &by_nobody, &mut TimeTitles::default(), &german);
     assert_eq!(
-        edited_html(&by_nobody, &Catalogue::for_language(Some("de"))),
+        html,
         " <time class=\"edited\" datetime=\"2024-03-01T10:46:40Z\" title=\"Bearbeitet am Freitag, 1. März 2024, 10:46:40 UTC\">(bearbeitet)</time>"
     );
 }

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use super::{month_index_file, page_file, MonthStart};
 use crate::i18n::Catalogue;
 use crate::render::escape::{escape_html, push_escaped};
-use crate::render::message::{edited_html, percent_encode, reactions_html, RenderedMessage};
+use crate::render::message::{
+    percent_encode, push_edited, push_reactions, RenderedMessage, TimeTitles,
+};
 use crate::render::pages::{head, word};
 use crate::time::{push_clock, push_iso_seconds};
 
@@ -128,6 +130,7 @@ pub(super) fn push_message(
     content: impl FnOnce(&mut String),
     placement: Placement,
     links: &MessageLinks,
+    titles: &mut TimeTitles,
     words: &Catalogue,
 ) {
     let class = match (placement.system, placement.grouped) {
@@ -153,7 +156,7 @@ pub(super) fn push_message(
     push_clock(out, message.ts, false);
     out.push_str("</time>");
     if let Some(edited) = &message.edited {
-        out.push_str(&edited_html(edited, words));
+        push_edited(out, edited, titles, words);
     }
     out.push_str("</p>\n");
     if let Some(parent) = &links.parent {
@@ -174,7 +177,7 @@ pub(super) fn push_message(
     out.push_str("<div class=\"text\">");
     content(out);
     out.push_str("</div>\n");
-    out.push_str(&reactions_html(&message.reactions, words));
+    push_reactions(out, &message.reactions, words);
     if let Some((replies, first)) = &links.thread {
         let label = if *replies == 1 {
             words.text("archive.replies_one", &[])

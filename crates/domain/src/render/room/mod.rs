@@ -17,7 +17,7 @@ mod links;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::message::{push_html, AttachedFile, RenderedMessage};
+use super::message::{push_html, AttachedFile, RenderedMessage, TimeTitles};
 use crate::i18n::Catalogue;
 use crate::time::to_millis;
 use crate::workspace::MessageCursor;
@@ -160,6 +160,7 @@ pub struct RoomPages<'a> {
     writes: Vec<PageWrite>,
     /// What each page's buffer starts with room for.
     capacity: usize,
+    titles: TimeTitles,
 }
 
 impl<'a> RoomPages<'a> {
@@ -181,6 +182,7 @@ impl<'a> RoomPages<'a> {
             state,
             writes: Vec::new(),
             capacity: 0,
+            titles: TimeTitles::default(),
         }
     }
 
@@ -280,9 +282,11 @@ impl<'a> RoomPages<'a> {
             anchored: targets.anchored(&message.id),
         };
         let words = self.words;
+        let mut titles = std::mem::take(&mut self.titles);
         let out = self.out(page);
         let content = |out: &mut String| push_html(out, message, file, words, &locate);
-        push_message(out, message, content, placement, &links, words);
+        push_message(out, message, content, placement, &links, &mut titles, words);
+        self.titles = titles;
         if system {
             self.state.author = None;
         } else if !grouped {
