@@ -305,10 +305,13 @@ impl WorkspaceReader for SqliteWorkspace {
     }
 
     fn batch_lookups(&self) -> Result<Box<dyn BatchLookups>, StoreError> {
-        Ok(match self.db().dedicated()? {
-            Some(conn) => Box::new(PinnedLookups { conn, since: None }),
-            None => Box::new(PooledLookups(self.clone())),
-        })
+        Ok(Box::new(SessionLookups {
+            workspace: self.clone(),
+            own: self
+                .db()
+                .dedicated()?
+                .map(|conn| PinnedConnection { conn, since: None }),
+        }))
     }
 
     fn linked_messages(
@@ -382,28 +385,38 @@ impl WorkspaceReader for SqliteWorkspace {
 }
 
 /// One upload by its key, read without `LIMIT ?` (a message with a file asks once).
-fn load_upload(conn: &mut DbConnection, id: &UploadId) -> Result<Upload, StoreError> {
-    uploads::table
+fn upload_row(conn: &mut DbConnection, id: &UploadId) -> QueryResult<Option<Upload>> {
+    Ok(uploads::table
         .find(id.as_str())
         .select(UploadRow::as_select())
-        .load(conn)
-        .map_err(|e| store_error(e, "loading an upload"))?
+        .load(conn)?
         .into_iter()
         .next()
-        .map(Upload::from)
+        .map(Upload::from))
+}
+
+fn load_upload(conn: &mut DbConnection, id: &UploadId) -> Result<Upload, StoreError> {
+    upload_row(conn, id)
+        .map_err(|e| store_error(e, "loading an upload"))?
         .ok_or(StoreError::NotFound)
 }
 
-/// How long [`PinnedLookups`] answers from one read transaction before it starts
+/// How long a [`PinnedConnection`] answers from one read transaction before it starts
 /// another: long enough for dozens of batches, short enough that the write-ahead log
 /// it keeps from being checkpointed stays small.
 const PINNED_FOR: Duration = Duration::from_millis(250);
 
-/// See [`WorkspaceReader::batch_lookups`]: a connection of its own whose lookups run in
-/// a read transaction renewed every [`PINNED_FOR`]. Within one, SQLite keeps the
-/// connection's cache, which it drops at the start of every transaction that follows a
-/// change.
-struct PinnedLookups {
+/// See [`WorkspaceReader::batch_lookups`]: the lookups run on a connection of their
+/// own when the database has one to give, else on the pool's, one per lookup.
+struct SessionLookups {
+    workspace: SqliteWorkspace,
+    own: Option<PinnedConnection>,
+}
+
+/// A connection of the lookups' own whose reads run in a read transaction renewed
+/// every [`PINNED_FOR`]. Within one, SQLite keeps the connection's cache, which it
+/// drops at the start of every transaction that follows a change.
+struct PinnedConnection {
     conn: DbConnection,
     /// When the open read transaction began, if one is open.
     since: Option<Instant>,
@@ -411,9 +424,9 @@ struct PinnedLookups {
 
 type Transactions = <DbConnection as Connection>::TransactionManager;
 
-impl PinnedLookups {
+impl PinnedConnection {
     /// The connection, in a read transaction no older than [`PINNED_FOR`].
-    fn pinned(&mut self) -> Result<&mut DbConnection, StoreError> {
+    fn pinned(&mut self) -> QueryResult<&mut DbConnection> {
         if self
             .since
             .is_some_and(|since| since.elapsed() >= PINNED_FOR)
@@ -421,64 +434,69 @@ impl PinnedLookups {
             self.unpin()?;
         }
         if self.since.is_none() {
-            Transactions::begin_transaction(&mut self.conn)
-                .map_err(|e| store_error(e, "starting the lookups' read transaction"))?;
+            Transactions::begin_transaction(&mut self.conn)?;
             self.since = Some(Instant::now());
         }
         Ok(&mut self.conn)
     }
 
     /// Ends the read transaction, if one is open.
-    fn unpin(&mut self) -> Result<(), StoreError> {
+    fn unpin(&mut self) -> QueryResult<()> {
         if self.since.take().is_some() {
-            Transactions::commit_transaction(&mut self.conn)
-                .map_err(|e| store_error(e, "ending the lookups' read transaction"))?;
+            Transactions::commit_transaction(&mut self.conn)?;
         }
         Ok(())
     }
 }
 
-impl BatchLookups for PinnedLookups {
-    fn threads_started(
+impl SessionLookups {
+    /// Runs `read` on the lookups' connection, or on one of the pool's.
+    fn read<T>(
         &mut self,
-        room_id: &RoomId,
-        cutoff: DateTime<Utc>,
-        parents: &[String],
-    ) -> Result<Vec<ThreadReplies>, StoreError> {
-        super::links::threads_started(self.pinned()?, room_id, cutoff, parents)
-            .map_err(|e| store_error(e, "counting thread replies"))
+        what: &str,
+        read: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> Result<T, StoreError> {
+        match &mut self.own {
+            Some(own) => own
+                .pinned()
+                .and_then(read)
+                .map_err(|e| store_error(e, what)),
+            None => self.workspace.read(what, read),
+        }
     }
 
-    fn upload(&mut self, id: &UploadId) -> Result<Upload, StoreError> {
-        match load_upload(self.pinned()?, id) {
-            // Perhaps added since the transaction began: asked again, as of now.
-            Err(StoreError::NotFound) => {
-                self.unpin()?;
-                load_upload(&mut self.conn, id)
-            }
-            found => found,
+    /// Lets the next read see the store as it is now.
+    fn catch_up(&mut self) -> Result<(), StoreError> {
+        match &mut self.own {
+            Some(own) => own
+                .unpin()
+                .map_err(|e| store_error(e, "ending the lookups' read transaction")),
+            None => Ok(()),
         }
     }
 }
 
-/// Batch lookups on the pool's connections, one per lookup, where no connection of
-/// their own can be had.
-struct PooledLookups(SqliteWorkspace);
-
-impl BatchLookups for PooledLookups {
+impl BatchLookups for SessionLookups {
     fn threads_started(
         &mut self,
         room_id: &RoomId,
         cutoff: DateTime<Utc>,
         parents: &[String],
     ) -> Result<Vec<ThreadReplies>, StoreError> {
-        self.0.read("counting thread replies", |conn| {
+        self.read("counting thread replies", |conn| {
             super::links::threads_started(conn, room_id, cutoff, parents)
         })
     }
 
     fn upload(&mut self, id: &UploadId) -> Result<Upload, StoreError> {
-        self.0.upload(id)
+        let load = |conn: &mut DbConnection| upload_row(conn, id);
+        if let Some(upload) = self.read("loading an upload", load)? {
+            return Ok(upload);
+        }
+        // Perhaps added since the read transaction began: asked again, as of now.
+        self.catch_up()?;
+        self.read("loading an upload", load)?
+            .ok_or(StoreError::NotFound)
     }
 }
 
