@@ -301,6 +301,12 @@ pub trait BatchLookups: Send {
     ///
     /// Errors: `NotFound`; `Unexpected`.
     fn upload(&mut self, id: &UploadId) -> Result<Upload, StoreError>;
+
+    /// Called after each batch: a view older than its renewal period is let go, so that
+    /// a stretch of batches that look nothing up holds nothing open.
+    ///
+    /// Errors: `Unexpected` only.
+    fn batch_done(&mut self) -> Result<(), StoreError>;
 }
 
 /// The read side of the workspace, for exports.

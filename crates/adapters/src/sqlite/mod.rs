@@ -468,6 +468,44 @@ mod tests {
         Ok(())
     }
 
+    /// Batch lookups read in a transaction, which keeps the write-ahead log from being
+    /// checkpointed past where it began; a batch after its renewal period ends it.
+    #[test]
+    fn batch_lookups_hold_the_log_back_no_longer_than_their_renewal() -> anyhow::Result<()> {
+        use chrono::DateTime;
+        use diesel::sql_types::BigInt;
+        use diesel::{sql_query, QueryableByName, RunQueryDsl};
+        use udd_ports::{WorkspaceReader, WorkspaceWriter};
+        #[derive(QueryableByName)]
+        struct Checkpoint {
+            #[diesel(sql_type = BigInt)]
+            log: i64,
+            #[diesel(sql_type = BigInt)]
+            checkpointed: i64,
+        }
+        let all_copied = |db: &Database| -> anyhow::Result<bool> {
+            let done: Checkpoint =
+                sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(&mut db.conn()?)?;
+            Ok(done.checkpointed == done.log)
+        };
+        let (_dir, db) = testing::database();
+        let ws = SqliteWorkspace::new(db.clone());
+        let message = |id: &str| udd_domain::Message::new(id, "R", DateTime::UNIX_EPOCH);
+        ws.upsert_messages(&[message("p")])?;
+        let mut lookups = ws.batch_lookups()?;
+        let parents = ["p".to_owned()];
+        lookups.threads_started(&"R".into(), DateTime::UNIX_EPOCH, &parents)?;
+        ws.upsert_messages(&[message("later")])?;
+        assert!(!all_copied(&db)?, "the lookups' view holds the log back");
+        std::thread::sleep(reader::PINNED_FOR);
+        lookups.batch_done()?;
+        assert!(
+            all_copied(&db)?,
+            "a batch after the renewal period lets it go"
+        );
+        Ok(())
+    }
+
     #[test]
     fn a_new_file_gets_large_pages_and_an_old_one_keeps_its_own() -> anyhow::Result<()> {
         use diesel::sql_types::BigInt;

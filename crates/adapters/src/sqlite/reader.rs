@@ -404,7 +404,7 @@ fn load_upload(conn: &mut DbConnection, id: &UploadId) -> Result<Upload, StoreEr
 /// How long a [`PinnedConnection`] answers from one read transaction before it starts
 /// another: long enough for dozens of batches, short enough that the write-ahead log
 /// it keeps from being checkpointed stays small.
-const PINNED_FOR: Duration = Duration::from_millis(250);
+pub(super) const PINNED_FOR: Duration = Duration::from_millis(250);
 
 /// See [`WorkspaceReader::batch_lookups`]: the lookups run on a connection of their
 /// own when the database has one to give, else on the pool's, one per lookup.
@@ -427,17 +427,23 @@ type Transactions = <DbConnection as Connection>::TransactionManager;
 impl PinnedConnection {
     /// The connection, in a read transaction no older than [`PINNED_FOR`].
     fn pinned(&mut self) -> QueryResult<&mut DbConnection> {
+        self.unpin_if_stale()?;
+        if self.since.is_none() {
+            Transactions::begin_transaction(&mut self.conn)?;
+            self.since = Some(Instant::now());
+        }
+        Ok(&mut self.conn)
+    }
+
+    /// Ends the read transaction if it is [`PINNED_FOR`] old.
+    fn unpin_if_stale(&mut self) -> QueryResult<()> {
         if self
             .since
             .is_some_and(|since| since.elapsed() >= PINNED_FOR)
         {
             self.unpin()?;
         }
-        if self.since.is_none() {
-            Transactions::begin_transaction(&mut self.conn)?;
-            self.since = Some(Instant::now());
-        }
-        Ok(&mut self.conn)
+        Ok(())
     }
 
     /// Ends the read transaction, if one is open.
@@ -465,14 +471,18 @@ impl SessionLookups {
         }
     }
 
-    /// Lets the next read see the store as it is now.
-    fn catch_up(&mut self) -> Result<(), StoreError> {
-        match &mut self.own {
-            Some(own) => own
-                .unpin()
-                .map_err(|e| store_error(e, "ending the lookups' read transaction")),
-            None => Ok(()),
+    /// Lets the next read see the store as it is now (`all`), or ends a read
+    /// transaction that is due to be renewed.
+    fn unpin(&mut self, all: bool) -> Result<(), StoreError> {
+        let Some(own) = &mut self.own else {
+            return Ok(());
+        };
+        if all {
+            own.unpin()
+        } else {
+            own.unpin_if_stale()
         }
+        .map_err(|e| store_error(e, "ending the lookups' read transaction"))
     }
 }
 
@@ -494,9 +504,13 @@ impl BatchLookups for SessionLookups {
             return Ok(upload);
         }
         // Perhaps added since the read transaction began: asked again, as of now.
-        self.catch_up()?;
+        self.unpin(true)?;
         self.read("loading an upload", load)?
             .ok_or(StoreError::NotFound)
+    }
+
+    fn batch_done(&mut self) -> Result<(), StoreError> {
+        self.unpin(false)
     }
 }
 

@@ -72,6 +72,7 @@ impl ExportEngine {
                         &mut *lookups,
                         run,
                     )?;
+                    lookups.batch_done()?;
                     op.room_list[index] = batch.room.clone();
                     if to_commit.send(batch).is_err() {
                         // The committing thread stopped; its error is the run's.

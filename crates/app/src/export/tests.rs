@@ -109,6 +109,7 @@ fn reader_with_threads(
                     .cloned()
                     .collect())
             });
+        lookups.expect_batch_done().returning(|| Ok(()));
         Ok(Box::new(lookups))
     });
     reader
