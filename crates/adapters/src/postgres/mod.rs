@@ -30,6 +30,8 @@ mod instances;
 mod links;
 #[path = "../sqlite/login_failures.rs"]
 mod login_failures;
+#[path = "../sqlite/lookups.rs"]
+mod lookups;
 mod message_copy;
 #[path = "../sqlite/message_load.rs"]
 mod message_load;

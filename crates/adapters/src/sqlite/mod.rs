@@ -24,6 +24,7 @@ mod fingerprint;
 mod instances;
 mod links;
 mod login_failures;
+mod lookups;
 mod message_load;
 mod message_rows;
 mod operations;
@@ -497,7 +498,7 @@ mod tests {
         lookups.threads_started(&"R".into(), DateTime::UNIX_EPOCH, &parents)?;
         ws.upsert_messages(&[message("later")])?;
         assert!(!all_copied(&db)?, "the lookups' view holds the log back");
-        std::thread::sleep(reader::PINNED_FOR);
+        std::thread::sleep(lookups::PINNED_FOR);
         lookups.batch_done()?;
         assert!(
             all_copied(&db)?,

@@ -2,14 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use std::time::{Duration, Instant};
 use udd_domain::render::LinkedMessages;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{Avatar, Message, MessageCursor, Room, RoomType, Subscription, Upload};
 use udd_domain::{RoomId, UploadId, UserId};
 
-use diesel::connection::TransactionManager;
-use udd_ports::{BatchLookups, StoreError, ThreadReplies, WorkspaceReader};
+use udd_ports::{BatchLookups, StoreError, WorkspaceReader};
 
 use super::schema::{avatars, messages, rooms, subscriptions, uploads};
 use super::workspace::SqliteWorkspace;
@@ -183,7 +181,7 @@ impl From<AvatarRow> for Avatar {
 
 impl SqliteWorkspace {
     /// Runs `read` on a pooled connection; its errors are `Unexpected`, saying `what`.
-    fn read<T>(
+    pub(super) fn read<T>(
         &self,
         what: &str,
         read: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
@@ -305,13 +303,11 @@ impl WorkspaceReader for SqliteWorkspace {
     }
 
     fn batch_lookups(&self) -> Result<Box<dyn BatchLookups>, StoreError> {
-        Ok(Box::new(SessionLookups {
-            workspace: self.clone(),
-            own: self
-                .db()
-                .dedicated()?
-                .map(|conn| PinnedConnection { conn, since: None }),
-        }))
+        let own = self.db().dedicated()?;
+        Ok(Box::new(super::lookups::SessionLookups::new(
+            self.clone(),
+            own,
+        )))
     }
 
     fn linked_messages(
@@ -385,7 +381,7 @@ impl WorkspaceReader for SqliteWorkspace {
 }
 
 /// One upload by its key, read without `LIMIT ?` (a message with a file asks once).
-fn upload_row(conn: &mut DbConnection, id: &UploadId) -> QueryResult<Option<Upload>> {
+pub(super) fn upload_row(conn: &mut DbConnection, id: &UploadId) -> QueryResult<Option<Upload>> {
     Ok(uploads::table
         .find(id.as_str())
         .select(UploadRow::as_select())
@@ -401,123 +397,12 @@ fn load_upload(conn: &mut DbConnection, id: &UploadId) -> Result<Upload, StoreEr
         .ok_or(StoreError::NotFound)
 }
 
-/// How long a [`PinnedConnection`] answers from one read transaction before it starts
-/// another: long enough for dozens of batches, short enough that the write-ahead log
-/// it keeps from being checkpointed stays small.
-pub(super) const PINNED_FOR: Duration = Duration::from_millis(250);
-
-/// See [`WorkspaceReader::batch_lookups`]: the lookups run on a connection of their
-/// own when the database has one to give, else on the pool's, one per lookup.
-struct SessionLookups {
-    workspace: SqliteWorkspace,
-    own: Option<PinnedConnection>,
-}
-
-/// A connection of the lookups' own whose reads run in a read transaction renewed
-/// every [`PINNED_FOR`]. Within one, SQLite keeps the connection's cache, which it
-/// drops at the start of every transaction that follows a change.
-struct PinnedConnection {
-    conn: DbConnection,
-    /// When the open read transaction began, if one is open.
-    since: Option<Instant>,
-}
-
-type Transactions = <DbConnection as Connection>::TransactionManager;
-
-impl PinnedConnection {
-    /// The connection, in a read transaction no older than [`PINNED_FOR`].
-    fn pinned(&mut self) -> QueryResult<&mut DbConnection> {
-        self.unpin_if_stale()?;
-        if self.since.is_none() {
-            Transactions::begin_transaction(&mut self.conn)?;
-            self.since = Some(Instant::now());
-        }
-        Ok(&mut self.conn)
-    }
-
-    /// Ends the read transaction if it is [`PINNED_FOR`] old.
-    fn unpin_if_stale(&mut self) -> QueryResult<()> {
-        if self
-            .since
-            .is_some_and(|since| since.elapsed() >= PINNED_FOR)
-        {
-            self.unpin()?;
-        }
-        Ok(())
-    }
-
-    /// Ends the read transaction, if one is open.
-    fn unpin(&mut self) -> QueryResult<()> {
-        if self.since.take().is_some() {
-            Transactions::commit_transaction(&mut self.conn)?;
-        }
-        Ok(())
-    }
-}
-
-impl SessionLookups {
-    /// Runs `read` on the lookups' connection, or on one of the pool's.
-    fn read<T>(
-        &mut self,
-        what: &str,
-        read: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
-    ) -> Result<T, StoreError> {
-        match &mut self.own {
-            Some(own) => own
-                .pinned()
-                .and_then(read)
-                .map_err(|e| store_error(e, what)),
-            None => self.workspace.read(what, read),
-        }
-    }
-
-    /// Lets the next read see the store as it is now (`all`), or ends a read
-    /// transaction that is due to be renewed.
-    fn unpin(&mut self, all: bool) -> Result<(), StoreError> {
-        let Some(own) = &mut self.own else {
-            return Ok(());
-        };
-        if all {
-            own.unpin()
-        } else {
-            own.unpin_if_stale()
-        }
-        .map_err(|e| store_error(e, "ending the lookups' read transaction"))
-    }
-}
-
-impl BatchLookups for SessionLookups {
-    fn threads_started(
-        &mut self,
-        room_id: &RoomId,
-        cutoff: DateTime<Utc>,
-        parents: &[String],
-    ) -> Result<Vec<ThreadReplies>, StoreError> {
-        self.read("counting thread replies", |conn| {
-            super::links::threads_started(conn, room_id, cutoff, parents)
-        })
-    }
-
-    fn upload(&mut self, id: &UploadId) -> Result<Upload, StoreError> {
-        let load = |conn: &mut DbConnection| upload_row(conn, id);
-        if let Some(upload) = self.read("loading an upload", load)? {
-            return Ok(upload);
-        }
-        // Perhaps added since the read transaction began: asked again, as of now.
-        self.unpin(true)?;
-        self.read("loading an upload", load)?
-            .ok_or(StoreError::NotFound)
-    }
-
-    fn batch_done(&mut self) -> Result<(), StoreError> {
-        self.unpin(false)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::lookups::PINNED_FOR;
     use super::super::testing;
     use super::*;
+    use udd_ports::ThreadReplies;
     use udd_ports::WorkspaceWriter;
 
     #[test]
