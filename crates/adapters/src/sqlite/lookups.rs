@@ -92,18 +92,17 @@ impl SessionLookups {
         }
     }
 
-    /// Lets the next read see the store as it is now (`all`), or ends a read
-    /// transaction that is due to be renewed.
-    fn unpin(&mut self, all: bool) -> Result<(), StoreError> {
-        let Some(own) = &mut self.own else {
-            return Ok(());
-        };
-        if all {
-            own.unpin()
-        } else {
-            own.unpin_if_stale()
+    /// Applies `end` to the lookups' own connection, if they have one.
+    fn end(
+        &mut self,
+        end: impl FnOnce(&mut PinnedConnection) -> QueryResult<()>,
+    ) -> Result<(), StoreError> {
+        match &mut self.own {
+            Some(own) => {
+                end(own).map_err(|e| store_error(e, "ending the lookups' read transaction"))
+            }
+            None => Ok(()),
         }
-        .map_err(|e| store_error(e, "ending the lookups' read transaction"))
     }
 }
 
@@ -125,12 +124,12 @@ impl BatchLookups for SessionLookups {
             return Ok(upload);
         }
         // Perhaps added since the read transaction began: asked again, as of now.
-        self.unpin(true)?;
+        self.end(PinnedConnection::unpin)?;
         self.read("loading an upload", load)?
             .ok_or(StoreError::NotFound)
     }
 
     fn batch_done(&mut self) -> Result<(), StoreError> {
-        self.unpin(false)
+        self.end(PinnedConnection::unpin_if_stale)
     }
 }

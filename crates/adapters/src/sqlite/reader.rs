@@ -6,7 +6,6 @@ use udd_domain::render::LinkedMessages;
 use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{Avatar, Message, MessageCursor, Room, RoomType, Subscription, Upload};
 use udd_domain::{RoomId, UploadId, UserId};
-
 use udd_ports::{BatchLookups, StoreError, WorkspaceReader};
 
 use super::schema::{avatars, messages, rooms, subscriptions, uploads};
@@ -338,7 +337,8 @@ impl WorkspaceReader for SqliteWorkspace {
     }
 
     fn upload(&self, id: &UploadId) -> Result<Upload, StoreError> {
-        load_upload(&mut *self.db().conn()?, id)
+        self.read("loading an upload", |conn| upload_row(conn, id))?
+            .ok_or(StoreError::NotFound)
     }
 
     fn avatar_of(&self, username: &str) -> Result<Option<Avatar>, StoreError> {
@@ -389,12 +389,6 @@ pub(super) fn upload_row(conn: &mut DbConnection, id: &UploadId) -> QueryResult<
         .into_iter()
         .next()
         .map(Upload::from))
-}
-
-fn load_upload(conn: &mut DbConnection, id: &UploadId) -> Result<Upload, StoreError> {
-    upload_row(conn, id)
-        .map_err(|e| store_error(e, "loading an upload"))?
-        .ok_or(StoreError::NotFound)
 }
 
 #[cfg(test)]

@@ -109,7 +109,8 @@ fn reader_with_threads(
                     .cloned()
                     .collect())
             });
-        lookups.expect_batch_done().returning(|| Ok(()));
+        // Called after every batch; each export here has at least one.
+        lookups.expect_batch_done().times(1..).returning(|| Ok(()));
         Ok(Box::new(lookups))
     });
     reader

@@ -157,10 +157,32 @@ pub struct RoomPages<'a> {
     position: u64,
     last_ts: Option<DateTime<Utc>>,
     state: &'a mut PageState,
+    writes: PageWrites<'a>,
+    titles: TimeTitles,
+}
+
+/// The bytes a batch appends, page by page.
+#[derive(Debug)]
+struct PageWrites<'a> {
+    first_page: &'a str,
     writes: Vec<PageWrite>,
     /// What each page's buffer starts with room for.
     capacity: usize,
-    titles: TimeTitles,
+}
+
+impl PageWrites<'_> {
+    /// The buffer of page `page`: the last one, or a new one after it.
+    fn out(&mut self, page: u32) -> &mut String {
+        if self.writes.last().is_none_or(|w| w.page != page) {
+            self.writes.push(PageWrite {
+                page,
+                file: page_file(self.first_page, page),
+                bytes: String::with_capacity(self.capacity),
+            });
+        }
+        let last = self.writes.len() - 1;
+        &mut self.writes[last].bytes
+    }
 }
 
 impl<'a> RoomPages<'a> {
@@ -180,8 +202,11 @@ impl<'a> RoomPages<'a> {
             position,
             last_ts,
             state,
-            writes: Vec::new(),
-            capacity: 0,
+            writes: PageWrites {
+                first_page,
+                writes: Vec::new(),
+                capacity: 0,
+            },
             titles: TimeTitles::default(),
         }
     }
@@ -189,20 +214,12 @@ impl<'a> RoomPages<'a> {
     /// Gives each page's buffer room for `bytes` from the start, so that rendering a
     /// batch does not copy its pages over as they grow.
     pub fn with_capacity(mut self, bytes: usize) -> Self {
-        self.capacity = bytes;
+        self.writes.capacity = bytes;
         self
     }
 
     fn out(&mut self, page: u32) -> &mut String {
-        if self.writes.last().is_none_or(|w| w.page != page) {
-            self.writes.push(PageWrite {
-                page,
-                file: page_file(self.first_page, page),
-                bytes: String::with_capacity(self.capacity),
-            });
-        }
-        let last = self.writes.len() - 1;
-        &mut self.writes[last].bytes
+        self.writes.out(page)
     }
 
     fn header(&self, page: u32) -> String {
@@ -282,11 +299,17 @@ impl<'a> RoomPages<'a> {
             anchored: targets.anchored(&message.id),
         };
         let words = self.words;
-        let mut titles = std::mem::take(&mut self.titles);
-        let out = self.out(page);
+        let out = self.writes.out(page);
         let content = |out: &mut String| push_html(out, message, file, words, &locate);
-        push_message(out, message, content, placement, &links, &mut titles, words);
-        self.titles = titles;
+        push_message(
+            out,
+            message,
+            content,
+            placement,
+            &links,
+            &mut self.titles,
+            words,
+        );
         if system {
             self.state.author = None;
         } else if !grouped {
@@ -313,13 +336,13 @@ impl<'a> RoomPages<'a> {
 
     /// How many bytes the batch has rendered so far.
     pub fn pending_bytes(&self) -> usize {
-        self.writes.iter().map(|w| w.bytes.len()).sum()
+        self.writes.writes.iter().map(|w| w.bytes.len()).sum()
     }
 
     /// What the batch appends, page by page in order: the first entry continues the
     /// page the room's committed length refers to, every later one starts a new file.
     pub fn into_writes(self) -> Vec<PageWrite> {
-        self.writes
+        self.writes.writes
     }
 }
 
