@@ -23,6 +23,7 @@ use udd::domain::{ExportOperation, ExportStatus, OperationId, RequestPolicy};
 use udd::ports::{
     ArchiveEntry, ArchiveRead, ArchiveStore, ByteRange, Clock, ExportBatch, ExportFileRef,
     ExportFiles, ExportOperations, ExportProgress, NoProgress, StoreError, UserDataFile,
+    WorkingRange,
 };
 
 use crate::helpers::{fixture_dir, unzip};
@@ -110,8 +111,13 @@ impl ExportFiles for FaultyFiles {
     fn open(&self, id: &OperationId, name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
         self.1.open(id, name)
     }
-    fn list(&self, id: &OperationId) -> anyhow::Result<Vec<ManifestFile>> {
-        self.1.list(id)
+    fn list(
+        &self,
+        id: &OperationId,
+        leave_out: &[&str],
+        ranges: &[(String, WorkingRange)],
+    ) -> anyhow::Result<Vec<ManifestFile>> {
+        self.1.list(id, leave_out, ranges)
     }
     fn remove_all(&self, id: &OperationId) -> anyhow::Result<()> {
         self.1.remove_all(id)
@@ -179,9 +185,9 @@ impl ArchiveStore for FaultyArchives {
     ) -> anyhow::Result<String> {
         self.0.around(|| self.1.store(id, entries, modified))
     }
-    fn prepare(&self, id: &OperationId, entry: &str, committed: Option<u64>) -> anyhow::Result<()> {
+    fn prepare(&self, id: &OperationId, part: &WorkingRange, complete: bool) -> anyhow::Result<()> {
         // Runs on a background thread and may fail harmlessly: not a checkpoint.
-        self.1.prepare(id, entry, committed)
+        self.1.prepare(id, part, complete)
     }
     fn describe(&self, key: &str) -> anyhow::Result<(u64, String)> {
         self.1.describe(key)

@@ -6,6 +6,7 @@ use udd_domain::OperationId;
 
 use anyhow::Context;
 use udd_domain::render::ManifestFile;
+use udd_ports::{ByteRange, WorkingRange};
 
 /// Keeps each operation's working files under `<root>/<operation id>/`.
 #[derive(Debug, Clone)]
@@ -222,11 +223,23 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         Ok(Box::new(file))
     }
 
-    fn list(&self, operation_id: &OperationId) -> anyhow::Result<Vec<ManifestFile>> {
+    fn list<'a>(
+        &self,
+        operation_id: &OperationId,
+        leave_out: &[&'a str],
+        ranges: &[(String, WorkingRange)],
+    ) -> anyhow::Result<Vec<ManifestFile>> {
         let root = self.folder(operation_id)?;
-        let mut paths = Vec::new();
-        collect(&root, &mut paths)?;
-        let mut files = hash_all(&root, &paths)?;
+        let mut listed = Vec::new();
+        collect(&root, &root, leave_out, &mut listed)?;
+        for (name, part) in ranges {
+            listed.push(Listed {
+                name: name.clone(),
+                path: self.file(operation_id, &part.file)?,
+                range: Some(part.range),
+            });
+        }
+        let mut files = hash_all(&listed)?;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
     }
@@ -242,19 +255,50 @@ impl udd_ports::ExportFiles for LocalExportFiles {
     }
 }
 
-/// Adds every visible file under `dir` to `out` (temporary `.partial` files and other
-/// hidden names are not part of an export).
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// A file to list: its name in the listing, where it is, and which of its bytes
+/// (`None`: all).
+struct Listed {
+    name: String,
+    path: PathBuf,
+    range: Option<ByteRange>,
+}
+
+/// Adds every visible file under `dir` to `out`, named relative to `root`, but those
+/// `leave_out` names (temporary `.partial` files and other hidden names are not part of
+/// an export either).
+fn collect(
+    root: &Path,
+    dir: &Path,
+    leave_out: &[&str],
+    out: &mut Vec<Listed>,
+) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let entry = entry?;
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            collect(&path, out)?;
+        let name = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let folder = entry.file_type()?.is_dir();
+        let left_out = leave_out.iter().any(|out| {
+            out.strip_suffix('/')
+                .map_or(*out == name, |left| folder && left == name)
+        });
+        if left_out {
+            continue;
+        }
+        if folder {
+            collect(root, &path, leave_out, out)?;
         } else {
-            out.push(path);
+            out.push(Listed {
+                name,
+                path,
+                range: None,
+            });
         }
     }
     Ok(())
@@ -263,41 +307,45 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 /// Threads hashing a working folder: an export's room files are hundreds of megabytes.
 const HASHING_THREADS: usize = 2;
 
-/// The size and SHA-256 of each of `paths`, named relative to `root`, on
-/// [`HASHING_THREADS`] threads (in no particular order).
-fn hash_all(root: &Path, paths: &[PathBuf]) -> anyhow::Result<Vec<ManifestFile>> {
+/// The size and SHA-256 of each of `listed`, on [`HASHING_THREADS`] threads (in no
+/// particular order).
+fn hash_all(listed: &[Listed]) -> anyhow::Result<Vec<ManifestFile>> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let hash = |path: &PathBuf| -> anyhow::Result<ManifestFile> {
+    let hash = |listed: &Listed| -> anyhow::Result<ManifestFile> {
+        let path = &listed.path;
         let mut file =
             std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-        let (size, sha256) = crate::hashing::sha256_of(&mut file)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let relative = path
-            .strip_prefix(root)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .replace('\\', "/");
+        let (size, sha256) = match listed.range {
+            None => crate::hashing::sha256_of(&mut file),
+            Some(range) => {
+                let total = file.metadata()?.len();
+                let (range, _) = ByteRange::inside(Some(range), total, &listed.name)?;
+                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(range.start))?;
+                crate::hashing::sha256_of(&mut std::io::Read::take(file, range.len))
+            }
+        }
+        .with_context(|| format!("reading {}", path.display()))?;
         Ok(ManifestFile {
-            path: relative,
+            path: listed.name.clone(),
             size,
             sha256,
         })
     };
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..HASHING_THREADS.min(paths.len()))
+        let workers: Vec<_> = (0..HASHING_THREADS.min(listed.len()))
             .map(|_| {
                 scope.spawn(|| {
                     let mut hashed = Vec::new();
-                    while let Some(path) =
-                        paths.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    while let Some(one) =
+                        listed.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
                     {
-                        hashed.push(hash(path)?);
+                        hashed.push(hash(one)?);
                     }
                     Ok(hashed)
                 })
             })
             .collect();
-        let mut files = Vec::with_capacity(paths.len());
+        let mut files = Vec::with_capacity(listed.len());
         for worker in workers {
             let hashed: anyhow::Result<Vec<ManifestFile>> = worker
                 .join()
@@ -378,7 +426,7 @@ mod tests {
         assert!(dir.path().join("OP/assets").is_dir());
         assert!(after.adopt(&op)?);
         assert!(
-            after.list(&op)?.is_empty(),
+            after.list(&op, &[], &[])?.is_empty(),
             "the mark is not part of an export"
         );
         Ok(())
@@ -410,7 +458,7 @@ mod tests {
         files.write(&"OP".into(), "user.json", b"{}")?;
         files.write(&"OP".into(), "assets/F1-a.png", b"png")?;
         std::fs::write(dir.path().join("OP/.x.partial"), b"junk")?;
-        let listed = files.list(&"OP".into())?;
+        let listed = files.list(&"OP".into(), &[], &[])?;
         assert_eq!(
             listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
             ["assets/F1-a.png", "user.json"]
@@ -423,6 +471,37 @@ mod tests {
         files.remove_all(&"OP".into())?;
         files.remove_all(&"OP".into())?;
         assert!(!dir.path().join("OP").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn list_leaves_out_what_it_is_told_and_lists_ranges_as_files() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let files = LocalExportFiles::new(dir.path());
+        let op = OperationId::from("OP");
+        files.write(&op, "user.json", b"{}")?;
+        files.write(&op, "manifest.json", b"[]")?;
+        files.write(&op, "pages/R1.html", b"firstsecond")?;
+        files.write(&op, "pagesake.html", b"kept")?;
+        let part = |start, len| WorkingRange {
+            file: "pages/R1.html".into(),
+            range: ByteRange { start, len },
+        };
+        let ranges = [
+            ("R1.html".to_owned(), part(0, 5)),
+            ("R1-2.html".to_owned(), part(5, 6)),
+        ];
+        let listed = files.list(&op, &["manifest.json", "pages/"], &ranges)?;
+        assert_eq!(
+            listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["R1-2.html", "R1.html", "pagesake.html", "user.json"]
+        );
+        let second = crate::hashing::sha256_of(&mut &b"second"[..])?;
+        assert_eq!((listed[0].size, listed[0].sha256.clone()), second);
+        assert_eq!(listed[1].size, 5);
+        // A range past the end of its file is an error, not a short entry.
+        let past = [("R1-3.html".to_owned(), part(5, 7))];
+        assert!(files.list(&op, &["pages/"], &past).is_err());
         Ok(())
     }
 }

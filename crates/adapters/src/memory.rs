@@ -11,7 +11,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use udd_ports::{
     ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, BlobKind, BlobStore, ByteRange,
-    ExportFiles, MailError, Mailer, OutgoingMail,
+    ExportFiles, MailError, Mailer, OutgoingMail, WorkingRange,
 };
 
 use crate::archive::{
@@ -172,6 +172,11 @@ impl ArchiveStore for MemoryArchiveStore {
             crate::fs::inside(std::path::Path::new(""), &entry.name)?;
             let mut content = match &entry.source {
                 ArchiveSource::Working(name) => self.working.open(operation_id, name)?,
+                ArchiveSource::WorkingRange(part) => {
+                    let mut file = self.working.open(operation_id, &part.file)?;
+                    std::io::copy(&mut (&mut file).take(part.range.start), &mut std::io::sink())?;
+                    Box::new(file.take(part.range.len))
+                }
                 ArchiveSource::Blob(key) => self
                     .blobs
                     .open(key)?
@@ -189,8 +194,8 @@ impl ArchiveStore for MemoryArchiveStore {
     fn prepare(
         &self,
         _operation_id: &OperationId,
-        _entry: &str,
-        _committed: Option<u64>,
+        _part: &WorkingRange,
+        _complete: bool,
     ) -> anyhow::Result<()> {
         // Nothing to gain ahead of time: the whole archive is written in memory at once.
         Ok(())

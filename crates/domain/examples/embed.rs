@@ -72,7 +72,7 @@ fn main() {
         ..PageState::default()
     };
     let words = Catalogue::english();
-    let mut pages = RoomPages::new("GENERAL.html", 0, None, &mut state, &words);
+    let mut pages = RoomPages::new("GENERAL.html", 0, None, 0, &mut state, &words);
     for message in &messages {
         pages.push(
             &RenderedMessage::for_page(message, None, &mut pseudonyms, &words),
@@ -81,7 +81,7 @@ fn main() {
         );
     }
     pages.finish();
-    let page: String = pages.into_writes().into_iter().map(|w| w.bytes).collect();
+    let page = pages.into_append().bytes;
     let body_start = page.find("<main>").unwrap_or(0);
     let body_end = page.rfind("</main>").map_or(page.len(), |end| end + 7);
     for line in page[body_start..body_end].lines() {

@@ -234,10 +234,17 @@ pub trait ExportFiles: Send + Sync {
     /// Errors: I/O failures, a missing file; a bad name.
     fn open(&self, operation_id: &OperationId, name: &str) -> anyhow::Result<Box<dyn Read + Send>>;
 
-    /// Every file of the folder, with size and SHA-256, sorted by path.
+    /// Every file of the folder but those `leave_out` names (a name ending in `/`
+    /// leaves out a whole folder), and each of `ranges` as a file of the name it is
+    /// paired with, with size and SHA-256, sorted by path.
     ///
-    /// Errors: I/O failures.
-    fn list(&self, operation_id: &OperationId) -> anyhow::Result<Vec<ManifestFile>>;
+    /// Errors: I/O failures; a range past the end of its file.
+    fn list<'a>(
+        &self,
+        operation_id: &OperationId,
+        leave_out: &[&'a str],
+        ranges: &[(String, WorkingRange)],
+    ) -> anyhow::Result<Vec<ManifestFile>>;
 
     /// Removes the whole working folder; a missing folder is not an error.
     ///
@@ -245,11 +252,24 @@ pub trait ExportFiles: Send + Sync {
     fn remove_all(&self, operation_id: &OperationId) -> anyhow::Result<()>;
 }
 
+/// Bytes of a file of the operation's working folder: `range` of `file`. A room's
+/// pages are ranges of one file while they are written, and go into the archive as
+/// entries of their own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkingRange {
+    /// The file, by relative name.
+    pub file: String,
+    /// Which of its bytes.
+    pub range: ByteRange,
+}
+
 /// Where the bytes of one archive entry come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArchiveSource {
     /// A file of the operation's working folder, by relative name.
     Working(String),
+    /// A range of a file of the operation's working folder.
+    WorkingRange(WorkingRange),
     /// A blob of the blob store, by key (uploads go into the zip straight from there,
     /// never copied through the working folder).
     Blob(String),
@@ -264,8 +284,8 @@ pub struct ArchiveEntry {
     pub source: ArchiveSource,
 }
 
-/// A byte range of a stored archive: `len` bytes from `start`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A byte range of a stored archive or of a working file: `len` bytes from `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ByteRange {
     /// The first byte.
     pub start: u64,
@@ -345,18 +365,20 @@ pub trait ArchiveStore: Send + Sync {
     ) -> anyhow::Result<String>;
 
     /// Compresses what is final of one working-folder entry ahead of
-    /// [`ArchiveStore::store`], while the export goes on: its first `committed` bytes
-    /// while the file still grows (a room file after each committed batch; the bytes
-    /// past them may still be cut back), or all of it once it is complete (`None`).
-    /// `store` reuses the work; files only ever grow by committed appends until they
-    /// are complete, so what was compressed of them stays true.
+    /// [`ArchiveStore::store`], while the export goes on: the entry is `part` once it
+    /// is `complete`; until then its first bytes, `part`, are committed and what
+    /// follows them may still be cut back (a room's file, or its last page, after each
+    /// committed batch). `store` reuses the work when it takes an entry of the same
+    /// file starting at the same byte ([`ArchiveSource::Working`] starts at 0); files
+    /// only ever grow by committed appends until they are complete, so what was
+    /// compressed of them stays true.
     ///
     /// Errors: I/O failures; a bad name.
     fn prepare(
         &self,
         operation_id: &OperationId,
-        entry: &str,
-        committed: Option<u64>,
+        part: &WorkingRange,
+        complete: bool,
     ) -> anyhow::Result<()>;
 
     /// Size and SHA-256 of a stored archive.

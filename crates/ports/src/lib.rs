@@ -34,7 +34,7 @@ pub use delivery::{
 pub use error::StoreError;
 pub use export::{
     ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, ByteRange, ExportBatch, ExportFileRef,
-    ExportFiles, ExportProgress, ExportQueue, ExportWakeup,
+    ExportFiles, ExportProgress, ExportQueue, ExportWakeup, WorkingRange,
 };
 pub use forms::FormTokens;
 pub use instances::{WorkerInstance, WorkerInstances};

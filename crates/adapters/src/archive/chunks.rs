@@ -1,8 +1,9 @@
 //! Working-folder entries deflated in fixed-size chunks, each as soon as its bytes are
 //! final, on whichever core is free.
 //!
-//! A file is cut at multiples of [`CHUNK`]. Chunk `i` is deflated on its own, primed
-//! with the 32 KiB before it as its dictionary, and ends with a sync flush (the last
+//! An entry is a file, or a range of one (a room's page); it is cut at multiples of
+//! [`CHUNK`] from its first byte. Chunk `i` is deflated on its own, primed with the
+//! 32 KiB of the entry before it as its dictionary, and ends with a sync flush (the last
 //! chunk ends the stream instead), so the chunks laid end to end are one deflate stream
 //! (the scheme of pigz). A chunk depends only on the file's bytes up to its end: it can
 //! be made as soon as those bytes are committed, in any order, and the entry comes out
@@ -26,6 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use flate2::{Compress, Compression, FlushCompress, Status};
+use udd_ports::{ByteRange, WorkingRange};
 
 /// The raw size of a chunk (all but the last).
 pub(crate) const CHUNK: u64 = 1 << 20;
@@ -37,8 +39,10 @@ pub(crate) const LEVEL: u32 = 6;
 /// One chunk of an entry: the raw bytes it covers, and whether it ends the stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Chunk {
-    /// The entry's file in the working folder.
+    /// The working-folder file the entry's bytes are in.
     pub entry: String,
+    /// Where the entry begins in the file: no dictionary reaches before it.
+    pub from: u64,
     /// The raw bytes it covers: `start..end` of the file.
     pub start: u64,
     /// See `start`.
@@ -47,10 +51,11 @@ pub(crate) struct Chunk {
     pub last: bool,
 }
 
-/// The chunks of `entry`, a file `len` bytes long: every whole chunk while the file may
-/// still grow (`complete` false), all of them, the last ending the stream, once it is
-/// complete. An empty complete file is one empty last chunk.
-pub(crate) fn plan(entry: &str, len: u64, complete: bool) -> Vec<Chunk> {
+/// The chunks of the entry `part` of its file: every whole chunk of the range while the
+/// entry may still grow past it (`complete` false), all of them, the last ending the
+/// stream, once it is complete. An empty complete entry is one empty last chunk.
+pub(crate) fn plan(part: &WorkingRange, complete: bool) -> Vec<Chunk> {
+    let ByteRange { start: from, len } = part.range;
     let count = if complete {
         len.div_ceil(CHUNK).max(1)
     } else {
@@ -59,11 +64,12 @@ pub(crate) fn plan(entry: &str, len: u64, complete: bool) -> Vec<Chunk> {
     (0..count)
         .map(|i| {
             let last = complete && i + 1 == count;
-            let start = i * CHUNK;
+            let start = from + i * CHUNK;
             Chunk {
-                entry: entry.to_owned(),
+                entry: part.file.clone(),
+                from,
                 start,
-                end: if last { len } else { start + CHUNK },
+                end: if last { from + len } else { start + CHUNK },
                 last,
             }
         })
@@ -280,7 +286,7 @@ fn deflate_chunk_with(
     bytes: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> anyhow::Result<u32> {
-    let from = chunk.start.saturating_sub(WINDOW);
+    let from = chunk.start.saturating_sub(WINDOW).max(chunk.from);
     let file = File::open(source).with_context(|| format!("reading {}", source.display()))?;
     bytes.resize(usize::try_from(chunk.end - from)?, 0);
     file.read_exact_at(bytes, from)

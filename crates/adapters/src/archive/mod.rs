@@ -9,7 +9,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::io::Read;
 use std::sync::Arc;
-use udd_ports::{ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, BlobStore, ByteRange};
+use udd_ports::{
+    ArchiveEntry, ArchiveRead, ArchiveSource, ArchiveStore, BlobStore, ByteRange, WorkingRange,
+};
 
 use crate::fs::{is_plain_name, LocalExportFiles};
 use crate::hashing::sha256_of;
@@ -114,27 +116,29 @@ impl ZipArchiveStore {
         self.root.join(format!(".{name}{PARTS}"))
     }
 
-    /// The chunks of working-folder entry `entry` of `name`: whole ones while the file
-    /// grows to `committed` bytes, all of them once it is complete (`None`).
+    /// The chunks of the working-folder entry `part` of `name`: whole ones while it may
+    /// still grow, all of them once it is `complete`.
     fn chunk_plan(
         &self,
         name: &OperationId,
-        entry: &str,
-        committed: Option<u64>,
+        part: &WorkingRange,
+        complete: bool,
     ) -> anyhow::Result<(PathBuf, PathBuf, Vec<chunks::Chunk>)> {
         let folder = self.working.folder(name)?;
-        let source = self.working.file(name, entry)?;
-        let len = match committed {
-            Some(len) => len,
-            None => std::fs::metadata(&source)
-                .with_context(|| format!("reading {}", source.display()))?
-                .len(),
-        };
-        Ok((
-            folder,
-            source,
-            chunks::plan(entry, len, committed.is_none()),
-        ))
+        let source = self.working.file(name, &part.file)?;
+        Ok((folder, source, chunks::plan(part, complete)))
+    }
+
+    /// A whole file of the working folder of `name`, as the range it is now.
+    fn whole_file(&self, name: &OperationId, file: &str) -> anyhow::Result<WorkingRange> {
+        let source = self.working.file(name, file)?;
+        let len = std::fs::metadata(&source)
+            .with_context(|| format!("reading {}", source.display()))?
+            .len();
+        Ok(WorkingRange {
+            file: file.to_owned(),
+            range: ByteRange::whole(len),
+        })
     }
 
     /// Writes the archive of `entries`, in their order, into `output`: compressed in
@@ -220,12 +224,12 @@ impl ArchiveStore for ZipArchiveStore {
     fn prepare(
         &self,
         operation_id: &OperationId,
-        entry: &str,
-        committed: Option<u64>,
+        part: &WorkingRange,
+        complete: bool,
     ) -> anyhow::Result<()> {
         let name = operation_id;
         check_archive_name(name)?;
-        let (folder, source, plan) = self.chunk_plan(name, entry, committed)?;
+        let (folder, source, plan) = self.chunk_plan(name, part, complete)?;
         let mut missing = Vec::new();
         for chunk in plan.iter().rev() {
             if self.packs.has(&folder, chunk)? {

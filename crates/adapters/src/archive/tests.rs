@@ -14,6 +14,14 @@ fn working(name: &str) -> ArchiveEntry {
     }
 }
 
+/// The first `len` bytes of working file `file`.
+fn whole(file: &str, len: u64) -> WorkingRange {
+    WorkingRange {
+        file: file.into(),
+        range: ByteRange::whole(len),
+    }
+}
+
 fn store_in(dir: &tempfile::TempDir) -> (ZipArchiveStore, LocalExportFiles, Arc<LocalBlobStore>) {
     let blobs = Arc::new(LocalBlobStore::new(dir.path().join("blobs")));
     let files = LocalExportFiles::new(dir.path().join("work"));
@@ -128,7 +136,7 @@ fn a_prepared_entry_is_reused_only_while_the_file_is_unchanged() -> anyhow::Resu
     let (store, files, _) = store_in(&dir);
     let at = DateTime::UNIX_EPOCH;
     files.write(&"OP".into(), "room.json", b"first")?;
-    store.prepare(&"OP".into(), "room.json", None)?;
+    store.prepare(&"OP".into(), &whole("room.json", 5), true)?;
     files.write(&"OP".into(), "room.json", b"first, then more")?;
     let zip = store.store(&"OP".into(), &mut each(&[working("room.json")]), at)?;
     let mut text = String::new();
@@ -198,12 +206,12 @@ fn a_file_compressed_chunk_by_chunk_as_it_grows_zips_to_the_bytes_of_one_compres
     let mut committed = 0;
     for cut in cuts {
         committed = files.append(&op, "room.json", committed, &text[committed as usize..cut])?;
-        store.prepare(&op, "room.json", Some(committed))?;
+        store.prepare(&op, &whole("room.json", committed), false)?;
     }
-    store.prepare(&op, "room.json", None)?;
+    store.prepare(&op, &whole("room.json", committed), true)?;
     files.write(&op, "small.json", b"{}")?;
     let folder = files.folder(&op)?;
-    let plan = chunks::plan("room.json", text.len() as u64, true);
+    let plan = chunks::plan(&whole("room.json", text.len() as u64), true);
     assert_eq!(plan.len(), 3);
     for chunk in &plan {
         assert!(store.packs.has(&folder, chunk)?, "made ahead: {chunk:?}");
@@ -243,6 +251,65 @@ fn a_file_compressed_chunk_by_chunk_as_it_grows_zips_to_the_bytes_of_one_compres
     let mut small = String::new();
     archive.by_name("small.json")?.read_to_string(&mut small)?;
     assert_eq!(small, "{}");
+    Ok(())
+}
+
+#[test]
+fn ranges_of_one_file_zip_to_the_bytes_of_files_of_their_own() -> anyhow::Result<()> {
+    let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
+    let op: OperationId = "OP".into();
+    let text = chat_text((2 * chunks::CHUNK + 300_000) as usize, 3);
+    // Pages of a room one after the other in one file; the second begins mid-chunk
+    // and spans a chunk boundary of its own.
+    let (first, second) = text.split_at(400_000);
+    let named = |name: &str, start: usize, len: usize| ArchiveEntry {
+        name: name.into(),
+        source: ArchiveSource::WorkingRange(WorkingRange {
+            file: "pages/R.html".into(),
+            range: ByteRange {
+                start: start as u64,
+                len: len as u64,
+            },
+        }),
+    };
+    let ranged = [
+        named("R-2.html", first.len(), second.len()),
+        named("R.html", 0, first.len()),
+    ];
+
+    let ahead = tempfile::tempdir()?;
+    let (store, files, _) = store_in(&ahead);
+    let mut committed = 0;
+    for cut in [300_000, first.len(), 1_600_000, text.len()] {
+        committed = files.append(&op, "pages/R.html", committed, &text[committed as usize..cut])?;
+        // The first page is complete once the second begins; the second grows.
+        if committed as usize >= first.len() {
+            store.prepare(&op, &whole("pages/R.html", first.len() as u64), true)?;
+            let mut growing = whole("pages/R.html", committed - first.len() as u64);
+            growing.range.start = first.len() as u64;
+            store.prepare(&op, &growing, committed as usize == text.len())?;
+        }
+    }
+    let key = store.store(&op, &mut each(&ranged), at)?;
+    let from_ranges = std::fs::read(store.path_of(&key)?)?;
+
+    let apart = tempfile::tempdir()?;
+    let (store, files, _) = store_in(&apart);
+    files.write(&op, "R.html", first)?;
+    files.write(&op, "R-2.html", second)?;
+    let key = store.store(
+        &op,
+        &mut each(&[working("R-2.html"), working("R.html")]),
+        at,
+    )?;
+    assert!(
+        std::fs::read(store.path_of(&key)?)? == from_ranges,
+        "a range zips as the file of its bytes would, its dictionary never reaching before it"
+    );
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(from_ranges))?;
+    let mut page = Vec::new();
+    archive.by_name("R-2.html")?.read_to_end(&mut page)?;
+    assert!(page == second);
     Ok(())
 }
 

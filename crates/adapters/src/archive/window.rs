@@ -188,39 +188,39 @@ impl ZipArchiveStore {
             jobs.send(job)
                 .map_err(|_| anyhow::anyhow!("the compressing threads ended early"))
         };
-        match &entry.source {
-            ArchiveSource::Working(file) => {
-                let (folder, source, plan) = self.chunk_plan(name, file, None)?;
-                let mut waiting = 0;
-                for chunk in &plan {
-                    if !self.packs.has(&folder, chunk)? {
-                        send(Job::Chunk {
-                            slot: number,
-                            folder: folder.clone(),
-                            source: source.clone(),
-                            chunk: chunk.clone(),
-                        })?;
-                        waiting += 1;
-                    }
-                }
-                Ok(Slot {
-                    entry,
-                    waiting,
-                    pending: Pending::Chunks { folder, plan },
-                })
-            }
+        let part = match &entry.source {
+            ArchiveSource::Working(file) => self.whole_file(name, file)?,
+            ArchiveSource::WorkingRange(part) => part.clone(),
             ArchiveSource::Blob(_) => {
                 send(Job::Blob {
                     slot: number,
                     entry: entry.clone(),
                 })?;
-                Ok(Slot {
+                return Ok(Slot {
                     entry,
                     waiting: 1,
                     pending: Pending::Blob(None),
-                })
+                });
+            }
+        };
+        let (folder, source, plan) = self.chunk_plan(name, &part, true)?;
+        let mut waiting = 0;
+        for chunk in &plan {
+            if !self.packs.has(&folder, chunk)? {
+                send(Job::Chunk {
+                    slot: number,
+                    folder: folder.clone(),
+                    source: source.clone(),
+                    chunk: chunk.clone(),
+                })?;
+                waiting += 1;
             }
         }
+        Ok(Slot {
+            entry,
+            waiting,
+            pending: Pending::Chunks { folder, plan },
+        })
     }
 
     /// The part of an entry all of whose work is done.

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use udd_domain::OperationId;
-use udd_ports::{ArchiveEntry, ArchiveRead, ArchiveStore, ByteRange, StoredExports, StoredItem};
+use udd_ports::{
+    ArchiveEntry, ArchiveRead, ArchiveStore, ByteRange, StoredExports, StoredItem, WorkingRange,
+};
 
 use super::ObjectStorage;
 use crate::archive::{archive_key, check_archive_name, operation_of_key, ZipArchiveStore};
@@ -86,10 +88,10 @@ impl ArchiveStore for ObjectArchiveStore {
     fn prepare(
         &self,
         operation_id: &OperationId,
-        entry: &str,
-        committed: Option<u64>,
+        part: &WorkingRange,
+        complete: bool,
     ) -> anyhow::Result<()> {
-        self.parts.prepare(operation_id, entry, committed)
+        self.parts.prepare(operation_id, part, complete)
     }
 
     fn describe(&self, key: &str) -> anyhow::Result<(u64, String)> {

@@ -128,7 +128,12 @@ fn an_archive_uploaded_is_byte_identical_to_the_local_one_and_reads_by_range() -
     let s = setup(12 << 20)?;
     let op = OperationId::from("OP");
     let at = DateTime::from_timestamp(1_709_283_952, 0).unwrap_or_default();
-    s.remote.prepare(&op, "room.html", None)?;
+    let len = "<p>hello</p>".repeat(1000).len() as u64;
+    let room = udd_ports::WorkingRange {
+        file: "room.html".into(),
+        range: ByteRange::whole(len),
+    };
+    s.remote.prepare(&op, &room, true)?;
     let key = s
         .remote
         .store(&op, &mut s.entries.iter().cloned().map(Ok), at)?;

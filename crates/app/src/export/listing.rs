@@ -206,7 +206,7 @@ fn read_assets(
 pub(super) fn archive_files<'a>(
     files: &'a dyn ExportFiles,
     operation: &'a OperationId,
-    working: &'a [ManifestFile],
+    working: &'a [(ManifestFile, ArchiveSource)],
     assets: u64,
 ) -> anyhow::Result<impl Iterator<Item = anyhow::Result<(ManifestFile, ArchiveSource)>> + 'a> {
     let uploads: Box<dyn Iterator<Item = anyhow::Result<Asset>>> = if assets == 0 {
@@ -223,7 +223,7 @@ pub(super) fn archive_files<'a>(
 
 /// Two sorted streams of files merged by path; a working file goes first on a tie.
 struct Merged<'a, U: Iterator<Item = anyhow::Result<(ManifestFile, ArchiveSource)>>> {
-    working: Peekable<std::slice::Iter<'a, ManifestFile>>,
+    working: Peekable<std::slice::Iter<'a, (ManifestFile, ArchiveSource)>>,
     uploads: Peekable<U>,
     last: Option<String>,
 }
@@ -239,13 +239,12 @@ where
             (None, None) => return None,
             (Some(_), None) => false,
             (None, Some(_)) | (_, Some(Err(_))) => true,
-            (Some(working), Some(Ok((upload, _)))) => upload.path < working.path,
+            (Some((working, _)), Some(Ok((upload, _)))) => upload.path < working.path,
         };
         let next = if upload_first {
             self.uploads.next()?
         } else {
-            let file = self.working.next()?;
-            Ok((file.clone(), ArchiveSource::Working(file.path.clone())))
+            Ok(self.working.next()?.clone())
         };
         Some(next.and_then(|(file, source)| {
             if let Some(last) = &self.last {
@@ -265,16 +264,17 @@ where
 mod tests {
     use super::*;
 
-    fn file(path: &str) -> ManifestFile {
-        ManifestFile {
+    fn file(path: &str) -> (ManifestFile, ArchiveSource) {
+        let file = ManifestFile {
             path: path.into(),
             size: 1,
             sha256: "ab".into(),
-        }
+        };
+        (file, ArchiveSource::Working(path.into()))
     }
 
     fn merged(
-        working: &[ManifestFile],
+        working: &[(ManifestFile, ArchiveSource)],
         uploads: &[&str],
     ) -> anyhow::Result<Vec<(String, ArchiveSource)>> {
         let uploads = uploads

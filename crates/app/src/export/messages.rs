@@ -6,14 +6,14 @@
 use anyhow::Context;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
-    current_page, render_json_line, AttachedFile, LinkTargets, LinkedMessages, Pseudonyms,
-    RenderedMessage, RoomPages,
+    pages_file, render_json_line, AttachedFile, LinkTargets, LinkedMessages, PageState,
+    Pseudonyms, RenderedMessage, RoomPages,
 };
 use udd_domain::{
     ExportOperation, Message, MessageCursor, RoomExport, RoomExportStatus, RoomId, RoomType,
     Upload, UploadId, User,
 };
-use udd_ports::{BatchLookups, ExportFileRef, StoreError};
+use udd_ports::{BatchLookups, ByteRange, ExportFileRef, StoreError, WorkingRange};
 
 use super::error::{Run, Step};
 use super::pipeline::{Compressors, Rendered};
@@ -120,6 +120,7 @@ impl ExportEngine {
             &first_page,
             room.exported_count,
             room.cursor.as_ref().map(|c| c.ts),
+            room.file_length,
             &mut state,
             words,
         )
@@ -184,42 +185,37 @@ impl ExportEngine {
             }
         }
         let complete = room.status == RoomExportStatus::Completed;
-        let mut writes = Vec::new();
-        let mut prepare = Vec::new();
-        if full {
-            let from = room.file_length;
+        let from = room.file_length;
+        let (file, bytes, prepare) = if full {
             room.file_length = from + bytes.len() as u64;
-            prepare.push((
-                room.target_file.clone(),
-                (!complete).then_some(room.file_length),
-            ));
-            writes.push((room.target_file.clone(), from, bytes));
+            let whole = WorkingRange {
+                file: room.target_file.clone(),
+                range: ByteRange::whole(room.file_length),
+            };
+            (room.target_file.clone(), bytes, vec![(whole, complete)])
         } else {
-            // The first write continues the page the committed length refers to; a
-            // batch that crosses a page boundary starts each later page afresh, so a
-            // retried batch rewrites them whole. Every page but the last one written
-            // is complete.
-            let current = current_page(room.exported_count);
-            let page_writes = pages.into_writes();
-            let last = page_writes.len().saturating_sub(1);
-            for (i, write) in page_writes.into_iter().enumerate() {
-                let from = if write.page == current {
-                    room.file_length
-                } else {
-                    0
-                };
-                room.file_length = from + write.bytes.len() as u64;
-                let growing = i == last && !complete;
-                prepare.push((write.file.clone(), growing.then_some(room.file_length)));
-                writes.push((write.file, from, write.bytes));
-            }
+            // The batch continues the page the committed length ends in, and may
+            // begin later ones: each is an entry of its own, every one but the last
+            // complete.
+            let append = pages.into_append();
+            room.file_length = from + append.bytes.len() as u64;
+            let file = pages_file(&first_page);
+            let touched = append.pages.iter().map(|(page, _)| *page);
+            let last = append.pages.last().map_or(0, |(page, _)| *page);
+            let prepare = touched
+                .map(|page| {
+                    let part = page_part(&file, &state, page, room.file_length);
+                    (part, page < last || complete)
+                })
+                .collect();
             room.pages = state;
-        }
+            (file, append.bytes, prepare)
+        };
         room.exported_count += count;
         Ok(Rendered {
             index,
             room,
-            writes,
+            write: (file, from, bytes),
             pseudonyms: pseudonyms.take_fresh(),
             files,
             count,
@@ -322,5 +318,18 @@ impl ExportEngine {
             Err(StoreError::NotFound) => Ok(None),
             Err(other) => Err(other.into()),
         }
+    }
+}
+
+/// Page `page` of a room's pages `file`, `length` bytes of which are committed, as the
+/// range the room's page `state` gives it.
+pub(super) fn page_part(file: &str, state: &PageState, page: u32, length: u64) -> WorkingRange {
+    let range = state.page_range(page, length);
+    WorkingRange {
+        file: file.to_owned(),
+        range: ByteRange {
+            start: range.start,
+            len: range.end - range.start,
+        },
     }
 }

@@ -5,14 +5,18 @@
 use anyhow::Context;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
-    month_index_file, month_index_html, page_files, user_html, user_json, zip_file_name,
+    month_index_file, month_index_html, page_count, page_file, page_files, pages_file, user_html,
+    user_json, zip_file_name,
     AttachedFile, IndexFile, IndexPage, IndexRoom, Manifest, ManifestFile, ManifestRoom,
-    ManifestWriter, Unavailable, MANIFEST_FORMAT_VERSION, STYLESHEET,
+    ManifestWriter, Unavailable, MANIFEST_FORMAT_VERSION, PAGES_FOLDER, STYLESHEET,
 };
 use udd_domain::{ExportOperation, User, UserDataFile};
-use udd_ports::{ArchiveEntry, ArchiveSource, ExportFileRef};
+use std::collections::HashMap;
+
+use udd_ports::{ArchiveEntry, ArchiveSource, ExportFileRef, WorkingRange};
 
 use super::error::{Run, Step};
+use super::messages::page_part;
 use super::listing::{
     archive_files, read_unavailable, Appender, Asset, UnavailableList, ASSET_LIST, MANIFEST,
     UNAVAILABLE_LIST, UPLOAD_PAGE,
@@ -22,7 +26,7 @@ use super::ExportEngine;
 /// What an archive holds besides its manifest: the files of the working folder and
 /// how many uploads are listed in [`ASSET_LIST`].
 pub(super) struct Package {
-    working: Vec<ManifestFile>,
+    working: Vec<(ManifestFile, ArchiveSource)>,
     assets: u64,
 }
 
@@ -75,11 +79,21 @@ impl ExportEngine {
         let cutoff = op
             .cutoff
             .context("the cutoff is fixed before compressing")?;
-        // A manifest left by an interrupted attempt is not part of its own listing.
-        let working: Vec<ManifestFile> = files
-            .list(&op.id)?
+        // A manifest left by an interrupted attempt is not part of its own listing; the
+        // rooms' pages files are listed as their pages.
+        let pages = room_pages(op);
+        let leave_out = [MANIFEST, ASSET_LIST, UNAVAILABLE_LIST, PAGES_FOLDER];
+        let listed = files.list(&op.id, &leave_out, &pages)?;
+        let mut pages: HashMap<String, WorkingRange> = pages.into_iter().collect();
+        let working: Vec<(ManifestFile, ArchiveSource)> = listed
             .into_iter()
-            .filter(|f| ![MANIFEST, ASSET_LIST, UNAVAILABLE_LIST].contains(&f.path.as_str()))
+            .map(|file| {
+                let source = match pages.remove(&file.path) {
+                    Some(page) => ArchiveSource::WorkingRange(page),
+                    None => ArchiveSource::Working(file.path.clone()),
+                };
+                (file, source)
+            })
             .collect();
         self.write_manifest(op, user, cutoff, &working, assets, missing)?;
         run.progress
@@ -251,7 +265,7 @@ impl ExportEngine {
         op: &ExportOperation,
         user: &User,
         cutoff: chrono::DateTime<chrono::Utc>,
-        working: &[ManifestFile],
+        working: &[(ManifestFile, ArchiveSource)],
         assets: u64,
         missing: u64,
     ) -> Step<()> {
@@ -405,4 +419,21 @@ impl ExportEngine {
             .complete(&op.id, run.owner, &file, now)?;
         Ok(file)
     }
+}
+
+/// Every page of a personal export's rooms, by name, as a range of its room's pages
+/// file; none for a full export.
+fn room_pages(op: &ExportOperation) -> Vec<(String, WorkingRange)> {
+    if op.full_export {
+        return Vec::new();
+    }
+    let mut pages = Vec::new();
+    for room in &op.room_list {
+        let file = pages_file(&room.target_file);
+        for page in 1..=page_count(room.exported_count) {
+            let part = page_part(&file, &room.pages, page, room.file_length);
+            pages.push((page_file(&room.target_file, page), part));
+        }
+    }
+    pages
 }

@@ -26,14 +26,15 @@
 use std::sync::{mpsc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use udd_domain::{OperationId, RoomExport};
-use udd_ports::{ExportBatch, ExportFileRef};
+use udd_ports::{ExportBatch, ExportFileRef, WorkingRange};
 
 use super::error::{Run, Step};
 use super::ExportEngine;
 
-/// Something to compress ahead: a working-folder entry, and how many of its bytes are
-/// committed while it still grows (`None` once it is complete).
-pub(super) type Prepare = (String, Option<u64>);
+/// Something to compress ahead: a working-folder entry, or its first bytes while it
+/// still grows, and whether it is complete (see
+/// [`ArchiveStore::prepare`](udd_ports::ArchiveStore::prepare)).
+pub(super) type Prepare = (WorkingRange, bool);
 
 /// One rendered batch on its way to be written and committed.
 pub(super) struct Rendered {
@@ -42,7 +43,7 @@ pub(super) struct Rendered {
     /// The room's progress once the batch is committed.
     pub room: RoomExport,
     /// What to append: a file, the length to cut it back to first, and the bytes.
-    pub writes: Vec<(String, u64, String)>,
+    pub write: (String, u64, String),
     /// Pseudonyms the batch assigned.
     pub pseudonyms: Vec<(String, String)>,
     /// Uploads the batch met.
@@ -176,12 +177,12 @@ impl ExportEngine {
                         Ok(jobs) => jobs.recv(),
                         Err(_) => return,
                     };
-                    let Ok((entry, committed)) = next else {
+                    let Ok((part, complete)) = next else {
                         return;
                     };
                     let _slot = cores.compressing();
-                    if let Err(e) = archives.prepare(id, &entry, committed) {
-                        tracing::debug!(entry = %entry, error = %e, "compressing ahead failed");
+                    if let Err(e) = archives.prepare(id, &part, complete) {
+                        tracing::debug!(entry = %part.file, error = %e, "compressing ahead failed");
                     }
                 });
             }
@@ -235,9 +236,8 @@ impl ExportEngine {
             run.check()?;
             // No cutting or writing a file another worker may now be writing.
             self.confirm_lease(id, run.owner)?;
-            for (file, from, bytes) in &batch.writes {
-                self.ports.files.append(id, file, *from, bytes.as_bytes())?;
-            }
+            let (file, from, bytes) = &batch.write;
+            self.ports.files.append(id, file, *from, bytes.as_bytes())?;
             let now = self.ports.clock.now();
             let count = batch.count;
             let commit = ExportBatch {

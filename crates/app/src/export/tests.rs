@@ -162,7 +162,7 @@ fn files_recording(appended: &Log) -> MockExportFiles {
         let bytes = anyhow::Context::context(kept.get(name), "no such working file")?.clone();
         Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn std::io::Read + Send>)
     });
-    files.expect_list().returning(|_| Ok(Vec::new()));
+    files.expect_list().returning(|_, _, _| Ok(Vec::new()));
     files.expect_remove_all().returning(|_| Ok(()));
     files
 }
@@ -533,7 +533,7 @@ fn a_folder_this_process_did_not_write_sends_the_rooms_back_to_their_start() {
         Ok(Box::new(std::io::Cursor::new(b"[\"avatar\"]\n".to_vec()))
             as Box<dyn std::io::Read + Send>)
     });
-    files.expect_list().returning(|_| Ok(Vec::new()));
+    files.expect_list().returning(|_, _, _| Ok(Vec::new()));
     files.expect_remove_all().returning(|_| Ok(()));
     let (engine, statuses, _) = setup_with_queue(
         1,

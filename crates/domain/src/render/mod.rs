@@ -29,6 +29,6 @@ pub use pages::{
 pub use pseudonyms::Pseudonyms;
 pub use room::{
     current_page, month_index_file, month_index_html, named_messages, page_count, page_file,
-    page_files, page_of, quoted_messages, LinkTargets, LinkedMessages, MonthStart, PageState,
-    PageWrite, RoomPages, ThreadStart, MESSAGES_PER_PAGE,
+    page_files, page_of, pages_file, quoted_messages, LinkTargets, LinkedMessages, MonthStart, PageState,
+    PagesAppend, RoomPages, PAGES_FOLDER, ThreadStart, MESSAGES_PER_PAGE,
 };

@@ -123,6 +123,7 @@ fn an_operation_round_trips_with_its_room_list() -> anyhow::Result<()> {
                     page: 1,
                 }],
                 page_starts: vec![(1_709_251_200_000, "m1".into())],
+                page_offsets: vec![61_442],
             },
         },
     ];

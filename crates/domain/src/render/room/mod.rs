@@ -14,6 +14,8 @@ mod html;
 mod linked;
 mod links;
 
+use std::ops::Range;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +67,17 @@ pub fn page_files(first_page: &str, messages: u64) -> Vec<String> {
         .collect()
 }
 
+/// The working file holding every page of the room whose first page is `first_page`,
+/// one after the other (`pages/<roomId>.html`): a room of a thousand pages is one file
+/// while it is written, and its pages become archive entries as byte ranges of it
+/// ([`PageState::page_range`]).
+pub fn pages_file(first_page: &str) -> String {
+    format!("{PAGES_FOLDER}{first_page}")
+}
+
+/// The folder of the rooms' [`pages_file`]s, inside the working folder.
+pub const PAGES_FOLDER: &str = "pages/";
+
 /// The room's month index: `<roomId>-index.html`.
 pub fn month_index_file(first_page: &str) -> String {
     format!("{}-index.html", stem(first_page))
@@ -109,6 +122,9 @@ pub struct PageState {
     /// with one entry per page however long the room.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub page_starts: Vec<(i64, String)>,
+    /// Where each page after the first begins in the room's [`pages_file`], in bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_offsets: Vec<u64>,
 }
 
 impl PageState {
@@ -119,6 +135,20 @@ impl PageState {
             .page_starts
             .partition_point(|(ts, id)| (*ts, id.as_str()) <= key);
         u32::try_from(later_starts + 1).unwrap_or(u32::MAX)
+    }
+
+    /// The bytes of page `page` (from 1) in the room's [`pages_file`], `length` bytes
+    /// long so far: from where it begins to where the next one does, or to `length`
+    /// for the last page.
+    pub fn page_range(&self, page: u32, length: u64) -> Range<u64> {
+        let index = page.saturating_sub(1) as usize;
+        let begins = |i: usize| match i {
+            0 => Some(0),
+            i => self.page_offsets.get(i - 1).copied(),
+        };
+        let start = begins(index).unwrap_or(length).min(length);
+        let end = begins(index + 1).unwrap_or(length).clamp(start, length);
+        start..end
     }
 
     /// The stored form: empty for a room no page was written for (full exports).
@@ -138,15 +168,26 @@ impl PageState {
     }
 }
 
-/// Bytes for one page file, produced by a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageWrite {
-    /// The page number, from 1.
-    pub page: u32,
-    /// Its file name.
-    pub file: String,
-    /// What to append.
+/// What a batch appends to the room's [`pages_file`], after its committed length.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PagesAppend {
+    /// The bytes.
     pub bytes: String,
+    /// The pages they run through, in order, each with where its share of `bytes`
+    /// begins: the first continues the page the committed length ends in (at 0), every
+    /// later one starts there.
+    pub pages: Vec<(u32, usize)>,
+}
+
+impl PagesAppend {
+    /// Each page's share of the bytes, in order.
+    pub fn page_bytes(&self) -> impl Iterator<Item = (u32, &str)> {
+        let ends = self.pages.iter().skip(1).map(|(_, at)| *at);
+        self.pages
+            .iter()
+            .zip(ends.chain([self.bytes.len()]))
+            .map(|((page, start), end)| (*page, &self.bytes[*start..end]))
+    }
 }
 
 /// Renders one batch of a room's messages onto its pages.
@@ -156,43 +197,32 @@ pub struct RoomPages<'a> {
     words: &'a Catalogue,
     position: u64,
     last_ts: Option<DateTime<Utc>>,
+    /// The committed length of the room's pages file: where the batch's bytes go.
+    length: u64,
     state: &'a mut PageState,
-    writes: PageWrites<'a>,
+    append: PagesAppend,
     titles: TimeTitles,
 }
 
-/// The bytes a batch appends, page by page.
-#[derive(Debug)]
-struct PageWrites<'a> {
-    first_page: &'a str,
-    writes: Vec<PageWrite>,
-    /// What each page's buffer starts with room for.
-    capacity: usize,
-}
-
-impl PageWrites<'_> {
-    /// The buffer of page `page`: the last one, or a new one after it.
+impl PagesAppend {
+    /// The buffer of page `page`: the current one, or `page` started after it.
     fn out(&mut self, page: u32) -> &mut String {
-        if self.writes.last().is_none_or(|w| w.page != page) {
-            self.writes.push(PageWrite {
-                page,
-                file: page_file(self.first_page, page),
-                bytes: String::with_capacity(self.capacity),
-            });
+        if self.pages.last().is_none_or(|(last, _)| *last != page) {
+            self.pages.push((page, self.bytes.len()));
         }
-        let last = self.writes.len() - 1;
-        &mut self.writes[last].bytes
+        &mut self.bytes
     }
 }
 
 impl<'a> RoomPages<'a> {
     /// Continues the room whose first page is `first_page` after `position` committed
-    /// messages, the last of them sent at `last_ts` (the cursor's time), in the words of
-    /// `words`.
+    /// messages, the last of them sent at `last_ts` (the cursor's time), and `length`
+    /// committed bytes of its [`pages_file`], in the words of `words`.
     pub fn new(
         first_page: &'a str,
         position: u64,
         last_ts: Option<DateTime<Utc>>,
+        length: u64,
         state: &'a mut PageState,
         words: &'a Catalogue,
     ) -> Self {
@@ -201,25 +231,22 @@ impl<'a> RoomPages<'a> {
             words,
             position,
             last_ts,
+            length,
             state,
-            writes: PageWrites {
-                first_page,
-                writes: Vec::new(),
-                capacity: 0,
-            },
+            append: PagesAppend::default(),
             titles: TimeTitles::default(),
         }
     }
 
-    /// Gives each page's buffer room for `bytes` from the start, so that rendering a
+    /// Gives the batch's buffer room for `bytes` from the start, so that rendering a
     /// batch does not copy its pages over as they grow.
     pub fn with_capacity(mut self, bytes: usize) -> Self {
-        self.writes.capacity = bytes;
+        self.append.bytes.reserve(bytes);
         self
     }
 
     fn out(&mut self, page: u32) -> &mut String {
-        self.writes.out(page)
+        self.append.out(page)
     }
 
     fn header(&self, page: u32) -> String {
@@ -253,6 +280,8 @@ impl<'a> RoomPages<'a> {
                 self.state
                     .page_starts
                     .push((to_millis(message.ts), message.id.to_string()));
+                let begins = self.length + self.append.bytes.len() as u64;
+                self.state.page_offsets.push(begins);
             }
             let header = self.header(page);
             self.out(page).push_str(&header);
@@ -299,7 +328,7 @@ impl<'a> RoomPages<'a> {
             anchored: targets.anchored(&message.id),
         };
         let words = self.words;
-        let out = self.writes.out(page);
+        let out = self.append.out(page);
         let content = |out: &mut String| push_html(out, message, file, words, &locate);
         push_message(
             out,
@@ -336,13 +365,12 @@ impl<'a> RoomPages<'a> {
 
     /// How many bytes the batch has rendered so far.
     pub fn pending_bytes(&self) -> usize {
-        self.writes.writes.iter().map(|w| w.bytes.len()).sum()
+        self.append.bytes.len()
     }
 
-    /// What the batch appends, page by page in order: the first entry continues the
-    /// page the room's committed length refers to, every later one starts a new file.
-    pub fn into_writes(self) -> Vec<PageWrite> {
-        self.writes.writes
+    /// What the batch appends to the room's [`pages_file`].
+    pub fn into_append(self) -> PagesAppend {
+        self.append
     }
 }
 

@@ -82,9 +82,12 @@ fn targets_for(
 }
 
 /// Renders `messages` in batches of `batch` messages, the state going through its
-/// stored form between batches as a restart would, and returns each file's bytes.
+/// stored form between batches as a restart would, and returns each page file's bytes:
+/// as the pages file's byte ranges say, checked against each batch's own account of
+/// where its pages begin.
 fn render_in_batches(messages: &[RenderedMessage], batch: usize) -> BTreeMap<String, String> {
     let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut pack = String::new();
     let mut stored = PageState {
         title: "general".into(),
         ..PageState::default()
@@ -109,7 +112,8 @@ fn render_in_batches(messages: &[RenderedMessage], batch: usize) -> BTreeMap<Str
     let words = english();
     for (n, chunk) in chunks.into_iter().enumerate() {
         let mut state = PageState::from_text(&stored).unwrap_or_default();
-        let mut pages = RoomPages::new("R1.html", position, last_ts, &mut state, &words);
+        let length = pack.len() as u64;
+        let mut pages = RoomPages::new("R1.html", position, last_ts, length, &mut state, &words);
         let start = position as usize;
         let targets = targets_for(
             &pages,
@@ -124,24 +128,48 @@ fn render_in_batches(messages: &[RenderedMessage], batch: usize) -> BTreeMap<Str
         if n + 1 == count {
             pages.finish();
         }
-        let writes = pages.into_writes();
-        for (i, write) in writes.iter().enumerate() {
-            // Only the first write may continue a file; every later one starts one.
+        let append = pages.into_append();
+        for (i, (page, bytes)) in append.page_bytes().enumerate() {
+            let file = page_file("R1.html", page);
+            // Only the first page may continue; every later one starts afresh.
             if i > 0 {
-                assert!(!files.contains_key(&write.file), "{} restarted", write.file);
+                assert!(!files.contains_key(&file), "{file} restarted");
             } else if position > 0 {
-                assert_eq!(write.page, current_page(position));
+                assert_eq!(page, current_page(position));
             }
-            files
-                .entry(write.file.clone())
-                .or_default()
-                .push_str(&write.bytes);
+            files.entry(file).or_default().push_str(bytes);
         }
+        pack.push_str(&append.bytes);
         position += chunk.len() as u64;
         last_ts = chunk.last().map(|m| m.ts).or(last_ts);
         stored = state.to_text();
     }
+    let state = PageState::from_text(&stored).unwrap_or_default();
+    let length = pack.len() as u64;
+    let ranged: BTreeMap<String, String> = (1..=page_count(position))
+        .map(|page| {
+            let range = state.page_range(page, length);
+            let at = |byte: u64| usize::try_from(byte).unwrap_or(usize::MAX);
+            (page_file("R1.html", page), pack[at(range.start)..at(range.end)].to_owned())
+        })
+        .collect();
+    assert_eq!(ranged, files, "the pages file's ranges differ from the batches' pages");
     files
+}
+
+/// What a batch wrote to one page.
+struct PageWrite {
+    bytes: String,
+}
+
+fn into_writes(pages: RoomPages) -> Vec<PageWrite> {
+    pages
+        .into_append()
+        .page_bytes()
+        .map(|(_, bytes)| PageWrite {
+            bytes: bytes.to_owned(),
+        })
+        .collect()
 }
 
 fn articles(page: &str) -> usize {
@@ -239,10 +267,10 @@ fn a_date_line_starts_every_day_and_every_page_and_months_are_indexed() {
         .collect();
     let mut state = PageState::default();
     let words = english();
-    let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
+    let mut pages = RoomPages::new("R1.html", 0, None, 0, &mut state, &words);
     push_all(&mut pages, &messages);
     pages.finish();
-    let writes = pages.into_writes();
+    let writes = into_writes(pages);
     assert_eq!(writes.len(), 2);
     assert!(writes[1]
         .bytes
@@ -293,13 +321,13 @@ fn consecutive_messages_by_one_author_share_one_author_line() {
 fn only_a_message_a_link_may_point_at_has_an_anchor() {
     let words = english();
     let mut state = PageState::default();
-    let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
+    let mut pages = RoomPages::new("R1.html", 0, None, 0, &mut state, &words);
     let mut targets = LinkTargets::default();
     targets.insert_anchor("linked");
     pages.push(&msg("plain", "alice", at(0)), None, &targets);
     pages.push(&msg("linked", "bob", at(10)), None, &targets);
     pages.finish();
-    let page = &pages.into_writes()[0].bytes;
+    let page = &into_writes(pages)[0].bytes;
     assert!(
         page.contains("<article class=\"msg\" id=\"linked\">"),
         "{page}"
@@ -376,7 +404,7 @@ fn page_starts_place_every_message_already_written() {
         .collect();
     let mut state = PageState::default();
     let words = english();
-    let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
+    let mut pages = RoomPages::new("R1.html", 0, None, 0, &mut state, &words);
     push_all(&mut pages, &messages);
     for (i, m) in messages.iter().enumerate() {
         assert_eq!(pages.page_holding(&key(m)), page_of(i as u64), "{}", m.id);
@@ -398,10 +426,10 @@ fn pages_speak_the_readers_language() {
         ..PageState::default()
     };
     let german = Catalogue::for_language(Some("de"));
-    let mut pages = RoomPages::new("R1.html", 2000, None, &mut state, &german);
+    let mut pages = RoomPages::new("R1.html", 2000, None, 0, &mut state, &german);
     pages.push(&m, None, &LinkTargets::default());
     pages.finish();
-    let page: String = pages.into_writes().into_iter().map(|w| w.bytes).collect();
+    let page: String = into_writes(pages).into_iter().map(|w| w.bytes).collect();
     for words in [
         "<html lang=\"de\">",
         "<title>general — Seite 2</title>",
@@ -466,12 +494,12 @@ fn hostile_text_names_and_titles_stay_text() {
         ..PageState::default()
     };
     let words = english();
-    let mut pages = RoomPages::new("R1.html", 0, None, &mut state, &words);
+    let mut pages = RoomPages::new("R1.html", 0, None, 0, &mut state, &words);
     let mut targets = LinkTargets::default();
     targets.insert_anchor("<x>");
     pages.push(&m, None, &targets);
     pages.finish();
-    let page = &pages.into_writes()[0].bytes;
+    let page = &into_writes(pages)[0].bytes;
     assert!(
         page.contains("<article class=\"msg\" id=\"&lt;x&gt;\">"),
         "{page}"
@@ -496,6 +524,22 @@ fn an_empty_room_still_has_its_one_page() {
 }
 
 #[test]
+fn a_page_range_runs_from_its_offset_to_the_next_or_to_the_length() {
+    let state = PageState {
+        page_offsets: vec![100, 250],
+        ..PageState::default()
+    };
+    assert_eq!(state.page_range(1, 300), 0..100);
+    assert_eq!(state.page_range(2, 300), 100..250);
+    assert_eq!(state.page_range(3, 300), 250..300);
+    // Pages not begun yet, and lengths cut below an offset, give empty ranges inside.
+    assert_eq!(state.page_range(4, 300), 300..300);
+    assert_eq!(state.page_range(2, 120), 100..120);
+    assert_eq!(state.page_range(3, 120), 120..120);
+    assert_eq!(PageState::default().page_range(1, 42), 0..42);
+}
+
+#[test]
 fn page_state_round_trips_through_its_stored_form() {
     assert_eq!(PageState::default().to_text(), "");
     let state = PageState {
@@ -507,6 +551,7 @@ fn page_state_round_trips_through_its_stored_form() {
             page: 2,
         }],
         page_starts: vec![(1_709_251_200_000, "a".into())],
+        page_offsets: vec![48_213],
     };
     assert_eq!(PageState::from_text(&state.to_text()).ok(), Some(state));
     assert!(PageState::from_text("{not json").is_err());
