@@ -174,7 +174,10 @@ impl ArchiveStore for MemoryArchiveStore {
                 ArchiveSource::Working(name) => self.working.open(operation_id, name)?,
                 ArchiveSource::WorkingRange(part) => {
                     let mut file = self.working.open(operation_id, &part.file)?;
-                    std::io::copy(&mut (&mut file).take(part.range.start), &mut std::io::sink())?;
+                    std::io::copy(
+                        &mut (&mut file).take(part.range.start),
+                        &mut std::io::sink(),
+                    )?;
                     Box::new(file.take(part.range.len))
                 }
                 ArchiveSource::Blob(key) => self

@@ -281,7 +281,12 @@ fn ranges_of_one_file_zip_to_the_bytes_of_files_of_their_own() -> anyhow::Result
     let (store, files, _) = store_in(&ahead);
     let mut committed = 0;
     for cut in [300_000, first.len(), 1_600_000, text.len()] {
-        committed = files.append(&op, "pages/R.html", committed, &text[committed as usize..cut])?;
+        committed = files.append(
+            &op,
+            "pages/R.html",
+            committed,
+            &text[committed as usize..cut],
+        )?;
         // The first page is complete once the second begins; the second grows.
         if committed as usize >= first.len() {
             store.prepare(&op, &whole("pages/R.html", first.len() as u64), true)?;

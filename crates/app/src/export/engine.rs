@@ -272,10 +272,10 @@ impl ExportEngine {
                     // last batch is committed: the uploads are listed and the manifest
                     // written meanwhile, and the zip waits for both.
                     let package = self.compressing(&id, |compress| {
-                        self.export_messages(op, &user, run, compress)?;
+                        let described = self.export_messages(op, &user, run, compress)?;
                         self.advance(op, ExportStatus::Downloading, None, run)?;
                         self.advance(op, ExportStatus::Compressing, None, run)?;
-                        self.list_package(op, &user, run)
+                        self.list_package(op, &user, described, run)
                     })?;
                     self.package(op, package, run)?;
                 }
@@ -286,7 +286,7 @@ impl ExportEngine {
                     self.advance(op, ExportStatus::Compressing, None, run)?
                 }
                 ExportStatus::Compressing => {
-                    let package = self.list_package(op, &user, run)?;
+                    let package = self.list_package(op, &user, Vec::new(), run)?;
                     self.package(op, package, run)?;
                 }
                 ExportStatus::Uploading => return self.upload(op, &user, run),

@@ -6,8 +6,8 @@
 use anyhow::Context;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
-    pages_file, render_json_line, AttachedFile, LinkTargets, LinkedMessages, PageState,
-    Pseudonyms, RenderedMessage, RoomPages,
+    page_file, pages_file, render_json_line, AttachedFile, LinkTargets, LinkedMessages,
+    ManifestFile, PageState, Pseudonyms, RenderedMessage, RoomPages,
 };
 use udd_domain::{
     ExportOperation, Message, MessageCursor, RoomExport, RoomExportStatus, RoomId, RoomType,
@@ -15,6 +15,7 @@ use udd_domain::{
 };
 use udd_ports::{BatchLookups, ByteRange, ExportFileRef, StoreError, WorkingRange};
 
+use super::digests::EntryBytes;
 use super::error::{Run, Step};
 use super::pipeline::{Compressors, Rendered};
 use super::ExportEngine;
@@ -31,14 +32,15 @@ struct BatchContext<'a> {
 impl ExportEngine {
     /// Exports every room not yet complete, batch by batch: batches are rendered here
     /// and committed by a second thread (see `pipeline`), and whatever each commit
-    /// makes final is handed to the compressing threads.
+    /// makes final is handed to the compressing threads. Returns the manifest's lines
+    /// for the room files (or pages) this run wrote whole (see `digests`).
     pub(super) fn export_messages(
         &self,
         op: &mut ExportOperation,
         user: &User,
         run: &Run<'_>,
         compress: &Compressors<'_>,
-    ) -> Step<()> {
+    ) -> Step<Vec<ManifestFile>> {
         let (done, total) = op.message_progress();
         run.progress.start("messages", Some(total));
         run.progress.set(done);
@@ -59,7 +61,7 @@ impl ExportEngine {
         };
         let id = op.id.clone();
         let mut lookups = self.ports.reader.batch_lookups()?;
-        let written = self.committing(&id, run, done, compress, |to_commit| {
+        let (written, digests) = self.committing(&id, run, done, compress, |to_commit| {
             let _rendering = compress.rendering();
             for index in 0..op.room_list.len() {
                 while op.room_list[index].status != RoomExportStatus::Completed {
@@ -87,7 +89,7 @@ impl ExportEngine {
             "{written} messages in {} rooms",
             op.room_list.len()
         ));
-        Ok(())
+        Ok(digests.into_done())
     }
 
     /// Reads and renders the next batch of room `index`: pages of `batch_size`
@@ -186,13 +188,20 @@ impl ExportEngine {
         }
         let complete = room.status == RoomExportStatus::Completed;
         let from = room.file_length;
-        let (file, bytes, prepare) = if full {
+        let (file, bytes, prepare, parts) = if full {
             room.file_length = from + bytes.len() as u64;
             let whole = WorkingRange {
                 file: room.target_file.clone(),
                 range: ByteRange::whole(room.file_length),
             };
-            (room.target_file.clone(), bytes, vec![(whole, complete)])
+            let part = EntryBytes {
+                name: room.target_file.clone(),
+                bytes: 0..bytes.len(),
+                begins: from == 0,
+                ends: complete,
+            };
+            let file = room.target_file.clone();
+            (file, bytes, vec![(whole, complete)], vec![part])
         } else {
             // The batch continues the page the committed length ends in, and may
             // begin later ones: each is an entry of its own, every one but the last
@@ -208,14 +217,31 @@ impl ExportEngine {
                     (part, page < last || complete)
                 })
                 .collect();
+            // A page begins in the batch unless it is the first one, which continues
+            // the committed bytes once there are any.
+            let parts = append
+                .page_bytes()
+                .enumerate()
+                .scan(0, |at, (i, (page, share))| {
+                    let start = *at;
+                    *at += share.len();
+                    Some(EntryBytes {
+                        name: page_file(&first_page, page),
+                        bytes: start..*at,
+                        begins: i > 0 || from == 0,
+                        ends: page < last || complete,
+                    })
+                })
+                .collect();
             room.pages = state;
-            (file, append.bytes, prepare)
+            (file, append.bytes, prepare, parts)
         };
         room.exported_count += count;
         Ok(Rendered {
             index,
             room,
             write: (file, from, bytes),
+            parts,
             pseudonyms: pseudonyms.take_fresh(),
             files,
             count,

@@ -19,6 +19,7 @@
 //! - `links`: where the messages a batch links to are (thread parents, first replies,
 //!   quoted messages), asked of the store for that batch only;
 //! - `pipeline`: the threads that render, commit and compress side by side;
+//! - `digests`: the room files' sizes and SHA-256, worked out as they are committed;
 //! - `package`: the profile, index, manifest and archive, and its recording;
 //! - `listing`: what packaging reads and writes a piece at a time (uploads in pages,
 //!   the list of the archive's uploads, files merged in path order);
@@ -26,6 +27,7 @@
 //!   reading uploads);
 //! - `error`: how a run stops early (`LeaseLost`, `Stopped`, `Failed`).
 
+mod digests;
 mod engine;
 mod error;
 mod lease;

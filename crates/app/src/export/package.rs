@@ -3,24 +3,24 @@
 //! file. Memory does not grow with the number of uploads (see [`super::listing`]).
 
 use anyhow::Context;
+use std::collections::HashMap;
 use udd_domain::i18n::Catalogue;
 use udd_domain::render::{
     month_index_file, month_index_html, page_count, page_file, page_files, pages_file, user_html,
-    user_json, zip_file_name,
-    AttachedFile, IndexFile, IndexPage, IndexRoom, Manifest, ManifestFile, ManifestRoom,
-    ManifestWriter, Unavailable, MANIFEST_FORMAT_VERSION, PAGES_FOLDER, STYLESHEET,
+    user_json, zip_file_name, AttachedFile, IndexFile, IndexPage, IndexRoom, Manifest,
+    ManifestFile, ManifestRoom, ManifestWriter, Unavailable, MANIFEST_FORMAT_VERSION, PAGES_FOLDER,
+    STYLESHEET,
 };
 use udd_domain::{ExportOperation, User, UserDataFile};
-use std::collections::HashMap;
 
 use udd_ports::{ArchiveEntry, ArchiveSource, ExportFileRef, WorkingRange};
 
 use super::error::{Run, Step};
-use super::messages::page_part;
 use super::listing::{
     archive_files, read_unavailable, Appender, Asset, UnavailableList, ASSET_LIST, MANIFEST,
     UNAVAILABLE_LIST, UPLOAD_PAGE,
 };
+use super::messages::page_part;
 use super::ExportEngine;
 
 /// What an archive holds besides its manifest: the files of the working folder and
@@ -49,6 +49,7 @@ impl ExportEngine {
         &self,
         op: &ExportOperation,
         user: &User,
+        described: Vec<ManifestFile>,
         run: &Run<'_>,
     ) -> Step<Package> {
         run.progress.start("files", None);
@@ -79,13 +80,40 @@ impl ExportEngine {
         let cutoff = op
             .cutoff
             .context("the cutoff is fixed before compressing")?;
+        let working = self.working_files(op, described)?;
+        self.write_manifest(op, user, cutoff, &working, assets, missing)?;
+        run.progress
+            .finish(&format!("{assets} uploads to pack; unavailable: {missing}"));
+        Ok(Package { working, assets })
+    }
+
+    /// The files of the working folder that go into the archive, sorted by path, each
+    /// with its size and SHA-256 (those of `described`, worked out as they were
+    /// written, are not read again) and where its bytes are: a room's pages are ranges
+    /// of its pages file.
+    fn working_files(
+        &self,
+        op: &ExportOperation,
+        described: Vec<ManifestFile>,
+    ) -> Step<Vec<(ManifestFile, ArchiveSource)>> {
+        let mut pages: HashMap<String, WorkingRange> = room_pages(op).into_iter().collect();
+        let known: HashMap<String, ManifestFile> = described
+            .into_iter()
+            .map(|file| (file.path.clone(), file))
+            .collect();
+        let unread: Vec<(String, WorkingRange)> = pages
+            .iter()
+            .filter(|(name, _)| !known.contains_key(*name))
+            .map(|(name, page)| (name.clone(), page.clone()))
+            .collect();
         // A manifest left by an interrupted attempt is not part of its own listing; the
         // rooms' pages files are listed as their pages.
-        let pages = room_pages(op);
-        let leave_out = [MANIFEST, ASSET_LIST, UNAVAILABLE_LIST, PAGES_FOLDER];
-        let listed = files.list(&op.id, &leave_out, &pages)?;
-        let mut pages: HashMap<String, WorkingRange> = pages.into_iter().collect();
-        let working: Vec<(ManifestFile, ArchiveSource)> = listed
+        let mut leave_out = vec![MANIFEST, ASSET_LIST, UNAVAILABLE_LIST, PAGES_FOLDER];
+        leave_out.extend(known.keys().map(String::as_str));
+        let mut files = self.ports.files.list(&op.id, &leave_out, &unread)?;
+        files.extend(known.into_values());
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files
             .into_iter()
             .map(|file| {
                 let source = match pages.remove(&file.path) {
@@ -94,11 +122,7 @@ impl ExportEngine {
                 };
                 (file, source)
             })
-            .collect();
-        self.write_manifest(op, user, cutoff, &working, assets, missing)?;
-        run.progress
-            .finish(&format!("{assets} uploads to pack; unavailable: {missing}"));
-        Ok(Package { working, assets })
+            .collect())
     }
 
     /// Writes the zip of what [`list_package`](Self::list_package) listed; returns its

@@ -28,6 +28,7 @@ use std::sync::{mpsc, Condvar, Mutex, MutexGuard, PoisonError};
 use udd_domain::{OperationId, RoomExport};
 use udd_ports::{ExportBatch, ExportFileRef, WorkingRange};
 
+use super::digests::{Digests, EntryBytes};
 use super::error::{Run, Step};
 use super::ExportEngine;
 
@@ -52,6 +53,8 @@ pub(super) struct Rendered {
     pub count: u64,
     /// What can be compressed once it is committed.
     pub prepare: Vec<Prepare>,
+    /// The archive entries the written bytes belong to.
+    pub parts: Vec<EntryBytes>,
 }
 
 /// The compressing threads of the messages stage, as the stage's other threads see
@@ -199,8 +202,9 @@ impl ExportEngine {
     }
 
     /// Runs `render`, which sends batches in order, beside a thread that writes and
-    /// commits them; returns once every batch sent is committed, or the first error
-    /// (the committing thread's first: it is why sending failed).
+    /// commits them; returns once every batch sent is committed, with the messages
+    /// committed so far and the [`Digests`] of what they wrote, or the first error (the
+    /// committing thread's first: it is why sending failed).
     pub(super) fn committing(
         &self,
         id: &OperationId,
@@ -208,7 +212,7 @@ impl ExportEngine {
         done: u64,
         compress: &Compressors<'_>,
         render: impl FnOnce(&mpsc::SyncSender<Rendered>) -> Step<()>,
-    ) -> Step<u64> {
+    ) -> Step<(u64, Digests)> {
         let (to_commit, batches) = mpsc::sync_channel::<Rendered>(1);
         std::thread::scope(|scope| {
             let committer = scope.spawn(move || self.commit_all(id, run, done, batches, compress));
@@ -223,7 +227,7 @@ impl ExportEngine {
     }
 
     /// Writes and commits every batch received, in order; returns the messages
-    /// committed so far in the operation.
+    /// committed so far in the operation, and the digests of what they wrote.
     fn commit_all(
         &self,
         id: &OperationId,
@@ -231,7 +235,8 @@ impl ExportEngine {
         mut written: u64,
         batches: mpsc::Receiver<Rendered>,
         compress: &Compressors<'_>,
-    ) -> Step<u64> {
+    ) -> Step<(u64, Digests)> {
+        let mut digests = Digests::default();
         for batch in batches {
             run.check()?;
             // No cutting or writing a file another worker may now be writing.
@@ -252,10 +257,11 @@ impl ExportEngine {
             for job in batch.prepare {
                 compress.send(job);
             }
+            digests.take_in(&batch.parts, bytes.as_bytes());
             written += count;
             run.progress.set(written);
         }
-        Ok(written)
+        Ok((written, digests))
     }
 }
 

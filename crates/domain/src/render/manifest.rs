@@ -1,6 +1,9 @@
 //! `manifest.json`: what an export holds, so its completeness can be checked.
 
+use std::fmt::Write;
+
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 /// Bumped when the manifest's shape changes.
 pub const MANIFEST_FORMAT_VERSION: u32 = 1;
@@ -56,6 +59,35 @@ pub struct ManifestFile {
     pub size: u64,
     /// Lowercase hex SHA-256.
     pub sha256: String,
+}
+
+/// A [`ManifestFile`]'s size and SHA-256, worked out from its bytes piece by piece as
+/// they are written (so that nothing reads them back to describe them).
+#[derive(Debug, Clone, Default)]
+pub struct FileDigest {
+    hasher: Sha256,
+    size: u64,
+}
+
+impl FileDigest {
+    /// Takes in the file's next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    /// The manifest's line for the file at `path`, whose bytes were all taken in.
+    pub fn finish(self, path: String) -> ManifestFile {
+        let mut sha256 = String::with_capacity(64);
+        for byte in self.hasher.finalize() {
+            let _ = write!(sha256, "{byte:02x}");
+        }
+        ManifestFile {
+            path,
+            size: self.size,
+            sha256,
+        }
+    }
 }
 
 impl Manifest {
@@ -186,6 +218,29 @@ fn push_indented(out: &mut String, text: &str, indent: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_fed_in_pieces_is_that_of_the_whole() {
+        let mut digest = FileDigest::default();
+        digest.update(b"sec");
+        digest.update(b"");
+        digest.update(b"ond");
+        let file = digest.finish("a.html".into());
+        assert_eq!(file.path, "a.html");
+        assert_eq!(file.size, 6);
+        assert_eq!(
+            file.sha256,
+            "16367aacb67a4a017c8da8ab95682ccb390863780f7114dda0a0e0c55644c7c4"
+        );
+        let empty = FileDigest::default().finish("e".into());
+        assert_eq!(
+            (empty.size, empty.sha256.as_str()),
+            (
+                0,
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            )
+        );
+    }
 
     fn room(pages: &[&str]) -> ManifestRoom {
         ManifestRoom {

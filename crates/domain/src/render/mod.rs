@@ -16,7 +16,9 @@ mod room;
 pub use csv::{csv_field, csv_record};
 pub use escape::{escape_html, escape_html_text};
 pub use mail::{failed_mail, header_text, ready_mail, FailedMail, MailContent, ReadyMail};
-pub use manifest::{Manifest, ManifestFile, ManifestRoom, ManifestWriter, MANIFEST_FORMAT_VERSION};
+pub use manifest::{
+    FileDigest, Manifest, ManifestFile, ManifestRoom, ManifestWriter, MANIFEST_FORMAT_VERSION,
+};
 pub use message::{
     quoted_message_id, render_html, render_json_line, AttachedFile, Edited, RenderedMessage,
     ShownReaction, REACTORS_NAMED,
@@ -29,6 +31,6 @@ pub use pages::{
 pub use pseudonyms::Pseudonyms;
 pub use room::{
     current_page, month_index_file, month_index_html, named_messages, page_count, page_file,
-    page_files, page_of, pages_file, quoted_messages, LinkTargets, LinkedMessages, MonthStart, PageState,
-    PagesAppend, RoomPages, PAGES_FOLDER, ThreadStart, MESSAGES_PER_PAGE,
+    page_files, page_of, pages_file, quoted_messages, LinkTargets, LinkedMessages, MonthStart,
+    PageState, PagesAppend, RoomPages, ThreadStart, MESSAGES_PER_PAGE, PAGES_FOLDER,
 };

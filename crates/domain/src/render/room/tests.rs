@@ -150,10 +150,16 @@ fn render_in_batches(messages: &[RenderedMessage], batch: usize) -> BTreeMap<Str
         .map(|page| {
             let range = state.page_range(page, length);
             let at = |byte: u64| usize::try_from(byte).unwrap_or(usize::MAX);
-            (page_file("R1.html", page), pack[at(range.start)..at(range.end)].to_owned())
+            (
+                page_file("R1.html", page),
+                pack[at(range.start)..at(range.end)].to_owned(),
+            )
         })
         .collect();
-    assert_eq!(ranged, files, "the pages file's ranges differ from the batches' pages");
+    assert_eq!(
+        ranged, files,
+        "the pages file's ranges differ from the batches' pages"
+    );
     files
 }
 
