@@ -209,30 +209,19 @@ impl ExportEngine {
             let append = pages.into_append();
             room.file_length = from + append.bytes.len() as u64;
             let file = pages_file(&first_page);
-            let touched = append.pages.iter().map(|(page, _)| *page);
             let last = append.pages.last().map_or(0, |(page, _)| *page);
-            let prepare = touched
-                .map(|page| {
-                    let part = page_part(&file, &state, page, room.file_length);
-                    (part, page < last || complete)
-                })
-                .collect();
-            // A page begins in the batch unless it is the first one, which continues
-            // the committed bytes once there are any.
-            let parts = append
-                .page_bytes()
-                .enumerate()
-                .scan(0, |at, (i, (page, share))| {
-                    let start = *at;
-                    *at += share.len();
-                    Some(EntryBytes {
-                        name: page_file(&first_page, page),
-                        bytes: start..*at,
-                        begins: i > 0 || from == 0,
-                        ends: page < last || complete,
-                    })
-                })
-                .collect();
+            let (mut prepare, mut parts) = (Vec::new(), Vec::new());
+            for (i, (page, bytes)) in append.page_ranges().enumerate() {
+                let ends = page < last || complete;
+                prepare.push((page_part(&file, &state, page, room.file_length), ends));
+                parts.push(EntryBytes {
+                    name: page_file(&first_page, page),
+                    bytes,
+                    // Only the first page may have begun in an earlier batch.
+                    begins: i > 0 || from == 0,
+                    ends,
+                });
+            }
             room.pages = state;
             (file, append.bytes, prepare, parts)
         };

@@ -180,13 +180,19 @@ pub struct PagesAppend {
 }
 
 impl PagesAppend {
-    /// Each page's share of the bytes, in order.
-    pub fn page_bytes(&self) -> impl Iterator<Item = (u32, &str)> {
+    /// Where each page's share of the bytes lies in them, in order.
+    pub fn page_ranges(&self) -> impl Iterator<Item = (u32, Range<usize>)> + '_ {
         let ends = self.pages.iter().skip(1).map(|(_, at)| *at);
         self.pages
             .iter()
             .zip(ends.chain([self.bytes.len()]))
-            .map(|((page, start), end)| (*page, &self.bytes[*start..end]))
+            .map(|((page, start), end)| (*page, *start..end))
+    }
+
+    /// Each page's share of the bytes, in order.
+    pub fn page_bytes(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.page_ranges()
+            .map(|(page, range)| (page, &self.bytes[range]))
     }
 }
 
