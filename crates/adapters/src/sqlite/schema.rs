@@ -159,6 +159,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    export_pages (operation_id, position, page) {
+        operation_id -> Text,
+        position -> Integer,
+        page -> Integer,
+        first_ts -> BigInt,
+        first_id -> Text,
+        first_byte -> BigInt,
+    }
+}
+
+diesel::table! {
     export_pseudonyms (operation_id, username) {
         operation_id -> Text,
         username -> Text,
@@ -259,6 +270,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     avatars,
     export_operations,
     export_rooms,
+    export_pages,
     export_pseudonyms,
     export_files,
     user_data_files,

@@ -20,9 +20,9 @@ use udd_domain::render::PageState;
 use udd_domain::{ExportOperation, ExportStatus, ListedFile, RoomExport};
 use udd_ports::ExportFileRef;
 
-use super::schema::{export_files, export_operations, export_rooms};
+use super::schema::{export_files, export_operations, export_pages, export_rooms};
 use super::{Database, DbConnection};
-use rows::{OperationRow, RoomRow};
+use rows::{OperationRow, PageRow, RoomRow};
 
 /// Export operations in SQLite.
 #[derive(Debug, Clone)]
@@ -108,10 +108,18 @@ fn load(conn: &mut DbConnection, row: OperationRow) -> anyhow::Result<ExportOper
 }
 
 fn rooms_of(conn: &mut DbConnection, operation_id: &str) -> anyhow::Result<Vec<RoomExport>> {
-    load_rooms(conn, operation_id)?
+    let mut rooms = load_rooms(conn, operation_id)?
         .into_iter()
         .map(RoomRow::into_domain)
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pages = export_pages::table
+        .filter(export_pages::operation_id.eq(operation_id))
+        .order((export_pages::position.asc(), export_pages::page.asc()))
+        .select(PageRow::as_select())
+        .load(conn)
+        .context("loading where an export operation's pages begin")?;
+    rows::attach_pages(&mut rooms, pages);
+    Ok(rooms)
 }
 
 fn load_rooms(conn: &mut DbConnection, operation_id: &str) -> anyhow::Result<Vec<RoomRow>> {

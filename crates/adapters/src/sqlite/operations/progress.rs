@@ -3,14 +3,17 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use udd_domain::render::PageState;
 use udd_domain::time::to_millis;
 use udd_domain::OperationId;
 use udd_domain::{ExportOperation, ExportStatus};
 use udd_ports::{ExportBatch, ExportFileRef, ExportProgress, StoreError, UserDataFile};
 
-use super::super::schema::{export_files, export_operations, export_pseudonyms, export_rooms};
-use super::super::store_error;
-use super::rows::RoomRow;
+use super::super::schema::{
+    export_files, export_operations, export_pages, export_pseudonyms, export_rooms,
+};
+use super::super::{store_error, DbConnection};
+use super::rows::{page_rows, RoomRow};
 use super::SqliteExportOperations;
 
 impl ExportProgress for SqliteExportOperations {
@@ -37,6 +40,10 @@ impl ExportProgress for SqliteExportOperations {
                     .values(chunk)
                     .execute(conn)?;
             }
+            // The rooms' earlier pages went with their rows.
+            for (position, room) in operation.room_list.iter().enumerate() {
+                insert_pages(conn, &operation.id, position, &room.pages, 2)?;
+            }
             Ok(())
         })
     }
@@ -60,6 +67,20 @@ impl ExportProgress for SqliteExportOperations {
                     export_rooms::page_state.eq(&row.page_state),
                 ))
                 .execute(conn)?;
+            // Only the pages the batch began: the earlier ones are stored already.
+            let stored: Option<i32> = export_pages::table
+                .filter(export_pages::operation_id.eq(operation_id.as_str()))
+                .filter(export_pages::position.eq(row.position))
+                .select(diesel::dsl::max(export_pages::page))
+                .first(conn)?;
+            let from = stored.map_or(2, |page| u32::try_from(page).unwrap_or(0) + 1);
+            insert_pages(
+                conn,
+                operation_id,
+                batch.room_index,
+                &batch.room.pages,
+                from,
+            )?;
             for (username, alias) in &batch.pseudonyms {
                 diesel::insert_into(export_pseudonyms::table)
                     .values((
@@ -173,4 +194,21 @@ impl ExportProgress for SqliteExportOperations {
             Ok(())
         })
     }
+}
+
+/// Stores where the pages of room `position` begin, from page `from` on.
+fn insert_pages(
+    conn: &mut DbConnection,
+    operation_id: &str,
+    position: usize,
+    pages: &PageState,
+    from: u32,
+) -> QueryResult<()> {
+    let rows = page_rows(operation_id, position, pages, from);
+    for chunk in rows.chunks(500) {
+        diesel::insert_into(export_pages::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
 }

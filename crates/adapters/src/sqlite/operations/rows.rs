@@ -7,7 +7,7 @@ use udd_domain::time::{from_millis, to_millis};
 use udd_domain::{ExportOperation, ListedFile, MessageCursor, RoomExport, RoomType};
 use udd_ports::ExportFileRef;
 
-use super::super::schema::{export_operations, export_rooms};
+use super::super::schema::{export_operations, export_pages, export_rooms};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = export_operations)]
@@ -149,8 +149,63 @@ impl RoomRow {
             cursor_ts: room.cursor.as_ref().map(|c| to_millis(c.ts)),
             cursor_id: room.cursor.as_ref().map(|c| c.id.clone()),
             file_length: big(room.file_length),
-            page_state: room.pages.to_text(),
+            page_state: room.pages.to_text_without_pages(),
         }
+    }
+}
+
+/// Where one page of a personal export's room begins (see [`PageState`]).
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = export_pages)]
+pub(super) struct PageRow {
+    pub(super) operation_id: String,
+    pub(super) position: i32,
+    pub(super) page: i32,
+    pub(super) first_ts: i64,
+    pub(super) first_id: String,
+    pub(super) first_byte: i64,
+}
+
+/// The rows of the pages of room `position` of `operation_id` from page `from` (pages
+/// before it are stored already), as its page state gives them.
+pub(super) fn page_rows(
+    operation_id: &str,
+    position: usize,
+    pages: &PageState,
+    from: u32,
+) -> Vec<PageRow> {
+    // The first page begins at the room's start; `page_starts[i]` is page `i + 2`.
+    let skip = from.saturating_sub(2) as usize;
+    pages
+        .page_starts
+        .iter()
+        .zip(pages.page_offsets.iter().chain(std::iter::repeat(&0)))
+        .enumerate()
+        .skip(skip)
+        .map(|(i, ((ts, id), byte))| PageRow {
+            operation_id: operation_id.to_owned(),
+            position: i32::try_from(position).unwrap_or(i32::MAX),
+            page: i32::try_from(i + 2).unwrap_or(i32::MAX),
+            first_ts: *ts,
+            first_id: id.clone(),
+            first_byte: big(*byte),
+        })
+        .collect()
+}
+
+/// Puts each of `pages` (sorted by room and page) into its room's page state.
+pub(super) fn attach_pages(rooms: &mut [RoomExport], pages: Vec<PageRow>) {
+    for row in pages {
+        let Some(room) = usize::try_from(row.position)
+            .ok()
+            .and_then(|position| rooms.get_mut(position))
+        else {
+            continue;
+        };
+        room.pages.page_starts.push((row.first_ts, row.first_id));
+        room.pages
+            .page_offsets
+            .push(u64::try_from(row.first_byte).unwrap_or(0));
     }
 }
 

@@ -9,11 +9,11 @@ use udd_domain::time::from_millis;
 use udd_domain::{
     ExportOperation, ExportStatus, MessageCursor, RoomExport, RoomExportStatus, RoomType,
 };
-use udd_ports::{ExportOperations, ExportProgress, ExportQueue, StoreError};
+use udd_ports::{ExportBatch, ExportOperations, ExportProgress, ExportQueue, StoreError};
 
-use super::super::schema::{export_operations, export_rooms};
+use super::super::schema::{export_operations, export_pages, export_rooms};
 use super::super::testing;
-use super::rows::{OperationRow, RoomRow};
+use super::rows::{page_rows, OperationRow, RoomRow};
 use super::SqliteExportOperations;
 
 fn op(id: &str, user: &str, full: bool, at: DateTime<Utc>) -> ExportOperation {
@@ -247,6 +247,75 @@ fn a_lease_keeps_other_workers_out_until_it_runs_out_and_fences_the_old_owner() 
 }
 
 #[test]
+fn a_batch_stores_the_pages_it_began_once_and_a_new_start_replaces_them() -> anyhow::Result<()> {
+    let (_dir, db) = testing::database();
+    let ops = SqliteExportOperations::new(db.clone());
+    assert!(insert_over_latest(&ops, &op("A", "u1", false, t0())));
+    let minute = Duration::minutes(1);
+    let mut claimed = ops.claim_next("w1", t0(), t0() + minute)?.expect("claimed");
+    claimed.cutoff = Some(t0());
+    claimed.room_list = vec![RoomExport {
+        room_id: "GENERAL".into(),
+        room_name: "general".into(),
+        user_id: None,
+        exported_count: 0,
+        status: RoomExportStatus::Pending,
+        room_type: RoomType::Channel,
+        target_file: "GENERAL.html".into(),
+        total: 6000,
+        cursor: None,
+        file_length: 0,
+        pages: PageState::default(),
+    }];
+    ops.start(&claimed, "w1")?;
+    let mut room = claimed.room_list[0].clone();
+    let pages_stored = |db: &super::super::Database| -> anyhow::Result<i64> {
+        Ok(export_pages::table
+            .filter(export_pages::operation_id.eq("A"))
+            .count()
+            .get_result(&mut db.conn()?)?)
+    };
+    // Three batches: the second begins pages 2 and 3, the third none.
+    for (count, starts) in [(1500_u64, 0_usize), (4500, 2), (5000, 2)] {
+        room.exported_count = count;
+        room.pages.title = "general".into();
+        room.pages.page_starts = (0..starts)
+            .map(|i| (i as i64 * 10, format!("m{}", 2000 * (i + 1))))
+            .collect();
+        room.pages.page_offsets = (0..starts).map(|i| 1000 * (i as u64 + 1)).collect();
+        let batch = ExportBatch {
+            room_index: 0,
+            room: room.clone(),
+            pseudonyms: Vec::new(),
+            files: Vec::new(),
+        };
+        ops.commit_batch(&"A".into(), "w1", &batch, t0())?;
+        assert_eq!(pages_stored(&db)?, starts as i64);
+    }
+    let loaded = ops.get(&"A".into())?;
+    assert_eq!(loaded.room_list[0].pages, room.pages);
+    let text: String = export_rooms::table
+        .select(export_rooms::page_state)
+        .first(&mut db.conn()?)?;
+    assert!(!text.contains("m2000"), "not in the room's row: {text}");
+
+    // Recorded again as they are (a new run's start), the pages stay; started afresh,
+    // no page of the old run is left behind.
+    let mut again = loaded;
+    ops.start(&again, "w1")?;
+    assert_eq!(pages_stored(&db)?, 2);
+    again.status = ExportStatus::Exporting;
+    assert!(again.restart_room_files());
+    ops.start(&again, "w1")?;
+    assert_eq!(pages_stored(&db)?, 0);
+    assert_eq!(
+        ops.get(&"A".into())?.room_list[0].pages,
+        PageState::default()
+    );
+    Ok(())
+}
+
+#[test]
 fn concurrent_inserts_over_the_same_latest_store_exactly_one() -> anyhow::Result<()> {
     let (_dir, db) = testing::database();
     let ops = Arc::new(SqliteExportOperations::new(db));
@@ -356,6 +425,11 @@ impl SqliteExportOperations {
         diesel::insert_into(export_rooms::table)
             .values(&rooms)
             .execute(&mut conn)?;
+        for (position, room) in op.room_list.iter().enumerate() {
+            diesel::insert_into(export_pages::table)
+                .values(page_rows(&op.id, position, &room.pages, 2))
+                .execute(&mut conn)?;
+        }
         Ok(())
     }
 }

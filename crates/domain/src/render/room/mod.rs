@@ -159,6 +159,21 @@ impl PageState {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// The stored form of everything but where the pages begin (`page_starts` and
+    /// `page_offsets`), which a store keeps apart, one record per page written once:
+    /// in this form they would be written again with every batch.
+    pub fn to_text_without_pages(&self) -> String {
+        Self {
+            title: self.title.clone(),
+            first: self.first,
+            author: self.author.clone(),
+            months: self.months.clone(),
+            page_starts: Vec::new(),
+            page_offsets: Vec::new(),
+        }
+        .to_text()
+    }
+
     /// Reads the stored form back.
     pub fn from_text(text: &str) -> Result<Self, serde_json::Error> {
         if text.is_empty() {
