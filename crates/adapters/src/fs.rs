@@ -223,10 +223,10 @@ impl udd_ports::ExportFiles for LocalExportFiles {
         Ok(Box::new(file))
     }
 
-    fn list<'a>(
+    fn list(
         &self,
         operation_id: &OperationId,
-        leave_out: &[&'a str],
+        leave_out: &[&str],
         ranges: &[(String, WorkingRange)],
     ) -> anyhow::Result<Vec<ManifestFile>> {
         let root = self.folder(operation_id)?;

@@ -239,6 +239,7 @@ pub trait ExportFiles: Send + Sync {
     /// paired with, with size and SHA-256, sorted by path.
     ///
     /// Errors: I/O failures; a range past the end of its file.
+    #[allow(clippy::needless_lifetimes)] // the mock needs the lifetime named
     fn list<'a>(
         &self,
         operation_id: &OperationId,
