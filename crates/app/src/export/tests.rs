@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use udd_domain::render::LinkedMessages;
+use udd_domain::render::{FileDigest, LinkedMessages, PAGES_FOLDER};
 use udd_domain::{
     ExportOperation, ExportStatus, Message, MessageCursor, Room, RoomExport, RoomExportStatus,
     RoomType, Subscription, User,
@@ -14,7 +14,7 @@ use udd_domain::{
 use udd_ports::{
     MockArchiveStore, MockBatchLookups, MockBlobStore, MockClock, MockExportFiles,
     MockExportProgress, MockExportQueue, MockIdGenerator, MockUsers, MockWorkspaceReader,
-    NoProgress, StoreError, ThreadReplies,
+    NoProgress, StoreError, ThreadReplies, WorkingRange,
 };
 
 use super::{EngineConfig, ExportEngine, ExportPorts, Outcome};
@@ -130,13 +130,23 @@ fn files() -> MockExportFiles {
     files_recording(&Log::default())
 }
 
+/// What working files hold, by name.
+type Kept = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
 /// [`files`], recording every appended text in `appended`; what is written can be
 /// read back.
 fn files_recording(appended: &Log) -> MockExportFiles {
+    let mut files = files_keeping(appended, &Kept::default());
+    files.expect_list().returning(|_, _, _| Ok(Vec::new()));
+    files
+}
+
+/// [`files_recording`] with what the files hold in `kept`, and no listing.
+fn files_keeping(appended: &Log, kept: &Kept) -> MockExportFiles {
     let mut files = MockExportFiles::new();
     files.expect_adopt().returning(|_| Ok(true));
     let seen = Arc::clone(appended);
-    let kept: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+    let kept = Arc::clone(kept);
     let keep = Arc::clone(&kept);
     files
         .expect_append()
@@ -162,7 +172,6 @@ fn files_recording(appended: &Log) -> MockExportFiles {
         let bytes = anyhow::Context::context(kept.get(name), "no such working file")?.clone();
         Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn std::io::Read + Send>)
     });
-    files.expect_list().returning(|_, _, _| Ok(Vec::new()));
     files.expect_remove_all().returning(|_| Ok(()));
     files
 }
@@ -343,6 +352,47 @@ fn a_personal_export_walks_every_stage_in_order_to_a_recorded_archive() {
         ]
     );
     assert!(log(&endings).is_empty(), "{:?}", log(&endings));
+}
+
+#[test]
+fn pages_written_whole_are_described_as_written_not_read_back() {
+    let appended = Kept::default();
+    let listed: Log = Arc::default();
+    let mut files = files_keeping(&Log::default(), &appended);
+    let seen = Arc::clone(&listed);
+    files.expect_list().returning(
+        move |_, leave_out: &[&str], ranges: &[(String, WorkingRange)]| {
+            let mut seen = seen.lock().expect("lock");
+            seen.extend(leave_out.iter().map(|name| format!("leave out {name}")));
+            seen.extend(ranges.iter().map(|(name, _)| format!("read {name}")));
+            Ok(Vec::new())
+        },
+    );
+    let (engine, _, _) = setup(1, files, users(), |_| {});
+    assert!(matches!(
+        run(&engine, false),
+        Some(Outcome::Completed { .. })
+    ));
+
+    let appended = appended.lock().expect("lock");
+    let (pack, bytes) = appended
+        .iter()
+        .find(|(name, _)| name.starts_with(PAGES_FOLDER))
+        .expect("a room's pages file");
+    let page = pack.trim_start_matches(PAGES_FOLDER);
+    let listed = log(&listed);
+    assert!(
+        listed.contains(&format!("leave out {page}"))
+            && listed.contains(&"leave out pages/".into()),
+        "{listed:?}"
+    );
+    assert!(!listed.iter().any(|l| l.starts_with("read ")), "{listed:?}");
+    // The one page is the whole pages file: the manifest describes those bytes.
+    let mut digest = FileDigest::default();
+    digest.update(bytes);
+    let described = digest.finish(page.to_owned());
+    let manifest = String::from_utf8_lossy(&appended["manifest.json"]).into_owned();
+    assert!(manifest.contains(&described.sha256), "{manifest}");
 }
 
 #[test]
