@@ -203,12 +203,6 @@ impl PagesAppend {
             .zip(ends.chain([self.bytes.len()]))
             .map(|((page, start), end)| (*page, *start..end))
     }
-
-    /// Each page's share of the bytes, in order.
-    pub fn page_bytes(&self) -> impl Iterator<Item = (u32, &str)> {
-        self.page_ranges()
-            .map(|(page, range)| (page, &self.bytes[range]))
-    }
 }
 
 /// Renders one batch of a room's messages onto its pages.

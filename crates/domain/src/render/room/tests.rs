@@ -129,7 +129,7 @@ fn render_in_batches(messages: &[RenderedMessage], batch: usize) -> BTreeMap<Str
             pages.finish();
         }
         let append = pages.into_append();
-        for (i, (page, bytes)) in append.page_bytes().enumerate() {
+        for (i, (page, bytes)) in page_bytes(&append).enumerate() {
             let file = page_file("R1.html", page);
             // Only the first page may continue; every later one starts afresh.
             if i > 0 {
@@ -168,10 +168,16 @@ struct PageWrite {
     bytes: String,
 }
 
+/// Each page's share of what a batch appends, in order.
+fn page_bytes(append: &PagesAppend) -> impl Iterator<Item = (u32, &str)> {
+    append
+        .page_ranges()
+        .map(|(page, range)| (page, &append.bytes[range]))
+}
+
 fn into_writes(pages: RoomPages) -> Vec<PageWrite> {
-    pages
-        .into_append()
-        .page_bytes()
+    let append = pages.into_append();
+    page_bytes(&append)
         .map(|(_, bytes)| PageWrite {
             bytes: bytes.to_owned(),
         })
