@@ -9,7 +9,10 @@
 #   BEFORE=/path/to/udd    also runs that binary (an older build) in the same loop, as
 #                          `full-before` and `personal-before`;
 #   WORKSPACE=DIR          uses (and keeps) the demo workspace in DIR, made there once,
-#                          instead of a new one in a temporary folder.
+#                          instead of a new one in a temporary folder;
+#   BEFORE_WORKSPACE=DIR   runs BEFORE in the demo workspace in DIR (made there once, by
+#                          BEFORE, the same demo): for an older build whose database
+#                          differs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-1250000}
@@ -20,6 +23,8 @@ need_tool sqlite3 sqlite3
 cargo build --release --bin udd >/dev/null
 udd=$PWD/target/release/udd
 before=${BEFORE:-}
+before_workspace=${BEFORE_WORKSPACE:-}
+[ -z "$before_workspace" ] || before_workspace=$(mkdir -p "$before_workspace" && cd "$before_workspace" && pwd)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 if [ -n "${WORKSPACE:-}" ]; then
@@ -31,6 +36,9 @@ else
   "$udd" demo --users 10 --rooms 5 --messages "$messages" >/dev/null 2>&1
 fi
 work=$scratch
+if [ -n "$before_workspace" ] && [ ! -f "$before_workspace/data/udd.sqlite3" ]; then
+  (cd "$before_workspace" && "$before" demo --users 10 --rooms 5 --messages "$messages" >/dev/null 2>&1)
+fi
 
 alice=$(sqlite3 data/udd.sqlite3 "SELECT id FROM users WHERE username = 'alice'")
 rooms="SELECT room_id FROM subscriptions WHERE user_id = '$alice'"

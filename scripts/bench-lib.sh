@@ -52,7 +52,8 @@ served_port() {
 # The rounds of an export benchmark (bench-export.sh, bench-uploads.sh), in the workspace
 # of the current folder: $1 rounds of `bash -c baseline` (a function the caller exports,
 # which leaves its zip at $2), then `$udd export --user alice`, full and personal, and
-# the same with the older binary $before when it is set. Each run's wall time, CPU time
+# the same with the older binary $before when it is set (in the workspace of the folder
+# $before_workspace when that is set: an older build may need a database of its own). Each run's wall time, CPU time
 # (user + system, every thread), peak memory and zip size go to $work/<kind>.*;
 # export_bench_report prints their medians.
 export_bench() {
@@ -80,8 +81,10 @@ export_bench() {
     bench_measure full "$udd" export --user alice --full
     bench_measure personal "$udd" export --user alice
     if [ -n "${before:-}" ]; then
+      pushd "${before_workspace:-.}" >/dev/null
       bench_measure full-before "$before" export --user alice --full
       bench_measure personal-before "$before" export --user alice
+      popd >/dev/null
     fi
   done
 }

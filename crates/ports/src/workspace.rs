@@ -285,16 +285,18 @@ pub struct ThreadReplies {
 /// again in the store as it is now.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait BatchLookups: Send {
-    /// The threads those of `parents` start in `room_id`: each parent's replies (`tmid`)
-    /// in the room sent at or before `cutoff`, counted, and the first of them, ordered
-    /// by parent id. Parents without such replies are left out.
+    /// The threads those of `parents` (messages of `room_id`, by their keys) start: each
+    /// parent's replies (`tmid`) in the room sent at or before `cutoff`, counted, and the
+    /// first of them, ordered by parent id. Parents without such replies are left out.
+    /// Parents close together in time are answered by reading close together: a store
+    /// may keep replies by their parent's time.
     ///
     /// Errors: `Unexpected` only.
     fn threads_started(
         &mut self,
         room_id: &RoomId,
         cutoff: DateTime<Utc>,
-        parents: &[String],
+        parents: &[MessageCursor],
     ) -> Result<Vec<ThreadReplies>, StoreError>;
 
     /// An upload's metadata.

@@ -43,6 +43,8 @@ mod operations;
 mod reader;
 #[path = "../sqlite/records.rs"]
 mod records;
+#[path = "../sqlite/replies.rs"]
+mod replies;
 #[path = "../sqlite/second_factors.rs"]
 mod second_factors;
 mod singleton;

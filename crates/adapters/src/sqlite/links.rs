@@ -50,41 +50,36 @@ pub(super) fn message_keys(
 
 /// See [`udd_ports::BatchLookups::threads_started`].
 ///
-/// One query per 1,000 parents, whose replies are streamed and tallied here (count
-/// and earliest key), rather than a query per parent.
+/// Replies are indexed by room, then by their parent's time (`thread_ts`), so the
+/// replies to a batch's parents, which are consecutive in time, are one slice of
+/// `messages_by_thread` rather than a random page of it per parent. Replies whose
+/// parent the store has not seen (yet) have no parent time and are looked for among
+/// the room's few such replies. One pair of queries per 1,000 parents; the replies are
+/// streamed and tallied here (count and earliest key).
 pub(super) fn threads_started(
     conn: &mut DbConnection,
     room_id: &RoomId,
     cutoff: DateTime<Utc>,
-    parents: &[String],
+    parents: &[MessageCursor],
 ) -> QueryResult<Vec<ThreadReplies>> {
     let cutoff = to_millis(cutoff);
     let mut tally: HashMap<String, (u64, i64, String)> = HashMap::new();
     for chunk in parents.chunks(IDS_PER_QUERY) {
-        let replies = messages::table
-            .filter(messages::thread_id.eq_any(chunk))
-            .filter(messages::room_id.eq(room_id.as_str()))
-            .filter(messages::ts.le(cutoff))
-            .select((
-                messages::thread_id.assume_not_null(),
-                messages::ts,
-                messages::id,
-            ))
+        let (Some(from), Some(to)) = (
+            chunk.iter().map(|p| p.ts).min(),
+            chunk.iter().map(|p| p.ts).max(),
+        ) else {
+            continue;
+        };
+        let ids: Vec<&str> = chunk.iter().map(|p| p.id.as_str()).collect();
+        let placed = replies_to(room_id, &ids, cutoff)
+            .filter(messages::thread_ts.between(to_millis(from), to_millis(to)))
             .load_iter::<(String, i64, String), DefaultLoadingMode>(conn)?;
-        for reply in replies {
-            let (parent, ts, id) = reply?;
-            match tally.get_mut(&parent) {
-                Some((count, first_ts, first_id)) => {
-                    *count += 1;
-                    if (ts, id.as_str()) < (*first_ts, first_id.as_str()) {
-                        (*first_ts, *first_id) = (ts, id);
-                    }
-                }
-                None => {
-                    tally.insert(parent, (1, ts, id));
-                }
-            }
-        }
+        tally_replies(&mut tally, placed)?;
+        let waiting = replies_to(room_id, &ids, cutoff)
+            .filter(messages::thread_ts.is_null())
+            .load_iter::<(String, i64, String), DefaultLoadingMode>(conn)?;
+        tally_replies(&mut tally, waiting)?;
     }
     let mut threads: Vec<ThreadReplies> = tally
         .into_iter()
@@ -99,6 +94,56 @@ pub(super) fn threads_started(
         .collect();
     threads.sort_by(|a, b| a.parent.cmp(&b.parent));
     Ok(threads)
+}
+
+/// The (parent, time, id) of the replies in `room` to those of `parents` sent at or
+/// before `cutoff` (ms); [`threads_started`] narrows it by parent time.
+pub(super) fn replies_to<'a>(
+    room: &'a RoomId,
+    parents: &'a [&'a str],
+    cutoff: i64,
+) -> messages::BoxedQuery<
+    'a,
+    <DbConnection as Connection>::Backend,
+    (
+        diesel::sql_types::Text,
+        diesel::sql_types::BigInt,
+        diesel::sql_types::Text,
+    ),
+> {
+    messages::table
+        .filter(messages::room_id.eq(room.as_str()))
+        .filter(messages::thread_id.eq_any(parents))
+        .filter(messages::ts.le(cutoff))
+        .select((
+            messages::thread_id.assume_not_null(),
+            messages::ts,
+            messages::id,
+        ))
+        .into_boxed()
+}
+
+/// Adds `replies` (parent, time, id) to `tally`: per parent, the count and the earliest
+/// reply's key.
+fn tally_replies(
+    tally: &mut HashMap<String, (u64, i64, String)>,
+    replies: impl Iterator<Item = QueryResult<(String, i64, String)>>,
+) -> QueryResult<()> {
+    for reply in replies {
+        let (parent, ts, id) = reply?;
+        match tally.get_mut(&parent) {
+            Some((count, first_ts, first_id)) => {
+                *count += 1;
+                if (ts, id.as_str()) < (*first_ts, first_id.as_str()) {
+                    (*first_ts, *first_id) = (ts, id);
+                }
+            }
+            None => {
+                tally.insert(parent, (1, ts, id));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// See [`udd_ports::WorkspaceReader::linked_messages`]. Thread parents: every reply of

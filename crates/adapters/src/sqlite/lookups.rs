@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use diesel::connection::TransactionManager;
 use diesel::prelude::*;
-use udd_domain::{RoomId, Upload, UploadId};
+use udd_domain::{MessageCursor, RoomId, Upload, UploadId};
 use udd_ports::{BatchLookups, StoreError, ThreadReplies};
 
 use super::reader::upload_row;
@@ -111,7 +111,7 @@ impl BatchLookups for SessionLookups {
         &mut self,
         room_id: &RoomId,
         cutoff: DateTime<Utc>,
-        parents: &[String],
+        parents: &[MessageCursor],
     ) -> Result<Vec<ThreadReplies>, StoreError> {
         self.read("counting thread replies", |conn| {
             super::links::threads_started(conn, room_id, cutoff, parents)

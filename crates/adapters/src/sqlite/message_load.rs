@@ -49,7 +49,8 @@ pub(super) fn start(conn: &mut DbConnection) -> QueryResult<bool> {
 }
 
 /// Builds the index on the id if it is missing, dropping older copies of ids held
-/// twice first; returns how many copies it dropped.
+/// twice first, then gives the replies loaded their parent's time; returns how many
+/// copies it dropped.
 pub(super) fn finish(conn: &mut DbConnection) -> QueryResult<u64> {
     if conn.has_index(ID_INDEX)? {
         return Ok(0);
@@ -60,15 +61,17 @@ pub(super) fn finish(conn: &mut DbConnection) -> QueryResult<u64> {
                 return Ok(0);
             }
             // A savepoint: on PostgreSQL a failed statement spoils its transaction.
-            match conn.transaction(|conn| sql_query(CREATE_ID_INDEX).execute(conn)) {
-                Ok(_) => Ok(0),
+            let dropped = match conn.transaction(|conn| sql_query(CREATE_ID_INDEX).execute(conn)) {
+                Ok(_) => 0,
                 Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
                     let dropped = sql_query(DROP_OLDER_COPIES).execute(conn)?;
                     sql_query(CREATE_ID_INDEX).execute(conn)?;
-                    Ok(dropped as u64)
+                    dropped as u64
                 }
-                Err(other) => Err(other),
-            }
+                Err(other) => return Err(other),
+            };
+            super::replies::place_all(conn)?;
+            Ok(dropped)
         })
     })
 }

@@ -26,7 +26,7 @@ pub(super) enum Cell<'a> {
 }
 
 /// The columns a row fills.
-const COLUMN_COUNT: usize = 14;
+const COLUMN_COUNT: usize = 15;
 
 /// One message as a row of `messages`: every column, in the table's order, with its
 /// value.
@@ -60,12 +60,24 @@ impl<'a> From<&'a Message> for MessageRow<'a> {
                     "reactions",
                     OwnedText((!m.reactions.is_empty()).then(|| super::to_json(&m.reactions))),
                 ),
+                // The parent's time: not the message's to say (see `replies`).
+                ("thread_ts", OptionalInteger(None)),
             ],
         }
     }
 }
 
 impl<'a> MessageRow<'a> {
+    /// The row with its parent's time (`thread_ts`) set to `ts`.
+    pub(super) fn with_parent_time(mut self, ts: Option<i64>) -> Self {
+        for (column, value) in &mut self.cells {
+            if *column == "thread_ts" {
+                *value = Cell::OptionalInteger(ts);
+            }
+        }
+        self
+    }
+
     /// The columns, in the table's order.
     pub(super) fn columns(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.cells.iter().map(|(column, _)| *column)

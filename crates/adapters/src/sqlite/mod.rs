@@ -30,6 +30,7 @@ mod message_rows;
 mod operations;
 mod reader;
 mod records;
+mod replies;
 pub(crate) mod schema;
 mod second_factors;
 mod sync;
@@ -328,12 +329,13 @@ mod tests {
         }
     }
 
-    /// The one pass over a personal export's quotes reads the small covering index,
-    /// not every message of the rooms (the index serves the query only while the
-    /// query names its condition literally).
-    #[test]
-    fn quotes_are_read_from_their_index_alone() -> anyhow::Result<()> {
-        use diesel::sql_types::{BigInt, Text};
+    /// SQLite's plan for `query` (its parameters left unbound, which leaves the plan
+    /// as it is), step by step.
+    fn plan_of<Q>(conn: &mut DbConnection, query: &Q) -> anyhow::Result<Vec<String>>
+    where
+        Q: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>,
+    {
+        use diesel::sql_types::Text;
         use diesel::{sql_query, QueryableByName, RunQueryDsl};
 
         #[derive(QueryableByName)]
@@ -341,23 +343,51 @@ mod tests {
             #[diesel(sql_type = Text)]
             detail: String,
         }
+        let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(query).to_string();
+        let sql = sql.split(" -- binds:").next().unwrap_or_default();
+        Ok(sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<Step>(conn)?
+            .into_iter()
+            .map(|step| step.detail)
+            .collect())
+    }
+
+    /// The one pass over a personal export's quotes reads the small covering index,
+    /// not every message of the rooms (the index serves the query only while the
+    /// query names its condition literally).
+    #[test]
+    fn quotes_are_read_from_their_index_alone() -> anyhow::Result<()> {
+        let (_dir, db) = testing::database();
+        let room = udd_domain::RoomId::from("R");
+        let mut conn = db.conn()?;
+        assert_eq!(
+            plan_of(&mut conn, &links::quotes(&room, 1))?,
+            ["SEARCH messages USING COVERING INDEX messages_quoting (room_id=? AND ts<?)"],
+        );
+        Ok(())
+    }
+
+    /// The replies to a batch's parents are one slice of the reply index, between the
+    /// first and the last parent's time; those still waiting for their parent are
+    /// sought by parent among the room's waiting ones.
+    #[test]
+    fn replies_are_read_from_the_slice_of_their_parents_times() -> anyhow::Result<()> {
+        use diesel::prelude::*;
         let (_dir, db) = testing::database();
         let mut conn = db.conn()?;
         let room = udd_domain::RoomId::from("R");
-        let query = links::quotes(&room, 1);
-        let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string();
-        let sql = sql.split(" -- binds:").next().unwrap_or_default();
-        let plan: Vec<String> = sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .bind::<Text, _>("R")
-            .bind::<BigInt, _>(1_i64)
-            .load::<Step>(&mut conn)?
-            .into_iter()
-            .map(|step| step.detail)
-            .collect();
+        let parents = ["p1", "p2"];
+        let placed =
+            links::replies_to(&room, &parents, 9).filter(schema::messages::thread_ts.between(1, 5));
         assert_eq!(
-            plan,
-            ["SEARCH messages USING COVERING INDEX messages_quoting (room_id=? AND ts<?)"],
-            "{sql}"
+            plan_of(&mut conn, &placed)?,
+            ["SEARCH messages USING COVERING INDEX messages_by_thread (room_id=? AND thread_ts>? AND thread_ts<?)"],
+        );
+        let waiting =
+            links::replies_to(&room, &parents, 9).filter(schema::messages::thread_ts.is_null());
+        assert_eq!(
+            plan_of(&mut conn, &waiting)?,
+            ["SEARCH messages USING COVERING INDEX messages_by_thread (room_id=? AND thread_ts=? AND thread_id=? AND ts<?)"],
         );
         Ok(())
     }
@@ -403,26 +433,60 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn archive_paths_of_an_older_database_become_keys() -> anyhow::Result<()> {
+    /// Runs every migration before the first whose name holds `name`.
+    fn migrate_before(conn: &mut DbConnection, name: &str) -> anyhow::Result<()> {
         use diesel::migration::MigrationSource;
         use diesel::sqlite::Sqlite;
-        use diesel::{sql_query, RunQueryDsl};
-        use udd_ports::{ExportOperations, UserDataFiles};
-        let dir = tempfile::tempdir()?;
-        let db = Database::open(&dir.path().join("udd.sqlite3").to_string_lossy(), 2)?;
-        let mut conn = db.conn()?;
-        diesel::migration::MigrationConnection::setup(&mut *conn)?;
-        // Bring the database to the release before keys: every migration before it.
+        diesel::migration::MigrationConnection::setup(conn)?;
         let migrations = MigrationSource::<Sqlite>::migrations(&MIGRATIONS)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         for migration in &migrations {
-            if migration.name().to_string().contains("archive_keys") {
+            if migration.name().to_string().contains(name) {
                 break;
             }
             conn.run_migration(migration)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
+        Ok(())
+    }
+
+    #[test]
+    fn replies_of_an_older_database_get_their_parents_time() -> anyhow::Result<()> {
+        use diesel::prelude::*;
+        use diesel::sql_query;
+        let dir = tempfile::tempdir()?;
+        let db = Database::open(&dir.path().join("udd.sqlite3").to_string_lossy(), 2)?;
+        let mut conn = db.conn()?;
+        migrate_before(&mut conn, "replies_by_parent_time")?;
+        sql_query(
+            "INSERT INTO messages (id, room_id, ts, thread_id, updated_at) VALUES \
+             ('p', 'R', 10, NULL, 0), ('r1', 'R', 20, 'p', 0), ('r2', 'R', 30, 'gone', 0)",
+        )
+        .execute(&mut conn)?;
+        drop(conn);
+
+        assert!(db.migrate()? >= 1);
+        let placed: Vec<(String, Option<i64>)> = schema::messages::table
+            .filter(schema::messages::thread_id.is_not_null())
+            .select((schema::messages::id, schema::messages::thread_ts))
+            .order(schema::messages::id)
+            .load(&mut db.conn()?)?;
+        assert_eq!(
+            placed,
+            [("r1".to_owned(), Some(10)), ("r2".to_owned(), None)]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn archive_paths_of_an_older_database_become_keys() -> anyhow::Result<()> {
+        use diesel::{sql_query, RunQueryDsl};
+        use udd_ports::{ExportOperations, UserDataFiles};
+        let dir = tempfile::tempdir()?;
+        let db = Database::open(&dir.path().join("udd.sqlite3").to_string_lossy(), 2)?;
+        let mut conn = db.conn()?;
+        // Bring the database to the release before keys.
+        migrate_before(&mut conn, "archive_keys")?;
         sql_query(
             "INSERT INTO export_operations (id, user_id, full_export, status, export_path, \
              assets_path, generated_file, file_id, created_at, updated_at, attempts) VALUES \
@@ -494,7 +558,10 @@ mod tests {
         let message = |id: &str| udd_domain::Message::new(id, "R", DateTime::UNIX_EPOCH);
         ws.upsert_messages(&[message("p")])?;
         let mut lookups = ws.batch_lookups()?;
-        let parents = ["p".to_owned()];
+        let parents = [udd_domain::MessageCursor {
+            ts: DateTime::UNIX_EPOCH,
+            id: "p".into(),
+        }];
         lookups.threads_started(&"R".into(), DateTime::UNIX_EPOCH, &parents)?;
         ws.upsert_messages(&[message("later")])?;
         assert!(!all_copied(&db)?, "the lookups' view holds the log back");

@@ -532,7 +532,10 @@ mod tests {
         let ws = SqliteWorkspace::new(testing::pool_of(&guard, 1));
         let writer = SqliteWorkspace::new(testing::another_pool(&guard));
         let (room, cutoff) = (RoomId::from("R"), from_millis(100));
-        let parents = ["p".to_owned()];
+        let parents = [MessageCursor {
+            ts: from_millis(10),
+            id: "p".into(),
+        }];
         let upload = |id: &str| Upload {
             id: id.into(),
             room_id: Some("R".into()),
@@ -658,7 +661,7 @@ mod tests {
             "other rooms and messages after the cutoff are not this archive's"
         );
 
-        let parents: Vec<String> = ["p1", "p2", "r1", "x"].map(String::from).to_vec();
+        let parents = [at(10, "p1"), at(10, "p2"), at(20, "r1"), at(15, "x")];
         let threads = ws
             .batch_lookups()?
             .threads_started(&room, cutoff, &parents)?;

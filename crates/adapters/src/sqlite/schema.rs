@@ -90,6 +90,7 @@ diesel::table! {
         edited_at -> Nullable<BigInt>,
         edited_by -> Nullable<Text>,
         reactions -> Nullable<Text>,
+        thread_ts -> Nullable<BigInt>,
     }
 }
 

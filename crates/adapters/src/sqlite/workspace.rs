@@ -14,7 +14,7 @@ use udd_ports::{
     WorkspaceWriter,
 };
 
-use super::message_rows::{Key, MessageRow};
+use super::message_rows::Key;
 use super::schema::{
     avatars, login_tokens, rooms, subscriptions, uploads, user_emails, user_second_factors, users,
 };
@@ -288,10 +288,11 @@ impl WorkspaceWriter for SqliteWorkspace {
     }
 
     fn upsert_messages(&self, batch: &[Message]) -> Result<(), StoreError> {
-        let rows: Vec<MessageRow<'_>> = batch.iter().map(MessageRow::from).collect();
+        let rows = super::replies::rows(batch);
         self.write("messages", |conn| {
             if conn.has_index(super::message_load::ID_INDEX)? {
-                return super::message_rows::upsert(conn, &rows, Key::Id);
+                super::message_rows::upsert(conn, &rows, Key::Id)?;
+                return super::replies::place(conn, batch);
             }
             // A bulk load (see `message_load`): by the primary key, writing at the end
             // of each room only.

@@ -86,10 +86,10 @@ impl ExportEngine {
                 targets.insert_page(key.id, page);
             }
         }
-        let starters: Vec<String> = batch
+        let starters: Vec<MessageCursor> = batch
             .iter()
             .filter(|m| linked.may_start(&m.id))
-            .map(|m| m.id.clone())
+            .map(MessageCursor::after)
             .collect();
         if starters.is_empty() {
             return Ok(targets);

@@ -101,8 +101,9 @@ fn reader_with_threads(
         let (seen, threads) = (Arc::clone(&seen), threads.clone());
         lookups
             .expect_threads_started()
-            .returning(move |_, _, ids: &[String]| {
-                seen.lock().expect("lock").extend_from_slice(ids);
+            .returning(move |_, _, parents: &[MessageCursor]| {
+                let ids: Vec<String> = parents.iter().map(|p| p.id.clone()).collect();
+                seen.lock().expect("lock").extend_from_slice(&ids);
                 Ok(threads
                     .iter()
                     .filter(|t| ids.contains(&t.parent))
