@@ -88,7 +88,7 @@ mod tests {
             username: Some("a\tb".into()),
             msg: "line one\nline two\r\\n is not a break".into(),
             message_type: None,
-            thread_id: None,
+            thread_id: Some("p0".into()),
             file_id: None,
             attachments: Some(serde_json::json!([{"title": "x\ny"}])),
             updated_at: from_millis(6),
@@ -100,12 +100,13 @@ mod tests {
             }],
         };
         let mut out = Vec::new();
-        write_line(&mut out, &MessageRow::from(&message)).unwrap_or_else(|e| panic!("{e}"));
+        let row = MessageRow::from(&message).with_parent_time(Some(3));
+        write_line(&mut out, &row).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             String::from_utf8_lossy(&out),
-            "m1\tR\t5\t\\N\ta\\tb\tline one\\nline two\\r\\\\n is not a break\t\\N\t\\N\t\\N\t\
+            "m1\tR\t5\t\\N\ta\\tb\tline one\\nline two\\r\\\\n is not a break\t\\N\tp0\t\\N\t\
              [{\"title\":\"x\\\\ny\"}]\t6\t7\t\\N\t\
-             [{\"emoji\":\":+1:\",\"usernames\":[\"b\\\\\\\\\"]}]\n"
+             [{\"emoji\":\":+1:\",\"usernames\":[\"b\\\\\\\\\"]}]\t3\n"
         );
     }
 }
