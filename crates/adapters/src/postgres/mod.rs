@@ -257,6 +257,7 @@ impl PgDatabase {
         diesel::sql_query("SELECT pg_advisory_lock(hashtextextended('udd:migrations', 0))")
             .execute(&mut conn)
             .context("waiting for other processes' migrations")?;
+        crate::sqlite::announce_migrations(&mut *conn, MIGRATIONS)?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map(|applied| applied.len())

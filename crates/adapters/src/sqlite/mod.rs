@@ -205,6 +205,7 @@ impl Database {
     /// Applies the migrations not yet applied and returns how many ran.
     pub fn migrate(&self) -> anyhow::Result<usize> {
         let mut conn = self.conn()?;
+        announce_migrations(&mut *conn, MIGRATIONS)?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| anyhow::anyhow!("running database migrations: {e}"))?;
@@ -245,6 +246,26 @@ fn bulk_write(
     rows: &[message_rows::MessageRow<'_>],
 ) -> diesel::QueryResult<()> {
     message_rows::upsert(conn, rows, message_rows::Key::Primary)
+}
+
+/// Logs, before they run, how many migrations `conn` is about to apply: one that
+/// rewrites the messages (as `replies_by_parent_time` fills a column) takes a while on
+/// a large workspace, and a process that starts must not look hung meanwhile.
+pub(crate) fn announce_migrations<DB: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<DB>,
+    migrations: EmbeddedMigrations,
+) -> anyhow::Result<()> {
+    let pending = conn
+        .pending_migrations(migrations)
+        .map_err(|e| anyhow::anyhow!("listing pending database migrations: {e}"))?;
+    if let Some(last) = pending.last() {
+        tracing::info!(
+            pending = pending.len(),
+            last = %last.name(),
+            "migrating the database (on a large workspace this can take minutes)"
+        );
+    }
+    Ok(())
 }
 
 /// The file path named by a `database.url`.
