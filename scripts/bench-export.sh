@@ -18,6 +18,10 @@ cd "$(dirname "$0")/.."
 messages=${1:-1250000}
 runs=${2:-3}
 source scripts/bench-lib.sh
+if [ -n "${BEFORE_WORKSPACE:-}" ] && [ -z "${BEFORE:-}" ]; then
+  echo "BEFORE_WORKSPACE names the workspace of the build BEFORE names: set BEFORE too" >&2
+  exit 2
+fi
 need_tool zip zip
 need_tool sqlite3 sqlite3
 cargo build --release --bin udd >/dev/null

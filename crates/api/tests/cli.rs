@@ -113,11 +113,29 @@ fn migrate_applies_once_and_reports_it() {
     ))
     .unwrap()
     .count();
-    let first = udd(&dir, &["migrate"]);
+    // At the info level, where the announcement is logged.
+    let first = piped(env!("CARGO_BIN_EXE_udd"), &dir)
+        .env("RUST_LOG", "info")
+        .arg("migrate")
+        .output()
+        .expect("udd output");
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert_says(&first.stdout, &format!("applied {migrations} migration(s)"));
-    let second = udd(&dir, &["migrate"]);
+    // Said before they run, which a large workspace may wait minutes for.
+    assert_says(
+        &first.stderr,
+        &format!("migrating the database (on a large workspace this can take minutes) pending={migrations}"),
+    );
+    let second = piped(env!("CARGO_BIN_EXE_udd"), &dir)
+        .env("RUST_LOG", "info")
+        .arg("migrate")
+        .output()
+        .expect("udd output");
     assert_says(&second.stdout, "applied 0 migration(s)");
+    assert!(
+        !text(&second.stderr).contains("migrating the database"),
+        "nothing pending, nothing announced"
+    );
 }
 
 #[test]

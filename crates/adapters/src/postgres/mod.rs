@@ -69,7 +69,9 @@ use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::{Connection, PgConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-pub(crate) use crate::sqlite::{json_list, schema, store_error, to_json, USERS_LOCK};
+pub(crate) use crate::sqlite::{
+    announce_migrations, json_list, schema, store_error, to_json, USERS_LOCK,
+};
 use message_copy::bulk_write;
 
 pub use audit::SqliteDownloadAudit as PgDownloadAudit;
@@ -257,7 +259,7 @@ impl PgDatabase {
         diesel::sql_query("SELECT pg_advisory_lock(hashtextextended('udd:migrations', 0))")
             .execute(&mut conn)
             .context("waiting for other processes' migrations")?;
-        crate::sqlite::announce_migrations(&mut *conn, MIGRATIONS)?;
+        announce_migrations(&mut *conn, MIGRATIONS)?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map(|applied| applied.len())

@@ -60,8 +60,9 @@ pub(super) fn rows(batch: &[Message]) -> Vec<MessageRow<'_>> {
         .collect()
 }
 
-/// After `batch` was written by id: gives its replies their parent's time, and the
-/// replies that were waiting for one of its messages theirs.
+/// After `batch` was written by id: gives its replies their parent's time (those
+/// [`rows`] could not), and the replies that were waiting for one of its messages
+/// theirs.
 pub(super) fn place(conn: &mut DbConnection, batch: &[Message]) -> QueryResult<()> {
     let replies: Vec<&str> = batch
         .iter()
@@ -69,7 +70,10 @@ pub(super) fn place(conn: &mut DbConnection, batch: &[Message]) -> QueryResult<(
         .map(|m| m.id.as_str())
         .collect();
     for chunk in replies.chunks(IDS_PER_QUERY) {
-        diesel::update(messages::table.filter(messages::id.eq_any(chunk)))
+        let unplaced = messages::table
+            .filter(messages::id.eq_any(chunk))
+            .filter(messages::thread_ts.is_null());
+        diesel::update(unplaced)
             .set(messages::thread_ts.eq(parent_time!()))
             .execute(conn)?;
     }

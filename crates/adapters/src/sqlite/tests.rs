@@ -126,11 +126,15 @@ fn the_database_and_its_wal_and_shm_files_are_for_the_owner_only() -> anyhow::Re
     Ok(())
 }
 
-/// Runs every migration before the first whose name holds `name`.
-fn migrate_before(conn: &mut DbConnection, name: &str) -> anyhow::Result<()> {
+/// A database in a temporary folder brought to the release before the first migration
+/// whose name holds `name`: every migration before it, run one by one.
+fn database_before(name: &str) -> anyhow::Result<(tempfile::TempDir, Database)> {
     use diesel::migration::MigrationSource;
     use diesel::sqlite::Sqlite;
-    diesel::migration::MigrationConnection::setup(conn)?;
+    let dir = tempfile::tempdir()?;
+    let db = Database::open(&dir.path().join("udd.sqlite3").to_string_lossy(), 2)?;
+    let mut conn = db.conn()?;
+    diesel::migration::MigrationConnection::setup(&mut *conn)?;
     let migrations =
         MigrationSource::<Sqlite>::migrations(&MIGRATIONS).map_err(|e| anyhow::anyhow!("{e}"))?;
     for migration in &migrations {
@@ -140,17 +144,16 @@ fn migrate_before(conn: &mut DbConnection, name: &str) -> anyhow::Result<()> {
         conn.run_migration(migration)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    Ok(())
+    drop(conn);
+    Ok((dir, db))
 }
 
 #[test]
 fn replies_of_an_older_database_get_their_parents_time() -> anyhow::Result<()> {
     use diesel::prelude::*;
     use diesel::sql_query;
-    let dir = tempfile::tempdir()?;
-    let db = Database::open(&dir.path().join("udd.sqlite3").to_string_lossy(), 2)?;
+    let (_dir, db) = database_before("replies_by_parent_time")?;
     let mut conn = db.conn()?;
-    migrate_before(&mut conn, "replies_by_parent_time")?;
     sql_query(
         "INSERT INTO messages (id, room_id, ts, thread_id, updated_at) VALUES \
          ('p', 'R', 10, NULL, 0), ('r1', 'R', 20, 'p', 0), ('r2', 'R', 30, 'gone', 0)",
@@ -175,11 +178,8 @@ fn replies_of_an_older_database_get_their_parents_time() -> anyhow::Result<()> {
 fn archive_paths_of_an_older_database_become_keys() -> anyhow::Result<()> {
     use diesel::{sql_query, RunQueryDsl};
     use udd_ports::{ExportOperations, UserDataFiles};
-    let dir = tempfile::tempdir()?;
-    let db = Database::open(&dir.path().join("udd.sqlite3").to_string_lossy(), 2)?;
+    let (_dir, db) = database_before("archive_keys")?;
     let mut conn = db.conn()?;
-    // Bring the database to the release before keys.
-    migrate_before(&mut conn, "archive_keys")?;
     sql_query(
         "INSERT INTO export_operations (id, user_id, full_export, status, export_path, \
          assets_path, generated_file, file_id, created_at, updated_at, attempts) VALUES \
